@@ -3,6 +3,8 @@
 //! Layers: `commands` (user flow) → domain modules (`container`, `catalog`, `fec`, `image`, …) →
 //! small utilities (`sector`). Lower layers never import higher ones.
 pub mod catalog;
+pub mod container;
 pub mod fec;
 pub mod image;
 pub mod sector;
+pub mod tarstream;

@@ -1,0 +1,210 @@
+//! The disc header: one self-describing, checksummed sector at LBA 0 and at LBA N-2 of every image,
+//! so a reader with nothing but the disc identifies it and finds its index, catalog and FEC region.
+
+use thiserror::Error;
+
+use super::chunk::{le32, le64};
+use crate::sector::SECTOR_SIZE;
+
+/// Magic at byte 0 of a disc header sector.
+pub const DISC_MAGIC: &[u8; 8] = b"BDARDISC";
+
+/// Format version written by this tool.
+pub const FORMAT_VERSION: u16 = 1;
+
+/// Most generation sections one disc can carry (a packed disc holds pieces of several generations).
+pub const MAX_SECTIONS: usize = 8;
+
+const SECTION_TABLE: usize = 160;
+const SECTION_LEN: usize = 64;
+
+/// Section flag: this disc is the last of its generation and holds the generation's catalog.
+pub const SECTION_LAST_DISC: u32 = 1;
+
+/// Errors parsing a disc header.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum DiscHeaderError {
+    /// No magic.
+    #[error("no bd-archive disc header")]
+    BadMagic,
+    /// CRC mismatch.
+    #[error("disc header is damaged (checksum mismatch)")]
+    Checksum,
+    /// Unknown major version.
+    #[error("disc format version {0} is newer than this bd-archive understands (1)")]
+    Version(u16),
+    /// Fields out of range.
+    #[error("disc header invalid: {0}")]
+    Invalid(&'static str),
+}
+
+/// What one generation stores on this disc.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiscSection {
+    /// Generation number.
+    pub generation: u32,
+    /// Disc number within that generation (1-based).
+    pub disc: u32,
+    /// `SECTION_LAST_DISC` etc.
+    pub flags: u32,
+    /// First global data-part number on this disc.
+    pub first_part: u32,
+    /// Number of data parts on this disc.
+    pub part_count: u32,
+    /// LBA of the per-disc index file.
+    pub index_lba: u64,
+    /// Bytes of the index file.
+    pub index_bytes: u64,
+    /// LBA of the generation's catalog (0 if not on this disc).
+    pub catalog_lba: u64,
+    /// Bytes of the catalog (0 if not on this disc).
+    pub catalog_bytes: u64,
+    /// Sequence number of the first chunk on this disc.
+    pub first_chunk: u64,
+}
+
+/// The disc header (2048 bytes).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct DiscHeader {
+    /// Chain id.
+    pub chain_id: [u8; 16],
+    /// Chain name (1..=64 bytes UTF-8).
+    pub name: String,
+    /// Total sectors of the image (N).
+    pub image_sectors: u64,
+    /// Sectors of the medium the image was planned for (fit check at burn time).
+    pub capacity_sectors: u64,
+    /// First LBA of the FEC region (= number of protected sectors D); 0 if no FEC.
+    pub fec_lba: u64,
+    /// Sectors of the FEC region.
+    pub fec_sectors: u64,
+    /// Creation time, seconds since the epoch.
+    pub created_unix: i64,
+    /// Generation sections (1..=MAX_SECTIONS).
+    pub sections: Vec<DiscSection>,
+}
+
+impl DiscHeader {
+    /// Serialises into one sector.
+    pub fn encode(&self) -> [u8; SECTOR_SIZE] {
+        let mut b = [0u8; SECTOR_SIZE];
+        b[0..8].copy_from_slice(DISC_MAGIC);
+        b[8..10].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+        b[10..12].copy_from_slice(&1u16.to_le_bytes());
+        b[16..32].copy_from_slice(&self.chain_id);
+        b[32..40].copy_from_slice(&self.image_sectors.to_le_bytes());
+        b[40..48].copy_from_slice(&self.capacity_sectors.to_le_bytes());
+        b[48..56].copy_from_slice(&self.fec_lba.to_le_bytes());
+        b[56..64].copy_from_slice(&self.fec_sectors.to_le_bytes());
+        b[64..72].copy_from_slice(&self.created_unix.to_le_bytes());
+        let n = self.sections.len().min(MAX_SECTIONS);
+        b[72..76].copy_from_slice(&(n as u32).to_le_bytes());
+        let name = self.name.as_bytes();
+        let nl = name.len().min(64);
+        b[80] = nl as u8;
+        b[81..81 + nl].copy_from_slice(&name[..nl]);
+        for (i, s) in self.sections.iter().take(n).enumerate() {
+            let o = SECTION_TABLE + i * SECTION_LEN;
+            b[o..o + 4].copy_from_slice(&s.generation.to_le_bytes());
+            b[o + 4..o + 8].copy_from_slice(&s.disc.to_le_bytes());
+            b[o + 8..o + 12].copy_from_slice(&s.flags.to_le_bytes());
+            b[o + 12..o + 16].copy_from_slice(&s.first_part.to_le_bytes());
+            b[o + 16..o + 20].copy_from_slice(&s.part_count.to_le_bytes());
+            b[o + 24..o + 32].copy_from_slice(&s.index_lba.to_le_bytes());
+            b[o + 32..o + 40].copy_from_slice(&s.index_bytes.to_le_bytes());
+            b[o + 40..o + 48].copy_from_slice(&s.catalog_lba.to_le_bytes());
+            b[o + 48..o + 56].copy_from_slice(&s.catalog_bytes.to_le_bytes());
+            b[o + 56..o + 64].copy_from_slice(&s.first_chunk.to_le_bytes());
+        }
+        let crc = crc32c::crc32c(&b[0..SECTOR_SIZE - 4]);
+        b[SECTOR_SIZE - 4..].copy_from_slice(&crc.to_le_bytes());
+        b
+    }
+
+    /// Parses and validates one sector.
+    pub fn decode(b: &[u8]) -> Result<DiscHeader, DiscHeaderError> {
+        if b.len() < SECTOR_SIZE || &b[0..8] != DISC_MAGIC {
+            return Err(DiscHeaderError::BadMagic);
+        }
+        if crc32c::crc32c(&b[0..SECTOR_SIZE - 4]) != le32(b, SECTOR_SIZE - 4) {
+            return Err(DiscHeaderError::Checksum);
+        }
+        let version = u16::from_le_bytes([b[8], b[9]]);
+        let min_reader = u16::from_le_bytes([b[10], b[11]]);
+        if min_reader > FORMAT_VERSION {
+            return Err(DiscHeaderError::Version(version));
+        }
+        let n = le32(b, 72) as usize;
+        if n == 0 || n > MAX_SECTIONS {
+            return Err(DiscHeaderError::Invalid("section count"));
+        }
+        let nl = b[80] as usize;
+        if nl == 0 || nl > 64 {
+            return Err(DiscHeaderError::Invalid("name length"));
+        }
+        let name = std::str::from_utf8(&b[81..81 + nl]).map_err(|_| DiscHeaderError::Invalid("name is not UTF-8"))?;
+        let sections = (0..n)
+            .map(|i| {
+                let o = SECTION_TABLE + i * SECTION_LEN;
+                DiscSection {
+                    generation: le32(b, o),
+                    disc: le32(b, o + 4),
+                    flags: le32(b, o + 8),
+                    first_part: le32(b, o + 12),
+                    part_count: le32(b, o + 16),
+                    index_lba: le64(b, o + 24),
+                    index_bytes: le64(b, o + 32),
+                    catalog_lba: le64(b, o + 40),
+                    catalog_bytes: le64(b, o + 48),
+                    first_chunk: le64(b, o + 56),
+                }
+            })
+            .collect();
+        Ok(DiscHeader {
+            chain_id: b[16..32].try_into().map_err(|_| DiscHeaderError::BadMagic)?,
+            name: name.to_string(),
+            image_sectors: le64(b, 32),
+            capacity_sectors: le64(b, 40),
+            fec_lba: le64(b, 48),
+            fec_sectors: le64(b, 56),
+            created_unix: le64(b, 64) as i64,
+            sections,
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn roundtrip_and_damage() {
+        let h = DiscHeader {
+            chain_id: [9; 16],
+            name: "photos ü".into(),
+            image_sectors: 12_219_392,
+            capacity_sectors: 12_219_392,
+            fec_lba: 11_000_000,
+            fec_sectors: 1_100_000,
+            created_unix: 1_750_000_000,
+            sections: vec![DiscSection {
+                generation: 3,
+                disc: 2,
+                flags: SECTION_LAST_DISC,
+                first_part: 7,
+                part_count: 6,
+                index_lba: 10_999_000,
+                index_bytes: 12345,
+                catalog_lba: 10_999_100,
+                catalog_bytes: 99999,
+                first_chunk: 23_000,
+            }],
+        };
+        let b = h.encode();
+        assert_eq!(DiscHeader::decode(&b).unwrap(), h);
+        let mut bad = b;
+        bad[100] ^= 4;
+        assert_eq!(DiscHeader::decode(&bad), Err(DiscHeaderError::Checksum));
+        assert_eq!(DiscHeader::decode(&[0u8; 100]), Err(DiscHeaderError::BadMagic));
+    }
+}

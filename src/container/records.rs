@@ -1,0 +1,169 @@
+//! Record files: the catalog (`.catalog`) and per-disc index (`.idx`) share one framing — a
+//! 128-byte header followed by a zstd frame holding the bincode-encoded body.
+
+use serde::de::DeserializeOwned;
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use super::chunk::{le32, le64};
+
+/// Length of the record-file header.
+pub const RECORD_HEADER_LEN: usize = 128;
+
+/// Largest decoded body a reader accepts (4 GiB): bounds allocations driven by a damaged header.
+pub const MAX_BODY_LEN: u64 = 4 << 30;
+
+/// Magic of a catalog file.
+pub const CATALOG_MAGIC: &[u8; 8] = b"BDARCATL";
+/// Magic of a per-disc index file.
+pub const INDEX_MAGIC: &[u8; 8] = b"BDARINDX";
+
+/// Errors reading a record file.
+#[derive(Debug, Error)]
+pub enum RecordError {
+    /// Wrong magic: not this kind of file.
+    #[error("not a bd-archive {0} file (bad magic)")]
+    BadMagic(&'static str),
+    /// Header CRC mismatch.
+    #[error("{0} header is damaged (checksum mismatch)")]
+    HeaderChecksum(&'static str),
+    /// Format version this reader does not know.
+    #[error("{0} has format version {1}, this bd-archive reads version 1; use a newer bd-archive")]
+    Version(&'static str, u16),
+    /// File shorter than its header says.
+    #[error("{0} is truncated ({1} of {2} bytes)")]
+    Truncated(&'static str, u64, u64),
+    /// SHA-256 of the body mismatch.
+    #[error("{0} body is damaged (SHA-256 mismatch)")]
+    BodyChecksum(&'static str),
+    /// Body length out of range or does not decode.
+    #[error("{0} body does not decode: {1}")]
+    Decode(&'static str, String),
+}
+
+/// bincode configuration used for every record body (documented in FORMAT.md).
+pub fn bincode_config() -> bincode::config::Configuration<
+    bincode::config::LittleEndian,
+    bincode::config::Fixint,
+    bincode::config::Limit<{ MAX_BODY_LEN as usize }>,
+> {
+    bincode::config::legacy().with_limit::<{ MAX_BODY_LEN as usize }>()
+}
+
+/// Identity fields repeated in the record header so a file can be recognised without decoding it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RecordIdentity {
+    /// Chain id.
+    pub chain_id: [u8; 16],
+    /// Generation.
+    pub generation: u32,
+    /// Disc number (index files) or 0 (catalog).
+    pub disc: u32,
+}
+
+/// Encodes `body` as a record file with the given magic.
+pub fn encode_record<T: Serialize>(magic: &[u8; 8], id: RecordIdentity, body: &T) -> std::io::Result<Vec<u8>> {
+    let raw = bincode::serde::encode_to_vec(body, bincode_config())
+        .map_err(|e| std::io::Error::other(format!("cannot encode record: {e}")))?;
+    let stored = zstd::bulk::compress(&raw, 3)?;
+    let mut out = vec![0u8; RECORD_HEADER_LEN];
+    out[0..8].copy_from_slice(magic);
+    out[8..10].copy_from_slice(&1u16.to_le_bytes());
+    out[16..32].copy_from_slice(&id.chain_id);
+    out[32..36].copy_from_slice(&id.generation.to_le_bytes());
+    out[36..40].copy_from_slice(&id.disc.to_le_bytes());
+    out[40..48].copy_from_slice(&(stored.len() as u64).to_le_bytes());
+    out[48..56].copy_from_slice(&(raw.len() as u64).to_le_bytes());
+    out[56..88].copy_from_slice(&Sha256::digest(&stored));
+    let crc = crc32c::crc32c(&out[0..124]);
+    out[124..128].copy_from_slice(&crc.to_le_bytes());
+    out.extend_from_slice(&stored);
+    Ok(out)
+}
+
+/// Upper bound of the record file size for a body whose bincode encoding has `raw_len` bytes.
+pub fn record_size_bound(raw_len: u64) -> u64 {
+    RECORD_HEADER_LEN as u64 + super::chunk::zstd_bound(raw_len as usize) as u64
+}
+
+/// Parsed record header.
+#[derive(Clone, Copy, Debug)]
+pub struct RecordHeader {
+    /// Identity fields.
+    pub id: RecordIdentity,
+    /// Bytes of the zstd frame after the header.
+    pub stored_len: u64,
+    /// Bytes of the decoded bincode body.
+    pub raw_len: u64,
+}
+
+/// Parses a record header; `what` names the file kind in errors.
+pub fn decode_header(magic: &[u8; 8], what: &'static str, b: &[u8]) -> Result<RecordHeader, RecordError> {
+    if b.len() < RECORD_HEADER_LEN || &b[0..8] != magic {
+        return Err(RecordError::BadMagic(what));
+    }
+    if crc32c::crc32c(&b[0..124]) != le32(b, 124) {
+        return Err(RecordError::HeaderChecksum(what));
+    }
+    let version = u16::from_le_bytes([b[8], b[9]]);
+    if version != 1 {
+        return Err(RecordError::Version(what, version));
+    }
+    let h = RecordHeader {
+        id: RecordIdentity {
+            chain_id: b[16..32].try_into().map_err(|_| RecordError::BadMagic(what))?,
+            generation: le32(b, 32),
+            disc: le32(b, 36),
+        },
+        stored_len: le64(b, 40),
+        raw_len: le64(b, 48),
+    };
+    if h.raw_len > MAX_BODY_LEN || h.stored_len > record_size_bound(h.raw_len) {
+        return Err(RecordError::Decode(what, "length fields out of range".into()));
+    }
+    Ok(h)
+}
+
+/// Decodes a whole record file held in `b`.
+pub fn decode_record<T: DeserializeOwned>(
+    magic: &[u8; 8],
+    what: &'static str,
+    b: &[u8],
+) -> Result<(RecordHeader, T), RecordError> {
+    let h = decode_header(magic, what, b)?;
+    let total = RECORD_HEADER_LEN as u64 + h.stored_len;
+    if (b.len() as u64) < total {
+        return Err(RecordError::Truncated(what, b.len() as u64, total));
+    }
+    let stored = &b[RECORD_HEADER_LEN..total as usize];
+    if Sha256::digest(stored).as_slice() != &b[56..88] {
+        return Err(RecordError::BodyChecksum(what));
+    }
+    let raw = zstd::bulk::Decompressor::new()
+        .and_then(|mut d| d.decompress(stored, h.raw_len as usize))
+        .map_err(|e| RecordError::Decode(what, e.to_string()))?;
+    if raw.len() as u64 != h.raw_len {
+        return Err(RecordError::Decode(what, "decoded length differs from header".into()));
+    }
+    let (body, used) = bincode::serde::decode_from_slice(&raw, bincode_config())
+        .map_err(|e| RecordError::Decode(what, e.to_string()))?;
+    if used != raw.len() {
+        return Err(RecordError::Decode(what, "trailing bytes after body".into()));
+    }
+    Ok((h, body))
+}
+
+/// Exact bincode size of a value (used to reserve index/catalog space while streaming).
+pub fn encoded_len<T: Serialize>(v: &T) -> u64 {
+    struct Counter(u64);
+    impl bincode::enc::write::Writer for Counter {
+        fn write(&mut self, bytes: &[u8]) -> Result<(), bincode::error::EncodeError> {
+            self.0 += bytes.len() as u64;
+            Ok(())
+        }
+    }
+    let mut c = Counter(0);
+    let _ = bincode::serde::encode_into_writer(v, &mut c, bincode_config());
+    c.0
+}

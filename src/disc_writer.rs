@@ -1,0 +1,484 @@
+//! Writing a generation's chunk stream into disc images, one complete image at a time.
+//!
+//! [`DiscSetWriter`] receives encoded chunks in stream order and places them into data part files
+//! inside the current image; when the next chunk (plus the index that must describe it) would no
+//! longer fit the disc's protected budget, it closes the image: index (and on the last disc the
+//! catalog), filesystem, disc headers, FEC, fsync, and only then the rename to its final name.
+
+use std::fs::{self, File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use thiserror::Error;
+
+use crate::catalog::{Catalog, ChainInfo, ChunkRecord, DiscIndex, DiscRecord, Entry, PartRecord};
+use crate::container::chunk::EncodedChunk;
+use crate::container::disc_header::{DiscHeader, DiscSection, SECTION_LAST_DISC};
+use crate::container::records::{self, encode_record, encoded_len, record_size_bound, RecordIdentity};
+use crate::fec::{self, FecLayout};
+use crate::image::{self, ImageFile, VolumeSpec, FIRST_DATA_LBA};
+use crate::sector::{CLUSTER_SECTORS, SECTOR_SIZE};
+
+/// Largest data part file: below 4 GiB so every ISO9660 reader sees it as one extent.
+pub const PART_MAX_BYTES: u64 = 4095 << 20;
+
+/// Sectors at the end of every image outside the protected region: disc header copy and UDF anchor.
+pub const TRAILER_SECTORS: u64 = 2;
+
+/// Errors while writing images.
+#[derive(Debug, Error)]
+pub enum WriteError {
+    /// I/O on an image file.
+    #[error("{path}: {source}")]
+    Io {
+        /// File concerned.
+        path: PathBuf,
+        /// Cause.
+        source: std::io::Error,
+    },
+    /// The disc capacity cannot hold even one chunk.
+    #[error("disc capacity {0} bytes is too small to hold any data after filesystem, index and FEC overhead")]
+    CapacityTooSmall(u64),
+    /// Filesystem writer failed.
+    #[error("writing the filesystem of {0}: {1}")]
+    Image(PathBuf, image::ImageError),
+    /// FEC failed.
+    #[error("computing FEC for {0}: {1}")]
+    Fec(PathBuf, fec::FecError),
+    /// An image with the final name already exists.
+    #[error("{0} already exists; refusing to overwrite it (choose another -o or remove it)")]
+    Exists(PathBuf),
+}
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
+    move |source| WriteError::Io { path: path.to_path_buf(), source }
+}
+
+/// Fixed settings of one generation's disc set.
+#[derive(Clone, Debug)]
+pub struct DiscSetConfig {
+    /// `OUT/images`.
+    pub images_dir: PathBuf,
+    /// Chain and generation identity.
+    pub chain: ChainInfo,
+    /// Usable sectors of one medium (a multiple of 32).
+    pub capacity_sectors: u64,
+    /// FEC redundancy percent.
+    pub redundancy_pct: u32,
+    /// Fill each disc's free space with extra parity.
+    pub fill_parity: bool,
+    /// Memory budget for the FEC passes, bytes.
+    pub memory_budget: u64,
+    /// FORMAT.md text placed on every disc.
+    pub format_md: Vec<u8>,
+    /// Image number of the first disc of this run in `OUT/images` (disc_NNNN.iso).
+    pub first_image_number: u32,
+}
+
+/// The data part currently being appended to.
+struct OpenPart {
+    record: PartRecord,
+}
+
+/// The image currently being filled.
+struct OpenDisc {
+    number: u32,
+    file: File,
+    tmp_path: PathBuf,
+    final_path: PathBuf,
+    /// Files placed before the data parts (README.txt, FORMAT.md).
+    fixed_files: Vec<ImageFile>,
+    /// First free sector after the fixed files; the first part starts here.
+    data_start_lba: u64,
+    parts: Vec<PartRecord>,
+    part: Option<OpenPart>,
+    first_chunk: u64,
+    chunks: Vec<ChunkRecord>,
+    tar_start: u64,
+    tar_end: u64,
+    /// Entries completed while this disc was open, plus the one carried in from the previous disc.
+    entries: Vec<Entry>,
+    /// Entry still being written when the last chunk ended (hash not yet known).
+    open_entry: Option<Entry>,
+    /// Exact bincode size of the index body so far, excluding `open_entry`.
+    index_raw: u64,
+}
+
+/// Streams chunks into consecutive disc images.
+pub struct DiscSetWriter {
+    cfg: DiscSetConfig,
+    /// Largest protected region (D) a disc may have.
+    max_protected: u64,
+    disc: Option<OpenDisc>,
+    discs: Vec<DiscRecord>,
+    parts: Vec<PartRecord>,
+    chunks: Vec<ChunkRecord>,
+    entries: Vec<Entry>,
+    /// Entry open at the end of the last closed disc, carried into the next disc's index.
+    carry: Option<Entry>,
+    /// Images completed so far, in order.
+    pub completed: Vec<PathBuf>,
+    /// Called with (image path, stage) as images progress; for progress display.
+    pub on_event: Box<dyn FnMut(DiscEvent) + Send>,
+}
+
+/// Progress events from the writer.
+#[derive(Debug, Clone)]
+pub enum DiscEvent {
+    /// Data for a new disc started.
+    DiscStarted(u32),
+    /// Parity computation started for a disc.
+    FecStarted(u32, u64),
+    /// An image is complete under its final name.
+    DiscCompleted(u32, PathBuf, u64),
+}
+
+fn sectors_for(bytes: u64) -> u64 {
+    bytes.div_ceil(SECTOR_SIZE as u64)
+}
+
+impl DiscSetWriter {
+    /// Prepares a writer; nothing is written until the first chunk arrives.
+    pub fn new(cfg: DiscSetConfig) -> Result<Self, WriteError> {
+        let max_protected = fec::max_protected(cfg.capacity_sectors - TRAILER_SECTORS, cfg.redundancy_pct);
+        let fixed = FIRST_DATA_LBA + sectors_for(cfg.format_md.len() as u64) + 8 + 16;
+        if max_protected <= fixed + 2 * sectors_for(crate::container::chunk::zstd_bound(crate::container::chunk::CHUNK_SIZE) as u64) {
+            return Err(WriteError::CapacityTooSmall(cfg.capacity_sectors * SECTOR_SIZE as u64));
+        }
+        Ok(DiscSetWriter {
+            cfg,
+            max_protected,
+            disc: None,
+            discs: Vec::new(),
+            parts: Vec::new(),
+            chunks: Vec::new(),
+            entries: Vec::new(),
+            carry: None,
+            completed: Vec::new(),
+            on_event: Box::new(|_| {}),
+        })
+    }
+
+    fn identity(&self, disc: u32) -> RecordIdentity {
+        RecordIdentity { chain_id: self.cfg.chain.chain_id, generation: self.cfg.chain.generation, disc }
+    }
+
+    /// Name of a file inside the generation's folder on the disc.
+    fn gen_dir(&self) -> String {
+        format!("{}-gen{}", self.cfg.chain.name, self.cfg.chain.generation)
+    }
+
+    fn open_disc(&mut self, tar_start: u64) -> Result<(), WriteError> {
+        let number = self.discs.len() as u32 + 1;
+        let image_no = self.cfg.first_image_number + number - 1;
+        let final_path = self.cfg.images_dir.join(format!("disc_{image_no:04}.iso"));
+        if final_path.exists() {
+            return Err(WriteError::Exists(final_path));
+        }
+        let tmp_path = self.cfg.images_dir.join(format!(".disc_{image_no:04}.iso.partial"));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp_path)
+            .map_err(io_err(&tmp_path))?;
+        let readme = crate::readme::disc_readme(&self.cfg.chain, number);
+        let mut lba = FIRST_DATA_LBA;
+        let mut fixed_files = Vec::new();
+        for (name, bytes) in [("README.txt", readme.as_bytes()), ("FORMAT.md", &self.cfg.format_md[..])] {
+            file.write_all_at(bytes, lba * SECTOR_SIZE as u64).map_err(io_err(&tmp_path))?;
+            fixed_files.push(ImageFile {
+                path: name.to_string(),
+                lba,
+                size: bytes.len() as u64,
+                mtime: self.cfg.chain.created_unix,
+            });
+            lba += sectors_for(bytes.len() as u64);
+        }
+        let carried = self.carry.take();
+        let mut d = OpenDisc {
+            number,
+            file,
+            tmp_path,
+            final_path,
+            fixed_files,
+            data_start_lba: lba,
+            parts: Vec::new(),
+            part: None,
+            first_chunk: self.chunks.len() as u64,
+            chunks: Vec::new(),
+            tar_start,
+            tar_end: tar_start,
+            entries: Vec::new(),
+            open_entry: carried,
+            index_raw: 0,
+        };
+        d.index_raw = self.index_raw_base(&d);
+        self.disc = Some(d);
+        (self.on_event)(DiscEvent::DiscStarted(number));
+        Ok(())
+    }
+
+    /// bincode size of an index with no parts, chunks or entries.
+    fn index_raw_base(&self, d: &OpenDisc) -> u64 {
+        let empty = DiscIndex {
+            chain: self.cfg.chain.clone(),
+            disc: self.disc_record(d, 0),
+            parts: Vec::new(),
+            chunks: Vec::new(),
+            entries: Vec::new(),
+        };
+        encoded_len(&empty)
+    }
+
+    fn disc_record(&self, d: &OpenDisc, image_sectors: u64) -> DiscRecord {
+        DiscRecord {
+            disc: d.number,
+            volume_label: image::volume_label(&self.cfg.chain.name, self.cfg.chain.generation, d.number),
+            image_sectors,
+            capacity_sectors: self.cfg.capacity_sectors,
+            first_chunk: d.first_chunk,
+            chunk_count: d.chunks.len() as u64,
+            tar_start: d.tar_start,
+            tar_end: d.tar_end,
+        }
+    }
+
+    /// Protected sectors the open disc would need if `extra_bytes` more chunk bytes, `extra_raw`
+    /// more index bytes and `catalog_bytes` of catalog were added now.
+    fn projected_protected(d: &OpenDisc, extra_bytes: u64, extra_raw: u64, catalog_bytes: u64) -> u64 {
+        let data_end = match &d.part {
+            Some(p) if p.record.bytes + extra_bytes <= PART_MAX_BYTES => p.record.lba + sectors_for(p.record.bytes + extra_bytes),
+            Some(p) => p.record.lba + sectors_for(p.record.bytes) + sectors_for(extra_bytes),
+            None => d.data_start_lba + sectors_for(extra_bytes),
+        };
+        let open = d.open_entry.as_ref().map(encoded_len).unwrap_or(0);
+        let index = record_size_bound(d.index_raw + extra_raw + open + 64);
+        data_end + sectors_for(index) + sectors_for(catalog_bytes)
+    }
+
+    /// Appends one chunk. `completed` are the entries whose tar records ended inside this chunk
+    /// (with their hashes); `open` is the entry still being written at the chunk's end.
+    pub fn push_chunk(&mut self, chunk: EncodedChunk, completed: Vec<Entry>, open: Option<Entry>) -> Result<(), WriteError> {
+        let tar_offset = chunk.header.tar_offset;
+        if self.disc.is_none() {
+            self.open_disc(tar_offset)?;
+        }
+        let new_raw: u64 = completed.iter().map(encoded_len).sum::<u64>() + 40 + 32;
+        let size = chunk.bytes.len() as u64;
+        let fits = |d: &OpenDisc, max: u64| Self::projected_protected(d, size, new_raw, 0) <= max;
+        if !fits(self.disc.as_ref().expect("opened above"), self.max_protected) {
+            self.close_disc(None)?;
+            self.open_disc(tar_offset)?;
+            if !fits(self.disc.as_ref().expect("opened above"), self.max_protected) {
+                return Err(WriteError::CapacityTooSmall(self.cfg.capacity_sectors * SECTOR_SIZE as u64));
+            }
+        }
+        let mut d = self.disc.take().expect("opened above");
+        let needs_new_part = match &d.part {
+            None => true,
+            Some(p) => p.record.bytes + size > PART_MAX_BYTES,
+        };
+        if needs_new_part {
+            let lba = match d.part.take() {
+                Some(p) => {
+                    let end = p.record.lba + sectors_for(p.record.bytes);
+                    d.parts.push(p.record);
+                    end
+                }
+                None => d.data_start_lba,
+            };
+            let part = self.parts.len() as u32 + d.parts.len() as u32 + 1;
+            d.part = Some(OpenPart { record: PartRecord { part, disc: d.number, lba, bytes: 0 } });
+        }
+        let p = d.part.as_mut().expect("created above");
+        let offset = p.record.lba * SECTOR_SIZE as u64 + p.record.bytes;
+        d.file.write_all_at(&chunk.bytes, offset).map_err(io_err(&d.tmp_path))?;
+        let rec = ChunkRecord {
+            tar_offset,
+            tar_len: chunk.header.tar_len,
+            stored_len: chunk.header.stored_len,
+            disc: d.number,
+            part: p.record.part,
+            part_offset: p.record.bytes,
+            stored_crc: chunk.header.stored_crc,
+            content_crc: chunk.header.content_crc,
+        };
+        p.record.bytes += size;
+        d.tar_end = tar_offset + u64::from(chunk.header.tar_len);
+        d.chunks.push(rec);
+        self.chunks.push(rec);
+        d.index_raw += new_raw;
+        for e in &completed {
+            // An entry completed here may have been carried in as open; the complete copy replaces it.
+            if d.open_entry.as_ref().is_some_and(|o| o.data.header_offset == e.data.header_offset) {
+                d.open_entry = None;
+            }
+        }
+        d.entries.extend(completed.iter().cloned());
+        self.entries.extend(completed);
+        if open.is_some() {
+            d.open_entry = open;
+        }
+        self.disc = Some(d);
+        Ok(())
+    }
+
+    /// Ends the stream: writes the catalog onto the last disc (or a disc of its own if it does not
+    /// fit) and closes it. Returns the catalog.
+    pub fn finish(mut self, tar_len: u64, extra_entries: Vec<Entry>) -> Result<(Catalog, Vec<PathBuf>), WriteError> {
+        self.entries.extend(extra_entries.iter().cloned());
+        if self.disc.is_none() {
+            self.open_disc(tar_len)?;
+        }
+        if let Some(d) = self.disc.as_mut() {
+            d.entries.extend(extra_entries);
+        }
+        // The catalog lists every disc; the last one's record is finalised after its image size
+        // is known, so reserve with a provisional record and patch it in the catalog copy in OUT.
+        let mut catalog = self.catalog(tar_len);
+        let d = self.disc.as_ref().expect("opened above");
+        let provisional = self.disc_record(d, 0);
+        catalog.discs.push(provisional);
+        let bytes = encode_record(records::CATALOG_MAGIC, self.identity(0), &catalog).map_err(io_err(&d.tmp_path))?;
+        let fits = Self::projected_protected(d, 0, 0, bytes.len() as u64 + SECTOR_SIZE as u64) <= self.max_protected;
+        if !fits {
+            self.close_disc(None)?;
+            self.open_disc(tar_len)?;
+        }
+        // Rebuild with the final disc list (the catalog disc may be a new, data-less disc).
+        let mut catalog = self.catalog(tar_len);
+        let d = self.disc.as_ref().expect("opened above");
+        catalog.discs.push(self.disc_record(d, 0));
+        let image_sectors = self.close_disc(Some(&catalog))?;
+        if let Some(last) = catalog.discs.last_mut() {
+            last.image_sectors = image_sectors;
+        }
+        Ok((catalog, self.completed))
+    }
+
+    fn catalog(&self, tar_len: u64) -> Catalog {
+        let mut parts = self.parts.clone();
+        if let Some(d) = &self.disc {
+            parts.extend(d.parts.iter().cloned());
+            if let Some(p) = &d.part {
+                parts.push(p.record.clone());
+            }
+        }
+        Catalog {
+            chain: self.cfg.chain.clone(),
+            tar_len,
+            discs: self.discs.clone(),
+            parts,
+            chunks: self.chunks.clone(),
+            entries: self.entries.clone(),
+        }
+    }
+
+    /// Finishes the open disc: index, optional catalog, filesystem, headers, FEC, fsync, rename.
+    /// Returns the image's sector count.
+    fn close_disc(&mut self, catalog: Option<&Catalog>) -> Result<u64, WriteError> {
+        let mut d = self.disc.take().expect("close_disc needs an open disc");
+        if let Some(p) = d.part.take() {
+            d.parts.push(p.record);
+        }
+        let mut lba = d.parts.last().map(|p| p.lba + sectors_for(p.bytes)).unwrap_or(d.data_start_lba);
+        let mut entries = std::mem::take(&mut d.entries);
+        if let Some(open) = d.open_entry.take() {
+            entries.push(open.clone());
+            self.carry = Some(open);
+        }
+        let record = self.disc_record(&d, 0);
+        let index = DiscIndex {
+            chain: self.cfg.chain.clone(),
+            disc: record.clone(),
+            parts: d.parts.clone(),
+            chunks: d.chunks.clone(),
+            entries,
+        };
+        let gen_dir = self.gen_dir();
+        let stem = format!("{gen_dir}/{gen_dir}");
+        let idx_bytes = encode_record(records::INDEX_MAGIC, self.identity(d.number), &index).map_err(io_err(&d.tmp_path))?;
+        let mut files = d.fixed_files.clone();
+        for p in &d.parts {
+            files.push(ImageFile { path: format!("{stem}.{:04}.tar.zst", p.part), lba: p.lba, size: p.bytes, mtime: self.cfg.chain.created_unix });
+        }
+        let mut section = DiscSection {
+            generation: self.cfg.chain.generation,
+            disc: d.number,
+            flags: 0,
+            first_part: d.parts.first().map(|p| p.part).unwrap_or(self.parts.len() as u32 + 1),
+            part_count: d.parts.len() as u32,
+            index_lba: lba,
+            index_bytes: idx_bytes.len() as u64,
+            catalog_lba: 0,
+            catalog_bytes: 0,
+            first_chunk: d.first_chunk,
+        };
+        d.file.write_all_at(&idx_bytes, lba * SECTOR_SIZE as u64).map_err(io_err(&d.tmp_path))?;
+        files.push(ImageFile { path: format!("{stem}-disc{:04}.idx", d.number), lba, size: idx_bytes.len() as u64, mtime: self.cfg.chain.created_unix });
+        lba += sectors_for(idx_bytes.len() as u64);
+        if let Some(cat) = catalog {
+            let bytes = encode_record(records::CATALOG_MAGIC, self.identity(0), cat).map_err(io_err(&d.tmp_path))?;
+            d.file.write_all_at(&bytes, lba * SECTOR_SIZE as u64).map_err(io_err(&d.tmp_path))?;
+            files.push(ImageFile { path: format!("{stem}.catalog"), lba, size: bytes.len() as u64, mtime: self.cfg.chain.created_unix });
+            section.flags |= SECTION_LAST_DISC;
+            section.catalog_lba = lba;
+            section.catalog_bytes = bytes.len() as u64;
+            lba += sectors_for(bytes.len() as u64);
+        }
+        let protected = lba;
+        let layout = self.fec_layout(protected).map_err(|e| WriteError::Fec(d.final_path.clone(), e))?;
+        let fec_sectors = layout.region_sectors();
+        let total = (protected + fec_sectors + TRAILER_SECTORS).div_ceil(CLUSTER_SECTORS) * CLUSTER_SECTORS;
+        files.push(ImageFile { path: format!("{stem}-disc{:04}.fec", d.number), lba: protected, size: fec_sectors * SECTOR_SIZE as u64, mtime: self.cfg.chain.created_unix });
+        let spec = VolumeSpec {
+            volume_id: record.volume_label.clone(),
+            publisher: "bd-archive".into(),
+            application: format!("bd-archive {}", env!("CARGO_PKG_VERSION")),
+            created_unix: self.cfg.chain.created_unix,
+        };
+        d.file.set_len(total * SECTOR_SIZE as u64).map_err(io_err(&d.tmp_path))?;
+        image::write_filesystem(&d.file, &spec, &files, total).map_err(|e| WriteError::Image(d.final_path.clone(), e))?;
+        let header = DiscHeader {
+            chain_id: self.cfg.chain.chain_id,
+            name: self.cfg.chain.name.clone(),
+            image_sectors: total,
+            capacity_sectors: self.cfg.capacity_sectors,
+            fec_lba: protected,
+            fec_sectors,
+            created_unix: self.cfg.chain.created_unix,
+            sections: vec![section],
+        };
+        let hb = header.encode();
+        d.file.write_all_at(&hb, 0).map_err(io_err(&d.tmp_path))?;
+        d.file.write_all_at(&hb, (total - 2) * SECTOR_SIZE as u64).map_err(io_err(&d.tmp_path))?;
+        (self.on_event)(DiscEvent::FecStarted(d.number, protected));
+        fec::encode(&d.file, &layout, self.cfg.memory_budget, &|_| {}).map_err(|e| WriteError::Fec(d.final_path.clone(), e))?;
+        d.file.sync_all().map_err(io_err(&d.tmp_path))?;
+        if d.final_path.exists() {
+            return Err(WriteError::Exists(d.final_path));
+        }
+        fs::rename(&d.tmp_path, &d.final_path).map_err(io_err(&d.final_path))?;
+        if let Ok(dir) = File::open(&self.cfg.images_dir) {
+            let _ = dir.sync_all();
+        }
+        let mut rec = record;
+        rec.image_sectors = total;
+        self.discs.push(rec);
+        self.parts.extend(d.parts);
+        self.completed.push(d.final_path.clone());
+        (self.on_event)(DiscEvent::DiscCompleted(d.number, d.final_path, total));
+        Ok(total)
+    }
+
+    fn fec_layout(&self, protected: u64) -> Result<FecLayout, fec::FecError> {
+        if self.cfg.fill_parity {
+            let avail = self.cfg.capacity_sectors - TRAILER_SECTORS - protected;
+            fec::plan_fill(protected, avail)
+        } else {
+            fec::plan(protected, self.cfg.redundancy_pct)
+        }
+    }
+}
