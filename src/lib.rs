@@ -5,4 +5,6 @@
 pub mod catalog;
 pub mod fec;
 pub mod image;
+pub mod restore;
+pub mod scan;
 pub mod sector;
