@@ -6,5 +6,7 @@ pub mod catalog;
 pub mod container;
 pub mod fec;
 pub mod image;
+pub mod restore;
+pub mod scan;
 pub mod sector;
 pub mod tarstream;
