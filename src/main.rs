@@ -1,1 +1,37 @@
-fn main() {}
+//! bd-archive command-line entry point: parse, dispatch, map errors to exit codes.
+
+use bd_archive::cli::{Cli, Command};
+use bd_archive::commands::{self, Ui};
+use bd_archive::exit;
+use clap::Parser;
+
+fn main() {
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let code = match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => exit::OK,
+                _ => exit::ERROR,
+            };
+            let _ = e.print();
+            std::process::exit(code);
+        }
+    };
+    let ui = Ui { quiet: cli.quiet, verbose: cli.verbose };
+    let result = match &cli.command {
+        Command::Create(a) => commands::create::run(a, &ui),
+        Command::Extract(a) => commands::extract::run(a, &ui),
+        Command::List(a) => commands::list::run(a, &ui),
+        Command::Verify(_) => Err(anyhow::anyhow!("verify is not available in this build yet")),
+        Command::Burn(_) => Err(anyhow::anyhow!(
+            "burn is not available in this version yet; burn the images in OUT/images with your usual tool"
+        )),
+    };
+    match result {
+        Ok(code) => std::process::exit(code),
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            std::process::exit(exit::ERROR);
+        }
+    }
+}

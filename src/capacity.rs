@@ -1,0 +1,82 @@
+//! Disc capacities: `-b` values, BD-R presets, and the minimum we accept.
+
+use thiserror::Error;
+
+use crate::sector::{CLUSTER_SECTORS, SECTOR_SIZE};
+
+/// BD-R user capacities (unformatted, no spare area), in 2048-byte sectors.
+pub const PRESETS: &[(&str, u64)] = &[
+    ("bd25", 12_219_392),
+    ("bd50", 24_438_784),
+    ("bd100", 48_878_592),
+    ("bd128", 62_500_864),
+];
+
+/// Smallest disc capacity accepted (32 MiB): room for filesystem, headers, index, FEC and data.
+pub const MIN_CAPACITY_BYTES: u64 = 32 << 20;
+
+/// Errors parsing `-b`.
+#[derive(Debug, Error, PartialEq, Eq)]
+pub enum CapacityError {
+    /// Not a number, suffix or preset.
+    #[error("-b {0}: not a size; give bytes (e.g. 25025314816), K/M/G (KiB/MiB/GiB, e.g. 64M) or a preset: bd25, bd50, bd100, bd128")]
+    Syntax(String),
+    /// Below the minimum.
+    #[error("-b {0}: smaller than the minimum disc size of 32M")]
+    TooSmall(String),
+}
+
+/// Parses a `-b` value into usable sectors, rounded down to whole 64 KiB ECC clusters.
+pub fn parse_capacity(s: &str) -> Result<u64, CapacityError> {
+    let t = s.trim().to_ascii_lowercase();
+    if let Some((_, sectors)) = PRESETS.iter().find(|(n, _)| *n == t || n.replace("bd", "bd-") == t) {
+        return Ok(*sectors);
+    }
+    let (num, mult) = match t.chars().last() {
+        Some('k') => (&t[..t.len() - 1], 1u64 << 10),
+        Some('m') => (&t[..t.len() - 1], 1 << 20),
+        Some('g') => (&t[..t.len() - 1], 1 << 30),
+        Some('t') => (&t[..t.len() - 1], 1 << 40),
+        _ => (&t[..], 1),
+    };
+    let n: u64 = num.parse().map_err(|_| CapacityError::Syntax(s.to_string()))?;
+    let bytes = n.checked_mul(mult).ok_or_else(|| CapacityError::Syntax(s.to_string()))?;
+    if bytes < MIN_CAPACITY_BYTES {
+        return Err(CapacityError::TooSmall(s.to_string()));
+    }
+    Ok(bytes / SECTOR_SIZE as u64 / CLUSTER_SECTORS * CLUSTER_SECTORS)
+}
+
+/// Human-readable binary size ("23.3 GiB", "512 B"), as the seed printed.
+pub fn human_bytes(n: u64) -> String {
+    const UNITS: [&str; 5] = ["KiB", "MiB", "GiB", "TiB", "PiB"];
+    if n < 1024 {
+        return format!("{n} B");
+    }
+    let mut v = n as f64 / 1024.0;
+    let mut i = 0;
+    while v >= 1024.0 && i < UNITS.len() - 1 {
+        v /= 1024.0;
+        i += 1;
+    }
+    format!("{v:.1} {}", UNITS[i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn presets_and_suffixes() {
+        assert_eq!(parse_capacity("bd25").unwrap() * 2048, 25_025_314_816);
+        assert_eq!(parse_capacity("BD128").unwrap(), 62_500_864);
+        assert_eq!(parse_capacity("64M").unwrap(), 32768);
+        assert_eq!(parse_capacity("1g").unwrap(), 524_288);
+        assert_eq!(parse_capacity("25025314816").unwrap(), 12_219_392);
+        assert!(matches!(parse_capacity("1M"), Err(CapacityError::TooSmall(_))));
+        assert!(matches!(parse_capacity("lots"), Err(CapacityError::Syntax(_))));
+        assert!(matches!(parse_capacity("99999999999999999999G"), Err(CapacityError::Syntax(_))));
+        assert_eq!(human_bytes(512), "512 B");
+        assert_eq!(human_bytes(25 << 30), "25.0 GiB");
+    }
+}

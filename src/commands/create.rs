@@ -1,0 +1,410 @@
+//! `create`: scan → overview → confirm → stream → compress (parallel) → images (+FEC) → catalog.
+
+use std::collections::BTreeMap;
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::sync::mpsc::{sync_channel, Receiver};
+use std::sync::{Arc, Mutex};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::archive_stream::{SourceProblem, StreamChunk, StreamStop, TarStreamBuilder};
+use crate::capacity::{human_bytes, parse_capacity};
+use crate::catalog::{ChainInfo, Entry};
+use crate::cli::{CompressionArg, CreateArgs};
+use crate::commands::{confirm, parse_memory, progress_bar, Ui};
+use crate::container::chunk::{encode_chunk, new_compressor, Compression, EncodedChunk};
+use crate::container::records::{self, encode_record, RecordIdentity};
+use crate::disc_writer::{DiscEvent, DiscSetConfig, DiscSetWriter};
+use crate::plan::{overview, sample_ratio, Overview};
+use crate::scan::{scan_tree, ScanOptions, SourceEntry};
+use crate::restore::escape_path;
+
+/// FORMAT.md, copied onto every disc.
+pub const FORMAT_MD: &str = include_str!("../../FORMAT.md");
+
+/// Checks a chain name: UTF-8 (guaranteed by the CLI), 1..=64 bytes, no '/', NUL or control characters.
+pub fn validate_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 64 {
+        bail!("-n {name:?}: the archive name must be 1 to 64 bytes long");
+    }
+    if name.chars().any(|c| c == '/' || c.is_control()) || name == "." || name == ".." {
+        bail!("-n {name:?}: the archive name must not contain '/', NUL or control characters");
+    }
+    Ok(())
+}
+
+fn compression(args: &CreateArgs) -> Result<Compression> {
+    let level = args.level.unwrap_or(3);
+    match args.compression {
+        CompressionArg::Zstd => {
+            if !(1..=22).contains(&level) {
+                bail!("-l {level}: zstd levels are 1 to 22 (default 3; 19 for a high ratio)");
+            }
+            Ok(Compression::Zstd(level))
+        }
+        CompressionArg::None => Ok(Compression::None),
+        other => bail!(
+            "-c {other:?}: bd-archive compresses with zstd only (readable everywhere with `zstd -d`); \
+use -c zstd -l 19 for a high ratio or -l 1 for speed"
+        ),
+    }
+}
+
+fn random_chain_id() -> Result<[u8; 16]> {
+    let mut id = [0u8; 16];
+    let mut f = std::fs::File::open("/dev/urandom").context("reading /dev/urandom for the chain id")?;
+    std::io::Read::read_exact(&mut f, &mut id).context("reading /dev/urandom for the chain id")?;
+    Ok(id)
+}
+
+/// Refuses unsupported flags with a clear message instead of silently ignoring them.
+fn refuse_unavailable(args: &CreateArgs) -> Result<()> {
+    let unavailable = [
+        (args.base.is_some(), "--base (incremental generations)"),
+        (args.pack_with.is_some(), "--pack-with"),
+        (args.min_last_disc_fill > 0, "--min-last-disc-fill"),
+        (args.resume, "--resume"),
+        (args.device.is_some() && args.bytes.is_none(), "-D (capacity from a drive); pass -b bd25|bd50|bd100|bd128"),
+    ];
+    for (used, what) in unavailable {
+        if used {
+            bail!("{what} is not available in this version of bd-archive yet");
+        }
+    }
+    if args.min_last_disc_fill > 100 {
+        bail!("--min-last-disc-fill {}: must be 0 to 100", args.min_last_disc_fill);
+    }
+    Ok(())
+}
+
+/// Runs `create`.
+pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
+    validate_name(&args.name)?;
+    let compression = compression(args)?;
+    refuse_unavailable(args)?;
+    let Some(bytes) = &args.bytes else {
+        bail!("no disc capacity: pass -b bd25|bd50|bd100|bd128 or a size such as -b 64M");
+    };
+    let capacity_sectors = parse_capacity(bytes)?;
+    if !(1..=1000).contains(&args.redundancy) {
+        bail!("-r {}: redundancy must be 1 to 1000 percent (default 10)", args.redundancy);
+    }
+    let memory_budget = parse_memory(args.memory.as_deref())?;
+    let out = &args.output;
+    let images_dir = out.join("images");
+    let generation = 1u32;
+    let catalog_path = out.join(format!("{}-gen{generation}.catalog", args.name));
+    check_output(out, &images_dir, &catalog_path)?;
+
+    let src = &args.source;
+    let entries = scan_source(src, out, args.workdir.as_deref(), ui)?;
+    if entries.is_empty() && !args.allow_empty {
+        bail!("{}: the source directory is empty; pass --allow-empty to archive it anyway", src.display());
+    }
+    let (ratio, ratio_source) = estimate_ratio(args, &entries, compression)?;
+    let ov = overview(&entries, capacity_sectors, args.redundancy, ratio, ratio_source);
+    if args.json && args.dry_run {
+        println!("{}", serde_json_string(&ov));
+        return Ok(crate::exit::OK);
+    }
+    print_overview(ui, &ov, args);
+    if args.dry_run {
+        return Ok(crate::exit::OK);
+    }
+    if !args.yes && !confirm("Create the images?", "-y/--yes")? {
+        ui.say("Cancelled; nothing written.");
+        return Ok(crate::exit::OK);
+    }
+
+    std::fs::create_dir_all(&images_dir).with_context(|| format!("creating {}", images_dir.display()))?;
+    let chain = ChainInfo {
+        name: args.name.clone(),
+        chain_id: random_chain_id()?,
+        generation,
+        base_generation: 0,
+        created_unix: now_unix(),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        compression: match compression {
+            Compression::None => "none".into(),
+            Compression::Zstd(l) => format!("zstd-{l}"),
+        },
+        redundancy_pct: args.redundancy,
+    };
+    let cfg = DiscSetConfig {
+        images_dir: images_dir.clone(),
+        chain: chain.clone(),
+        capacity_sectors,
+        redundancy_pct: args.redundancy,
+        fill_parity: args.fill_parity,
+        memory_budget,
+        format_md: FORMAT_MD.as_bytes().to_vec(),
+        first_image_number: 1,
+    };
+    let result = build_images(cfg, &entries, compression, ov.data_bytes, ui);
+    let (catalog, images, problems) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            remove_partials(&images_dir);
+            return Err(e);
+        }
+    };
+    let id = RecordIdentity { chain_id: chain.chain_id, generation, disc: 0 };
+    let bytes = encode_record(records::CATALOG_MAGIC, id, &catalog)?;
+    write_atomically(&catalog_path, &bytes)?;
+    report_problems(out, &args.name, generation, &problems, ui)?;
+    ui.say(&format!(
+        "Done: {} image(s) in {}, catalog {}",
+        images.len(),
+        images_dir.display(),
+        catalog_path.display()
+    ));
+    Ok(crate::exit::OK)
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn serde_json_string(ov: &Overview) -> String {
+    // Minimal JSON writer for a flat struct of numbers and strings (no serde_json dependency).
+    serde_json::to_string_pretty(ov).unwrap_or_default()
+}
+
+/// Refuses an OUT that already holds images or this generation's catalog.
+fn check_output(out: &Path, images_dir: &Path, catalog: &Path) -> Result<()> {
+    if out.exists() && !out.is_dir() {
+        bail!("-o {}: exists and is not a directory", out.display());
+    }
+    if catalog.exists() {
+        bail!("{} already exists; choose another -o (nothing was changed)", catalog.display());
+    }
+    if let Ok(rd) = std::fs::read_dir(images_dir) {
+        for e in rd.flatten() {
+            let n = e.file_name();
+            let n = n.to_string_lossy();
+            if n.starts_with("disc_") && n.ends_with(".iso") {
+                bail!(
+                    "{} already holds disc images ({n}); choose an empty -o or remove them (nothing was changed)",
+                    images_dir.display()
+                );
+            }
+        }
+    }
+    Ok(())
+}
+
+fn scan_source(src: &Path, out: &Path, workdir: Option<&Path>, ui: &Ui) -> Result<Vec<SourceEntry>> {
+    let mut exclude = vec![absolute(out)];
+    if let Some(w) = workdir {
+        exclude.push(absolute(w));
+    }
+    let opts = ScanOptions { exclude, one_file_system: false };
+    let pb = progress_bar(ui, None, "scanning");
+    let mut problems = Vec::new();
+    let entries = scan_tree(src, &opts, &mut |p| problems.push(p), &mut |n| {
+        if n % 1024 == 0 {
+            pb.set_position(n)
+        }
+    })?;
+    pb.finish_and_clear();
+    for p in &problems {
+        ui.warn(&format!("{}: {} (not archived)", p.path.display(), p.message));
+    }
+    Ok(entries)
+}
+
+fn absolute(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| std::env::current_dir().map(|c| c.join(p)).unwrap_or_else(|_| p.to_path_buf()))
+}
+
+fn estimate_ratio(args: &CreateArgs, entries: &[SourceEntry], c: Compression) -> Result<(f64, String)> {
+    let level = match c {
+        Compression::None => return Ok((1.0, "-c none".into())),
+        Compression::Zstd(l) => l,
+    };
+    if let Some(r) = args.ratio {
+        if !(0.0..=1.5).contains(&r) || r == 0.0 {
+            bail!("--ratio {r}: give compressed/original between 0 and 1 (e.g. 0.6)");
+        }
+        return Ok((r, "--ratio".into()));
+    }
+    if let Some(dir) = &args.sample {
+        let sample = scan_tree(dir, &ScanOptions::default(), &mut |_| {}, &mut |_| {})?;
+        let (r, n) = sample_ratio(&sample, Some(level));
+        if n == 0 {
+            bail!("--sample {}: holds no readable file content", dir.display());
+        }
+        return Ok((r, format!("sampled {} of --sample", human_bytes(n))));
+    }
+    let (r, n) = sample_ratio(entries, Some(level));
+    Ok((r, format!("sampled {} of the source", human_bytes(n))))
+}
+
+fn print_overview(ui: &Ui, o: &Overview, args: &CreateArgs) {
+    let lines = [
+        format!("Archive:       {} (generation 1)", args.name),
+        format!(
+            "Source:        {} — {} entries ({} files, {} dirs, {} other)",
+            args.source.display(),
+            o.entries,
+            o.files,
+            o.dirs,
+            o.others
+        ),
+        format!("Data:          {}", human_bytes(o.data_bytes)),
+        format!("Compression:   ratio {:.3} ({}) → about {}", o.ratio, o.ratio_source, human_bytes(o.est_stored_bytes)),
+        format!(
+            "Disc:          {} each, FEC {} % → {} of data per disc",
+            human_bytes(o.capacity_bytes),
+            o.redundancy_pct,
+            human_bytes(o.data_per_disc)
+        ),
+        format!("Discs:         {} (last disc about {:.0} % full)", o.discs, o.last_disc_fill_pct.min(100.0)),
+        if args.fill_parity {
+            format!("Fill parity:   on — the last disc gets about {:.0} % redundancy", o.fill_parity_last_pct)
+        } else {
+            format!(
+                "Fill parity:   off — --fill-parity would raise the last disc's protection from {} % to about {:.0} %",
+                o.redundancy_pct, o.fill_parity_last_pct
+            )
+        },
+    ];
+    for l in lines {
+        ui.info(&l);
+    }
+}
+
+/// Output of the pipeline.
+type Built = (crate::catalog::Catalog, Vec<PathBuf>, Vec<SourceProblem>);
+
+/// One chunk after compression, with the entry bookkeeping that travels with it.
+struct Compressed {
+    seq: u64,
+    chunk: EncodedChunk,
+    completed: Vec<Entry>,
+    open: Option<Entry>,
+}
+
+/// Runs reader → compressors → disc writer, all overlapping.
+fn build_images(cfg: DiscSetConfig, entries: &[SourceEntry], compression: Compression, total: u64, ui: &Ui) -> Result<Built> {
+    let chain_id = cfg.chain.chain_id;
+    let generation = cfg.chain.generation;
+    let mut writer = DiscSetWriter::new(cfg)?;
+    let pb = progress_bar(ui, Some(total), "archiving");
+    let pb2 = pb.clone();
+    let quiet = ui.quiet;
+    writer.on_event = Box::new(move |ev| match ev {
+        DiscEvent::DiscStarted(n) => pb2.set_message(format!("disc {n}")),
+        DiscEvent::FecStarted(n, _) => pb2.set_message(format!("disc {n}: parity")),
+        DiscEvent::DiscCompleted(n, p, sectors) => {
+            if !quiet {
+                pb2.println(format!("disc {n} complete: {} ({})", p.display(), human_bytes(sectors * 2048)));
+            }
+        }
+    });
+    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let (raw_tx, raw_rx) = sync_channel::<StreamChunk>(threads * 2);
+    let (res_tx, res_rx) = sync_channel::<Result<Compressed>>(threads * 2);
+    let raw_rx = Arc::new(Mutex::new(raw_rx));
+    let mut problems = Vec::new();
+    let outcome = std::thread::scope(|s| -> Result<(u64, crate::catalog::Catalog, Vec<PathBuf>)> {
+        let pb_reader = pb.clone();
+        let problems_ref = &mut problems;
+        let reader = s.spawn(move || {
+            let mut emit = |c: StreamChunk| raw_tx.send(c).map_err(|_| StreamStop::Cancelled);
+            let mut on_problem = |p: SourceProblem| problems_ref.push(p);
+            let mut on_bytes = |n: u64| pb_reader.inc(n);
+            TarStreamBuilder::new(generation, &mut emit, &mut on_problem, &mut on_bytes).run(entries)
+        });
+        for _ in 0..threads {
+            let rx = Arc::clone(&raw_rx);
+            let tx = res_tx.clone();
+            s.spawn(move || compress_worker(rx, tx, compression, chain_id, generation));
+        }
+        drop(res_tx);
+        let mut pending = BTreeMap::new();
+        let mut next = 0u64;
+        for r in res_rx.iter() {
+            let c = r?;
+            pending.insert(c.seq, c);
+            while let Some(c) = pending.remove(&next) {
+                writer.push_chunk(c.chunk, c.completed, c.open)?;
+                next += 1;
+            }
+        }
+        let tar_len = reader.join().map_err(|_| anyhow!("the source reader thread panicked"))?.map_err(|_| anyhow!("archiving was cancelled"))?;
+        let (catalog, images) = writer.finish(tar_len, Vec::new())?;
+        Ok((tar_len, catalog, images))
+    });
+    pb.finish_and_clear();
+    let (_, catalog, images) = outcome?;
+    Ok((catalog, images, problems))
+}
+
+fn compress_worker(
+    rx: Arc<Mutex<Receiver<StreamChunk>>>,
+    tx: std::sync::mpsc::SyncSender<Result<Compressed>>,
+    compression: Compression,
+    chain_id: [u8; 16],
+    generation: u32,
+) {
+    let mut compressor = match compression {
+        Compression::Zstd(l) => match new_compressor(l) {
+            Ok(c) => Some(c),
+            Err(e) => {
+                let _ = tx.send(Err(anyhow!("zstd: {e}")));
+                return;
+            }
+        },
+        Compression::None => None,
+    };
+    loop {
+        let next = rx.lock().map(|r| r.recv());
+        let Ok(Ok(c)) = next else { return };
+        let r = encode_chunk(&c.data, compression, compressor.as_mut(), chain_id, generation, c.seq, c.tar_offset)
+            .map(|chunk| Compressed { seq: c.seq, chunk, completed: c.completed, open: c.open })
+            .map_err(|e| anyhow!("compressing chunk {}: {e}", c.seq));
+        if tx.send(r).is_err() {
+            return;
+        }
+    }
+}
+
+/// Writes `bytes` to `path` via a temporary file, fsync and rename, so `path` is complete or absent.
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+    let tmp = path.with_extension("partial");
+    let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(bytes).and_then(|_| f.sync_all()).with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} into place", tmp.display()))?;
+    Ok(())
+}
+
+fn remove_partials(images_dir: &Path) {
+    if let Ok(rd) = std::fs::read_dir(images_dir) {
+        for e in rd.flatten() {
+            if e.file_name().to_string_lossy().ends_with(".partial") {
+                let _ = std::fs::remove_file(e.path());
+            }
+        }
+    }
+}
+
+/// Writes OUT/<name>-gen<G>-source-problems.txt listing files that were not archived exactly.
+fn report_problems(out: &Path, name: &str, generation: u32, problems: &[SourceProblem], ui: &Ui) -> Result<()> {
+    if problems.is_empty() {
+        return Ok(());
+    }
+    let path = out.join(format!("{name}-gen{generation}-source-problems.txt"));
+    let mut text = String::from("# bd-archive: source files not archived exactly as they are now\n# path<TAB>what happened\n");
+    for p in problems {
+        text.push_str(&format!("{}\t{}\n", escape_path(&p.path), p.message));
+        ui.warn(&format!("{}: {}", escape_path(&p.path), p.message));
+    }
+    write_atomically(&path, text.as_bytes())?;
+    ui.warn(&format!("{} source problem(s) listed in {}", problems.len(), path.display()));
+    Ok(())
+}
