@@ -173,7 +173,14 @@ const SPARSE_BLOCK: u64 = 4096;
 impl RestoreFile {
     /// Writes `data` at `offset`. All-zero 4 KiB-aligned blocks beyond everything written so far are
     /// skipped (they already read as zero), so zero regions become holes; rewriting a range always works.
+    /// An offset whose end does not fit in a `u64` (only possible with corrupt input) is an error.
     pub fn write_at(&mut self, offset: u64, data: &[u8]) -> Result<(), RestoreError> {
+        if offset.checked_add(data.len() as u64).is_none() {
+            return Err(RestoreError::BadEntry {
+                path: escape_path(&self.path),
+                reason: format!("write offset {offset} out of range"),
+            });
+        }
         let mut pos = 0usize;
         // Pending run of bytes to write: data[run_start..pos].
         let mut run_start = 0usize;
@@ -934,6 +941,7 @@ mod tests {
         // Rewriting the non-zero block with zeros (below high water) must really write.
         f.write_at(4096, &[0u8; 4096]).unwrap();
         f.set_len(3 * 4096).unwrap();
+        assert!(f.write_at(u64::MAX - 1, b"xy").is_err());
         let got = std::fs::read(&path).unwrap();
         assert!(got.iter().all(|&b| b == 0));
         assert_eq!(got.len(), 3 * 4096);
