@@ -143,7 +143,11 @@ impl<'a> TarStreamBuilder<'a> {
             link_target: se.link_target.clone(),
             rdev: se.rdev,
             sha256: [0; 32],
-            data: DataRef { generation: self.generation, header_offset: 0, content_offset: 0 },
+            data: DataRef {
+                generation: self.generation,
+                header_offset: 0,
+                content_offset: 0,
+            },
         };
         let mut file = None;
         if se.kind == EntryKind::File {
@@ -156,7 +160,11 @@ impl<'a> TarStreamBuilder<'a> {
                     file = Some((f, meta));
                 }
                 Err(msg) => {
-                    (self.on_problem)(SourceProblem { path: se.rel_path.clone(), message: msg, archived: false });
+                    (self.on_problem)(SourceProblem {
+                        path: se.rel_path.clone(),
+                        message: msg,
+                        archived: false,
+                    });
                     return Ok(());
                 }
             }
@@ -182,7 +190,13 @@ impl<'a> TarStreamBuilder<'a> {
 
     /// Streams `size` bytes of `f`, zero-filling if the file shrinks or fails; returns the SHA-256
     /// of what was stored.
-    fn content(&mut self, se: &SourceEntry, mut f: File, before: &std::fs::Metadata, size: u64) -> Result<[u8; 32], StreamStop> {
+    fn content(
+        &mut self,
+        se: &SourceEntry,
+        mut f: File,
+        before: &std::fs::Metadata,
+        size: u64,
+    ) -> Result<[u8; 32], StreamStop> {
         let mut hasher = Sha256::new();
         let mut remaining = size;
         let mut failure: Option<String> = None;
@@ -207,13 +221,22 @@ impl<'a> TarStreamBuilder<'a> {
             let grew = matches!(f.read(&mut probe), Ok(1));
             let after = f.metadata().ok();
             let changed = grew
-                || after.is_none_or(|a| a.len() != before.len() || a.mtime() != before.mtime() || a.mtime_nsec() != before.mtime_nsec());
+                || after.is_none_or(|a| {
+                    a.len() != before.len()
+                        || a.mtime() != before.mtime()
+                        || a.mtime_nsec() != before.mtime_nsec()
+                });
             if changed {
-                failure = Some("changed while being read; the archived copy may be inconsistent".into());
+                failure =
+                    Some("changed while being read; the archived copy may be inconsistent".into());
             }
         }
         if let Some(message) = failure {
-            (self.on_problem)(SourceProblem { path: se.rel_path.clone(), message, archived: true });
+            (self.on_problem)(SourceProblem {
+                path: se.rel_path.clone(),
+                message,
+                archived: true,
+            });
         }
         Ok(hasher.finalize().into())
     }
@@ -226,7 +249,9 @@ fn open_regular(se: &SourceEntry) -> Result<(File, std::fs::Metadata), String> {
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
         .open(&se.abs_path)
         .map_err(|e| format!("unreadable, not archived: {e}"))?;
-    let meta = f.metadata().map_err(|e| format!("unreadable, not archived: {e}"))?;
+    let meta = f
+        .metadata()
+        .map_err(|e| format!("unreadable, not archived: {e}"))?;
     if !meta.is_file() {
         return Err("no longer a regular file, not archived".into());
     }
@@ -246,7 +271,9 @@ fn read_full(f: &mut File, buf: &mut [u8]) -> Result<(), String> {
             Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
             Err(e) => {
                 buf[done..].fill(0);
-                return Err(format!("read error ({e}); unreadable bytes archived as zeros"));
+                return Err(format!(
+                    "read error ({e}); unreadable bytes archived as zeros"
+                ));
             }
         }
     }

@@ -29,7 +29,10 @@ pub enum CapacityError {
 /// Parses a `-b` value into usable sectors, rounded down to whole 64 KiB ECC clusters.
 pub fn parse_capacity(s: &str) -> Result<u64, CapacityError> {
     let t = s.trim().to_ascii_lowercase();
-    if let Some((_, sectors)) = PRESETS.iter().find(|(n, _)| *n == t || n.replace("bd", "bd-") == t) {
+    if let Some((_, sectors)) = PRESETS
+        .iter()
+        .find(|(n, _)| *n == t || n.replace("bd", "bd-") == t)
+    {
         return Ok(*sectors);
     }
     let (num, mult) = match t.chars().last() {
@@ -39,8 +42,12 @@ pub fn parse_capacity(s: &str) -> Result<u64, CapacityError> {
         Some('t') => (&t[..t.len() - 1], 1 << 40),
         _ => (&t[..], 1),
     };
-    let n: u64 = num.parse().map_err(|_| CapacityError::Syntax(s.to_string()))?;
-    let bytes = n.checked_mul(mult).ok_or_else(|| CapacityError::Syntax(s.to_string()))?;
+    let n: u64 = num
+        .parse()
+        .map_err(|_| CapacityError::Syntax(s.to_string()))?;
+    let bytes = n
+        .checked_mul(mult)
+        .ok_or_else(|| CapacityError::Syntax(s.to_string()))?;
     if bytes < MIN_CAPACITY_BYTES {
         return Err(CapacityError::TooSmall(s.to_string()));
     }
@@ -73,9 +80,18 @@ mod tests {
         assert_eq!(parse_capacity("64M").unwrap(), 32768);
         assert_eq!(parse_capacity("1g").unwrap(), 524_288);
         assert_eq!(parse_capacity("25025314816").unwrap(), 12_219_392);
-        assert!(matches!(parse_capacity("1M"), Err(CapacityError::TooSmall(_))));
-        assert!(matches!(parse_capacity("lots"), Err(CapacityError::Syntax(_))));
-        assert!(matches!(parse_capacity("99999999999999999999G"), Err(CapacityError::Syntax(_))));
+        assert!(matches!(
+            parse_capacity("1M"),
+            Err(CapacityError::TooSmall(_))
+        ));
+        assert!(matches!(
+            parse_capacity("lots"),
+            Err(CapacityError::Syntax(_))
+        ));
+        assert!(matches!(
+            parse_capacity("99999999999999999999G"),
+            Err(CapacityError::Syntax(_))
+        ));
         assert_eq!(human_bytes(512), "512 B");
         assert_eq!(human_bytes(25 << 30), "25.0 GiB");
     }

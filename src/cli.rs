@@ -8,8 +8,10 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 /// Archive a directory tree to Blu-ray discs with whole-disc error correction, and get it back.
 #[derive(Parser, Debug)]
 #[command(name = "bd-archive", version = crate::version_string(), propagate_version = true)]
-#[command(after_help = "Exit codes: 0 ok · 1 finished with damage (repairable / some files not bit-exact) · \
-2 verify: not repairable · 3 error · 130 interrupted")]
+#[command(
+    after_help = "Exit codes: 0 ok · 1 finished with damage (repairable / some files not bit-exact) · \
+2 verify: not repairable · 3 error · 130 interrupted"
+)]
 pub struct Cli {
     /// Print only errors and the final summary.
     #[arg(short, long, global = true)]
@@ -26,19 +28,27 @@ pub struct Cli {
 #[derive(Subcommand, Debug)]
 pub enum Command {
     /// Scan SRC and build one disc image per disc in OUT/images (no burning).
-    #[command(after_help = "Examples:\n  bd-archive create -s ~/Photos -o /staging/photos -n photos -b bd25\n  \
-bd-archive create -s ~/Photos -o /tmp/p -n photos -b 64M -y --dry-run")]
+    #[command(
+        after_help = "Examples:\n  bd-archive create -s ~/Photos -o /staging/photos -n photos -b bd25\n  \
+bd-archive create -s ~/Photos -o /tmp/p -n photos -b 64M -y --dry-run"
+    )]
     Create(CreateArgs),
     /// Restore files from disc images (in any order), repairing damage, checking every file.
-    #[command(after_help = "Examples:\n  bd-archive extract -o ~/restored /staging/photos/images\n  \
-bd-archive extract -o ~/restored disc_0002.iso disc_0001.iso --only 2024/holiday")]
+    #[command(
+        after_help = "Examples:\n  bd-archive extract -o ~/restored /staging/photos/images\n  \
+bd-archive extract -o ~/restored disc_0002.iso disc_0001.iso --only 2024/holiday"
+    )]
     Extract(ExtractArgs),
     /// List the entries of an archive: from a catalog file, disc images or a directory of images.
-    #[command(after_help = "Examples:\n  bd-archive list /staging/photos/photos-gen1.catalog\n  bd-archive list disc_0003.iso --json")]
+    #[command(
+        after_help = "Examples:\n  bd-archive list /staging/photos/photos-gen1.catalog\n  bd-archive list disc_0003.iso --json"
+    )]
     List(ListArgs),
     /// Check discs or images: exit 0 intact, 1 damaged but repairable, 2 not repairable.
-    #[command(after_help = "Examples:\n  bd-archive verify /staging/photos/images\n  \
-bd-archive verify disc_0001.iso --repair -o fixed.iso")]
+    #[command(
+        after_help = "Examples:\n  bd-archive verify /staging/photos/images\n  \
+bd-archive verify disc_0001.iso --repair -o fixed.iso"
+    )]
     Verify(VerifyArgs),
     /// Burn images to blank BD-R discs (not available in this build yet).
     Burn(BurnArgs),

@@ -14,7 +14,9 @@ use thiserror::Error;
 use crate::catalog::{Catalog, ChainInfo, ChunkRecord, DiscIndex, DiscRecord, Entry, PartRecord};
 use crate::container::chunk::EncodedChunk;
 use crate::container::disc_header::{DiscHeader, DiscSection, SECTION_LAST_DISC};
-use crate::container::records::{self, encode_record, encoded_len, record_size_bound, RecordIdentity};
+use crate::container::records::{
+    self, encode_record, encoded_len, record_size_bound, RecordIdentity,
+};
 use crate::fec::{self, FecLayout};
 use crate::image::{self, ImageFile, VolumeSpec, FIRST_DATA_LBA};
 use crate::sector::{CLUSTER_SECTORS, SECTOR_SIZE};
@@ -51,7 +53,10 @@ pub enum WriteError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
-    move |source| WriteError::Io { path: path.to_path_buf(), source }
+    move |source| WriteError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
 }
 
 /// Fixed settings of one generation's disc set.
@@ -140,10 +145,18 @@ fn sectors_for(bytes: u64) -> u64 {
 impl DiscSetWriter {
     /// Prepares a writer; nothing is written until the first chunk arrives.
     pub fn new(cfg: DiscSetConfig) -> Result<Self, WriteError> {
-        let max_protected = fec::max_protected(cfg.capacity_sectors - TRAILER_SECTORS, cfg.redundancy_pct);
+        let max_protected =
+            fec::max_protected(cfg.capacity_sectors - TRAILER_SECTORS, cfg.redundancy_pct);
         let fixed = FIRST_DATA_LBA + sectors_for(cfg.format_md.len() as u64) + 8 + 16;
-        if max_protected <= fixed + 2 * sectors_for(crate::container::chunk::zstd_bound(crate::container::chunk::CHUNK_SIZE) as u64) {
-            return Err(WriteError::CapacityTooSmall(cfg.capacity_sectors * SECTOR_SIZE as u64));
+        if max_protected
+            <= fixed
+                + 2 * sectors_for(crate::container::chunk::zstd_bound(
+                    crate::container::chunk::CHUNK_SIZE,
+                ) as u64)
+        {
+            return Err(WriteError::CapacityTooSmall(
+                cfg.capacity_sectors * SECTOR_SIZE as u64,
+            ));
         }
         Ok(DiscSetWriter {
             cfg,
@@ -160,7 +173,11 @@ impl DiscSetWriter {
     }
 
     fn identity(&self, disc: u32) -> RecordIdentity {
-        RecordIdentity { chain_id: self.cfg.chain.chain_id, generation: self.cfg.chain.generation, disc }
+        RecordIdentity {
+            chain_id: self.cfg.chain.chain_id,
+            generation: self.cfg.chain.generation,
+            disc,
+        }
     }
 
     /// Name of a file inside the generation's folder on the disc.
@@ -175,7 +192,10 @@ impl DiscSetWriter {
         if final_path.exists() {
             return Err(WriteError::Exists(final_path));
         }
-        let tmp_path = self.cfg.images_dir.join(format!(".disc_{image_no:04}.iso.partial"));
+        let tmp_path = self
+            .cfg
+            .images_dir
+            .join(format!(".disc_{image_no:04}.iso.partial"));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -186,8 +206,12 @@ impl DiscSetWriter {
         let readme = crate::readme::disc_readme(&self.cfg.chain, number);
         let mut lba = FIRST_DATA_LBA;
         let mut fixed_files = Vec::new();
-        for (name, bytes) in [("README.txt", readme.as_bytes()), ("FORMAT.md", &self.cfg.format_md[..])] {
-            file.write_all_at(bytes, lba * SECTOR_SIZE as u64).map_err(io_err(&tmp_path))?;
+        for (name, bytes) in [
+            ("README.txt", readme.as_bytes()),
+            ("FORMAT.md", &self.cfg.format_md[..]),
+        ] {
+            file.write_all_at(bytes, lba * SECTOR_SIZE as u64)
+                .map_err(io_err(&tmp_path))?;
             fixed_files.push(ImageFile {
                 path: name.to_string(),
                 lba,
@@ -235,7 +259,11 @@ impl DiscSetWriter {
     fn disc_record(&self, d: &OpenDisc, image_sectors: u64) -> DiscRecord {
         DiscRecord {
             disc: d.number,
-            volume_label: image::volume_label(&self.cfg.chain.name, self.cfg.chain.generation, d.number),
+            volume_label: image::volume_label(
+                &self.cfg.chain.name,
+                self.cfg.chain.generation,
+                d.number,
+            ),
             image_sectors,
             capacity_sectors: self.cfg.capacity_sectors,
             first_chunk: d.first_chunk,
@@ -247,9 +275,16 @@ impl DiscSetWriter {
 
     /// Protected sectors the open disc would need if `extra_bytes` more chunk bytes, `extra_raw`
     /// more index bytes and `catalog_bytes` of catalog were added now.
-    fn projected_protected(d: &OpenDisc, extra_bytes: u64, extra_raw: u64, catalog_bytes: u64) -> u64 {
+    fn projected_protected(
+        d: &OpenDisc,
+        extra_bytes: u64,
+        extra_raw: u64,
+        catalog_bytes: u64,
+    ) -> u64 {
         let data_end = match &d.part {
-            Some(p) if p.record.bytes + extra_bytes <= PART_MAX_BYTES => p.record.lba + sectors_for(p.record.bytes + extra_bytes),
+            Some(p) if p.record.bytes + extra_bytes <= PART_MAX_BYTES => {
+                p.record.lba + sectors_for(p.record.bytes + extra_bytes)
+            }
             Some(p) => p.record.lba + sectors_for(p.record.bytes) + sectors_for(extra_bytes),
             None => d.data_start_lba + sectors_for(extra_bytes),
         };
@@ -260,7 +295,12 @@ impl DiscSetWriter {
 
     /// Appends one chunk. `completed` are the entries whose tar records ended inside this chunk
     /// (with their hashes); `open` is the entry still being written at the chunk's end.
-    pub fn push_chunk(&mut self, chunk: EncodedChunk, completed: Vec<Entry>, open: Option<Entry>) -> Result<(), WriteError> {
+    pub fn push_chunk(
+        &mut self,
+        chunk: EncodedChunk,
+        completed: Vec<Entry>,
+        open: Option<Entry>,
+    ) -> Result<(), WriteError> {
         let tar_offset = chunk.header.tar_offset;
         if self.disc.is_none() {
             self.open_disc(tar_offset)?;
@@ -268,11 +308,19 @@ impl DiscSetWriter {
         let new_raw: u64 = completed.iter().map(encoded_len).sum::<u64>() + 40 + 32;
         let size = chunk.bytes.len() as u64;
         let fits = |d: &OpenDisc, max: u64| Self::projected_protected(d, size, new_raw, 0) <= max;
-        if !fits(self.disc.as_ref().expect("opened above"), self.max_protected) {
+        if !fits(
+            self.disc.as_ref().expect("opened above"),
+            self.max_protected,
+        ) {
             self.close_disc(None)?;
             self.open_disc(tar_offset)?;
-            if !fits(self.disc.as_ref().expect("opened above"), self.max_protected) {
-                return Err(WriteError::CapacityTooSmall(self.cfg.capacity_sectors * SECTOR_SIZE as u64));
+            if !fits(
+                self.disc.as_ref().expect("opened above"),
+                self.max_protected,
+            ) {
+                return Err(WriteError::CapacityTooSmall(
+                    self.cfg.capacity_sectors * SECTOR_SIZE as u64,
+                ));
             }
         }
         let mut d = self.disc.take().expect("opened above");
@@ -290,11 +338,20 @@ impl DiscSetWriter {
                 None => d.data_start_lba,
             };
             let part = self.parts.len() as u32 + d.parts.len() as u32 + 1;
-            d.part = Some(OpenPart { record: PartRecord { part, disc: d.number, lba, bytes: 0 } });
+            d.part = Some(OpenPart {
+                record: PartRecord {
+                    part,
+                    disc: d.number,
+                    lba,
+                    bytes: 0,
+                },
+            });
         }
         let p = d.part.as_mut().expect("created above");
         let offset = p.record.lba * SECTOR_SIZE as u64 + p.record.bytes;
-        d.file.write_all_at(&chunk.bytes, offset).map_err(io_err(&d.tmp_path))?;
+        d.file
+            .write_all_at(&chunk.bytes, offset)
+            .map_err(io_err(&d.tmp_path))?;
         let rec = ChunkRecord {
             tar_offset,
             tar_len: chunk.header.tar_len,
@@ -312,7 +369,10 @@ impl DiscSetWriter {
         d.index_raw += new_raw;
         for e in &completed {
             // An entry completed here may have been carried in as open; the complete copy replaces it.
-            if d.open_entry.as_ref().is_some_and(|o| o.data.header_offset == e.data.header_offset) {
+            if d.open_entry
+                .as_ref()
+                .is_some_and(|o| o.data.header_offset == e.data.header_offset)
+            {
                 d.open_entry = None;
             }
         }
@@ -327,7 +387,11 @@ impl DiscSetWriter {
 
     /// Ends the stream: writes the catalog onto the last disc (or a disc of its own if it does not
     /// fit) and closes it. Returns the catalog.
-    pub fn finish(mut self, tar_len: u64, extra_entries: Vec<Entry>) -> Result<(Catalog, Vec<PathBuf>), WriteError> {
+    pub fn finish(
+        mut self,
+        tar_len: u64,
+        extra_entries: Vec<Entry>,
+    ) -> Result<(Catalog, Vec<PathBuf>), WriteError> {
         self.entries.extend(extra_entries.iter().cloned());
         if self.disc.is_none() {
             self.open_disc(tar_len)?;
@@ -341,8 +405,10 @@ impl DiscSetWriter {
         let d = self.disc.as_ref().expect("opened above");
         let provisional = self.disc_record(d, 0);
         catalog.discs.push(provisional);
-        let bytes = encode_record(records::CATALOG_MAGIC, self.identity(0), &catalog).map_err(io_err(&d.tmp_path))?;
-        let fits = Self::projected_protected(d, 0, 0, bytes.len() as u64 + SECTOR_SIZE as u64) <= self.max_protected;
+        let bytes = encode_record(records::CATALOG_MAGIC, self.identity(0), &catalog)
+            .map_err(io_err(&d.tmp_path))?;
+        let fits = Self::projected_protected(d, 0, 0, bytes.len() as u64 + SECTOR_SIZE as u64)
+            <= self.max_protected;
         if !fits {
             self.close_disc(None)?;
             self.open_disc(tar_len)?;
@@ -383,7 +449,11 @@ impl DiscSetWriter {
         if let Some(p) = d.part.take() {
             d.parts.push(p.record);
         }
-        let mut lba = d.parts.last().map(|p| p.lba + sectors_for(p.bytes)).unwrap_or(d.data_start_lba);
+        let mut lba = d
+            .parts
+            .last()
+            .map(|p| p.lba + sectors_for(p.bytes))
+            .unwrap_or(d.data_start_lba);
         let mut entries = std::mem::take(&mut d.entries);
         if let Some(open) = d.open_entry.take() {
             entries.push(open.clone());
@@ -399,16 +469,26 @@ impl DiscSetWriter {
         };
         let gen_dir = self.gen_dir();
         let stem = format!("{gen_dir}/{gen_dir}");
-        let idx_bytes = encode_record(records::INDEX_MAGIC, self.identity(d.number), &index).map_err(io_err(&d.tmp_path))?;
+        let idx_bytes = encode_record(records::INDEX_MAGIC, self.identity(d.number), &index)
+            .map_err(io_err(&d.tmp_path))?;
         let mut files = d.fixed_files.clone();
         for p in &d.parts {
-            files.push(ImageFile { path: format!("{stem}.{:04}.tar.zst", p.part), lba: p.lba, size: p.bytes, mtime: self.cfg.chain.created_unix });
+            files.push(ImageFile {
+                path: format!("{stem}.{:04}.tar.zst", p.part),
+                lba: p.lba,
+                size: p.bytes,
+                mtime: self.cfg.chain.created_unix,
+            });
         }
         let mut section = DiscSection {
             generation: self.cfg.chain.generation,
             disc: d.number,
             flags: 0,
-            first_part: d.parts.first().map(|p| p.part).unwrap_or(self.parts.len() as u32 + 1),
+            first_part: d
+                .parts
+                .first()
+                .map(|p| p.part)
+                .unwrap_or(self.parts.len() as u32 + 1),
             part_count: d.parts.len() as u32,
             index_lba: lba,
             index_bytes: idx_bytes.len() as u64,
@@ -416,31 +496,57 @@ impl DiscSetWriter {
             catalog_bytes: 0,
             first_chunk: d.first_chunk,
         };
-        d.file.write_all_at(&idx_bytes, lba * SECTOR_SIZE as u64).map_err(io_err(&d.tmp_path))?;
-        files.push(ImageFile { path: format!("{stem}-disc{:04}.idx", d.number), lba, size: idx_bytes.len() as u64, mtime: self.cfg.chain.created_unix });
+        d.file
+            .write_all_at(&idx_bytes, lba * SECTOR_SIZE as u64)
+            .map_err(io_err(&d.tmp_path))?;
+        files.push(ImageFile {
+            path: format!("{stem}-disc{:04}.idx", d.number),
+            lba,
+            size: idx_bytes.len() as u64,
+            mtime: self.cfg.chain.created_unix,
+        });
         lba += sectors_for(idx_bytes.len() as u64);
         if let Some(cat) = catalog {
-            let bytes = encode_record(records::CATALOG_MAGIC, self.identity(0), cat).map_err(io_err(&d.tmp_path))?;
-            d.file.write_all_at(&bytes, lba * SECTOR_SIZE as u64).map_err(io_err(&d.tmp_path))?;
-            files.push(ImageFile { path: format!("{stem}.catalog"), lba, size: bytes.len() as u64, mtime: self.cfg.chain.created_unix });
+            let bytes = encode_record(records::CATALOG_MAGIC, self.identity(0), cat)
+                .map_err(io_err(&d.tmp_path))?;
+            d.file
+                .write_all_at(&bytes, lba * SECTOR_SIZE as u64)
+                .map_err(io_err(&d.tmp_path))?;
+            files.push(ImageFile {
+                path: format!("{stem}.catalog"),
+                lba,
+                size: bytes.len() as u64,
+                mtime: self.cfg.chain.created_unix,
+            });
             section.flags |= SECTION_LAST_DISC;
             section.catalog_lba = lba;
             section.catalog_bytes = bytes.len() as u64;
             lba += sectors_for(bytes.len() as u64);
         }
         let protected = lba;
-        let layout = self.fec_layout(protected).map_err(|e| WriteError::Fec(d.final_path.clone(), e))?;
+        let layout = self
+            .fec_layout(protected)
+            .map_err(|e| WriteError::Fec(d.final_path.clone(), e))?;
         let fec_sectors = layout.region_sectors();
-        let total = (protected + fec_sectors + TRAILER_SECTORS).div_ceil(CLUSTER_SECTORS) * CLUSTER_SECTORS;
-        files.push(ImageFile { path: format!("{stem}-disc{:04}.fec", d.number), lba: protected, size: fec_sectors * SECTOR_SIZE as u64, mtime: self.cfg.chain.created_unix });
+        let total =
+            (protected + fec_sectors + TRAILER_SECTORS).div_ceil(CLUSTER_SECTORS) * CLUSTER_SECTORS;
+        files.push(ImageFile {
+            path: format!("{stem}-disc{:04}.fec", d.number),
+            lba: protected,
+            size: fec_sectors * SECTOR_SIZE as u64,
+            mtime: self.cfg.chain.created_unix,
+        });
         let spec = VolumeSpec {
             volume_id: record.volume_label.clone(),
             publisher: "bd-archive".into(),
             application: format!("bd-archive {}", env!("CARGO_PKG_VERSION")),
             created_unix: self.cfg.chain.created_unix,
         };
-        d.file.set_len(total * SECTOR_SIZE as u64).map_err(io_err(&d.tmp_path))?;
-        image::write_filesystem(&d.file, &spec, &files, total).map_err(|e| WriteError::Image(d.final_path.clone(), e))?;
+        d.file
+            .set_len(total * SECTOR_SIZE as u64)
+            .map_err(io_err(&d.tmp_path))?;
+        image::write_filesystem(&d.file, &spec, &files, total)
+            .map_err(|e| WriteError::Image(d.final_path.clone(), e))?;
         let header = DiscHeader {
             chain_id: self.cfg.chain.chain_id,
             name: self.cfg.chain.name.clone(),
@@ -453,9 +559,12 @@ impl DiscSetWriter {
         };
         let hb = header.encode();
         d.file.write_all_at(&hb, 0).map_err(io_err(&d.tmp_path))?;
-        d.file.write_all_at(&hb, (total - 2) * SECTOR_SIZE as u64).map_err(io_err(&d.tmp_path))?;
+        d.file
+            .write_all_at(&hb, (total - 2) * SECTOR_SIZE as u64)
+            .map_err(io_err(&d.tmp_path))?;
         (self.on_event)(DiscEvent::FecStarted(d.number, protected));
-        fec::encode(&d.file, &layout, self.cfg.memory_budget, &|_| {}).map_err(|e| WriteError::Fec(d.final_path.clone(), e))?;
+        fec::encode(&d.file, &layout, self.cfg.memory_budget, &|_| {})
+            .map_err(|e| WriteError::Fec(d.final_path.clone(), e))?;
         d.file.sync_all().map_err(io_err(&d.tmp_path))?;
         if d.final_path.exists() {
             return Err(WriteError::Exists(d.final_path));

@@ -2,11 +2,26 @@
 //!
 //! Layers: `commands` (user flow) → domain modules (`container`, `catalog`, `fec`, `image`, …) →
 //! small utilities (`sector`). Lower layers never import higher ones.
+pub mod archive_stream;
+pub mod capacity;
 pub mod catalog;
+pub mod cli;
+pub mod commands;
 pub mod container;
+pub mod disc_reader;
+pub mod disc_writer;
+pub mod exit;
 pub mod fec;
 pub mod image;
+pub mod plan;
+pub mod readme;
 pub mod restore;
 pub mod scan;
 pub mod sector;
+pub mod stream_reader;
 pub mod tarstream;
+
+/// Version line for `--version`: tool version, format version and build target.
+pub fn version_string() -> &'static str {
+    concat!(env!("CARGO_PKG_VERSION"), " (format 1)")
+}

@@ -10,14 +10,19 @@ fn main() {
         Ok(c) => c,
         Err(e) => {
             let code = match e.kind() {
-                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => exit::OK,
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => {
+                    exit::OK
+                }
                 _ => exit::ERROR,
             };
             let _ = e.print();
             std::process::exit(code);
         }
     };
-    let ui = Ui { quiet: cli.quiet, verbose: cli.verbose };
+    let ui = Ui {
+        quiet: cli.quiet,
+        verbose: cli.verbose,
+    };
     let result = match &cli.command {
         Command::Create(a) => commands::create::run(a, &ui),
         Command::Extract(a) => commands::extract::run(a, &ui),

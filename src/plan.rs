@@ -56,7 +56,11 @@ pub struct Overview {
 /// Estimated tar-stream size of an entry.
 fn stream_size(e: &SourceEntry) -> u64 {
     let pax = 512 + (60 + e.rel_path.len() as u64 + e.link_target.len() as u64).div_ceil(512) * 512;
-    let content = if e.kind == EntryKind::File { e.size.div_ceil(512) * 512 } else { 0 };
+    let content = if e.kind == EntryKind::File {
+        e.size.div_ceil(512) * 512
+    } else {
+        0
+    };
     if e.kind == EntryKind::Socket {
         0
     } else {
@@ -68,7 +72,10 @@ fn stream_size(e: &SourceEntry) -> u64 {
 /// (compressed/original ratio, bytes sampled). Unreadable files are skipped.
 pub fn sample_ratio(entries: &[SourceEntry], level: Option<i32>) -> (f64, u64) {
     let Some(level) = level else { return (1.0, 0) };
-    let files: Vec<&SourceEntry> = entries.iter().filter(|e| e.kind == EntryKind::File && e.size > 0).collect();
+    let files: Vec<&SourceEntry> = entries
+        .iter()
+        .filter(|e| e.kind == EntryKind::File && e.size > 0)
+        .collect();
     let total: u64 = files.iter().map(|e| e.size).sum();
     if total == 0 {
         return (1.0, 0);
@@ -86,11 +93,11 @@ pub fn sample_ratio(entries: &[SourceEntry], level: Option<i32>) -> (f64, u64) {
         }
         if let Some(f) = files.get(fi) {
             let off = (pos - start).min(f.size.saturating_sub(piece));
-            if picks.last() != Some(&(fi, off)) {
-                picks.push((fi, off));
-            }
+            picks.push((fi, off));
         }
     }
+    picks.sort_unstable();
+    picks.dedup();
     let results: Vec<(u64, u64)> = picks
         .par_iter()
         .filter_map(|&(fi, off)| {
@@ -111,7 +118,13 @@ pub fn sample_ratio(entries: &[SourceEntry], level: Option<i32>) -> (f64, u64) {
 }
 
 /// Computes the overview for the scanned entries.
-pub fn overview(entries: &[SourceEntry], capacity_sectors: u64, redundancy_pct: u32, ratio: f64, ratio_source: String) -> Overview {
+pub fn overview(
+    entries: &[SourceEntry],
+    capacity_sectors: u64,
+    redundancy_pct: u32,
+    ratio: f64,
+    ratio_source: String,
+) -> Overview {
     let mut o = Overview {
         entries: entries.len() as u64,
         files: 0,
@@ -143,10 +156,13 @@ pub fn overview(entries: &[SourceEntry], capacity_sectors: u64, redundancy_pct: 
     o.est_stored_bytes = (o.stream_bytes as f64 * ratio) as u64 + chunks * 100;
     let max_d = fec::max_protected(capacity_sectors - TRAILER_SECTORS, redundancy_pct);
     let fixed = FIRST_DATA_LBA + 64;
-    let per_disc_index = |entries: u64| (entries * 140 + chunks * 48) * SECTOR_SIZE as u64 / SECTOR_SIZE as u64;
+    let per_disc_index =
+        |entries: u64| (entries * 140 + chunks * 48) * SECTOR_SIZE as u64 / SECTOR_SIZE as u64;
     let space = max_d.saturating_sub(fixed) * SECTOR_SIZE as u64;
     o.data_per_disc = space.saturating_sub(per_disc_index(o.entries.min(1 << 20)) / 4);
-    let catalog = o.entries * 160 + entries.iter().map(|e| e.rel_path.len() as u64).sum::<u64>() + chunks * 48;
+    let catalog = o.entries * 160
+        + entries.iter().map(|e| e.rel_path.len() as u64).sum::<u64>()
+        + chunks * 48;
     let total = o.est_stored_bytes + catalog;
     o.discs = total.div_ceil(o.data_per_disc.max(1)).max(1);
     let last = total - (o.discs - 1) * o.data_per_disc;

@@ -95,7 +95,11 @@ impl SectorSource for FileSectorSource {
         if lba.checked_add(count).is_none_or(|end| end > self.sectors) {
             return Err(io::Error::new(
                 io::ErrorKind::UnexpectedEof,
-                format!("sectors {lba}..{} lie past the end of {}", lba.saturating_add(count), self.path.display()),
+                format!(
+                    "sectors {lba}..{} lie past the end of {}",
+                    lba.saturating_add(count),
+                    self.path.display()
+                ),
             ));
         }
         self.file.read_exact_at(buf, lba * SECTOR_SIZE as u64)
@@ -121,11 +125,17 @@ impl SectorSource for MemorySectorSource {
         let start = (lba as usize).checked_mul(SECTOR_SIZE);
         let end = start.and_then(|s| s.checked_add(buf.len()));
         match (start, end) {
-            (Some(s), Some(e)) if e <= self.sector_count() as usize * SECTOR_SIZE && buf.len() % SECTOR_SIZE == 0 => {
+            (Some(s), Some(e))
+                if e <= self.sector_count() as usize * SECTOR_SIZE
+                    && buf.len() % SECTOR_SIZE == 0 =>
+            {
                 buf.copy_from_slice(&self.data[s..e]);
                 Ok(())
             }
-            _ => Err(io::Error::new(io::ErrorKind::UnexpectedEof, "sectors past the end of the image")),
+            _ => Err(io::Error::new(
+                io::ErrorKind::UnexpectedEof,
+                "sectors past the end of the image",
+            )),
         }
     }
 

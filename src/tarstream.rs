@@ -57,7 +57,8 @@ pub fn write_headers(e: &Entry, out: &mut Vec<u8>) -> bool {
         path.push(b'/');
     }
     let mut pax = Vec::with_capacity(128 + path.len() + e.link_target.len());
-    let binary = std::str::from_utf8(&path).is_err() || std::str::from_utf8(&e.link_target).is_err();
+    let binary =
+        std::str::from_utf8(&path).is_err() || std::str::from_utf8(&e.link_target).is_err();
     if binary {
         pax_record(&mut pax, "hdrcharset", b"BINARY");
     }
@@ -65,7 +66,11 @@ pub fn write_headers(e: &Entry, out: &mut Vec<u8>) -> bool {
     if !e.link_target.is_empty() {
         pax_record(&mut pax, "linkpath", &e.link_target);
     }
-    pax_record(&mut pax, "mtime", format_mtime(e.mtime_sec, e.mtime_nsec).as_bytes());
+    pax_record(
+        &mut pax,
+        "mtime",
+        format_mtime(e.mtime_sec, e.mtime_nsec).as_bytes(),
+    );
     if e.size > 0o777_7777_7777 {
         pax_record(&mut pax, "size", e.size.to_string().as_bytes());
     }
@@ -92,11 +97,18 @@ pub fn write_headers(e: &Entry, out: &mut Vec<u8>) -> bool {
     h.set_mode(e.mode & 0o7777);
     h.set_uid(u64::from(e.uid.min(0o777_7777)));
     h.set_gid(u64::from(e.gid.min(0o777_7777)));
-    h.set_size(if e.kind == EntryKind::File { e.size.min(0o777_7777_7777) } else { 0 });
+    h.set_size(if e.kind == EntryKind::File {
+        e.size.min(0o777_7777_7777)
+    } else {
+        0
+    });
     h.set_mtime(e.mtime_sec.clamp(0, 0o777_7777_7777) as u64);
     h.set_entry_type(flag);
     if matches!(e.kind, EntryKind::CharDevice | EntryKind::BlockDevice) {
-        let (maj, min) = (libc::major(e.rdev as libc::dev_t), libc::minor(e.rdev as libc::dev_t));
+        let (maj, min) = (
+            libc::major(e.rdev as libc::dev_t),
+            libc::minor(e.rdev as libc::dev_t),
+        );
         let _ = h.set_device_major(maj);
         let _ = h.set_device_minor(min);
     }
@@ -114,7 +126,10 @@ pub fn write_headers(e: &Entry, out: &mut Vec<u8>) -> bool {
 /// Name of the PAX header block itself (informational; GNU tar uses `<dir>/PaxHeaders/<name>`).
 fn pax_name(path: &[u8]) -> Vec<u8> {
     let mut v = b"PaxHeaders/".to_vec();
-    let base = path.rsplit(|&c| c == b'/').find(|s| !s.is_empty()).unwrap_or(b"x");
+    let base = path
+        .rsplit(|&c| c == b'/')
+        .find(|s| !s.is_empty())
+        .unwrap_or(b"x");
     v.extend_from_slice(&base[..base.len().min(80)]);
     v
 }
@@ -188,7 +203,12 @@ mod tests {
 
     #[test]
     fn stream_parses_with_tar_crate() {
-        let long = [b'd'; 150].iter().chain(b"/").chain([b'f'; 120].iter()).copied().collect::<Vec<u8>>();
+        let long = [b'd'; 150]
+            .iter()
+            .chain(b"/")
+            .chain([b'f'; 120].iter())
+            .copied()
+            .collect::<Vec<u8>>();
         let mut stream = Vec::new();
         let mut f = entry(&long, EntryKind::File, 5);
         assert!(write_headers(&f, &mut stream));
@@ -204,14 +224,19 @@ mod tests {
         stream.extend_from_slice(&END_OF_ARCHIVE);
 
         let mut ar = tar::Archive::new(&stream[..]);
-        let entries: Vec<_> = ar.entries().unwrap().map(|e| e.unwrap()).map(|mut e| {
-            let path = e.path_bytes().into_owned();
-            let link = e.link_name_bytes().map(|c| c.into_owned());
-            let mut s = Vec::new();
-            std::io::Read::read_to_end(&mut e, &mut s).unwrap();
-            let mtime = e.header().mtime().unwrap();
-            (path, link, s, mtime)
-        }).collect();
+        let entries: Vec<_> = ar
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|mut e| {
+                let path = e.path_bytes().into_owned();
+                let link = e.link_name_bytes().map(|c| c.into_owned());
+                let mut s = Vec::new();
+                std::io::Read::read_to_end(&mut e, &mut s).unwrap();
+                let mtime = e.header().mtime().unwrap();
+                (path, link, s, mtime)
+            })
+            .collect();
         assert_eq!(entries.len(), 3);
         assert_eq!(entries[0].0, long);
         assert_eq!(entries[0].2, b"hello");

@@ -139,7 +139,9 @@ pub fn discs_of(chunks: &[ChunkRecord], e: &Entry) -> Vec<u32> {
     let start = e.data.header_offset;
     let end = e.data.content_offset + e.size;
     let mut discs = Vec::new();
-    let Some(mut i) = Catalog::chunk_at(chunks, start) else { return discs };
+    let Some(mut i) = Catalog::chunk_at(chunks, start) else {
+        return discs;
+    };
     while let Some(c) = chunks.get(i) {
         if c.tar_offset >= end.max(start + 1) {
             break;

@@ -1,7 +1,7 @@
 //! `create`: scan → overview → confirm → stream → compress (parallel) → images (+FEC) → catalog.
 
 use std::collections::BTreeMap;
-use std::io::{IsTerminal, Write};
+use std::io::Write;
 use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
@@ -17,8 +17,8 @@ use crate::container::chunk::{encode_chunk, new_compressor, Compression, Encoded
 use crate::container::records::{self, encode_record, RecordIdentity};
 use crate::disc_writer::{DiscEvent, DiscSetConfig, DiscSetWriter};
 use crate::plan::{overview, sample_ratio, Overview};
-use crate::scan::{scan_tree, ScanOptions, SourceEntry};
 use crate::restore::escape_path;
+use crate::scan::{scan_tree, ScanOptions, SourceEntry};
 
 /// FORMAT.md, copied onto every disc.
 pub const FORMAT_MD: &str = include_str!("../../FORMAT.md");
@@ -53,7 +53,8 @@ use -c zstd -l 19 for a high ratio or -l 1 for speed"
 
 fn random_chain_id() -> Result<[u8; 16]> {
     let mut id = [0u8; 16];
-    let mut f = std::fs::File::open("/dev/urandom").context("reading /dev/urandom for the chain id")?;
+    let mut f =
+        std::fs::File::open("/dev/urandom").context("reading /dev/urandom for the chain id")?;
     std::io::Read::read_exact(&mut f, &mut id).context("reading /dev/urandom for the chain id")?;
     Ok(id)
 }
@@ -65,7 +66,10 @@ fn refuse_unavailable(args: &CreateArgs) -> Result<()> {
         (args.pack_with.is_some(), "--pack-with"),
         (args.min_last_disc_fill > 0, "--min-last-disc-fill"),
         (args.resume, "--resume"),
-        (args.device.is_some() && args.bytes.is_none(), "-D (capacity from a drive); pass -b bd25|bd50|bd100|bd128"),
+        (
+            args.device.is_some() && args.bytes.is_none(),
+            "-D (capacity from a drive); pass -b bd25|bd50|bd100|bd128",
+        ),
     ];
     for (used, what) in unavailable {
         if used {
@@ -73,7 +77,10 @@ fn refuse_unavailable(args: &CreateArgs) -> Result<()> {
         }
     }
     if args.min_last_disc_fill > 100 {
-        bail!("--min-last-disc-fill {}: must be 0 to 100", args.min_last_disc_fill);
+        bail!(
+            "--min-last-disc-fill {}: must be 0 to 100",
+            args.min_last_disc_fill
+        );
     }
     Ok(())
 }
@@ -88,7 +95,10 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
     };
     let capacity_sectors = parse_capacity(bytes)?;
     if !(1..=1000).contains(&args.redundancy) {
-        bail!("-r {}: redundancy must be 1 to 1000 percent (default 10)", args.redundancy);
+        bail!(
+            "-r {}: redundancy must be 1 to 1000 percent (default 10)",
+            args.redundancy
+        );
     }
     let memory_budget = parse_memory(args.memory.as_deref())?;
     let out = &args.output;
@@ -100,10 +110,19 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
     let src = &args.source;
     let entries = scan_source(src, out, args.workdir.as_deref(), ui)?;
     if entries.is_empty() && !args.allow_empty {
-        bail!("{}: the source directory is empty; pass --allow-empty to archive it anyway", src.display());
+        bail!(
+            "{}: the source directory is empty; pass --allow-empty to archive it anyway",
+            src.display()
+        );
     }
     let (ratio, ratio_source) = estimate_ratio(args, &entries, compression)?;
-    let ov = overview(&entries, capacity_sectors, args.redundancy, ratio, ratio_source);
+    let ov = overview(
+        &entries,
+        capacity_sectors,
+        args.redundancy,
+        ratio,
+        ratio_source,
+    );
     if args.json && args.dry_run {
         println!("{}", serde_json_string(&ov));
         return Ok(crate::exit::OK);
@@ -117,7 +136,8 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         return Ok(crate::exit::OK);
     }
 
-    std::fs::create_dir_all(&images_dir).with_context(|| format!("creating {}", images_dir.display()))?;
+    std::fs::create_dir_all(&images_dir)
+        .with_context(|| format!("creating {}", images_dir.display()))?;
     let chain = ChainInfo {
         name: args.name.clone(),
         chain_id: random_chain_id()?,
@@ -149,7 +169,11 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
             return Err(e);
         }
     };
-    let id = RecordIdentity { chain_id: chain.chain_id, generation, disc: 0 };
+    let id = RecordIdentity {
+        chain_id: chain.chain_id,
+        generation,
+        disc: 0,
+    };
     let bytes = encode_record(records::CATALOG_MAGIC, id, &catalog)?;
     write_atomically(&catalog_path, &bytes)?;
     report_problems(out, &args.name, generation, &problems, ui)?;
@@ -180,7 +204,10 @@ fn check_output(out: &Path, images_dir: &Path, catalog: &Path) -> Result<()> {
         bail!("-o {}: exists and is not a directory", out.display());
     }
     if catalog.exists() {
-        bail!("{} already exists; choose another -o (nothing was changed)", catalog.display());
+        bail!(
+            "{} already exists; choose another -o (nothing was changed)",
+            catalog.display()
+        );
     }
     if let Ok(rd) = std::fs::read_dir(images_dir) {
         for e in rd.flatten() {
@@ -197,12 +224,20 @@ fn check_output(out: &Path, images_dir: &Path, catalog: &Path) -> Result<()> {
     Ok(())
 }
 
-fn scan_source(src: &Path, out: &Path, workdir: Option<&Path>, ui: &Ui) -> Result<Vec<SourceEntry>> {
+fn scan_source(
+    src: &Path,
+    out: &Path,
+    workdir: Option<&Path>,
+    ui: &Ui,
+) -> Result<Vec<SourceEntry>> {
     let mut exclude = vec![absolute(out)];
     if let Some(w) = workdir {
         exclude.push(absolute(w));
     }
-    let opts = ScanOptions { exclude, one_file_system: false };
+    let opts = ScanOptions {
+        exclude,
+        one_file_system: false,
+    };
     let pb = progress_bar(ui, None, "scanning");
     let mut problems = Vec::new();
     let entries = scan_tree(src, &opts, &mut |p| problems.push(p), &mut |n| {
@@ -212,16 +247,28 @@ fn scan_source(src: &Path, out: &Path, workdir: Option<&Path>, ui: &Ui) -> Resul
     })?;
     pb.finish_and_clear();
     for p in &problems {
-        ui.warn(&format!("{}: {} (not archived)", p.path.display(), p.message));
+        ui.warn(&format!(
+            "{}: {} (not archived)",
+            p.path.display(),
+            p.message
+        ));
     }
     Ok(entries)
 }
 
 fn absolute(p: &Path) -> PathBuf {
-    std::fs::canonicalize(p).unwrap_or_else(|_| std::env::current_dir().map(|c| c.join(p)).unwrap_or_else(|_| p.to_path_buf()))
+    std::fs::canonicalize(p).unwrap_or_else(|_| {
+        std::env::current_dir()
+            .map(|c| c.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    })
 }
 
-fn estimate_ratio(args: &CreateArgs, entries: &[SourceEntry], c: Compression) -> Result<(f64, String)> {
+fn estimate_ratio(
+    args: &CreateArgs,
+    entries: &[SourceEntry],
+    c: Compression,
+) -> Result<(f64, String)> {
     let level = match c {
         Compression::None => return Ok((1.0, "-c none".into())),
         Compression::Zstd(l) => l,
@@ -256,16 +303,28 @@ fn print_overview(ui: &Ui, o: &Overview, args: &CreateArgs) {
             o.others
         ),
         format!("Data:          {}", human_bytes(o.data_bytes)),
-        format!("Compression:   ratio {:.3} ({}) → about {}", o.ratio, o.ratio_source, human_bytes(o.est_stored_bytes)),
+        format!(
+            "Compression:   ratio {:.3} ({}) → about {}",
+            o.ratio,
+            o.ratio_source,
+            human_bytes(o.est_stored_bytes)
+        ),
         format!(
             "Disc:          {} each, FEC {} % → {} of data per disc",
             human_bytes(o.capacity_bytes),
             o.redundancy_pct,
             human_bytes(o.data_per_disc)
         ),
-        format!("Discs:         {} (last disc about {:.0} % full)", o.discs, o.last_disc_fill_pct.min(100.0)),
+        format!(
+            "Discs:         {} (last disc about {:.0} % full)",
+            o.discs,
+            o.last_disc_fill_pct.min(100.0)
+        ),
         if args.fill_parity {
-            format!("Fill parity:   on — the last disc gets about {:.0} % redundancy", o.fill_parity_last_pct)
+            format!(
+                "Fill parity:   on — the last disc gets about {:.0} % redundancy",
+                o.fill_parity_last_pct
+            )
         } else {
             format!(
                 "Fill parity:   off — --fill-parity would raise the last disc's protection from {} % to about {:.0} %",
@@ -290,7 +349,13 @@ struct Compressed {
 }
 
 /// Runs reader → compressors → disc writer, all overlapping.
-fn build_images(cfg: DiscSetConfig, entries: &[SourceEntry], compression: Compression, total: u64, ui: &Ui) -> Result<Built> {
+fn build_images(
+    cfg: DiscSetConfig,
+    entries: &[SourceEntry],
+    compression: Compression,
+    total: u64,
+    ui: &Ui,
+) -> Result<Built> {
     let chain_id = cfg.chain.chain_id;
     let generation = cfg.chain.generation;
     let mut writer = DiscSetWriter::new(cfg)?;
@@ -302,44 +367,56 @@ fn build_images(cfg: DiscSetConfig, entries: &[SourceEntry], compression: Compre
         DiscEvent::FecStarted(n, _) => pb2.set_message(format!("disc {n}: parity")),
         DiscEvent::DiscCompleted(n, p, sectors) => {
             if !quiet {
-                pb2.println(format!("disc {n} complete: {} ({})", p.display(), human_bytes(sectors * 2048)));
+                pb2.println(format!(
+                    "disc {n} complete: {} ({})",
+                    p.display(),
+                    human_bytes(sectors * 2048)
+                ));
             }
         }
     });
-    let threads = std::thread::available_parallelism().map(|n| n.get()).unwrap_or(2);
+    let threads = std::thread::available_parallelism()
+        .map(|n| n.get())
+        .unwrap_or(2);
     let (raw_tx, raw_rx) = sync_channel::<StreamChunk>(threads * 2);
     let (res_tx, res_rx) = sync_channel::<Result<Compressed>>(threads * 2);
     let raw_rx = Arc::new(Mutex::new(raw_rx));
     let mut problems = Vec::new();
-    let outcome = std::thread::scope(|s| -> Result<(u64, crate::catalog::Catalog, Vec<PathBuf>)> {
-        let pb_reader = pb.clone();
-        let problems_ref = &mut problems;
-        let reader = s.spawn(move || {
-            let mut emit = |c: StreamChunk| raw_tx.send(c).map_err(|_| StreamStop::Cancelled);
-            let mut on_problem = |p: SourceProblem| problems_ref.push(p);
-            let mut on_bytes = |n: u64| pb_reader.inc(n);
-            TarStreamBuilder::new(generation, &mut emit, &mut on_problem, &mut on_bytes).run(entries)
-        });
-        for _ in 0..threads {
-            let rx = Arc::clone(&raw_rx);
-            let tx = res_tx.clone();
-            s.spawn(move || compress_worker(rx, tx, compression, chain_id, generation));
-        }
-        drop(res_tx);
-        let mut pending = BTreeMap::new();
-        let mut next = 0u64;
-        for r in res_rx.iter() {
-            let c = r?;
-            pending.insert(c.seq, c);
-            while let Some(c) = pending.remove(&next) {
-                writer.push_chunk(c.chunk, c.completed, c.open)?;
-                next += 1;
+    let outcome = std::thread::scope(
+        |s| -> Result<(u64, crate::catalog::Catalog, Vec<PathBuf>)> {
+            let pb_reader = pb.clone();
+            let problems_ref = &mut problems;
+            let reader = s.spawn(move || {
+                let mut emit = |c: StreamChunk| raw_tx.send(c).map_err(|_| StreamStop::Cancelled);
+                let mut on_problem = |p: SourceProblem| problems_ref.push(p);
+                let mut on_bytes = |n: u64| pb_reader.inc(n);
+                TarStreamBuilder::new(generation, &mut emit, &mut on_problem, &mut on_bytes)
+                    .run(entries)
+            });
+            for _ in 0..threads {
+                let rx = Arc::clone(&raw_rx);
+                let tx = res_tx.clone();
+                s.spawn(move || compress_worker(rx, tx, compression, chain_id, generation));
             }
-        }
-        let tar_len = reader.join().map_err(|_| anyhow!("the source reader thread panicked"))?.map_err(|_| anyhow!("archiving was cancelled"))?;
-        let (catalog, images) = writer.finish(tar_len, Vec::new())?;
-        Ok((tar_len, catalog, images))
-    });
+            drop(res_tx);
+            let mut pending = BTreeMap::new();
+            let mut next = 0u64;
+            for r in res_rx.iter() {
+                let c = r?;
+                pending.insert(c.seq, c);
+                while let Some(c) = pending.remove(&next) {
+                    writer.push_chunk(c.chunk, c.completed, c.open)?;
+                    next += 1;
+                }
+            }
+            let tar_len = reader
+                .join()
+                .map_err(|_| anyhow!("the source reader thread panicked"))?
+                .map_err(|_| anyhow!("archiving was cancelled"))?;
+            let (catalog, images) = writer.finish(tar_len, Vec::new())?;
+            Ok((tar_len, catalog, images))
+        },
+    );
     pb.finish_and_clear();
     let (_, catalog, images) = outcome?;
     Ok((catalog, images, problems))
@@ -365,9 +442,22 @@ fn compress_worker(
     loop {
         let next = rx.lock().map(|r| r.recv());
         let Ok(Ok(c)) = next else { return };
-        let r = encode_chunk(&c.data, compression, compressor.as_mut(), chain_id, generation, c.seq, c.tar_offset)
-            .map(|chunk| Compressed { seq: c.seq, chunk, completed: c.completed, open: c.open })
-            .map_err(|e| anyhow!("compressing chunk {}: {e}", c.seq));
+        let r = encode_chunk(
+            &c.data,
+            compression,
+            compressor.as_mut(),
+            chain_id,
+            generation,
+            c.seq,
+            c.tar_offset,
+        )
+        .map(|chunk| Compressed {
+            seq: c.seq,
+            chunk,
+            completed: c.completed,
+            open: c.open,
+        })
+        .map_err(|e| anyhow!("compressing chunk {}: {e}", c.seq));
         if tx.send(r).is_err() {
             return;
         }
@@ -377,9 +467,13 @@ fn compress_worker(
 /// Writes `bytes` to `path` via a temporary file, fsync and rename, so `path` is complete or absent.
 pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let tmp = path.with_extension("partial");
-    let mut f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
-    f.write_all(bytes).and_then(|_| f.sync_all()).with_context(|| format!("writing {}", tmp.display()))?;
-    std::fs::rename(&tmp, path).with_context(|| format!("renaming {} into place", tmp.display()))?;
+    let mut f =
+        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} into place", tmp.display()))?;
     Ok(())
 }
 
@@ -394,7 +488,13 @@ fn remove_partials(images_dir: &Path) {
 }
 
 /// Writes OUT/<name>-gen<G>-source-problems.txt listing files that were not archived exactly.
-fn report_problems(out: &Path, name: &str, generation: u32, problems: &[SourceProblem], ui: &Ui) -> Result<()> {
+fn report_problems(
+    out: &Path,
+    name: &str,
+    generation: u32,
+    problems: &[SourceProblem],
+    ui: &Ui,
+) -> Result<()> {
     if problems.is_empty() {
         return Ok(());
     }
@@ -405,6 +505,10 @@ fn report_problems(out: &Path, name: &str, generation: u32, problems: &[SourcePr
         ui.warn(&format!("{}: {}", escape_path(&p.path), p.message));
     }
     write_atomically(&path, text.as_bytes())?;
-    ui.warn(&format!("{} source problem(s) listed in {}", problems.len(), path.display()));
+    ui.warn(&format!(
+        "{} source problem(s) listed in {}",
+        problems.len(),
+        path.display()
+    ));
     Ok(())
 }

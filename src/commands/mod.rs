@@ -56,7 +56,9 @@ pub fn progress_bar(ui: &Ui, total: Option<u64>, what: &str) -> ProgressBar {
         return pb;
     }
     let style = if total.is_some() {
-        ProgressStyle::with_template("{prefix} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}")
+        ProgressStyle::with_template(
+            "{prefix} [{bar:30}] {bytes}/{total_bytes} {binary_bytes_per_sec} ETA {eta} {msg}",
+        )
     } else {
         ProgressStyle::with_template("{prefix} {spinner} {pos} {msg}")
     };
@@ -78,7 +80,10 @@ pub fn confirm(question: &str, flag: &str) -> Result<bool> {
     if std::io::stdin().read_line(&mut line)? == 0 {
         bail!("no answer (end of input); pass {flag} to answer yes");
     }
-    Ok(!matches!(line.trim().to_ascii_lowercase().as_str(), "n" | "no"))
+    Ok(!matches!(
+        line.trim().to_ascii_lowercase().as_str(),
+        "n" | "no"
+    ))
 }
 
 /// Parses `--memory` (K/M/G suffixes) or picks the default: min(25 % of RAM, 4 GiB), at least 64 MiB.
@@ -101,7 +106,11 @@ pub fn parse_memory(s: Option<&str>) -> Result<u64> {
     }
     let ram = std::fs::read_to_string("/proc/meminfo")
         .ok()
-        .and_then(|m| m.lines().find(|l| l.starts_with("MemTotal:")).and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok()))
+        .and_then(|m| {
+            m.lines()
+                .find(|l| l.starts_with("MemTotal:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
         .map(|kib| kib * 1024)
         .unwrap_or(4 << 30);
     Ok((ram / 4).clamp(64 << 20, 4 << 30))

@@ -252,7 +252,11 @@ pub fn new_compressor(level: i32) -> std::io::Result<zstd::bulk::Compressor<'sta
 
 /// Checks and decodes the zstd frame of a chunk whose header has been parsed. `stored` must be
 /// exactly `header.stored_len` bytes. Returns the tar-stream bytes.
-pub fn decode_chunk(header: &ChunkHeader, stored: &[u8], out: &mut Vec<u8>) -> Result<(), ChunkError> {
+pub fn decode_chunk(
+    header: &ChunkHeader,
+    stored: &[u8],
+    out: &mut Vec<u8>,
+) -> Result<(), ChunkError> {
     if stored.len() != header.stored_len as usize {
         return Err(ChunkError::Invalid("stored length does not match header"));
     }
@@ -261,7 +265,8 @@ pub fn decode_chunk(header: &ChunkHeader, stored: &[u8], out: &mut Vec<u8>) -> R
     }
     out.clear();
     out.reserve(header.tar_len as usize);
-    let mut d = zstd::bulk::Decompressor::new().map_err(|e| ChunkError::Decode(header.seq, e.to_string()))?;
+    let mut d = zstd::bulk::Decompressor::new()
+        .map_err(|e| ChunkError::Decode(header.seq, e.to_string()))?;
     let n = d
         .decompress_to_buffer(stored, out)
         .map_err(|e| ChunkError::Decode(header.seq, e.to_string()))?;
@@ -328,7 +333,8 @@ mod tests {
     fn damage_is_detected() {
         let data = b"abc".repeat(1000);
         let mut c = new_compressor(3).unwrap();
-        let chunk = encode_chunk(&data, Compression::Zstd(3), Some(&mut c), [1; 16], 1, 0, 0).unwrap();
+        let chunk =
+            encode_chunk(&data, Compression::Zstd(3), Some(&mut c), [1; 16], 1, 0, 0).unwrap();
         let mut bad = chunk.bytes.clone();
         bad[20] ^= 1;
         assert_eq!(ChunkHeader::decode(&bad), Err(ChunkError::HeaderChecksum));

@@ -142,7 +142,8 @@ impl DiscHeader {
         if nl == 0 || nl > 64 {
             return Err(DiscHeaderError::Invalid("name length"));
         }
-        let name = std::str::from_utf8(&b[81..81 + nl]).map_err(|_| DiscHeaderError::Invalid("name is not UTF-8"))?;
+        let name = std::str::from_utf8(&b[81..81 + nl])
+            .map_err(|_| DiscHeaderError::Invalid("name is not UTF-8"))?;
         let sections = (0..n)
             .map(|i| {
                 let o = SECTION_TABLE + i * SECTION_LEN;
@@ -161,7 +162,9 @@ impl DiscHeader {
             })
             .collect();
         Ok(DiscHeader {
-            chain_id: b[16..32].try_into().map_err(|_| DiscHeaderError::BadMagic)?,
+            chain_id: b[16..32]
+                .try_into()
+                .map_err(|_| DiscHeaderError::BadMagic)?,
             name: name.to_string(),
             image_sectors: le64(b, 32),
             capacity_sectors: le64(b, 40),
@@ -205,6 +208,9 @@ mod tests {
         let mut bad = b;
         bad[100] ^= 4;
         assert_eq!(DiscHeader::decode(&bad), Err(DiscHeaderError::Checksum));
-        assert_eq!(DiscHeader::decode(&[0u8; 100]), Err(DiscHeaderError::BadMagic));
+        assert_eq!(
+            DiscHeader::decode(&[0u8; 100]),
+            Err(DiscHeaderError::BadMagic)
+        );
     }
 }

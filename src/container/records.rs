@@ -63,7 +63,11 @@ pub struct RecordIdentity {
 }
 
 /// Encodes `body` as a record file with the given magic.
-pub fn encode_record<T: Serialize>(magic: &[u8; 8], id: RecordIdentity, body: &T) -> std::io::Result<Vec<u8>> {
+pub fn encode_record<T: Serialize>(
+    magic: &[u8; 8],
+    id: RecordIdentity,
+    body: &T,
+) -> std::io::Result<Vec<u8>> {
     let raw = bincode::serde::encode_to_vec(body, bincode_config())
         .map_err(|e| std::io::Error::other(format!("cannot encode record: {e}")))?;
     let stored = zstd::bulk::compress(&raw, 3)?;
@@ -99,7 +103,11 @@ pub struct RecordHeader {
 }
 
 /// Parses a record header; `what` names the file kind in errors.
-pub fn decode_header(magic: &[u8; 8], what: &'static str, b: &[u8]) -> Result<RecordHeader, RecordError> {
+pub fn decode_header(
+    magic: &[u8; 8],
+    what: &'static str,
+    b: &[u8],
+) -> Result<RecordHeader, RecordError> {
     if b.len() < RECORD_HEADER_LEN || &b[0..8] != magic {
         return Err(RecordError::BadMagic(what));
     }
@@ -112,7 +120,9 @@ pub fn decode_header(magic: &[u8; 8], what: &'static str, b: &[u8]) -> Result<Re
     }
     let h = RecordHeader {
         id: RecordIdentity {
-            chain_id: b[16..32].try_into().map_err(|_| RecordError::BadMagic(what))?,
+            chain_id: b[16..32]
+                .try_into()
+                .map_err(|_| RecordError::BadMagic(what))?,
             generation: le32(b, 32),
             disc: le32(b, 36),
         },
@@ -120,7 +130,10 @@ pub fn decode_header(magic: &[u8; 8], what: &'static str, b: &[u8]) -> Result<Re
         raw_len: le64(b, 48),
     };
     if h.raw_len > MAX_BODY_LEN || h.stored_len > record_size_bound(h.raw_len) {
-        return Err(RecordError::Decode(what, "length fields out of range".into()));
+        return Err(RecordError::Decode(
+            what,
+            "length fields out of range".into(),
+        ));
     }
     Ok(h)
 }
@@ -144,12 +157,18 @@ pub fn decode_record<T: DeserializeOwned>(
         .and_then(|mut d| d.decompress(stored, h.raw_len as usize))
         .map_err(|e| RecordError::Decode(what, e.to_string()))?;
     if raw.len() as u64 != h.raw_len {
-        return Err(RecordError::Decode(what, "decoded length differs from header".into()));
+        return Err(RecordError::Decode(
+            what,
+            "decoded length differs from header".into(),
+        ));
     }
     let (body, used) = bincode::serde::decode_from_slice(&raw, bincode_config())
         .map_err(|e| RecordError::Decode(what, e.to_string()))?;
     if used != raw.len() {
-        return Err(RecordError::Decode(what, "trailing bytes after body".into()));
+        return Err(RecordError::Decode(
+            what,
+            "trailing bytes after body".into(),
+        ));
     }
     Ok((h, body))
 }

@@ -32,7 +32,10 @@ pub enum FecError {
 }
 /// Plan.
 pub fn plan(d: u64, r: u32) -> Result<FecLayout, FecError> {
-    Ok(FecLayout { d, f: (d * r as u64).div_ceil(100) + 2 })
+    Ok(FecLayout {
+        d,
+        f: (d * r as u64).div_ceil(100) + 2,
+    })
 }
 /// Fill.
 pub fn plan_fill(d: u64, avail: u64) -> Result<FecLayout, FecError> {
@@ -47,6 +50,11 @@ pub fn max_protected(budget: u64, r: u32) -> u64 {
     d
 }
 /// Encode.
-pub fn encode(_image: &std::fs::File, _layout: &FecLayout, _mem: u64, _progress: &(dyn Fn(u64) + Sync)) -> Result<(), FecError> {
+pub fn encode(
+    _image: &std::fs::File,
+    _layout: &FecLayout,
+    _mem: u64,
+    _progress: &(dyn Fn(u64) + Sync),
+) -> Result<(), FecError> {
     Ok(())
 }

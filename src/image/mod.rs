@@ -39,7 +39,12 @@ pub enum ImageError {
 }
 
 /// Writes metadata.
-pub fn write_filesystem(_out: &std::fs::File, _spec: &VolumeSpec, _files: &[ImageFile], _total: u64) -> Result<(), ImageError> {
+pub fn write_filesystem(
+    _out: &std::fs::File,
+    _spec: &VolumeSpec,
+    _files: &[ImageFile],
+    _total: u64,
+) -> Result<(), ImageError> {
     Ok(())
 }
 

@@ -1,0 +1,301 @@
+//! `extract`: open the discs given (any order), pick the generation, restore every entry safely,
+//! check every file's SHA-256, and list whatever is not bit-exact in OUT/corrupted-files.txt.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use sha2::{Digest, Sha256};
+
+use crate::catalog::{Entry, EntryKind};
+use crate::cli::ExtractArgs;
+use crate::commands::{progress_bar, Ui};
+use crate::disc_reader::{expand_sources, Disc, GenerationSet};
+use crate::restore::{escape_path, RestoreOptions, Restorer};
+use crate::stream_reader::{Gap, StreamReader};
+
+/// One file that is not bit-exact (or not restored at all).
+#[derive(Debug, Clone)]
+pub struct Damage {
+    /// Entry path.
+    pub path: Vec<u8>,
+    /// Byte ranges `[start, end)` within the file that could not be read.
+    pub ranges: Vec<(u64, u64)>,
+    /// Why.
+    pub reason: String,
+}
+
+/// Opens every source, keeping only discs of one chain; returns discs grouped by generation.
+pub fn open_discs(sources: &[std::path::PathBuf], ui: &Ui) -> Result<BTreeMap<u32, Vec<Disc>>> {
+    if sources.is_empty() {
+        bail!("no SOURCE given: pass disc images or directories of images (reading from a drive is not available yet)");
+    }
+    let paths = expand_sources(sources)?;
+    let mut by_gen: BTreeMap<u32, Vec<Disc>> = BTreeMap::new();
+    let mut chain: Option<([u8; 16], String)> = None;
+    for p in &paths {
+        let disc = Disc::open_path(p)?;
+        match &chain {
+            None => chain = Some((disc.header.chain_id, disc.header.name.clone())),
+            Some((id, name)) if *id != disc.header.chain_id => {
+                bail!("{}: belongs to chain '{}', but the other sources belong to '{name}'; extract one chain at a time", p.display(), disc.header.name);
+            }
+            _ => {}
+        }
+        ui.detail(&format!(
+            "{}: {} generation {} disc {}",
+            p.display(),
+            disc.header.name,
+            disc.index.chain.generation,
+            disc.index.disc.disc
+        ));
+        by_gen
+            .entry(disc.index.chain.generation)
+            .or_default()
+            .push(disc);
+    }
+    Ok(by_gen)
+}
+
+/// Runs `extract`.
+pub fn run(args: &ExtractArgs, ui: &Ui) -> Result<i32> {
+    if args.device.is_some() {
+        bail!("-D: reading from an optical drive is not available in this version yet; pass image files");
+    }
+    let mut by_gen = open_discs(&args.sources, ui)?;
+    let generation = match args.generation {
+        Some(g) => g,
+        None => *by_gen
+            .keys()
+            .next_back()
+            .expect("open_discs returns at least one disc"),
+    };
+    let Some(discs) = by_gen.remove(&generation) else {
+        bail!(
+            "--generation {generation}: none of the sources holds that generation (found {:?})",
+            by_gen.keys().collect::<Vec<_>>()
+        );
+    };
+    if by_gen.keys().any(|&g| g != generation) {
+        ui.warn("sources hold several generations; incremental chains are not supported yet, restoring only the newest");
+    }
+    let set = GenerationSet::new(discs)?;
+    ui.say(&format!(
+        "Chain '{}', generation {}: {} disc(s) at hand{}",
+        set.name,
+        set.generation,
+        set.discs.len(),
+        if set.catalog.is_some() {
+            ""
+        } else {
+            " (the catalog disc is not among them: restoring what these discs hold)"
+        }
+    ));
+    let missing = set.missing_discs();
+    if !missing.is_empty() {
+        ui.warn(&format!("disc(s) {missing:?} of generation {} not given; files stored there will be listed as not restored", set.generation));
+    }
+    let entries: Vec<&Entry> = set
+        .entries
+        .iter()
+        .filter(|e| selected(e, &args.only))
+        .collect();
+    if !args.only.is_empty() && entries.is_empty() {
+        bail!("--only: no entry matches {:?}", args.only);
+    }
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("creating {}", args.output.display()))?;
+    if !args.overwrite {
+        refuse_existing(&args.output, &entries)?;
+    }
+    let mut opts = RestoreOptions::default();
+    if args.same_owner {
+        opts.same_owner = true;
+    }
+    opts.overwrite = args.overwrite;
+    opts.special_files = args.special_files;
+    let mut restorer = Restorer::new(&args.output, opts)?;
+    let total: u64 = entries.iter().map(|e| e.size).sum();
+    let pb = progress_bar(ui, Some(total), "restoring");
+    let mut reader = StreamReader::new(&set);
+    let mut damaged = Vec::new();
+    for e in &entries {
+        if let Some(d) = restore_entry(&mut restorer, &mut reader, e)? {
+            damaged.push(d);
+        }
+        pb.inc(e.size);
+    }
+    pb.finish_and_clear();
+    for n in restorer.finish()? {
+        ui.warn(&n);
+    }
+    finish_report(&args.output, &damaged, entries.len(), ui)
+}
+
+fn selected(e: &Entry, only: &[String]) -> bool {
+    only.is_empty()
+        || only.iter().any(|p| {
+            let p = p.trim_end_matches('/').as_bytes();
+            e.path == p || (e.path.starts_with(p) && e.path.get(p.len()) == Some(&b'/'))
+        })
+}
+
+/// Refuses to start when a file to be restored already exists in OUT (directories may exist).
+fn refuse_existing(out: &Path, entries: &[&Entry]) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    for e in entries {
+        if e.kind == EntryKind::Dir {
+            continue;
+        }
+        let p = out.join(std::ffi::OsStr::from_bytes(&e.path));
+        if p.symlink_metadata().is_ok() {
+            bail!("{} already exists; nothing was restored (pass --overwrite to replace existing files, or choose an empty -o)", p.display());
+        }
+    }
+    Ok(())
+}
+
+/// Restores one entry; returns what is wrong with it, if anything.
+fn restore_entry(
+    restorer: &mut Restorer,
+    reader: &mut StreamReader<'_>,
+    e: &Entry,
+) -> Result<Option<Damage>> {
+    let fail = |reason: String, e: &Entry| Damage {
+        path: e.path.clone(),
+        ranges: if e.size > 0 {
+            vec![(0, e.size)]
+        } else {
+            Vec::new()
+        },
+        reason,
+    };
+    let result = match e.kind {
+        EntryKind::Dir => restorer.create_dir(e).map(|_| None),
+        EntryKind::Symlink => restorer.create_symlink(e).map(|_| None),
+        EntryKind::HardLink => restorer.create_hardlink(e).map(|_| None),
+        EntryKind::Fifo | EntryKind::CharDevice | EntryKind::BlockDevice | EntryKind::Socket => {
+            restorer.create_special(e).map(|_| None)
+        }
+        EntryKind::File => return restore_file(restorer, reader, e),
+    };
+    Ok(result.unwrap_or_else(|err| Some(fail(format!("not restored: {err}"), e))))
+}
+
+fn restore_file(
+    restorer: &mut Restorer,
+    reader: &mut StreamReader<'_>,
+    e: &Entry,
+) -> Result<Option<Damage>> {
+    let mut f = match restorer.create_file(e) {
+        Ok(f) => f,
+        Err(err) => {
+            return Ok(Some(Damage {
+                path: e.path.clone(),
+                ranges: if e.size > 0 {
+                    vec![(0, e.size)]
+                } else {
+                    Vec::new()
+                },
+                reason: format!("not restored: {err}"),
+            }))
+        }
+    };
+    let hasher = std::cell::RefCell::new(Sha256::new());
+    let mut gaps: Vec<(u64, u64, Gap)> = Vec::new();
+    let mut write_err = None;
+    reader.read_range(
+        e.data.content_offset,
+        e.size,
+        &mut |off, bytes| {
+            hasher.borrow_mut().update(bytes);
+            if let Err(err) = f.write_at(off, bytes) {
+                write_err.get_or_insert(err);
+            }
+            Ok(())
+        },
+        &mut |off, len, why| {
+            // Keep hashing in order so a gap makes the hash mismatch too.
+            let zeros = vec![0u8; len.min(1 << 20) as usize];
+            let mut left = len;
+            while left > 0 {
+                let n = left.min(zeros.len() as u64) as usize;
+                hasher.borrow_mut().update(&zeros[..n]);
+                left -= n as u64;
+            }
+            gaps.push((off, off + len, why));
+        },
+    )?;
+    if let Some(err) = write_err {
+        return Err(err).context("writing restored file (disk full?)");
+    }
+    restorer.finish_file(f, e)?;
+    let hash: [u8; 32] = hasher.into_inner().finalize().into();
+    if !gaps.is_empty() {
+        let mut reasons: Vec<String> = gaps.iter().map(|g| g.2.to_string()).collect();
+        reasons.dedup();
+        return Ok(Some(Damage {
+            path: e.path.clone(),
+            ranges: merge_ranges(&gaps),
+            reason: reasons.join("; "),
+        }));
+    }
+    if e.sha256 != [0; 32] && hash != e.sha256 {
+        return Ok(Some(Damage {
+            path: e.path.clone(),
+            ranges: vec![(0, e.size)],
+            reason: "SHA-256 mismatch".into(),
+        }));
+    }
+    Ok(None)
+}
+
+fn merge_ranges(gaps: &[(u64, u64, Gap)]) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for &(a, b, _) in gaps {
+        match out.last_mut() {
+            Some(last) if last.1 == a => last.1 = b,
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+/// Writes OUT/corrupted-files.txt (if needed) and returns the exit code.
+pub fn finish_report(out: &Path, damaged: &[Damage], total: usize, ui: &Ui) -> Result<i32> {
+    let path = out.join("corrupted-files.txt");
+    if damaged.is_empty() {
+        ui.say(&format!(
+            "Restored {total} entries into {}; every file checked bit-exact.",
+            out.display()
+        ));
+        return Ok(crate::exit::OK);
+    }
+    let mut text = String::from(
+        "# bd-archive: files not restored bit-exact\n\
+# path<TAB>byte ranges not restored (start-end, end exclusive; '-' if none)<TAB>reason\n",
+    );
+    for d in damaged {
+        let ranges = if d.ranges.is_empty() {
+            "-".to_string()
+        } else {
+            d.ranges
+                .iter()
+                .map(|(a, b)| format!("{a}-{b}"))
+                .collect::<Vec<_>>()
+                .join(",")
+        };
+        text.push_str(&format!(
+            "{}\t{ranges}\t{}\n",
+            escape_path(&d.path),
+            d.reason
+        ));
+    }
+    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    ui.warn(&format!(
+        "{} of {total} entries not restored bit-exact; listed in {}",
+        damaged.len(),
+        path.display()
+    ));
+    Ok(crate::exit::DAMAGED)
+}

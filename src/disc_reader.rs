@@ -1,0 +1,307 @@
+//! Finding and reading our discs: disc headers, per-disc indexes, catalogs and chunks, straight
+//! from images (no mounting). A [`DiscSet`] gathers the discs given on the command line, in any
+//! order, and serves tar-stream bytes of a generation from whichever disc holds them.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use thiserror::Error;
+
+use crate::catalog::{Catalog, ChunkRecord, DiscIndex, Entry, PartRecord};
+use crate::container::chunk::{decode_chunk, ChunkError, ChunkHeader, CHUNK_FRAME_OVERHEAD};
+use crate::container::disc_header::{DiscHeader, SECTION_LAST_DISC};
+use crate::container::records::{self, decode_record, RecordError};
+use crate::sector::{FileSectorSource, SectorSource, SECTOR_SIZE};
+
+/// Errors identifying or reading a disc.
+#[derive(Debug, Error)]
+pub enum ReadError {
+    /// I/O error opening or reading.
+    #[error("{0}: {1}")]
+    Io(String, std::io::Error),
+    /// No valid disc header found.
+    #[error("{0}: not a bd-archive disc image (no valid disc header at sector 0 or at the end)")]
+    NotOurs(String),
+    /// Index/catalog could not be decoded.
+    #[error("{0}: {1}")]
+    Record(String, RecordError),
+    /// A chunk could not be read or decoded.
+    #[error("{0}: {1}")]
+    Chunk(String, ChunkError),
+    /// Structural inconsistency.
+    #[error("{0}: {1}")]
+    Inconsistent(String, String),
+}
+
+/// Reads `len` bytes at byte `offset` from a sector source.
+pub fn read_bytes(src: &dyn SectorSource, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    let s = SECTOR_SIZE as u64;
+    let first = offset / s;
+    let last = (offset + len as u64).div_ceil(s);
+    let count =
+        usize::try_from(last - first).map_err(|_| std::io::Error::other("read too large"))?;
+    let mut buf = vec![0u8; count * SECTOR_SIZE];
+    src.read_sectors(first, &mut buf)?;
+    let start = (offset - first * s) as usize;
+    buf.drain(..start);
+    buf.truncate(len);
+    Ok(buf)
+}
+
+/// Finds the disc header: sector 0, else sector N-2, else scans the first and last 64 sectors.
+pub fn find_disc_header(src: &dyn SectorSource) -> Option<DiscHeader> {
+    let n = src.sector_count();
+    let mut candidates: Vec<u64> = vec![0];
+    if n >= 2 {
+        candidates.push(n - 2);
+    }
+    candidates.extend(1..64.min(n));
+    candidates.extend(n.saturating_sub(64)..n);
+    let mut buf = vec![0u8; SECTOR_SIZE];
+    for lba in candidates {
+        if src.read_sectors(lba, &mut buf).is_ok() {
+            if let Ok(h) = DiscHeader::decode(&buf) {
+                return Some(h);
+            }
+        }
+    }
+    None
+}
+
+/// One disc of ours, opened.
+pub struct Disc {
+    /// Where it came from (for messages).
+    pub name: String,
+    /// Sector access (possibly through an FEC-repaired overlay).
+    pub source: Arc<dyn SectorSource>,
+    /// The disc header.
+    pub header: DiscHeader,
+    /// The per-disc index of the disc's (first) generation section.
+    pub index: DiscIndex,
+    /// The generation's catalog, if this is the generation's last disc.
+    pub catalog: Option<Catalog>,
+}
+
+impl Disc {
+    /// Opens an image file and reads its header, index and catalog.
+    pub fn open_path(path: &Path) -> Result<Disc, ReadError> {
+        let name = path.display().to_string();
+        let src = FileSectorSource::open(path).map_err(|e| ReadError::Io(name.clone(), e))?;
+        Disc::open(name, Arc::new(src))
+    }
+
+    /// Reads header, index and catalog from a sector source.
+    pub fn open(name: String, source: Arc<dyn SectorSource>) -> Result<Disc, ReadError> {
+        let header =
+            find_disc_header(source.as_ref()).ok_or_else(|| ReadError::NotOurs(name.clone()))?;
+        let s = header.sections[0].clone();
+        let record = |lba: u64, bytes: u64| -> Result<Vec<u8>, ReadError> {
+            let len = usize::try_from(bytes)
+                .map_err(|_| ReadError::Inconsistent(name.clone(), "record too large".into()))?;
+            if bytes > records::MAX_BODY_LEN
+                || lba.saturating_add(bytes / SECTOR_SIZE as u64) > source.sector_count()
+            {
+                return Err(ReadError::Inconsistent(
+                    name.clone(),
+                    "index or catalog lies outside the image (truncated?)".into(),
+                ));
+            }
+            read_bytes(source.as_ref(), lba * SECTOR_SIZE as u64, len)
+                .map_err(|e| ReadError::Io(name.clone(), e))
+        };
+        let raw = record(s.index_lba, s.index_bytes)?;
+        let (_, index): (_, DiscIndex) = decode_record(records::INDEX_MAGIC, "disc index", &raw)
+            .map_err(|e| ReadError::Record(name.clone(), e))?;
+        if index.chain.chain_id != header.chain_id || index.chain.generation != s.generation {
+            return Err(ReadError::Inconsistent(
+                name,
+                "index belongs to another chain or generation than the disc header".into(),
+            ));
+        }
+        let catalog = if s.flags & SECTION_LAST_DISC != 0 && s.catalog_bytes > 0 {
+            let raw = record(s.catalog_lba, s.catalog_bytes)?;
+            let (_, cat): (_, Catalog) = decode_record(records::CATALOG_MAGIC, "catalog", &raw)
+                .map_err(|e| ReadError::Record(name.clone(), e))?;
+            Some(cat)
+        } else {
+            None
+        };
+        Ok(Disc {
+            name,
+            source,
+            header,
+            index,
+            catalog,
+        })
+    }
+
+    /// Reads and decodes one chunk stored on this disc.
+    pub fn read_chunk(
+        &self,
+        seq: u64,
+        rec: &ChunkRecord,
+        part_lba: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ReadError> {
+        let off = part_lba * SECTOR_SIZE as u64 + rec.part_offset;
+        let len = CHUNK_FRAME_OVERHEAD + rec.stored_len as usize;
+        let raw = read_bytes(self.source.as_ref(), off, len)
+            .map_err(|e| ReadError::Io(self.name.clone(), e))?;
+        let h = ChunkHeader::decode(&raw).map_err(|e| ReadError::Chunk(self.name.clone(), e))?;
+        if h.seq != seq
+            || h.tar_offset != rec.tar_offset
+            || h.stored_len != rec.stored_len
+            || h.chain_id != self.header.chain_id
+        {
+            return Err(ReadError::Inconsistent(
+                self.name.clone(),
+                format!("chunk {seq} header does not match the index"),
+            ));
+        }
+        decode_chunk(&h, &raw[CHUNK_FRAME_OVERHEAD..], out)
+            .map_err(|e| ReadError::Chunk(self.name.clone(), e))
+    }
+}
+
+/// Expands command-line sources: image files as given, directories to their `*.iso` files (sorted).
+pub fn expand_sources(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ReadError> {
+    let mut out = Vec::new();
+    for p in paths {
+        let meta = std::fs::metadata(p).map_err(|e| ReadError::Io(p.display().to_string(), e))?;
+        if meta.is_dir() {
+            let rd = std::fs::read_dir(p).map_err(|e| ReadError::Io(p.display().to_string(), e))?;
+            let mut isos: Vec<PathBuf> = rd
+                .flatten()
+                .map(|e| e.path())
+                .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("iso")))
+                .collect();
+            if isos.is_empty() {
+                let images = p.join("images");
+                if images.is_dir() {
+                    return expand_sources(&[images]);
+                }
+                return Err(ReadError::Inconsistent(
+                    p.display().to_string(),
+                    "directory holds no .iso images".into(),
+                ));
+            }
+            isos.sort();
+            out.extend(isos);
+        } else {
+            out.push(p.clone());
+        }
+    }
+    Ok(out)
+}
+
+/// The discs of one generation that are at hand, and how to reach every chunk.
+pub struct GenerationSet {
+    /// Chain name.
+    pub name: String,
+    /// Generation.
+    pub generation: u32,
+    /// Discs present, by disc number.
+    pub discs: BTreeMap<u32, Disc>,
+    /// The catalog, if its disc is present.
+    pub catalog: Option<Catalog>,
+    /// Chunk table (from the catalog, or merged from the indexes present), in stream order.
+    pub chunks: Vec<ChunkRecord>,
+    /// Sequence number of each chunk in `chunks` (differs from the position when discs are missing).
+    pub chunk_seqs: Vec<u64>,
+    /// Part table (same sources).
+    pub parts: BTreeMap<u32, PartRecord>,
+    /// Entries in stream order (catalog, or merged from the indexes present).
+    pub entries: Vec<Entry>,
+}
+
+impl GenerationSet {
+    /// Builds the set from discs of one chain and generation.
+    pub fn new(discs: Vec<Disc>) -> Result<GenerationSet, ReadError> {
+        let first = discs
+            .first()
+            .ok_or_else(|| ReadError::Inconsistent("sources".into(), "no discs".into()))?;
+        let name = first.index.chain.name.clone();
+        let generation = first.index.chain.generation;
+        let mut by_no = BTreeMap::new();
+        let mut catalog = None;
+        for mut d in discs {
+            if catalog.is_none() {
+                catalog = d.catalog.take();
+            }
+            by_no.entry(d.index.disc.disc).or_insert(d);
+        }
+        let mut parts = BTreeMap::new();
+        let (chunks, chunk_seqs, entries) = match &catalog {
+            Some(c) => {
+                for p in &c.parts {
+                    parts.insert(p.part, p.clone());
+                }
+                (
+                    c.chunks.clone(),
+                    (0..c.chunks.len() as u64).collect(),
+                    c.entries.clone(),
+                )
+            }
+            None => Self::merge_indexes(&by_no, &mut parts),
+        };
+        Ok(GenerationSet {
+            name,
+            generation,
+            discs: by_no,
+            catalog,
+            chunks,
+            chunk_seqs,
+            parts,
+            entries,
+        })
+    }
+
+    fn merge_indexes(
+        discs: &BTreeMap<u32, Disc>,
+        parts: &mut BTreeMap<u32, PartRecord>,
+    ) -> (Vec<ChunkRecord>, Vec<u64>, Vec<Entry>) {
+        let mut chunks: Vec<(u64, ChunkRecord)> = Vec::new();
+        let mut entries: BTreeMap<u64, Entry> = BTreeMap::new();
+        for d in discs.values() {
+            for p in &d.index.parts {
+                parts.insert(p.part, p.clone());
+            }
+            let first = d.index.disc.first_chunk;
+            chunks.extend(
+                d.index
+                    .chunks
+                    .iter()
+                    .enumerate()
+                    .map(|(i, c)| (first + i as u64, *c)),
+            );
+            for e in &d.index.entries {
+                // Prefer the copy with a known hash (the disc where the file ends).
+                let known = e.sha256 != [0; 32] || !e.kind.has_content();
+                match entries.get(&e.data.header_offset) {
+                    Some(old) if old.sha256 != [0; 32] || !known => {}
+                    _ => {
+                        entries.insert(e.data.header_offset, e.clone());
+                    }
+                }
+            }
+        }
+        chunks.sort_by_key(|c| c.1.tar_offset);
+        chunks.dedup_by_key(|c| c.1.tar_offset);
+        let (seqs, chunks) = chunks.into_iter().unzip();
+        (chunks, seqs, entries.into_values().collect())
+    }
+
+    /// Disc numbers the catalog lists that are not at hand (empty without a catalog).
+    pub fn missing_discs(&self) -> Vec<u32> {
+        match &self.catalog {
+            Some(c) => c
+                .discs
+                .iter()
+                .map(|d| d.disc)
+                .filter(|n| !self.discs.contains_key(n))
+                .collect(),
+            None => Vec::new(),
+        }
+    }
+}
