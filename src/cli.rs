@@ -160,8 +160,8 @@ pub struct ExtractArgs {
     /// Optical drive (not available in this build yet; pass images).
     #[arg(short = 'D', long = "device", value_name = "DEV")]
     pub device: Option<PathBuf>,
-    /// Restore only these paths (and everything below them).
-    #[arg(long = "only", value_name = "PATH", num_args = 1..)]
+    /// Restore only this path (and everything below it); repeat for several paths.
+    #[arg(long = "only", value_name = "PATH")]
     pub only: Vec<String>,
     /// Restore the state as of generation N.
     #[arg(long = "generation", value_name = "N")]

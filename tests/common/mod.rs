@@ -1,0 +1,141 @@
+//! Tiny harness: a temp dir plus a way to run the real binary, so each test reads like a session.
+#![allow(dead_code)]
+
+use std::ffi::OsStr;
+use std::fs;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{MetadataExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+/// Runs bd-archive with `args`, no stdin.
+pub fn run(args: &[&OsStr]) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_bd-archive"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("run bd-archive")
+}
+
+/// Same with string args.
+pub fn bd(args: &[&str]) -> Output {
+    let a: Vec<&OsStr> = args.iter().map(OsStr::new).collect();
+    run(&a)
+}
+
+/// Exit code, panicking with the output on signal death.
+pub fn code(o: &Output) -> i32 {
+    o.status.code().unwrap_or_else(|| panic!("killed by signal: {}", String::from_utf8_lossy(&o.stderr)))
+}
+
+/// Asserts exit code `want`, printing the output on failure.
+pub fn expect_code(o: &Output, want: i32) {
+    assert_eq!(
+        code(o),
+        want,
+        "stdout:\n{}\nstderr:\n{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
+}
+
+/// Deterministic pseudo-random bytes (xorshift), incompressible.
+pub fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut x = seed | 1;
+    let mut v = Vec::with_capacity(len + 8);
+    while v.len() < len {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        v.extend_from_slice(&x.to_le_bytes());
+    }
+    v.truncate(len);
+    v
+}
+
+/// Writes a file, creating parents.
+pub fn write(path: &Path, data: &[u8]) {
+    fs::create_dir_all(path.parent().expect("parent")).expect("mkdir");
+    fs::write(path, data).expect("write");
+}
+
+/// Compares two trees: names, kinds, content, mode, mtime (ns), symlink targets, hard-link structure.
+pub fn assert_same_tree(a: &Path, b: &Path) {
+    let la = listing(a);
+    let lb = listing(b);
+    let names_a: Vec<_> = la.iter().map(|x| &x.0).collect();
+    let names_b: Vec<_> = lb.iter().map(|x| &x.0).collect();
+    assert_eq!(names_a, names_b, "entry names differ");
+    for (x, y) in la.iter().zip(lb.iter()) {
+        assert_eq!(x, y, "entry {:?} differs", String::from_utf8_lossy(&x.0));
+    }
+}
+
+/// (relative path, kind/mode, size, mtime ns, content-or-target digest, hard-link group)
+type Row = (Vec<u8>, u32, u64, i128, Vec<u8>, Option<Vec<u8>>);
+
+fn listing(root: &Path) -> Vec<Row> {
+    let mut rows = Vec::new();
+    let mut first_name: std::collections::HashMap<u64, Vec<u8>> = Default::default();
+    walk(root, root, &mut rows, &mut first_name);
+    rows.sort();
+    rows
+}
+
+fn walk(root: &Path, dir: &Path, rows: &mut Vec<Row>, links: &mut std::collections::HashMap<u64, Vec<u8>>) {
+    let mut names: Vec<_> = fs::read_dir(dir).expect("read_dir").map(|e| e.expect("entry").path()).collect();
+    names.sort();
+    for p in names {
+        let rel = p.strip_prefix(root).expect("prefix").as_os_str().as_bytes().to_vec();
+        if rel == b"corrupted-files.txt" {
+            continue;
+        }
+        let m = fs::symlink_metadata(&p).expect("lstat");
+        let mtime = m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128;
+        let ft = m.file_type();
+        let (content, group) = if ft.is_symlink() {
+            (fs::read_link(&p).expect("readlink").as_os_str().as_bytes().to_vec(), None)
+        } else if ft.is_file() {
+            let group = if m.nlink() > 1 {
+                Some(links.entry(m.ino()).or_insert_with(|| rel.clone()).clone())
+            } else {
+                None
+            };
+            (sha(&fs::read(&p).expect("read")), group)
+        } else {
+            (Vec::new(), None)
+        };
+        let mode = m.permissions().mode();
+        // Directory mtimes are compared too; symlink mtimes as well (restored with AT_SYMLINK_NOFOLLOW).
+        rows.push((rel, mode, if ft.is_file() { m.len() } else { 0 }, mtime, content, group));
+        if ft.is_dir() {
+            walk(root, &p, rows, links);
+        }
+    }
+}
+
+fn sha(b: &[u8]) -> Vec<u8> {
+    use sha2::Digest;
+    sha2::Sha256::digest(b).to_vec()
+}
+
+/// A fresh temp dir.
+pub fn tmp() -> tempfile::TempDir {
+    tempfile::Builder::new().prefix("bdtest").tempdir().expect("tempdir")
+}
+
+/// Path from raw bytes.
+pub fn bpath(root: &Path, rel: &[u8]) -> PathBuf {
+    root.join(OsStr::from_bytes(rel))
+}
+
+/// Lists OUT/images/*.iso sorted.
+pub fn images(out: &Path) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = fs::read_dir(out.join("images"))
+        .expect("images dir")
+        .map(|e| e.expect("entry").path())
+        .filter(|p| p.extension().is_some_and(|x| x == "iso"))
+        .collect();
+    v.sort();
+    v
+}
