@@ -54,7 +54,7 @@ fn many_discs_round_trip_in_shuffled_order() {
     let t = tmp();
     let src = t.path().join("src");
     rich_tree(&src, 20_000);
-    write(&src.join("big/incompressible.bin"), &noise(150 << 20, 9));
+    write(&src.join("big/incompressible.bin"), &noise(300 << 20, 9));
     let out = t.path().join("out");
     expect_code(&create(&src, &out, &["-b", "64M"]), 0);
     let mut imgs = images(&out);
