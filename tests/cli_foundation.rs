@@ -13,7 +13,10 @@ use common::*;
 fn rich_tree(src: &Path, small_files: usize) {
     write(&src.join("empty-file"), b"");
     write(&src.join("one-chunk.bin"), &noise(1 << 20, 1));
-    write(&src.join("text/log.txt"), "line of a log file\n".repeat(100_000).as_bytes());
+    write(
+        &src.join("text/log.txt"),
+        "line of a log file\n".repeat(100_000).as_bytes(),
+    );
     write(&src.join("photos/raw.nef"), &noise(3_000_000, 2));
     fs::create_dir_all(src.join("empty-dir")).unwrap();
     write(&bpath(src, b"caf\xe9-latin1.txt"), b"non-UTF-8 name");
@@ -22,28 +25,62 @@ fn rich_tree(src: &Path, small_files: usize) {
     write(&src.join("long").join(&long), b"long name");
     symlink("text/log.txt", src.join("link-to-log")).unwrap();
     symlink("does/not/exist", src.join("dangling")).unwrap();
-    fs::hard_link(src.join("photos/raw.nef"), src.join("photos/raw-hardlink.nef")).unwrap();
-    nix::unistd::mkfifo(&src.join("fifo"), nix::sys::stat::Mode::from_bits_truncate(0o640)).unwrap();
+    fs::hard_link(
+        src.join("photos/raw.nef"),
+        src.join("photos/raw-hardlink.nef"),
+    )
+    .unwrap();
+    nix::unistd::mkfifo(
+        &src.join("fifo"),
+        nix::sys::stat::Mode::from_bits_truncate(0o640),
+    )
+    .unwrap();
     fs::set_permissions(src.join("text/log.txt"), fs::Permissions::from_mode(0o600)).unwrap();
     for i in 0..small_files {
-        write(&src.join(format!("many/{:02}/f{i:05}.txt", i % 50)), format!("small file {i}\n").as_bytes());
+        write(
+            &src.join(format!("many/{:02}/f{i:05}.txt", i % 50)),
+            format!("small file {i}\n").as_bytes(),
+        );
     }
     // Fixed nanosecond mtimes, also on directories (set last, children first).
     let t = nix::sys::time::TimeSpec::new(1_600_000_000, 123_456_789);
-    let set = |p: &Path| nix::sys::stat::utimensat(None, p, &t, &t, nix::sys::stat::UtimensatFlags::NoFollowSymlink).unwrap();
+    let set = |p: &Path| {
+        nix::sys::stat::utimensat(
+            None,
+            p,
+            &t,
+            &t,
+            nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+        )
+        .unwrap()
+    };
     set(&src.join("text/log.txt"));
     set(&src.join("dangling"));
     set(&src.join("text"));
 }
 
 fn create(src: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec!["create", "-s", src.to_str().unwrap(), "-o", out.to_str().unwrap(), "-n", "test", "-y"];
+    let mut args = vec![
+        "create",
+        "-s",
+        src.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-n",
+        "test",
+        "-y",
+    ];
     args.extend_from_slice(extra);
     bd(&args)
 }
 
 fn extract(out: &Path, sources: &[&Path], extra: &[&str]) -> std::process::Output {
-    let mut args: Vec<&OsStr> = vec![OsStr::new("extract"), OsStr::new("-o"), out.as_os_str(), OsStr::new("--special-files")];
+    let mut args: Vec<&OsStr> = vec![
+        OsStr::new("extract"),
+        OsStr::new("-o"),
+        out.as_os_str(),
+        OsStr::new("--special-files"),
+    ];
     args.extend(extra.iter().map(OsStr::new));
     args.extend(sources.iter().map(|p| p.as_os_str()));
     run(&args)
@@ -58,7 +95,11 @@ fn many_discs_round_trip_in_shuffled_order() {
     let out = t.path().join("out");
     expect_code(&create(&src, &out, &["-b", "64M"]), 0);
     let mut imgs = images(&out);
-    assert!(imgs.len() >= 3, "expected several discs, got {}", imgs.len());
+    assert!(
+        imgs.len() >= 3,
+        "expected several discs, got {}",
+        imgs.len()
+    );
     assert!(out.join("test-gen1.catalog").is_file());
     imgs.reverse();
     imgs.swap(0, 1);
@@ -71,7 +112,10 @@ fn many_discs_round_trip_in_shuffled_order() {
 
 #[test]
 fn compression_none_and_level_19_round_trip() {
-    for (i, flags) in [&["-c", "none"][..], &["-c", "zstd", "-l", "19"][..]].iter().enumerate() {
+    for (i, flags) in [&["-c", "none"][..], &["-c", "zstd", "-l", "19"][..]]
+        .iter()
+        .enumerate()
+    {
         let t = tmp();
         let src = t.path().join("src");
         rich_tree(&src, 50);
@@ -96,7 +140,11 @@ fn incompressible_data_costs_under_half_a_percent() {
     let out = t.path().join("out");
     expect_code(&create(&src, &out, &["-b", "bd25", "-r", "1"]), 0);
     // Sum of the data parts as recorded in the catalog (list --json gives entries; parts via list of files)
-    let o = bd(&["list", out.join("test-gen1.catalog").to_str().unwrap(), "--json"]);
+    let o = bd(&[
+        "list",
+        out.join("test-gen1.catalog").to_str().unwrap(),
+        "--json",
+    ]);
     expect_code(&o, 0);
     let img = &images(&out)[0];
     let stored = data_part_bytes(img);
@@ -157,7 +205,10 @@ fn missing_disc_is_reported_with_byte_ranges() {
     let o = extract(&restored, &refs, &[]);
     expect_code(&o, 1);
     let report = fs::read_to_string(restored.join("corrupted-files.txt")).unwrap();
-    let line = report.lines().find(|l| l.starts_with("big.bin\t")).expect("big.bin listed");
+    let line = report
+        .lines()
+        .find(|l| l.starts_with("big.bin\t"))
+        .expect("big.bin listed");
     assert!(line.contains("disc 1 not available"), "{line}");
     let ranges = line.split('\t').nth(1).unwrap();
     assert!(ranges.starts_with("0-"), "{ranges}");
@@ -170,35 +221,108 @@ fn bad_input_gives_one_line_errors() {
     let t = tmp();
     let out = t.path().join("out");
     // Missing source.
-    let o = bd(&["create", "-s", "/nonexistent/src", "-o", out.to_str().unwrap(), "-n", "x", "-b", "64M", "-y"]);
+    let o = bd(&[
+        "create",
+        "-s",
+        "/nonexistent/src",
+        "-o",
+        out.to_str().unwrap(),
+        "-n",
+        "x",
+        "-b",
+        "64M",
+        "-y",
+    ]);
     expect_code(&o, 3);
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(err.starts_with("error: ") && err.contains("/nonexistent/src"), "{err}");
+    assert!(
+        err.starts_with("error: ") && err.contains("/nonexistent/src"),
+        "{err}"
+    );
     assert!(!err.contains("panicked"));
     // -b below the minimum.
     let src = t.path().join("src");
     write(&src.join("f"), b"x");
-    let o = bd(&["create", "-s", src.to_str().unwrap(), "-o", out.to_str().unwrap(), "-n", "x", "-b", "1M", "-y"]);
+    let o = bd(&[
+        "create",
+        "-s",
+        src.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-n",
+        "x",
+        "-b",
+        "1M",
+        "-y",
+    ]);
     expect_code(&o, 3);
     assert!(String::from_utf8_lossy(&o.stderr).contains("-b 1M"));
     // No -b at all.
-    let o = bd(&["create", "-s", src.to_str().unwrap(), "-o", out.to_str().unwrap(), "-n", "x", "-y"]);
+    let o = bd(&[
+        "create",
+        "-s",
+        src.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-n",
+        "x",
+        "-y",
+    ]);
     expect_code(&o, 3);
     // Bad name.
-    let o = bd(&["create", "-s", src.to_str().unwrap(), "-o", out.to_str().unwrap(), "-n", "a/b", "-b", "64M", "-y"]);
+    let o = bd(&[
+        "create",
+        "-s",
+        src.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-n",
+        "a/b",
+        "-b",
+        "64M",
+        "-y",
+    ]);
     expect_code(&o, 3);
     // Without a terminal and without -y: refuses, naming --yes.
-    let o = bd(&["create", "-s", src.to_str().unwrap(), "-o", out.to_str().unwrap(), "-n", "x", "-b", "64M"]);
+    let o = bd(&[
+        "create",
+        "-s",
+        src.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-n",
+        "x",
+        "-b",
+        "64M",
+    ]);
     expect_code(&o, 3);
     assert!(String::from_utf8_lossy(&o.stderr).contains("--yes"));
     assert!(!out.join("images").exists());
     // Unsupported compression.
-    let o = bd(&["create", "-s", src.to_str().unwrap(), "-o", out.to_str().unwrap(), "-n", "x", "-b", "64M", "-c", "lzma", "-y"]);
+    let o = bd(&[
+        "create",
+        "-s",
+        src.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-n",
+        "x",
+        "-b",
+        "64M",
+        "-c",
+        "lzma",
+        "-y",
+    ]);
     expect_code(&o, 3);
     // A non-image file passed to extract.
     let junk = t.path().join("junk.iso");
     fs::write(&junk, noise(100_000, 4)).unwrap();
-    let o = bd(&["extract", "-o", t.path().join("r").to_str().unwrap(), junk.to_str().unwrap()]);
+    let o = bd(&[
+        "extract",
+        "-o",
+        t.path().join("r").to_str().unwrap(),
+        junk.to_str().unwrap(),
+    ]);
     expect_code(&o, 3);
     assert!(String::from_utf8_lossy(&o.stderr).contains("not a bd-archive disc image"));
     // Usage errors map to 3, not clap's 2.
@@ -211,7 +335,19 @@ fn dry_run_writes_nothing_and_json_parses() {
     let src = t.path().join("src");
     rich_tree(&src, 10);
     let out = t.path().join("out");
-    let o = bd(&["create", "-s", src.to_str().unwrap(), "-o", out.to_str().unwrap(), "-n", "x", "-b", "bd25", "--dry-run", "--json"]);
+    let o = bd(&[
+        "create",
+        "-s",
+        src.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-n",
+        "x",
+        "-b",
+        "bd25",
+        "--dry-run",
+        "--json",
+    ]);
     expect_code(&o, 0);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["discs"], 1);

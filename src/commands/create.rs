@@ -393,11 +393,16 @@ fn build_images(
                 TarStreamBuilder::new(generation, &mut emit, &mut on_problem, &mut on_bytes)
                     .run(entries)
             });
+            // Moving both receivers into this closure means an early return (an error while
+            // writing) drops them: workers then stop, which drops the raw receiver, which stops
+            // the reader. No thread is left blocked on a full channel.
+            let (raw_rx, res_rx) = (raw_rx, res_rx);
             for _ in 0..threads {
                 let rx = Arc::clone(&raw_rx);
                 let tx = res_tx.clone();
                 s.spawn(move || compress_worker(rx, tx, compression, chain_id, generation));
             }
+            drop(raw_rx);
             drop(res_tx);
             let mut pending = BTreeMap::new();
             let mut next = 0u64;

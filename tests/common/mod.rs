@@ -25,7 +25,9 @@ pub fn bd(args: &[&str]) -> Output {
 
 /// Exit code, panicking with the output on signal death.
 pub fn code(o: &Output) -> i32 {
-    o.status.code().unwrap_or_else(|| panic!("killed by signal: {}", String::from_utf8_lossy(&o.stderr)))
+    o.status
+        .code()
+        .unwrap_or_else(|| panic!("killed by signal: {}", String::from_utf8_lossy(&o.stderr)))
 }
 
 /// Asserts exit code `want`, printing the output on failure.
@@ -82,11 +84,24 @@ fn listing(root: &Path) -> Vec<Row> {
     rows
 }
 
-fn walk(root: &Path, dir: &Path, rows: &mut Vec<Row>, links: &mut std::collections::HashMap<u64, Vec<u8>>) {
-    let mut names: Vec<_> = fs::read_dir(dir).expect("read_dir").map(|e| e.expect("entry").path()).collect();
+fn walk(
+    root: &Path,
+    dir: &Path,
+    rows: &mut Vec<Row>,
+    links: &mut std::collections::HashMap<u64, Vec<u8>>,
+) {
+    let mut names: Vec<_> = fs::read_dir(dir)
+        .expect("read_dir")
+        .map(|e| e.expect("entry").path())
+        .collect();
     names.sort();
     for p in names {
-        let rel = p.strip_prefix(root).expect("prefix").as_os_str().as_bytes().to_vec();
+        let rel = p
+            .strip_prefix(root)
+            .expect("prefix")
+            .as_os_str()
+            .as_bytes()
+            .to_vec();
         if rel == b"corrupted-files.txt" {
             continue;
         }
@@ -94,7 +109,14 @@ fn walk(root: &Path, dir: &Path, rows: &mut Vec<Row>, links: &mut std::collectio
         let mtime = m.mtime() as i128 * 1_000_000_000 + m.mtime_nsec() as i128;
         let ft = m.file_type();
         let (content, group) = if ft.is_symlink() {
-            (fs::read_link(&p).expect("readlink").as_os_str().as_bytes().to_vec(), None)
+            (
+                fs::read_link(&p)
+                    .expect("readlink")
+                    .as_os_str()
+                    .as_bytes()
+                    .to_vec(),
+                None,
+            )
         } else if ft.is_file() {
             let group = if m.nlink() > 1 {
                 Some(links.entry(m.ino()).or_insert_with(|| rel.clone()).clone())
@@ -107,7 +129,14 @@ fn walk(root: &Path, dir: &Path, rows: &mut Vec<Row>, links: &mut std::collectio
         };
         let mode = m.permissions().mode();
         // Directory mtimes are compared too; symlink mtimes as well (restored with AT_SYMLINK_NOFOLLOW).
-        rows.push((rel, mode, if ft.is_file() { m.len() } else { 0 }, mtime, content, group));
+        rows.push((
+            rel,
+            mode,
+            if ft.is_file() { m.len() } else { 0 },
+            mtime,
+            content,
+            group,
+        ));
         if ft.is_dir() {
             walk(root, &p, rows, links);
         }
@@ -121,7 +150,10 @@ fn sha(b: &[u8]) -> Vec<u8> {
 
 /// A fresh temp dir.
 pub fn tmp() -> tempfile::TempDir {
-    tempfile::Builder::new().prefix("bdtest").tempdir().expect("tempdir")
+    tempfile::Builder::new()
+        .prefix("bdtest")
+        .tempdir()
+        .expect("tempdir")
 }
 
 /// Path from raw bytes.

@@ -1,0 +1,240 @@
+//! Hostile archives, truncated images and full filesystems: refused or neutralised, never a panic,
+//! never a write outside OUT, never an image that looks complete but is not.
+
+mod common;
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use bd_archive::archive_stream::TarStreamBuilder;
+use bd_archive::catalog::{ChainInfo, EntryKind};
+use bd_archive::container::chunk::{encode_chunk, Compression};
+use bd_archive::disc_writer::{DiscSetConfig, DiscSetWriter};
+use bd_archive::scan::SourceEntry;
+use common::*;
+
+fn source(rel: &[u8], kind: EntryKind, abs: &Path, target: &[u8]) -> SourceEntry {
+    SourceEntry {
+        rel_path: rel.to_vec(),
+        abs_path: abs.to_path_buf(),
+        kind,
+        mode: 0o644,
+        uid: 0,
+        gid: 0,
+        mtime_sec: 1_600_000_000,
+        mtime_nsec: 0,
+        size: if kind == EntryKind::File {
+            fs::metadata(abs).map(|m| m.len()).unwrap_or(0)
+        } else {
+            0
+        },
+        link_target: target.to_vec(),
+        rdev: 0,
+        dev: 0,
+        ino: 0,
+    }
+}
+
+/// Builds images from hand-made (possibly hostile) source entries through the real writer.
+fn build(entries: &[SourceEntry], out: &Path) -> Vec<PathBuf> {
+    let images = out.join("images");
+    fs::create_dir_all(&images).unwrap();
+    let chain = ChainInfo {
+        name: "evil".into(),
+        chain_id: [7; 16],
+        generation: 1,
+        base_generation: 0,
+        created_unix: 1_600_000_000,
+        tool_version: "test".into(),
+        compression: "zstd-3".into(),
+        redundancy_pct: 10,
+    };
+    let cfg = DiscSetConfig {
+        images_dir: images,
+        chain,
+        capacity_sectors: 32768,
+        redundancy_pct: 10,
+        fill_parity: false,
+        memory_budget: 64 << 20,
+        format_md: b"format".to_vec(),
+        first_image_number: 1,
+    };
+    let mut writer = DiscSetWriter::new(cfg).unwrap();
+    let mut chunks = Vec::new();
+    let mut emit = |c| {
+        chunks.push(c);
+        Ok(())
+    };
+    let len = TarStreamBuilder::new(1, &mut emit, &mut |_| {}, &mut |_| {})
+        .run(entries)
+        .unwrap();
+    for c in chunks {
+        let enc = encode_chunk(
+            &c.data,
+            Compression::None,
+            None,
+            [7; 16],
+            1,
+            c.seq,
+            c.tar_offset,
+        )
+        .unwrap();
+        writer.push_chunk(enc, c.completed, c.open).unwrap();
+    }
+    writer.finish(len, Vec::new()).unwrap().1
+}
+
+#[test]
+fn hostile_entries_never_touch_anything_outside_out() {
+    let t = tmp();
+    let payload = t.path().join("payload.txt");
+    fs::write(&payload, b"owned").unwrap();
+    let outside = t.path().join("outside");
+    fs::create_dir_all(&outside).unwrap();
+    let canary = t.path().join("canary");
+    fs::create_dir_all(&canary).unwrap();
+    let entries = vec![
+        source(b"../escape.txt", EntryKind::File, &payload, b""),
+        source(
+            format!("{}/abs.txt", canary.display()).as_bytes(),
+            EntryKind::File,
+            &payload,
+            b"",
+        ),
+        source(b"a/../../dotdot.txt", EntryKind::File, &payload, b""),
+        source(
+            b"link",
+            EntryKind::Symlink,
+            &payload,
+            outside.to_str().unwrap().as_bytes(),
+        ),
+        source(b"link/through-symlink.txt", EntryKind::File, &payload, b""),
+        source(b"hard", EntryKind::HardLink, &payload, b"/etc/passwd"),
+        source(b"hard2", EntryKind::HardLink, &payload, b"../payload.txt"),
+        source(b"good.txt", EntryKind::File, &payload, b""),
+    ];
+    let out = t.path().join("out");
+    let imgs = build(&entries, &out);
+    let restored = t.path().join("restored");
+    let o = bd(&[
+        "extract",
+        "-o",
+        restored.to_str().unwrap(),
+        imgs[0].to_str().unwrap(),
+    ]);
+    expect_code(&o, 1);
+    assert!(!t.path().join("escape.txt").exists());
+    assert!(!t.path().join("dotdot.txt").exists());
+    assert_eq!(
+        fs::read_dir(&canary).unwrap().count(),
+        0,
+        "canary dir touched"
+    );
+    assert_eq!(
+        fs::read_dir(&outside).unwrap().count(),
+        0,
+        "write through planted symlink"
+    );
+    assert_eq!(fs::read(restored.join("good.txt")).unwrap(), b"owned");
+    let report = fs::read_to_string(restored.join("corrupted-files.txt")).unwrap();
+    for bad in [
+        "../escape.txt",
+        "a/../../dotdot.txt",
+        "link/through-symlink.txt",
+        "hard\t",
+        "hard2",
+    ] {
+        assert!(report.contains(bad), "{bad} not reported:\n{report}");
+    }
+    // The symlink itself is restored verbatim (it is data), but never followed.
+    assert!(fs::symlink_metadata(restored.join("link"))
+        .unwrap()
+        .file_type()
+        .is_symlink());
+}
+
+#[test]
+fn truncated_image_is_an_error_not_a_panic() {
+    let t = tmp();
+    let src = t.path().join("src");
+    write(&src.join("a.bin"), &noise(5 << 20, 1));
+    let out = t.path().join("out");
+    expect_code(
+        &bd(&[
+            "create",
+            "-s",
+            src.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+            "-n",
+            "t",
+            "-b",
+            "64M",
+            "-y",
+        ]),
+        0,
+    );
+    let img = &images(&out)[0];
+    let f = fs::OpenOptions::new().write(true).open(img).unwrap();
+    f.set_len(1 << 20).unwrap();
+    let o = bd(&[
+        "extract",
+        "-o",
+        t.path().join("r").to_str().unwrap(),
+        img.to_str().unwrap(),
+    ]);
+    assert_ne!(code(&o), 0);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(!err.contains("panicked"), "{err}");
+}
+
+#[test]
+fn full_filesystem_leaves_no_complete_looking_image() {
+    let t = tmp();
+    let small = t.path().join("small-fs");
+    fs::create_dir_all(&small).unwrap();
+    let mounted = std::process::Command::new("mount")
+        .args([
+            "-t",
+            "tmpfs",
+            "-o",
+            "size=24m",
+            "tmpfs",
+            small.to_str().unwrap(),
+        ])
+        .status()
+        .map(|s| s.success())
+        .unwrap_or(false);
+    if !mounted {
+        eprintln!(
+            "SKIPPED full_filesystem_leaves_no_complete_looking_image: cannot mount a tmpfs here"
+        );
+        return;
+    }
+    let src = t.path().join("src");
+    write(&src.join("a.bin"), &noise(40 << 20, 2));
+    let out = small.join("out");
+    let o = bd(&[
+        "create",
+        "-s",
+        src.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-n",
+        "t",
+        "-b",
+        "64M",
+        "-y",
+    ]);
+    let imgs: Vec<_> = fs::read_dir(out.join("images"))
+        .map(|r| r.flatten().map(|e| e.file_name()).collect())
+        .unwrap_or_default();
+    let _ = std::process::Command::new("umount").arg(&small).status();
+    expect_code(&o, 3);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.starts_with("error: ") && err.lines().count() <= 2,
+        "{err}"
+    );
+    assert!(imgs.is_empty(), "images left behind: {imgs:?}");
+}
