@@ -207,7 +207,7 @@ fn writer_touches_only_its_sectors() {
         }
         let off = f.lba as usize * SECTOR_SIZE;
         assert!(
-            &bytes[off..off + d.len()] == &d[..],
+            bytes[off..off + d.len()] == d[..],
             "{} data changed",
             f.path
         );

@@ -247,7 +247,7 @@ impl Reader<'_> {
         let l_ad = get_u32(&s, ea_off + 4).unwrap_or(0) as usize;
         let ad_start = ea_off + 8 + l_ea;
         let ads = s
-            .get(ad_start..ad_start.checked_add(l_ad).unwrap_or(usize::MAX))
+            .get(ad_start..ad_start.saturating_add(l_ad))
             .ok_or_else(|| bad("allocation descriptors do not fit in the block"))?;
         let dir = match ftype {
             4 => true,

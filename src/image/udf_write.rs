@@ -206,8 +206,8 @@ pub(crate) fn write(
         parts.join("/")
     };
     let mut dir_fi = vec![Vec::new(); nd];
-    for d in 1..nd {
-        dir_fi[d] = fi_name(&tree.dirs[d].name, &dir_path(d))?;
+    for (d, fi) in dir_fi.iter_mut().enumerate().skip(1) {
+        *fi = fi_name(&tree.dirs[d].name, &dir_path(d))?;
     }
     let mut file_fi = Vec::with_capacity(tree.files.len());
     for f in &tree.files {
@@ -238,8 +238,7 @@ pub(crate) fn write(
         next += 1 + (fids_len[d] as u64).div_ceil(SECTOR_SIZE as u64);
     }
     let mut file_fe = vec![0u64; tree.files.len()];
-    for (i, slot) in file_fe.iter_mut().enumerate() {
-        let _ = i;
+    for slot in file_fe.iter_mut() {
         *slot = next;
         next += 1;
     }
