@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex, RwLock};
 
 use thiserror::Error;
 
@@ -12,6 +12,7 @@ use crate::catalog::{Catalog, ChunkRecord, DiscIndex, Entry, PartRecord};
 use crate::container::chunk::{decode_chunk, ChunkError, ChunkHeader, CHUNK_FRAME_OVERHEAD};
 use crate::container::disc_header::{DiscHeader, SECTION_LAST_DISC};
 use crate::container::records::{self, decode_record, RecordError};
+use crate::fec::{self, FecScan, LocatedFec, RepairedSource};
 use crate::sector::{FileSectorSource, SectorSource, SECTOR_SIZE};
 
 /// Errors identifying or reading a disc.
@@ -29,6 +30,9 @@ pub enum ReadError {
     /// A chunk could not be read or decoded.
     #[error("{0}: {1}")]
     Chunk(String, ChunkError),
+    /// The FEC could not be used.
+    #[error("{0}: {1}")]
+    Fec(String, fec::FecError),
     /// Structural inconsistency.
     #[error("{0}: {1}")]
     Inconsistent(String, String),
@@ -69,12 +73,44 @@ pub fn find_disc_header(src: &dyn SectorSource) -> Option<DiscHeader> {
     None
 }
 
+/// Where repaired sectors may spill and how much RAM repair may use.
+#[derive(Clone, Debug)]
+pub struct RepairSettings {
+    /// FEC memory budget in bytes.
+    pub memory_budget: u64,
+    /// Directory for spilled repaired sectors (None: keep them in RAM).
+    pub spill_dir: Option<PathBuf>,
+}
+
+impl Default for RepairSettings {
+    fn default() -> Self {
+        RepairSettings {
+            memory_budget: 1 << 30,
+            spill_dir: None,
+        }
+    }
+}
+
+/// What an FEC repair of a disc found and did.
+#[derive(Clone, Debug)]
+pub struct RepairSummary {
+    /// Protected sectors found damaged or missing.
+    pub lost_sectors: u64,
+    /// Parity sectors found damaged or missing.
+    pub lost_parity: u64,
+    /// Protected sectors that could not be rebuilt.
+    pub unrepaired: u64,
+}
+
 /// One disc of ours, opened.
 pub struct Disc {
     /// Where it came from (for messages).
     pub name: String,
-    /// Sector access (possibly through an FEC-repaired overlay).
-    pub source: Arc<dyn SectorSource>,
+    /// Sector access: the raw source, replaced by an FEC-repaired view once damage is seen.
+    source: RwLock<Arc<dyn SectorSource>>,
+    /// Result of the FEC repair, once one has run (so it runs at most once).
+    repair: Mutex<Option<Result<RepairSummary, String>>>,
+    settings: RepairSettings,
     /// The disc header.
     pub header: DiscHeader,
     /// The per-disc index of the disc's (first) generation section.
@@ -83,61 +119,171 @@ pub struct Disc {
     pub catalog: Option<Catalog>,
 }
 
-impl Disc {
-    /// Opens an image file and reads its header, index and catalog.
-    pub fn open_path(path: &Path) -> Result<Disc, ReadError> {
-        let name = path.display().to_string();
-        let src = FileSectorSource::open(path).map_err(|e| ReadError::Io(name.clone(), e))?;
-        Disc::open(name, Arc::new(src))
-    }
+/// Header, index and catalog as read from one source.
+type Contents = (DiscHeader, DiscIndex, Option<Catalog>);
 
-    /// Reads header, index and catalog from a sector source.
-    pub fn open(name: String, source: Arc<dyn SectorSource>) -> Result<Disc, ReadError> {
-        let header =
-            find_disc_header(source.as_ref()).ok_or_else(|| ReadError::NotOurs(name.clone()))?;
-        let s = header.sections[0].clone();
-        let record = |lba: u64, bytes: u64| -> Result<Vec<u8>, ReadError> {
-            let len = usize::try_from(bytes)
-                .map_err(|_| ReadError::Inconsistent(name.clone(), "record too large".into()))?;
-            if bytes > records::MAX_BODY_LEN
-                || lba.saturating_add(bytes / SECTOR_SIZE as u64) > source.sector_count()
-            {
-                return Err(ReadError::Inconsistent(
-                    name.clone(),
-                    "index or catalog lies outside the image (truncated?)".into(),
-                ));
-            }
-            read_bytes(source.as_ref(), lba * SECTOR_SIZE as u64, len)
-                .map_err(|e| ReadError::Io(name.clone(), e))
-        };
-        let raw = record(s.index_lba, s.index_bytes)?;
-        let (_, index): (_, DiscIndex) = decode_record(records::INDEX_MAGIC, "disc index", &raw)
-            .map_err(|e| ReadError::Record(name.clone(), e))?;
-        if index.chain.chain_id != header.chain_id || index.chain.generation != s.generation {
+fn read_contents(name: &str, source: &dyn SectorSource) -> Result<Contents, ReadError> {
+    let header = find_disc_header(source).ok_or_else(|| ReadError::NotOurs(name.to_string()))?;
+    let s = header.sections[0].clone();
+    let record = |lba: u64, bytes: u64| -> Result<Vec<u8>, ReadError> {
+        let too_big = bytes > records::MAX_BODY_LEN
+            || lba.saturating_add(bytes.div_ceil(SECTOR_SIZE as u64)) > source.sector_count();
+        if too_big {
             return Err(ReadError::Inconsistent(
-                name,
-                "index belongs to another chain or generation than the disc header".into(),
+                name.to_string(),
+                "index or catalog lies outside the image (truncated?)".into(),
             ));
         }
-        let catalog = if s.flags & SECTION_LAST_DISC != 0 && s.catalog_bytes > 0 {
-            let raw = record(s.catalog_lba, s.catalog_bytes)?;
-            let (_, cat): (_, Catalog) = decode_record(records::CATALOG_MAGIC, "catalog", &raw)
-                .map_err(|e| ReadError::Record(name.clone(), e))?;
-            Some(cat)
-        } else {
-            None
+        read_bytes(source, lba * SECTOR_SIZE as u64, bytes as usize)
+            .map_err(|e| ReadError::Io(name.to_string(), e))
+    };
+    let raw = record(s.index_lba, s.index_bytes)?;
+    let (_, index): (_, DiscIndex) = decode_record(records::INDEX_MAGIC, "disc index", &raw)
+        .map_err(|e| ReadError::Record(name.to_string(), e))?;
+    if index.chain.chain_id != header.chain_id || index.chain.generation != s.generation {
+        return Err(ReadError::Inconsistent(
+            name.to_string(),
+            "index belongs to another chain or generation than the disc header".into(),
+        ));
+    }
+    let catalog = if s.flags & SECTION_LAST_DISC != 0 && s.catalog_bytes > 0 {
+        let raw = record(s.catalog_lba, s.catalog_bytes)?;
+        let (_, cat): (_, Catalog) = decode_record(records::CATALOG_MAGIC, "catalog", &raw)
+            .map_err(|e| ReadError::Record(name.to_string(), e))?;
+        Some(cat)
+    } else {
+        None
+    };
+    Ok((header, index, catalog))
+}
+
+/// Locates, scans and repairs a source with its FEC region.
+fn repaired_view(
+    name: &str,
+    source: Arc<dyn SectorSource>,
+    hint: Option<u64>,
+    settings: &RepairSettings,
+) -> Result<(Arc<dyn SectorSource>, RepairSummary), ReadError> {
+    let fec_err = |e| ReadError::Fec(name.to_string(), e);
+    let located: LocatedFec = fec::locate(source.as_ref(), hint).map_err(fec_err)?;
+    let scan: FecScan = fec::scan(source.as_ref(), &located, &|_| {}).map_err(fec_err)?;
+    let repaired = RepairedSource::new(
+        source,
+        &located,
+        &scan,
+        settings.memory_budget,
+        settings.spill_dir.as_deref(),
+    )
+    .map_err(fec_err)?;
+    let summary = RepairSummary {
+        lost_sectors: scan.lost_data_sectors(),
+        lost_parity: scan.lost_parity_sectors(),
+        unrepaired: repaired.report().unrepaired_lbas.len() as u64,
+    };
+    Ok((Arc::new(repaired), summary))
+}
+
+impl Disc {
+    /// Opens an image file and reads its header, index and catalog (repairing with the FEC if needed).
+    pub fn open_path(path: &Path, settings: &RepairSettings) -> Result<Disc, ReadError> {
+        let name = path.display().to_string();
+        let src = FileSectorSource::open(path).map_err(|e| ReadError::Io(name.clone(), e))?;
+        Disc::open(name, Arc::new(src), settings)
+    }
+
+    /// Reads header, index and catalog from a sector source. If they are damaged, the FEC region
+    /// is located (from the header's hint or by scanning) and the disc is read through a repaired view.
+    pub fn open(
+        name: String,
+        source: Arc<dyn SectorSource>,
+        settings: &RepairSettings,
+    ) -> Result<Disc, ReadError> {
+        let (contents, source, repair) = match read_contents(&name, source.as_ref()) {
+            Ok(c) => (c, source, None),
+            Err(first) => {
+                let hint = find_disc_header(source.as_ref()).map(|h| h.fec_lba);
+                let (view, summary) = match repaired_view(&name, source, hint, settings) {
+                    Ok(v) => v,
+                    // No FEC region at all: the original error says best what is wrong.
+                    Err(ReadError::Fec(_, fec::FecError::NotFound(_))) => return Err(first),
+                    Err(e) => return Err(e),
+                };
+                (
+                    read_contents(&name, view.as_ref())?,
+                    view,
+                    Some(Ok(summary)),
+                )
+            }
         };
+        let (header, index, catalog) = contents;
         Ok(Disc {
             name,
-            source,
+            source: RwLock::new(source),
+            repair: Mutex::new(repair),
+            settings: settings.clone(),
             header,
             index,
             catalog,
         })
     }
 
-    /// Reads and decodes one chunk stored on this disc.
+    /// The current sector source (repaired view once a repair has run).
+    pub fn source(&self) -> Arc<dyn SectorSource> {
+        match self.source.read() {
+            Ok(g) => Arc::clone(&g),
+            Err(p) => Arc::clone(&p.into_inner()),
+        }
+    }
+
+    /// Repairs the disc with its FEC (once); later reads go through the repaired view.
+    pub fn ensure_repaired(&self) -> Result<RepairSummary, String> {
+        let mut guard = match self.repair.lock() {
+            Ok(g) => g,
+            Err(p) => p.into_inner(),
+        };
+        if let Some(r) = guard.as_ref() {
+            return r.clone();
+        }
+        let result = repaired_view(
+            &self.name,
+            self.source(),
+            Some(self.header.fec_lba),
+            &self.settings,
+        )
+        .map(|(view, summary)| {
+            if let Ok(mut s) = self.source.write() {
+                *s = view;
+            }
+            summary
+        })
+        .map_err(|e| e.to_string());
+        *guard = Some(result.clone());
+        result
+    }
+
+    /// The repair result, if a repair ran.
+    pub fn repair_summary(&self) -> Option<Result<RepairSummary, String>> {
+        self.repair.lock().ok().and_then(|g| g.clone())
+    }
+
+    /// Reads and decodes one chunk stored on this disc; on damage, repairs the disc and retries.
     pub fn read_chunk(
+        &self,
+        seq: u64,
+        rec: &ChunkRecord,
+        part_lba: u64,
+        out: &mut Vec<u8>,
+    ) -> Result<(), ReadError> {
+        match self.read_chunk_once(seq, rec, part_lba, out) {
+            Ok(()) => Ok(()),
+            Err(first) => match self.ensure_repaired() {
+                Ok(_) => self.read_chunk_once(seq, rec, part_lba, out),
+                Err(_) => Err(first),
+            },
+        }
+    }
+
+    fn read_chunk_once(
         &self,
         seq: u64,
         rec: &ChunkRecord,
@@ -146,8 +292,9 @@ impl Disc {
     ) -> Result<(), ReadError> {
         let off = part_lba * SECTOR_SIZE as u64 + rec.part_offset;
         let len = CHUNK_FRAME_OVERHEAD + rec.stored_len as usize;
-        let raw = read_bytes(self.source.as_ref(), off, len)
-            .map_err(|e| ReadError::Io(self.name.clone(), e))?;
+        let src = self.source();
+        let raw =
+            read_bytes(src.as_ref(), off, len).map_err(|e| ReadError::Io(self.name.clone(), e))?;
         let h = ChunkHeader::decode(&raw).map_err(|e| ReadError::Chunk(self.name.clone(), e))?;
         if h.seq != seq
             || h.tar_offset != rec.tar_offset

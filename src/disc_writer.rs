@@ -536,6 +536,14 @@ impl DiscSetWriter {
             size: fec_sectors * SECTOR_SIZE as u64,
             mtime: self.cfg.chain.created_unix,
         });
+        // Every non-zero sector after the data is described by a file, so tools that check for
+        // trailing garbage (7-Zip) accept the image; the header copy is readable by name too.
+        files.push(ImageFile {
+            path: format!("{stem}-disc{:04}.hdr", d.number),
+            lba: total - 2,
+            size: SECTOR_SIZE as u64,
+            mtime: self.cfg.chain.created_unix,
+        });
         let spec = VolumeSpec {
             volume_id: record.volume_label.clone(),
             publisher: "bd-archive".into(),

@@ -27,7 +27,7 @@ fn main() {
         Command::Create(a) => commands::create::run(a, &ui),
         Command::Extract(a) => commands::extract::run(a, &ui),
         Command::List(a) => commands::list::run(a, &ui),
-        Command::Verify(_) => Err(anyhow::anyhow!("verify is not available in this build yet")),
+        Command::Verify(a) => commands::verify::run(a, &ui),
         Command::Burn(_) => Err(anyhow::anyhow!(
             "burn is not available in this version yet; burn the images in OUT/images with your usual tool"
         )),

@@ -143,3 +143,27 @@ impl SectorSource for MemorySectorSource {
         "memory image".to_string()
     }
 }
+
+impl<T: SectorSource + ?Sized> SectorSource for &T {
+    fn sector_count(&self) -> u64 {
+        (**self).sector_count()
+    }
+    fn read_sectors(&self, lba: u64, buf: &mut [u8]) -> io::Result<()> {
+        (**self).read_sectors(lba, buf)
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}
+
+impl<T: SectorSource + ?Sized> SectorSource for std::sync::Arc<T> {
+    fn sector_count(&self) -> u64 {
+        (**self).sector_count()
+    }
+    fn read_sectors(&self, lba: u64, buf: &mut [u8]) -> io::Result<()> {
+        (**self).read_sectors(lba, buf)
+    }
+    fn describe(&self) -> String {
+        (**self).describe()
+    }
+}

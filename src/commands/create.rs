@@ -332,6 +332,9 @@ fn print_overview(ui: &Ui, o: &Overview, args: &CreateArgs) {
             )
         },
     ];
+    if ui.quiet {
+        return;
+    }
     for l in lines {
         ui.info(&l);
     }

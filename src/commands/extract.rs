@@ -9,8 +9,9 @@ use sha2::{Digest, Sha256};
 
 use crate::catalog::{Entry, EntryKind};
 use crate::cli::ExtractArgs;
+use crate::commands::parse_memory;
 use crate::commands::{progress_bar, Ui};
-use crate::disc_reader::{expand_sources, Disc, GenerationSet};
+use crate::disc_reader::{expand_sources, Disc, GenerationSet, RepairSettings};
 use crate::restore::{escape_path, RestoreOptions, Restorer};
 use crate::stream_reader::{Gap, StreamReader};
 
@@ -26,7 +27,11 @@ pub struct Damage {
 }
 
 /// Opens every source, keeping only discs of one chain; returns discs grouped by generation.
-pub fn open_discs(sources: &[std::path::PathBuf], ui: &Ui) -> Result<BTreeMap<u32, Vec<Disc>>> {
+pub fn open_discs(
+    sources: &[std::path::PathBuf],
+    settings: &RepairSettings,
+    ui: &Ui,
+) -> Result<BTreeMap<u32, Vec<Disc>>> {
     if sources.is_empty() {
         bail!("no SOURCE given: pass disc images or directories of images (reading from a drive is not available yet)");
     }
@@ -34,7 +39,14 @@ pub fn open_discs(sources: &[std::path::PathBuf], ui: &Ui) -> Result<BTreeMap<u3
     let mut by_gen: BTreeMap<u32, Vec<Disc>> = BTreeMap::new();
     let mut chain: Option<([u8; 16], String)> = None;
     for p in &paths {
-        let disc = Disc::open_path(p)?;
+        let disc = Disc::open_path(p, settings)?;
+        if let Some(Ok(r)) = disc.repair_summary() {
+            ui.warn(&format!(
+                "{}: damaged ({} sectors lost), repaired with its FEC data",
+                p.display(),
+                r.lost_sectors
+            ));
+        }
         match &chain {
             None => chain = Some((disc.header.chain_id, disc.header.name.clone())),
             Some((id, name)) if *id != disc.header.chain_id => {
@@ -62,7 +74,25 @@ pub fn run(args: &ExtractArgs, ui: &Ui) -> Result<i32> {
     if args.device.is_some() {
         bail!("-D: reading from an optical drive is not available in this version yet; pass image files");
     }
-    let mut by_gen = open_discs(&args.sources, ui)?;
+    let workdir = args
+        .workdir
+        .clone()
+        .unwrap_or_else(|| args.output.join(".bd-archive-work"));
+    std::fs::create_dir_all(&workdir)
+        .with_context(|| format!("creating work directory {}", workdir.display()))?;
+    let settings = RepairSettings {
+        memory_budget: parse_memory(args.memory.as_deref())?,
+        spill_dir: Some(workdir.clone()),
+    };
+    let result = extract_with(args, &settings, ui);
+    if args.workdir.is_none() {
+        let _ = std::fs::remove_dir(&workdir);
+    }
+    result
+}
+
+fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Result<i32> {
+    let mut by_gen = open_discs(&args.sources, settings, ui)?;
     let generation = match args.generation {
         Some(g) => g,
         None => *by_gen

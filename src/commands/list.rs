@@ -22,7 +22,11 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
                 .map_err(|e| anyhow::anyhow!("{}: {e}", args.sources[0].display()))?;
             (c.chain.name, c.chain.generation, c.entries, c.chunks, true)
         } else {
-            let mut by_gen = open_discs(&args.sources, ui)?;
+            let mut by_gen = open_discs(
+                &args.sources,
+                &crate::disc_reader::RepairSettings::default(),
+                ui,
+            )?;
             let Some((_, discs)) = by_gen.pop_last() else {
                 bail!("no discs found")
             };

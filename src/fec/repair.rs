@@ -280,9 +280,9 @@ fn rebuild_stripe<'b>(
 /// A view of a damaged source with every repairable lost protected sector rebuilt: what extract
 /// and the filesystem reader use on a damaged disc. Rebuilt sectors live in RAM, or in a spill file
 /// (deleted on drop) when they would exceed a quarter of the memory budget.
-pub struct RepairedSource<'a> {
-    /// The damaged source; read for every sector not rebuilt.
-    inner: &'a dyn SectorSource,
+pub struct RepairedSource<S: SectorSource> {
+    /// The damaged source; read for every sector not rebuilt (a reference or an `Arc`).
+    inner: S,
     /// Rebuilt sectors held in memory (used when `spill` is None).
     ram: HashMap<u64, Box<[u8]>>,
     /// Spill file and LBA → byte offset in it (used instead of `ram` for large repairs).
@@ -295,11 +295,11 @@ pub struct RepairedSource<'a> {
     report: RepairReport,
 }
 
-impl<'a> RepairedSource<'a> {
+impl<S: SectorSource> RepairedSource<S> {
     /// Repairs `src` according to `scan`. With `spill_dir`, rebuilt sectors beyond a quarter of
     /// `memory_budget` go to an anonymous temporary file there instead of RAM.
     pub fn new(
-        src: &'a dyn SectorSource,
+        src: S,
         fec: &LocatedFec,
         scan: &FecScan,
         memory_budget: u64,
@@ -329,7 +329,7 @@ impl<'a> RepairedSource<'a> {
             budget = budget.saturating_sub(repaired_bytes.min(memory_budget / 2));
         }
         let mut ram: HashMap<u64, Box<[u8]>> = HashMap::new();
-        let report = repair_impl(src, fec, scan, budget, false, &mut |lba, data| {
+        let report = repair_impl(&src, fec, scan, budget, false, &mut |lba, data| {
             match spill.as_mut() {
                 Some((f, index)) => {
                     let off = index.len() as u64 * SS as u64;
@@ -344,11 +344,11 @@ impl<'a> RepairedSource<'a> {
         })?;
         let d = fec.layout.protected_sectors();
         Ok(RepairedSource {
-            inner: src,
             ram,
             spill,
             unrepaired: report.unrepaired_lbas.iter().copied().collect(),
             sectors: src.sector_count().max(d),
+            inner: src,
             report,
         })
     }
@@ -381,7 +381,7 @@ impl<'a> RepairedSource<'a> {
     }
 }
 
-impl SectorSource for RepairedSource<'_> {
+impl<S: SectorSource> SectorSource for RepairedSource<S> {
     fn sector_count(&self) -> u64 {
         self.sectors
     }

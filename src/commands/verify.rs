@@ -1,0 +1,292 @@
+//! `verify`: read every sector of each image once, check it against the FEC checksum tables
+//! (data and parity alike), and say: intact (0), damaged but repairable (1), not repairable (2).
+//! `--repair -o` writes a repaired copy; the input is never modified.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::capacity::human_bytes;
+use crate::cli::VerifyArgs;
+use crate::commands::{parse_memory, progress_bar, Ui};
+use crate::disc_reader::{expand_sources, find_disc_header, Disc, RepairSettings};
+use crate::fec;
+use crate::restore::escape_path;
+use crate::sector::{FileSectorSource, SectorSource, SECTOR_SIZE};
+
+/// Health of one image.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// Every sector matches its checksum.
+    Ok,
+    /// Damaged, and the FEC can rebuild everything.
+    Repairable,
+    /// Damaged beyond what the FEC can rebuild.
+    Broken,
+}
+
+/// What verify found on one image (also the `--json` schema).
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// Image path.
+    pub image: String,
+    /// Overall health.
+    pub health: Health,
+    /// Chain name, generation and disc number from the disc header (if readable).
+    pub chain: Option<String>,
+    /// Generation.
+    pub generation: Option<u32>,
+    /// Disc number within the generation.
+    pub disc: Option<u32>,
+    /// Sectors checked.
+    pub sectors: u64,
+    /// Protected sectors (data, filesystem, index, catalog) lost or damaged.
+    pub lost_data_sectors: u64,
+    /// Parity sectors lost or damaged.
+    pub lost_parity_sectors: u64,
+    /// Parity shards per stripe (the most losses one stripe can take).
+    pub parity_per_stripe: u32,
+    /// Most losses in any one stripe.
+    pub worst_stripe_loss: u32,
+    /// Files on the disc with damaged sectors (disc file names).
+    pub affected_disc_files: Vec<String>,
+    /// Archived entries that cannot be restored from this disc (only when broken).
+    pub lost_entries: Vec<String>,
+    /// Path of the repaired copy written with --repair.
+    pub repaired_to: Option<String>,
+}
+
+/// Runs `verify`.
+pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
+    if args.device.is_some() || args.targets.is_empty() {
+        bail!("reading from an optical drive is not available in this version yet; pass image files or directories of images");
+    }
+    let memory = parse_memory(args.memory.as_deref())?;
+    let images = expand_sources(&args.targets)?;
+    if args.repair && images.len() > 1 {
+        if let Some(o) = &args.output {
+            if !o.is_dir() {
+                bail!(
+                    "--repair -o {}: with several images, -o must be an existing directory",
+                    o.display()
+                );
+            }
+        }
+    }
+    let mut reports = Vec::new();
+    for img in &images {
+        let out = args
+            .output
+            .as_ref()
+            .filter(|_| args.repair)
+            .map(|o| repair_target(o, img));
+        let r = verify_image(img, out.as_deref(), memory, ui)?;
+        if !args.json {
+            print_report(&r, ui);
+        }
+        reports.push(r);
+    }
+    if args.json {
+        println!("{}", serde_json::to_string_pretty(&reports)?);
+    }
+    let worst = reports.iter().map(|r| r.health).max().unwrap_or(Health::Ok);
+    Ok(match worst {
+        Health::Ok => crate::exit::OK,
+        Health::Repairable => crate::exit::DAMAGED,
+        Health::Broken => crate::exit::BROKEN,
+    })
+}
+
+fn repair_target(out: &Path, img: &Path) -> PathBuf {
+    if out.is_dir() {
+        out.join(img.file_name().unwrap_or_default())
+    } else {
+        out.to_path_buf()
+    }
+}
+
+/// Checks one image and optionally writes a repaired copy.
+pub fn verify_image(
+    img: &Path,
+    repair_to: Option<&Path>,
+    memory: u64,
+    ui: &Ui,
+) -> Result<VerifyReport> {
+    let src: Arc<dyn SectorSource> = Arc::new(
+        FileSectorSource::open(img).with_context(|| format!("opening {}", img.display()))?,
+    );
+    let header = find_disc_header(src.as_ref());
+    let located =
+        fec::locate(src.as_ref(), header.as_ref().map(|h| h.fec_lba)).with_context(|| {
+            format!(
+                "{}: not a bd-archive image, or its FEC data is destroyed",
+                img.display()
+            )
+        })?;
+    let total = located.layout.protected_sectors() + located.layout.region_sectors();
+    let pb = progress_bar(ui, Some(total * SECTOR_SIZE as u64), "verifying");
+    let scan = fec::scan(src.as_ref(), &located, &|n| {
+        pb.set_position(n * SECTOR_SIZE as u64)
+    })?;
+    pb.finish_and_clear();
+    let health = if scan.is_clean() {
+        Health::Ok
+    } else if scan.is_repairable() {
+        Health::Repairable
+    } else {
+        Health::Broken
+    };
+    let mut report = VerifyReport {
+        image: img.display().to_string(),
+        health,
+        chain: header.as_ref().map(|h| h.name.clone()),
+        generation: header.as_ref().map(|h| h.sections[0].generation),
+        disc: header.as_ref().map(|h| h.sections[0].disc),
+        sectors: src.sector_count(),
+        lost_data_sectors: scan.lost_data_sectors(),
+        lost_parity_sectors: scan.lost_parity_sectors(),
+        parity_per_stripe: scan.parity_per_stripe(),
+        worst_stripe_loss: scan.max_stripe_loss(),
+        affected_disc_files: Vec::new(),
+        lost_entries: Vec::new(),
+        repaired_to: None,
+    };
+    if health != Health::Ok {
+        describe_damage(img, &src, &scan, &located, memory, &mut report);
+    }
+    if let Some(out) = repair_to {
+        if out.exists() {
+            bail!(
+                "--repair -o {}: exists; choose a new file name (nothing was written)",
+                out.display()
+            );
+        }
+        let rep = fec::write_repaired_image(src.as_ref(), &located, &scan, out, memory)?;
+        report.repaired_to = Some(out.display().to_string());
+        if !rep.is_complete() {
+            ui.warn(&format!(
+                "{}: written, but {} sector(s) could not be rebuilt",
+                out.display(),
+                rep.unrepaired_lbas.len()
+            ));
+        }
+    }
+    Ok(report)
+}
+
+/// Maps damaged sectors to the disc's files and, when not repairable, to the archived entries lost.
+fn describe_damage(
+    img: &Path,
+    src: &Arc<dyn SectorSource>,
+    scan: &fec::FecScan,
+    located: &fec::LocatedFec,
+    memory: u64,
+    report: &mut VerifyReport,
+) {
+    let files = match crate::image::read_filesystem(src.as_ref()) {
+        Ok(fs) => fs.files,
+        Err(_) => fec::RepairedSource::new(Arc::clone(src), located, scan, memory, None)
+            .ok()
+            .and_then(|r| crate::image::read_filesystem(&r).ok())
+            .map(|fs| fs.files)
+            .unwrap_or_default(),
+    };
+    let bad = scan.bad_protected_lbas();
+    for f in &files {
+        let end = f.lba + f.size.div_ceil(SECTOR_SIZE as u64);
+        let i = bad.partition_point(|&l| l < f.lba);
+        if bad.get(i).is_some_and(|&l| l < end) {
+            report.affected_disc_files.push(f.path.clone());
+        }
+    }
+    if report.health != Health::Broken {
+        return;
+    }
+    // Entries whose chunks lie on unrepairable sectors.
+    let settings = RepairSettings {
+        memory_budget: memory,
+        spill_dir: None,
+    };
+    let Ok(disc) = Disc::open_path(img, &settings) else {
+        return;
+    };
+    let _ = disc.ensure_repaired();
+    let unrepaired: Vec<u64> = {
+        let stripes = scan.unrepairable_stripes();
+        let s = located.layout.stripes();
+        let mut v: Vec<u64> = bad
+            .iter()
+            .copied()
+            .filter(|l| stripes.binary_search(&(l % s)).is_ok())
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let idx = &disc.index;
+    let mut lost_chunks = Vec::new();
+    for c in &idx.chunks {
+        let Some(p) = idx.parts.iter().find(|p| p.part == c.part) else {
+            continue;
+        };
+        let start = p.lba * SECTOR_SIZE as u64 + c.part_offset;
+        let (a, b) = (
+            start / SECTOR_SIZE as u64,
+            (start + 80 + u64::from(c.stored_len)).div_ceil(SECTOR_SIZE as u64),
+        );
+        let i = unrepaired.partition_point(|&l| l < a);
+        if unrepaired.get(i).is_some_and(|&l| l < b) {
+            lost_chunks.push((c.tar_offset, c.tar_offset + u64::from(c.tar_len)));
+        }
+    }
+    for e in &idx.entries {
+        let (a, b) = (e.data.header_offset, e.data.content_offset + e.size);
+        if lost_chunks.iter().any(|&(x, y)| x < b.max(a + 1) && a < y) {
+            report.lost_entries.push(escape_path(&e.path));
+        }
+    }
+}
+
+fn print_report(r: &VerifyReport, ui: &Ui) {
+    let who = match (&r.chain, r.generation, r.disc) {
+        (Some(c), Some(g), Some(d)) => format!("'{c}' generation {g} disc {d}"),
+        _ => "disc header unreadable".into(),
+    };
+    let size = human_bytes(r.sectors * SECTOR_SIZE as u64);
+    match r.health {
+        Health::Ok => ui.info(&format!("{}: OK — {who}, {size}, every sector intact", r.image)),
+        Health::Repairable => ui.info(&format!(
+            "{}: DAMAGED, REPAIRABLE — {who}: {} data and {} parity sector(s) lost; worst stripe lost {} of {} (margin {})",
+            r.image,
+            r.lost_data_sectors,
+            r.lost_parity_sectors,
+            r.worst_stripe_loss,
+            r.parity_per_stripe,
+            i64::from(r.parity_per_stripe) - i64::from(r.worst_stripe_loss)
+        )),
+        Health::Broken => ui.info(&format!(
+            "{}: BROKEN — {who}: {} data sector(s) lost; worst stripe lost {} but only {} can be rebuilt",
+            r.image, r.lost_data_sectors, r.worst_stripe_loss, r.parity_per_stripe
+        )),
+    }
+    if !r.affected_disc_files.is_empty() {
+        ui.info(&format!(
+            "  affected files on the disc: {}",
+            r.affected_disc_files.join(", ")
+        ));
+    }
+    for e in r.lost_entries.iter().take(50) {
+        ui.info(&format!("  lost: {e}"));
+    }
+    if r.lost_entries.len() > 50 {
+        ui.info(&format!(
+            "  … and {} more archived entries lost",
+            r.lost_entries.len() - 50
+        ));
+    }
+    if let Some(p) = &r.repaired_to {
+        ui.info(&format!("  repaired copy written to {p}"));
+    }
+}
