@@ -95,7 +95,8 @@ pub struct CreateArgs {
     /// zstd level 1..=22 (default 3).
     #[arg(short = 'l', long = "level", value_name = "LEVEL")]
     pub level: Option<i32>,
-    /// Reed-Solomon redundancy in percent of each disc's protected data (default 10).
+    /// Reed-Solomon redundancy: percent of each disc's sectors that may be lost (scattered or in
+    /// bursts) and still be repaired, 1..=50 (default 10; costs about 13 % extra space).
     #[arg(short = 'r', long = "redundancy", value_name = "PCT", default_value_t = crate::fec::DEFAULT_REDUNDANCY_PCT)]
     pub redundancy: u32,
     /// Previous generation's catalog (or its OUT dir) for an incremental generation (not available yet).

@@ -113,48 +113,74 @@ pub struct Disc {
     settings: RepairSettings,
     /// The disc header.
     pub header: DiscHeader,
-    /// The per-disc index of the disc's (first) generation section.
-    pub index: DiscIndex,
+    /// The per-disc index of the disc's (first) generation section (None if destroyed).
+    pub index: Option<DiscIndex>,
     /// The generation's catalog, if this is the generation's last disc.
     pub catalog: Option<Catalog>,
+    /// What could not be read even with the FEC (empty for a healthy disc).
+    pub problems: Vec<String>,
 }
 
-/// Header, index and catalog as read from one source.
-type Contents = (DiscHeader, DiscIndex, Option<Catalog>);
+/// What could be read from one source: the header (required), and the index and catalog, each of
+/// which may be unreadable on a damaged disc.
+struct Contents {
+    header: DiscHeader,
+    index: Result<DiscIndex, ReadError>,
+    catalog: Result<Option<Catalog>, ReadError>,
+}
+
+impl Contents {
+    fn complete(&self) -> bool {
+        self.index.is_ok() && self.catalog.is_ok()
+    }
+}
+
+fn read_record(
+    name: &str,
+    source: &dyn SectorSource,
+    lba: u64,
+    bytes: u64,
+) -> Result<Vec<u8>, ReadError> {
+    let too_big = bytes > records::MAX_BODY_LEN
+        || lba.saturating_add(bytes.div_ceil(SECTOR_SIZE as u64)) > source.sector_count();
+    if too_big {
+        return Err(ReadError::Inconsistent(
+            name.to_string(),
+            "index or catalog lies outside the image (truncated?)".into(),
+        ));
+    }
+    read_bytes(source, lba * SECTOR_SIZE as u64, bytes as usize)
+        .map_err(|e| ReadError::Io(name.to_string(), e))
+}
 
 fn read_contents(name: &str, source: &dyn SectorSource) -> Result<Contents, ReadError> {
     let header = find_disc_header(source).ok_or_else(|| ReadError::NotOurs(name.to_string()))?;
     let s = header.sections[0].clone();
-    let record = |lba: u64, bytes: u64| -> Result<Vec<u8>, ReadError> {
-        let too_big = bytes > records::MAX_BODY_LEN
-            || lba.saturating_add(bytes.div_ceil(SECTOR_SIZE as u64)) > source.sector_count();
-        if too_big {
+    let index = read_record(name, source, s.index_lba, s.index_bytes).and_then(|raw| {
+        let (_, index): (_, DiscIndex) = decode_record(records::INDEX_MAGIC, "disc index", &raw)
+            .map_err(|e| ReadError::Record(name.to_string(), e))?;
+        if index.chain.chain_id != header.chain_id || index.chain.generation != s.generation {
             return Err(ReadError::Inconsistent(
                 name.to_string(),
-                "index or catalog lies outside the image (truncated?)".into(),
+                "index belongs to another chain or generation than the disc header".into(),
             ));
         }
-        read_bytes(source, lba * SECTOR_SIZE as u64, bytes as usize)
-            .map_err(|e| ReadError::Io(name.to_string(), e))
-    };
-    let raw = record(s.index_lba, s.index_bytes)?;
-    let (_, index): (_, DiscIndex) = decode_record(records::INDEX_MAGIC, "disc index", &raw)
-        .map_err(|e| ReadError::Record(name.to_string(), e))?;
-    if index.chain.chain_id != header.chain_id || index.chain.generation != s.generation {
-        return Err(ReadError::Inconsistent(
-            name.to_string(),
-            "index belongs to another chain or generation than the disc header".into(),
-        ));
-    }
+        Ok(index)
+    });
     let catalog = if s.flags & SECTION_LAST_DISC != 0 && s.catalog_bytes > 0 {
-        let raw = record(s.catalog_lba, s.catalog_bytes)?;
-        let (_, cat): (_, Catalog) = decode_record(records::CATALOG_MAGIC, "catalog", &raw)
-            .map_err(|e| ReadError::Record(name.to_string(), e))?;
-        Some(cat)
+        read_record(name, source, s.catalog_lba, s.catalog_bytes).and_then(|raw| {
+            let (_, cat): (_, Catalog) = decode_record(records::CATALOG_MAGIC, "catalog", &raw)
+                .map_err(|e| ReadError::Record(name.to_string(), e))?;
+            Ok(Some(cat))
+        })
     } else {
-        None
+        Ok(None)
     };
-    Ok((header, index, catalog))
+    Ok(Contents {
+        header,
+        index,
+        catalog,
+    })
 }
 
 /// Locates, scans and repairs a source with its FEC region.
@@ -191,40 +217,95 @@ impl Disc {
         Disc::open(name, Arc::new(src), settings)
     }
 
-    /// Reads header, index and catalog from a sector source. If they are damaged, the FEC region
-    /// is located (from the header's hint or by scanning) and the disc is read through a repaired view.
+    /// Reads header, index and catalog from a sector source. If anything is damaged, the FEC
+    /// region is located (from the header's hint or by scanning) and the disc is read through a
+    /// repaired view. A disc whose header survives but whose index is lost beyond repair is still
+    /// returned (`index` None, `problems` says why): with the catalog of its generation, the
+    /// chunks that survive on it can still be read.
     pub fn open(
         name: String,
         source: Arc<dyn SectorSource>,
         settings: &RepairSettings,
     ) -> Result<Disc, ReadError> {
-        let (contents, source, repair) = match read_contents(&name, source.as_ref()) {
-            Ok(c) => (c, source, None),
-            Err(first) => {
-                let hint = find_disc_header(source.as_ref()).map(|h| h.fec_lba);
-                let (view, summary) = match repaired_view(&name, source, hint, settings) {
-                    Ok(v) => v,
-                    // No FEC region at all: the original error says best what is wrong.
-                    Err(ReadError::Fec(_, fec::FecError::NotFound(_))) => return Err(first),
-                    Err(e) => return Err(e),
+        let first = read_contents(&name, source.as_ref());
+        if let Ok(c) = &first {
+            if c.complete() {
+                let c = first.expect("checked");
+                return Ok(Disc::assemble(name, source, None, settings, c));
+            }
+        }
+        let hint = first
+            .as_ref()
+            .ok()
+            .map(|c| c.header.fec_lba)
+            .or_else(|| find_disc_header(source.as_ref()).map(|h| h.fec_lba));
+        match repaired_view(&name, Arc::clone(&source), hint, settings) {
+            Ok((view, summary)) => {
+                let second = read_contents(&name, view.as_ref());
+                let contents = match (second, first) {
+                    (Ok(c), _) => c,
+                    (Err(_), Ok(c)) => c,
+                    (Err(e), Err(_)) => return Err(e),
                 };
-                (
-                    read_contents(&name, view.as_ref())?,
+                Ok(Disc::assemble(
+                    name,
                     view,
                     Some(Ok(summary)),
-                )
+                    settings,
+                    contents,
+                ))
             }
-        };
-        let (header, index, catalog) = contents;
-        Ok(Disc {
+            Err(e) => match first {
+                Ok(c) => {
+                    let mut d = Disc::assemble(name, source, Some(Err(e.to_string())), settings, c);
+                    d.problems.push(format!("FEC repair not possible: {e}"));
+                    Ok(d)
+                }
+                Err(first_err) => match e {
+                    ReadError::Fec(_, fec::FecError::NotFound(_)) => Err(first_err),
+                    other => Err(other),
+                },
+            },
+        }
+    }
+
+    fn assemble(
+        name: String,
+        source: Arc<dyn SectorSource>,
+        repair: Option<Result<RepairSummary, String>>,
+        settings: &RepairSettings,
+        c: Contents,
+    ) -> Disc {
+        let mut problems = Vec::new();
+        let index = c
+            .index
+            .map_err(|e| problems.push(format!("disc index unreadable: {e}")))
+            .ok();
+        let catalog = c
+            .catalog
+            .map_err(|e| problems.push(format!("catalog unreadable: {e}")))
+            .ok()
+            .flatten();
+        Disc {
             name,
             source: RwLock::new(source),
             repair: Mutex::new(repair),
             settings: settings.clone(),
-            header,
+            header: c.header,
             index,
             catalog,
-        })
+            problems,
+        }
+    }
+
+    /// Generation of the disc's (first) section.
+    pub fn generation(&self) -> u32 {
+        self.header.sections[0].generation
+    }
+
+    /// Disc number within its generation.
+    pub fn number(&self) -> u32 {
+        self.header.sections[0].disc
     }
 
     /// The current sector source (repaired view once a repair has run).
@@ -368,15 +449,15 @@ impl GenerationSet {
         let first = discs
             .first()
             .ok_or_else(|| ReadError::Inconsistent("sources".into(), "no discs".into()))?;
-        let name = first.index.chain.name.clone();
-        let generation = first.index.chain.generation;
+        let name = first.header.name.clone();
+        let generation = first.generation();
         let mut by_no = BTreeMap::new();
         let mut catalog = None;
         for mut d in discs {
             if catalog.is_none() {
                 catalog = d.catalog.take();
             }
-            by_no.entry(d.index.disc.disc).or_insert(d);
+            by_no.entry(d.number()).or_insert(d);
         }
         let mut parts = BTreeMap::new();
         let (chunks, chunk_seqs, entries) = match &catalog {
@@ -411,18 +492,19 @@ impl GenerationSet {
         let mut chunks: Vec<(u64, ChunkRecord)> = Vec::new();
         let mut entries: BTreeMap<u64, Entry> = BTreeMap::new();
         for d in discs.values() {
-            for p in &d.index.parts {
+            let Some(index) = &d.index else { continue };
+            for p in &index.parts {
                 parts.insert(p.part, p.clone());
             }
-            let first = d.index.disc.first_chunk;
+            let first = index.disc.first_chunk;
             chunks.extend(
-                d.index
+                index
                     .chunks
                     .iter()
                     .enumerate()
                     .map(|(i, c)| (first + i as u64, *c)),
             );
-            for e in &d.index.entries {
+            for e in &index.entries {
                 // Prefer the copy with a known hash (the disc where the file ends).
                 let known = e.sha256 != [0; 32] || !e.kind.has_content();
                 match entries.get(&e.data.header_offset) {

@@ -68,7 +68,7 @@ pub struct DiscSetConfig {
     pub chain: ChainInfo,
     /// Usable sectors of one medium (a multiple of 32).
     pub capacity_sectors: u64,
-    /// FEC redundancy percent.
+    /// FEC redundancy: percent of the disc's sectors that may be lost and still be repaired.
     pub redundancy_pct: u32,
     /// Fill each disc's free space with extra parity.
     pub fill_parity: bool,
@@ -146,7 +146,7 @@ impl DiscSetWriter {
     /// Prepares a writer; nothing is written until the first chunk arrives.
     pub fn new(cfg: DiscSetConfig) -> Result<Self, WriteError> {
         let max_protected =
-            fec::max_protected(cfg.capacity_sectors - TRAILER_SECTORS, cfg.redundancy_pct);
+            fec::max_protected_for_loss(cfg.capacity_sectors - TRAILER_SECTORS, cfg.redundancy_pct);
         let fixed = FIRST_DATA_LBA + sectors_for(cfg.format_md.len() as u64) + 8 + 16;
         if max_protected
             <= fixed
@@ -595,7 +595,7 @@ impl DiscSetWriter {
             let avail = self.cfg.capacity_sectors - TRAILER_SECTORS - protected;
             fec::plan_fill(protected, avail)
         } else {
-            fec::plan(protected, self.cfg.redundancy_pct)
+            fec::plan_for_loss(protected, self.cfg.redundancy_pct)
         }
     }
 }

@@ -154,7 +154,7 @@ pub fn overview(
     let chunks = o.stream_bytes.div_ceil(CHUNK_SIZE as u64);
     // Headers compress far better than typical content; the ratio is applied to everything.
     o.est_stored_bytes = (o.stream_bytes as f64 * ratio) as u64 + chunks * 100;
-    let max_d = fec::max_protected(capacity_sectors - TRAILER_SECTORS, redundancy_pct);
+    let max_d = fec::max_protected_for_loss(capacity_sectors - TRAILER_SECTORS, redundancy_pct);
     let fixed = FIRST_DATA_LBA + 64;
     let per_disc_index =
         |entries: u64| (entries * 140 + chunks * 48) * SECTOR_SIZE as u64 / SECTOR_SIZE as u64;

@@ -11,7 +11,7 @@ use crate::catalog::{Entry, EntryKind};
 use crate::cli::ExtractArgs;
 use crate::commands::parse_memory;
 use crate::commands::{progress_bar, Ui};
-use crate::disc_reader::{expand_sources, Disc, GenerationSet, RepairSettings};
+use crate::disc_reader::{expand_sources, Disc, GenerationSet, ReadError, RepairSettings};
 use crate::restore::{escape_path, RestoreOptions, Restorer};
 use crate::stream_reader::{Gap, StreamReader};
 
@@ -39,13 +39,23 @@ pub fn open_discs(
     let mut by_gen: BTreeMap<u32, Vec<Disc>> = BTreeMap::new();
     let mut chain: Option<([u8; 16], String)> = None;
     for p in &paths {
-        let disc = Disc::open_path(p, settings)?;
+        let disc = match Disc::open_path(p, settings) {
+            Ok(d) => d,
+            Err(e @ ReadError::NotOurs(_)) => return Err(e.into()),
+            Err(e) => {
+                ui.warn(&format!("{e}; this disc is skipped"));
+                continue;
+            }
+        };
         if let Some(Ok(r)) = disc.repair_summary() {
             ui.warn(&format!(
                 "{}: damaged ({} sectors lost), repaired with its FEC data",
                 p.display(),
                 r.lost_sectors
             ));
+        }
+        for problem in &disc.problems {
+            ui.warn(&format!("{}: {problem}", p.display()));
         }
         match &chain {
             None => chain = Some((disc.header.chain_id, disc.header.name.clone())),
@@ -58,13 +68,13 @@ pub fn open_discs(
             "{}: {} generation {} disc {}",
             p.display(),
             disc.header.name,
-            disc.index.chain.generation,
-            disc.index.disc.disc
+            disc.generation(),
+            disc.number()
         ));
-        by_gen
-            .entry(disc.index.chain.generation)
-            .or_default()
-            .push(disc);
+        by_gen.entry(disc.generation()).or_default().push(disc);
+    }
+    if by_gen.is_empty() {
+        bail!("none of the sources could be read");
     }
     Ok(by_gen)
 }

@@ -225,7 +225,12 @@ fn describe_damage(
         v.sort_unstable();
         v
     };
-    let idx = &disc.index;
+    let Some(idx) = &disc.index else {
+        report.lost_entries.push(
+            "(the disc index is destroyed: use the catalog to see which files are lost)".into(),
+        );
+        return;
+    };
     let mut lost_chunks = Vec::new();
     for c in &idx.chunks {
         let Some(p) = idx.parts.iter().find(|p| p.part == c.part) else {

@@ -279,6 +279,116 @@ pub fn plan_fill(
     }
 }
 
+/// Standard deviations of margin `parity_for_loss` keeps above the mean random loss.
+pub const LOSS_SIGMAS: f64 = 5.0;
+
+/// Largest loss share `plan_for_loss` accepts (`-r`), percent of all sectors.
+pub const MAX_LOSS_PCT: u32 = 50;
+
+/// Parity shards per stripe so that a stripe of k + m shards can lose `loss_pct` % of them — in a
+/// burst, or scattered at random with a margin of [`LOSS_SIGMAS`] standard deviations — and still
+/// be rebuilt: the smallest m with m ≥ f·n + z·√(f(1−f)·n), n = k + m, f = loss_pct/100.
+///
+/// This is what `-r` means to a user: "any r % of the disc's sectors may be lost". A plain ratio
+/// m = k·r/100 would fail on a random r % scatter about half the time per stripe.
+pub fn parity_for_loss(k: u64, loss_pct: u32) -> u64 {
+    let f = f64::from(loss_pct.clamp(1, MAX_LOSS_PCT)) / 100.0;
+    let z = LOSS_SIGMAS;
+    let ok = |m: u64| {
+        let n = (k + m) as f64;
+        m as f64 >= f * n + z * (f * (1.0 - f) * n).sqrt()
+    };
+    // Closed form for x = √n of (1−f)x² − z·√(f(1−f))·x − k = 0, then exact correction.
+    let zs = z * (f * (1.0 - f)).sqrt();
+    let x = (zs + (zs * zs + 4.0 * (1.0 - f) * k as f64).sqrt()) / (2.0 * (1.0 - f));
+    let mut m = ((x * x) - k as f64).ceil().max(1.0) as u64;
+    while m > 1 && ok(m - 1) {
+        m -= 1;
+    }
+    while !ok(m) {
+        m += 1;
+    }
+    m
+}
+
+/// Largest k ≤ TARGET_K whose loss-based parity the codec supports.
+fn k_max_for_loss(loss_pct: u32) -> Option<u64> {
+    let ok = |k: u64| {
+        let m = parity_for_loss(k, loss_pct);
+        m <= 65535 && ReedSolomonEncoder::supports(k as usize, m as usize)
+    };
+    if !ok(1) {
+        return None;
+    }
+    let (mut lo, mut hi) = (1u64, TARGET_K);
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if ok(mid) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    Some(lo)
+}
+
+fn loss_k_max(loss_pct: u32) -> Result<u64, FecError> {
+    if loss_pct == 0 || loss_pct > MAX_LOSS_PCT {
+        return Err(FecError::Geometry(format!(
+            "redundancy {loss_pct} % is outside 1..={MAX_LOSS_PCT} %"
+        )));
+    }
+    k_max_for_loss(loss_pct)
+        .ok_or_else(|| FecError::Geometry(format!("redundancy {loss_pct} % is not codable")))
+}
+
+fn plan_loss_with(protected: u64, loss_pct: u32, k_max: u64) -> Result<FecLayout, FecError> {
+    if protected == 0 {
+        return Err(FecError::Geometry("nothing to protect (D = 0)".into()));
+    }
+    let stride = protected.div_ceil(k_max);
+    let k = protected.div_ceil(stride);
+    let m = u32::try_from(parity_for_loss(k, loss_pct))
+        .map_err(|_| FecError::Geometry("parity count too large".into()))?;
+    FecLayout::from_geometry(protected, stride, m)
+}
+
+/// Plans the FEC so that any `loss_pct` % of the image's sectors (protected and parity alike) may
+/// be lost — a burst of that size always, a random scatter with a 5 σ margin — and still be
+/// repaired. This is the meaning of `create -r`.
+pub fn plan_for_loss(protected_sectors: u64, loss_pct: u32) -> Result<FecLayout, FecError> {
+    plan_loss_with(protected_sectors, loss_pct, loss_k_max(loss_pct)?)
+}
+
+/// Largest D such that D + plan_for_loss(D, r).region_sectors() ≤ `budget_sectors` (0 if none).
+pub fn max_protected_for_loss(budget_sectors: u64, loss_pct: u32) -> u64 {
+    let Ok(k_max) = loss_k_max(loss_pct) else {
+        return 0;
+    };
+    let f = f64::from(loss_pct) / 100.0;
+    let fits = |d: u64| {
+        plan_loss_with(d, loss_pct, k_max).is_ok_and(|l| d + l.region_sectors() <= budget_sectors)
+    };
+    // parity ≥ k·f/(1−f) and tables ≥ 2/481 of everything: no larger D can fit.
+    let upper = ((budget_sectors.saturating_sub(4) as f64 * (1.0 - f) * 479.0 / 481.0) as u64)
+        .min(budget_sectors);
+    // Total size grows with D except for small bumps where the stripe count changes: binary
+    // search, then look a little further up for a bump.
+    let (mut lo, mut hi) = (0u64, upper);
+    while lo < hi {
+        let mid = (lo + hi).div_ceil(2);
+        if fits(mid) {
+            lo = mid;
+        } else {
+            hi = mid - 1;
+        }
+    }
+    (lo..lo + 64)
+        .rev()
+        .find(|&d| d == 0 || fits(d))
+        .unwrap_or(lo)
+}
+
 /// Largest D such that D + plan(D, r).region_sectors() ≤ `budget_sectors` (0 if none): lets the
 /// caller fill a disc exactly. Closed-form upper bound, then a short downward search.
 pub fn max_protected(budget_sectors: u64, redundancy_pct: u32) -> u64 {
@@ -474,6 +584,44 @@ mod tests {
                     l.table_entries().div_ceil(ENTRIES_PER_TABLE_SECTOR),
                     l.table_sectors()
                 );
+            }
+        }
+    }
+
+    #[test]
+    fn loss_plan_survives_its_share_of_random_loss() {
+        // BD-25 sized: any 10 % lost at random (5 sigma) or in a burst stays within m per stripe.
+        let l = plan_for_loss(11_000_000, 10).unwrap();
+        let (k, m) = (
+            u64::from(l.data_per_stripe()),
+            u64::from(l.parity_per_stripe()),
+        );
+        let n = (k + m) as f64;
+        assert!(m as f64 >= 0.1 * n + 5.0 * (0.09 * n).sqrt());
+        assert!(m as f64 <= 0.1 * n + 5.0 * (0.09 * n).sqrt() + 1.0);
+        assert!(
+            l.redundancy_pct() > 12.0 && l.redundancy_pct() < 14.0,
+            "{}",
+            l.redundancy_pct()
+        );
+        for r in 1..=MAX_LOSS_PCT {
+            for d in [1u64, 7, 8191, 8193, 1_000_000, 62_500_000] {
+                let l = plan_for_loss(d, r).unwrap_or_else(|e| panic!("{d} {r}: {e}"));
+                assert!(ReedSolomonEncoder::supports(l.k as usize, l.m as usize));
+            }
+        }
+        assert!(plan_for_loss(10, 0).is_err() && plan_for_loss(10, 51).is_err());
+        for (budget, r) in [
+            (12_219_392u64, 10u32),
+            (32768, 10),
+            (1000, 5),
+            (62_500_864, 20),
+        ] {
+            let d = max_protected_for_loss(budget, r);
+            assert!(d > 0);
+            assert!(d + plan_for_loss(d, r).unwrap().region_sectors() <= budget);
+            for extra in 1..20 {
+                assert!(d + extra + plan_for_loss(d + extra, r).unwrap().region_sectors() > budget);
             }
         }
     }

@@ -18,8 +18,9 @@ mod scan;
 
 pub use encode::encode;
 pub use layout::{
-    max_protected, plan, plan_fill, sector_crc, FecLayout, ENTRIES_PER_TABLE_SECTOR, FEC_MAGIC,
-    FEC_VERSION, MAX_REDUNDANCY_PCT, TARGET_K,
+    max_protected, max_protected_for_loss, parity_for_loss, plan, plan_fill, plan_for_loss,
+    sector_crc, FecLayout, ENTRIES_PER_TABLE_SECTOR, FEC_MAGIC, FEC_VERSION, LOSS_SIGMAS,
+    MAX_LOSS_PCT, MAX_REDUNDANCY_PCT, TARGET_K,
 };
 pub use repair::{repair, write_repaired_image, RepairReport, RepairedSource};
 pub use scan::{locate, scan, FecScan, LocatedFec};
