@@ -169,7 +169,33 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
     for n in restorer.finish()? {
         ui.warn(&n);
     }
-    finish_report(&args.output, &damaged, entries.len(), ui)
+    finish_report_with_notes(
+        &args.output,
+        &damaged,
+        &incompleteness(&set),
+        entries.len(),
+        ui,
+    )
+}
+
+/// Why the set of entries itself may be incomplete (no catalog, and/or discs without index).
+fn incompleteness(set: &GenerationSet) -> Vec<String> {
+    let mut notes = Vec::new();
+    if set.catalog.is_some() {
+        return notes;
+    }
+    notes.push(format!(
+        "the catalog of generation {} (on its last disc) was not among the sources: files stored only on discs not given are not listed here",
+        set.generation
+    ));
+    for d in set.discs.values().filter(|d| d.index.is_none()) {
+        notes.push(format!(
+            "{}: disc {} has no readable index; the files it holds are unknown without the catalog",
+            d.name,
+            d.number()
+        ));
+    }
+    notes
 }
 
 fn selected(e: &Entry, only: &[String]) -> bool {
@@ -303,8 +329,20 @@ fn merge_ranges(gaps: &[(u64, u64, Gap)]) -> Vec<(u64, u64)> {
 
 /// Writes OUT/corrupted-files.txt (if needed) and returns the exit code.
 pub fn finish_report(out: &Path, damaged: &[Damage], total: usize, ui: &Ui) -> Result<i32> {
+    finish_report_with_notes(out, damaged, &[], total, ui)
+}
+
+/// Like [`finish_report`], with notes about damage that cannot be pinned to a file (a disc whose
+/// index is lost while the catalog is missing too). Any note makes the result "damaged" (exit 1).
+pub fn finish_report_with_notes(
+    out: &Path,
+    damaged: &[Damage],
+    notes: &[String],
+    total: usize,
+    ui: &Ui,
+) -> Result<i32> {
     let path = out.join("corrupted-files.txt");
-    if damaged.is_empty() {
+    if damaged.is_empty() && notes.is_empty() {
         ui.say(&format!(
             "Restored {total} entries into {}; every file checked bit-exact.",
             out.display()
@@ -315,6 +353,10 @@ pub fn finish_report(out: &Path, damaged: &[Damage], total: usize, ui: &Ui) -> R
         "# bd-archive: files not restored bit-exact\n\
 # path<TAB>byte ranges not restored (start-end, end exclusive; '-' if none)<TAB>reason\n",
     );
+    for n in notes {
+        text.push_str(&format!("# NOTE: {n}\n"));
+        ui.warn(n);
+    }
     for d in damaged {
         let ranges = if d.ranges.is_empty() {
             "-".to_string()
