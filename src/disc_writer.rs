@@ -386,18 +386,18 @@ impl DiscSetWriter {
     }
 
     /// Ends the stream: writes the catalog onto the last disc (or a disc of its own if it does not
-    /// fit) and closes it. Returns the catalog.
+    /// fit) and closes it. `reused` are entries of the tree whose data lies in earlier
+    /// generations (incremental chains); they go into the catalog only. Returns the catalog.
     pub fn finish(
         mut self,
         tar_len: u64,
-        extra_entries: Vec<Entry>,
+        reused: Vec<Entry>,
     ) -> Result<(Catalog, Vec<PathBuf>), WriteError> {
-        self.entries.extend(extra_entries.iter().cloned());
+        self.entries.extend(reused);
+        self.entries
+            .sort_by(|a, b| crate::chain::tree_order(&a.path, &b.path));
         if self.disc.is_none() {
             self.open_disc(tar_len)?;
-        }
-        if let Some(d) = self.disc.as_mut() {
-            d.entries.extend(extra_entries);
         }
         // The catalog lists every disc; the last one's record is finalised after its image size
         // is known, so reserve with a provisional record and patch it in the catalog copy in OUT.

@@ -5,6 +5,7 @@
 pub mod archive_stream;
 pub mod capacity;
 pub mod catalog;
+pub mod chain;
 pub mod cli;
 pub mod commands;
 pub mod container;

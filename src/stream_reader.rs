@@ -18,6 +18,8 @@ pub enum Gap {
     Unknown,
     /// The chunk is on a disc at hand but damaged beyond repair.
     Damaged(String),
+    /// No disc of the generation holding the data was given.
+    MissingGeneration(u32),
 }
 
 impl std::fmt::Display for Gap {
@@ -26,6 +28,7 @@ impl std::fmt::Display for Gap {
             Gap::MissingDisc(n) => write!(f, "disc {n} not available"),
             Gap::Unknown => write!(f, "no disc at hand holds this data"),
             Gap::Damaged(m) => write!(f, "damaged: {m}"),
+            Gap::MissingGeneration(g) => write!(f, "no disc of generation {g} given"),
         }
     }
 }
@@ -119,5 +122,43 @@ impl<'a> StreamReader<'a> {
             pos = c_end;
         }
         Ok(())
+    }
+}
+
+/// Stream readers for every generation at hand, so entries of a chain catalog can be read from
+/// whichever generation stores their data.
+pub struct ChainStreams<'a> {
+    readers: std::collections::BTreeMap<u32, StreamReader<'a>>,
+}
+
+impl<'a> ChainStreams<'a> {
+    /// One reader per generation set.
+    pub fn new(sets: &'a std::collections::BTreeMap<u32, GenerationSet>) -> Self {
+        ChainStreams {
+            readers: sets
+                .iter()
+                .map(|(&g, s)| (g, StreamReader::new(s)))
+                .collect(),
+        }
+    }
+
+    /// Like [`StreamReader::read_range`] on the stream of `generation`.
+    pub fn read_range(
+        &mut self,
+        generation: u32,
+        start: u64,
+        len: u64,
+        sink: &mut dyn FnMut(u64, &[u8]) -> std::io::Result<()>,
+        gap: &mut dyn FnMut(u64, u64, Gap),
+    ) -> std::io::Result<()> {
+        match self.readers.get_mut(&generation) {
+            Some(r) => r.read_range(start, len, sink, gap),
+            None => {
+                if len > 0 {
+                    gap(0, len, Gap::MissingGeneration(generation));
+                }
+                Ok(())
+            }
+        }
     }
 }

@@ -10,7 +10,8 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::archive_stream::{SourceProblem, StreamChunk, StreamStop, TarStreamBuilder};
 use crate::capacity::{human_bytes, parse_capacity};
-use crate::catalog::{ChainInfo, Entry};
+use crate::catalog::{Catalog, ChainInfo, Entry};
+use crate::chain::{load_base, plan_delta, DeltaStats, Planned};
 use crate::cli::{CompressionArg, CreateArgs};
 use crate::commands::{confirm, parse_memory, progress_bar, Ui};
 use crate::container::chunk::{encode_chunk, new_compressor, Compression, EncodedChunk};
@@ -62,7 +63,6 @@ fn random_chain_id() -> Result<[u8; 16]> {
 /// Refuses unsupported flags with a clear message instead of silently ignoring them.
 fn refuse_unavailable(args: &CreateArgs) -> Result<()> {
     let unavailable = [
-        (args.base.is_some(), "--base (incremental generations)"),
         (args.pack_with.is_some(), "--pack-with"),
         (args.min_last_disc_fill > 0, "--min-last-disc-fill"),
         (args.resume, "--resume"),
@@ -85,6 +85,15 @@ fn refuse_unavailable(args: &CreateArgs) -> Result<()> {
     Ok(())
 }
 
+/// What the new generation is: identity plus what to store and what to reuse.
+struct GenerationPlan {
+    chain_id: [u8; 16],
+    base_generation: u32,
+    store: Vec<SourceEntry>,
+    reuse: Vec<Entry>,
+    delta: Option<DeltaStats>,
+}
+
 /// Runs `create`.
 pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
     validate_name(&args.name)?;
@@ -94,40 +103,57 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         bail!("no disc capacity: pass -b bd25|bd50|bd100|bd128 or a size such as -b 64M");
     };
     let capacity_sectors = parse_capacity(bytes)?;
-    if !(1..=1000).contains(&args.redundancy) {
+    if !(1..=crate::fec::MAX_LOSS_PCT).contains(&args.redundancy) {
         bail!(
-            "-r {}: redundancy must be 1 to 1000 percent (default 10)",
-            args.redundancy
+            "-r {}: redundancy is the share of a disc's sectors that may be lost, 1 to {} percent (default 10); --fill-parity adds more",
+            args.redundancy,
+            crate::fec::MAX_LOSS_PCT
         );
     }
     let memory_budget = parse_memory(args.memory.as_deref())?;
+    let base = match &args.base {
+        Some(b) => Some(load_base(b, &args.name)?),
+        None => None,
+    };
     let out = &args.output;
     let images_dir = out.join("images");
-    let generation = 1u32;
+    let generation = base.as_ref().map_or(1, |b| b.chain.generation + 1);
     let catalog_path = out.join(format!("{}-gen{generation}.catalog", args.name));
     check_output(out, &images_dir, &catalog_path)?;
 
     let src = &args.source;
-    let entries = scan_source(src, out, args.workdir.as_deref(), ui)?;
-    if entries.is_empty() && !args.allow_empty {
+    let scanned = scan_source(src, out, args.workdir.as_deref(), ui)?;
+    if scanned.is_empty() && !args.allow_empty {
         bail!(
             "{}: the source directory is empty; pass --allow-empty to archive it anyway",
             src.display()
         );
     }
-    let (ratio, ratio_source) = estimate_ratio(args, &entries, compression)?;
+    let plan = plan_generation(base.as_ref(), scanned, args.checksum)?;
+    if let Some(d) = &plan.delta {
+        if d.is_empty() && !args.allow_empty {
+            ui.info(&format!(
+                "Nothing changed since generation {}; no new generation written (pass --allow-empty to write one anyway).",
+                plan.base_generation
+            ));
+            return Ok(crate::exit::OK);
+        }
+    }
+    let (ratio, ratio_source) = estimate_ratio(args, &plan.store, compression)?;
     let ov = overview(
-        &entries,
+        &plan.store,
         capacity_sectors,
         args.redundancy,
         ratio,
         ratio_source,
     );
     if args.json && args.dry_run {
-        println!("{}", serde_json_string(&ov));
+        let doc =
+            serde_json::json!({ "generation": generation, "overview": ov, "changes": plan.delta });
+        println!("{}", serde_json::to_string_pretty(&doc)?);
         return Ok(crate::exit::OK);
     }
-    print_overview(ui, &ov, args);
+    print_overview(ui, &ov, args, generation, plan.delta.as_ref());
     if args.dry_run {
         return Ok(crate::exit::OK);
     }
@@ -140,9 +166,9 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         .with_context(|| format!("creating {}", images_dir.display()))?;
     let chain = ChainInfo {
         name: args.name.clone(),
-        chain_id: random_chain_id()?,
+        chain_id: plan.chain_id,
         generation,
-        base_generation: 0,
+        base_generation: plan.base_generation,
         created_unix: now_unix(),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         compression: match compression {
@@ -161,7 +187,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         format_md: FORMAT_MD.as_bytes().to_vec(),
         first_image_number: 1,
     };
-    let result = build_images(cfg, &entries, compression, ov.data_bytes, ui);
+    let result = build_images(cfg, &plan.store, plan.reuse, compression, ov.data_bytes, ui);
     let (catalog, images, problems) = match result {
         Ok(r) => r,
         Err(e) => {
@@ -186,16 +212,44 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
     Ok(crate::exit::OK)
 }
 
+/// Decides identity and content of the new generation: a full archive, or the delta to `base`.
+fn plan_generation(
+    base: Option<&Catalog>,
+    scanned: Vec<SourceEntry>,
+    checksum: bool,
+) -> Result<GenerationPlan> {
+    let Some(base) = base else {
+        return Ok(GenerationPlan {
+            chain_id: random_chain_id()?,
+            base_generation: 0,
+            store: scanned,
+            reuse: Vec::new(),
+            delta: None,
+        });
+    };
+    let (planned, stats) = plan_delta(base, scanned, checksum);
+    let mut store = Vec::new();
+    let mut reuse = Vec::new();
+    for p in planned {
+        match p {
+            Planned::Store(s) => store.push(s),
+            Planned::Reuse(e) => reuse.push(e),
+        }
+    }
+    Ok(GenerationPlan {
+        chain_id: base.chain.chain_id,
+        base_generation: base.chain.generation,
+        store,
+        reuse,
+        delta: Some(stats),
+    })
+}
+
 fn now_unix() -> i64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs() as i64)
         .unwrap_or(0)
-}
-
-fn serde_json_string(ov: &Overview) -> String {
-    // Minimal JSON writer for a flat struct of numbers and strings (no serde_json dependency).
-    serde_json::to_string_pretty(ov).unwrap_or_default()
 }
 
 /// Refuses an OUT that already holds images or this generation's catalog.
@@ -291,9 +345,15 @@ fn estimate_ratio(
     Ok((r, format!("sampled {} of the source", human_bytes(n))))
 }
 
-fn print_overview(ui: &Ui, o: &Overview, args: &CreateArgs) {
+fn print_overview(
+    ui: &Ui,
+    o: &Overview,
+    args: &CreateArgs,
+    generation: u32,
+    delta: Option<&DeltaStats>,
+) {
     let lines = [
-        format!("Archive:       {} (generation 1)", args.name),
+        format!("Archive:       {} (generation {generation})", args.name),
         format!(
             "Source:        {} — {} entries ({} files, {} dirs, {} other)",
             args.source.display(),
@@ -338,6 +398,12 @@ fn print_overview(ui: &Ui, o: &Overview, args: &CreateArgs) {
     for l in lines {
         ui.info(&l);
     }
+    if let Some(d) = delta {
+        ui.info(&format!(
+            "Changes:       {} new, {} changed, {} renamed/copied (not stored again), {} metadata only, {} deleted, {} unchanged",
+            d.new, d.changed, d.renamed, d.metadata_only, d.deleted, d.unchanged
+        ));
+    }
 }
 
 /// Output of the pipeline.
@@ -355,6 +421,7 @@ struct Compressed {
 fn build_images(
     cfg: DiscSetConfig,
     entries: &[SourceEntry],
+    reuse: Vec<Entry>,
     compression: Compression,
     total: u64,
     ui: &Ui,
@@ -421,7 +488,7 @@ fn build_images(
                 .join()
                 .map_err(|_| anyhow!("the source reader thread panicked"))?
                 .map_err(|_| anyhow!("archiving was cancelled"))?;
-            let (catalog, images) = writer.finish(tar_len, Vec::new())?;
+            let (catalog, images) = writer.finish(tar_len, reuse)?;
             Ok((tar_len, catalog, images))
         },
     );

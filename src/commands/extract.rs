@@ -13,7 +13,7 @@ use crate::commands::parse_memory;
 use crate::commands::{progress_bar, Ui};
 use crate::disc_reader::{expand_sources, Disc, GenerationSet, ReadError, RepairSettings};
 use crate::restore::{escape_path, RestoreOptions, Restorer};
-use crate::stream_reader::{Gap, StreamReader};
+use crate::stream_reader::{ChainStreams, Gap};
 
 /// One file that is not bit-exact (or not restored at all).
 #[derive(Debug, Clone)]
@@ -102,39 +102,38 @@ pub fn run(args: &ExtractArgs, ui: &Ui) -> Result<i32> {
 }
 
 fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Result<i32> {
-    let mut by_gen = open_discs(&args.sources, settings, ui)?;
-    let generation = match args.generation {
-        Some(g) => g,
-        None => *by_gen
-            .keys()
-            .next_back()
-            .expect("open_discs returns at least one disc"),
-    };
-    let Some(discs) = by_gen.remove(&generation) else {
+    let by_gen = open_discs(&args.sources, settings, ui)?;
+    let newest = *by_gen
+        .keys()
+        .next_back()
+        .expect("open_discs returns at least one disc");
+    let generation = args.generation.unwrap_or(newest);
+    if !by_gen.contains_key(&generation) {
         bail!(
             "--generation {generation}: none of the sources holds that generation (found {:?})",
             by_gen.keys().collect::<Vec<_>>()
         );
-    };
-    if by_gen.keys().any(|&g| g != generation) {
-        ui.warn("sources hold several generations; incremental chains are not supported yet, restoring only the newest");
     }
-    let set = GenerationSet::new(discs)?;
+    let mut sets = BTreeMap::new();
+    for (g, discs) in by_gen {
+        if g <= generation {
+            sets.insert(g, GenerationSet::new(discs)?);
+        }
+    }
+    let set = &sets[&generation];
     ui.say(&format!(
-        "Chain '{}', generation {}: {} disc(s) at hand{}",
+        "Chain '{}', restoring the state of generation {} from {} disc(s) of generation(s) {:?}{}",
         set.name,
-        set.generation,
-        set.discs.len(),
+        generation,
+        sets.values().map(|s| s.discs.len()).sum::<usize>(),
+        sets.keys().collect::<Vec<_>>(),
         if set.catalog.is_some() {
             ""
         } else {
-            " (the catalog disc is not among them: restoring what these discs hold)"
+            " (its catalog disc is not among them: restoring what the discs hold)"
         }
     ));
-    let missing = set.missing_discs();
-    if !missing.is_empty() {
-        ui.warn(&format!("disc(s) {missing:?} of generation {} not given; files stored there will be listed as not restored", set.generation));
-    }
+    let notes = chain_notes(&sets, generation, ui);
     let entries: Vec<&Entry> = set
         .entries
         .iter()
@@ -157,10 +156,10 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
     let mut restorer = Restorer::new(&args.output, opts)?;
     let total: u64 = entries.iter().map(|e| e.size).sum();
     let pb = progress_bar(ui, Some(total), "restoring");
-    let mut reader = StreamReader::new(&set);
+    let mut streams = ChainStreams::new(&sets);
     let mut damaged = Vec::new();
     for e in &entries {
-        if let Some(d) = restore_entry(&mut restorer, &mut reader, e)? {
+        if let Some(d) = restore_entry(&mut restorer, &mut streams, e)? {
             damaged.push(d);
         }
         pb.inc(e.size);
@@ -169,13 +168,38 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
     for n in restorer.finish()? {
         ui.warn(&n);
     }
-    finish_report_with_notes(
-        &args.output,
-        &damaged,
-        &incompleteness(&set),
-        entries.len(),
-        ui,
-    )
+    finish_report_with_notes(&args.output, &damaged, &notes, entries.len(), ui)
+}
+
+/// Warnings and report notes about what the chain at hand lacks.
+fn chain_notes(sets: &BTreeMap<u32, GenerationSet>, generation: u32, ui: &Ui) -> Vec<String> {
+    let set = &sets[&generation];
+    let mut notes = incompleteness(set);
+    for s in sets.values() {
+        let missing = s.missing_discs();
+        if !missing.is_empty() {
+            ui.warn(&format!(
+                "disc(s) {missing:?} of generation {} not given; files stored there are listed as not restored",
+                s.generation
+            ));
+        }
+    }
+    let mut needed: Vec<u32> = set
+        .entries
+        .iter()
+        .filter(|e| e.size > 0)
+        .map(|e| e.data.generation)
+        .collect();
+    needed.sort_unstable();
+    needed.dedup();
+    for g in needed.into_iter().filter(|g| !sets.contains_key(g)) {
+        let msg = format!(
+            "generation {g} is missing: files whose data it stores are listed as not restored"
+        );
+        ui.warn(&msg);
+        notes.push(msg);
+    }
+    notes
 }
 
 /// Why the set of entries itself may be incomplete (no catalog, and/or discs without index).
@@ -224,7 +248,7 @@ fn refuse_existing(out: &Path, entries: &[&Entry]) -> Result<()> {
 /// Restores one entry; returns what is wrong with it, if anything.
 fn restore_entry(
     restorer: &mut Restorer,
-    reader: &mut StreamReader<'_>,
+    reader: &mut ChainStreams<'_>,
     e: &Entry,
 ) -> Result<Option<Damage>> {
     let fail = |reason: String, e: &Entry| Damage {
@@ -250,7 +274,7 @@ fn restore_entry(
 
 fn restore_file(
     restorer: &mut Restorer,
-    reader: &mut StreamReader<'_>,
+    reader: &mut ChainStreams<'_>,
     e: &Entry,
 ) -> Result<Option<Damage>> {
     let mut f = match restorer.create_file(e) {
@@ -271,6 +295,7 @@ fn restore_file(
     let mut gaps: Vec<(u64, u64, Gap)> = Vec::new();
     let mut write_err = None;
     reader.read_range(
+        e.data.generation,
         e.data.content_offset,
         e.size,
         &mut |off, bytes| {

@@ -43,7 +43,7 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
         print_json(&name, generation, &entries, &chunks);
     } else {
         for e in &entries {
-            println!("{}", line(e, &discs_of(&chunks, e)));
+            println!("{}", line(e, &holder(e, generation, &chunks)));
         }
     }
     Ok(crate::exit::OK)
@@ -104,18 +104,28 @@ pub fn utc(secs: i64) -> String {
     )
 }
 
-fn line(e: &Entry, discs: &[u32]) -> String {
-    let discs = discs
+/// "g2:d1,2" — generation and disc(s) holding the entry's tar record; discs of earlier
+/// generations are known only from their own catalogs ("g1").
+fn holder(e: &Entry, generation: u32, chunks: &[crate::catalog::ChunkRecord]) -> String {
+    let g = e.data.generation;
+    if g != generation {
+        return format!("g{g}");
+    }
+    let discs = discs_of(chunks, e)
         .iter()
         .map(|d| d.to_string())
         .collect::<Vec<_>>()
         .join(",");
+    format!("g{g}:d{discs}")
+}
+
+fn line(e: &Entry, holder: &str) -> String {
     let mut s = format!(
-        "{} {:>14} {} disc {:<5} {}",
+        "{} {:>14} {} {:<9} {}",
         mode_string(e),
         e.size,
         utc(e.mtime_sec),
-        discs,
+        holder,
         escape_path(&e.path)
     );
     if !e.link_target.is_empty() {
@@ -146,7 +156,7 @@ fn print_json(
                 "mtime": e.mtime_sec,
                 "mtime_nsec": e.mtime_nsec,
                 "link_target": escape_path(&e.link_target),
-                "discs": discs_of(chunks, e),
+                "discs": if e.data.generation == generation { discs_of(chunks, e) } else { Vec::new() },
                 "generation": e.data.generation,
             })
         })
