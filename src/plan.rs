@@ -156,14 +156,13 @@ pub fn overview(
     o.est_stored_bytes = (o.stream_bytes as f64 * ratio) as u64 + chunks * 100;
     let max_d = fec::max_protected_for_loss(capacity_sectors - TRAILER_SECTORS, redundancy_pct);
     let fixed = FIRST_DATA_LBA + 64;
-    let per_disc_index =
-        |entries: u64| (entries * 140 + chunks * 48) * SECTOR_SIZE as u64 / SECTOR_SIZE as u64;
-    let space = max_d.saturating_sub(fixed) * SECTOR_SIZE as u64;
-    o.data_per_disc = space.saturating_sub(per_disc_index(o.entries.min(1 << 20)) / 4);
+    o.data_per_disc = max_d.saturating_sub(fixed) * SECTOR_SIZE as u64;
+    // Catalog on the last disc plus the per-disc indexes (together about one more catalog);
+    // both compress well, this is an upper estimate.
     let catalog = o.entries * 160
         + entries.iter().map(|e| e.rel_path.len() as u64).sum::<u64>()
         + chunks * 48;
-    let total = o.est_stored_bytes + catalog;
+    let total = o.est_stored_bytes + 2 * catalog;
     o.discs = total.div_ceil(o.data_per_disc.max(1)).max(1);
     let last = total - (o.discs - 1) * o.data_per_disc;
     o.last_disc_fill_pct = 100.0 * last as f64 / o.data_per_disc.max(1) as f64;
@@ -171,4 +170,55 @@ pub fn overview(
     let avail = (capacity_sectors - TRAILER_SECTORS) as f64 - last_protected;
     o.fill_parity_last_pct = (100.0 * avail / last_protected).max(redundancy_pct as f64);
     o
+}
+
+/// `--min-last-disc-fill PCT`: defers the newest files (by mtime) among those `may_defer` allows,
+/// until the estimated last disc is at least `pct` % full — which happens when the deferred bytes
+/// empty the last disc, so the one before it becomes the last. Hard-link names of a deferred file
+/// are deferred with it. Returns the deferred entries (removed from `store`); nothing is deferred
+/// when the target cannot be reached (a single disc, or not enough candidates).
+pub fn defer_for_fill(
+    store: &mut Vec<SourceEntry>,
+    may_defer: &dyn Fn(&SourceEntry) -> bool,
+    pct: u32,
+    est: &dyn Fn(&[SourceEntry]) -> Overview,
+) -> Vec<SourceEntry> {
+    let ov = est(store);
+    if pct == 0 || ov.last_disc_fill_pct >= f64::from(pct) || ov.discs < 2 {
+        return Vec::new();
+    }
+    // Bytes to take off so the total fits one disc less.
+    let excess = ov
+        .est_stored_bytes
+        .saturating_sub((ov.discs - 1) * ov.data_per_disc);
+    let mut candidates: Vec<usize> = (0..store.len())
+        .filter(|&i| store[i].kind == EntryKind::File && may_defer(&store[i]))
+        .collect();
+    candidates.sort_by_key(|&i| std::cmp::Reverse((store[i].mtime_sec, store[i].mtime_nsec)));
+    let mut chosen = std::collections::HashSet::new();
+    let mut removed = 0u64;
+    for i in candidates {
+        if removed >= excess {
+            break;
+        }
+        removed += ((store[i].size as f64 * ov.ratio) as u64) + 1536;
+        chosen.insert(i);
+    }
+    if removed < excess {
+        return Vec::new();
+    }
+    let names: std::collections::HashSet<Vec<u8>> =
+        chosen.iter().map(|&i| store[i].rel_path.clone()).collect();
+    let mut deferred = Vec::new();
+    let mut kept = Vec::with_capacity(store.len());
+    for (i, e) in std::mem::take(store).into_iter().enumerate() {
+        let linked = e.kind == EntryKind::HardLink && names.contains(&e.link_target);
+        if chosen.contains(&i) || linked {
+            deferred.push(e);
+        } else {
+            kept.push(e);
+        }
+    }
+    *store = kept;
+    deferred
 }

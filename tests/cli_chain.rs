@@ -222,3 +222,42 @@ fn wrong_bases_are_refused_and_out_untouched() {
     write(&src.join("c.txt"), b"c");
     expect_code(&create(&src, &out2, Some(&out1), &[]), 3);
 }
+
+#[test]
+fn min_last_disc_fill_defers_the_newest_files() {
+    let t = tmp();
+    let src = t.path().join("src");
+    // About 1.3 discs of incompressible data at -b 32M; the newest files are the small ones.
+    for i in 0..5 {
+        let p = src.join(format!("old/{i}.bin"));
+        write(&p, &noise(5 << 20, 40 + i));
+        set_mtime(&p, 1_600_000_000 + i as i64, 0);
+    }
+    for i in 0..4 {
+        let p = src.join(format!("new/{i}.bin"));
+        write(&p, &noise(5 << 19, 60 + i));
+        set_mtime(&p, 1_700_000_000 + i as i64, 0);
+    }
+    let out = t.path().join("out");
+    let o = create(
+        &src,
+        &out,
+        None,
+        &["--min-last-disc-fill", "60", "-c", "none"],
+    );
+    expect_code(&o, 0);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("NOT archived"), "{err}");
+    let deferred = fs::read_to_string(out.join("deferred-files.txt")).unwrap();
+    assert!(deferred.contains("new/3.bin"), "{deferred}");
+    assert!(!deferred.contains("old/"), "{deferred}");
+    assert_eq!(images(&out).len(), 1);
+    // The deferred files are new in the next generation.
+    let out2 = t.path().join("out2");
+    expect_code(&create(&src, &out2, Some(&out), &[]), 0);
+    let mut imgs = images(&out);
+    imgs.extend(images(&out2));
+    let r = t.path().join("r");
+    expect_code(&extract(&imgs, &r, &[]), 0);
+    assert_same_tree(&src, &r);
+}

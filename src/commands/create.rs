@@ -17,7 +17,7 @@ use crate::commands::{confirm, parse_memory, progress_bar, Ui};
 use crate::container::chunk::{encode_chunk, new_compressor, Compression, EncodedChunk};
 use crate::container::records::{self, encode_record, RecordIdentity};
 use crate::disc_writer::{DiscEvent, DiscSetConfig, DiscSetWriter};
-use crate::plan::{overview, sample_ratio, Overview};
+use crate::plan::{defer_for_fill, overview, sample_ratio, Overview};
 use crate::restore::escape_path;
 use crate::scan::{scan_tree, ScanOptions, SourceEntry};
 
@@ -64,7 +64,6 @@ fn random_chain_id() -> Result<[u8; 16]> {
 fn refuse_unavailable(args: &CreateArgs) -> Result<()> {
     let unavailable = [
         (args.pack_with.is_some(), "--pack-with"),
-        (args.min_last_disc_fill > 0, "--min-last-disc-fill"),
         (args.resume, "--resume"),
         (
             args.device.is_some() && args.bytes.is_none(),
@@ -129,7 +128,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
             src.display()
         );
     }
-    let plan = plan_generation(base.as_ref(), scanned, args.checksum)?;
+    let mut plan = plan_generation(base.as_ref(), scanned, args.checksum)?;
     if let Some(d) = &plan.delta {
         if d.is_empty() && !args.allow_empty {
             ui.info(&format!(
@@ -140,13 +139,27 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         }
     }
     let (ratio, ratio_source) = estimate_ratio(args, &plan.store, compression)?;
-    let ov = overview(
-        &plan.store,
-        capacity_sectors,
-        args.redundancy,
-        ratio,
-        ratio_source,
+    let est = |store: &[SourceEntry]| {
+        overview(
+            store,
+            capacity_sectors,
+            args.redundancy,
+            ratio,
+            ratio_source.clone(),
+        )
+    };
+    let base_paths: std::collections::HashSet<&[u8]> = base
+        .iter()
+        .flat_map(|b| b.entries.iter().map(|e| e.path.as_slice()))
+        .collect();
+    let deferred = defer_for_fill(
+        &mut plan.store,
+        &|e| !base_paths.contains(e.rel_path.as_slice()),
+        args.min_last_disc_fill,
+        &est,
     );
+    let ov = est(&plan.store);
+    report_deferred(ui, &deferred, base.is_some(), args.min_last_disc_fill);
     if args.json && args.dry_run {
         let doc =
             serde_json::json!({ "generation": generation, "overview": ov, "changes": plan.delta });
@@ -154,6 +167,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         return Ok(crate::exit::OK);
     }
     print_overview(ui, &ov, args, generation, plan.delta.as_ref());
+    report_deferred(ui, &deferred, base.is_some(), args.min_last_disc_fill);
     if args.dry_run {
         return Ok(crate::exit::OK);
     }
@@ -203,6 +217,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
     let bytes = encode_record(records::CATALOG_MAGIC, id, &catalog)?;
     write_atomically(&catalog_path, &bytes)?;
     report_problems(out, &args.name, generation, &problems, ui)?;
+    write_deferred(out, &deferred)?;
     ui.say(&format!(
         "Done: {} image(s) in {}, catalog {}",
         images.len(),
@@ -586,4 +601,44 @@ fn report_problems(
         path.display()
     ));
     Ok(())
+}
+
+/// Shows what `--min-last-disc-fill` deferred.
+fn report_deferred(ui: &Ui, deferred: &[SourceEntry], incremental: bool, pct: u32) {
+    if deferred.is_empty() {
+        return;
+    }
+    let bytes: u64 = deferred.iter().map(|e| e.size).sum();
+    ui.info(&format!(
+        "Deferred:      {} newest file(s), {} — so the last disc is at least {pct} % full (listed in OUT/deferred-files.txt)",
+        deferred.len(),
+        human_bytes(bytes)
+    ));
+    for e in deferred.iter().take(10) {
+        ui.info(&format!("                 {}", escape_path(&e.rel_path)));
+    }
+    if deferred.len() > 10 {
+        ui.info(&format!(
+            "                 … and {} more",
+            deferred.len() - 10
+        ));
+    }
+    if !incremental {
+        ui.warn("deferred files are NOT archived in this full archive; they will be included by the next incremental generation (--base)");
+    }
+}
+
+/// Writes OUT/deferred-files.txt (one escaped path per line) when files were deferred.
+fn write_deferred(out: &Path, deferred: &[SourceEntry]) -> Result<()> {
+    if deferred.is_empty() {
+        return Ok(());
+    }
+    let mut text = String::from(
+        "# bd-archive: files deferred by --min-last-disc-fill (not in this generation)\n",
+    );
+    for e in deferred {
+        text.push_str(&escape_path(&e.rel_path));
+        text.push('\n');
+    }
+    write_atomically(&out.join("deferred-files.txt"), text.as_bytes())
 }
