@@ -119,6 +119,8 @@ pub struct Disc {
     pub catalog: Option<Catalog>,
     /// What could not be read even with the FEC (empty for a healthy disc).
     pub problems: Vec<String>,
+    /// Which generation section of the disc header this view reads (a packed disc has several).
+    pub section: usize,
 }
 
 /// What could be read from one source: the header (required), and the index and catalog, each of
@@ -153,9 +155,18 @@ fn read_record(
         .map_err(|e| ReadError::Io(name.to_string(), e))
 }
 
-fn read_contents(name: &str, source: &dyn SectorSource) -> Result<Contents, ReadError> {
+fn read_contents(
+    name: &str,
+    source: &dyn SectorSource,
+    section: usize,
+) -> Result<Contents, ReadError> {
     let header = find_disc_header(source).ok_or_else(|| ReadError::NotOurs(name.to_string()))?;
-    let s = header.sections[0].clone();
+    let s = header.sections.get(section).cloned().ok_or_else(|| {
+        ReadError::Inconsistent(
+            name.to_string(),
+            format!("disc header has no section {section}"),
+        )
+    })?;
     let index = read_record(name, source, s.index_lba, s.index_bytes).and_then(|raw| {
         let (_, index): (_, DiscIndex) = decode_record(records::INDEX_MAGIC, "disc index", &raw)
             .map_err(|e| ReadError::Record(name.to_string(), e))?;
@@ -211,10 +222,28 @@ fn repaired_view(
 
 impl Disc {
     /// Opens an image file and reads its header, index and catalog (repairing with the FEC if needed).
+    /// For a disc that holds several generations (`--pack-with`) this is its first section.
     pub fn open_path(path: &Path, settings: &RepairSettings) -> Result<Disc, ReadError> {
         let name = path.display().to_string();
         let src = FileSectorSource::open(path).map_err(|e| ReadError::Io(name.clone(), e))?;
         Disc::open(name, Arc::new(src), settings)
+    }
+
+    /// Opens every generation section of an image: one [`Disc`] per generation it holds.
+    pub fn open_all(path: &Path, settings: &RepairSettings) -> Result<Vec<Disc>, ReadError> {
+        let first = Disc::open_path(path, settings)?;
+        let n = first.header.sections.len();
+        let mut discs = vec![first];
+        for section in 1..n {
+            let source = discs[0].source();
+            discs.push(Disc::open_section(
+                discs[0].name.clone(),
+                source,
+                settings,
+                section,
+            )?);
+        }
+        Ok(discs)
     }
 
     /// Reads header, index and catalog from a sector source. If anything is damaged, the FEC
@@ -227,11 +256,21 @@ impl Disc {
         source: Arc<dyn SectorSource>,
         settings: &RepairSettings,
     ) -> Result<Disc, ReadError> {
-        let first = read_contents(&name, source.as_ref());
+        Disc::open_section(name, source, settings, 0)
+    }
+
+    /// Like [`Disc::open`] for generation section `section` of the disc header.
+    pub fn open_section(
+        name: String,
+        source: Arc<dyn SectorSource>,
+        settings: &RepairSettings,
+        section: usize,
+    ) -> Result<Disc, ReadError> {
+        let first = read_contents(&name, source.as_ref(), section);
         if let Ok(c) = &first {
             if c.complete() {
                 let c = first.expect("checked");
-                return Ok(Disc::assemble(name, source, None, settings, c));
+                return Ok(Disc::assemble(name, source, None, settings, c, section));
             }
         }
         let hint = first
@@ -241,7 +280,7 @@ impl Disc {
             .or_else(|| find_disc_header(source.as_ref()).map(|h| h.fec_lba));
         match repaired_view(&name, Arc::clone(&source), hint, settings) {
             Ok((view, summary)) => {
-                let second = read_contents(&name, view.as_ref());
+                let second = read_contents(&name, view.as_ref(), section);
                 let contents = match (second, first) {
                     (Ok(c), _) => c,
                     (Err(_), Ok(c)) => c,
@@ -253,11 +292,19 @@ impl Disc {
                     Some(Ok(summary)),
                     settings,
                     contents,
+                    section,
                 ))
             }
             Err(e) => match first {
                 Ok(c) => {
-                    let mut d = Disc::assemble(name, source, Some(Err(e.to_string())), settings, c);
+                    let mut d = Disc::assemble(
+                        name,
+                        source,
+                        Some(Err(e.to_string())),
+                        settings,
+                        c,
+                        section,
+                    );
                     d.problems.push(format!("FEC repair not possible: {e}"));
                     Ok(d)
                 }
@@ -275,6 +322,7 @@ impl Disc {
         repair: Option<Result<RepairSummary, String>>,
         settings: &RepairSettings,
         c: Contents,
+        section: usize,
     ) -> Disc {
         let mut problems = Vec::new();
         let index = c
@@ -295,17 +343,18 @@ impl Disc {
             index,
             catalog,
             problems,
+            section,
         }
     }
 
     /// Generation of the disc's (first) section.
     pub fn generation(&self) -> u32 {
-        self.header.sections[0].generation
+        self.header.sections[self.section].generation
     }
 
     /// Disc number within its generation.
     pub fn number(&self) -> u32 {
-        self.header.sections[0].disc
+        self.header.sections[self.section].disc
     }
 
     /// The current sector source (repaired view once a repair has run).

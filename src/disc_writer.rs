@@ -78,6 +78,44 @@ pub struct DiscSetConfig {
     pub format_md: Vec<u8>,
     /// Image number of the first disc of this run in `OUT/images` (disc_NNNN.iso).
     pub first_image_number: u32,
+    /// `--pack-with`: an unburned image whose contents go onto the first disc of this run.
+    pub carry_in: Option<CarryIn>,
+}
+
+/// The protected contents of an unburned image that `--pack-with` puts onto the first disc:
+/// its files keep their LBAs (so its index and catalog stay valid), its disc-header sections are
+/// kept, and the new generation's data follows after them; filesystem and FEC are made anew.
+#[derive(Clone, Debug)]
+pub struct CarryIn {
+    /// The image to copy from.
+    pub image: PathBuf,
+    /// Its files below `protected_end` (README, FORMAT.md, data parts, indexes, catalog).
+    pub files: Vec<ImageFile>,
+    /// Its first FEC sector (D): everything it holds lies below.
+    pub protected_end: u64,
+    /// Its disc-header sections (generations it holds).
+    pub sections: Vec<DiscSection>,
+}
+
+/// Copies sectors [from, to) of `image` into `out` at the same offsets.
+fn copy_sectors(
+    image: &Path,
+    out: &File,
+    out_path: &Path,
+    from: u64,
+    to: u64,
+) -> Result<(), WriteError> {
+    let src = File::open(image).map_err(io_err(image))?;
+    let mut buf = vec![0u8; 4 << 20];
+    let (mut pos, end) = (from * SECTOR_SIZE as u64, to * SECTOR_SIZE as u64);
+    while pos < end {
+        let n = ((end - pos) as usize).min(buf.len());
+        src.read_exact_at(&mut buf[..n], pos)
+            .map_err(io_err(image))?;
+        out.write_all_at(&buf[..n], pos).map_err(io_err(out_path))?;
+        pos += n as u64;
+    }
+    Ok(())
 }
 
 /// The data part currently being appended to.
@@ -206,14 +244,28 @@ impl DiscSetWriter {
         let readme = crate::readme::disc_readme(&self.cfg.chain, number);
         let mut lba = FIRST_DATA_LBA;
         let mut fixed_files = Vec::new();
-        for (name, bytes) in [
-            ("README.txt", readme.as_bytes()),
-            ("FORMAT.md", &self.cfg.format_md[..]),
-        ] {
+        let mut fixed: Vec<(String, &[u8])> = vec![
+            ("README.txt".into(), readme.as_bytes()),
+            ("FORMAT.md".into(), &self.cfg.format_md[..]),
+        ];
+        if let (1, Some(carry)) = (number, &self.cfg.carry_in) {
+            // The packed image's protected files keep their LBAs, so its index and catalog stay valid.
+            copy_sectors(
+                &carry.image,
+                &file,
+                &tmp_path,
+                FIRST_DATA_LBA,
+                carry.protected_end,
+            )?;
+            fixed_files.extend(carry.files.iter().cloned());
+            lba = carry.protected_end;
+            fixed = vec![(format!("{}/README.txt", self.gen_dir()), readme.as_bytes())];
+        }
+        for (name, bytes) in fixed {
             file.write_all_at(bytes, lba * SECTOR_SIZE as u64)
                 .map_err(io_err(&tmp_path))?;
             fixed_files.push(ImageFile {
-                path: name.to_string(),
+                path: name,
                 lba,
                 size: bytes.len() as u64,
                 mtime: self.cfg.chain.created_unix,
@@ -563,7 +615,10 @@ impl DiscSetWriter {
             fec_lba: protected,
             fec_sectors,
             created_unix: self.cfg.chain.created_unix,
-            sections: vec![section],
+            sections: match (d.number, &self.cfg.carry_in) {
+                (1, Some(carry)) => carry.sections.iter().cloned().chain([section]).collect(),
+                _ => vec![section],
+            },
         };
         let hb = header.encode();
         d.file.write_all_at(&hb, 0).map_err(io_err(&d.tmp_path))?;

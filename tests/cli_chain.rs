@@ -261,3 +261,66 @@ fn min_last_disc_fill_defers_the_newest_files() {
     expect_code(&extract(&imgs, &r, &[]), 0);
     assert_same_tree(&src, &r);
 }
+
+#[test]
+fn pack_with_puts_the_next_generation_on_the_unburned_last_disc() {
+    let t = tmp();
+    let src = t.path().join("src");
+    write(&src.join("a.txt"), b"generation one");
+    write(&src.join("photo.raw"), &noise(2 << 20, 8));
+    let out1 = t.path().join("out1");
+    expect_code(&create(&src, &out1, None, &[]), 0);
+    let old = images(&out1)[0].clone();
+    let old_bytes = fs::read(&old).unwrap();
+    write(&src.join("b.txt"), b"generation two");
+    fs::remove_file(src.join("a.txt")).unwrap();
+    let out2 = t.path().join("out2");
+    let o = bd(&[
+        "create",
+        "-s",
+        src.to_str().unwrap(),
+        "-o",
+        out2.to_str().unwrap(),
+        "-n",
+        "chain",
+        "-b",
+        "32M",
+        "-y",
+        "--pack-with",
+        old.to_str().unwrap(),
+    ]);
+    expect_code(&o, 0);
+    assert_eq!(
+        fs::read(&old).unwrap(),
+        old_bytes,
+        "the packed image must not change"
+    );
+    let packed = images(&out2);
+    assert_eq!(packed.len(), 1);
+    expect_code(&bd(&["verify", packed[0].to_str().unwrap()]), 0);
+    // The combined disc alone restores generation 2's state (and generation 1's with --generation).
+    let r = t.path().join("r");
+    expect_code(&extract(&packed, &r, &[]), 0);
+    assert_same_tree(&src, &r);
+    let r1 = t.path().join("r1");
+    expect_code(&extract(&packed, &r1, &["--generation", "1"]), 0);
+    assert_eq!(fs::read(r1.join("a.txt")).unwrap(), b"generation one");
+    // A disc that is not the last of its generation cannot be packed.
+    let junk = t.path().join("junk.iso");
+    fs::write(&junk, noise(1 << 20, 1)).unwrap();
+    let o = bd(&[
+        "create",
+        "-s",
+        src.to_str().unwrap(),
+        "-o",
+        t.path().join("o3").to_str().unwrap(),
+        "-n",
+        "chain",
+        "-b",
+        "32M",
+        "-y",
+        "--pack-with",
+        junk.to_str().unwrap(),
+    ]);
+    expect_code(&o, 3);
+}

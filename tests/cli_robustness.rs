@@ -58,6 +58,7 @@ fn build(entries: &[SourceEntry], out: &Path) -> Vec<PathBuf> {
         memory_budget: 64 << 20,
         format_md: b"format".to_vec(),
         first_image_number: 1,
+        carry_in: None,
     };
     let mut writer = DiscSetWriter::new(cfg).unwrap();
     let mut chunks = Vec::new();

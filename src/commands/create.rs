@@ -16,7 +16,7 @@ use crate::cli::{CompressionArg, CreateArgs};
 use crate::commands::{confirm, parse_memory, progress_bar, Ui};
 use crate::container::chunk::{encode_chunk, new_compressor, Compression, EncodedChunk};
 use crate::container::records::{self, encode_record, RecordIdentity};
-use crate::disc_writer::{DiscEvent, DiscSetConfig, DiscSetWriter};
+use crate::disc_writer::{CarryIn, DiscEvent, DiscSetConfig, DiscSetWriter};
 use crate::plan::{defer_for_fill, overview, sample_ratio, Overview};
 use crate::restore::escape_path;
 use crate::scan::{scan_tree, ScanOptions, SourceEntry};
@@ -63,7 +63,6 @@ fn random_chain_id() -> Result<[u8; 16]> {
 /// Refuses unsupported flags with a clear message instead of silently ignoring them.
 fn refuse_unavailable(args: &CreateArgs) -> Result<()> {
     let unavailable = [
-        (args.pack_with.is_some(), "--pack-with"),
         (args.resume, "--resume"),
         (
             args.device.is_some() && args.bytes.is_none(),
@@ -110,9 +109,29 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         );
     }
     let memory_budget = parse_memory(args.memory.as_deref())?;
-    let base = match &args.base {
-        Some(b) => Some(load_base(b, &args.name)?),
+    let pack = match &args.pack_with {
+        Some(p) => Some(open_pack(p, &args.name)?),
         None => None,
+    };
+    let base = match (&args.base, &pack) {
+        (Some(b), pack) => {
+            let base = load_base(b, &args.name)?;
+            if let Some((carry, cat)) = pack {
+                if cat.chain.chain_id != base.chain.chain_id
+                    || cat.chain.generation != base.chain.generation
+                {
+                    bail!(
+                        "--pack-with {}: holds generation {} of its chain, but --base is generation {}; pack onto the last disc of the --base generation",
+                        carry.image.display(),
+                        cat.chain.generation,
+                        base.chain.generation
+                    );
+                }
+            }
+            Some(base)
+        }
+        (None, Some((_, cat))) => Some(cat.clone()),
+        (None, None) => None,
     };
     let out = &args.output;
     let images_dir = out.join("images");
@@ -200,6 +219,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         memory_budget,
         format_md: FORMAT_MD.as_bytes().to_vec(),
         first_image_number: 1,
+        carry_in: pack.as_ref().map(|(c, _)| c.clone()),
     };
     let result = build_images(cfg, &plan.store, plan.reuse, compression, ov.data_bytes, ui);
     let (catalog, images, problems) = match result {
@@ -218,6 +238,14 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
     write_atomically(&catalog_path, &bytes)?;
     report_problems(out, &args.name, generation, &problems, ui)?;
     write_deferred(out, &deferred)?;
+    if let (Some(p), Some(first)) = (&args.pack_with, images.first()) {
+        ui.info(&format!(
+            "{} now holds {} and generation {generation}: burn it instead of {} (which is left untouched)",
+            first.display(),
+            p.display(),
+            p.display()
+        ));
+    }
     ui.say(&format!(
         "Done: {} image(s) in {}, catalog {}",
         images.len(),
@@ -641,4 +669,60 @@ fn write_deferred(out: &Path, deferred: &[SourceEntry]) -> Result<()> {
         text.push('\n');
     }
     write_atomically(&out.join("deferred-files.txt"), text.as_bytes())
+}
+
+/// Opens the unburned image for `--pack-with`: it must be an intact last disc of its generation
+/// (it holds the catalog, which becomes the base of the new generation).
+fn open_pack(path: &Path, name: &str) -> Result<(CarryIn, Catalog)> {
+    use crate::disc_reader::{Disc, RepairSettings};
+    let discs = Disc::open_all(path, &RepairSettings::default())
+        .with_context(|| format!("--pack-with {}", path.display()))?;
+    let last = discs.last().expect("open_all returns at least one section");
+    if last.repair_summary().is_some() || !last.problems.is_empty() {
+        bail!(
+            "--pack-with {}: the image is damaged; run `bd-archive verify --repair` first",
+            path.display()
+        );
+    }
+    if last.header.name != name {
+        bail!(
+            "--pack-with {}: belongs to chain '{}', not '{name}'",
+            path.display(),
+            last.header.name
+        );
+    }
+    let Some(catalog) = last.catalog.clone() else {
+        bail!(
+            "--pack-with {}: is disc {} of generation {} but not its last disc (no catalog); only the unburned last disc can be packed",
+            path.display(),
+            last.number(),
+            last.generation()
+        );
+    };
+    if last.header.sections.len() >= crate::container::disc_header::MAX_SECTIONS {
+        bail!(
+            "--pack-with {}: already holds {} generations, the most one disc can",
+            path.display(),
+            last.header.sections.len()
+        );
+    }
+    let fs = crate::image::read_filesystem(last.source().as_ref()).map_err(|e| {
+        anyhow!(
+            "--pack-with {}: cannot read its filesystem: {e}",
+            path.display()
+        )
+    })?;
+    let protected_end = last.header.fec_lba;
+    let files = fs
+        .files
+        .into_iter()
+        .filter(|f| f.size > 0 && f.lba >= crate::image::FIRST_DATA_LBA && f.lba < protected_end)
+        .collect();
+    let carry = CarryIn {
+        image: path.to_path_buf(),
+        files,
+        protected_end,
+        sections: last.header.sections.clone(),
+    };
+    Ok((carry, catalog))
 }

@@ -39,7 +39,7 @@ pub fn open_discs(
     let mut by_gen: BTreeMap<u32, Vec<Disc>> = BTreeMap::new();
     let mut chain: Option<([u8; 16], String)> = None;
     for p in &paths {
-        let disc = match Disc::open_path(p, settings) {
+        let discs = match Disc::open_all(p, settings) {
             Ok(d) => d,
             Err(e @ ReadError::NotOurs(_)) => return Err(e.into()),
             Err(e) => {
@@ -47,31 +47,37 @@ pub fn open_discs(
                 continue;
             }
         };
-        if let Some(Ok(r)) = disc.repair_summary() {
+        if let Some(Ok(r)) = discs[0].repair_summary() {
             ui.warn(&format!(
                 "{}: damaged ({} sectors lost), repaired with its FEC data",
                 p.display(),
                 r.lost_sectors
             ));
         }
-        for problem in &disc.problems {
-            ui.warn(&format!("{}: {problem}", p.display()));
-        }
-        match &chain {
-            None => chain = Some((disc.header.chain_id, disc.header.name.clone())),
-            Some((id, name)) if *id != disc.header.chain_id => {
-                bail!("{}: belongs to chain '{}', but the other sources belong to '{name}'; extract one chain at a time", p.display(), disc.header.name);
+        for disc in discs {
+            for problem in &disc.problems {
+                ui.warn(&format!("{}: {problem}", p.display()));
             }
-            _ => {}
+            match &chain {
+                None => chain = Some((disc.header.chain_id, disc.header.name.clone())),
+                Some((id, name)) if *id != disc.header.chain_id => {
+                    bail!(
+                        "{}: belongs to chain '{}', but the other sources belong to '{name}'; extract one chain at a time",
+                        p.display(),
+                        disc.header.name
+                    );
+                }
+                _ => {}
+            }
+            ui.detail(&format!(
+                "{}: {} generation {} disc {}",
+                p.display(),
+                disc.header.name,
+                disc.generation(),
+                disc.number()
+            ));
+            by_gen.entry(disc.generation()).or_default().push(disc);
         }
-        ui.detail(&format!(
-            "{}: {} generation {} disc {}",
-            p.display(),
-            disc.header.name,
-            disc.generation(),
-            disc.number()
-        ));
-        by_gen.entry(disc.generation()).or_default().push(disc);
     }
     if by_gen.is_empty() {
         bail!("none of the sources could be read");
