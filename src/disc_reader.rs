@@ -229,9 +229,21 @@ impl Disc {
         Disc::open(name, Arc::new(src), settings)
     }
 
-    /// Opens every generation section of an image: one [`Disc`] per generation it holds.
+    /// Opens every generation section of an image (or of a disc directory holding one disc's
+    /// files): one [`Disc`] per generation it holds.
     pub fn open_all(path: &Path, settings: &RepairSettings) -> Result<Vec<Disc>, ReadError> {
-        let first = Disc::open_path(path, settings)?;
+        let first = if path.is_dir() {
+            let name = path.display().to_string();
+            let hdr = crate::disc_dir::header_files(path)
+                .into_iter()
+                .next()
+                .ok_or_else(|| ReadError::NotOurs(name.clone()))?;
+            let src = crate::disc_dir::DiscDirSource::open(path, &hdr)
+                .map_err(|e| ReadError::Io(name.clone(), e))?;
+            Disc::open(name, Arc::new(src), settings)?
+        } else {
+            Disc::open_path(path, settings)?
+        };
         let n = first.header.sections.len();
         let mut discs = vec![first];
         for section in 1..n {
@@ -447,29 +459,53 @@ pub fn expand_sources(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ReadError> {
     for p in paths {
         let meta = std::fs::metadata(p).map_err(|e| ReadError::Io(p.display().to_string(), e))?;
         if meta.is_dir() {
-            let rd = std::fs::read_dir(p).map_err(|e| ReadError::Io(p.display().to_string(), e))?;
-            let mut isos: Vec<PathBuf> = rd
-                .flatten()
-                .map(|e| e.path())
-                .filter(|p| p.extension().is_some_and(|x| x.eq_ignore_ascii_case("iso")))
-                .collect();
-            if isos.is_empty() {
-                let images = p.join("images");
-                if images.is_dir() {
-                    return expand_sources(&[images]);
-                }
-                return Err(ReadError::Inconsistent(
-                    p.display().to_string(),
-                    "directory holds no .iso images".into(),
-                ));
-            }
-            isos.sort();
-            out.extend(isos);
+            out.extend(expand_dir(p)?);
         } else {
             out.push(p.clone());
         }
     }
     Ok(out)
+}
+
+/// A directory is a directory of images, an OUT directory (its `images/`), a disc directory (a
+/// mounted disc or a copy of one: it has `<name>-gen<G>/*.hdr`), or a directory of disc directories.
+fn expand_dir(p: &Path) -> Result<Vec<PathBuf>, ReadError> {
+    let rd = std::fs::read_dir(p).map_err(|e| ReadError::Io(p.display().to_string(), e))?;
+    let mut isos = Vec::new();
+    let mut subdirs = Vec::new();
+    for e in rd.flatten() {
+        let path = e.path();
+        if path.is_dir() {
+            subdirs.push(path);
+        } else if path
+            .extension()
+            .is_some_and(|x| x.eq_ignore_ascii_case("iso"))
+        {
+            isos.push(path);
+        }
+    }
+    if !isos.is_empty() {
+        isos.sort();
+        return Ok(isos);
+    }
+    if p.join("images").is_dir() {
+        return expand_dir(&p.join("images"));
+    }
+    if !crate::disc_dir::header_files(p).is_empty() {
+        return Ok(vec![p.to_path_buf()]);
+    }
+    subdirs.sort();
+    let discs: Vec<PathBuf> = subdirs
+        .into_iter()
+        .filter(|d| !crate::disc_dir::header_files(d).is_empty())
+        .collect();
+    if discs.is_empty() {
+        return Err(ReadError::Inconsistent(
+            p.display().to_string(),
+            "holds no .iso images and no bd-archive disc folders".into(),
+        ));
+    }
+    Ok(discs)
 }
 
 /// The discs of one generation that are at hand, and how to reach every chunk.

@@ -9,6 +9,7 @@ pub mod chain;
 pub mod cli;
 pub mod commands;
 pub mod container;
+pub mod disc_dir;
 pub mod disc_reader;
 pub mod disc_writer;
 pub mod exit;

@@ -1,0 +1,132 @@
+//! Our images as other tools see them: files extracted by xorriso (as from a mounted disc) restore
+//! through `extract` from a directory, and with `zstd -d | tar -x` alone.
+
+mod common;
+
+use std::fs;
+use std::path::Path;
+use std::process::Command;
+
+use common::*;
+
+fn have(tool: &str) -> bool {
+    Command::new("sh")
+        .arg("-c")
+        .arg(format!("command -v {tool}"))
+        .output()
+        .map(|o| o.status.success())
+        .unwrap_or(false)
+}
+
+fn osirrox(img: &Path, to: &Path) {
+    let o = Command::new("xorriso")
+        .args([
+            "-osirrox",
+            "on",
+            "-indev",
+            img.to_str().unwrap(),
+            "-extract",
+            "/",
+            to.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+fn sample(t: &Path) -> (std::path::PathBuf, Vec<std::path::PathBuf>) {
+    let src = t.join("src");
+    write(
+        &src.join("text/log.txt"),
+        "some log line\n".repeat(200_000).as_bytes(),
+    );
+    write(&src.join("raw/a.bin"), &noise(36 << 20, 4));
+    write(&bpath(&src, b"odd \xff name.txt"), b"non-UTF-8");
+    std::os::unix::fs::symlink("text/log.txt", src.join("link")).unwrap();
+    let out = t.join("out");
+    let o = bd(&[
+        "create",
+        "-s",
+        src.to_str().unwrap(),
+        "-o",
+        out.to_str().unwrap(),
+        "-n",
+        "orc",
+        "-b",
+        "32M",
+        "-y",
+        "-q",
+    ]);
+    expect_code(&o, 0);
+    let imgs = images(&out);
+    assert!(imgs.len() >= 2);
+    (src, imgs)
+}
+
+#[test]
+fn discs_copied_out_by_xorriso_restore_from_directories() {
+    if !have("xorriso") {
+        eprintln!(
+            "SKIPPED discs_copied_out_by_xorriso_restore_from_directories: xorriso not installed"
+        );
+        return;
+    }
+    let t = tmp();
+    let (src, imgs) = sample(t.path());
+    let discs = t.path().join("discs");
+    for (i, img) in imgs.iter().enumerate() {
+        osirrox(img, &discs.join(format!("disc{i}")));
+    }
+    // A directory of disc directories (as copied from several mounted discs).
+    let r = t.path().join("r");
+    expect_code(
+        &bd(&[
+            "extract",
+            "-o",
+            r.to_str().unwrap(),
+            discs.to_str().unwrap(),
+        ]),
+        0,
+    );
+    assert_same_tree(&src, &r);
+    // One disc directory given directly lists its own files.
+    let o = bd(&["list", discs.join("disc0").to_str().unwrap()]);
+    expect_code(&o, 0);
+}
+
+#[test]
+fn standard_tools_alone_restore_a_generation() {
+    if !have("xorriso") || !have("zstd") {
+        eprintln!(
+            "SKIPPED standard_tools_alone_restore_a_generation: xorriso or zstd not installed"
+        );
+        return;
+    }
+    let t = tmp();
+    let (src, imgs) = sample(t.path());
+    let gen = t.path().join("gen");
+    fs::create_dir_all(&gen).unwrap();
+    for (i, img) in imgs.iter().enumerate() {
+        let d = t.path().join(format!("d{i}"));
+        osirrox(img, &d);
+        for e in fs::read_dir(d.join("orc-gen1")).unwrap() {
+            let p = e.unwrap().path();
+            if p.to_str().unwrap().ends_with(".tar.zst") {
+                fs::copy(&p, gen.join(p.file_name().unwrap())).unwrap();
+            }
+        }
+    }
+    let r = t.path().join("r");
+    fs::create_dir_all(&r).unwrap();
+    let st = Command::new("sh")
+        .arg("-c")
+        .arg(format!(
+            "cd {} && cat orc-gen1.*.tar.zst | zstd -dq | tar -xf - -C {}",
+            gen.display(),
+            r.display()
+        ))
+        .status()
+        .unwrap();
+    assert!(st.success());
+    assert_same_tree(&src, &r);
+}
