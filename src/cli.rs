@@ -132,7 +132,7 @@ pub struct CreateArgs {
     /// Fill each disc's free space with extra parity.
     #[arg(long = "fill-parity")]
     pub fill_parity: bool,
-    /// Memory budget for the FEC passes (e.g. 512M, 2G; default min(25% of RAM, 4G)).
+    /// Memory budget for the FEC passes (e.g. 512M, 2G; default min(25% of RAM, 768M)).
     #[arg(long = "memory", value_name = "SIZE")]
     pub memory: Option<String>,
     /// Compare file contents (not only size and mtime) against --base (not available yet).
