@@ -97,6 +97,35 @@ pub struct CarryIn {
     pub sections: Vec<DiscSection>,
 }
 
+/// Writes `bytes` at `offset` of a freshly created image file, leaving aligned all-zero 4 KiB
+/// blocks as holes: a zero-filled source (or `-c none` of sparse files) gives a sparse image.
+/// Only valid where nothing was written before (holes read back as zeros).
+fn write_sparse(file: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
+    const BLOCK: u64 = 4096;
+    let end = offset + bytes.len() as u64;
+    let mut pos = offset;
+    let mut pending: Option<u64> = None; // start of a run of non-zero blocks not yet written
+    while pos < end {
+        let next = ((pos / BLOCK) + 1) * BLOCK;
+        let stop = next.min(end);
+        let piece = &bytes[(pos - offset) as usize..(stop - offset) as usize];
+        let zero = pos % BLOCK == 0 && stop == next && piece.iter().all(|&b| b == 0);
+        match (zero, pending) {
+            (true, Some(start)) => {
+                file.write_all_at(&bytes[(start - offset) as usize..(pos - offset) as usize], start)?;
+                pending = None;
+            }
+            (false, None) => pending = Some(pos),
+            _ => {}
+        }
+        pos = stop;
+    }
+    if let Some(start) = pending {
+        file.write_all_at(&bytes[(start - offset) as usize..], start)?;
+    }
+    Ok(())
+}
+
 /// Copies sectors [from, to) of `image` into `out` at the same offsets.
 fn copy_sectors(
     image: &Path,
@@ -401,9 +430,7 @@ impl DiscSetWriter {
         }
         let p = d.part.as_mut().expect("created above");
         let offset = p.record.lba * SECTOR_SIZE as u64 + p.record.bytes;
-        d.file
-            .write_all_at(&chunk.bytes, offset)
-            .map_err(io_err(&d.tmp_path))?;
+        write_sparse(&d.file, &chunk.bytes, offset).map_err(io_err(&d.tmp_path))?;
         let rec = ChunkRecord {
             tar_offset,
             tar_len: chunk.header.tar_len,
