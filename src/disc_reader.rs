@@ -425,7 +425,8 @@ impl Disc {
         }
     }
 
-    fn read_chunk_once(
+    /// Reads and decodes one chunk without attempting a repair (for checks).
+    pub fn read_chunk_once(
         &self,
         seq: u64,
         rec: &ChunkRecord,

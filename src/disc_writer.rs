@@ -112,7 +112,10 @@ fn write_sparse(file: &File, bytes: &[u8], offset: u64) -> std::io::Result<()> {
         let zero = pos % BLOCK == 0 && stop == next && piece.iter().all(|&b| b == 0);
         match (zero, pending) {
             (true, Some(start)) => {
-                file.write_all_at(&bytes[(start - offset) as usize..(pos - offset) as usize], start)?;
+                file.write_all_at(
+                    &bytes[(start - offset) as usize..(pos - offset) as usize],
+                    start,
+                )?;
                 pending = None;
             }
             (false, None) => pending = Some(pos),

@@ -89,9 +89,30 @@ fn discs_copied_out_by_xorriso_restore_from_directories() {
         0,
     );
     assert_same_tree(&src, &r);
-    // One disc directory given directly lists its own files.
+    // One disc directory given directly lists its own files, and verifies.
     let o = bd(&["list", discs.join("disc0").to_str().unwrap()]);
     expect_code(&o, 0);
+    expect_code(&bd(&["verify", discs.join("disc0").to_str().unwrap()]), 0);
+    // A damaged data part in a disc directory is repaired through the FEC file beside it.
+    let part = fs::read_dir(discs.join("disc0/orc-gen1"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_str().unwrap().ends_with(".tar.zst"))
+        .unwrap();
+    let f = fs::OpenOptions::new().write(true).open(&part).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &[0u8; 100_000], 300_000).unwrap();
+    expect_code(&bd(&["verify", discs.join("disc0").to_str().unwrap()]), 1);
+    let r2 = t.path().join("r2");
+    expect_code(
+        &bd(&[
+            "extract",
+            "-o",
+            r2.to_str().unwrap(),
+            discs.to_str().unwrap(),
+        ]),
+        0,
+    );
+    assert_same_tree(&src, &r2);
 }
 
 #[test]
