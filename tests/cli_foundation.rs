@@ -350,6 +350,7 @@ fn dry_run_writes_nothing_and_json_parses() {
     ]);
     expect_code(&o, 0);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
-    assert_eq!(v["discs"], 1);
+    assert_eq!(v["overview"]["discs"], 1);
+    assert_eq!(v["generation"], 1);
     assert!(!out.exists());
 }
