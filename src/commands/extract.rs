@@ -164,8 +164,15 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
     let pb = progress_bar(ui, Some(total), "restoring");
     let mut streams = ChainStreams::new(&sets);
     let mut damaged = Vec::new();
+    let mut damaged_paths = std::collections::HashSet::new();
     for e in &entries {
-        if let Some(d) = restore_entry(&mut restorer, &mut streams, e)? {
+        let mut result = restore_entry(&mut restorer, &mut streams, e)?;
+        // A hard link shares its target's content: a damaged target makes the link damaged too.
+        if result.is_none() && e.kind == EntryKind::HardLink && damaged_paths.contains(&e.link_target) {
+            result = Some(Damage { path: e.path.clone(), ranges: Vec::new(), reason: format!("hard link to damaged {}", escape_path(&e.link_target)) });
+        }
+        if let Some(d) = result {
+            damaged_paths.insert(d.path.clone());
             damaged.push(d);
         }
         pb.inc(e.size);
