@@ -47,6 +47,9 @@ pub enum WriteError {
     /// FEC failed.
     #[error("computing FEC for {0}: {1}")]
     Fec(PathBuf, fec::FecError),
+    /// `--resume` cannot continue consistently.
+    #[error("--resume: {0}")]
+    Resume(String),
     /// An image with the final name already exists.
     #[error("{0} already exists; refusing to overwrite it (choose another -o or remove it)")]
     Exists(PathBuf),
@@ -375,6 +378,56 @@ impl DiscSetWriter {
         let open = d.open_entry.as_ref().map(encoded_len).unwrap_or(0);
         let index = record_size_bound(d.index_raw + extra_raw + open + 64);
         data_end + sectors_for(index) + sectors_for(catalog_bytes)
+    }
+
+    /// Resumes after an interruption: the discs already complete under their final names (in
+    /// order, as read back from their indexes) are taken as written. The chunks they hold must
+    /// then be replayed with [`DiscSetWriter::replay_chunk`] before new chunks are pushed.
+    pub fn resume_with(&mut self, done: Vec<(DiscIndex, PathBuf)>) -> Result<(), WriteError> {
+        for (i, (index, path)) in done.into_iter().enumerate() {
+            if index.disc.disc != i as u32 + 1 || index.disc.first_chunk != self.chunks.len() as u64
+            {
+                return Err(WriteError::Resume(format!(
+                    "{} is not disc {} of this run",
+                    path.display(),
+                    i + 1
+                )));
+            }
+            self.discs.push(index.disc);
+            self.parts.extend(index.parts);
+            self.chunks.extend(index.chunks);
+            self.completed.push(path);
+        }
+        Ok(())
+    }
+
+    /// Number of chunks the resumed discs already hold: chunks below this are replayed, not written.
+    pub fn resumed_chunks(&self) -> u64 {
+        self.chunks.len() as u64
+    }
+
+    /// Replays chunk `seq` of a resumed run: its content must be exactly what the complete discs
+    /// hold (same CRC), otherwise the source changed and resuming would build an inconsistent set.
+    pub fn replay_chunk(
+        &mut self,
+        seq: u64,
+        tar_len: usize,
+        content_crc: u32,
+        completed: Vec<Entry>,
+        open: Option<Entry>,
+    ) -> Result<(), WriteError> {
+        let rec = self.chunks.get(seq as usize).ok_or_else(|| {
+            WriteError::Resume(format!("chunk {seq} is not on the completed discs"))
+        })?;
+        if rec.content_crc != content_crc || rec.tar_len as usize != tar_len {
+            return Err(WriteError::Resume(format!(
+                "the source changed since the interrupted create (chunk {seq} differs from disc {}); start again without --resume in a new output directory",
+                rec.disc
+            )));
+        }
+        self.entries.extend(completed);
+        self.carry = open;
+        Ok(())
     }
 
     /// Appends one chunk. `completed` are the entries whose tar records ended inside this chunk

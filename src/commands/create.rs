@@ -10,7 +10,7 @@ use anyhow::{anyhow, bail, Context, Result};
 
 use crate::archive_stream::{SourceProblem, StreamChunk, StreamStop, TarStreamBuilder};
 use crate::capacity::{human_bytes, parse_capacity};
-use crate::catalog::{Catalog, ChainInfo, Entry};
+use crate::catalog::{Catalog, ChainInfo, DiscIndex, Entry};
 use crate::chain::{load_base, plan_delta, DeltaStats, Planned};
 use crate::cli::{CompressionArg, CreateArgs};
 use crate::commands::{confirm, parse_memory, progress_bar, Ui};
@@ -62,13 +62,10 @@ fn random_chain_id() -> Result<[u8; 16]> {
 
 /// Refuses unsupported flags with a clear message instead of silently ignoring them.
 fn refuse_unavailable(args: &CreateArgs) -> Result<()> {
-    let unavailable = [
-        (args.resume, "--resume"),
-        (
-            args.device.is_some() && args.bytes.is_none(),
-            "-D (capacity from a drive); pass -b bd25|bd50|bd100|bd128",
-        ),
-    ];
+    let unavailable = [(
+        args.device.is_some() && args.bytes.is_none(),
+        "-D (capacity from a drive); pass -b bd25|bd50|bd100|bd128",
+    )];
     for (used, what) in unavailable {
         if used {
             bail!("{what} is not available in this version of bd-archive yet");
@@ -137,7 +134,12 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
     let images_dir = out.join("images");
     let generation = base.as_ref().map_or(1, |b| b.chain.generation + 1);
     let catalog_path = out.join(format!("{}-gen{generation}.catalog", args.name));
-    check_output(out, &images_dir, &catalog_path)?;
+    let resume_state = if args.resume {
+        Some(read_state(out, args)?)
+    } else {
+        check_output(out, &images_dir, &catalog_path)?;
+        None
+    };
 
     let src = &args.source;
     let scanned = scan_source(src, out, args.workdir.as_deref(), ui)?;
@@ -148,6 +150,12 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         );
     }
     let mut plan = plan_generation(base.as_ref(), scanned, args.checksum)?;
+    if let Some(st) = &resume_state {
+        if st.generation != generation {
+            bail!("--resume: the interrupted create made generation {}, this one would be {generation}", st.generation);
+        }
+        plan.chain_id = parse_hex_id(&st.chain_id)?;
+    }
     if let Some(d) = &plan.delta {
         if d.is_empty() && !args.allow_empty {
             ui.info(&format!(
@@ -202,7 +210,9 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         chain_id: plan.chain_id,
         generation,
         base_generation: plan.base_generation,
-        created_unix: now_unix(),
+        created_unix: resume_state
+            .as_ref()
+            .map_or_else(now_unix, |st| st.created_unix),
         tool_version: env!("CARGO_PKG_VERSION").to_string(),
         compression: match compression {
             Compression::None => "none".into(),
@@ -221,7 +231,21 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         first_image_number: 1,
         carry_in: pack.as_ref().map(|(c, _)| c.clone()),
     };
-    let result = build_images(cfg, &plan.store, plan.reuse, compression, ov.data_bytes, ui);
+    remove_partials(&images_dir);
+    let done = match &resume_state {
+        Some(_) => completed_discs(&images_dir, ui)?,
+        None => Vec::new(),
+    };
+    write_state(out, &CreateState::new(args, &chain, capacity_sectors))?;
+    let result = build_images(
+        cfg,
+        &plan.store,
+        plan.reuse,
+        compression,
+        ov.data_bytes,
+        done,
+        ui,
+    );
     let (catalog, images, problems) = match result {
         Ok(r) => r,
         Err(e) => {
@@ -238,6 +262,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
     write_atomically(&catalog_path, &bytes)?;
     report_problems(out, &args.name, generation, &problems, ui)?;
     write_deferred(out, &deferred)?;
+    let _ = std::fs::remove_file(out.join(STATE_FILE));
     if let (Some(p), Some(first)) = (&args.pack_with, images.first()) {
         ui.info(&format!(
             "{} now holds {} and generation {generation}: burn it instead of {} (which is left untouched)",
@@ -295,8 +320,143 @@ fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
+/// Records an unfinished create in OUT, so `--resume` can continue it with the same identity.
+const STATE_FILE: &str = ".bd-archive-create.json";
+
+/// What `--resume` must find unchanged (and the identity it must reuse).
+#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+struct CreateState {
+    name: String,
+    generation: u32,
+    chain_id: String,
+    created_unix: i64,
+    source: PathBuf,
+    capacity_sectors: u64,
+    compression: String,
+    redundancy: u32,
+    fill_parity: bool,
+    base: Option<PathBuf>,
+    pack_with: Option<PathBuf>,
+    min_last_disc_fill: u32,
+    checksum: bool,
+}
+
+impl CreateState {
+    fn new(args: &CreateArgs, chain: &ChainInfo, capacity_sectors: u64) -> Self {
+        CreateState {
+            name: args.name.clone(),
+            generation: chain.generation,
+            chain_id: chain.chain_id.iter().map(|b| format!("{b:02x}")).collect(),
+            created_unix: chain.created_unix,
+            source: absolute(&args.source),
+            capacity_sectors,
+            compression: chain.compression.clone(),
+            redundancy: args.redundancy,
+            fill_parity: args.fill_parity,
+            base: args.base.as_deref().map(absolute),
+            pack_with: args.pack_with.as_deref().map(absolute),
+            min_last_disc_fill: args.min_last_disc_fill,
+            checksum: args.checksum,
+        }
+    }
+}
+
+fn write_state(out: &Path, st: &CreateState) -> Result<()> {
+    let json = serde_json::to_vec_pretty(st)?;
+    write_atomically(&out.join(STATE_FILE), &json)
+}
+
+/// Reads the state of an interrupted create and checks that this run asks for the same archive.
+fn read_state(out: &Path, args: &CreateArgs) -> Result<CreateState> {
+    let path = out.join(STATE_FILE);
+    let raw = std::fs::read(&path).map_err(|_| {
+        anyhow!(
+            "--resume: {} has no interrupted create to resume ({} missing)",
+            out.display(),
+            STATE_FILE
+        )
+    })?;
+    let st: CreateState = serde_json::from_slice(&raw)
+        .with_context(|| format!("--resume: {} is damaged", path.display()))?;
+    let level = args.level.unwrap_or(3);
+    let compression = match args.compression {
+        CompressionArg::None => "none".to_string(),
+        _ => format!("zstd-{level}"),
+    };
+    let checks: [(&str, bool); 10] = [
+        ("-n", st.name == args.name),
+        ("-s", st.source == absolute(&args.source)),
+        (
+            "-b",
+            Some(st.capacity_sectors) == args.bytes.as_deref().and_then(|b| parse_capacity(b).ok()),
+        ),
+        ("-c/-l", st.compression == compression),
+        ("-r", st.redundancy == args.redundancy),
+        ("--fill-parity", st.fill_parity == args.fill_parity),
+        ("--base", st.base == args.base.as_deref().map(absolute)),
+        (
+            "--pack-with",
+            st.pack_with == args.pack_with.as_deref().map(absolute),
+        ),
+        (
+            "--min-last-disc-fill",
+            st.min_last_disc_fill == args.min_last_disc_fill,
+        ),
+        ("--checksum", st.checksum == args.checksum),
+    ];
+    if let Some((flag, _)) = checks.iter().find(|(_, same)| !same) {
+        bail!(
+            "--resume: {flag} differs from the interrupted create in {}; repeat its exact options",
+            out.display()
+        );
+    }
+    Ok(st)
+}
+
+fn parse_hex_id(s: &str) -> Result<[u8; 16]> {
+    let mut id = [0u8; 16];
+    if s.len() != 32 {
+        bail!("--resume: chain id in {STATE_FILE} is damaged");
+    }
+    for (i, b) in id.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16)
+            .map_err(|_| anyhow!("--resume: chain id in {STATE_FILE} is damaged"))?;
+    }
+    Ok(id)
+}
+
+/// The images a resumed create keeps: disc_0001.iso, disc_0002.iso, … while they are consecutive
+/// and intact; anything after a gap is left alone and rebuilt under its name (refused if present).
+fn completed_discs(images_dir: &Path, ui: &Ui) -> Result<Vec<(DiscIndex, PathBuf)>> {
+    use crate::disc_reader::{Disc, RepairSettings};
+    let mut done = Vec::new();
+    for n in 1.. {
+        let p = images_dir.join(format!("disc_{n:04}.iso"));
+        if !p.exists() {
+            break;
+        }
+        let disc = Disc::open_path(&p, &RepairSettings::default())
+            .with_context(|| format!("--resume: reading {}", p.display()))?;
+        let (true, Some(index)) = (disc.repair_summary().is_none(), disc.index) else {
+            bail!(
+                "--resume: {} is damaged; remove it and the images after it, then resume",
+                p.display()
+            );
+        };
+        done.push((index, p));
+    }
+    ui.say(&format!("Resuming after {} complete image(s)", done.len()));
+    Ok(done)
+}
+
 /// Refuses an OUT that already holds images or this generation's catalog.
 fn check_output(out: &Path, images_dir: &Path, catalog: &Path) -> Result<()> {
+    if out.join(STATE_FILE).exists() {
+        bail!(
+            "{} holds an interrupted create; continue it with --resume (same options), or choose another -o (nothing was changed)",
+            out.display()
+        );
+    }
     if out.exists() && !out.is_dir() {
         bail!("-o {}: exists and is not a directory", out.display());
     }
@@ -455,7 +615,8 @@ type Built = (crate::catalog::Catalog, Vec<PathBuf>, Vec<SourceProblem>);
 /// One chunk after compression, with the entry bookkeeping that travels with it.
 struct Compressed {
     seq: u64,
-    chunk: EncodedChunk,
+    /// The encoded chunk, or for a chunk a resumed run already holds: (length, content CRC).
+    chunk: Result<EncodedChunk, (usize, u32)>,
     completed: Vec<Entry>,
     open: Option<Entry>,
 }
@@ -467,11 +628,14 @@ fn build_images(
     reuse: Vec<Entry>,
     compression: Compression,
     total: u64,
+    done: Vec<(DiscIndex, PathBuf)>,
     ui: &Ui,
 ) -> Result<Built> {
     let chain_id = cfg.chain.chain_id;
     let generation = cfg.chain.generation;
     let mut writer = DiscSetWriter::new(cfg)?;
+    writer.resume_with(done)?;
+    let replay_below = writer.resumed_chunks();
     let pb = progress_bar(ui, Some(total), "archiving");
     let pb2 = pb.clone();
     let quiet = ui.quiet;
@@ -513,7 +677,9 @@ fn build_images(
             for _ in 0..threads {
                 let rx = Arc::clone(&raw_rx);
                 let tx = res_tx.clone();
-                s.spawn(move || compress_worker(rx, tx, compression, chain_id, generation));
+                s.spawn(move || {
+                    compress_worker(rx, tx, compression, chain_id, generation, replay_below)
+                });
             }
             drop(raw_rx);
             drop(res_tx);
@@ -523,7 +689,12 @@ fn build_images(
                 let c = r?;
                 pending.insert(c.seq, c);
                 while let Some(c) = pending.remove(&next) {
-                    writer.push_chunk(c.chunk, c.completed, c.open)?;
+                    match c.chunk {
+                        Ok(chunk) => writer.push_chunk(chunk, c.completed, c.open)?,
+                        Err((len, crc)) => {
+                            writer.replay_chunk(c.seq, len, crc, c.completed, c.open)?
+                        }
+                    }
                     next += 1;
                 }
             }
@@ -546,6 +717,7 @@ fn compress_worker(
     compression: Compression,
     chain_id: [u8; 16],
     generation: u32,
+    replay_below: u64,
 ) {
     let mut compressor = match compression {
         Compression::Zstd(l) => match new_compressor(l) {
@@ -560,6 +732,18 @@ fn compress_worker(
     loop {
         let next = rx.lock().map(|r| r.recv());
         let Ok(Ok(c)) = next else { return };
+        if c.seq < replay_below {
+            let r = Compressed {
+                seq: c.seq,
+                chunk: Err((c.data.len(), crc32c::crc32c(&c.data))),
+                completed: c.completed,
+                open: c.open,
+            };
+            if tx.send(Ok(r)).is_err() {
+                return;
+            }
+            continue;
+        }
         let r = encode_chunk(
             &c.data,
             compression,
@@ -571,7 +755,7 @@ fn compress_worker(
         )
         .map(|chunk| Compressed {
             seq: c.seq,
-            chunk,
+            chunk: Ok(chunk),
             completed: c.completed,
             open: c.open,
         })

@@ -168,8 +168,15 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
     for e in &entries {
         let mut result = restore_entry(&mut restorer, &mut streams, e)?;
         // A hard link shares its target's content: a damaged target makes the link damaged too.
-        if result.is_none() && e.kind == EntryKind::HardLink && damaged_paths.contains(&e.link_target) {
-            result = Some(Damage { path: e.path.clone(), ranges: Vec::new(), reason: format!("hard link to damaged {}", escape_path(&e.link_target)) });
+        if result.is_none()
+            && e.kind == EntryKind::HardLink
+            && damaged_paths.contains(&e.link_target)
+        {
+            result = Some(Damage {
+                path: e.path.clone(),
+                ranges: Vec::new(),
+                reason: format!("hard link to damaged {}", escape_path(&e.link_target)),
+            });
         }
         if let Some(d) = result {
             damaged_paths.insert(d.path.clone());
