@@ -52,6 +52,7 @@ fn create_and_kill_after_first_image(src: &Path, out: &Path) -> bool {
         std::thread::sleep(Duration::from_millis(5));
     }
     let _ = child.kill();
+    let _ = child.wait();
     false
 }
 
