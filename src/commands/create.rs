@@ -603,7 +603,7 @@ fn print_overview(
     }
     if let Some(d) = delta {
         ui.info(&format!(
-            "Changes:       {} new, {} changed, {} renamed/copied (not stored again), {} metadata only, {} deleted, {} unchanged",
+            "Changes:       {} new, {} changed, {} renamed/copied (not stored again), {} metadata only, {} deleted, {} unchanged; only new and changed entries are stored (counted above)",
             d.new, d.changed, d.renamed, d.metadata_only, d.deleted, d.unchanged
         ));
     }
