@@ -6,6 +6,7 @@ pub mod archive_stream;
 pub mod capacity;
 pub mod catalog;
 pub mod chain;
+pub mod civil_time;
 pub mod cli;
 pub mod commands;
 pub mod container;

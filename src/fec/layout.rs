@@ -191,8 +191,14 @@ pub fn sector_crc(lba: u64, sector: &[u8]) -> u32 {
 ///
 /// `supports(k, m(k))` only gets harder as k grows, so a binary search is exact.
 fn k_max_for(num: u64, den: u64) -> Option<u64> {
+    k_max_by(|k| (k * num).div_ceil(den).max(1))
+}
+
+/// Largest k ≤ TARGET_K for which (k, m_of(k)) is a valid reed-solomon-simd code; `m_of` grows
+/// with k, so validity only gets harder as k grows and a binary search is exact.
+fn k_max_by(m_of: impl Fn(u64) -> u64) -> Option<u64> {
     let ok = |k: u64| {
-        let m = (k * num).div_ceil(den).max(1);
+        let m = m_of(k);
         m <= 65535 && ReedSolomonEncoder::supports(k as usize, m as usize)
     };
     if !ok(1) {
@@ -313,23 +319,7 @@ pub fn parity_for_loss(k: u64, loss_pct: u32) -> u64 {
 
 /// Largest k ≤ TARGET_K whose loss-based parity the codec supports.
 fn k_max_for_loss(loss_pct: u32) -> Option<u64> {
-    let ok = |k: u64| {
-        let m = parity_for_loss(k, loss_pct);
-        m <= 65535 && ReedSolomonEncoder::supports(k as usize, m as usize)
-    };
-    if !ok(1) {
-        return None;
-    }
-    let (mut lo, mut hi) = (1u64, TARGET_K);
-    while lo < hi {
-        let mid = (lo + hi).div_ceil(2);
-        if ok(mid) {
-            lo = mid;
-        } else {
-            hi = mid - 1;
-        }
-    }
-    Some(lo)
+    k_max_by(|k| parity_for_loss(k, loss_pct))
 }
 
 fn loss_k_max(loss_pct: u32) -> Result<u64, FecError> {
