@@ -47,6 +47,9 @@ pub enum WriteError {
     /// FEC failed.
     #[error("computing FEC for {0}: {1}")]
     Fec(PathBuf, fec::FecError),
+    /// Internal planning error: the image would not fit the medium.
+    #[error("{0}: image of {1} sectors exceeds the disc capacity of {2} sectors (a bug; please report it)")]
+    Oversize(PathBuf, u64, u64),
     /// `--resume` cannot continue consistently.
     #[error("--resume: {0}")]
     Resume(String),
@@ -665,6 +668,11 @@ impl DiscSetWriter {
         let fec_sectors = layout.region_sectors();
         let total =
             (protected + fec_sectors + TRAILER_SECTORS).div_ceil(CLUSTER_SECTORS) * CLUSTER_SECTORS;
+        // Planning guarantees this; checked anyway because an oversize image fails only at the end
+        // of a burn, the worst moment to find out.
+        if total > self.cfg.capacity_sectors {
+            return Err(WriteError::Oversize(d.final_path.clone(), total, self.cfg.capacity_sectors));
+        }
         files.push(ImageFile {
             path: format!("{stem}-disc{:04}.fec", d.number),
             lba: protected,
