@@ -9,7 +9,9 @@ use std::sync::{Arc, Mutex, RwLock};
 use thiserror::Error;
 
 use crate::catalog::{Catalog, ChunkRecord, DiscIndex, Entry, PartRecord};
-use crate::container::chunk::{decode_chunk, ChunkError, ChunkHeader, CHUNK_FRAME_OVERHEAD};
+use crate::container::chunk::{
+    decode_chunk, zstd_bound, ChunkError, ChunkHeader, CHUNK_FRAME_OVERHEAD, MAX_CHUNK_SIZE,
+};
 use crate::container::disc_header::{DiscHeader, SECTION_LAST_DISC};
 use crate::container::records::{self, decode_record, RecordError};
 use crate::fec::{self, FecScan, LocatedFec, RepairedSource};
@@ -42,7 +44,10 @@ pub enum ReadError {
 pub fn read_bytes(src: &dyn SectorSource, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
     let s = SECTOR_SIZE as u64;
     let first = offset / s;
-    let last = (offset + len as u64).div_ceil(s);
+    let end = offset
+        .checked_add(len as u64)
+        .ok_or_else(|| std::io::Error::other("read range overflows"))?;
+    let last = end.div_ceil(s);
     let count =
         usize::try_from(last - first).map_err(|_| std::io::Error::other("read too large"))?;
     let mut buf = vec![0u8; count * SECTOR_SIZE];
@@ -433,7 +438,17 @@ impl Disc {
         part_lba: u64,
         out: &mut Vec<u8>,
     ) -> Result<(), ReadError> {
-        let off = part_lba * SECTOR_SIZE as u64 + rec.part_offset;
+        // Values from an index or catalog are untrusted: bound them before allocating or seeking.
+        let bad = |m: &str| ReadError::Inconsistent(self.name.clone(), format!("chunk {seq}: {m}"));
+        if rec.stored_len as usize > zstd_bound(MAX_CHUNK_SIZE)
+            || rec.tar_len as usize > MAX_CHUNK_SIZE
+        {
+            return Err(bad("recorded length out of range"));
+        }
+        let off = part_lba
+            .checked_mul(SECTOR_SIZE as u64)
+            .and_then(|o| o.checked_add(rec.part_offset))
+            .ok_or_else(|| bad("recorded position out of range"))?;
         let len = CHUNK_FRAME_OVERHEAD + rec.stored_len as usize;
         let src = self.source();
         let raw =

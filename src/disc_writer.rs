@@ -671,7 +671,11 @@ impl DiscSetWriter {
         // Planning guarantees this; checked anyway because an oversize image fails only at the end
         // of a burn, the worst moment to find out.
         if total > self.cfg.capacity_sectors {
-            return Err(WriteError::Oversize(d.final_path.clone(), total, self.cfg.capacity_sectors));
+            return Err(WriteError::Oversize(
+                d.final_path.clone(),
+                total,
+                self.cfg.capacity_sectors,
+            ));
         }
         files.push(ImageFile {
             path: format!("{stem}-disc{:04}.fec", d.number),

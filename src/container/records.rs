@@ -129,7 +129,10 @@ pub fn decode_header(
         stored_len: le64(b, 40),
         raw_len: le64(b, 48),
     };
-    if h.raw_len > MAX_BODY_LEN || h.stored_len > record_size_bound(h.raw_len) {
+    // Bodies hold SHA-256s, CRCs and offsets and compress far less than 1024:1; a larger claimed ratio is a
+    // damaged or hostile header, refused before anything is allocated.
+    let plausible = h.raw_len <= h.stored_len.saturating_mul(1024).saturating_add(1 << 20);
+    if h.raw_len > MAX_BODY_LEN || h.stored_len > record_size_bound(h.raw_len) || !plausible {
         return Err(RecordError::Decode(
             what,
             "length fields out of range".into(),
