@@ -1,0 +1,10 @@
+//! Catalog and per-disc index record files (header, zstd body, bincode decoding).
+#![no_main]
+use bd_archive::catalog::{Catalog, DiscIndex};
+use bd_archive::container::records::{decode_record, CATALOG_MAGIC, INDEX_MAGIC};
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    let _ = decode_record::<Catalog>(CATALOG_MAGIC, "catalog", data);
+    let _ = decode_record::<DiscIndex>(INDEX_MAGIC, "disc index", data);
+});
