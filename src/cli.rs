@@ -52,6 +52,44 @@ bd-archive verify disc_0001.iso --repair -o fixed.iso"
     Verify(VerifyArgs),
     /// Burn images to blank BD-R discs (not available in this build yet).
     Burn(BurnArgs),
+    /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
+    #[command(
+        after_help = "Examples:\n  bd-archive completions bash > /etc/bash_completion.d/bd-archive\n  \
+bd-archive completions zsh > ~/.zfunc/_bd-archive"
+    )]
+    Completions(CompletionsArgs),
+    /// Write man pages (bd-archive.1 and one per command) into DIR, or print the main one.
+    #[command(
+        after_help = "Examples:\n  bd-archive manpage /usr/local/share/man/man1\n  bd-archive manpage | man -l -"
+    )]
+    Manpage(ManpageArgs),
+    /// Show the whole product in a minute: a 3-disc set, one disc damaged, verified, restored.
+    #[command(after_help = "Examples:\n  bd-archive demo\n  bd-archive demo /tmp/bd-demo")]
+    Demo(DemoArgs),
+}
+
+/// `completions` arguments.
+#[derive(Args, Debug)]
+pub struct CompletionsArgs {
+    /// Shell to generate for.
+    #[arg(value_enum)]
+    pub shell: clap_complete::Shell,
+}
+
+/// `manpage` arguments.
+#[derive(Args, Debug)]
+pub struct ManpageArgs {
+    /// Directory to write the pages into (default: print bd-archive.1 to stdout).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+}
+
+/// `demo` arguments.
+#[derive(Args, Debug)]
+pub struct DemoArgs {
+    /// Where to put the sample tree, the images and the restore (default: a new temporary directory).
+    #[arg(value_name = "DIR")]
+    pub dir: Option<PathBuf>,
 }
 
 /// Compression choices (`-c`). The seed's lzma/lz4/gzip/bzip2 are refused with a hint.
@@ -153,13 +191,13 @@ pub struct ExtractArgs {
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: PathBuf,
     /// Image files, directories of images, or copies of disc contents, in any order.
-    #[arg(value_name = "SOURCE")]
+    #[arg(value_name = "SOURCE", value_hint = clap::ValueHint::AnyPath)]
     pub sources: Vec<PathBuf>,
     /// Work directory for repaired sectors (default OUT/.bd-archive-work).
     #[arg(short = 'w', long = "workdir", value_name = "DIR")]
     pub workdir: Option<PathBuf>,
     /// Optical drive (not available in this build yet; pass images).
-    #[arg(short = 'D', long = "device", value_name = "DEV")]
+    #[arg(short = 'D', long = "device", value_name = "DEV", value_hint = clap::ValueHint::FilePath)]
     pub device: Option<PathBuf>,
     /// Restore only this path (and everything below it); repeat for several paths.
     #[arg(long = "only", value_name = "PATH")]

@@ -28,6 +28,9 @@ fn main() {
         Command::Extract(a) => commands::extract::run(a, &ui),
         Command::List(a) => commands::list::run(a, &ui),
         Command::Verify(a) => commands::verify::run(a, &ui),
+        Command::Completions(a) => commands::docs::completions(a),
+        Command::Manpage(a) => commands::docs::manpage(a),
+        Command::Demo(a) => commands::demo::run(a, &ui),
         Command::Burn(_) => Err(anyhow::anyhow!(
             "burn is not available in this version yet; burn the images in OUT/images with your usual tool"
         )),

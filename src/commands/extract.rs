@@ -188,6 +188,16 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
     for n in restorer.finish()? {
         ui.warn(&n);
     }
+    for set in sets.values() {
+        for d in set.discs.values() {
+            if let Some(Ok(r)) = d.repair_summary() {
+                ui.say(&format!(
+                    "{}: {} damaged sector(s) were rebuilt from the disc's FEC data",
+                    d.name, r.lost_sectors
+                ));
+            }
+        }
+    }
     finish_report_with_notes(&args.output, &damaged, &notes, entries.len(), ui)
 }
 

@@ -2,6 +2,8 @@
 //! exit codes. Nothing below this layer prints or prompts.
 
 pub mod create;
+pub mod demo;
+pub mod docs;
 pub mod extract;
 pub mod list;
 pub mod verify;
