@@ -30,13 +30,14 @@ pub const TRAILER_SECTORS: u64 = 2;
 /// Errors while writing images.
 #[derive(Debug, Error)]
 pub enum WriteError {
-    /// I/O on an image file.
-    #[error("{path}: {source}")]
+    /// I/O on an image file (the cause is part of the message, not a separate error source, so
+    /// it is printed once).
+    #[error("{path}: {err}")]
     Io {
         /// File concerned.
         path: PathBuf,
         /// Cause.
-        source: std::io::Error,
+        err: std::io::Error,
     },
     /// The disc capacity cannot hold even one chunk.
     #[error("disc capacity {0} bytes is too small to hold any data after filesystem, index and FEC overhead")]
@@ -59,9 +60,9 @@ pub enum WriteError {
 }
 
 fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
-    move |source| WriteError::Io {
+    move |err| WriteError::Io {
         path: path.to_path_buf(),
-        source,
+        err,
     }
 }
 
@@ -86,6 +87,8 @@ pub struct DiscSetConfig {
     pub first_image_number: u32,
     /// `--pack-with`: an unburned image whose contents go onto the first disc of this run.
     pub carry_in: Option<CarryIn>,
+    /// The static bd-archive binary placed on every disc as `bd-archive` (None: not carried).
+    pub binary: Option<Vec<u8>>,
 }
 
 /// The protected contents of an unburned image that `--pack-with` puts onto the first disc:
@@ -286,6 +289,9 @@ impl DiscSetWriter {
             ("README.txt".into(), readme.as_bytes()),
             ("FORMAT.md".into(), &self.cfg.format_md[..]),
         ];
+        if let Some(bin) = &self.cfg.binary {
+            fixed.push(("bd-archive".into(), &bin[..]));
+        }
         if let (1, Some(carry)) = (number, &self.cfg.carry_in) {
             // The packed image's protected files keep their LBAs, so its index and catalog stay valid.
             copy_sectors(
@@ -298,11 +304,20 @@ impl DiscSetWriter {
             fixed_files.extend(carry.files.iter().cloned());
             lba = carry.protected_end;
             fixed = vec![(format!("{}/README.txt", self.gen_dir()), readme.as_bytes())];
+            if let Some(bin) = self
+                .cfg
+                .binary
+                .as_ref()
+                .filter(|_| !carry.files.iter().any(|f| f.path == "bd-archive"))
+            {
+                fixed.push(("bd-archive".into(), &bin[..]));
+            }
         }
         for (name, bytes) in fixed {
             file.write_all_at(bytes, lba * SECTOR_SIZE as u64)
                 .map_err(io_err(&tmp_path))?;
             fixed_files.push(ImageFile {
+                executable: name == "bd-archive",
                 path: name,
                 lba,
                 size: bytes.len() as u64,
@@ -616,6 +631,7 @@ impl DiscSetWriter {
                 lba: p.lba,
                 size: p.bytes,
                 mtime: self.cfg.chain.created_unix,
+                executable: false,
             });
         }
         let mut section = DiscSection {
@@ -642,6 +658,7 @@ impl DiscSetWriter {
             lba,
             size: idx_bytes.len() as u64,
             mtime: self.cfg.chain.created_unix,
+            executable: false,
         });
         lba += sectors_for(idx_bytes.len() as u64);
         if let Some(cat) = catalog {
@@ -655,6 +672,7 @@ impl DiscSetWriter {
                 lba,
                 size: bytes.len() as u64,
                 mtime: self.cfg.chain.created_unix,
+                executable: false,
             });
             section.flags |= SECTION_LAST_DISC;
             section.catalog_lba = lba;
@@ -682,6 +700,7 @@ impl DiscSetWriter {
             lba: protected,
             size: fec_sectors * SECTOR_SIZE as u64,
             mtime: self.cfg.chain.created_unix,
+            executable: false,
         });
         // Every non-zero sector after the data is described by a file, so tools that check for
         // trailing garbage (7-Zip) accept the image; the header copy is readable by name too.
@@ -690,6 +709,7 @@ impl DiscSetWriter {
             lba: total - 2,
             size: SECTOR_SIZE as u64,
             mtime: self.cfg.chain.created_unix,
+            executable: false,
         });
         let spec = VolumeSpec {
             volume_id: record.volume_label.clone(),

@@ -21,6 +21,7 @@ pub mod readme;
 pub mod restore;
 pub mod scan;
 pub mod sector;
+pub mod self_binary;
 pub mod stream_reader;
 pub mod tarstream;
 

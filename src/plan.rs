@@ -124,6 +124,7 @@ pub fn overview(
     redundancy_pct: u32,
     ratio: f64,
     ratio_source: String,
+    fixed_bytes_per_disc: u64,
 ) -> Overview {
     let mut o = Overview {
         entries: entries.len() as u64,
@@ -155,7 +156,7 @@ pub fn overview(
     // Headers compress far better than typical content; the ratio is applied to everything.
     o.est_stored_bytes = (o.stream_bytes as f64 * ratio) as u64 + chunks * 100;
     let max_d = fec::max_protected_for_loss(capacity_sectors - TRAILER_SECTORS, redundancy_pct);
-    let fixed = FIRST_DATA_LBA + 64;
+    let fixed = FIRST_DATA_LBA + 64 + fixed_bytes_per_disc.div_ceil(SECTOR_SIZE as u64);
     o.data_per_disc = max_d.saturating_sub(fixed) * SECTOR_SIZE as u64;
     // Catalog on the last disc plus the per-disc indexes (together about one more catalog);
     // both compress well, this is an upper estimate.

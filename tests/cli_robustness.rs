@@ -59,6 +59,7 @@ fn build(entries: &[SourceEntry], out: &Path) -> Vec<PathBuf> {
         format_md: b"format".to_vec(),
         first_image_number: 1,
         carry_in: None,
+        binary: None,
     };
     let mut writer = DiscSetWriter::new(cfg).unwrap();
     let mut chunks = Vec::new();
@@ -233,9 +234,93 @@ fn full_filesystem_leaves_no_complete_looking_image() {
     let _ = std::process::Command::new("umount").arg(&small).status();
     expect_code(&o, 3);
     let err = String::from_utf8_lossy(&o.stderr);
+    let errors: Vec<&str> = err
+        .lines()
+        .filter(|l| !l.starts_with("warning: "))
+        .collect();
     assert!(
-        err.starts_with("error: ") && err.lines().count() <= 2,
+        errors.len() == 1
+            && errors[0].starts_with("error: ")
+            && errors[0].contains("No space left"),
         "{err}"
     );
+    assert_eq!(
+        errors[0].matches("No space left").count(),
+        1,
+        "cause printed twice: {err}"
+    );
     assert!(imgs.is_empty(), "images left behind: {imgs:?}");
+}
+
+#[test]
+fn carried_binary_is_on_every_disc_and_executable() {
+    let t = tmp();
+    let payload = t.path().join("p.bin");
+    fs::write(&payload, noise(1 << 20, 3)).unwrap();
+    let entries = vec![source(b"p.bin", EntryKind::File, &payload, b"")];
+    let out = t.path().join("out");
+    let images = out.join("images");
+    fs::create_dir_all(&images).unwrap();
+    let fake_binary = noise(300_000, 4);
+    let chain = ChainInfo {
+        name: "bin".into(),
+        chain_id: [1; 16],
+        generation: 1,
+        base_generation: 0,
+        created_unix: 1_600_000_000,
+        tool_version: "test".into(),
+        compression: "none".into(),
+        redundancy_pct: 10,
+    };
+    let cfg = DiscSetConfig {
+        images_dir: images.clone(),
+        chain,
+        capacity_sectors: 32768,
+        redundancy_pct: 10,
+        fill_parity: false,
+        memory_budget: 64 << 20,
+        format_md: b"format".to_vec(),
+        first_image_number: 1,
+        carry_in: None,
+        binary: Some(fake_binary.clone()),
+    };
+    let mut writer = DiscSetWriter::new(cfg).unwrap();
+    let mut chunks = Vec::new();
+    let mut emit = |c| {
+        chunks.push(c);
+        Ok(())
+    };
+    let len = TarStreamBuilder::new(1, &mut emit, &mut |_| {}, &mut |_| {})
+        .run(&entries)
+        .unwrap();
+    for c in chunks {
+        let enc = encode_chunk(
+            &c.data,
+            Compression::None,
+            None,
+            [1; 16],
+            1,
+            c.seq,
+            c.tar_offset,
+        )
+        .unwrap();
+        writer.push_chunk(enc, c.completed, c.open).unwrap();
+    }
+    let imgs = writer.finish(len, Vec::new()).unwrap().1;
+    let src = bd_archive::sector::FileSectorSource::open(&imgs[0]).unwrap();
+    let fsys = bd_archive::image::read_filesystem(&src).unwrap();
+    let f = fsys
+        .files
+        .iter()
+        .find(|f| f.path == "bd-archive")
+        .expect("binary on the disc");
+    assert!(f.executable, "binary not executable");
+    let mut got = vec![0u8; f.size as usize];
+    std::os::unix::fs::FileExt::read_exact_at(
+        &fs::File::open(&imgs[0]).unwrap(),
+        &mut got,
+        f.lba * 2048,
+    )
+    .unwrap();
+    assert_eq!(got, fake_binary);
 }

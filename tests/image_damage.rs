@@ -24,6 +24,7 @@ fn file(path: &str, lba: u64, size: u64) -> ImageFile {
         lba,
         size,
         mtime: 1_700_000_000,
+        executable: false,
     }
 }
 

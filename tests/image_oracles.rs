@@ -82,6 +82,7 @@ fn build(dir: &Path, fill: u8) -> (PathBuf, Vec<ImageFile>) {
                 lba: TOTAL - 2,
                 size: data.len() as u64,
                 mtime: 1_700_000_000,
+                executable: false,
             });
             continue;
         }
@@ -93,6 +94,7 @@ fn build(dir: &Path, fill: u8) -> (PathBuf, Vec<ImageFile>) {
             lba: if data.is_empty() { 0 } else { lba },
             size: data.len() as u64,
             mtime: 1_700_000_000 + i as i64 * 3600,
+            executable: false,
         });
         lba += (data.len() as u64).div_ceil(SECTOR_SIZE as u64) + 1;
     }

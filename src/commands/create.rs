@@ -165,7 +165,9 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
             return Ok(crate::exit::OK);
         }
     }
+    let binary = carried_binary(args, capacity_sectors, ui);
     let (ratio, ratio_source) = estimate_ratio(args, &plan.store, compression)?;
+    let fixed_bytes = binary.as_ref().map_or(0, |b| b.len() as u64);
     let est = |store: &[SourceEntry]| {
         overview(
             store,
@@ -173,6 +175,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
             args.redundancy,
             ratio,
             ratio_source.clone(),
+            fixed_bytes,
         )
     };
     let base_paths: std::collections::HashSet<&[u8]> = base
@@ -230,6 +233,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         format_md: FORMAT_MD.as_bytes().to_vec(),
         first_image_number: 1,
         carry_in: pack.as_ref().map(|(c, _)| c.clone()),
+        binary,
     };
     remove_partials(&images_dir);
     let done = match &resume_state {
@@ -909,4 +913,21 @@ fn open_pack(path: &Path, name: &str) -> Result<(CarryIn, Catalog)> {
         sections: last.header.sections.clone(),
     };
     Ok((carry, catalog))
+}
+
+/// The static binary to put on every disc, or None with a one-line warning saying why not.
+fn carried_binary(args: &CreateArgs, capacity_sectors: u64, ui: &Ui) -> Option<Vec<u8>> {
+    let exe = std::env::current_exe().unwrap_or_default();
+    match crate::self_binary::load(&exe, capacity_sectors * 2048, args.no_binary) {
+        Ok(b) => Some(b),
+        Err(crate::self_binary::NotCarried::Disabled) => None,
+        Err(why) => {
+            if !args.dry_run {
+                ui.warn(&format!(
+                    "the bd-archive binary is not copied onto the discs: {why}"
+                ));
+            }
+            None
+        }
+    }
 }

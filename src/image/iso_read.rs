@@ -325,6 +325,7 @@ impl Reader<'_> {
                 }
             }
             let mtime = rr.mtime.unwrap_or_else(|| date7_unix(&rec.date));
+            let executable = rr.mode.is_some_and(|m| m & 0o111 != 0);
             let multi = rec.flags & 0x80 != 0;
             let sectors = rec.len.div_ceil(SECTOR_SIZE as u64);
             match pending.take() {
@@ -339,7 +340,7 @@ impl Reader<'_> {
                     if multi {
                         pending = Some((pname, plba, size, rec.lba + sectors, pmtime));
                     } else {
-                        self.push(full, plba, size, pmtime);
+                        self.push(full, plba, size, pmtime, executable);
                     }
                 }
                 Some(_) => {
@@ -352,7 +353,7 @@ impl Reader<'_> {
                     if multi {
                         pending = Some((full, rec.lba, rec.len, rec.lba + sectors, mtime));
                     } else {
-                        self.push(full, rec.lba, rec.len, mtime);
+                        self.push(full, rec.lba, rec.len, mtime, executable);
                     }
                 }
             }
@@ -366,13 +367,14 @@ impl Reader<'_> {
         Ok(())
     }
 
-    fn push(&mut self, path: String, lba: u64, size: u64, mtime: i64) {
+    fn push(&mut self, path: String, lba: u64, size: u64, mtime: i64, executable: bool) {
         let lba = if size == 0 { 0 } else { lba };
         self.files.push(ImageFile {
             path,
             lba,
             size,
             mtime,
+            executable,
         });
     }
 

@@ -20,6 +20,8 @@ const ISO_DIR_MAX: usize = 31;
 const JOLIET_MAX: usize = 64;
 /// Rock Ridge file mode of regular files (r--r--r--).
 const MODE_FILE: u32 = 0o100444;
+/// Rock Ridge file mode of executable files (r-xr-xr-x).
+const MODE_EXEC: u32 = 0o100555;
 /// Rock Ridge file mode of directories (r-xr-xr-x).
 const MODE_DIR: u32 = 0o040555;
 
@@ -449,7 +451,14 @@ impl Ctx<'_> {
                     let su = if joliet {
                         Vec::new()
                     } else {
-                        self.child_su(id.len(), MODE_FILE, 1, fe.mtime, &fe.name, ce)
+                        self.child_su(
+                            id.len(),
+                            if fe.executable { MODE_EXEC } else { MODE_FILE },
+                            1,
+                            fe.mtime,
+                            &fe.name,
+                            ce,
+                        )
                     };
                     recs.push(record(id, fe.lba, fe.size, false, dir_date(fe.mtime), &su));
                 }

@@ -47,6 +47,8 @@ pub struct ImageFile {
     pub size: u64,
     /// Modification time, Unix seconds (UTC).
     pub mtime: i64,
+    /// Executable (r-xr-xr-x instead of r--r--r--): the bd-archive binary carried on the disc.
+    pub executable: bool,
 }
 
 /// Volume-level identification written into every volume descriptor.

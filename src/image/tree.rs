@@ -48,6 +48,8 @@ pub(crate) struct FileEnt {
     pub lba: u64,
     /// Size in bytes, ≤ u32::MAX.
     pub size: u64,
+    /// Mode r-xr-xr-x instead of r--r--r--.
+    pub executable: bool,
     /// Modification time, Unix seconds.
     pub mtime: i64,
 }
@@ -157,6 +159,7 @@ impl Tree {
                 lba: if f.size == 0 { 0 } else { f.lba },
                 size: f.size,
                 mtime: f.mtime,
+                executable: f.executable,
             });
         }
         // Overlap check on non-empty extents.

@@ -165,6 +165,8 @@ struct Entry {
     regular: bool,
     size: u64,
     mtime: i64,
+    /// Any execute bit set in the entry's permissions (owner 0x400, group 0x20, other 0x1).
+    executable: bool,
     /// (absolute LBA, length in bytes) of recorded extents.
     extents: Vec<(u64, u64)>,
     /// Embedded data (allocation type 3).
@@ -243,6 +245,7 @@ impl Reader<'_> {
         let ad_type = get_u16(&s, 34).unwrap_or(0) & 7;
         let size = get_u64(&s, 56).unwrap_or(0);
         let mtime = ts_unix(&s[mtime_off..mtime_off + 12]);
+        let executable = get_u32(&s, 44).unwrap_or(0) & 0x0421 != 0;
         let l_ea = get_u32(&s, ea_off).unwrap_or(0) as usize;
         let l_ad = get_u32(&s, ea_off + 4).unwrap_or(0) as usize;
         let ad_start = ea_off + 8 + l_ea;
@@ -258,6 +261,7 @@ impl Reader<'_> {
                     regular: false,
                     size: 0,
                     mtime,
+                    executable,
                     extents: Vec::new(),
                     embedded: None,
                 })
@@ -310,6 +314,7 @@ impl Reader<'_> {
             regular: true,
             size,
             mtime,
+            executable,
             extents,
             embedded,
         })
@@ -489,6 +494,7 @@ impl Reader<'_> {
                 lba,
                 size: fe.size,
                 mtime: fe.mtime,
+                executable: fe.executable && !fe.dir,
             });
         }
         Ok(())

@@ -129,6 +129,8 @@ fn fid_len(n: usize) -> usize {
 
 struct FeArgs {
     dir: bool,
+    /// Execute permission for owner, group and other (files only).
+    exec: bool,
     links: u16,
     size: u64,
     mtime: i64,
@@ -147,7 +149,11 @@ fn file_entry(a: &FeArgs, at_lbn: u32) -> Vec<u8> {
     put_u16(&mut b, 34, 0);
     put_u32(&mut b, 36, u32::MAX);
     put_u32(&mut b, 40, u32::MAX);
-    put_u32(&mut b, 44, if a.dir { PERM_DIR } else { PERM_FILE });
+    put_u32(
+        &mut b,
+        44,
+        if a.dir || a.exec { PERM_DIR } else { PERM_FILE },
+    );
     put_u16(&mut b, 48, a.links);
     put_u64(&mut b, 56, a.size);
     let blocks: u64 = a
@@ -315,6 +321,7 @@ pub(crate) fn write(
         let fe = file_entry(
             &FeArgs {
                 dir: true,
+                exec: false,
                 links: (1 + dir.subdirs.len()).min(u16::MAX as usize) as u16,
                 size: stream.len() as u64,
                 mtime: spec.created_unix,
@@ -340,6 +347,7 @@ pub(crate) fn write(
         let fe = file_entry(
             &FeArgs {
                 dir: false,
+                exec: f.executable,
                 links: 1,
                 size: f.size,
                 mtime: f.mtime,
