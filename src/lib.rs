@@ -16,6 +16,7 @@ pub mod disc_writer;
 pub mod exit;
 pub mod fec;
 pub mod image;
+pub mod interrupt;
 pub mod plan;
 pub mod readme;
 pub mod restore;

@@ -19,6 +19,7 @@ fn main() {
             std::process::exit(code);
         }
     };
+    bd_archive::interrupt::install();
     let ui = Ui {
         quiet: cli.quiet,
         verbose: cli.verbose,
@@ -39,7 +40,15 @@ fn main() {
         Ok(code) => std::process::exit(code),
         Err(e) => {
             eprintln!("error: {e:#}");
-            std::process::exit(exit::ERROR);
+            let interrupted = e
+                .downcast_ref::<bd_archive::interrupt::Interrupted>()
+                .is_some()
+                || bd_archive::interrupt::requested();
+            std::process::exit(if interrupted {
+                exit::INTERRUPTED
+            } else {
+                exit::ERROR
+            });
         }
     }
 }

@@ -124,3 +124,53 @@ fn resume_refuses_a_changed_source() {
         String::from_utf8_lossy(&o.stderr)
     );
 }
+
+#[test]
+fn ctrl_c_stops_cleanly_with_130_and_resume_finishes() {
+    let t = tmp();
+    let src = t.path().join("src");
+    for i in 0..9 {
+        write(&src.join(format!("f{i}.bin")), &noise(9 << 20, 110 + i));
+    }
+    let out = t.path().join("out");
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bd-archive"))
+        .args(create_args(&src, &out, &[]))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !out.join("images/disc_0001.iso").exists() && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let o = child.wait_with_output().unwrap();
+    if o.status.code() == Some(0) {
+        eprintln!("SKIPPED ctrl_c_stops_cleanly…: create finished before the signal");
+        return;
+    }
+    assert_eq!(
+        o.status.code(),
+        Some(130),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    assert!(String::from_utf8_lossy(&o.stderr).contains("--resume"));
+    let partial = fs::read_dir(out.join("images"))
+        .unwrap()
+        .flatten()
+        .any(|e| e.file_name().to_string_lossy().ends_with(".partial"));
+    assert!(!partial, "a .partial image was left behind");
+    expect_code(&bd(&create_args(&src, &out, &["--resume"])), 0);
+    let r = t.path().join("r");
+    let mut a = vec!["extract", "-o", r.to_str().unwrap()];
+    let imgs = images(&out);
+    a.extend(imgs.iter().map(|p| p.to_str().unwrap()));
+    expect_code(&bd(&a), 0);
+    assert_same_tree(&src, &r);
+}

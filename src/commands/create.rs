@@ -668,7 +668,12 @@ fn build_images(
             let pb_reader = pb.clone();
             let problems_ref = &mut problems;
             let reader = s.spawn(move || {
-                let mut emit = |c: StreamChunk| raw_tx.send(c).map_err(|_| StreamStop::Cancelled);
+                let mut emit = |c: StreamChunk| {
+                    if crate::interrupt::requested() {
+                        return Err(StreamStop::Cancelled);
+                    }
+                    raw_tx.send(c).map_err(|_| StreamStop::Cancelled)
+                };
                 let mut on_problem = |p: SourceProblem| problems_ref.push(p);
                 let mut on_bytes = |n: u64| pb_reader.inc(n);
                 TarStreamBuilder::new(generation, &mut emit, &mut on_problem, &mut on_bytes)
@@ -705,7 +710,12 @@ fn build_images(
             let tar_len = reader
                 .join()
                 .map_err(|_| anyhow!("the source reader thread panicked"))?
-                .map_err(|_| anyhow!("archiving was cancelled"))?;
+                .map_err(|_| -> anyhow::Error {
+                    crate::interrupt::Interrupted(
+                        "; complete images are kept: re-run the same command with --resume".into(),
+                    )
+                    .into()
+                })?;
             let (catalog, images) = writer.finish(tar_len, reuse)?;
             Ok((tar_len, catalog, images))
         },

@@ -166,6 +166,15 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
     let mut damaged = Vec::new();
     let mut damaged_paths = std::collections::HashSet::new();
     for e in &entries {
+        if crate::interrupt::requested() {
+            pb.finish_and_clear();
+            let _ = restorer.finish();
+            return Err(crate::interrupt::Interrupted(format!(
+                "; {} was restored only in part (files restored so far are complete)",
+                args.output.display()
+            ))
+            .into());
+        }
         let mut result = restore_entry(&mut restorer, &mut streams, e)?;
         // A hard link shares its target's content: a damaged target makes the link damaged too.
         if result.is_none()
