@@ -174,3 +174,71 @@ fn ctrl_c_stops_cleanly_with_130_and_resume_finishes() {
     expect_code(&bd(&a), 0);
     assert_same_tree(&src, &r);
 }
+
+#[test]
+fn killed_at_ten_random_moments_never_leaves_a_bad_image() {
+    let t = tmp();
+    let src = t.path().join("src");
+    for i in 0..7 {
+        write(&src.join(format!("f{i}.bin")), &noise(9 << 20, 200 + i));
+    }
+    write(&src.join("notes.txt"), "text\n".repeat(100_000).as_bytes());
+    // How long a full run takes, to spread the kills over it.
+    let probe = t.path().join("probe");
+    let start = Instant::now();
+    expect_code(&bd(&create_args(&src, &probe, &[])), 0);
+    let full = start.elapsed().as_micros() as u64;
+    let mut seed = 0x5eed_u64;
+    for round in 0..10 {
+        seed ^= seed << 13;
+        seed ^= seed >> 7;
+        seed ^= seed << 17;
+        let at = Duration::from_micros(seed % full.max(1));
+        let out = t.path().join(format!("out{round}"));
+        let mut child = Command::new(env!("CARGO_BIN_EXE_bd-archive"))
+            .args(create_args(&src, &out, &[]))
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap();
+        std::thread::sleep(at);
+        let _ = child.kill();
+        let _ = child.wait();
+        // Invariant: every image under its final name is complete and verifies.
+        let imgs: Vec<_> = if out.join("images").exists() {
+            images(&out)
+        } else {
+            Vec::new()
+        };
+        for img in &imgs {
+            expect_code(&bd(&["verify", "-q", img.to_str().unwrap()]), 0);
+        }
+        let finished =
+            out.join("chain-gen1.catalog").exists() || out.join("res-gen1.catalog").exists();
+        if finished {
+            continue;
+        }
+        if out.join(".bd-archive-create.json").exists() {
+            // Without --resume the OUT is refused and left as it was; with it, the set completes.
+            let before: Vec<Vec<u8>> = imgs.iter().map(|p| fs::read(p).unwrap()).collect();
+            expect_code(&bd(&create_args(&src, &out, &[])), 3);
+            let after: Vec<Vec<u8>> = imgs.iter().map(|p| fs::read(p).unwrap()).collect();
+            assert!(
+                before == after,
+                "round {round}: images changed by a refused run"
+            );
+            expect_code(&bd(&create_args(&src, &out, &["--resume"])), 0);
+        } else {
+            // Killed before anything was promised: a plain re-run starts afresh.
+            let _ = fs::remove_dir_all(&out);
+            expect_code(&bd(&create_args(&src, &out, &[])), 0);
+        }
+        let r = t.path().join(format!("r{round}"));
+        let mut a = vec!["extract", "-q", "-o", r.to_str().unwrap()];
+        let imgs = images(&out);
+        a.extend(imgs.iter().map(|p| p.to_str().unwrap()));
+        expect_code(&bd(&a), 0);
+        assert_same_tree(&src, &r);
+    }
+}
