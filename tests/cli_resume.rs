@@ -133,7 +133,7 @@ fn ctrl_c_stops_cleanly_with_130_and_resume_finishes() {
         write(&src.join(format!("f{i}.bin")), &noise(9 << 20, 110 + i));
     }
     let out = t.path().join("out");
-    let mut child = Command::new(env!("CARGO_BIN_EXE_bd-archive"))
+    let child = Command::new(env!("CARGO_BIN_EXE_bd-archive"))
         .args(create_args(&src, &out, &[]))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
