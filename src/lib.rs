@@ -7,6 +7,7 @@ pub mod capacity;
 pub mod catalog;
 pub mod cli;
 pub mod commands;
+pub mod compat;
 pub mod container;
 pub mod disc_reader;
 pub mod disc_writer;
