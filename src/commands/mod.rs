@@ -4,6 +4,7 @@
 pub mod create;
 pub mod extract;
 pub mod list;
+pub mod seed;
 pub mod verify;
 
 use std::io::{IsTerminal, Write};
