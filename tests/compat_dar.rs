@@ -57,6 +57,13 @@ fn gen1(src: &Path) {
     write(&src.join("gone/x.txt"), b"will be deleted with its dir\n");
     write(&src.join("gone-file"), b"deleted in gen 2\n");
     write(&src.join("keep.bin"), &noise(40_000, 2));
+    // dar detects holes (>= 15 zero bytes) by default and stores them as sparse marks.
+    let mut sp = b"abc".to_vec();
+    sp.extend(std::iter::repeat_n(0u8, 100_000));
+    sp.extend_from_slice(b"xyz\xAE\xFD\xEA\x77\x21F");
+    sp.extend(noise(3000, 5));
+    sp.extend(std::iter::repeat_n(0u8, 40)); // trailing hole
+    write(&src.join("holes.bin"), &sp);
     fs::create_dir_all(src.join("emptydir")).unwrap();
     symlink("a.txt", src.join("link")).unwrap();
     fs::hard_link(src.join("a.txt"), src.join("hard")).unwrap();

@@ -385,12 +385,6 @@ impl DarArchive {
                 e.path_lossy()
             )));
         };
-        if d.sparse {
-            return Err(DarError::Unsupported(format!(
-                "sparse file data (dar -ah / --sparse-file-min-size) in {}",
-                e.path_lossy()
-            )));
-        }
         if d.delta {
             return Err(DarError::Unsupported(format!(
                 "binary delta (dar --delta sig) in {}",
@@ -399,6 +393,11 @@ impl DarArchive {
         }
         let raw = Unescape::new(self.stream.reader_at(d.offset));
         let dec = decoder(d.compression, raw)?;
+        let dec: Box<dyn Read + '_> = if d.sparse {
+            Box::new(stream::SparseExpand::new(dec))
+        } else {
+            dec
+        };
         let mut limited = dec.take(e.size);
         let mut crc = DarCrc::new(d.crc.len());
         let mut buf = vec![0u8; 256 * 1024];

@@ -332,6 +332,8 @@ impl Read for RawReader<'_> {
 /// stream (its type byte is kept in [`Unescape::mark`]).
 pub struct Unescape<R> {
     inner: R,
+    /// First byte of the mark prefix: 0xAD for the archive layer, 0xAE inside sparse file data.
+    first: u8,
     buf: Vec<u8>,
     pos: usize,
     eof: bool,
@@ -344,8 +346,14 @@ const UNESCAPE_BUF: usize = 64 * 1024;
 impl<R: Read> Unescape<R> {
     /// Wraps `inner`.
     pub fn new(inner: R) -> Self {
+        Self::with_first(inner, ESCAPE_PREFIX[0])
+    }
+
+    /// Wraps `inner`, with a mark prefix starting with `first` instead of 0xAD.
+    pub fn with_first(inner: R, first: u8) -> Self {
         Unescape {
             inner,
+            first,
             buf: Vec::with_capacity(UNESCAPE_BUF),
             pos: 0,
             eof: false,
@@ -380,6 +388,87 @@ impl<R: Read> Unescape<R> {
     }
 }
 
+impl<R: Read> Unescape<R> {
+    /// Steps over the mark that ended the stream, so reading goes on after it.
+    pub fn consume_mark(&mut self) {
+        if self.mark.take().is_some() {
+            self.pos += ESCAPE_PREFIX.len() + 1;
+        }
+    }
+
+    /// One raw (not unescaped) byte, for fields that follow a mark.
+    pub fn raw_byte(&mut self) -> io::Result<Option<u8>> {
+        self.fill(1)?;
+        match self.buf.get(self.pos) {
+            Some(&b) => {
+                self.pos += 1;
+                Ok(Some(b))
+            }
+            None => Ok(None),
+        }
+    }
+}
+
+/// Expands dar's sparse-file encoding: data escaped with the 0xAE prefix, and each hole written as
+/// mark `F` followed by an infinint count of zero bytes.
+pub struct SparseExpand<R> {
+    u: Unescape<R>,
+    zeros: u64,
+}
+
+impl<R: Read> SparseExpand<R> {
+    /// Wraps the decompressed data of a file saved with hole detection.
+    pub fn new(inner: R) -> Self {
+        SparseExpand {
+            u: Unescape::with_first(inner, 0xAE),
+            zeros: 0,
+        }
+    }
+}
+
+struct RawBytes<'a, R>(&'a mut Unescape<R>);
+
+impl<R: Read> Read for RawBytes<'_, R> {
+    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
+        if buf.is_empty() {
+            return Ok(0);
+        }
+        match self.0.raw_byte()? {
+            Some(b) => {
+                buf[0] = b;
+                Ok(1)
+            }
+            None => Ok(0),
+        }
+    }
+}
+
+impl<R: Read> Read for SparseExpand<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        loop {
+            if self.zeros > 0 {
+                let n = (out.len() as u64).min(self.zeros) as usize;
+                out[..n].fill(0);
+                self.zeros -= n as u64;
+                return Ok(n);
+            }
+            let n = self.u.read(out)?;
+            if n > 0 {
+                return Ok(n);
+            }
+            match self.u.mark {
+                None => return Ok(0),
+                Some(b'F') => {
+                    self.u.consume_mark();
+                    self.zeros = infinint_from(&mut RawBytes(&mut self.u))
+                        .map_err(|e| io::Error::new(io::ErrorKind::InvalidData, e.to_string()))?;
+                }
+                Some(_) => return Ok(0),
+            }
+        }
+    }
+}
+
 impl<R: Read> Read for Unescape<R> {
     fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
         if out.is_empty() || self.mark.is_some() {
@@ -390,8 +479,8 @@ impl<R: Read> Read for Unescape<R> {
         if avail.is_empty() {
             return Ok(0);
         }
-        if avail[0] == ESCAPE_PREFIX[0] {
-            if avail.len() >= 6 && avail[..5] == ESCAPE_PREFIX {
+        if avail[0] == self.first {
+            if avail.len() >= 6 && avail[1..5] == ESCAPE_PREFIX[1..] {
                 if avail[5] == ESCAPE_DATA {
                     if out.len() < 5 {
                         // Every caller reads through a BufReader or a decoder with larger buffers.
@@ -400,7 +489,7 @@ impl<R: Read> Read for Unescape<R> {
                             "read buffer smaller than 5 bytes",
                         ));
                     }
-                    out[..5].copy_from_slice(&ESCAPE_PREFIX);
+                    out[..5].copy_from_slice(&avail[..5]);
                     self.pos += 6;
                     return Ok(5);
                 }
@@ -413,7 +502,7 @@ impl<R: Read> Read for Unescape<R> {
         }
         let stop = avail[1..]
             .iter()
-            .position(|&b| b == ESCAPE_PREFIX[0])
+            .position(|&b| b == self.first)
             .map(|p| p + 1)
             .unwrap_or(avail.len());
         let n = stop.min(out.len());
