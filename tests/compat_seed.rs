@@ -205,9 +205,12 @@ fn seed_images_extract_verify_list_and_repair() {
     assert_same_tree(&theirs, &ours2);
 
     // Beyond the budget: file-level report, exit 1; verify says 2.
-    // Random bytes: dar's own check is an XOR fold, blind to a uniform XOR over an even run.
+    // A uniform XOR over an even run: dar's own check (an XOR fold) cannot see it; the par2 block
+    // map of the unrepairable slice must still name the file.
     let mut worse = orig.clone();
-    worse[at..at + 30_000].copy_from_slice(&noise(30_000, 99));
+    for b in &mut worse[at..at + 30_000] {
+        *b ^= 0x5A;
+    }
     fs::write(&victim, &worse).unwrap();
     let o = run(iso_args("verify", &[]));
     assert_eq!(code(&o), 2);

@@ -380,6 +380,24 @@ impl Par2Set {
         Ok(bad)
     }
 
+    /// Damaged byte ranges `[start, end)` of the file named `name` (in `dir`).
+    pub fn damaged_ranges(&self, dir: &Path, name: &str) -> Result<Vec<(u64, u64)>> {
+        let bad = self.damaged_blocks(dir)?;
+        let mut base = 0usize;
+        let mut out = Vec::new();
+        for f in &self.files {
+            let n = f.blocks.len();
+            if f.name == name {
+                for &b in bad.iter().filter(|&&b| b >= base && b < base + n) {
+                    let s = (b - base) as u64 * self.slice_size;
+                    out.push((s, (s + self.slice_size).min(f.length)));
+                }
+            }
+            base += n;
+        }
+        Ok(out)
+    }
+
     /// Checks the protected files in `dir`.
     pub fn verify(&self, dir: &Path) -> Result<Par2Status> {
         let bad = self.damaged_blocks(dir)?;

@@ -359,6 +359,17 @@ impl SeedChain {
         work: &Path,
         repair: bool,
     ) -> anyhow::Result<(SliceState, Option<PathBuf>)> {
+        self.check_slice_ranges(name, work, repair, &mut Vec::new())
+    }
+
+    /// [`Self::check_slice`], also giving the byte ranges par2 found damaged and left unrepaired.
+    fn check_slice_ranges(
+        &self,
+        name: &str,
+        work: &Path,
+        repair: bool,
+        bad_out: &mut Vec<(u64, u64)>,
+    ) -> anyhow::Result<(SliceState, Option<PathBuf>)> {
         let sha = sha512_ok(&self.files, name)?;
         if sha == Some(true) {
             return Ok((SliceState::Ok, None));
@@ -386,7 +397,11 @@ impl SeedChain {
         std::fs::create_dir_all(&sdir)?;
         let slice_path = self.files.materialize(name, &sdir)?;
         let look = slice_path.parent().unwrap_or(&sdir).to_path_buf();
-        match set.verify(&look)? {
+        let status = set.verify(&look)?;
+        if !matches!(status, Par2Status::Ok) {
+            *bad_out = set.damaged_ranges(&look, name)?;
+        }
+        match status {
             Par2Status::Ok => Ok((
                 if sha.is_none() {
                     SliceState::Par2Ok
@@ -400,7 +415,10 @@ impl SeedChain {
             Par2Status::Repairable { damaged, .. } if repair => {
                 let out = work.join("repaired");
                 match set.repair(&look, &out) {
-                    Ok(_) => Ok((SliceState::Repaired, Some(out.join(name)))),
+                    Ok(_) => {
+                        bad_out.clear();
+                        Ok((SliceState::Repaired, Some(out.join(name))))
+                    }
                     Err(e) => Ok((
                         SliceState::Unrepairable(format!(
                             "par2 repair of {damaged} block(s) failed: {e}"
@@ -488,6 +506,7 @@ impl SeedChain {
             }
             let last = *g.slices.keys().next_back().unwrap_or(&1);
             let mut paths: Vec<Option<PathBuf>> = Vec::new();
+            let mut bad_ranges: Vec<(u32, Vec<(u64, u64)>)> = Vec::new();
             for n in 1..=last {
                 let Some(name) = g.slices.get(&n) else {
                     say(&format!("{}.{n:04}.dar: missing", g.basename));
@@ -498,9 +517,13 @@ impl SeedChain {
                     paths.push(None);
                     continue;
                 };
+                let mut ranges = Vec::new();
                 let (st, p) = self
-                    .check_slice(name, work, true)
+                    .check_slice_ranges(name, work, true, &mut ranges)
                     .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+                if !ranges.is_empty() {
+                    bad_ranges.push((n, ranges));
+                }
                 if st != SliceState::Ok {
                     say(&format!("{name}: {st:?}"));
                 }
@@ -511,10 +534,13 @@ impl SeedChain {
                 outcome.slices.push((name.clone(), st));
                 paths.push(Some(path));
             }
-            let a = match DarArchive::open(&paths) {
+            let mut a = match DarArchive::open(&paths) {
                 Ok(a) => a,
                 Err(e) => anyhow::bail!("generation {} ({}): {e}", g.generation, g.basename),
             };
+            for (slice, ranges) in &bad_ranges {
+                a.mark_damaged(*slice, ranges);
+            }
             let n = a.catalogue().map(|c| c.len()).unwrap_or(0);
             outcome.entries = outcome.entries.max(n);
             restore_archive(&a, &mut r, &mut outcome.report)

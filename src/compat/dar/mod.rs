@@ -300,6 +300,8 @@ pub struct DarArchive {
     pub header: ArchiveHeader,
     /// Logical offset of the catalogue.
     pub catalogue_offset: u64,
+    /// Logical byte ranges known to be damaged (from par2), `[start, end)`.
+    damaged: Vec<(u64, u64)>,
 }
 
 /// Decompressing reader of one compression algorithm.
@@ -350,6 +352,7 @@ impl DarArchive {
             stream,
             header,
             catalogue_offset,
+            damaged: Vec::new(),
         })
     }
 
@@ -365,6 +368,17 @@ impl DarArchive {
     /// reference.
     pub fn is_isolated(&self) -> bool {
         self.header.flags & (FLAG_HAS_REF_SLICING | FLAG_HAS_REF_HEADER) != 0
+    }
+
+    /// Records damaged byte ranges of slice `slice` (1-based, offsets within the slice file), e.g.
+    /// blocks par2 could not repair: files whose data touches them are reported damaged even when
+    /// dar's weak check value happens to match.
+    pub fn mark_damaged(&mut self, slice: u32, ranges: &[(u64, u64)]) {
+        for &(a, b) in ranges {
+            if let Some(r) = self.stream.slice_range_to_logical(slice, a, b) {
+                self.damaged.push(r);
+            }
+        }
     }
 
     /// Slices that were missing when the archive was opened.
@@ -420,6 +434,17 @@ impl DarArchive {
                 "{}: data ends after {total} of {} bytes",
                 e.path_lossy(),
                 e.size
+            )));
+        }
+        // Stored data spans at least storage_size bytes (plus a little escaping).
+        let end = d
+            .offset
+            .saturating_add(d.storage_size)
+            .saturating_add(d.storage_size / 1000 + 64);
+        if let Some(&(a, b)) = self.damaged.iter().find(|&&(a, b)| a < end && d.offset < b) {
+            return Err(DarError::Format(format!(
+                "{}: data lies in damaged archive bytes {a}-{b}",
+                e.path_lossy()
             )));
         }
         if !d.crc.is_empty() && crc.value() != d.crc.as_slice() {

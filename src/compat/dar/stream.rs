@@ -251,6 +251,18 @@ impl LogicalStream {
         })
     }
 
+    /// Maps a byte range of slice `slice` (1-based, offsets within the slice file) to the logical
+    /// range it holds (header and end flag excluded). None if nothing of it is archive data.
+    pub fn slice_range_to_logical(&self, slice: u32, start: u64, end: u64) -> Option<(u64, u64)> {
+        let p = self.parts.get((slice as usize).checked_sub(1)?)?;
+        if p.start == u64::MAX {
+            return None;
+        }
+        let a = start.max(p.start);
+        let b = end.min(p.start + p.len);
+        (a < b).then(|| (p.logical + a - p.start, p.logical + b - p.start))
+    }
+
     /// Total logical length.
     pub fn len(&self) -> u64 {
         self.total
