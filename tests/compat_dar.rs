@@ -218,6 +218,40 @@ fn uncompressed_chain_equals_dar() {
 }
 
 #[test]
+fn gzip_chain_equals_dar() {
+    chain(Some("gzip"));
+}
+
+#[test]
+fn bzip2_chain_equals_dar() {
+    chain(Some("bzip2"));
+}
+
+#[test]
+fn unsupported_compressions_fail_clearly() {
+    if !have_dar() {
+        return;
+    }
+    for algo in ["xz", "lz4"] {
+        let t = tmp();
+        let src = t.path().join("src");
+        write(&src.join("f.txt"), "text\n".repeat(1000).as_bytes());
+        let b = t.path().join("a");
+        dar(&[
+            "-c",
+            b.to_str().unwrap(),
+            "-R",
+            src.to_str().unwrap(),
+            &format!("-z{algo}"),
+            "-Q",
+        ]);
+        let a = DarArchive::open(&[Some(t.path().join("a.1.dar"))]).unwrap();
+        let err = a.catalogue().unwrap_err().to_string();
+        assert!(err.starts_with("unsupported dar feature:"), "{algo}: {err}");
+    }
+}
+
+#[test]
 fn corrupted_byte_is_reported_not_silent() {
     if !have_dar() {
         return;

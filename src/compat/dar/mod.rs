@@ -311,8 +311,10 @@ fn decoder<'a, R: Read + 'a>(algo: Compression, r: R) -> Result<Box<dyn Read + '
         Compression::Zstd => Ok(Box::new(
             zstd::stream::read::Decoder::new(r).map_err(DarError::Io)?,
         )),
+        Compression::Gzip => Ok(Box::new(flate2::read::ZlibDecoder::new(r))),
+        Compression::Bzip2 => Ok(Box::new(bzip2::read::BzDecoder::new(r))),
         other => Err(DarError::Unsupported(format!(
-            "{} compression (this build reads zstd and uncompressed dar archives)",
+            "{} compression (this build reads zstd, gzip, bzip2 and uncompressed dar archives)",
             other.name()
         ))),
     }
