@@ -12,7 +12,7 @@ use crate::compat::seed_disc::{detect, kind_letter, SliceState};
 use crate::restore::RestoreOptions;
 
 fn temp_work(base: Option<&PathBuf>) -> Result<tempfile_dir::Dir> {
-    tempfile_dir::Dir::new(base)
+    tempfile_dir::Dir::new(base, None)
 }
 
 /// Minimal self-removing work directory (no dev-dependency in the binary).
@@ -22,18 +22,26 @@ mod tempfile_dir {
     pub struct Dir {
         path: PathBuf,
         keep: bool,
+        /// Parent created for it, removed too when left empty.
+        parent: Option<PathBuf>,
     }
 
     impl Dir {
-        pub fn new(base: Option<&PathBuf>) -> anyhow::Result<Dir> {
+        /// `base`: kept user work directory; else a fresh one under `parent` (or the temp dir),
+        /// removed on drop.
+        pub fn new(base: Option<&PathBuf>, parent: Option<&Path>) -> anyhow::Result<Dir> {
             if let Some(b) = base {
                 std::fs::create_dir_all(b)?;
                 return Ok(Dir {
                     path: b.clone(),
                     keep: true,
+                    parent: None,
                 });
             }
-            let path = std::env::temp_dir().join(format!(
+            let root = parent
+                .map(Path::to_path_buf)
+                .unwrap_or_else(std::env::temp_dir);
+            let path = root.join(format!(
                 "bd-archive-seed-{}-{}",
                 std::process::id(),
                 std::time::SystemTime::now()
@@ -42,7 +50,11 @@ mod tempfile_dir {
                     .unwrap_or(0)
             ));
             std::fs::create_dir_all(&path)?;
-            Ok(Dir { path, keep: false })
+            Ok(Dir {
+                path,
+                keep: false,
+                parent: parent.map(Path::to_path_buf),
+            })
         }
         pub fn path(&self) -> &Path {
             &self.path
@@ -53,6 +65,9 @@ mod tempfile_dir {
         fn drop(&mut self) {
             if !self.keep {
                 let _ = std::fs::remove_dir_all(&self.path);
+                if let Some(p) = &self.parent {
+                    let _ = std::fs::remove_dir(p);
+                }
             }
         }
     }
@@ -72,7 +87,11 @@ pub fn try_extract(args: &ExtractArgs, ui: &Ui) -> Result<Option<i32>> {
             .map(|g| g.generation)
             .collect::<Vec<_>>()
     ));
-    let work = temp_work(args.workdir.as_ref())?;
+    // Staging (only damaged slices are copied) next to OUT by default, like our own extract.
+    std::fs::create_dir_all(&args.output)
+        .with_context(|| format!("creating {}", args.output.display()))?;
+    let default_parent = args.output.join(".bd-archive-work");
+    let work = tempfile_dir::Dir::new(args.workdir.as_ref(), Some(&default_parent))?;
     let opts = RestoreOptions {
         overwrite: args.overwrite,
         same_owner: args.same_owner || RestoreOptions::default().same_owner,

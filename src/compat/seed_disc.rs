@@ -170,6 +170,19 @@ impl SeedFiles {
         }
     }
 
+    /// Where `name`'s bytes are: (file, offset, length), without copying.
+    fn location(&self, name: &str) -> io::Result<(PathBuf, u64, u64)> {
+        match self.files.get(name) {
+            Some(Origin::Plain(p)) => Ok((p.clone(), 0, std::fs::metadata(p)?.len())),
+            Some(Origin::Image {
+                image,
+                offset,
+                size,
+            }) => Ok((image.clone(), *offset, *size)),
+            None => Err(io::Error::new(io::ErrorKind::NotFound, name.to_string())),
+        }
+    }
+
     /// Puts `name` as a plain file into `dir` (copying from an image) and returns its path; plain
     /// files already on a directory source are used in place.
     fn materialize(&self, name: &str, dir: &Path) -> io::Result<PathBuf> {
@@ -479,9 +492,9 @@ impl SeedChain {
         };
         let mut paths = Vec::new();
         for n in names {
-            paths.push(Some(self.files.materialize(n, &dir)?));
+            paths.push(Some(self.files.location(n)?));
         }
-        let a = DarArchive::open(&paths)?;
+        let a = DarArchive::open_ranges(&paths)?;
         Ok((g.generation, a.catalogue()?))
     }
 
@@ -505,7 +518,7 @@ impl SeedChain {
                 continue;
             }
             let last = *g.slices.keys().next_back().unwrap_or(&1);
-            let mut paths: Vec<Option<PathBuf>> = Vec::new();
+            let mut paths: Vec<Option<(PathBuf, u64, u64)>> = Vec::new();
             let mut bad_ranges: Vec<(u32, Vec<(u64, u64)>)> = Vec::new();
             for n in 1..=last {
                 let Some(name) = g.slices.get(&n) else {
@@ -527,14 +540,19 @@ impl SeedChain {
                 if st != SliceState::Ok {
                     say(&format!("{name}: {st:?}"));
                 }
+                // Intact slices are read in place (inside the image); checked/repaired ones from
+                // the work directory.
                 let path = match p {
-                    Some(p) => p,
-                    None => self.files.materialize(name, &work.join("slices"))?,
+                    Some(p) => {
+                        let len = std::fs::metadata(&p)?.len();
+                        (p, 0, len)
+                    }
+                    None => self.files.location(name)?,
                 };
                 outcome.slices.push((name.clone(), st));
                 paths.push(Some(path));
             }
-            let mut a = match DarArchive::open(&paths) {
+            let mut a = match DarArchive::open_ranges(&paths) {
                 Ok(a) => a,
                 Err(e) => anyhow::bail!("generation {} ({}): {e}", g.generation, g.basename),
             };

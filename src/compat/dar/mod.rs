@@ -326,6 +326,11 @@ impl DarArchive {
         Self::from_stream(LogicalStream::open_files(slices)?)
     }
 
+    /// Opens slices given as byte ranges of files (`(path, offset, length)`), e.g. inside images.
+    pub fn open_ranges(slices: &[Option<(PathBuf, u64, u64)>]) -> Result<DarArchive> {
+        Self::from_stream(LogicalStream::open_ranges(slices)?)
+    }
+
     /// Opens an archive held in memory.
     pub fn from_memory(slices: Vec<Vec<u8>>) -> Result<DarArchive> {
         Self::from_stream(LogicalStream::from_memory(slices)?)

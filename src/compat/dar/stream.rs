@@ -18,6 +18,8 @@ pub const ESCAPE_DATA: u8 = b'X';
 #[derive(Debug)]
 enum SliceData {
     File(File),
+    /// `len` bytes at `base` inside a file (a slice inside a disc image).
+    Range(File, u64, u64),
     Mem(Vec<u8>),
 }
 
@@ -25,6 +27,13 @@ impl SliceData {
     fn read_at(&self, buf: &mut [u8], off: u64) -> io::Result<usize> {
         match self {
             SliceData::File(f) => f.read_at(buf, off),
+            SliceData::Range(f, base, len) => {
+                if off >= *len {
+                    return Ok(0);
+                }
+                let n = (buf.len() as u64).min(len - off) as usize;
+                f.read_at(&mut buf[..n], base + off)
+            }
             SliceData::Mem(v) => {
                 let len = v.len() as u64;
                 if off >= len {
@@ -173,6 +182,19 @@ impl LogicalStream {
         Self::build(datas)
     }
 
+    /// Opens slices that are byte ranges of files (`(path, offset, length)`; e.g. inside disc
+    /// images, read in place without staging). `None` marks a missing slice.
+    pub fn open_ranges(slices: &[Option<(PathBuf, u64, u64)>]) -> Result<LogicalStream> {
+        let mut datas = Vec::with_capacity(slices.len());
+        for s in slices {
+            match s {
+                Some((p, off, len)) => datas.push(Some(SliceData::Range(open(p)?, *off, *len))),
+                None => datas.push(None),
+            }
+        }
+        Self::build(datas)
+    }
+
     /// Builds a stream from in-memory slices (tests, fuzzing).
     pub fn from_memory(slices: Vec<Vec<u8>>) -> Result<LogicalStream> {
         Self::build(
@@ -213,6 +235,7 @@ impl LogicalStream {
             };
             let size = match &d {
                 SliceData::File(f) => f.metadata().map_err(DarError::Io)?.len(),
+                SliceData::Range(_, _, len) => *len,
                 SliceData::Mem(v) => v.len() as u64,
             };
             let mut head = vec![0u8; size.min(4096) as usize];
