@@ -233,8 +233,22 @@ pub enum SliceState {
     Par2Ok,
     /// par2 repaired it (into the work directory).
     Repaired,
+    /// Damaged, and par2 can repair it (verify only; extract repairs).
+    Repairable(String),
     /// Damaged and not repairable with the recovery data at hand.
     Unrepairable(String),
+}
+
+impl std::fmt::Display for SliceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            SliceState::Ok => write!(f, "OK (sha512)"),
+            SliceState::Par2Ok => write!(f, "OK (par2; no sha512 sidecar)"),
+            SliceState::Repaired => write!(f, "repaired with par2"),
+            SliceState::Repairable(why) => write!(f, "damaged, repairable: {why}"),
+            SliceState::Unrepairable(why) => write!(f, "DAMAGED: {why}"),
+        }
+    }
 }
 
 /// One generation of the chain.
@@ -441,8 +455,8 @@ impl SeedChain {
                 }
             }
             Par2Status::Repairable { damaged, available } => Ok((
-                SliceState::Unrepairable(format!(
-                    "{damaged} damaged block(s), repairable ({available} recovery blocks)"
+                SliceState::Repairable(format!(
+                    "{damaged} damaged block(s), {available} recovery block(s)"
                 )),
                 Some(slice_path),
             )),
@@ -465,12 +479,10 @@ impl SeedChain {
                     .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
                 let code = match &st {
                     SliceState::Ok | SliceState::Par2Ok => crate::exit::OK,
-                    SliceState::Unrepairable(why) if why.contains("repairable (") => {
-                        crate::exit::DAMAGED
-                    }
+                    SliceState::Repairable(_) => crate::exit::DAMAGED,
                     _ => crate::exit::BROKEN,
                 };
-                say(&format!("{name}: {st:?}"));
+                say(&format!("{name}: {st}"));
                 worst = worst.max(code);
             }
         }
@@ -538,7 +550,7 @@ impl SeedChain {
                     bad_ranges.push((n, ranges));
                 }
                 if st != SliceState::Ok {
-                    say(&format!("{name}: {st:?}"));
+                    say(&format!("{name}: {st}"));
                 }
                 // Intact slices are read in place (inside the image); checked/repaired ones from
                 // the work directory.
