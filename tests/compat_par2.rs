@@ -74,6 +74,12 @@ fn verify_and_repair_within_budget() {
         .unwrap();
     assert!(o.status.success());
 
+    // Same repair in many small stripes (the path huge BD slices take).
+    fs::write(d.join("s.0001.dar"), &bad).unwrap();
+    let out_s = d.join("fixed-striped");
+    set.repair_with_memory(d, &out_s, 7 * 4 * 3).unwrap();
+    assert!(fs::read(out_s.join("s.0001.dar")).unwrap() == orig);
+
     // A truncated file is repairable too.
     fs::write(d.join("s.0001.dar"), &orig[..orig.len() - 2 * bs]).unwrap();
     set.repair(d, &out).unwrap();

@@ -14,7 +14,7 @@
 
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::{self, Read, Seek, SeekFrom, Write};
+use std::io::{self, Read, Seek, SeekFrom};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -421,6 +421,17 @@ impl Par2Set {
     /// (`out_dir` may equal `dir`: a file is rewritten through a temporary name). Returns the
     /// names of files written. Checks the result against the recorded MD5.
     pub fn repair(&self, dir: &Path, out_dir: &Path) -> Result<Vec<String>> {
+        self.repair_with_memory(dir, out_dir, REPAIR_MEMORY)
+    }
+
+    /// [`Par2Set::repair`] with an explicit memory budget for the solver (bytes, about): blocks
+    /// are solved in stripes of `memory / (4 · lost blocks)` bytes each.
+    pub fn repair_with_memory(
+        &self,
+        dir: &Path,
+        out_dir: &Path,
+        memory: usize,
+    ) -> Result<Vec<String>> {
         let bad = self.damaged_blocks(dir)?;
         if bad.is_empty() {
             return Ok(Vec::new());
@@ -435,39 +446,45 @@ impl Par2Set {
         let recs = &self.recovery[..k];
         let words = (self.slice_size / 2) as usize;
         let g = gf();
-        // Constants' logarithms for every input block.
         let total: usize = self.files.iter().map(|f| f.blocks.len()).sum();
         let logs = input_logs(total);
-        // Syndromes: recovery block minus the contribution of every intact block.
-        let mut syn: Vec<Vec<u16>> = Vec::with_capacity(k);
-        let mut raw = vec![0u8; self.slice_size as usize];
-        for r in recs {
-            let f = File::open(&r.path)?;
-            f.read_exact_at(&mut raw, r.offset)?;
-            syn.push(to_words(&raw));
-        }
-        let lost: std::collections::HashSet<usize> = bad.iter().copied().collect();
-        let mut gi = 0usize;
-        for f in &self.files {
-            let file = File::open(dir.join(&f.name)).ok();
+        // Owner of every global block: (file index, block index in file).
+        let mut owner = Vec::with_capacity(total);
+        for (fi, f) in self.files.iter().enumerate() {
             for i in 0..f.blocks.len() {
-                if !lost.contains(&gi) {
-                    let off = i as u64 * self.slice_size;
-                    let n = (f.length - off).min(self.slice_size) as usize;
-                    raw.fill(0);
-                    if let Some(file) = &file {
-                        file.read_exact_at(&mut raw[..n], off)?;
-                    }
-                    let d = to_words(&raw);
-                    for (j, r) in recs.iter().enumerate() {
-                        let lc = mul_log(logs[gi], r.exponent);
-                        g.mul_add(&mut syn[j], &d, lc);
-                    }
-                }
-                gi += 1;
+                owner.push((fi, i));
             }
         }
-        // Matrix A[j][l] = c_{bad[l]}^{e_j}; solve A x = syn.
+        let lost: std::collections::HashSet<usize> = bad.iter().copied().collect();
+        // 1. Output files: intact blocks copied, lost ones zero for now.
+        std::fs::create_dir_all(out_dir)?;
+        let mut outs: HashMap<usize, (File, PathBuf)> = HashMap::new();
+        for &b in &bad {
+            let fi = owner[b].0;
+            if outs.contains_key(&fi) {
+                continue;
+            }
+            let f = &self.files[fi];
+            let src = File::open(dir.join(&f.name)).ok();
+            let tmp = out_dir.join(format!(".{}.par2-repair", f.name));
+            let out = File::create(&tmp)?;
+            out.set_len(f.length)?;
+            let base = b - owner[b].1;
+            let mut buf = vec![0u8; self.slice_size as usize];
+            for i in 0..f.blocks.len() {
+                if lost.contains(&(base + i)) {
+                    continue;
+                }
+                let off = i as u64 * self.slice_size;
+                let n = (f.length - off).min(self.slice_size) as usize;
+                if let Some(s) = &src {
+                    s.read_exact_at(&mut buf[..n], off)?;
+                }
+                out.write_all_at(&buf[..n], off)?;
+            }
+            outs.insert(fi, (out, tmp));
+        }
+        // 2. Matrix A[j][l] = c_{bad[l]}^{e_j}, inverted once.
         let mut a: Vec<Vec<u16>> = recs
             .iter()
             .map(|r| {
@@ -479,49 +496,86 @@ impl Par2Set {
         let inv = g
             .invert(&mut a)
             .ok_or_else(|| Par2Error::Format("singular recovery matrix".into()))?;
-        let mut blocks: Vec<Vec<u16>> = vec![vec![0u16; words]; k];
-        for (l, blk) in blocks.iter_mut().enumerate() {
-            for (j, s) in syn.iter().enumerate() {
-                let c = inv[l][j];
-                if c != 0 {
-                    g.mul_add(blk, s, g.log(c));
+        // 3. Solve stripe by stripe so memory stays near REPAIR_MEMORY whatever the block size.
+        let stripe = (memory / (4 * k)).clamp(1, words);
+        let inputs: Vec<Option<File>> = self
+            .files
+            .iter()
+            .map(|f| File::open(dir.join(&f.name)).ok())
+            .collect();
+        let rec_files: Vec<File> = recs
+            .iter()
+            .map(|r| File::open(&r.path))
+            .collect::<io::Result<_>>()?;
+        let mut raw = vec![0u8; stripe * 2];
+        let mut w0 = 0usize;
+        while w0 < words {
+            let sw = stripe.min(words - w0);
+            let bytes = sw * 2;
+            let boff = (w0 * 2) as u64;
+            let mut syn: Vec<Vec<u16>> = Vec::with_capacity(k);
+            for (r, f) in recs.iter().zip(&rec_files) {
+                f.read_exact_at(&mut raw[..bytes], r.offset + boff)?;
+                syn.push(to_words(&raw[..bytes]));
+            }
+            for (gi, &(fi, i)) in owner.iter().enumerate() {
+                if lost.contains(&gi) {
+                    continue;
+                }
+                let f = &self.files[fi];
+                let off = i as u64 * self.slice_size + boff;
+                raw[..bytes].fill(0);
+                if off < f.length {
+                    let n = (f.length - off).min(bytes as u64) as usize;
+                    if let Some(file) = &inputs[fi] {
+                        file.read_exact_at(&mut raw[..n], off)?;
+                    }
+                }
+                let d = to_words(&raw[..bytes]);
+                for (j, r) in recs.iter().enumerate() {
+                    g.mul_add(&mut syn[j], &d, mul_log(logs[gi], r.exponent));
                 }
             }
-        }
-        let repaired: HashMap<usize, Vec<u8>> = bad
-            .iter()
-            .copied()
-            .zip(blocks.iter().map(|b| from_words(b)))
-            .collect();
-        // Write out every file that had a damaged block.
-        let mut written = Vec::new();
-        let mut gi = 0usize;
-        std::fs::create_dir_all(out_dir)?;
-        for f in &self.files {
-            let range = gi..gi + f.blocks.len();
-            gi += f.blocks.len();
-            if !bad.iter().any(|b| range.contains(b)) {
-                continue;
-            }
-            let src = File::open(dir.join(&f.name)).ok();
-            let tmp = out_dir.join(format!(".{}.par2-repair", f.name));
-            let mut out = File::create(&tmp)?;
-            let mut h = Md5::new();
-            for i in 0..f.blocks.len() {
-                let off = i as u64 * self.slice_size;
-                let n = (f.length - off).min(self.slice_size) as usize;
-                let data: Vec<u8> = match repaired.get(&(range.start + i)) {
-                    Some(b) => b[..n].to_vec(),
-                    None => {
-                        let mut v = vec![0u8; n];
-                        if let Some(s) = &src {
-                            s.read_exact_at(&mut v, off)?;
-                        }
-                        v
+            for (l, &b) in bad.iter().enumerate() {
+                let mut blk = vec![0u16; sw];
+                for (j, s) in syn.iter().enumerate() {
+                    let c = inv[l][j];
+                    if c != 0 {
+                        g.mul_add(&mut blk, s, g.log(c));
                     }
-                };
-                h.update(&data);
-                out.write_all(&data)?;
+                }
+                let (fi, i) = owner[b];
+                let f = &self.files[fi];
+                let off = i as u64 * self.slice_size + boff;
+                if off < f.length {
+                    let n = (f.length - off).min(bytes as u64) as usize;
+                    let data = from_words(&blk);
+                    if let Some((out, _)) = outs.get(&fi) {
+                        out.write_all_at(&data[..n], off)?;
+                    }
+                }
+            }
+            w0 += sw;
+        }
+        // 4. Check every repaired file against its MD5, then put it in place.
+        let mut written = Vec::new();
+        let mut fis: Vec<usize> = outs.keys().copied().collect();
+        fis.sort_unstable();
+        for fi in fis {
+            let f = &self.files[fi];
+            let Some((out, tmp)) = outs.remove(&fi) else {
+                continue;
+            };
+            out.sync_all()?;
+            let mut h = Md5::new();
+            let mut r = File::open(&tmp)?;
+            let mut buf = vec![0u8; 1 << 20];
+            loop {
+                let n = r.read(&mut buf)?;
+                if n == 0 {
+                    break;
+                }
+                h.update(&buf[..n]);
             }
             let got: [u8; 16] = h.finalize().into();
             if got != f.md5 {
@@ -531,13 +585,15 @@ impl Par2Set {
                     f.name
                 )));
             }
-            out.sync_all()?;
             std::fs::rename(&tmp, out_dir.join(&f.name))?;
             written.push(f.name.clone());
         }
         Ok(written)
     }
 }
+
+/// Memory for syndromes and solved stripes during repair (bytes, about).
+const REPAIR_MEMORY: usize = 256 << 20;
 
 fn to_words(b: &[u8]) -> Vec<u16> {
     b.chunks_exact(2)
