@@ -231,6 +231,8 @@ pub enum SliceState {
     Ok,
     /// No sidecar, par2 says intact.
     Par2Ok,
+    /// Neither a sha512 sidecar nor par2 files: only dar's own per-file checks apply.
+    Unchecked,
     /// par2 repaired it (into the work directory).
     Repaired,
     /// Damaged, and par2 can repair it (verify only; extract repairs).
@@ -244,6 +246,7 @@ impl std::fmt::Display for SliceState {
         match self {
             SliceState::Ok => write!(f, "OK (sha512)"),
             SliceState::Par2Ok => write!(f, "OK (par2; no sha512 sidecar)"),
+            SliceState::Unchecked => write!(f, "not checked (no sha512 sidecar, no par2 files)"),
             SliceState::Repaired => write!(f, "repaired with par2"),
             SliceState::Repairable(why) => write!(f, "damaged, repairable: {why}"),
             SliceState::Unrepairable(why) => write!(f, "DAMAGED: {why}"),
@@ -403,11 +406,13 @@ impl SeedChain {
         }
         let pars = par2_files(&self.files, name);
         if pars.is_empty() {
-            let why = match sha {
-                Some(false) => "sha512 mismatch and no par2 files",
-                _ => "no sha512 sidecar and no par2 files",
-            };
-            return Ok((SliceState::Unrepairable(why.into()), None));
+            return Ok(match sha {
+                Some(false) => (
+                    SliceState::Unrepairable("sha512 mismatch and no par2 files".into()),
+                    None,
+                ),
+                _ => (SliceState::Unchecked, None),
+            });
         }
         let pdir = work.join("par2");
         std::fs::create_dir_all(&pdir)?;
@@ -478,7 +483,7 @@ impl SeedChain {
                     .check_slice(name, work, false)
                     .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
                 let code = match &st {
-                    SliceState::Ok | SliceState::Par2Ok => crate::exit::OK,
+                    SliceState::Ok | SliceState::Par2Ok | SliceState::Unchecked => crate::exit::OK,
                     SliceState::Repairable(_) => crate::exit::DAMAGED,
                     _ => crate::exit::BROKEN,
                 };
