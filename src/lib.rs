@@ -9,6 +9,7 @@ pub mod chain;
 pub mod civil_time;
 pub mod cli;
 pub mod commands;
+pub mod compat;
 pub mod container;
 pub mod disc_dir;
 pub mod disc_reader;

@@ -592,6 +592,38 @@ impl Restorer {
         }
     }
 
+    /// Removes `path` and, for a directory, everything below it — but only objects this run restored
+    /// (a later generation recorded their deletion). Anything else is left alone; returns whether
+    /// something was removed.
+    pub fn remove_restored(&mut self, path: &[u8]) -> Result<bool, RestoreError> {
+        Self::check_path(path)?;
+        let mut prefix = path.to_vec();
+        prefix.push(b'/');
+        let mut victims: Vec<Vec<u8>> = self
+            .restored
+            .keys()
+            .filter(|k| k.as_slice() == path || k.starts_with(&prefix))
+            .cloned()
+            .collect();
+        victims.sort_by_key(|v| std::cmp::Reverse(v.len()));
+        let mut any = false;
+        for v in victims {
+            let (parent, name) = match self.open_parent(&v, false) {
+                Ok(x) => x,
+                Err(_) => continue,
+            };
+            if fstatat(parent.as_raw_fd(), name).is_err() {
+                self.restored.remove(&v);
+                continue;
+            }
+            self.clear_existing(parent.as_raw_fd(), name, &v)?;
+            any = true;
+        }
+        self.dirs
+            .retain(|d| !(d.path.as_slice() == path || d.path.starts_with(&prefix)));
+        Ok(any)
+    }
+
     /// Creates (or merges into an existing) directory. Its mode, owner and mtime are applied in
     /// [`Restorer::finish`], deepest first, so creating children does not disturb the mtime and a
     /// read-only directory mode does not block its own children. Until then it is 0700.

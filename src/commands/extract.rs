@@ -87,6 +87,9 @@ pub fn open_discs(
 
 /// Runs `extract`.
 pub fn run(args: &ExtractArgs, ui: &Ui) -> Result<i32> {
+    if let Some(code) = super::seed::try_extract(args, ui)? {
+        return Ok(code);
+    }
     if args.device.is_some() {
         bail!("-D: reading from an optical drive is not available in this version yet; pass image files");
     }

@@ -15,6 +15,9 @@ use crate::restore::escape_path;
 
 /// Runs `list`.
 pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
+    if let Some(code) = super::seed::try_list(args, ui)? {
+        return Ok(code);
+    }
     let (name, generation, entries, chunks, complete) =
         if args.sources.len() == 1 && is_catalog(&args.sources[0]) {
             let raw = std::fs::read(&args.sources[0])?;

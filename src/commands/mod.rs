@@ -6,6 +6,7 @@ pub mod demo;
 pub mod docs;
 pub mod extract;
 pub mod list;
+pub mod seed;
 pub mod verify;
 
 use std::io::{IsTerminal, Write};

@@ -61,6 +61,9 @@ pub struct VerifyReport {
 
 /// Runs `verify`.
 pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
+    if let Some(code) = super::seed::try_verify(args, ui)? {
+        return Ok(code);
+    }
     if args.device.is_some() || args.targets.is_empty() {
         bail!("reading from an optical drive is not available in this version yet; pass image files or directories of images");
     }
