@@ -272,6 +272,10 @@ pub struct Restorer {
     notice_keys: HashSet<&'static str>,
     /// One-line notices for the user, in the order they arose.
     notices: Vec<String>,
+    /// The last parent directory walked to (its path and fd): entries come in tree order, so
+    /// siblings reuse it instead of walking from OUT again. Dropped whenever anything is removed
+    /// or replaced (the only way a component of the cached chain could change).
+    parent_cache: Option<(Vec<u8>, OwnedFd)>,
 }
 
 /// Flags for walking through a parent directory: never follow a symlink, need no read permission.
@@ -378,6 +382,7 @@ impl Restorer {
             umask: current_umask(),
             notice_keys: HashSet::new(),
             notices: Vec::new(),
+            parent_cache: None,
         })
     }
 
@@ -434,6 +439,12 @@ impl Restorer {
             Some(i) => (&path[i + 1..], &path[..i]),
             None => (path, &path[..0]),
         };
+        if let Some((cached, fd)) = &self.parent_cache {
+            if cached.as_slice() == parents && !parents.is_empty() {
+                let fd = fd.try_clone().map_err(Self::io_err(path, "open parent"))?;
+                return Ok((fd, name));
+            }
+        }
         let mut cur = self
             .root
             .try_clone()
@@ -481,6 +492,9 @@ impl Restorer {
             cur = next;
             end += 1; // the '/' after this component
         }
+        if let Ok(copy) = cur.try_clone() {
+            self.parent_cache = Some((parents.to_vec(), copy));
+        }
         Ok((cur, name))
     }
 
@@ -497,6 +511,7 @@ impl Restorer {
                 path: escape_path(path),
             });
         }
+        self.parent_cache = None;
         let st = fstatat(parent, name).map_err(Self::io_err(path, "inspect existing"))?;
         let flags = if is_dir(&st) { libc::AT_REMOVEDIR } else { 0 };
         let c = cstring(name).map_err(Self::io_err(path, "remove existing"))?;
@@ -596,6 +611,7 @@ impl Restorer {
     /// (a later generation recorded their deletion). Anything else is left alone; returns whether
     /// something was removed.
     pub fn remove_restored(&mut self, path: &[u8]) -> Result<bool, RestoreError> {
+        self.parent_cache = None;
         Self::check_path(path)?;
         let mut prefix = path.to_vec();
         prefix.push(b'/');
