@@ -1,0 +1,7 @@
+//! Seed-disc reader: dar_catalogue (dar / par2 bytes from an old disc are untrusted).
+#![no_main]
+use libfuzzer_sys::fuzz_target;
+
+fuzz_target!(|data: &[u8]| {
+    bd_archive::compat::dar::catalogue::fuzz_catalogue(data);
+});
