@@ -208,6 +208,10 @@ pub struct ExtractArgs {
     /// Replace existing files in OUT.
     #[arg(long = "overwrite")]
     pub overwrite: bool,
+    /// Continue an interrupted extract into the same OUT: files already restored and verified
+    /// (size, mtime, SHA-256) are kept; everything else of the archive is restored (replacing).
+    #[arg(long = "resume")]
+    pub resume: bool,
     /// Restore owners (default when running as root).
     #[arg(long = "same-owner")]
     pub same_owner: bool,

@@ -693,6 +693,55 @@ impl Restorer {
         })
     }
 
+    /// `extract --resume`: when regular file `e` already exists in OUT with its size, mtime and
+    /// SHA-256 (restored by an earlier, interrupted run), keeps it — it then counts as restored in
+    /// this run and is a valid hard-link target — and returns true. Anything else returns false
+    /// and the caller restores the entry anew.
+    pub fn keep_if_intact(&mut self, e: &Entry) -> Result<bool, RestoreError> {
+        use sha2::Digest;
+        if e.kind != EntryKind::File {
+            return Ok(false);
+        }
+        let Ok((parent, name)) = self.open_parent(&e.path, false) else {
+            return Ok(false);
+        };
+        let Ok(fd) = openat(
+            parent.as_raw_fd(),
+            name,
+            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0,
+        ) else {
+            return Ok(false);
+        };
+        let st = fstat(fd.as_raw_fd()).map_err(Self::io_err(&e.path, "stat existing file"))?;
+        let same_meta = st.st_mode & libc::S_IFMT == libc::S_IFREG
+            && st.st_size as u64 == e.size
+            && st.st_mtime == e.mtime_sec
+            && st.st_mtime_nsec as u32 == e.mtime_nsec;
+        if !same_meta {
+            return Ok(false);
+        }
+        let mut f = File::from(fd);
+        let mut h = sha2::Sha256::new();
+        let mut buf = vec![0u8; 1 << 20];
+        loop {
+            let n = std::io::Read::read(&mut f, &mut buf)
+                .map_err(Self::io_err(&e.path, "read existing file"))?;
+            if n == 0 {
+                break;
+            }
+            h.update(&buf[..n]);
+        }
+        if h.finalize().as_slice() != e.sha256 {
+            return Ok(false);
+        }
+        self.restored.insert(
+            e.path.clone(),
+            Restored::File(st.st_dev as u64, st.st_ino as u64),
+        );
+        Ok(true)
+    }
+
     /// Completes a file: length `e.size` (a short or holed content stays zero-filled), owner (if
     /// `same_owner`), mode (setuid/setgid only with `same_owner`) and mtime with nanoseconds — all
     /// through the open descriptor, so nothing can be redirected. No fsync: the caller decides.

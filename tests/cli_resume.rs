@@ -242,3 +242,46 @@ fn killed_at_ten_random_moments_never_leaves_a_bad_image() {
         assert_same_tree(&src, &r);
     }
 }
+
+#[test]
+fn interrupted_extract_resumes_keeping_verified_files() {
+    let t = tmp();
+    let src = t.path().join("src");
+    for i in 0..40 {
+        write(
+            &src.join(format!("d{}/f{i}.bin", i % 4)),
+            &noise(2 << 20, 300 + i),
+        );
+    }
+    std::fs::hard_link(src.join("d0/f0.bin"), src.join("hard.bin")).unwrap();
+    let out = t.path().join("out");
+    expect_code(&bd(&create_args(&src, &out, &[])), 0);
+    let r = t.path().join("r");
+    let imgs = images(&out);
+    let mut a: Vec<&str> = vec!["extract", "-q", "-o", r.to_str().unwrap()];
+    a.extend(imgs.iter().map(|p| p.to_str().unwrap()));
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bd-archive"))
+        .args(&a)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let start = Instant::now();
+    while !r.join("d1").exists() && start.elapsed() < Duration::from_secs(60) {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    // Damage one already-restored file so resume must notice it is not verified.
+    if let Ok(f) = fs::OpenOptions::new().write(true).open(r.join("d0/f0.bin")) {
+        std::os::unix::fs::FileExt::write_all_at(&f, b"XX", 10).unwrap();
+    }
+    // A plain re-run refuses (files exist); --resume completes and fixes it.
+    expect_code(&bd(&a), 3);
+    let mut resumed = a.clone();
+    resumed.push("--resume");
+    let o = bd(&resumed);
+    expect_code(&o, 0);
+    assert_same_tree(&src, &r);
+}

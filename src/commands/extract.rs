@@ -153,14 +153,14 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
     }
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
-    if !args.overwrite {
+    if !args.overwrite && !args.resume {
         refuse_existing(&args.output, &entries)?;
     }
     let mut opts = RestoreOptions::default();
     if args.same_owner {
         opts.same_owner = true;
     }
-    opts.overwrite = args.overwrite;
+    opts.overwrite = args.overwrite || args.resume;
     opts.special_files = args.special_files;
     let mut restorer = Restorer::new(&args.output, opts)?;
     let total: u64 = entries.iter().map(|e| e.size).sum();
@@ -168,6 +168,7 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
     let mut streams = ChainStreams::new(&sets);
     let mut damaged = Vec::new();
     let mut damaged_paths = std::collections::HashSet::new();
+    let mut kept = 0u64;
     for e in &entries {
         if crate::interrupt::requested() {
             pb.finish_and_clear();
@@ -177,6 +178,11 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
                 args.output.display()
             ))
             .into());
+        }
+        if args.resume && restorer.keep_if_intact(e)? {
+            kept += 1;
+            pb.inc(e.size);
+            continue;
         }
         let mut result = restore_entry(&mut restorer, &mut streams, e)?;
         // A hard link shares its target's content: a damaged target makes the link damaged too.
@@ -199,6 +205,11 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
     pb.finish_and_clear();
     for n in restorer.finish()? {
         ui.warn(&n);
+    }
+    if args.resume {
+        ui.say(&format!(
+            "--resume: {kept} file(s) were already restored and verified, and kept"
+        ));
     }
     for set in sets.values() {
         for d in set.discs.values() {
