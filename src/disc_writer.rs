@@ -554,7 +554,9 @@ impl DiscSetWriter {
         }
         // The catalog lists every disc; the last one's record is finalised after its image size
         // is known, so reserve with a provisional record and patch it in the catalog copy in OUT.
+        // The entry list moves into the catalog (it is the largest thing held; never copied).
         let mut catalog = self.catalog(tar_len);
+        catalog.entries = std::mem::take(&mut self.entries);
         let d = self.disc.as_ref().expect("opened above");
         let provisional = self.disc_record(d, 0);
         catalog.discs.push(provisional);
@@ -566,8 +568,12 @@ impl DiscSetWriter {
             self.close_disc(None)?;
             self.open_disc(tar_len)?;
         }
-        // Rebuild with the final disc list (the catalog disc may be a new, data-less disc).
-        let mut catalog = self.catalog(tar_len);
+        drop(bytes);
+        // Final disc and part lists (the catalog disc may be a new, data-less disc).
+        let skeleton = self.catalog(tar_len);
+        catalog.discs = skeleton.discs;
+        catalog.parts = skeleton.parts;
+        catalog.chunks = skeleton.chunks;
         let d = self.disc.as_ref().expect("opened above");
         catalog.discs.push(self.disc_record(d, 0));
         let image_sectors = self.close_disc(Some(&catalog))?;
@@ -591,7 +597,7 @@ impl DiscSetWriter {
             discs: self.discs.clone(),
             parts,
             chunks: self.chunks.clone(),
-            entries: self.entries.clone(),
+            entries: Vec::new(),
         }
     }
 

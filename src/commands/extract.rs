@@ -165,42 +165,58 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
     let mut restorer = Restorer::new(&args.output, opts)?;
     let total: u64 = entries.iter().map(|e| e.size).sum();
     let pb = progress_bar(ui, Some(total), "restoring");
-    let mut streams = ChainStreams::new(&sets);
     let mut damaged = Vec::new();
     let mut damaged_paths = std::collections::HashSet::new();
     let mut kept = 0u64;
-    for e in &entries {
-        if crate::interrupt::requested() {
-            pb.finish_and_clear();
-            let _ = restorer.finish();
-            return Err(crate::interrupt::Interrupted(format!(
-                "; {} was restored only in part (files restored so far are complete)",
-                args.output.display()
-            ))
-            .into());
-        }
-        if args.resume && restorer.keep_if_intact(e)? {
-            kept += 1;
+    let streams = ChainStreams::new(&sets);
+    // Reading (parallel chunk decode + SHA-256) runs in its own thread ahead of the writing here,
+    // so decoding, hashing and the filesystem work overlap; the channel bounds what is in flight.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Feed)>(64);
+    let outcome = std::thread::scope(|s| -> Result<()> {
+        let entries_ref = &entries;
+        s.spawn(move || feed_contents(entries_ref, streams, tx));
+        let rx = rx;
+        for (i, e) in entries.iter().enumerate() {
+            if crate::interrupt::requested() {
+                return Err(crate::interrupt::Interrupted(format!(
+                    "; {} was restored only in part (files restored so far are complete)",
+                    args.output.display()
+                ))
+                .into());
+            }
+            if args.resume && restorer.keep_if_intact(e)? {
+                drain(&rx, i, e)?;
+                kept += 1;
+                pb.inc(e.size);
+                continue;
+            }
+            let mut result = match e.kind {
+                EntryKind::File => restore_file(&mut restorer, &rx, i, e)?,
+                _ => restore_entry(&mut restorer, e)?,
+            };
+            // A hard link shares its target's content: a damaged target makes the link damaged too.
+            if result.is_none()
+                && e.kind == EntryKind::HardLink
+                && damaged_paths.contains(&e.link_target)
+            {
+                result = Some(Damage {
+                    path: e.path.clone(),
+                    ranges: Vec::new(),
+                    reason: format!("hard link to damaged {}", escape_path(&e.link_target)),
+                });
+            }
+            if let Some(d) = result {
+                damaged_paths.insert(d.path.clone());
+                damaged.push(d);
+            }
             pb.inc(e.size);
-            continue;
         }
-        let mut result = restore_entry(&mut restorer, &mut streams, e)?;
-        // A hard link shares its target's content: a damaged target makes the link damaged too.
-        if result.is_none()
-            && e.kind == EntryKind::HardLink
-            && damaged_paths.contains(&e.link_target)
-        {
-            result = Some(Damage {
-                path: e.path.clone(),
-                ranges: Vec::new(),
-                reason: format!("hard link to damaged {}", escape_path(&e.link_target)),
-            });
-        }
-        if let Some(d) = result {
-            damaged_paths.insert(d.path.clone());
-            damaged.push(d);
-        }
-        pb.inc(e.size);
+        Ok(())
+    });
+    if let Err(e) = outcome {
+        pb.finish_and_clear();
+        let _ = restorer.finish();
+        return Err(e);
     }
     pb.finish_and_clear();
     for n in restorer.finish()? {
@@ -299,11 +315,7 @@ fn refuse_existing(out: &Path, entries: &[&Entry]) -> Result<()> {
 }
 
 /// Restores one entry; returns what is wrong with it, if anything.
-fn restore_entry(
-    restorer: &mut Restorer,
-    reader: &mut ChainStreams<'_>,
-    e: &Entry,
-) -> Result<Option<Damage>> {
+fn restore_entry(restorer: &mut Restorer, e: &Entry) -> Result<Option<Damage>> {
     let fail = |reason: String, e: &Entry| Damage {
         path: e.path.clone(),
         ranges: if e.size > 0 {
@@ -320,19 +332,86 @@ fn restore_entry(
         EntryKind::Fifo | EntryKind::CharDevice | EntryKind::BlockDevice | EntryKind::Socket => {
             restorer.create_special(e).map(|_| None)
         }
-        EntryKind::File => return restore_file(restorer, reader, e),
+        EntryKind::File => unreachable!("files are restored by restore_file"),
     };
     Ok(result.unwrap_or_else(|err| Some(fail(format!("not restored: {err}"), e))))
 }
 
+/// What the reading thread sends for each regular file, in order: pieces and gaps, then its hash.
+enum Feed {
+    /// Bytes at `off` within the file.
+    Piece(u64, Vec<u8>),
+    /// Bytes `[off, off+len)` that could not be read, and why.
+    Gap(u64, u64, Gap),
+    /// The file is complete; SHA-256 of the pieces (gaps not hashed).
+    End([u8; 32]),
+}
+
+/// Reading thread: every regular file's content from the stream of its generation, in entry order.
+fn feed_contents(
+    entries: &[&Entry],
+    mut streams: ChainStreams<'_>,
+    tx: std::sync::mpsc::SyncSender<(usize, Feed)>,
+) {
+    for (i, e) in entries.iter().enumerate() {
+        if e.kind != EntryKind::File {
+            continue;
+        }
+        let mut h = Sha256::new();
+        let gaps: std::cell::RefCell<Vec<(u64, (u64, Gap))>> = std::cell::RefCell::new(Vec::new());
+        let r = streams.read_range(
+            e.data.generation,
+            e.data.content_offset,
+            e.size,
+            &mut |off, bytes| {
+                h.update(bytes);
+                for (o, (l, w)) in gaps.borrow_mut().drain(..) {
+                    tx.send((i, Feed::Gap(o, l, w)))
+                        .map_err(|_| std::io::Error::other("stopped"))?;
+                }
+                tx.send((i, Feed::Piece(off, bytes.to_vec())))
+                    .map_err(|_| std::io::Error::other("stopped"))
+            },
+            &mut |off, len, why| gaps.borrow_mut().push((off, (len, why))),
+        );
+        if r.is_err() {
+            return;
+        }
+        for (off, (len, why)) in gaps.into_inner() {
+            if tx.send((i, Feed::Gap(off, len, why))).is_err() {
+                return;
+            }
+        }
+        if tx.send((i, Feed::End(h.finalize().into()))).is_err() {
+            return;
+        }
+    }
+}
+
+/// Skips the feed of entry `i` (a file kept by --resume).
+fn drain(rx: &std::sync::mpsc::Receiver<(usize, Feed)>, i: usize, e: &Entry) -> Result<()> {
+    if e.kind != EntryKind::File {
+        return Ok(());
+    }
+    loop {
+        match rx.recv() {
+            Ok((j, Feed::End(_))) if j == i => return Ok(()),
+            Ok(_) => {}
+            Err(_) => bail!("the reading thread stopped early"),
+        }
+    }
+}
+
 fn restore_file(
     restorer: &mut Restorer,
-    reader: &mut ChainStreams<'_>,
+    rx: &std::sync::mpsc::Receiver<(usize, Feed)>,
+    i: usize,
     e: &Entry,
 ) -> Result<Option<Damage>> {
     let mut f = match restorer.create_file(e) {
-        Ok(f) => f,
+        Ok(f) => Some(f),
         Err(err) => {
+            drain(rx, i, e)?;
             return Ok(Some(Damage {
                 path: e.path.clone(),
                 ranges: if e.size > 0 {
@@ -341,35 +420,31 @@ fn restore_file(
                     Vec::new()
                 },
                 reason: format!("not restored: {err}"),
-            }))
+            }));
         }
     };
-    let hasher = std::cell::RefCell::new(Sha256::new());
     let mut gaps: Vec<(u64, u64, Gap)> = Vec::new();
-    let mut write_err = None;
-    reader.read_range(
-        e.data.generation,
-        e.data.content_offset,
-        e.size,
-        &mut |off, bytes| {
-            hasher.borrow_mut().update(bytes);
-            if let Err(err) = f.write_at(off, bytes) {
-                write_err.get_or_insert(err);
+    let hash = loop {
+        let Ok((j, msg)) = rx.recv() else {
+            bail!("the reading thread stopped early")
+        };
+        debug_assert_eq!(j, i);
+        match msg {
+            Feed::Piece(off, bytes) => {
+                if let Some(file) = f.as_mut() {
+                    file.write_at(off, &bytes)
+                        .context("writing restored file (disk full?)")?;
+                }
             }
-            Ok(())
-        },
-        &mut |off, len, why| {
-            // A gap already makes the file damaged; its bytes are not hashed (a hostile size
-            // must not turn into hashing exabytes of zeros).
-            gaps.push((off, off + len, why));
-        },
-    )?;
-    if let Some(err) = write_err {
-        return Err(err).context("writing restored file (disk full?)");
+            Feed::Gap(off, len, why) => gaps.push((off, off + len, why)),
+            Feed::End(h) => break h,
+        }
+    };
+    if let Some(file) = f.take() {
+        restorer.finish_file(file, e)?;
     }
-    restorer.finish_file(f, e)?;
-    let hash: [u8; 32] = hasher.into_inner().finalize().into();
     if !gaps.is_empty() {
+        gaps.sort_by_key(|g| g.0);
         let mut reasons: Vec<String> = gaps.iter().map(|g| g.2.to_string()).collect();
         reasons.dedup();
         return Ok(Some(Damage {
