@@ -493,7 +493,7 @@ pub(crate) fn read(
     let rr_skip = parse_record(&first).and_then(|dot| {
         let su = dot.su;
         (su.len() >= 7 && &su[..2] == b"SP" && su[4] == 0xBE && su[5] == 0xEF)
-            .then_some(su[6] as usize)
+            .then(|| su[6] as usize)
     });
     let force = force.filter(|k| *k != FsKind::Udf);
     let rr = match force {
