@@ -51,7 +51,9 @@ bd-archive verify disc_0001.iso --repair -o fixed.iso"
     )]
     Verify(VerifyArgs),
     /// Burn images to blank BD-R discs (not available in this build yet).
-    #[command(after_help = "Examples:\n  bd-archive burn -i /staging/photos\n  bd-archive burn -i /staging/photos -D /dev/sr0 --start 3")]
+    #[command(
+        after_help = "Examples:\n  bd-archive burn -i /staging/photos\n  bd-archive burn -i /staging/photos -D /dev/sr0 --start 3"
+    )]
     Burn(BurnArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
