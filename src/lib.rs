@@ -13,6 +13,7 @@ pub mod disc_writer;
 pub mod exit;
 pub mod fec;
 pub mod image;
+pub mod optical;
 pub mod plan;
 pub mod readme;
 pub mod restore;
