@@ -4,4 +4,5 @@
 //! and sense-data decoding. Both are tested byte by byte against the specification's field
 //! layout; neither can panic on any input.
 pub mod cdb;
+pub mod response;
 pub mod sense;
