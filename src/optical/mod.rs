@@ -3,6 +3,7 @@
 //! This first slice holds the pure, hardware-free parts: command descriptor block (CDB) builders
 //! and sense-data decoding. Both are tested byte by byte against the specification's field
 //! layout; neither can panic on any input.
+pub mod capacity;
 pub mod cdb;
 pub mod response;
 pub mod sense;
