@@ -18,6 +18,7 @@ pub mod exit;
 pub mod fec;
 pub mod image;
 pub mod interrupt;
+pub mod optical;
 pub mod plan;
 pub mod readme;
 pub mod restore;
