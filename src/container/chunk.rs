@@ -330,6 +330,33 @@ mod tests {
     }
 
     #[test]
+    fn zip_bomb_chunk_is_rejected_without_allocating_its_claim() {
+        // 64 MiB of zeros compresses to a few KiB; a header honest about the frame but claiming a
+        // 1 MiB content must make decoding fail instead of inflating 64 MiB.
+        let bomb = zstd::bulk::compress(&vec![0u8; 64 << 20], 19).unwrap();
+        assert!(bomb.len() < 64 << 10);
+        let header = ChunkHeader {
+            version: 1,
+            flags: 0,
+            chain_id: [0; 16],
+            generation: 1,
+            seq: 0,
+            tar_offset: 0,
+            tar_len: CHUNK_SIZE as u32,
+            stored_len: bomb.len() as u32,
+            content_crc: 0,
+            stored_crc: crc32c::crc32c(&bomb),
+        };
+        let mut out = Vec::new();
+        assert!(decode_chunk(&header, &bomb, &mut out).is_err());
+        assert!(
+            out.capacity() <= MAX_CHUNK_SIZE,
+            "decoder grew past the bound: {}",
+            out.capacity()
+        );
+    }
+
+    #[test]
     fn damage_is_detected() {
         let data = b"abc".repeat(1000);
         let mut c = new_compressor(3).unwrap();
