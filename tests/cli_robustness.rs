@@ -37,6 +37,11 @@ fn source(rel: &[u8], kind: EntryKind, abs: &Path, target: &[u8]) -> SourceEntry
 
 /// Builds images from hand-made (possibly hostile) source entries through the real writer.
 fn build(entries: &[SourceEntry], out: &Path) -> Vec<PathBuf> {
+    build_with(entries, out, None)
+}
+
+/// Like [`build`], optionally carrying `binary` on every disc.
+fn build_with(entries: &[SourceEntry], out: &Path, binary: Option<Vec<u8>>) -> Vec<PathBuf> {
     let images = out.join("images");
     fs::create_dir_all(&images).unwrap();
     let chain = ChainInfo {
@@ -59,7 +64,7 @@ fn build(entries: &[SourceEntry], out: &Path) -> Vec<PathBuf> {
         format_md: b"format".to_vec(),
         first_image_number: 1,
         carry_in: None,
-        binary: None,
+        binary,
     };
     let mut writer = DiscSetWriter::new(cfg).unwrap();
     let mut chunks = Vec::new();
@@ -258,55 +263,8 @@ fn carried_binary_is_on_every_disc_and_executable() {
     let payload = t.path().join("p.bin");
     fs::write(&payload, noise(1 << 20, 3)).unwrap();
     let entries = vec![source(b"p.bin", EntryKind::File, &payload, b"")];
-    let out = t.path().join("out");
-    let images = out.join("images");
-    fs::create_dir_all(&images).unwrap();
     let fake_binary = noise(300_000, 4);
-    let chain = ChainInfo {
-        name: "bin".into(),
-        chain_id: [1; 16],
-        generation: 1,
-        base_generation: 0,
-        created_unix: 1_600_000_000,
-        tool_version: "test".into(),
-        compression: "none".into(),
-        redundancy_pct: 10,
-    };
-    let cfg = DiscSetConfig {
-        images_dir: images.clone(),
-        chain,
-        capacity_sectors: 32768,
-        redundancy_pct: 10,
-        fill_parity: false,
-        memory_budget: 64 << 20,
-        format_md: b"format".to_vec(),
-        first_image_number: 1,
-        carry_in: None,
-        binary: Some(fake_binary.clone()),
-    };
-    let mut writer = DiscSetWriter::new(cfg).unwrap();
-    let mut chunks = Vec::new();
-    let mut emit = |c| {
-        chunks.push(c);
-        Ok(())
-    };
-    let len = TarStreamBuilder::new(1, &mut emit, &mut |_| {}, &mut |_| {})
-        .run(&entries)
-        .unwrap();
-    for c in chunks {
-        let enc = encode_chunk(
-            &c.data,
-            Compression::None,
-            None,
-            [1; 16],
-            1,
-            c.seq,
-            c.tar_offset,
-        )
-        .unwrap();
-        writer.push_chunk(enc, c.completed, c.open).unwrap();
-    }
-    let imgs = writer.finish(len, Vec::new()).unwrap().1;
+    let imgs = build_with(&entries, &t.path().join("out"), Some(fake_binary.clone()));
     let src = bd_archive::sector::FileSectorSource::open(&imgs[0]).unwrap();
     let fsys = bd_archive::image::read_filesystem(&src).unwrap();
     let f = fsys
