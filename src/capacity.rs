@@ -35,6 +35,17 @@ pub fn parse_capacity(s: &str) -> Result<u64, CapacityError> {
     {
         return Ok(*sectors);
     }
+    let bytes = parse_size(&t).ok_or_else(|| CapacityError::Syntax(s.to_string()))?;
+    if bytes < MIN_CAPACITY_BYTES {
+        return Err(CapacityError::TooSmall(s.to_string()));
+    }
+    Ok(bytes / SECTOR_SIZE as u64 / CLUSTER_SECTORS * CLUSTER_SECTORS)
+}
+
+/// Parses a byte count with an optional K/M/G/T suffix (KiB/MiB/GiB/TiB), case-insensitive;
+/// None if it is not a number or overflows. Shared by `-b` and `--memory`.
+pub fn parse_size(s: &str) -> Option<u64> {
+    let t = s.trim().to_ascii_lowercase();
     let (num, mult) = match t.chars().last() {
         Some('k') => (&t[..t.len() - 1], 1u64 << 10),
         Some('m') => (&t[..t.len() - 1], 1 << 20),
@@ -42,16 +53,7 @@ pub fn parse_capacity(s: &str) -> Result<u64, CapacityError> {
         Some('t') => (&t[..t.len() - 1], 1 << 40),
         _ => (&t[..], 1),
     };
-    let n: u64 = num
-        .parse()
-        .map_err(|_| CapacityError::Syntax(s.to_string()))?;
-    let bytes = n
-        .checked_mul(mult)
-        .ok_or_else(|| CapacityError::Syntax(s.to_string()))?;
-    if bytes < MIN_CAPACITY_BYTES {
-        return Err(CapacityError::TooSmall(s.to_string()));
-    }
-    Ok(bytes / SECTOR_SIZE as u64 / CLUSTER_SECTORS * CLUSTER_SECTORS)
+    num.parse::<u64>().ok()?.checked_mul(mult)
 }
 
 /// Human-readable binary size ("23.3 GiB", "512 B"), as the seed printed.

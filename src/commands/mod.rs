@@ -93,14 +93,7 @@ pub fn confirm(question: &str, flag: &str) -> Result<bool> {
 /// Parses `--memory` (K/M/G suffixes) or picks the default: min(25 % of RAM, 768 MiB), at least 64 MiB.
 pub fn parse_memory(s: Option<&str>) -> Result<u64> {
     if let Some(s) = s {
-        let t = s.trim().to_ascii_lowercase();
-        let (num, mult) = match t.chars().last() {
-            Some('k') => (&t[..t.len() - 1], 1u64 << 10),
-            Some('m') => (&t[..t.len() - 1], 1 << 20),
-            Some('g') => (&t[..t.len() - 1], 1 << 30),
-            _ => (&t[..], 1),
-        };
-        let Some(v) = num.parse::<u64>().ok().and_then(|n| n.checked_mul(mult)) else {
+        let Some(v) = crate::capacity::parse_size(s) else {
             bail!("--memory {s}: not a size; use e.g. 512M or 2G");
         };
         if v < 64 << 20 {
