@@ -29,6 +29,7 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
+use std::sync::Arc;
 
 use crate::catalog::{Entry, EntryKind};
 
@@ -165,6 +166,8 @@ pub struct RestoreFile {
     /// End offset of the furthest byte actually written. Blocks entirely at or beyond it are still zero
     /// in the file, so an all-zero block there need not be written (it stays a hole).
     high_water: u64,
+    /// The final permission bits, when they were given at creation (no fchmod needed then).
+    mode_at_create: Option<u32>,
 }
 
 /// Granularity of sparse detection: a filesystem block on every common filesystem.
@@ -259,7 +262,7 @@ enum Restored {
 #[derive(Debug)]
 pub struct Restorer {
     /// OUT, opened once with `O_DIRECTORY`; every path is resolved relative to it, never by name.
-    root: OwnedFd,
+    root: Arc<OwnedFd>,
     /// Fixed options.
     opts: RestoreOptions,
     /// Every path created (or merged, for directories) in this run; files with their inode identity.
@@ -275,7 +278,11 @@ pub struct Restorer {
     /// The last parent directory walked to (its path and fd): entries come in tree order, so
     /// siblings reuse it instead of walking from OUT again. Dropped whenever anything is removed
     /// or replaced (the only way a component of the cached chain could change).
-    parent_cache: Option<(Vec<u8>, OwnedFd)>,
+    /// Shared (not dup'ed) with the caller: a sibling costs no system call to reach its parent.
+    parent_cache: Option<(Vec<u8>, Arc<OwnedFd>)>,
+    /// When set, only these paths (the hard-link targets the caller will restore) need their inode
+    /// identity recorded, which saves an `fstat` per file; any other path stays an invalid target.
+    link_targets: Option<HashSet<Vec<u8>>>,
 }
 
 /// Flags for walking through a parent directory: never follow a symlink, need no read permission.
@@ -373,7 +380,7 @@ impl Restorer {
         })
         .map_err(out_err)?;
         // SAFETY: fresh fd from open.
-        let root = unsafe { OwnedFd::from_raw_fd(fd) };
+        let root = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
         Ok(Restorer {
             root,
             opts,
@@ -383,7 +390,15 @@ impl Restorer {
             notice_keys: HashSet::new(),
             notices: Vec::new(),
             parent_cache: None,
+            link_targets: None,
         })
+    }
+
+    /// Declares every path a later hard link may point at (the `link_target` of each `HardLink`
+    /// entry to come). Regular files not in the set are then created without recording their
+    /// inode (one system call less per file) and can never become a hard-link target.
+    pub fn set_link_targets(&mut self, targets: HashSet<Vec<u8>>) {
+        self.link_targets = Some(targets);
     }
 
     /// Lexical check of an archive path, before any I/O: refuses empty paths, absolute paths, `.`, `..`
@@ -433,7 +448,7 @@ impl Restorer {
         &mut self,
         path: &'p [u8],
         create: bool,
-    ) -> Result<(OwnedFd, &'p [u8]), RestoreError> {
+    ) -> Result<(Arc<OwnedFd>, &'p [u8]), RestoreError> {
         Self::check_path(path)?;
         let (name, parents) = match path.iter().rposition(|&b| b == b'/') {
             Some(i) => (&path[i + 1..], &path[..i]),
@@ -441,17 +456,13 @@ impl Restorer {
         };
         if let Some((cached, fd)) = &self.parent_cache {
             if cached.as_slice() == parents && !parents.is_empty() {
-                let fd = fd.try_clone().map_err(Self::io_err(path, "open parent"))?;
-                return Ok((fd, name));
+                return Ok((Arc::clone(fd), name));
             }
         }
-        let mut cur = self
-            .root
-            .try_clone()
-            .map_err(Self::io_err(path, "open output directory"))?;
         if parents.is_empty() {
-            return Ok((cur, name));
+            return Ok((Arc::clone(&self.root), name));
         }
+        let mut cur = Arc::clone(&self.root);
         let mut end = 0usize;
         for comp in parents.split(|&b| b == b'/') {
             end += comp.len();
@@ -489,12 +500,10 @@ impl Restorer {
                 }
                 Err(e) => return Err(Self::io_err(path, "open parent")(e)),
             };
-            cur = next;
+            cur = Arc::new(next);
             end += 1; // the '/' after this component
         }
-        if let Ok(copy) = cur.try_clone() {
-            self.parent_cache = Some((parents.to_vec(), copy));
-        }
+        self.parent_cache = Some((parents.to_vec(), Arc::clone(&cur)));
         Ok((cur, name))
     }
 
@@ -670,26 +679,41 @@ impl Restorer {
         Ok(())
     }
 
-    /// Creates a new, empty regular file for `e` (mode 0600 until [`Restorer::finish_file`]) and returns
-    /// it for positioned writes. The file is always new (`O_EXCL`), so unwritten ranges read as zero.
+    /// Creates a new, empty regular file for `e` and returns it for positioned writes. Its mode is
+    /// 0600 until [`Restorer::finish_file`], or the final plain permission bits at once when the
+    /// umask keeps them and no owner is restored. The file is always new (`O_EXCL`), so unwritten
+    /// ranges read as zero.
     pub fn create_file(&mut self, e: &Entry) -> Result<RestoreFile, RestoreError> {
         Self::expect_kind(e, &[EntryKind::File])?;
         let (parent, name) = self.open_parent(&e.path, true)?;
         let pfd = parent.as_raw_fd();
         let flags =
             libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        // Plain permission bits the umask leaves intact are given at creation, which saves the
+        // fchmod later; anything else (setuid/setgid/sticky, bits the umask would strip, or
+        // owners to restore, since chown may clear bits) starts at 0600 and is set in finish_file.
+        let mode = self.effective_mode(e.mode);
+        let final_at_create = mode & !0o777 == 0 && mode & self.umask == 0 && !self.opts.same_owner;
+        let create_mode = if final_at_create { mode } else { 0o600 };
         let fd = self.create_excl(pfd, name, &e.path, "create file", || {
-            openat(pfd, name, flags, 0o600)
+            openat(pfd, name, flags, create_mode)
         })?;
-        let st = fstat(fd.as_raw_fd()).map_err(Self::io_err(&e.path, "stat new file"))?;
-        self.restored.insert(
-            e.path.clone(),
-            Restored::File(st.st_dev as u64, st.st_ino as u64),
-        );
+        let needs_identity = self
+            .link_targets
+            .as_ref()
+            .is_none_or(|t| t.contains(&e.path));
+        let restored = if needs_identity {
+            let st = fstat(fd.as_raw_fd()).map_err(Self::io_err(&e.path, "stat new file"))?;
+            Restored::File(st.st_dev as u64, st.st_ino as u64)
+        } else {
+            Restored::Other
+        };
+        self.restored.insert(e.path.clone(), restored);
         Ok(RestoreFile {
             file: File::from(fd),
             path: e.path.clone(),
             high_water: 0,
+            mode_at_create: final_at_create.then_some(mode),
         })
     }
 
@@ -746,7 +770,10 @@ impl Restorer {
     /// `same_owner`), mode (setuid/setgid only with `same_owner`) and mtime with nanoseconds — all
     /// through the open descriptor, so nothing can be redirected. No fsync: the caller decides.
     pub fn finish_file(&mut self, mut f: RestoreFile, e: &Entry) -> Result<(), RestoreError> {
-        f.set_len(e.size)?;
+        // The file is new (O_EXCL), so its length is exactly the furthest byte written.
+        if f.high_water != e.size {
+            f.set_len(e.size)?;
+        }
         let fd = f.file.as_raw_fd();
         if self.want_chown() {
             // SAFETY: fd is a valid open file descriptor.
@@ -754,9 +781,11 @@ impl Restorer {
             self.chown_result(r, &e.path)?;
         }
         let mode = self.effective_mode(e.mode);
-        // SAFETY: valid fd. chmod after chown, because chown clears setuid/setgid.
-        cvt(unsafe { libc::fchmod(fd, mode as libc::mode_t) })
-            .map_err(Self::io_err(&e.path, "set mode"))?;
+        if f.mode_at_create != Some(mode) {
+            // SAFETY: valid fd. chmod after chown, because chown clears setuid/setgid.
+            cvt(unsafe { libc::fchmod(fd, mode as libc::mode_t) })
+                .map_err(Self::io_err(&e.path, "set mode"))?;
+        }
         let ts = mtime_spec(e.mtime_sec, e.mtime_nsec);
         // SAFETY: valid fd and a two-element timespec array.
         cvt(unsafe { libc::futimens(fd, ts.as_ptr()) })
@@ -1030,6 +1059,7 @@ mod tests {
             file,
             path: b"f".to_vec(),
             high_water: 0,
+            mode_at_create: None,
         };
         let mut buf = vec![0u8; 3 * 4096];
         buf[4096] = 7;

@@ -153,7 +153,7 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
     }
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
-    if !args.overwrite && !args.resume {
+    if !args.overwrite && !args.resume && !holds_nothing_but(&args.output, &workdir_of(args))? {
         refuse_existing(&args.output, &entries)?;
     }
     let mut opts = RestoreOptions::default();
@@ -163,6 +163,13 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
     opts.overwrite = args.overwrite || args.resume;
     opts.special_files = args.special_files;
     let mut restorer = Restorer::new(&args.output, opts)?;
+    restorer.set_link_targets(
+        entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::HardLink)
+            .map(|e| e.link_target.clone())
+            .collect(),
+    );
     let total: u64 = entries.iter().map(|e| e.size).sum();
     let pb = progress_bar(ui, Some(total), "restoring");
     let mut damaged = Vec::new();
@@ -171,11 +178,12 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
     let streams = ChainStreams::new(&sets);
     // Reading (parallel chunk decode + SHA-256) runs in its own thread ahead of the writing here,
     // so decoding, hashing and the filesystem work overlap; the channel bounds what is in flight.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<(usize, Feed)>(64);
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, Feed)>>(16);
     let outcome = std::thread::scope(|s| -> Result<()> {
         let entries_ref = &entries;
         s.spawn(move || feed_contents(entries_ref, streams, tx));
-        let rx = rx;
+        let mut rx = FeedRx::new(rx);
+        let rx = &mut rx;
         for (i, e) in entries.iter().enumerate() {
             if crate::interrupt::requested() {
                 return Err(crate::interrupt::Interrupted(format!(
@@ -185,13 +193,13 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
                 .into());
             }
             if args.resume && restorer.keep_if_intact(e)? {
-                drain(&rx, i, e)?;
+                drain(rx, i, e)?;
                 kept += 1;
                 pb.inc(e.size);
                 continue;
             }
             let mut result = match e.kind {
-                EntryKind::File => restore_file(&mut restorer, &rx, i, e)?,
+                EntryKind::File => restore_file(&mut restorer, rx, i, e)?,
                 _ => restore_entry(&mut restorer, e)?,
             };
             // A hard link shares its target's content: a damaged target makes the link damaged too.
@@ -299,6 +307,26 @@ fn selected(e: &Entry, only: &[String]) -> bool {
         })
 }
 
+/// The default work directory of `extract` (inside OUT unless -w is given).
+fn workdir_of(args: &ExtractArgs) -> std::path::PathBuf {
+    args.workdir
+        .clone()
+        .unwrap_or_else(|| args.output.join(".bd-archive-work"))
+}
+
+/// Whether `out` is empty apart from `allowed` (the work directory): then nothing in it can be in
+/// the way, and the per-entry existence check (a path lookup per file) is not needed.
+fn holds_nothing_but(out: &Path, allowed: &Path) -> Result<bool> {
+    let dir = std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))?;
+    for item in dir {
+        let item = item.with_context(|| format!("reading {}", out.display()))?;
+        if item.path() != allowed {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
 /// Refuses to start when a file to be restored already exists in OUT (directories may exist).
 fn refuse_existing(out: &Path, entries: &[&Entry]) -> Result<()> {
     use std::os::unix::ffi::OsStrExt;
@@ -347,12 +375,77 @@ enum Feed {
     End([u8; 32]),
 }
 
+/// Feed messages travel in batches: one channel hand-over (and thread wake-up) per batch instead
+/// of two per file, which dominated restoring many small files.
+const BATCH_BYTES: usize = 1 << 20;
+const BATCH_MESSAGES: usize = 4096;
+
+/// Collects feed messages and sends them in batches.
+struct Batcher {
+    tx: std::sync::mpsc::SyncSender<Vec<(usize, Feed)>>,
+    batch: Vec<(usize, Feed)>,
+    bytes: usize,
+}
+
+impl Batcher {
+    fn push(&mut self, i: usize, msg: Feed) -> std::io::Result<()> {
+        if let Feed::Piece(_, b) = &msg {
+            self.bytes += b.len();
+        }
+        self.batch.push((i, msg));
+        if self.bytes >= BATCH_BYTES || self.batch.len() >= BATCH_MESSAGES {
+            self.flush()?;
+        }
+        Ok(())
+    }
+
+    fn flush(&mut self) -> std::io::Result<()> {
+        if self.batch.is_empty() {
+            return Ok(());
+        }
+        self.bytes = 0;
+        let batch = std::mem::take(&mut self.batch);
+        self.tx
+            .send(batch)
+            .map_err(|_| std::io::Error::other("stopped"))
+    }
+}
+
+/// The restoring side of the feed: hands out the messages of the batches one at a time.
+struct FeedRx {
+    rx: std::sync::mpsc::Receiver<Vec<(usize, Feed)>>,
+    pending: std::collections::VecDeque<(usize, Feed)>,
+}
+
+impl FeedRx {
+    fn new(rx: std::sync::mpsc::Receiver<Vec<(usize, Feed)>>) -> Self {
+        FeedRx {
+            rx,
+            pending: std::collections::VecDeque::new(),
+        }
+    }
+
+    fn recv(&mut self) -> Result<(usize, Feed), std::sync::mpsc::RecvError> {
+        loop {
+            if let Some(m) = self.pending.pop_front() {
+                return Ok(m);
+            }
+            self.pending = self.rx.recv()?.into();
+        }
+    }
+}
+
 /// Reading thread: every regular file's content from the stream of its generation, in entry order.
 fn feed_contents(
     entries: &[&Entry],
     mut streams: ChainStreams<'_>,
-    tx: std::sync::mpsc::SyncSender<(usize, Feed)>,
+    tx: std::sync::mpsc::SyncSender<Vec<(usize, Feed)>>,
 ) {
+    let out = std::cell::RefCell::new(Batcher {
+        tx,
+        batch: Vec::new(),
+        bytes: 0,
+    });
     for (i, e) in entries.iter().enumerate() {
         if e.kind != EntryKind::File {
             continue;
@@ -365,31 +458,32 @@ fn feed_contents(
             e.size,
             &mut |off, bytes| {
                 h.update(bytes);
+                let mut out = out.borrow_mut();
                 for (o, (l, w)) in gaps.borrow_mut().drain(..) {
-                    tx.send((i, Feed::Gap(o, l, w)))
-                        .map_err(|_| std::io::Error::other("stopped"))?;
+                    out.push(i, Feed::Gap(o, l, w))?;
                 }
-                tx.send((i, Feed::Piece(off, bytes.to_vec())))
-                    .map_err(|_| std::io::Error::other("stopped"))
+                out.push(i, Feed::Piece(off, bytes.to_vec()))
             },
             &mut |off, len, why| gaps.borrow_mut().push((off, (len, why))),
         );
         if r.is_err() {
             return;
         }
+        let mut out = out.borrow_mut();
         for (off, (len, why)) in gaps.into_inner() {
-            if tx.send((i, Feed::Gap(off, len, why))).is_err() {
+            if out.push(i, Feed::Gap(off, len, why)).is_err() {
                 return;
             }
         }
-        if tx.send((i, Feed::End(h.finalize().into()))).is_err() {
+        if out.push(i, Feed::End(h.finalize().into())).is_err() {
             return;
         }
     }
+    let _ = out.borrow_mut().flush();
 }
 
 /// Skips the feed of entry `i` (a file kept by --resume).
-fn drain(rx: &std::sync::mpsc::Receiver<(usize, Feed)>, i: usize, e: &Entry) -> Result<()> {
+fn drain(rx: &mut FeedRx, i: usize, e: &Entry) -> Result<()> {
     if e.kind != EntryKind::File {
         return Ok(());
     }
@@ -404,7 +498,7 @@ fn drain(rx: &std::sync::mpsc::Receiver<(usize, Feed)>, i: usize, e: &Entry) -> 
 
 fn restore_file(
     restorer: &mut Restorer,
-    rx: &std::sync::mpsc::Receiver<(usize, Feed)>,
+    rx: &mut FeedRx,
     i: usize,
     e: &Entry,
 ) -> Result<Option<Damage>> {
