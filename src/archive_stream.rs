@@ -130,9 +130,36 @@ impl<'a> TarStreamBuilder<'a> {
         Ok(len)
     }
 
+    /// Like [`TarStreamBuilder::run`], consuming the list: each scanned entry is freed once
+    /// streamed (its path moves into the catalog entry) and the list shrinks as it goes, so the
+    /// scan result and the catalog are not both held in full.
+    pub fn run_owned(mut self, mut entries: Vec<SourceEntry>) -> Result<u64, StreamStop> {
+        entries.reverse();
+        while let Some(mut se) = entries.pop() {
+            let path = std::mem::take(&mut se.rel_path);
+            self.entry_with_path(&se, path)?;
+            // Give back every eighth of the list as it is consumed (realloc shrinks in place).
+            if entries.capacity() > 4096
+                && entries.len() < entries.capacity() - entries.capacity() / 8
+            {
+                entries.shrink_to_fit();
+            }
+        }
+        drop(entries);
+        self.push(&tarstream::END_OF_ARCHIVE)?;
+        let len = self.offset();
+        self.flush()?;
+        Ok(len)
+    }
+
     fn entry(&mut self, se: &SourceEntry) -> Result<(), StreamStop> {
+        self.entry_with_path(se, se.rel_path.clone())
+    }
+
+    /// `path` is `se.rel_path` (which may have been moved out of `se`).
+    fn entry_with_path(&mut self, se: &SourceEntry, path: Vec<u8>) -> Result<(), StreamStop> {
         let mut e = Entry {
-            path: se.rel_path.clone(),
+            path,
             kind: se.kind,
             mode: se.mode,
             uid: se.uid,
@@ -161,7 +188,7 @@ impl<'a> TarStreamBuilder<'a> {
                 }
                 Err(msg) => {
                     (self.on_problem)(SourceProblem {
-                        path: se.rel_path.clone(),
+                        path: e.path.clone(),
                         message: msg,
                         archived: false,
                     });
@@ -180,7 +207,7 @@ impl<'a> TarStreamBuilder<'a> {
         self.current = Some(e.clone());
         self.push(&hdr)?;
         if let Some((f, meta)) = file {
-            e.sha256 = self.content(se, f, &meta, e.size)?;
+            e.sha256 = self.content(&e.path, f, &meta, e.size)?;
             self.push(&vec![0u8; tarstream::padding(e.size)])?;
         }
         self.current = None;
@@ -192,7 +219,7 @@ impl<'a> TarStreamBuilder<'a> {
     /// of what was stored.
     fn content(
         &mut self,
-        se: &SourceEntry,
+        path: &[u8],
         mut f: File,
         before: &std::fs::Metadata,
         size: u64,
@@ -233,7 +260,7 @@ impl<'a> TarStreamBuilder<'a> {
         }
         if let Some(message) = failure {
             (self.on_problem)(SourceProblem {
-                path: se.rel_path.clone(),
+                path: path.to_vec(),
                 message,
                 archived: true,
             });

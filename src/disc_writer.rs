@@ -180,12 +180,38 @@ struct OpenDisc {
     chunks: Vec<ChunkRecord>,
     tar_start: u64,
     tar_end: u64,
-    /// Entries completed while this disc was open, plus the one carried in from the previous disc.
-    entries: Vec<Entry>,
+    /// Entries completed while this disc was open are the writer's `entries[first_entry..]`
+    /// (a range, not a second copy of every entry).
+    first_entry: usize,
     /// Entry still being written when the last chunk ended (hash not yet known).
     open_entry: Option<Entry>,
     /// Exact bincode size of the index body so far, excluding `open_entry`.
     index_raw: u64,
+}
+
+/// Serialises exactly like [`DiscIndex`] (same fields, same order) from borrowed parts, so the
+/// index of a disc is written without copying its entries.
+#[derive(serde::Serialize)]
+struct DiscIndexView<'a> {
+    chain: &'a ChainInfo,
+    disc: &'a DiscRecord,
+    parts: &'a [PartRecord],
+    chunks: &'a [ChunkRecord],
+    entries: EntriesView<'a>,
+}
+
+/// A disc's own entries followed by the one still open at its end: a sequence like `Vec<Entry>`.
+struct EntriesView<'a>(&'a [Entry], Option<&'a Entry>);
+
+impl serde::Serialize for EntriesView<'_> {
+    fn serialize<S: serde::Serializer>(&self, ser: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeSeq;
+        let mut seq = ser.serialize_seq(Some(self.0.len() + usize::from(self.1.is_some())))?;
+        for e in self.0.iter().chain(self.1) {
+            seq.serialize_element(e)?;
+        }
+        seq.end()
+    }
 }
 
 /// Streams chunks into consecutive disc images.
@@ -339,7 +365,7 @@ impl DiscSetWriter {
             chunks: Vec::new(),
             tar_start,
             tar_end: tar_start,
-            entries: Vec::new(),
+            first_entry: self.entries.len(),
             open_entry: carried,
             index_raw: 0,
         };
@@ -419,6 +445,12 @@ impl DiscSetWriter {
         Ok(())
     }
 
+    /// Reserves room for `n` more catalog entries at once (the caller knows how many it will
+    /// stream), instead of letting the list double past what is needed.
+    pub fn reserve_entries(&mut self, n: usize) {
+        self.entries.reserve_exact(n);
+    }
+
     /// Number of chunks the resumed discs already hold: chunks below this are replayed, not written.
     pub fn resumed_chunks(&self) -> u64 {
         self.chunks.len() as u64
@@ -467,7 +499,11 @@ impl DiscSetWriter {
             self.disc.as_ref().expect("opened above"),
             self.max_protected,
         ) {
-            self.close_disc(None)?;
+            let first = self.disc.as_ref().map_or(0, |d| d.first_entry);
+            let all = std::mem::take(&mut self.entries);
+            let r = self.close_disc(None, all.get(first..).unwrap_or(&[]));
+            self.entries = all;
+            r?;
             self.open_disc(tar_offset)?;
             if !fits(
                 self.disc.as_ref().expect("opened above"),
@@ -529,7 +565,6 @@ impl DiscSetWriter {
                 d.open_entry = None;
             }
         }
-        d.entries.extend(completed.iter().cloned());
         self.entries.extend(completed);
         if open.is_some() {
             d.open_entry = open;
@@ -546,11 +581,26 @@ impl DiscSetWriter {
         tar_len: u64,
         reused: Vec<Entry>,
     ) -> Result<(Catalog, Vec<PathBuf>), WriteError> {
-        self.entries.extend(reused);
-        self.entries
-            .sort_by(|a, b| crate::chain::tree_order(&a.path, &b.path));
         if self.disc.is_none() {
             self.open_disc(tar_len)?;
+        }
+        // The last disc's index lists the entries completed on it: a range of `entries` as long
+        // as sorting leaves them in place (a full archive: the stream is in tree order already);
+        // otherwise a copy of that range is taken first.
+        let first = self.disc.as_ref().map_or(0, |d| d.first_entry);
+        let in_tree_order = |v: &[Entry]| {
+            v.windows(2)
+                .all(|w| crate::chain::tree_order(&w[0].path, &w[1].path).is_le())
+        };
+        let last_disc_entries = if reused.is_empty() && in_tree_order(&self.entries) {
+            None
+        } else {
+            Some(self.entries[first.min(self.entries.len())..].to_vec())
+        };
+        self.entries.extend(reused);
+        if last_disc_entries.is_some() {
+            self.entries
+                .sort_by(|a, b| crate::chain::tree_order(&a.path, &b.path));
         }
         // The catalog lists every disc; the last one's record is finalised after its image size
         // is known, so reserve with a provisional record and patch it in the catalog copy in OUT.
@@ -564,8 +614,16 @@ impl DiscSetWriter {
             .map_err(io_err(&d.tmp_path))?;
         let fits = Self::projected_protected(d, 0, 0, bytes.len() as u64 + SECTOR_SIZE as u64)
             <= self.max_protected;
+        let own = |catalog: &Catalog| -> Vec<Entry> {
+            match &last_disc_entries {
+                Some(v) => v.clone(),
+                None => catalog.entries.get(first..).unwrap_or(&[]).to_vec(),
+            }
+        };
         if !fits {
-            self.close_disc(None)?;
+            // Rare (the catalog does not fit beside the data): a copy of this disc's entries is fine.
+            let ents = own(&catalog);
+            self.close_disc(None, &ents)?;
             self.open_disc(tar_len)?;
         }
         drop(bytes);
@@ -576,7 +634,13 @@ impl DiscSetWriter {
         catalog.chunks = skeleton.chunks;
         let d = self.disc.as_ref().expect("opened above");
         catalog.discs.push(self.disc_record(d, 0));
-        let image_sectors = self.close_disc(Some(&catalog))?;
+        // A disc opened for the catalog alone holds no entries of its own.
+        let ents: &[Entry] = match (&last_disc_entries, fits) {
+            (_, false) => &[],
+            (Some(v), true) => v,
+            (None, true) => catalog.entries.get(first..).unwrap_or(&[]),
+        };
+        let image_sectors = self.close_disc(Some(&catalog), ents)?;
         if let Some(last) = catalog.discs.last_mut() {
             last.image_sectors = image_sectors;
         }
@@ -603,7 +667,8 @@ impl DiscSetWriter {
 
     /// Finishes the open disc: index, optional catalog, filesystem, headers, FEC, fsync, rename.
     /// Returns the image's sector count.
-    fn close_disc(&mut self, catalog: Option<&Catalog>) -> Result<u64, WriteError> {
+    /// `own` are the entries completed while the disc was open.
+    fn close_disc(&mut self, catalog: Option<&Catalog>, own: &[Entry]) -> Result<u64, WriteError> {
         let mut d = self.disc.take().expect("close_disc needs an open disc");
         if let Some(p) = d.part.take() {
             d.parts.push(p.record);
@@ -613,23 +678,22 @@ impl DiscSetWriter {
             .last()
             .map(|p| p.lba + sectors_for(p.bytes))
             .unwrap_or(d.data_start_lba);
-        let mut entries = std::mem::take(&mut d.entries);
-        if let Some(open) = d.open_entry.take() {
-            entries.push(open.clone());
-            self.carry = Some(open);
-        }
+        let open = d.open_entry.take();
         let record = self.disc_record(&d, 0);
-        let index = DiscIndex {
-            chain: self.cfg.chain.clone(),
-            disc: record.clone(),
-            parts: d.parts.clone(),
-            chunks: d.chunks.clone(),
-            entries,
+        let index = DiscIndexView {
+            chain: &self.cfg.chain,
+            disc: &record,
+            parts: &d.parts,
+            chunks: &d.chunks,
+            entries: EntriesView(own, open.as_ref()),
         };
         let gen_dir = self.gen_dir();
         let stem = format!("{gen_dir}/{gen_dir}");
         let idx_bytes = encode_record(records::INDEX_MAGIC, self.identity(d.number), &index)
             .map_err(io_err(&d.tmp_path))?;
+        if let Some(open) = open {
+            self.carry = Some(open);
+        }
         let mut files = d.fixed_files.clone();
         for p in &d.parts {
             files.push(ImageFile {
@@ -773,5 +837,93 @@ impl DiscSetWriter {
         } else {
             fec::plan_for_loss(protected, self.cfg.redundancy_pct)
         }
+    }
+}
+
+#[cfg(test)]
+mod index_view_tests {
+    use super::*;
+    use crate::catalog::{DataRef, EntryKind};
+
+    fn entry(p: &[u8]) -> Entry {
+        Entry {
+            path: p.to_vec(),
+            kind: EntryKind::File,
+            mode: 0o644,
+            uid: 1,
+            gid: 2,
+            mtime_sec: -3,
+            mtime_nsec: 4,
+            size: 5,
+            link_target: b"t".to_vec(),
+            rdev: 6,
+            sha256: [7; 32],
+            data: DataRef {
+                generation: 8,
+                header_offset: 9,
+                content_offset: 10,
+            },
+        }
+    }
+
+    #[test]
+    fn index_view_encodes_exactly_like_disc_index() {
+        let chain = ChainInfo {
+            name: "n".into(),
+            chain_id: [1; 16],
+            generation: 2,
+            base_generation: 1,
+            created_unix: 3,
+            tool_version: "v".into(),
+            compression: "zstd-3".into(),
+            redundancy_pct: 10,
+        };
+        let disc = DiscRecord {
+            disc: 1,
+            volume_label: "L".into(),
+            image_sectors: 2,
+            capacity_sectors: 3,
+            first_chunk: 4,
+            chunk_count: 5,
+            tar_start: 6,
+            tar_end: 7,
+        };
+        let parts = vec![PartRecord {
+            part: 1,
+            disc: 1,
+            lba: 2,
+            bytes: 3,
+        }];
+        let own = vec![entry(b"a"), entry(b"b/c")];
+        let open = entry(b"d");
+        let full = DiscIndex {
+            chain: chain.clone(),
+            disc: disc.clone(),
+            parts: parts.clone(),
+            chunks: Vec::new(),
+            entries: vec![own[0].clone(), own[1].clone(), open.clone()],
+        };
+        let view = DiscIndexView {
+            chain: &chain,
+            disc: &disc,
+            parts: &parts,
+            chunks: &[],
+            entries: EntriesView(&own, Some(&open)),
+        };
+        let cfg = records::bincode_config();
+        assert_eq!(
+            bincode::serde::encode_to_vec(&full, cfg).unwrap(),
+            bincode::serde::encode_to_vec(&view, cfg).unwrap()
+        );
+        let id = RecordIdentity {
+            chain_id: [1; 16],
+            generation: 2,
+            disc: 1,
+        };
+        let bytes = encode_record(records::INDEX_MAGIC, id, &view).unwrap();
+        let (h, back): (_, DiscIndex) =
+            records::decode_record(records::INDEX_MAGIC, "index", &bytes).unwrap();
+        assert_eq!(back, full);
+        assert_eq!(h.id.disc, 1);
     }
 }

@@ -267,6 +267,8 @@ pub fn scan_tree(
             }
         }
     }
+    // The list is held through the whole create: no doubling slack.
+    out.shrink_to_fit();
     Ok(out)
 }
 

@@ -243,7 +243,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
     write_state(out, &CreateState::new(args, &chain, capacity_sectors))?;
     let result = build_images(
         cfg,
-        &plan.store,
+        std::mem::take(&mut plan.store),
         plan.reuse,
         compression,
         ov.data_bytes,
@@ -628,7 +628,7 @@ struct Compressed {
 /// Runs reader → compressors → disc writer, all overlapping.
 fn build_images(
     cfg: DiscSetConfig,
-    entries: &[SourceEntry],
+    entries: Vec<SourceEntry>,
     reuse: Vec<Entry>,
     compression: Compression,
     total: u64,
@@ -639,6 +639,7 @@ fn build_images(
     let generation = cfg.chain.generation;
     let mut writer = DiscSetWriter::new(cfg)?;
     writer.resume_with(done)?;
+    writer.reserve_entries(entries.len() + reuse.len());
     let replay_below = writer.resumed_chunks();
     let pb = progress_bar(ui, Some(total), "archiving");
     let pb2 = pb.clone();
@@ -677,7 +678,7 @@ fn build_images(
                 let mut on_problem = |p: SourceProblem| problems_ref.push(p);
                 let mut on_bytes = |n: u64| pb_reader.inc(n);
                 TarStreamBuilder::new(generation, &mut emit, &mut on_problem, &mut on_bytes)
-                    .run(entries)
+                    .run_owned(entries)
             });
             // Moving both receivers into this closure means an early return (an error while
             // writing) drops them: workers then stop, which drops the raw receiver, which stops

@@ -68,9 +68,22 @@ pub fn encode_record<T: Serialize>(
     id: RecordIdentity,
     body: &T,
 ) -> std::io::Result<Vec<u8>> {
-    let raw = bincode::serde::encode_to_vec(body, bincode_config())
-        .map_err(|e| std::io::Error::other(format!("cannot encode record: {e}")))?;
-    let stored = zstd::bulk::compress(&raw, 3)?;
+    // Encoded twice, streaming: once to count the bytes, once straight into the compressor. The
+    // bincode body (well over 100 bytes per catalog entry) is never held in memory whole.
+    let encode = |w: &mut dyn std::io::Write| {
+        let mut w = std::io::BufWriter::with_capacity(1 << 16, w);
+        bincode::serde::encode_into_std_write(body, &mut w, bincode_config())
+            .map_err(|e| std::io::Error::other(format!("cannot encode record: {e}")))?;
+        std::io::Write::flush(&mut w)
+    };
+    let mut counter = CountingSink(0);
+    encode(&mut counter)?;
+    let raw_len = counter.0;
+    let mut enc = zstd::stream::Encoder::new(Vec::new(), 3)?;
+    enc.include_contentsize(true)?;
+    enc.set_pledged_src_size(Some(raw_len))?;
+    encode(&mut enc)?;
+    let stored = enc.finish()?;
     let mut out = vec![0u8; RECORD_HEADER_LEN];
     out[0..8].copy_from_slice(magic);
     out[8..10].copy_from_slice(&1u16.to_le_bytes());
@@ -78,12 +91,25 @@ pub fn encode_record<T: Serialize>(
     out[32..36].copy_from_slice(&id.generation.to_le_bytes());
     out[36..40].copy_from_slice(&id.disc.to_le_bytes());
     out[40..48].copy_from_slice(&(stored.len() as u64).to_le_bytes());
-    out[48..56].copy_from_slice(&(raw.len() as u64).to_le_bytes());
+    out[48..56].copy_from_slice(&raw_len.to_le_bytes());
     out[56..88].copy_from_slice(&Sha256::digest(&stored));
     let crc = crc32c::crc32c(&out[0..124]);
     out[124..128].copy_from_slice(&crc.to_le_bytes());
     out.extend_from_slice(&stored);
     Ok(out)
+}
+
+/// Counts bytes written and discards them.
+struct CountingSink(u64);
+
+impl std::io::Write for CountingSink {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0 += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Upper bound of the record file size for a body whose bincode encoding has `raw_len` bytes.
