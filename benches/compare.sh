@@ -73,7 +73,7 @@ run bd_extract "$bd" extract -q -o "$dir/x3" "$dir/out/images"
 
 seed=""
 if command -v dar >/dev/null && [ -x /usr/bin/par2 ] && command -v genisoimage >/dev/null; then
-  echo "seed tools: $(dar --version 2>&1 | head -1 | xargs) / $(/usr/bin/par2 --version 2>&1 | head -1) / $(genisoimage --version 2>&1 | head -1)"
+  echo "seed tools: $(dar -V </dev/null 2>&1 | grep -m1 -i "dar version" | xargs) / $(/usr/bin/par2 --version 2>&1 | head -1) / $(genisoimage --version 2>&1 | head -1)"
   rm -rf "$dir/seed"; mkdir -p "$dir/seed"
   slice=$(( 25025314816 * 100 / 105 / 1048576 * 1048576 ))
   run seed_dar dar -c "$dir/seed/bench-gen1" -R "$dir/src" -s "$slice" --hash sha512 --min-digits 4 -Q -zzstd -am
@@ -86,10 +86,11 @@ fi
 
 mbs() { awk -v b="$bytes" -v t="$1" 'BEGIN { if (t > 0) printf "%.0f", b / t / 1e6; else print "-" }'; }
 ratio() { awk -v a="$1" -v b="$2" 'BEGIN { if (a > 0) printf "%.2f", b / a; else print "-" }'; }
-printf '\n%-34s %9s %9s %10s\n' "step" "wall s" "MB/s" "RSS MB"
+fps() { awk -v n="$files" -v t="$1" 'BEGIN { if (t > 0) printf "%.0f", n / t; else print "-" }'; }
+printf '\n%-34s %9s %9s %9s %10s\n' "step" "wall s" "MB/s" "files/s" "RSS MB"
 for k in tar_zstd bd_create seed_dar seed_par2 seed_iso par2_r10 cat sha256sum bd_verify tar_x zstd_tar_x bd_extract; do
   [ -n "${T[$k]:-}" ] || continue
-  printf '%-34s %9s %9s %10s\n' "$k" "${T[$k]}" "$(mbs "${T[$k]}")" "$(( ${R[$k]} / 1024 ))"
+  printf '%-34s %9s %9s %9s %10s\n' "$k" "${T[$k]}" "$(mbs "${T[$k]}")" "$(fps "${T[$k]}")" "$(( ${R[$k]} / 1024 ))"
 done
 echo
 echo "create vs tar|zstd -T0 -3 (throughput ratio):  $(ratio "${T[bd_create]}" "${T[tar_zstd]}")  (target >= 0.8)"
