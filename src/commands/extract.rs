@@ -111,7 +111,10 @@ pub fn run(args: &ExtractArgs, ui: &Ui) -> Result<i32> {
 }
 
 fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Result<i32> {
-    let by_gen = open_discs(&args.sources, settings, ui)?;
+    // Seed (dar) discs next to ours: a chain continued with `create --base <seed catalogue>`.
+    let (mut seed, sources) =
+        super::seed::continuation(&args.sources, &args.output, args.workdir.as_ref())?;
+    let by_gen = open_discs(&sources, settings, ui)?;
     let newest = *by_gen
         .keys()
         .next_back()
@@ -163,6 +166,10 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
     opts.overwrite = args.overwrite || args.resume;
     opts.special_files = args.special_files;
     let mut restorer = Restorer::new(&args.output, opts)?;
+    let seed_gens = crate::compat::seed_chain::seed_generations(&set.entries);
+    if let Some(s) = seed.as_mut() {
+        s.replay(&mut restorer, seed_gens, ui)?;
+    }
     let total: u64 = entries.iter().map(|e| e.size).sum();
     let pb = progress_bar(ui, Some(total), "restoring");
     let mut damaged = Vec::new();
@@ -191,6 +198,9 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
                 continue;
             }
             let mut result = match e.kind {
+                EntryKind::File if crate::compat::seed_chain::in_seed(e) => {
+                    super::seed::adopt(&mut restorer, e, seed.is_some())?
+                }
                 EntryKind::File => restore_file(&mut restorer, &rx, i, e)?,
                 _ => restore_entry(&mut restorer, e)?,
             };
@@ -219,6 +229,9 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
         return Err(e);
     }
     pb.finish_and_clear();
+    if let Some(s) = &seed {
+        damaged.extend(s.finish(&mut restorer, &set.entries)?);
+    }
     for n in restorer.finish()? {
         ui.warn(&n);
     }
@@ -256,7 +269,7 @@ fn chain_notes(sets: &BTreeMap<u32, GenerationSet>, generation: u32, ui: &Ui) ->
     let mut needed: Vec<u32> = set
         .entries
         .iter()
-        .filter(|e| e.size > 0)
+        .filter(|e| e.size > 0 && !crate::compat::seed_chain::in_seed(e))
         .map(|e| e.data.generation)
         .collect();
     needed.sort_unstable();
@@ -354,7 +367,7 @@ fn feed_contents(
     tx: std::sync::mpsc::SyncSender<(usize, Feed)>,
 ) {
     for (i, e) in entries.iter().enumerate() {
-        if e.kind != EntryKind::File {
+        if e.kind != EntryKind::File || crate::compat::seed_chain::in_seed(e) {
             continue;
         }
         let mut h = Sha256::new();

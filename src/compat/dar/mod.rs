@@ -410,6 +410,19 @@ impl DarArchive {
         }
     }
 
+    /// The archive's data name: the 10-byte label that starts the catalogue. dar gives it to an
+    /// archive when making it and keeps it in the isolated catalogue made from it (`dar -C`), so
+    /// both carry the same one. (The data name in the slice headers of an isolated catalogue is
+    /// the catalogue's own, not this.)
+    pub fn data_name(&self) -> Result<[u8; 10]> {
+        let raw = Unescape::new(self.stream.reader_at(self.catalogue_offset));
+        let mut r = io::BufReader::new(decoder(self.header.compression, raw)?);
+        let mut label = [0u8; 10];
+        r.read_exact(&mut label)
+            .map_err(|_| DarError::Truncated("catalogue"))?;
+        Ok(label)
+    }
+
     /// Slices that were missing when the archive was opened.
     pub fn missing_slices(&self) -> &[u32] {
         &self.stream.missing
