@@ -288,6 +288,53 @@ fn seed_chain_continued_by_create_base_then_extracted_in_order() {
     assert!(!restored.join("old.txt").exists());
     assert!(!restored.join("tmp").exists());
 
+    // verify and list take the mixed sources too.
+    let mut args: Vec<String> = vec!["verify".into()];
+    args.extend(seed_discs.iter().map(|d| d.to_string_lossy().into_owned()));
+    args.extend(isos.iter().cloned());
+    let o = bd(&args.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    args[0] = "list".into();
+    let o = bd(&args.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    let listing = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(listing.contains("photos/keep.raw") && listing.contains("photos/c.raw"));
+    assert!(!listing.contains("photos/b.raw"), "{listing}");
+
+    // Generation 4 on top of our generation 3: seed-held entries carry over; a seed-held file
+    // changes, one stays in dar generation 1.
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    write(&src.join("docs/n.txt"), b"changed in gen 4\n");
+    let ours4 = w.join("out4");
+    let o = bd(&[
+        "create",
+        "-s",
+        src.to_str().unwrap(),
+        "-n",
+        "photos",
+        "-o",
+        ours4.to_str().unwrap(),
+        "-b",
+        "64M",
+        "-y",
+        "--base",
+        ours.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    assert!(ours4.join("photos-gen4.catalog").exists());
+    let restored4 = w.join("restored4");
+    let mut args: Vec<String> = vec!["extract".into(), "-o".into()];
+    args.push(restored4.to_string_lossy().into_owned());
+    args.extend(isos.iter().cloned());
+    args.extend(images(&ours4));
+    for d in &seed_discs {
+        args.push(d.to_string_lossy().into_owned());
+    }
+    let o = bd(&args.iter().map(|s| s.as_str()).collect::<Vec<_>>());
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    assert_same_tree(&src, &restored4);
+    write(&src.join("docs/n.txt"), b"changed in dar gen 2\n");
+
     // Our discs without the seed discs: what lives in the dar generations is reported, exit 1.
     let partial = w.join("partial");
     let mut args: Vec<String> = vec!["extract".into(), "-o".into()];

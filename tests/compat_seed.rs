@@ -251,3 +251,90 @@ fn legacy_named_directory_source() {
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     assert_same_tree(&src, &ours);
 }
+
+/// dar features this reader does not restore: a one-line `error:` naming the feature (encryption,
+/// lzo, block compression) or a warning per file (extended attributes).
+#[test]
+fn unsupported_dar_features_are_named() {
+    if !have("dar", "--version") {
+        return;
+    }
+    let t = tmp();
+    let w = t.path();
+    let src = w.join("src");
+    write(&src.join("a.txt"), b"hello\n");
+    write(&src.join("b.bin"), &noise(30_000, 3));
+    // A user extended attribute on a.txt, when the filesystem takes one.
+    let p = std::ffi::CString::new(src.join("a.txt").to_str().unwrap()).unwrap();
+    let ea = unsafe {
+        libc::setxattr(
+            p.as_ptr(),
+            c"user.test".as_ptr(),
+            b"v".as_ptr().cast(),
+            1,
+            0,
+        )
+    } == 0;
+    let cases: [(&str, &[&str], &str); 3] = [
+        (
+            "enc",
+            &["-K", "aes256:secret", "-zzstd"],
+            "encrypted archive",
+        ),
+        ("lzo", &["-zlzo"], "lzo compression"),
+        ("blk", &["-zzstd:5:100000"], "block compression mode"),
+    ];
+    for (name, extra, want) in cases {
+        let dir = w.join(format!("d-{name}")).join(format!("{name}-gen1"));
+        fs::create_dir_all(&dir).unwrap();
+        sh(Command::new("dar")
+            .arg("-c")
+            .arg(dir.join(format!("{name}-gen1")))
+            .arg("-R")
+            .arg(&src)
+            .args(["-Q", "--min-digits", "4"])
+            .args(extra));
+        let o = bd(&[
+            "extract",
+            "-o",
+            w.join(format!("o-{name}")).to_str().unwrap(),
+            w.join(format!("d-{name}")).to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(code(&o), 3, "{name}: {err}");
+        let line = err
+            .lines()
+            .find(|l| l.starts_with("error:"))
+            .unwrap_or_else(|| panic!("{name}: no error line: {err}"));
+        assert!(
+            line.contains("unsupported dar feature") && line.contains(want),
+            "{name}: {line}"
+        );
+    }
+    if ea {
+        let dir = w.join("d-ea").join("ea-gen1");
+        fs::create_dir_all(&dir).unwrap();
+        sh(Command::new("dar")
+            .arg("-c")
+            .arg(dir.join("ea-gen1"))
+            .arg("-R")
+            .arg(&src)
+            .args(["-Q", "--min-digits", "4", "-zzstd"]));
+        let out = w.join("o-ea");
+        let o = bd(&[
+            "extract",
+            "-o",
+            out.to_str().unwrap(),
+            w.join("d-ea").to_str().unwrap(),
+        ]);
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(code(&o), 0, "{err}");
+        assert!(
+            err.contains("a.txt: extended attributes not restored"),
+            "{err}"
+        );
+        assert_same_tree(&src, &out);
+    } else {
+        println!("SKIPPED: extended attributes part (the temp filesystem takes no user xattrs)");
+    }
+}

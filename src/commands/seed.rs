@@ -276,6 +276,32 @@ pub fn try_extract(args: &ExtractArgs, ui: &Ui) -> Result<Option<i32>> {
 
 /// `verify` on seed discs: sha512 sidecars, then par2 (0 intact, 1 repairable, 2 not).
 pub fn try_verify(args: &VerifyArgs, ui: &Ui) -> Result<Option<i32>> {
+    let (seed, ours) = split_sources(&args.targets);
+    if !ours.is_empty() {
+        // A continued chain: the seed discs here, then ours by our verify.
+        if seed.is_empty() {
+            return Ok(None);
+        }
+        if args.json || args.repair {
+            bail!("--json/--repair: pass the seed (dar) discs and the bd-archive discs to separate verify runs");
+        }
+        let Some(chain) = detect(&seed)? else {
+            return Ok(None);
+        };
+        let work = temp_work(None)?;
+        ui.say(&format!("Seed chain '{}' (dar + par2 discs)", chain.name));
+        let a = chain.verify(work.path(), |m| ui.info(m))?;
+        let ours_args = VerifyArgs {
+            targets: ours,
+            device: None,
+            repair: false,
+            output: None,
+            json: false,
+            memory: args.memory.clone(),
+        };
+        let b = crate::commands::verify::run(&ours_args, ui)?;
+        return Ok(Some(a.max(b)));
+    }
     let Some(chain) = detect(&args.targets)? else {
         return Ok(None);
     };
@@ -292,6 +318,18 @@ pub fn try_verify(args: &VerifyArgs, ui: &Ui) -> Result<Option<i32>> {
 
 /// `list` on seed discs: the newest generation's catalogue.
 pub fn try_list(args: &ListArgs, ui: &Ui) -> Result<Option<i32>> {
+    let (seed, ours) = split_sources(&args.sources);
+    if !ours.is_empty() {
+        if seed.is_empty() {
+            return Ok(None);
+        }
+        // A continued chain: the bd-archive generation's catalog lists the whole tree.
+        let ours_args = ListArgs {
+            sources: ours,
+            json: args.json,
+        };
+        return crate::commands::list::run(&ours_args, ui).map(Some);
+    }
     let Some(chain) = detect(&args.sources)? else {
         return Ok(None);
     };
