@@ -361,3 +361,72 @@ fn seed_chain_continued_by_create_base_then_extracted_in_order() {
     assert_eq!(code(&o), 3, "{}", out(&o));
     assert!(out(&o).contains("dar generation 2"), "{}", out(&o));
 }
+
+/// Legacy naming (`old.0001.dar`, `old-catalog.0001.dar` = generation 1) as --base; seed discs of
+/// another dar chain of the same name are refused (the chain id tells them apart).
+#[test]
+fn legacy_seed_base_and_foreign_seed_discs() {
+    if !have_dar() {
+        return;
+    }
+    let t = tmp();
+    let w = t.path();
+    let src = w.join("src");
+    tree1(&src);
+    let make = |dir: &Path| {
+        fs::create_dir_all(dir).unwrap();
+        sh(Command::new("dar")
+            .arg("-c")
+            .arg(dir.join("old"))
+            .arg("-R")
+            .arg(&src)
+            .args(["-Q", "--min-digits", "4", "-zzstd", "-am"]));
+        sh(Command::new("dar")
+            .arg("-C")
+            .arg(dir.join("old-catalog"))
+            .arg("-A")
+            .arg(dir.join("old"))
+            .args(["-Q", "--min-digits", "4"]));
+    };
+    let legacy = w.join("legacy");
+    make(&legacy);
+    std::thread::sleep(std::time::Duration::from_millis(1100)); // another data name
+    let foreign = w.join("foreign");
+    make(&foreign);
+    std::thread::sleep(std::time::Duration::from_millis(20));
+    write(&src.join("photos/c.raw"), &noise(70_000, 13));
+    fs::remove_file(src.join("old.txt")).unwrap();
+    fs::remove_dir_all(src.join("tmp")).unwrap();
+    let ours = w.join("out");
+    let o = bd(&[
+        "create",
+        "-s",
+        src.to_str().unwrap(),
+        "-n",
+        "old",
+        "-o",
+        ours.to_str().unwrap(),
+        "-b",
+        "64M",
+        "-y",
+        "--base",
+        legacy.join("old-catalog.0001.dar").to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    assert!(ours.join("old-gen2.catalog").exists());
+    let isos = images(&ours);
+    let run = |seed: &Path, dst: &Path| {
+        let mut args: Vec<String> = vec!["extract".into(), "-o".into()];
+        args.push(dst.to_string_lossy().into_owned());
+        args.push(seed.to_string_lossy().into_owned());
+        args.extend(isos.iter().cloned());
+        bd(&args.iter().map(|s| s.as_str()).collect::<Vec<_>>())
+    };
+    let restored = w.join("restored");
+    let o = run(&legacy, &restored);
+    assert_eq!(code(&o), 0, "{}", out(&o));
+    assert_same_tree(&src, &restored);
+    let o = run(&foreign, &w.join("wrong"));
+    assert_eq!(code(&o), 3, "{}", out(&o));
+    assert!(out(&o).contains("chain id differs"), "{}", out(&o));
+}

@@ -168,7 +168,8 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
     let mut restorer = Restorer::new(&args.output, opts)?;
     let seed_gens = crate::compat::seed_chain::seed_generations(&set.entries);
     if let Some(s) = seed.as_mut() {
-        s.replay(&mut restorer, seed_gens, ui)?;
+        let id = set.discs.values().next().map(|d| d.header.chain_id);
+        s.replay(&mut restorer, seed_gens, id, ui)?;
     }
     let total: u64 = entries.iter().map(|e| e.size).sum();
     let pb = progress_bar(ui, Some(total), "restoring");

@@ -10,7 +10,7 @@ use crate::catalog::Entry;
 use crate::cli::{ExtractArgs, ListArgs, VerifyArgs};
 use crate::commands::extract::{finish_report, Damage};
 use crate::commands::Ui;
-use crate::compat::seed_chain::{seed_generations, split_sources};
+use crate::compat::seed_chain::{seed_chain_id, seed_generations, split_sources};
 use crate::compat::seed_disc::{detect, kind_letter, SeedChain, SeedOutcome, SliceState};
 use crate::restore::{RestoreOptions, Restorer};
 
@@ -114,7 +114,20 @@ pub fn continuation(
 impl SeedPrelude {
     /// Checks that the seed discs hold dar generations 1..`needed` (the number the bd-archive
     /// catalog refers to), then restores them into OUT through `r`.
-    pub fn replay(&mut self, r: &mut Restorer, needed: u32, ui: &Ui) -> Result<()> {
+    pub fn replay(
+        &mut self,
+        r: &mut Restorer,
+        needed: u32,
+        chain_id: Option<[u8; 16]>,
+        ui: &Ui,
+    ) -> Result<()> {
+        if needed == 0 {
+            ui.warn(&format!(
+                "the seed (dar) discs of '{}' are not needed: this generation keeps nothing from the dar chain; they are ignored",
+                self.chain.name
+            ));
+            return Ok(());
+        }
         let have: Vec<u32> = self
             .chain
             .generations
@@ -131,14 +144,25 @@ impl SeedPrelude {
                 self.chain.name
             );
         }
-        if let Some(&g) = have.iter().find(|&&g| needed > 0 && g > needed) {
+        let data_name = self
+            .chain
+            .open_catalogue(1)
+            .and_then(|a| a.data_name().map_err(anyhow::Error::from))
+            .context("dar generation 1")?;
+        if chain_id.is_some_and(|id| id != seed_chain_id(&self.chain.name, &data_name)) {
+            bail!(
+                "the seed (dar) discs given are of chain '{}', but not of the dar chain the bd-archive discs continue (chain id differs); pass the seed discs of that chain",
+                self.chain.name
+            );
+        }
+        if let Some(&g) = have.iter().find(|&&g| g > needed) {
             ui.warn(&format!(
                 "dar generation {g} is newer than the {needed} generation(s) this chain continues; it is ignored"
             ));
         }
         let keep: Vec<_> = std::mem::take(&mut self.chain.generations)
             .into_iter()
-            .filter(|g| needed == 0 || g.generation <= needed)
+            .filter(|g| g.generation <= needed)
             .collect();
         self.chain.generations = keep;
         let out = self
