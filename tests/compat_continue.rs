@@ -107,6 +107,9 @@ fn tree1(src: &Path) {
     write(&src.join("old.txt"), b"deleted in dar gen 2\n");
     write(&src.join("tmp/scratch.bin"), &noise(20_000, 15));
     std::os::unix::fs::symlink("docs/n.txt", src.join("link")).unwrap();
+    fs::hard_link(src.join("photos/keep.raw"), src.join("docs/keep-link")).unwrap();
+    fs::hard_link(src.join("docs/mode.txt"), src.join("mode-link")).unwrap();
+    fs::create_dir_all(src.join("emptydir")).unwrap();
 }
 
 fn tree2(src: &Path) {
@@ -179,7 +182,7 @@ fn seed_chain_continued_by_create_base_then_extracted_in_order() {
     // Unchanged files stay in the dar generations; only new and changed ones are stored.
     assert!(
         out(&o).contains("1 new, 3 changed")
-            && out(&o).contains("1 metadata only, 3 deleted, 3 unchanged"),
+            && out(&o).contains("2 metadata only, 3 deleted, 5 unchanged"),
         "{}",
         out(&o)
     );

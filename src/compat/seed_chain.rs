@@ -19,7 +19,7 @@ use std::path::{Path, PathBuf};
 use anyhow::{anyhow, bail, Context, Result};
 use sha2::{Digest, Sha256};
 
-use super::dar::{DarEntry, DarKind, SavedStatus};
+use super::dar::{DarEntry, DarKind};
 use super::seed_disc::{detect, parse_dar_name, SeedChain};
 use crate::catalog::{Catalog, ChainInfo, DataRef, Entry, EntryKind};
 
@@ -172,12 +172,27 @@ pub fn load_seed_base(path: &Path, name: &str) -> Result<Option<Catalog>> {
 /// dar chain. What dar does not record for unchanged entries (a symlink's target, a device number)
 /// stays empty, so the next generation simply stores those small entries again.
 fn base_entries(dar: &[DarEntry], seed_gens: u32) -> Vec<Entry> {
+    // A hard-link group's file entry is its first path in tree order, as our scan makes it (dar
+    // lists the group in its own walk order); the others link to it.
     let mut first_link: HashMap<u64, Vec<u8>> = HashMap::new();
+    for d in dar {
+        if let (Some(tag), DarKind::File) = (d.hardlink, &d.kind) {
+            let f = first_link.entry(tag).or_insert_with(|| d.path.clone());
+            if crate::chain::tree_order(&d.path, f) == std::cmp::Ordering::Less {
+                *f = d.path.clone();
+            }
+        }
+    }
     let mut out = Vec::new();
     for d in dar {
         let kind = match (&d.kind, d.status) {
             (DarKind::Deleted(_), _) | (DarKind::Door, _) => continue,
-            (DarKind::File, SavedStatus::Fake) if d.hardlink.is_some() => EntryKind::HardLink,
+            (DarKind::File, _) if d.hardlink.is_some() => {
+                match d.hardlink.and_then(|t| first_link.get(&t)) {
+                    Some(f) if *f != d.path => EntryKind::HardLink,
+                    _ => EntryKind::File,
+                }
+            }
             (DarKind::File, _) => EntryKind::File,
             (DarKind::Dir, _) => EntryKind::Dir,
             (DarKind::Symlink, _) => EntryKind::Symlink,
@@ -187,15 +202,10 @@ fn base_entries(dar: &[DarEntry], seed_gens: u32) -> Vec<Entry> {
             (DarKind::Socket, _) => EntryKind::Socket,
         };
         let mut link_target = d.link_target.clone().unwrap_or_default();
-        if let Some(tag) = d.hardlink {
-            match kind {
-                EntryKind::HardLink => match first_link.get(&tag) {
-                    Some(t) => link_target = t.clone(),
-                    None => continue,
-                },
-                _ => {
-                    first_link.entry(tag).or_insert_with(|| d.path.clone());
-                }
+        if kind == EntryKind::HardLink {
+            match d.hardlink.and_then(|t| first_link.get(&t)) {
+                Some(t) => link_target = t.clone(),
+                None => continue,
             }
         }
         out.push(Entry {
