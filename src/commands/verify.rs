@@ -131,20 +131,40 @@ pub fn verify_image(
     let src: Arc<dyn SectorSource> = Arc::new(
         FileSectorSource::open(img).with_context(|| format!("opening {}", img.display()))?,
     );
+    verify_source(&img.display().to_string(), src, repair_to, memory, ui, None)
+}
+
+/// Called after a scan that found unrepairable stripes: re-reads what it can (a drive retrying
+/// its unreadable sectors) and says whether anything changed, so the scan is worth repeating.
+pub type RetryHook<'a> = &'a dyn Fn(&fec::FecScan) -> bool;
+
+/// Checks any sector source (image file, disc in a drive) and optionally writes a repaired copy.
+pub fn verify_source(
+    name: &str,
+    src: Arc<dyn SectorSource>,
+    repair_to: Option<&Path>,
+    memory: u64,
+    ui: &Ui,
+    retry: Option<RetryHook<'_>>,
+) -> Result<VerifyReport> {
     let header = find_disc_header(src.as_ref());
-    let located =
-        fec::locate(src.as_ref(), header.as_ref().map(|h| h.fec_lba)).with_context(|| {
-            format!(
-                "{}: not a bd-archive image, or its FEC data is destroyed",
-                img.display()
-            )
-        })?;
+    let located = fec::locate(src.as_ref(), header.as_ref().map(|h| h.fec_lba))
+        .with_context(|| format!("{name}: not a bd-archive disc, or its FEC data is destroyed"))?;
     let total = located.layout.protected_sectors() + located.layout.region_sectors();
-    let pb = progress_bar(ui, Some(total * SECTOR_SIZE as u64), "verifying");
-    let scan = fec::scan(src.as_ref(), &located, &|n| {
-        pb.set_position(n * SECTOR_SIZE as u64)
-    })?;
-    pb.finish_and_clear();
+    let run_scan = || -> Result<fec::FecScan> {
+        let pb = progress_bar(ui, Some(total * SECTOR_SIZE as u64), "verifying");
+        let scan = fec::scan(src.as_ref(), &located, &|n| {
+            pb.set_position(n * SECTOR_SIZE as u64)
+        })?;
+        pb.finish_and_clear();
+        Ok(scan)
+    };
+    let mut scan = run_scan()?;
+    if let Some(retry) = retry {
+        if !scan.is_repairable() && retry(&scan) {
+            scan = run_scan()?;
+        }
+    }
     let health = if scan.is_clean() {
         Health::Ok
     } else if scan.is_repairable() {
@@ -153,7 +173,7 @@ pub fn verify_image(
         Health::Broken
     };
     let mut report = VerifyReport {
-        image: img.display().to_string(),
+        image: name.to_string(),
         health,
         chain: header.as_ref().map(|h| h.name.clone()),
         generation: header.as_ref().map(|h| h.sections[0].generation),
@@ -168,7 +188,7 @@ pub fn verify_image(
         repaired_to: None,
     };
     if health != Health::Ok {
-        describe_damage(img, &src, &scan, &located, memory, &mut report);
+        describe_damage(name, &src, &scan, &located, memory, &mut report);
     }
     if let Some(out) = repair_to {
         if out.exists() {
@@ -192,7 +212,7 @@ pub fn verify_image(
 
 /// Maps damaged sectors to the disc's files and, when not repairable, to the archived entries lost.
 fn describe_damage(
-    img: &Path,
+    name: &str,
     src: &Arc<dyn SectorSource>,
     scan: &fec::FecScan,
     located: &fec::LocatedFec,
@@ -223,7 +243,7 @@ fn describe_damage(
         memory_budget: memory,
         spill_dir: None,
     };
-    let Ok(disc) = Disc::open_path(img, &settings) else {
+    let Ok(disc) = Disc::open(name.to_string(), Arc::clone(src), &settings) else {
         return;
     };
     let _ = disc.ensure_repaired();
