@@ -6,7 +6,9 @@
 //! any drive) → capacity checks, burning and damaged-disc reading.
 pub mod capacity;
 pub mod cdb;
+pub mod device;
 pub mod drive;
 pub mod mmc;
 pub mod response;
 pub mod sense;
+pub mod sim;
