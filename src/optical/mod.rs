@@ -6,9 +6,11 @@
 //! any drive) → capacity checks, burning and damaged-disc reading.
 pub mod capacity;
 pub mod cdb;
+pub mod device;
 pub mod disc_source;
 pub mod drive;
 pub mod mmc;
 pub mod response;
 pub mod sector_map;
 pub mod sense;
+pub mod sim;
