@@ -273,56 +273,38 @@ impl DriveSectorSource {
         status: SectorStatus,
         buf: &mut [u8],
     ) -> io::Result<()> {
+        let unreadable = |what: &str| {
+            Err(io::Error::new(
+                io::ErrorKind::InvalidData,
+                format!("sector {lba} of {} {what}", self.name),
+            ))
+        };
         match status {
             SectorStatus::Finished => match &st.copy {
                 Some(copy) => copy.read_exact_at(buf, lba * SECTOR_SIZE as u64),
                 None => self.read_from_drive(st, lba, buf),
             },
-            SectorStatus::Bad | SectorStatus::NonScraped => Err(io::Error::new(
-                io::ErrorKind::InvalidData,
-                format!("sector {lba} of {} is unreadable", self.name),
-            )),
-            SectorStatus::NonTried => {
-                let r = self.read_from_drive(st, lba, buf);
-                if r.is_err() {
-                    let n = (buf.len() / SECTOR_SIZE) as u64;
-                    if n == 1 {
-                        self.note_bad_sector(st, lba);
-                    } else {
-                        st.map.set(lba, n, SectorStatus::NonTrimmed);
-                    }
+            SectorStatus::Bad => unreadable("is unreadable"),
+            SectorStatus::NonScraped => unreadable("was skipped (unreadable area)"),
+            SectorStatus::NonTried | SectorStatus::NonTrimmed => {
+                if st.consecutive_bad >= self.policy.skip_after {
+                    self.skip_from(st, lba);
+                    return unreadable("was skipped (unreadable area)");
                 }
-                r
-            }
-            SectorStatus::NonTrimmed => {
-                // Trim one sector at a time; give up on the area after repeated failures.
+                if self.read_from_drive(st, lba, buf).is_ok() {
+                    return Ok(());
+                }
                 let n = (buf.len() / SECTOR_SIZE) as u64;
-                let mut result = Ok(());
-                for i in 0..n {
-                    let sec = &mut buf[i as usize * SECTOR_SIZE..(i as usize + 1) * SECTOR_SIZE];
-                    if st.consecutive_bad >= self.policy.skip_after {
-                        self.skip_from(st, lba + i);
-                        return Err(io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            format!("sector {} of {} skipped", lba + i, self.name),
-                        ));
-                    }
-                    if self.read_from_drive(st, lba + i, sec).is_err() {
-                        self.note_bad_sector(st, lba + i);
-                        result = Err(io::Error::new(
-                            io::ErrorKind::InvalidData,
-                            format!("sector {} of {} is unreadable", lba + i, self.name),
-                        ));
-                    }
-                }
-                result
+                let mark = if n == 1 {
+                    SectorStatus::Bad
+                } else {
+                    SectorStatus::NonTrimmed
+                };
+                st.map.set(lba, n, mark);
+                st.consecutive_bad += 1;
+                unreadable("is unreadable")
             }
         }
-    }
-
-    fn note_bad_sector(&self, st: &mut State, lba: u64) {
-        st.map.set(lba, 1, SectorStatus::Bad);
-        st.consecutive_bad += 1;
     }
 
     /// Marks the rest of the failing area and a growing stretch after it as skipped.
@@ -343,6 +325,9 @@ impl DriveSectorSource {
             at += n;
         }
         st.next_skip = (st.next_skip * 2).min(self.policy.max_skip);
+        // One probe after the skipped stretch: success ends the unreadable area, failure skips
+        // again, twice as far.
+        st.consecutive_bad = self.policy.skip_after.saturating_sub(1);
     }
 }
 
@@ -370,10 +355,13 @@ impl SectorSource for DriveSectorSource {
         let mut result = Ok(());
         while at < lba + n {
             let Some(run) = st.map.run_at(at) else { break };
-            let len = run
-                .len
-                .min(lba + n - at)
-                .min(u64::from(self.policy.max_block));
+            // After a failure, probe sector by sector until something reads again.
+            let block = if st.consecutive_bad > 0 {
+                1
+            } else {
+                u64::from(self.policy.max_block)
+            };
+            let len = run.len.min(lba + n - at).min(block);
             let off = ((at - lba) as usize) * SECTOR_SIZE;
             let part = &mut buf[off..off + len as usize * SECTOR_SIZE];
             if let Err(e) = self.read_run(&mut st, at, run.status, part) {
