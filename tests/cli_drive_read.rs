@@ -27,19 +27,7 @@ fn three_disc_set(root: &Path) -> (PathBuf, PathBuf) {
         );
     }
     let out = root.join("out");
-    let o = bd(&[
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "-n",
-        "drv",
-        "-b",
-        "32M",
-        "-y",
-        "-q",
-    ]);
+    let o = create(&src, &out, "drv", &["-b", "32M", "-y", "-q"]);
     expect_code(&o, 0);
     let imgs = images(&out);
     assert!(imgs.len() >= 3, "expected 3+ discs, got {}", imgs.len());

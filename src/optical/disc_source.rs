@@ -337,19 +337,7 @@ impl SectorSource for DriveSectorSource {
     }
 
     fn read_sectors(&self, lba: u64, buf: &mut [u8]) -> io::Result<()> {
-        if buf.len() % SECTOR_SIZE != 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "read length is not a whole number of sectors",
-            ));
-        }
-        let n = (buf.len() / SECTOR_SIZE) as u64;
-        if lba.checked_add(n).is_none_or(|e| e > self.sectors) {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("sectors {lba}.. lie past the end of {}", self.name),
-            ));
-        }
+        let n = crate::sector::check_request(lba, buf.len(), self.sectors, &self.name)?;
         let mut st = self.lock();
         let mut at = lba;
         let mut result = Ok(());
