@@ -4,7 +4,9 @@
 pub mod create;
 pub mod demo;
 pub mod docs;
+pub mod drive_read;
 pub mod extract;
+pub mod extract_drive;
 pub mod list;
 pub mod seed;
 pub mod verify;

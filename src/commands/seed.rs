@@ -318,6 +318,9 @@ pub fn try_verify(args: &VerifyArgs, ui: &Ui) -> Result<Option<i32>> {
         let ours_args = VerifyArgs {
             targets: ours,
             device: None,
+            map: None,
+            retries: args.retries,
+            read_speed: args.read_speed,
             repair: false,
             output: None,
             json: false,

@@ -239,6 +239,10 @@ pub fn split_sources(sources: &[PathBuf]) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let mut seed = Vec::new();
     let mut ours = Vec::new();
     for s in sources {
+        if crate::commands::drive_read::is_drive_path(s) {
+            ours.push(s.clone()); // a drive: read by our drive code, never probed here
+            continue;
+        }
         match crate::disc_reader::expand_sources(std::slice::from_ref(s)) {
             Ok(paths) => {
                 for p in paths {
