@@ -184,6 +184,36 @@ fn seed_images_extract_verify_list_and_repair() {
     assert_same_tree(&theirs, &ours);
     assert!(!ours.join("old.txt").exists());
 
+    // The seed ISOs continue as bd-archive generation 3 (--base: a directory of seed images),
+    // and extract takes seed ISOs and ours together.
+    let isodir = w.join("isodir");
+    fs::create_dir_all(&isodir).unwrap();
+    for p in &isos {
+        fs::hard_link(p, isodir.join(p.file_name().unwrap())).unwrap();
+    }
+    write(&src.join("docs/gen3.txt"), b"bd-archive generation 3\n");
+    let g3 = w.join("g3");
+    let o = bd(&[
+        "create",
+        "-s",
+        src.to_str().unwrap(),
+        "-n",
+        "photos",
+        "-o",
+        g3.to_str().unwrap(),
+        "-b",
+        "64M",
+        "-y",
+        "--base",
+        isodir.to_str().unwrap(),
+    ]);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    let mut v = iso_args("extract", &["-o", w.join("ours-g3").to_str().unwrap()]);
+    v.push(g3.join("images").to_string_lossy().into_owned());
+    let o = run(v);
+    assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
+    assert_same_tree(&src, &w.join("ours-g3"));
+
     // Damage within par2's budget on a data slice in an image: repaired, bit-exact, verify says 1.
     let victim = isos.last().unwrap().clone(); // disc 1 of gen 1
     let orig = fs::read(&victim).unwrap();
