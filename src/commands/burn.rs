@@ -146,14 +146,16 @@ pub fn run(args: &BurnArgs, ui: &Ui) -> Result<i32> {
     };
     let mut log = BurnLog::load(out);
     if args.start == 1 {
-        if let Some(first_todo) = images.iter().map(|i| i.0).find(|&n| !log.done(n)) {
-            if first_todo > 1 {
-                ui.warn(&format!(
-                    "{BURN_LOG} says discs 1..{} were already burned; to burn only the rest: {}",
-                    first_todo - 1,
-                    resume_hint(out, first_todo)
-                ));
-            }
+        match images.iter().map(|i| i.0).find(|&n| !log.done(n)) {
+            Some(first_todo) if first_todo > 1 => ui.warn(&format!(
+                "{BURN_LOG} says discs 1..{} were already burned; to burn only the rest: {}",
+                first_todo - 1,
+                resume_hint(out, first_todo)
+            )),
+            None => ui.warn(&format!(
+                "{BURN_LOG} says all {total} discs were already burned; burning another copy"
+            )),
+            _ => {}
         }
     }
     // Drive detection (/sys/block/sr*) belongs to the drive-detection branch; until then -D.

@@ -516,7 +516,21 @@ impl SimDrive {
                 msg: "no drive.json in this directory (see docs/optical.md for its format)".into(),
             });
         }
-        let config = SimConfig::load(dir)?;
+        let mut config = SimConfig::load(dir)?;
+        // Recorded media without an explicit `written`: what their contents file holds.
+        let media = config
+            .medium
+            .iter_mut()
+            .chain(config.queue.iter_mut())
+            .chain(config.removed.iter_mut());
+        for m in media {
+            if m.written.is_none() && m.state != MediumState::Blank {
+                let len = std::fs::metadata(dir.join(m.contents_name()))
+                    .map(|md| md.len())
+                    .unwrap_or(0);
+                m.written = Some(len.div_ceil(SS));
+            }
+        }
         let log_path = dir.join("commands.log");
         let log_file = OpenOptions::new()
             .create(true)
