@@ -174,7 +174,7 @@ fn fit_failure_on_a_smaller_medium() {
     assert!(e.contains("--start 1"), "{e}");
     let log = fs::read_to_string(s.join("commands.log")).unwrap();
     assert!(!log.contains("WRITE"), "nothing may be written");
-    assert_eq!(log_status(&out), vec![(1, "failed".into())]);
+    assert_eq!(log_status(&out), vec![(1, "refused".into())]);
 }
 
 #[test]
@@ -430,4 +430,43 @@ fn prompts_need_a_terminal_or_yes() {
     ]);
     expect_code(&o, 3);
     assert!(stderr(&o).contains("drive.json"), "{}", stderr(&o));
+}
+
+#[test]
+fn ctrl_c_finishes_the_current_disc_then_stops() {
+    let (t, out) = three_disc_set();
+    let s = t.path().join("sim");
+    // 2 ms of real time per 64 KiB write: about 1 s per disc, long enough to interrupt.
+    let cfg = json!({"medium": blank("d1"), "queue": [blank("d2"), blank("d3")],
+                     "real_ms_per_write": 2});
+    fs::create_dir_all(&s).unwrap();
+    fs::write(s.join("drive.json"), cfg.to_string()).unwrap();
+    let dev = format!("sim:{}", s.display());
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_bd-archive"))
+        .args(["burn", "-i", out.to_str().unwrap(), "-D", &dev, "-y"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Wait until disc 1 is being written, then press Ctrl+C once.
+    let log = s.join("commands.log");
+    let t0 = std::time::Instant::now();
+    while !fs::read_to_string(&log)
+        .unwrap_or_default()
+        .contains("WRITE10")
+    {
+        assert!(t0.elapsed().as_secs() < 60, "burn never started writing");
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+    unsafe { libc::kill(child.id() as i32, libc::SIGINT) };
+    let o = child.wait_with_output().unwrap();
+    expect_code(&o, 130);
+    let e = stderr(&o);
+    assert!(e.contains("finishing disc 1/3"), "{e}");
+    assert!(e.contains("--start 2"), "{e}");
+    assert_burned(&s, "d1", &images(&out)[0]);
+    assert_eq!(log_status(&out), vec![(1, "ok".into())]);
+    let cfg = SimConfig::load(&s).unwrap();
+    assert_eq!(cfg.queue.len(), 2, "disc 2 was never loaded");
 }

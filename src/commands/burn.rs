@@ -40,7 +40,9 @@ const LOAD_WAIT: Duration = Duration::from_secs(120);
 pub struct DiscRecord {
     pub disc: u32,
     pub image: String,
-    /// "ok", "repairable" (burned, read-back found repairable damage), "failed".
+    /// "ok", "repairable" (burned, read-back found repairable damage), "failed" (the disc was
+    /// written and is unusable), "refused" (nothing written: wrong medium, too small, no disc),
+    /// "cancelled".
     pub status: String,
     pub drive: String,
     pub finished_unix: i64,
@@ -79,7 +81,7 @@ impl BurnLog {
     fn done(&self, disc: u32) -> bool {
         self.discs
             .iter()
-            .any(|d| d.disc == disc && d.status != "failed")
+            .any(|d| d.disc == disc && (d.status == "ok" || d.status == "repairable"))
     }
 }
 
@@ -178,11 +180,27 @@ pub fn run(args: &BurnArgs, ui: &Ui) -> Result<i32> {
     let mut worst = Health::Ok;
     for (num, path) in images.iter().filter(|i| i.0 >= args.start) {
         let num = *num;
-        let result = burn_one(drive.as_mut(), args, ui, num, last, path, speed);
+        if crate::interrupt::requested() {
+            return Err(crate::interrupt::Interrupted(format!(
+                " before disc {num}/{last}; resume with: {}",
+                resume_hint(out, num)
+            ))
+            .into());
+        }
+        let mut wrote = false;
+        let result = burn_one(drive.as_mut(), args, ui, num, last, path, speed, &mut wrote);
         let (status, message) = match &result {
             Ok(Health::Ok) => ("ok", None),
             Ok(Health::Repairable) => ("repairable", None),
             Ok(Health::Broken) => ("failed", Some("read-back check: not repairable".into())),
+            Err(e)
+                if e.downcast_ref::<Cancelled>().is_some()
+                    || e.downcast_ref::<crate::interrupt::Interrupted>().is_some() =>
+            {
+                ("cancelled", None)
+            }
+            // Refused before anything was written (wrong medium, too small, no disc).
+            Err(e) if !wrote => ("refused", Some(format!("{e:#}"))),
             Err(e) => ("failed", Some(format!("{e:#}"))),
         };
         log.record(DiscRecord {
@@ -257,7 +275,9 @@ pub fn run(args: &BurnArgs, ui: &Ui) -> Result<i32> {
 #[error("cancelled")]
 struct Cancelled;
 
-/// Burns one disc; returns the read-back health (Ok without --no-verify check).
+/// Burns one disc; returns the read-back health (Ok with --no-verify). `wrote` is set once the
+/// disc is about to be written (an error before that leaves the disc untouched).
+#[allow(clippy::too_many_arguments)]
 fn burn_one(
     d: &mut dyn Drive,
     args: &BurnArgs,
@@ -266,6 +286,7 @@ fn burn_one(
     last: u32,
     path: &Path,
     speed: Option<u32>,
+    wrote: &mut bool,
 ) -> Result<Health> {
     let file = File::open(path).with_context(|| format!("opening {}", path.display()))?;
     let len = file.metadata()?.len();
@@ -316,6 +337,10 @@ fn burn_one(
             ));
         }
     }
+    if crate::interrupt::requested() {
+        return Err(crate::interrupt::Interrupted(String::new()).into());
+    }
+    *wrote = true;
     if let Err(e) = d.lock_tray(true) {
         ui.warn(&format!("could not lock the tray: {e}"));
     }

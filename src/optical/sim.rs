@@ -329,6 +329,13 @@ pub struct SimConfig {
     /// Current write speed limit in kB/s (SET STREAMING / SET CD SPEED); 0 = maximum.
     #[serde(default)]
     pub write_kbs: u32,
+    /// Real milliseconds each WRITE takes (default 0): lets a test interrupt a burn midway.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub real_ms_per_write: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 fn default_vendor() -> String {
@@ -1066,6 +1073,9 @@ impl SimDrive {
             return Err(sense(0xB, 0x3E, 0x02));
         }
         self.advance(cost);
+        if self.config.real_ms_per_write > 0 {
+            std::thread::sleep(Duration::from_millis(self.config.real_ms_per_write));
+        }
         let chunk = buf[..(good * SS) as usize].to_vec();
         self.write_raw(lba, &chunk)
             .map_err(|_| sense(4, 0x44, 0x00))?;
