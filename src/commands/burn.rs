@@ -203,19 +203,22 @@ pub fn run(args: &BurnArgs, ui: &Ui) -> Result<i32> {
             Err(e) if !wrote => ("refused", Some(format!("{e:#}"))),
             Err(e) => ("failed", Some(format!("{e:#}"))),
         };
-        log.record(DiscRecord {
-            disc: num,
-            image: path
-                .file_name()
-                .map(|n| n.to_string_lossy().into_owned())
-                .unwrap_or_default(),
-            status: status.into(),
-            drive: drive_name.clone(),
-            finished_unix: now_unix(),
-            message,
-        });
-        if let Err(e) = log.save(out) {
-            ui.warn(&format!("{e:#}"));
+        // An attempt that wrote nothing does not hide an earlier good burn of the same disc.
+        if wrote || !log.done(num) {
+            log.record(DiscRecord {
+                disc: num,
+                image: path
+                    .file_name()
+                    .map(|n| n.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+                status: status.into(),
+                drive: drive_name.clone(),
+                finished_unix: now_unix(),
+                message,
+            });
+            if let Err(e) = log.save(out) {
+                ui.warn(&format!("{e:#}"));
+            }
         }
         match result {
             Ok(Health::Broken) => {
