@@ -158,8 +158,42 @@ pub struct SlowRange {
     pub ms: u64,
 }
 
+/// Deterministic scattered damage: the disc is cut into runs of `run` sectors and each run is
+/// unreadable with probability `fraction` (a hash of `seed` and the run number decides), so
+/// about `fraction` of all sectors are lost in bursts of `run`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RandomDamage {
+    pub fraction: f64,
+    #[serde(default = "default_run")]
+    pub run: u64,
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_run() -> u64 {
+    16
+}
+
+impl RandomDamage {
+    /// Whether `lba` lies in a damaged run.
+    pub fn is_bad(&self, lba: u64) -> bool {
+        let mut x = (lba / self.run.max(1)) ^ self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // splitmix64 finaliser
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^= x >> 31;
+        ((x >> 11) as f64 / (1u64 << 53) as f64) < self.fraction
+    }
+
+    /// First damaged LBA of `[lba, lba + n)`.
+    fn first_in(&self, lba: u64, n: u64) -> Option<u64> {
+        (lba..lba + n).find(|&l| self.is_bad(l))
+    }
+}
+
 /// One disc: what it is, what is on it, and what is wrong with it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Medium {
     /// Name used in the log and for the default contents file (`<label>.img`).
     pub label: String,
@@ -194,6 +228,13 @@ pub struct Medium {
     /// Sectors that cost extra simulated time to read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slow: Vec<SlowRange>,
+    /// Simulated time a READ failing on an unreadable sector costs (the drive's own retries
+    /// before it gives up), in ms. Default 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unreadable_ms: u64,
+    /// Scattered unreadable sectors without listing them: see [`RandomDamage`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random_unreadable: Option<RandomDamage>,
     /// In-memory contents (in-memory drives only).
     #[serde(skip)]
     pub data: Vec<u8>,
@@ -219,6 +260,8 @@ impl Medium {
             unreadable: Vec::new(),
             corrupt: Vec::new(),
             slow: Vec::new(),
+            unreadable_ms: 0,
+            random_unreadable: None,
             data: Vec::new(),
         }
     }
@@ -996,12 +1039,28 @@ impl SimDrive {
         if buf.len() < bytes {
             return Err(sense(5, 0x24, 0));
         }
-        // Time: slow sectors, then the transfer at the zone's read speed.
-        let slow_ms: u64 = m.slow.iter().map(|s| s.lba.overlap(lba, n) * s.ms).sum();
-        let bad = m.unreadable.iter().filter_map(|r| r.first_in(lba, n)).min();
+        // The drive reads up to the first unreadable sector: transfer time at the zone's speed,
+        // slow sectors on the way, and its own retries on the bad one.
+        let bad = m
+            .unreadable
+            .iter()
+            .filter_map(|r| r.first_in(lba, n))
+            .chain(
+                m.random_unreadable
+                    .as_ref()
+                    .and_then(|r| r.first_in(lba, n)),
+            )
+            .min();
+        let touched = bad.map_or(n, |b| b - lba + 1);
+        let slow_ms: u64 = m
+            .slow
+            .iter()
+            .map(|s| s.lba.overlap(lba, touched) * s.ms)
+            .sum();
+        let retry_ms = if bad.is_some() { m.unreadable_ms } else { 0 };
         let corrupt: Vec<LbaRange> = m.corrupt.clone();
-        let xfer = Duration::from_secs_f64((bytes as f64) / (self.read_kbs(lba) * 1000.0));
-        let cost = xfer + Duration::from_millis(slow_ms);
+        let xfer = Duration::from_secs_f64((touched * SS) as f64 / (self.read_kbs(lba) * 1000.0));
+        let cost = xfer + Duration::from_millis(slow_ms + retry_ms);
         if cost > timeout {
             self.advance(timeout);
             return Err(sense(0xB, 0x3E, 0x02));
@@ -1426,6 +1485,35 @@ mod tests {
             .read_sectors(80, &mut ten, Duration::from_secs(10))
             .unwrap_err();
         assert_eq!(e.action(), Action::Retry);
+    }
+
+    #[test]
+    fn random_damage_is_deterministic_and_near_its_fraction() {
+        let mut m = Medium::recorded("r", Profile::BdR, vec![0u8; 200_000 * 2048]);
+        m.random_unreadable = Some(RandomDamage {
+            fraction: 0.03,
+            run: 16,
+            seed: 5,
+        });
+        m.unreadable_ms = 4000;
+        let r = m.random_unreadable.clone().unwrap();
+        let bad = (0..200_000u64).filter(|&l| r.is_bad(l)).count() as f64 / 200_000.0;
+        assert!((bad - 0.03).abs() < 0.005, "{bad}");
+        let first = (0..200_000u64).find(|&l| r.is_bad(l)).unwrap();
+        assert_eq!(first % 16, 0);
+        assert!(r.is_bad(first + 15) && (first == 0 || !r.is_bad(first - 1)));
+        let mut d = SimDrive::in_memory(SimConfig::with_medium(m));
+        let mut one = vec![0u8; 2048];
+        let t0 = d.clock();
+        let e = d
+            .read_sectors(first as u32, &mut one, Duration::from_secs(30))
+            .unwrap_err();
+        assert_eq!(check(e), (3, 0x11, 0));
+        assert!(d.clock() - t0 >= Duration::from_secs(4));
+        if first > 0 {
+            d.read_sectors(first as u32 - 1, &mut one, Duration::from_secs(30))
+                .unwrap();
+        }
     }
 
     fn e_action(d: &mut SimDrive, lba: u32) -> Action {
