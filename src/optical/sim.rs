@@ -1516,6 +1516,57 @@ mod tests {
         }
     }
 
+    #[test]
+    fn random_cdbs_never_panic() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let ops = [
+            0x00u8, 0x12, 0x1B, 0x1E, 0x23, 0x25, 0x28, 0x2A, 0x35, 0x46, 0x4A, 0x51, 0x52, 0x5A,
+            0x5B, 0xA8, 0xAA, 0xB6, 0xBB, 0xFF,
+        ];
+        for profile in [
+            Profile::BdR,
+            Profile::BdRe,
+            Profile::DvdPlusR,
+            Profile::BdRom,
+        ] {
+            let mut m = Medium::blank("f", profile, 256);
+            m.random_unreadable = Some(RandomDamage {
+                fraction: 0.1,
+                run: 4,
+                seed: 1,
+            });
+            let mut d = SimDrive::in_memory(SimConfig::with_medium(m));
+            for _ in 0..3000 {
+                let len = (rnd() % 14) as usize;
+                let mut cdb: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
+                if let Some(c) = cdb.first_mut() {
+                    *c = ops[(rnd() % ops.len() as u64) as usize];
+                }
+                if rnd() % 2 == 0 && cdb.len() > 8 {
+                    // Small transfer lengths so some reads/writes succeed.
+                    let end = cdb.len() - 1;
+                    for b in &mut cdb[2..end] {
+                        *b &= 0x01;
+                    }
+                }
+                let mut buf = vec![0u8; (rnd() % 5) as usize * 2048 + (rnd() % 3) as usize];
+                let out = buf.clone();
+                let phase = match rnd() % 3 {
+                    0 => DataPhase::None,
+                    1 => DataPhase::In(&mut buf),
+                    _ => DataPhase::Out(&out),
+                };
+                let _ = d.execute(&cdb, phase, Duration::from_secs(30));
+            }
+        }
+    }
+
     fn e_action(d: &mut SimDrive, lba: u32) -> Action {
         let mut one = vec![0u8; 2048];
         d.read_sectors(lba, &mut one, Duration::from_secs(30))
