@@ -237,11 +237,18 @@ pub fn run(args: &BurnArgs, ui: &Ui) -> Result<i32> {
                     ));
                     return Ok(crate::exit::OK);
                 }
-                return Err(e.context(format!(
-                    "disc {num}/{last} ({}) failed; resume with: {}",
+                if e.downcast_ref::<crate::interrupt::Interrupted>().is_some() {
+                    return Err(crate::interrupt::Interrupted(format!(
+                        " before disc {num}/{last} was written; resume with: {}",
+                        resume_hint(out, num)
+                    ))
+                    .into());
+                }
+                return Err(anyhow!(
+                    "disc {num}/{last} ({}): {e:#}; resume with: {}",
                     path.display(),
                     resume_hint(out, num)
-                )));
+                ));
             }
         }
         ui.info(&format!("Disc {num}/{last} done."));
@@ -422,7 +429,7 @@ fn burn_locked(
 fn write_failure(e: crate::optical::burn::BurnError, num: u32) -> anyhow::Error {
     match e {
         crate::optical::burn::BurnError::Write { lba, source } => anyhow!(
-            "writing disc {num} failed at LBA {lba}: {source}; this BD-R cannot be used again"
+            "writing failed at LBA {lba}: {source}; this BD-R cannot be used again, burn disc {num} on a new blank one"
         ),
         other => anyhow!(other),
     }
