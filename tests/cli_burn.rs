@@ -470,3 +470,29 @@ fn ctrl_c_finishes_the_current_disc_then_stops() {
     let cfg = SimConfig::load(&s).unwrap();
     assert_eq!(cfg.queue.len(), 2, "disc 2 was never loaded");
 }
+
+#[test]
+fn burned_discs_verify_and_extract_through_the_drive() {
+    let (t, out) = three_disc_set();
+    let s = t.path().join("sim");
+    sim(&s, blank("d1"), vec![blank("d2"), blank("d3")]);
+    expect_code(&burn(&out, &s, &[]), 0);
+    let dev = format!("sim:{}", s.display());
+    // verify -D: the user puts disc 2 back in.
+    let mut cfg = SimConfig::load(&s).unwrap();
+    assert!(cfg.insert("d2"));
+    cfg.save(&s).unwrap();
+    let o = bd(&["verify", "-D", &dev]);
+    expect_code(&o, 0);
+    // extract -D: disc 3 in the drive, then disc 2 and disc 1 one per tray close.
+    let mut cfg = SimConfig::load(&s).unwrap();
+    assert!(cfg.insert("d3"));
+    let mut rest: Vec<_> = cfg.removed.drain(..).collect();
+    rest.sort_by(|a, b| b.label.cmp(&a.label));
+    cfg.queue = rest;
+    cfg.save(&s).unwrap();
+    let restored = t.path().join("restored");
+    let o = bd(&["extract", "-D", &dev, "-o", restored.to_str().unwrap()]);
+    expect_code(&o, 0);
+    common::assert_same_tree(&t.path().join("src"), &restored);
+}

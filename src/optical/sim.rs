@@ -454,6 +454,29 @@ impl SimConfig {
         }
     }
 
+    /// The user puts medium `label` (from `removed` or `queue`) into the drive and closes the
+    /// tray: the medium that was there goes to `removed`, a unit attention is raised. Returns
+    /// whether the medium was found.
+    pub fn insert(&mut self, label: &str) -> bool {
+        let m = if let Some(i) = self.removed.iter().rposition(|m| m.label == label) {
+            self.removed.remove(i)
+        } else if let Some(i) = self.queue.iter().position(|m| m.label == label) {
+            self.queue.remove(i)
+        } else {
+            return self.medium.as_ref().is_some_and(|m| m.label == label) && {
+                self.tray_open = false;
+                true
+            };
+        };
+        if let Some(old) = self.medium.replace(m) {
+            self.removed.push(old);
+        }
+        self.tray_open = false;
+        self.pending_medium_changed = true;
+        self.pending_not_ready = self.becoming_ready_turs;
+        true
+    }
+
     /// Finds a medium by label wherever it is (drive, queue, removed).
     pub fn find(&self, label: &str) -> Option<&Medium> {
         self.medium
