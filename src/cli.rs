@@ -50,7 +50,7 @@ bd-archive extract -o ~/restored disc_0002.iso disc_0001.iso --only 2024/holiday
 bd-archive verify disc_0001.iso --repair -o fixed.iso"
     )]
     Verify(VerifyArgs),
-    /// Burn images to blank BD-R discs (not available in this build yet).
+    /// Burn images to blank BD-R discs, each read back and checked.
     #[command(
         after_help = "Examples:\n  bd-archive burn -i /staging/photos\n  bd-archive burn -i /staging/photos -D /dev/sr0 --start 3"
     )]

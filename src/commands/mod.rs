@@ -1,6 +1,7 @@
 //! User-facing commands: each wires domain modules together, prints progress and maps outcomes to
 //! exit codes. Nothing below this layer prints or prompts.
 
+pub mod burn;
 pub mod create;
 pub mod demo;
 pub mod docs;

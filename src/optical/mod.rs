@@ -4,6 +4,7 @@
 //! the specifications, never panicking on any input) → [`drive::Drive`] (one command in, status
 //! and sense out: SG_IO hardware or the simulated drive) → [`mmc::Mmc`] (typed MMC commands on
 //! any drive) → capacity checks, burning and damaged-disc reading.
+pub mod burn;
 pub mod capacity;
 pub mod cdb;
 pub mod device;
