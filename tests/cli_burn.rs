@@ -478,6 +478,10 @@ fn burned_discs_verify_and_extract_through_the_drive() {
     sim(&s, blank("d1"), vec![blank("d2"), blank("d3")]);
     expect_code(&burn(&out, &s, &[]), 0);
     let dev = format!("sim:{}", s.display());
+    // verify -D right after the burn: disc 3 sits in the open tray; verify pulls it in.
+    let o = bd(&["verify", "-D", &dev]);
+    expect_code(&o, 0);
+    assert!(stdout(&o).contains("generation 1 disc 3"), "{}", stdout(&o));
     // verify -D: the user puts disc 2 back in.
     let mut cfg = SimConfig::load(&s).unwrap();
     assert!(cfg.insert("d2"));

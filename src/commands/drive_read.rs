@@ -16,7 +16,7 @@ use crate::disc_reader::find_disc_header;
 use crate::optical::device::open_device;
 use crate::optical::disc_source::{DriveSectorSource, ReadPolicy, ReadStats};
 use crate::optical::drive::Drive;
-use crate::optical::mmc::Mmc;
+use crate::optical::mmc::{Mmc, Readiness};
 use crate::optical::sector_map::SectorStatus;
 use crate::sector::{SectorSource, SECTOR_SIZE};
 
@@ -51,6 +51,12 @@ pub fn open_drive(opts: &DriveReadOptions) -> Result<Box<dyn Drive>> {
 /// Waits for a readable disc. `Ok(false)` when the drive settled with no disc in it.
 pub fn wait_for_disc(drive: &mut dyn Drive) -> Result<bool> {
     let name = drive.name();
+    if drive.readiness().ok() == Some(Readiness::NoMedium)
+        && drive.media_status().is_ok_and(|m| m.tray_open)
+    {
+        // The disc may sit in the open tray (e.g. just ejected by burn): pull it in.
+        let _ = drive.tray(false);
+    }
     drive
         .wait_ready(SPIN_UP)
         .with_context(|| format!("{name}: waiting for the disc"))
