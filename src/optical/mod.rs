@@ -6,7 +6,11 @@
 //! any drive) → capacity checks, burning and damaged-disc reading.
 pub mod capacity;
 pub mod cdb;
+pub mod detect;
+pub mod device;
 pub mod drive;
+pub mod medium;
 pub mod mmc;
 pub mod response;
 pub mod sense;
+pub mod sg;

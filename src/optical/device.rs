@@ -1,0 +1,50 @@
+//! `-D DEV` → a [`Drive`]: `/dev/...` nodes open the real drive through SG_IO ([`SgDrive`]);
+//! `sim:DIR` names the simulated drive.
+
+use std::path::Path;
+
+use super::detect::{self, Busy, Roots};
+use super::drive::Drive;
+use super::sg::{Access, OpenError, SgDrive};
+
+/// Why `-D` could not be opened.
+#[derive(Debug, thiserror::Error)]
+pub enum DeviceError {
+    #[error("-D {spec}: simulated drive not built in this branch")]
+    SimNotBuilt { spec: String },
+    #[error("{path}: {busy}")]
+    Busy { path: String, busy: Busy },
+    #[error(transparent)]
+    Open(#[from] OpenError),
+}
+
+/// Opens the drive `spec` names. For [`Access::Burn`] the drive must be free: not mounted,
+/// not open in another process (said by pid and command), and the exclusive open must succeed.
+pub fn open_device(spec: &Path, access: Access) -> Result<Box<dyn Drive>, DeviceError> {
+    let text = spec.to_string_lossy();
+    if text.starts_with("sim:") {
+        return Err(DeviceError::SimNotBuilt {
+            spec: text.into_owned(),
+        });
+    }
+    let roots = Roots::system();
+    let busy = |roots: &Roots| {
+        detect::busy_check(roots, spec).map(|busy| DeviceError::Busy {
+            path: text.to_string(),
+            busy,
+        })
+    };
+    if access == Access::Burn {
+        if let Some(e) = busy(&roots) {
+            return Err(e);
+        }
+    }
+    match SgDrive::open(spec, access) {
+        Ok(d) => Ok(Box::new(d)),
+        // The exclusive open failed: name the holder when /proc shows one.
+        Err(OpenError::Busy { path }) => {
+            Err(busy(&roots).unwrap_or(OpenError::Busy { path }.into()))
+        }
+        Err(e) => Err(e.into()),
+    }
+}
