@@ -4,6 +4,7 @@
 pub mod create;
 pub mod demo;
 pub mod docs;
+pub mod drive;
 pub mod extract;
 pub mod list;
 pub mod seed;
