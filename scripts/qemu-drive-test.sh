@@ -12,8 +12,8 @@
 # Results come back over the serial console as "BDA <step> rc=<n>" lines and are checked here.
 #
 # Usage: scripts/qemu-drive-test.sh [BINARY] [scsi|ide|both]
-#   BINARY defaults to target/static/bd-archive, else target/debug/bd-archive (a dynamic binary
-#   is taken with the libraries ldd names). Needs: qemu-system-x86_64, a kernel in /boot with its
+#   BINARY defaults to target/debug/bd-archive; a dynamic binary is taken with the libraries
+#   ldd names, target/static/bd-archive (scripts/build-static.sh) alone. Needs: qemu-system-x86_64, a kernel in /boot with its
 #   modules in /lib/modules, busybox (static), cpio, gzip. Exit 0 = all checks passed,
 #   77 = something needed is missing (the message says what), 1 = a check failed.
 # KVM is not used: nested KVM on our CI hosts hangs or aborts; TCG boots in ~8 s.
@@ -21,11 +21,10 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 BIN=${1:-}
 BUSES=${2:-both}
-if [ -z "$BIN" ]; then
-  if [ -x target/static/bd-archive ]; then BIN=target/static/bd-archive; else BIN=target/debug/bd-archive; fi
-fi
+BIN=${BIN:-target/debug/bd-archive}
 skip() { echo "SKIPPED: $*"; exit 77; }
 [ -x "$BIN" ] || skip "no bd-archive binary at $BIN (cargo build first)"
+"$BIN" drive --help >/dev/null 2>&1 || { echo "FAILED: $BIN has no drive command (stale build?)"; exit 1; }
 command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not installed (apt-get install qemu-system-x86)"
 command -v cpio >/dev/null || skip "cpio not installed"
 BUSYBOX=$(command -v busybox || true)
@@ -62,7 +61,7 @@ if ldd "$BIN" 2>&1 | grep -q "=>"; then
   for l in $(ldd "$BIN" | grep -o '/[^ ]*'); do mkdir -p "$R$(dirname "$l")"; cp -L "$l" "$R$l"; done
 fi
 : > "$R/lib/modules/order"
-for m in virtio_pci virtio_scsi sr_mod sg ata_piix; do modprobe -S "$K" --show-depends "$m" 2>/dev/null || true; done \
+for m in virtio_pci virtio_scsi sr_mod sg ata_piix isofs; do modprobe -S "$K" --show-depends "$m" 2>/dev/null || true; done \
   | awk '$1=="insmod"{print $2}' | awk '!s[$0]++' | while read -r f; do
       case "$f" in
         *.ko) cp "$f" "$R/lib/modules/";;
@@ -87,6 +86,15 @@ rm -f /tmp/disc.iso
 step verify bd-archive -q verify /dev/sr0
 mkdir -p /tmp/s; echo x > /tmp/s/x
 step createD bd-archive create -s /tmp/s -o /tmp/o -n t -D /dev/sr0 -y
+sleep 60 < /dev/sr0 & holder=$!
+sleep 0.5
+step holder bd-archive drive -D /dev/sr0
+kill $holder; wait $holder 2>/dev/null
+mkdir -p /mnt/disc
+if mount -t iso9660 -o ro /dev/sr0 /mnt/disc; then
+  step mounted bd-archive drive -D /dev/sr0
+  umount /mnt/disc
+fi
 step eject bd-archive drive -D /dev/sr0 --eject
 step ejected bd-archive drive -D /dev/sr0
 step load bd-archive drive -D /dev/sr0 --load
@@ -131,6 +139,8 @@ run_bus() {
   check "$log.txt" "verify /dev/sr0 (block device): intact" '^BDA verify rc=0'
   check "$log.txt" "create -D refuses a pressed CD-ROM, naming it" 'not a blank BD-R'
   check "$log.txt" "create -D exits 3" '^BDA createD rc=3'
+  check "$log.txt" "busy check: holder found in /proc/*/fd" '^in use: +the drive is open in pid [0-9]+ \(sleep\)'
+  check "$log.txt" "busy check: mount found in /proc/self/mountinfo" '^in use: +the disc is mounted on /mnt/disc'
   check "$log.txt" "START STOP UNIT eject" '^BDA eject rc=0'
   check "$log.txt" "tray open seen (GET EVENT STATUS)" '^medium: +none \(tray open'
   check "$log.txt" "START STOP UNIT load, disc back" '^BDA load rc=0'

@@ -11,7 +11,7 @@ use sha2::{Digest, Sha256};
 use crate::capacity::{human_bytes, MIN_CAPACITY_BYTES};
 use crate::cli::DriveArgs;
 use crate::commands::{progress_bar, Ui};
-use crate::optical::detect::select_drive;
+use crate::optical::detect::{busy_check, select_drive, Roots};
 use crate::optical::device::open_device;
 use crate::optical::drive::Drive;
 use crate::optical::medium::{self, MediumReport};
@@ -46,10 +46,16 @@ pub fn run(args: &DriveArgs, ui: &Ui) -> Result<i32> {
     }
     let report = medium::probe(&mut drive, SETTLE)
         .with_context(|| format!("{}: querying the drive", drive.name()))?;
+    let busy = busy_check(&Roots::system(), &dev);
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&json_report(&report))?);
+        let mut j = json_report(&report);
+        j["in_use"] = busy.as_ref().map(|b| b.to_string()).into();
+        println!("{}", serde_json::to_string_pretty(&j)?);
     } else {
         print_report(&report, ui);
+        if let Some(b) = &busy {
+            ui.info(&format!("in use:     {b}"));
+        }
     }
     if let Some(out) = &args.read_to {
         read_whole_disc(&mut drive, &report, out, ui)?;
