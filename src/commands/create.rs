@@ -127,7 +127,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
     let generation = base.as_ref().map_or(1, |b| b.chain.generation + 1);
     let catalog_path = out.join(format!("{}-gen{generation}.catalog", args.name));
     let resume_state = if args.resume {
-        Some(read_state(out, args)?)
+        Some(read_state(out, args, capacity_sectors)?)
     } else {
         check_output(out, &images_dir, &catalog_path)?;
         None
@@ -363,7 +363,7 @@ fn write_state(out: &Path, st: &CreateState) -> Result<()> {
 }
 
 /// Reads the state of an interrupted create and checks that this run asks for the same archive.
-fn read_state(out: &Path, args: &CreateArgs) -> Result<CreateState> {
+fn read_state(out: &Path, args: &CreateArgs, capacity_sectors: u64) -> Result<CreateState> {
     let path = out.join(STATE_FILE);
     let raw = std::fs::read(&path).map_err(|_| {
         anyhow!(
@@ -382,10 +382,7 @@ fn read_state(out: &Path, args: &CreateArgs) -> Result<CreateState> {
     let checks: [(&str, bool); 10] = [
         ("-n", st.name == args.name),
         ("-s", st.source == absolute(&args.source)),
-        (
-            "-b",
-            Some(st.capacity_sectors) == args.bytes.as_deref().and_then(|b| parse_capacity(b).ok()),
-        ),
+        ("-b/-D", st.capacity_sectors == capacity_sectors),
         ("-c/-l", st.compression == compression),
         ("-r", st.redundancy == args.redundancy),
         ("--fill-parity", st.fill_parity == args.fill_parity),
