@@ -9,6 +9,7 @@
 #   bd-archive verify /dev/sr0       the block-device read path (kernel sr driver) + FEC check
 #   bd-archive create -D /dev/sr0    capacity from the drive: must refuse the pressed CD-ROM
 #   bd-archive drive --eject / --load  START STOP UNIT, tray state seen by GET EVENT STATUS
+#                                    (-v: every CDB and its outcome, as the guest's kernel saw it)
 # Results come back over the serial console as "BDA <step> rc=<n>" lines and are checked here.
 #
 # Usage: scripts/qemu-drive-test.sh [BINARY] [scsi|ide|both]
@@ -97,7 +98,7 @@ if mount -t iso9660 -o ro /dev/sr0 /mnt/disc; then
 fi
 step eject bd-archive drive -D /dev/sr0 --eject
 step ejected bd-archive drive -D /dev/sr0
-step load bd-archive drive -D /dev/sr0 --load
+step load bd-archive -v drive -D /dev/sr0 --load
 echo "BDA end uptime=$(cut -d' ' -f1 /proc/uptime)"
 poweroff -f
 INIT
@@ -144,6 +145,7 @@ run_bus() {
   check "$log.txt" "START STOP UNIT eject" '^BDA eject rc=0'
   check "$log.txt" "tray open seen (GET EVENT STATUS)" '^medium: +none \(tray open'
   check "$log.txt" "START STOP UNIT load, disc back" '^BDA load rc=0'
+  check "$log.txt" "-v traces each CDB and its outcome" '^scsi: START STOP UNIT \[1B 00 00 00 03 00\] -> GOOD'
   if ! grep -q '^BDA end' "$log.txt"; then echo "  FAIL guest did not finish; serial log:"; tail -40 "$log.txt"; fail=1; fi
 }
 case "$BUSES" in

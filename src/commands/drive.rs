@@ -18,6 +18,7 @@ use crate::optical::medium::{self, MediumReport};
 use crate::optical::mmc::{Mmc, LONG_TIMEOUT};
 use crate::optical::response::profile_name;
 use crate::optical::sg::Access;
+use crate::optical::trace::Traced;
 use crate::sector::{CLUSTER_SECTORS, SECTOR_SIZE};
 
 /// How long a freshly closed tray may take to spin the disc up.
@@ -27,10 +28,20 @@ const SETTLE: Duration = Duration::from_secs(30);
 /// accepts in one command.
 const READ_CHUNK_SECTORS: u32 = 32;
 
+/// Opens the drive for queries and reads; with `-v` every command is shown on stderr.
+fn open_traced(dev: &Path, ui: &Ui) -> Result<Box<dyn Drive>> {
+    let d = open_device(dev, Access::Read)?;
+    Ok(if ui.verbose {
+        Box::new(Traced::new(d, |line: &str| eprintln!("{line}")))
+    } else {
+        d
+    })
+}
+
 /// Runs `drive`.
 pub fn run(args: &DriveArgs, ui: &Ui) -> Result<i32> {
     let dev = select_drive(args.device.as_deref())?;
-    let mut drive = open_device(&dev, Access::Read)?;
+    let mut drive = open_traced(&dev, ui)?;
     if args.eject {
         drive
             .tray(true)
@@ -207,7 +218,7 @@ fn read_whole_disc(
 /// `create -D DEV` without `-b`: the free sectors of the blank BD-R in the drive, rounded down
 /// to whole 64 KiB clusters like `-b`. Prints what it detected.
 pub fn capacity_from_drive(dev: &Path, ui: &Ui) -> Result<u64> {
-    let mut drive = open_device(dev, Access::Read)?;
+    let mut drive = open_traced(dev, ui)?;
     let report = medium::probe(&mut drive, SETTLE)
         .with_context(|| format!("-D {}: querying the drive", dev.display()))?;
     let free = medium::blank_bd_r_sectors(&report)?;

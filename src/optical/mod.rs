@@ -14,3 +14,4 @@ pub mod mmc;
 pub mod response;
 pub mod sense;
 pub mod sg;
+pub mod trace;
