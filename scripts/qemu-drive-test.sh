@@ -30,7 +30,10 @@ command -v qemu-system-x86_64 >/dev/null || skip "qemu-system-x86_64 not install
 command -v cpio >/dev/null || skip "cpio not installed"
 BUSYBOX=$(command -v busybox || true)
 [ -n "$BUSYBOX" ] || skip "busybox not installed (apt-get install busybox-static)"
-if ldd "$BUSYBOX" 2>&1 | grep -q "=>"; then skip "$BUSYBOX is dynamic; install busybox-static"; fi
+# (ldd output is captured first: `ldd | grep -q` under pipefail fails at random when grep
+# exits early and ldd gets SIGPIPE.)
+dynamic() { local o; o=$(ldd "$1" 2>&1 || true); [[ "$o" == *"=>"* ]]; }
+if dynamic "$BUSYBOX"; then skip "$BUSYBOX is dynamic; install busybox-static"; fi
 K=$(ls /lib/modules 2>/dev/null | sort -V | tail -1)
 [ -n "$K" ] && [ -r "/boot/vmlinuz-$K" ] || skip "no kernel in /boot with modules in /lib/modules (apt-get install linux-image-amd64)"
 VMLINUZ=/boot/vmlinuz-$K
@@ -58,8 +61,9 @@ cp "$BUSYBOX" "$R/bin/busybox"
 for a in $("$R/bin/busybox" --list); do [ -e "$R/bin/$a" ] || ln -s busybox "$R/bin/$a"; done
 cp "$BIN" "$R/bin/bd-archive"
 strip "$R/bin/bd-archive" 2>/dev/null || true
-if ldd "$BIN" 2>&1 | grep -q "=>"; then
-  for l in $(ldd "$BIN" | grep -o '/[^ ]*'); do mkdir -p "$R$(dirname "$l")"; cp -L "$l" "$R$l"; done
+if dynamic "$BIN"; then
+  libs=$(ldd "$BIN")
+  for l in $(grep -o '/[^ ]*' <<< "$libs"); do mkdir -p "$R$(dirname "$l")"; cp -L "$l" "$R$l"; done
 fi
 : > "$R/lib/modules/order"
 for m in virtio_pci virtio_scsi sr_mod sg ata_piix isofs; do modprobe -S "$K" --show-depends "$m" 2>/dev/null || true; done \
@@ -129,24 +133,28 @@ run_bus() {
   echo "== $bus: guest output =="
   sed -n '/^BDA start/,/^BDA end/p' "$log.txt" | sed 's/^/  | /'
   echo "== $bus: checks (boot to power-off $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s) =="
-  check "$log.txt" "sysfs detection finds the one drive and identifies it (INQUIRY)" '^drive: +/dev/sr0 \(QEMU QEMU (CD|DVD)-ROM\)'
-  check "$log.txt" "drive (detected) succeeds" '^BDA detect rc=0'
-  check "$log.txt" "GET CONFIGURATION: current profile" '^medium: +CD-ROM \(profile 0x0008\)'
-  check "$log.txt" "READ DISC INFORMATION: complete disc" '^disc: +complete, 1 session'
-  check "$log.txt" "READ CAPACITY: $SECTORS sectors" "^readable: +$SECTORS sectors of 2048 bytes"
+  check "$log.txt" "sysfs detection finds the one drive and identifies it (INQUIRY)" 'drive: +/dev/sr0 \(QEMU QEMU (CD|DVD)-ROM\)'
+  check "$log.txt" "drive (detected) succeeds" 'BDA detect rc=0'
+  check "$log.txt" "GET CONFIGURATION: current profile" 'medium: +CD-ROM \(profile 0x0008\)'
+  check "$log.txt" "READ DISC INFORMATION: complete disc" 'disc: +complete, 1 session'
+  check "$log.txt" "READ CAPACITY: $SECTORS sectors" "readable: +$SECTORS sectors of 2048 bytes"
   check "$log.txt" "--json report" "\"readable_sectors\": $SECTORS"
-  check "$log.txt" "READ(12) of the whole disc" "^read $SECTORS sectors"
-  check "$log.txt" "whole-disc SHA-256 equals the image's" "^BDA guest-sha $HOST_SHA"
-  check "$log.txt" "verify /dev/sr0 (block device): intact" '^BDA verify rc=0'
+  check "$log.txt" "READ(12) of the whole disc" "read $SECTORS sectors"
+  check "$log.txt" "whole-disc SHA-256 equals the image's" "BDA guest-sha $HOST_SHA"
+  check "$log.txt" "verify /dev/sr0 (block device): intact" 'BDA verify rc=0'
   check "$log.txt" "create -D refuses a pressed CD-ROM, naming it" 'not a blank BD-R'
-  check "$log.txt" "create -D exits 3" '^BDA createD rc=3'
-  check "$log.txt" "busy check: holder found in /proc/*/fd" '^in use: +the drive is open in pid [0-9]+ \(sleep\)'
-  check "$log.txt" "busy check: mount found in /proc/self/mountinfo" '^in use: +the disc is mounted on /mnt/disc'
-  check "$log.txt" "START STOP UNIT eject" '^BDA eject rc=0'
-  check "$log.txt" "tray open seen (GET EVENT STATUS)" '^medium: +none \(tray open'
-  check "$log.txt" "START STOP UNIT load, disc back" '^BDA load rc=0'
-  check "$log.txt" "-v traces each CDB and its outcome" '^scsi: START STOP UNIT \[1B 00 00 00 03 00\] -> GOOD'
-  if ! grep -q '^BDA end' "$log.txt"; then echo "  FAIL guest did not finish; serial log:"; tail -40 "$log.txt"; fail=1; fi
+  check "$log.txt" "create -D exits 3" 'BDA createD rc=3'
+  check "$log.txt" "busy check: holder found in /proc/*/fd" 'in use: +the drive is open in pid [0-9]+ \(sleep\)'
+  check "$log.txt" "  ...and a plain reader does not block O_EXCL (why /proc is scanned)" 'in use: +the drive is open in pid [0-9]+ \(sleep\); close that program first$'
+  check "$log.txt" "busy check: mount found in /proc/self/mountinfo" 'in use: +the disc is mounted on /mnt/disc'
+  check "$log.txt" "  ...and the kernel refuses O_EXCL while mounted (EBUSY)" 'in use: +the disc is mounted on /mnt/disc.*also refuses an exclusive open'
+  check "$log.txt" "free drive: exclusive open granted" '"exclusive_open": true'
+  check "$log.txt" "START STOP UNIT eject" 'BDA eject rc=0'
+  check "$log.txt" "tray open seen (GET EVENT STATUS)" 'medium: +none \(tray open'
+  check "$log.txt" "START STOP UNIT load, disc back" 'BDA load rc=0'
+  check "$log.txt" "-v traces each CDB and its outcome" 'scsi: START STOP UNIT \[1B 00 00 00 03 00\] -> GOOD'
+  if ! grep -q 'BDA end' "$log.txt"; then echo "  FAIL guest did not finish"; fail=1; fi
+  if [ "$fail" != 0 ]; then echo "== $bus: serial log (last 80 lines, raw: cat -v) =="; tail -80 "$log" | cat -v; fi
 }
 case "$BUSES" in
   both) run_bus scsi; run_bus ide;;

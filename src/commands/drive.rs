@@ -17,7 +17,7 @@ use crate::optical::drive::Drive;
 use crate::optical::medium::{self, MediumReport};
 use crate::optical::mmc::{Mmc, LONG_TIMEOUT};
 use crate::optical::response::profile_name;
-use crate::optical::sg::Access;
+use crate::optical::sg::{exclusive_open_possible, Access};
 use crate::optical::trace::Traced;
 use crate::sector::{CLUSTER_SECTORS, SECTOR_SIZE};
 
@@ -57,14 +57,27 @@ pub fn run(args: &DriveArgs, ui: &Ui) -> Result<i32> {
     }
     let report = medium::probe(&mut drive, SETTLE)
         .with_context(|| format!("{}: querying the drive", drive.name()))?;
-    let busy = busy_check(&Roots::system(), &dev);
+    // What burning would run into: mounts and other holders (/proc), and whether the kernel
+    // grants the exclusive open (a plain reader does not block it; a mount or a burner does).
+    let busy = busy_check(&Roots::system(), &dev).map(|b| b.to_string());
+    let exclusive = exclusive_open_possible(&dev).ok();
+    let in_use = match (busy, exclusive) {
+        (Some(b), Some(false)) => Some(format!("{b} (the kernel also refuses an exclusive open)")),
+        (Some(b), _) => Some(b),
+        (None, Some(false)) => Some(
+            "another program holds the drive exclusively (the kernel refuses an exclusive open); burning must wait until it is done"
+                .to_string(),
+        ),
+        (None, _) => None,
+    };
     if args.json {
         let mut j = json_report(&report);
-        j["in_use"] = busy.as_ref().map(|b| b.to_string()).into();
+        j["in_use"] = in_use.into();
+        j["exclusive_open"] = exclusive.into();
         println!("{}", serde_json::to_string_pretty(&j)?);
     } else {
         print_report(&report, ui);
-        if let Some(b) = &busy {
+        if let Some(b) = &in_use {
             ui.info(&format!("in use:     {b}"));
         }
     }

@@ -24,6 +24,9 @@
 //! `CAP_SYS_RAWIO`). [`Access::Read`] therefore falls back to read-only when the user may not
 //! write the node, while [`Access::Burn`] insists on `O_RDWR | O_EXCL` (exclusive: the kernel
 //! refuses it while the disc is mounted or another program holds the drive exclusively).
+//! `O_NONBLOCK` matters twice: the open succeeds with no disc in the drive, and the cdrom layer
+//! skips its "is this medium writable through the block device" test that would otherwise fail
+//! a read-write open of a pressed or blank disc with `EROFS`.
 
 use std::fs::File;
 use std::os::fd::AsRawFd;
@@ -199,6 +202,17 @@ impl SgDrive {
     /// Largest data phase for one command, in bytes (a multiple of 2048).
     pub fn max_transfer(&self) -> usize {
         self.max_transfer
+    }
+}
+
+/// Whether the kernel grants an exclusive (burning) open of `path` right now: `Ok(true)` yes,
+/// `Ok(false)` refused as busy (mounted, or held exclusively by another program). Opens and
+/// closes the node without sending any command.
+pub fn exclusive_open_possible(path: &Path) -> Result<bool, OpenError> {
+    match open_node(path, Access::Burn) {
+        Ok(_) => Ok(true),
+        Err(OpenError::Busy { .. }) => Ok(false),
+        Err(e) => Err(e),
     }
 }
 
