@@ -613,6 +613,33 @@ mod tests {
     }
 
     #[test]
+    fn any_kernel_answer_is_classified_without_panicking() {
+        // xorshift: every status/host/driver byte, wild residues, random sense of any length.
+        let mut x = 0x2545_F491_4F6C_DD1Du64;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for _ in 0..20_000 {
+            let r = next();
+            let sense: Vec<u8> = (0..(r % 70) as usize).map(|_| next() as u8).collect();
+            let o = Outcome {
+                status: (r >> 8) as u8,
+                host_status: ((r >> 16) % 20) as u16,
+                driver_status: ((r >> 24) % 16) as u16,
+                resid: (r >> 32) as i32,
+                dxfer_len: (r >> 40) as usize % 70_000,
+                sense: &sense,
+            };
+            if let Ok(CommandStatus::Good { transferred }) = classify(&o, T) {
+                assert!(transferred <= o.dxfer_len);
+            }
+        }
+    }
+
+    #[test]
     fn opening_things_that_are_not_drives_fails_clearly() {
         let dir = tempfile::tempdir().unwrap();
         let f = dir.path().join("disc.iso");
