@@ -39,12 +39,27 @@ pub fn open_device(spec: &Path, access: Access) -> Result<Box<dyn Drive>, Device
             return Err(e);
         }
     }
-    match SgDrive::open(spec, access) {
-        Ok(d) => Ok(Box::new(d)),
-        // The exclusive open failed: name the holder when /proc shows one.
-        Err(OpenError::Busy { path }) => {
-            Err(busy(&roots).unwrap_or(OpenError::Busy { path }.into()))
+    // A refused exclusive open with no holder in /proc is usually a poller that opens the drive
+    // exclusively for a moment (udisks does, so as not to disturb burners): try again a few
+    // times, as libburn does, before giving up.
+    let mut tries = 0;
+    loop {
+        match SgDrive::open(spec, access) {
+            Ok(d) => return Ok(Box::new(d)),
+            Err(OpenError::Busy { path }) => {
+                if let Some(e) = busy(&roots) {
+                    return Err(e);
+                }
+                tries += 1;
+                if tries >= EXCLUSIVE_TRIES {
+                    return Err(OpenError::Busy { path }.into());
+                }
+                std::thread::sleep(std::time::Duration::from_secs(1));
+            }
+            Err(e) => return Err(e.into()),
         }
-        Err(e) => Err(e.into()),
     }
 }
+
+/// Attempts at the exclusive open before reporting the drive busy (one second apart).
+const EXCLUSIVE_TRIES: u32 = 3;
