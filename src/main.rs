@@ -32,6 +32,7 @@ fn main() {
         Command::Completions(a) => commands::docs::completions(a),
         Command::Manpage(a) => commands::docs::manpage(a),
         Command::Demo(a) => commands::demo::run(a, &ui),
+        Command::Drive(a) => commands::drive::run(a, &ui),
         Command::Burn(a) => commands::burn::run(a, &ui),
     };
     match result {

@@ -160,12 +160,8 @@ pub fn run(args: &BurnArgs, ui: &Ui) -> Result<i32> {
             _ => {}
         }
     }
-    // Drive detection (/sys/block/sr*) belongs to the drive-detection branch; until then -D.
-    let Some(dev) = &args.device else {
-        bail!("no drive given: pass -D /dev/srN (or -D sim:DIR for the simulated drive)");
-    };
-    let spec = dev.to_string_lossy().into_owned();
-    let mut drive = open_device(&spec).with_context(|| format!("opening drive {spec}"))?;
+    let dev = crate::optical::detect::select_drive(args.device.as_deref())?;
+    let mut drive = open_device(&dev, crate::optical::sg::Access::Burn)?;
     let drive_name = drive.name();
     ui.say(&format!(
         "Burning {} disc(s) of {} with {drive_name}{}",

@@ -13,7 +13,9 @@ use crate::capacity::human_bytes;
 use crate::commands::{progress_bar, Ui};
 use crate::container::disc_header::DiscHeader;
 use crate::disc_reader::find_disc_header;
+use crate::optical::detect::select_drive;
 use crate::optical::device::open_device;
+use crate::optical::sg::Access;
 use crate::optical::disc_source::{DriveSectorSource, ReadPolicy, ReadStats};
 use crate::optical::drive::Drive;
 use crate::optical::mmc::{Mmc, Readiness};
@@ -42,10 +44,8 @@ pub fn is_drive_path(p: &Path) -> bool {
 
 /// Opens the drive (`-D` or detected) for reading.
 pub fn open_drive(opts: &DriveReadOptions) -> Result<Box<dyn Drive>> {
-    let Some(dev) = &opts.device else {
-        bail!("no drive given: pass -D /dev/srN");
-    };
-    Ok(open_device(&dev.to_string_lossy())?)
+    let dev = select_drive(opts.device.as_deref())?;
+    Ok(open_device(&dev, Access::Read)?)
 }
 
 /// Waits for a readable disc. `Ok(false)` when the drive settled with no disc in it.

@@ -5,6 +5,7 @@ pub mod burn;
 pub mod create;
 pub mod demo;
 pub mod docs;
+pub mod drive;
 pub mod drive_read;
 pub mod extract;
 pub mod extract_drive;

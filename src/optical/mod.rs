@@ -7,11 +7,15 @@
 pub mod burn;
 pub mod capacity;
 pub mod cdb;
+pub mod detect;
 pub mod device;
 pub mod disc_source;
 pub mod drive;
+pub mod medium;
 pub mod mmc;
 pub mod response;
 pub mod sector_map;
 pub mod sense;
+pub mod sg;
 pub mod sim;
+pub mod trace;
