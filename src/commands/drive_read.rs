@@ -15,11 +15,11 @@ use crate::container::disc_header::DiscHeader;
 use crate::disc_reader::find_disc_header;
 use crate::optical::detect::select_drive;
 use crate::optical::device::open_device;
-use crate::optical::sg::Access;
 use crate::optical::disc_source::{DriveSectorSource, ReadPolicy, ReadStats};
 use crate::optical::drive::Drive;
 use crate::optical::mmc::{Mmc, Readiness};
 use crate::optical::sector_map::SectorStatus;
+use crate::optical::sg::Access;
 use crate::sector::{SectorSource, SECTOR_SIZE};
 
 /// How long a freshly inserted disc may take to become ready.
@@ -44,7 +44,10 @@ pub fn is_drive_path(p: &Path) -> bool {
 
 /// Opens the drive (`-D` or detected) for reading.
 pub fn open_drive(opts: &DriveReadOptions) -> Result<Box<dyn Drive>> {
-    let dev = select_drive(opts.device.as_deref())?;
+    let dev = select_drive(opts.device.as_deref()).map_err(|e| {
+        // With no SOURCE at all the user may simply have forgotten the images.
+        anyhow::anyhow!("{e}, or give image files or directories of images")
+    })?;
     Ok(open_device(&dev, Access::Read)?)
 }
 
