@@ -50,11 +50,18 @@ bd-archive extract -o ~/restored disc_0002.iso disc_0001.iso --only 2024/holiday
 bd-archive verify disc_0001.iso --repair -o fixed.iso"
     )]
     Verify(VerifyArgs),
-    /// Burn images to blank BD-R discs (not available in this build yet).
+    /// Burn images to blank BD-R discs, each read back and checked.
     #[command(
         after_help = "Examples:\n  bd-archive burn -i /staging/photos\n  bd-archive burn -i /staging/photos -D /dev/sr0 --start 3"
     )]
     Burn(BurnArgs),
+    /// Show the optical drive and the disc in it (model, medium, status, capacity); open or
+    /// close the tray; copy a whole disc to a file.
+    #[command(
+        after_help = "Examples:\n  bd-archive drive\n  bd-archive drive -D /dev/sr1 --json\n  \
+bd-archive drive --eject\n  bd-archive drive --read-to disc.iso"
+    )]
+    Drive(DriveArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Examples:\n  bd-archive completions bash > /etc/bash_completion.d/bd-archive\n  \
@@ -127,7 +134,7 @@ pub struct CreateArgs {
     /// Disc capacity: bytes, K/M/G (KiB/MiB/GiB), or bd25, bd50, bd100, bd128.
     #[arg(short = 'b', long = "bytes", value_name = "BYTES")]
     pub bytes: Option<String>,
-    /// Optical drive to read the blank disc's capacity from (not available in this build yet).
+    /// Optical drive with a blank BD-R whose capacity sizes the discs (when -b is not given).
     #[arg(short = 'D', long = "device", value_name = "DEV")]
     pub device: Option<PathBuf>,
     /// Compression.
@@ -300,4 +307,25 @@ pub struct BurnArgs {
     /// Do not ask.
     #[arg(short = 'y', long = "yes")]
     pub yes: bool,
+}
+
+/// `drive` flags.
+#[derive(Args, Debug)]
+pub struct DriveArgs {
+    /// Optical drive (default: the only one, or a choice when there are several).
+    #[arg(short = 'D', long = "device", value_name = "DEV")]
+    pub device: Option<PathBuf>,
+    /// Open the tray.
+    #[arg(long = "eject", conflicts_with_all = ["load", "read_to"])]
+    pub eject: bool,
+    /// Close the tray and wait for the disc.
+    #[arg(long = "load")]
+    pub load: bool,
+    /// Copy every readable sector of the disc to FILE (plain READ(12), no retries) and print
+    /// its SHA-256; for damaged discs use verify/extract, which retry and repair.
+    #[arg(long = "read-to", value_name = "FILE")]
+    pub read_to: Option<PathBuf>,
+    /// JSON output.
+    #[arg(long = "json")]
+    pub json: bool,
 }

@@ -275,6 +275,23 @@ fn drive_errors_are_one_line_and_name_what_to_do() {
     expect_code(&o, 3);
     let e = String::from_utf8_lossy(&o.stderr);
     assert!(e.contains("no disc in the drive"), "{e}");
+    // No drive and no SOURCE: one line naming both ways out (skipped where a drive exists).
+    if !std::fs::read_dir("/sys/block")
+        .map(|rd| {
+            rd.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("sr"))
+        })
+        .unwrap_or(false)
+    {
+        let o = bd(&["extract", "-o", t.path().join("r2").to_str().unwrap()]);
+        expect_code(&o, 3);
+        let e = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            e.contains("-D /dev/srN") && e.contains("image files"),
+            "{e}"
+        );
+        assert_eq!(e.trim_end().lines().count(), 1, "{e}");
+    }
     // --map must be a .map name (the copy goes beside it as .iso).
     let o = bd(&[
         "verify",

@@ -13,11 +13,13 @@ use crate::capacity::human_bytes;
 use crate::commands::{progress_bar, Ui};
 use crate::container::disc_header::DiscHeader;
 use crate::disc_reader::find_disc_header;
+use crate::optical::detect::select_drive;
 use crate::optical::device::open_device;
 use crate::optical::disc_source::{DriveSectorSource, ReadPolicy, ReadStats};
 use crate::optical::drive::Drive;
-use crate::optical::mmc::Mmc;
+use crate::optical::mmc::{Mmc, Readiness};
 use crate::optical::sector_map::SectorStatus;
+use crate::optical::sg::Access;
 use crate::sector::{SectorSource, SECTOR_SIZE};
 
 /// How long a freshly inserted disc may take to become ready.
@@ -42,15 +44,22 @@ pub fn is_drive_path(p: &Path) -> bool {
 
 /// Opens the drive (`-D` or detected) for reading.
 pub fn open_drive(opts: &DriveReadOptions) -> Result<Box<dyn Drive>> {
-    let Some(dev) = &opts.device else {
-        bail!("no drive given: pass -D /dev/srN");
-    };
-    Ok(open_device(&dev.to_string_lossy())?)
+    let dev = select_drive(opts.device.as_deref()).map_err(|e| {
+        // With no SOURCE at all the user may simply have forgotten the images.
+        anyhow::anyhow!("{e}, or give image files or directories of images")
+    })?;
+    Ok(open_device(&dev, Access::Read)?)
 }
 
 /// Waits for a readable disc. `Ok(false)` when the drive settled with no disc in it.
 pub fn wait_for_disc(drive: &mut dyn Drive) -> Result<bool> {
     let name = drive.name();
+    if drive.readiness().ok() == Some(Readiness::NoMedium)
+        && drive.media_status().is_ok_and(|m| m.tray_open)
+    {
+        // The disc may sit in the open tray (e.g. just ejected by burn): pull it in.
+        let _ = drive.tray(false);
+    }
     drive
         .wait_ready(SPIN_UP)
         .with_context(|| format!("{name}: waiting for the disc"))

@@ -158,8 +158,42 @@ pub struct SlowRange {
     pub ms: u64,
 }
 
+/// Deterministic scattered damage: the disc is cut into runs of `run` sectors and each run is
+/// unreadable with probability `fraction` (a hash of `seed` and the run number decides), so
+/// about `fraction` of all sectors are lost in bursts of `run`.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct RandomDamage {
+    pub fraction: f64,
+    #[serde(default = "default_run")]
+    pub run: u64,
+    #[serde(default)]
+    pub seed: u64,
+}
+
+fn default_run() -> u64 {
+    16
+}
+
+impl RandomDamage {
+    /// Whether `lba` lies in a damaged run.
+    pub fn is_bad(&self, lba: u64) -> bool {
+        let mut x = (lba / self.run.max(1)) ^ self.seed.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+        // splitmix64 finaliser
+        x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+        x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+        x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+        x ^= x >> 31;
+        ((x >> 11) as f64 / (1u64 << 53) as f64) < self.fraction
+    }
+
+    /// First damaged LBA of `[lba, lba + n)`.
+    fn first_in(&self, lba: u64, n: u64) -> Option<u64> {
+        (lba..lba + n).find(|&l| self.is_bad(l))
+    }
+}
+
 /// One disc: what it is, what is on it, and what is wrong with it.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Medium {
     /// Name used in the log and for the default contents file (`<label>.img`).
     pub label: String,
@@ -194,6 +228,13 @@ pub struct Medium {
     /// Sectors that cost extra simulated time to read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub slow: Vec<SlowRange>,
+    /// Simulated time a READ failing on an unreadable sector costs (the drive's own retries
+    /// before it gives up), in ms. Default 0.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub unreadable_ms: u64,
+    /// Scattered unreadable sectors without listing them: see [`RandomDamage`].
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub random_unreadable: Option<RandomDamage>,
     /// In-memory contents (in-memory drives only).
     #[serde(skip)]
     pub data: Vec<u8>,
@@ -219,6 +260,8 @@ impl Medium {
             unreadable: Vec::new(),
             corrupt: Vec::new(),
             slow: Vec::new(),
+            unreadable_ms: 0,
+            random_unreadable: None,
             data: Vec::new(),
         }
     }
@@ -329,6 +372,13 @@ pub struct SimConfig {
     /// Current write speed limit in kB/s (SET STREAMING / SET CD SPEED); 0 = maximum.
     #[serde(default)]
     pub write_kbs: u32,
+    /// Real milliseconds each WRITE takes (default 0): lets a test interrupt a burn midway.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub real_ms_per_write: u64,
+}
+
+fn is_zero(v: &u64) -> bool {
+    *v == 0
 }
 
 fn default_vendor() -> String {
@@ -402,6 +452,29 @@ impl SimConfig {
             }
             None => false,
         }
+    }
+
+    /// The user puts medium `label` (from `removed` or `queue`) into the drive and closes the
+    /// tray: the medium that was there goes to `removed`, a unit attention is raised. Returns
+    /// whether the medium was found.
+    pub fn insert(&mut self, label: &str) -> bool {
+        let m = if let Some(i) = self.removed.iter().rposition(|m| m.label == label) {
+            self.removed.remove(i)
+        } else if let Some(i) = self.queue.iter().position(|m| m.label == label) {
+            self.queue.remove(i)
+        } else {
+            return self.medium.as_ref().is_some_and(|m| m.label == label) && {
+                self.tray_open = false;
+                true
+            };
+        };
+        if let Some(old) = self.medium.replace(m) {
+            self.removed.push(old);
+        }
+        self.tray_open = false;
+        self.pending_medium_changed = true;
+        self.pending_not_ready = self.becoming_ready_turs;
+        true
     }
 
     /// Finds a medium by label wherever it is (drive, queue, removed).
@@ -516,7 +589,21 @@ impl SimDrive {
                 msg: "no drive.json in this directory (see docs/optical.md for its format)".into(),
             });
         }
-        let config = SimConfig::load(dir)?;
+        let mut config = SimConfig::load(dir)?;
+        // Recorded media without an explicit `written`: what their contents file holds.
+        let media = config
+            .medium
+            .iter_mut()
+            .chain(config.queue.iter_mut())
+            .chain(config.removed.iter_mut());
+        for m in media {
+            if m.written.is_none() && m.state != MediumState::Blank {
+                let len = std::fs::metadata(dir.join(m.contents_name()))
+                    .map(|md| md.len())
+                    .unwrap_or(0);
+                m.written = Some(len.div_ceil(SS));
+            }
+        }
         let log_path = dir.join("commands.log");
         let log_file = OpenOptions::new()
             .create(true)
@@ -975,12 +1062,28 @@ impl SimDrive {
         if buf.len() < bytes {
             return Err(sense(5, 0x24, 0));
         }
-        // Time: slow sectors, then the transfer at the zone's read speed.
-        let slow_ms: u64 = m.slow.iter().map(|s| s.lba.overlap(lba, n) * s.ms).sum();
-        let bad = m.unreadable.iter().filter_map(|r| r.first_in(lba, n)).min();
+        // The drive reads up to the first unreadable sector: transfer time at the zone's speed,
+        // slow sectors on the way, and its own retries on the bad one.
+        let bad = m
+            .unreadable
+            .iter()
+            .filter_map(|r| r.first_in(lba, n))
+            .chain(
+                m.random_unreadable
+                    .as_ref()
+                    .and_then(|r| r.first_in(lba, n)),
+            )
+            .min();
+        let touched = bad.map_or(n, |b| b - lba + 1);
+        let slow_ms: u64 = m
+            .slow
+            .iter()
+            .map(|s| s.lba.overlap(lba, touched) * s.ms)
+            .sum();
+        let retry_ms = if bad.is_some() { m.unreadable_ms } else { 0 };
         let corrupt: Vec<LbaRange> = m.corrupt.clone();
-        let xfer = Duration::from_secs_f64((bytes as f64) / (self.read_kbs(lba) * 1000.0));
-        let cost = xfer + Duration::from_millis(slow_ms);
+        let xfer = Duration::from_secs_f64((touched * SS) as f64 / (self.read_kbs(lba) * 1000.0));
+        let cost = xfer + Duration::from_millis(slow_ms + retry_ms);
         if cost > timeout {
             self.advance(timeout);
             return Err(sense(0xB, 0x3E, 0x02));
@@ -1052,6 +1155,9 @@ impl SimDrive {
             return Err(sense(0xB, 0x3E, 0x02));
         }
         self.advance(cost);
+        if self.config.real_ms_per_write > 0 {
+            std::thread::sleep(Duration::from_millis(self.config.real_ms_per_write));
+        }
         let chunk = buf[..(good * SS) as usize].to_vec();
         self.write_raw(lba, &chunk)
             .map_err(|_| sense(4, 0x44, 0x00))?;
@@ -1238,8 +1344,16 @@ impl Drive for SimDrive {
             outcome
         );
         self.record(line);
-        let is_read = matches!(opcode, op::READ_10 | op::READ_12 | op::TEST_UNIT_READY);
-        if self.dir.is_some() && (self.dirty || !is_read) {
+        // drive.json is rewritten after every state-changing command, except that a run of
+        // writes saves every 256 commands (and on drop): a 25 GB burn is 380 000 WRITEs.
+        let quiet = matches!(opcode, op::READ_10 | op::READ_12 | op::TEST_UNIT_READY);
+        let write = matches!(opcode, op::WRITE_10 | op::WRITE_12);
+        let due = if write {
+            self.config.commands % 256 == 0
+        } else {
+            self.dirty || !quiet
+        };
+        if self.dir.is_some() && due {
             let _ = self.save();
         }
         match reply {
@@ -1402,6 +1516,86 @@ mod tests {
             .read_sectors(80, &mut ten, Duration::from_secs(10))
             .unwrap_err();
         assert_eq!(e.action(), Action::Retry);
+    }
+
+    #[test]
+    fn random_damage_is_deterministic_and_near_its_fraction() {
+        let mut m = Medium::recorded("r", Profile::BdR, vec![0u8; 200_000 * 2048]);
+        m.random_unreadable = Some(RandomDamage {
+            fraction: 0.03,
+            run: 16,
+            seed: 5,
+        });
+        m.unreadable_ms = 4000;
+        let r = m.random_unreadable.clone().unwrap();
+        let bad = (0..200_000u64).filter(|&l| r.is_bad(l)).count() as f64 / 200_000.0;
+        assert!((bad - 0.03).abs() < 0.005, "{bad}");
+        let first = (0..200_000u64).find(|&l| r.is_bad(l)).unwrap();
+        assert_eq!(first % 16, 0);
+        assert!(r.is_bad(first + 15) && (first == 0 || !r.is_bad(first - 1)));
+        let mut d = SimDrive::in_memory(SimConfig::with_medium(m));
+        let mut one = vec![0u8; 2048];
+        let t0 = d.clock();
+        let e = d
+            .read_sectors(first as u32, &mut one, Duration::from_secs(30))
+            .unwrap_err();
+        assert_eq!(check(e), (3, 0x11, 0));
+        assert!(d.clock() - t0 >= Duration::from_secs(4));
+        if first > 0 {
+            d.read_sectors(first as u32 - 1, &mut one, Duration::from_secs(30))
+                .unwrap();
+        }
+    }
+
+    #[test]
+    fn random_cdbs_never_panic() {
+        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
+        let mut rnd = move || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        let ops = [
+            0x00u8, 0x12, 0x1B, 0x1E, 0x23, 0x25, 0x28, 0x2A, 0x35, 0x46, 0x4A, 0x51, 0x52, 0x5A,
+            0x5B, 0xA8, 0xAA, 0xB6, 0xBB, 0xFF,
+        ];
+        for profile in [
+            Profile::BdR,
+            Profile::BdRe,
+            Profile::DvdPlusR,
+            Profile::BdRom,
+        ] {
+            let mut m = Medium::blank("f", profile, 256);
+            m.random_unreadable = Some(RandomDamage {
+                fraction: 0.1,
+                run: 4,
+                seed: 1,
+            });
+            let mut d = SimDrive::in_memory(SimConfig::with_medium(m));
+            for _ in 0..3000 {
+                let len = (rnd() % 14) as usize;
+                let mut cdb: Vec<u8> = (0..len).map(|_| rnd() as u8).collect();
+                if let Some(c) = cdb.first_mut() {
+                    *c = ops[(rnd() % ops.len() as u64) as usize];
+                }
+                if rnd() % 2 == 0 && cdb.len() > 8 {
+                    // Small transfer lengths so some reads/writes succeed.
+                    let end = cdb.len() - 1;
+                    for b in &mut cdb[2..end] {
+                        *b &= 0x01;
+                    }
+                }
+                let mut buf = vec![0u8; (rnd() % 5) as usize * 2048 + (rnd() % 3) as usize];
+                let out = buf.clone();
+                let phase = match rnd() % 3 {
+                    0 => DataPhase::None,
+                    1 => DataPhase::In(&mut buf),
+                    _ => DataPhase::Out(&out),
+                };
+                let _ = d.execute(&cdb, phase, Duration::from_secs(30));
+            }
+        }
     }
 
     fn e_action(d: &mut SimDrive, lba: u32) -> Action {
