@@ -6,7 +6,8 @@
 #                                    GET CONFIGURATION, READ DISC INFORMATION, READ CAPACITY
 #   bd-archive drive --read-to F     READ(12) of the whole disc through SG_IO, SHA-256 compared
 #                                    with the image on the host
-#   bd-archive verify /dev/sr0       the block-device read path (kernel sr driver) + FEC check
+#   bd-archive verify /dev/sr0       the SG_IO damaged-disc reader + FEC check
+#   bd-archive verify -D --map F     ddrescue mapfile + rescue copy; extract -D: restore via the drive
 #   bd-archive create -D /dev/sr0    capacity from the drive: must refuse the pressed CD-ROM
 #   bd-archive drive (scsi: + an empty 2nd drive)  two drives and no terminal -> error naming -D;
 #                                    the empty drive's TEST UNIT READY CHECK CONDITION (2/3A/00)
@@ -55,6 +56,7 @@ echo "hello from the guest test" > "$W/src/docs/hello.txt"
 ISO="$W/out/images/disc_0001.iso"
 [ -f "$ISO" ] || { echo "FAILED: no image made"; exit 1; }
 HOST_SHA=$(sha256sum "$ISO" | cut -d' ' -f1)
+FILES_SHA=$(cat "$W/src/docs/hello.txt" "$W/src/docs/numbers.txt" | sha256sum | cut -d' ' -f1)
 SECTORS=$(( $(stat -c %s "$ISO") / 2048 ))
 
 # --- initramfs: busybox, the kernel's SCSI/CD modules, bd-archive --------------------------
@@ -110,6 +112,10 @@ if mount -t iso9660 -o ro /dev/sr0 /mnt/disc; then
   step mounted bd-archive drive -D /dev/sr0
   umount /mnt/disc
 fi
+step verifymap bd-archive -q verify -D /dev/sr0 --map /tmp/disc.map
+echo "BDA map-finished-blocks $(grep -c '^0x.* +$' /tmp/disc.map) map-other-blocks $(grep -c '^0x.* [-/*?]$' /tmp/disc.map)"
+step extract bd-archive -q extract -D /dev/sr0 -o /tmp/r
+echo "BDA restored-sha $(cat /tmp/r/docs/hello.txt /tmp/r/docs/numbers.txt | sha256sum | cut -d' ' -f1)"
 step eject bd-archive drive -D /dev/sr0 --eject
 step ejected bd-archive drive -D /dev/sr0
 step load bd-archive -v drive -D /dev/sr0 --load
@@ -161,7 +167,11 @@ run_bus() {
   check "$log.txt" "--json report" "\"readable_sectors\": $SECTORS"
   check "$log.txt" "READ(12) of the whole disc" "read $SECTORS sectors"
   check "$log.txt" "whole-disc SHA-256 equals the image's" "BDA guest-sha $HOST_SHA"
-  check "$log.txt" "verify /dev/sr0 (block device): intact" 'BDA verify rc=0'
+  check "$log.txt" "verify /dev/sr0 (SG_IO damaged-disc reader + FEC check): intact" 'BDA verify rc=0'
+  check "$log.txt" "verify -D --map: intact, ddrescue mapfile all finished" 'BDA verifymap rc=0'
+  check "$log.txt" "  ...mapfile: one finished block, nothing else" 'BDA map-finished-blocks 1 map-other-blocks 0'
+  check "$log.txt" "extract -D /dev/sr0: bit-exact restore through the drive" 'BDA extract rc=0'
+  check "$log.txt" "  ...restored files equal the source" "BDA restored-sha $FILES_SHA"
   check "$log.txt" "create -D refuses a pressed CD-ROM, naming it" 'not a blank BD-R'
   check "$log.txt" "create -D exits 3" 'BDA createD rc=3'
   check "$log.txt" "busy check: holder found in /proc/*/fd" 'in use: +the drive is open in pid [0-9]+ \(sleep\)'

@@ -50,7 +50,7 @@ bd-archive extract -o ~/restored disc_0002.iso disc_0001.iso --only 2024/holiday
 bd-archive verify disc_0001.iso --repair -o fixed.iso"
     )]
     Verify(VerifyArgs),
-    /// Burn images to blank BD-R discs (not available in this build yet).
+    /// Burn images to blank BD-R discs, each read back and checked.
     #[command(
         after_help = "Examples:\n  bd-archive burn -i /staging/photos\n  bd-archive burn -i /staging/photos -D /dev/sr0 --start 3"
     )]
@@ -206,9 +206,15 @@ pub struct ExtractArgs {
     /// Work directory for repaired sectors (default OUT/.bd-archive-work).
     #[arg(short = 'w', long = "workdir", value_name = "DIR")]
     pub workdir: Option<PathBuf>,
-    /// Optical drive (not available in this build yet; pass images).
+    /// Optical drive to read the discs from, one at a time (default: the only drive, or ask).
     #[arg(short = 'D', long = "device", value_name = "DEV", value_hint = clap::ValueHint::FilePath)]
     pub device: Option<PathBuf>,
+    /// Drive reads: attempts per unreadable sector the FEC cannot do without (0 = none).
+    #[arg(long = "retries", value_name = "N", default_value_t = 3)]
+    pub retries: u32,
+    /// Drive reads: read speed in x (1x BD = 4.5 MB/s); slower often reads damaged discs better.
+    #[arg(long = "read-speed", value_name = "X")]
+    pub read_speed: Option<u32>,
     /// Restore only this path (and everything below it); repeat for several paths.
     #[arg(long = "only", value_name = "PATH")]
     pub only: Vec<String>,
@@ -250,9 +256,19 @@ pub struct VerifyArgs {
     /// Image files, directories of images or block devices.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<PathBuf>,
-    /// Optical drive (not available in this build yet).
+    /// Optical drive to verify the disc in (default with no TARGET: the only drive, or ask).
     #[arg(short = 'D', long = "device", value_name = "DEV")]
     pub device: Option<PathBuf>,
+    /// Drive reads: GNU ddrescue mapfile of what was read; the sectors read are kept in the .iso
+    /// beside it, and a later run (this or another drive) reads only what is still missing.
+    #[arg(long = "map", value_name = "FILE.map")]
+    pub map: Option<PathBuf>,
+    /// Drive reads: attempts per unreadable sector the FEC cannot do without (0 = none).
+    #[arg(long = "retries", value_name = "N", default_value_t = 3)]
+    pub retries: u32,
+    /// Drive reads: read speed in x (1x BD = 4.5 MB/s); slower often reads damaged discs better.
+    #[arg(long = "read-speed", value_name = "X")]
+    pub read_speed: Option<u32>,
     /// Write a repaired copy (needs -o).
     #[arg(long = "repair", requires = "output")]
     pub repair: bool,

@@ -19,7 +19,7 @@ fn drive_on_things_that_are_not_drives() {
         (f, "is not a device"),
         ("/dev/null", "is not a SCSI/MMC device"),
         ("/nonexistent/sr9", "no such device"),
-        ("sim:/tmp/x", "simulated drive not built"),
+        ("sim:/nonexistent", "no drive.json"),
     ] {
         let o = bd(&["drive", "-D", dev]);
         expect_code(&o, 3);

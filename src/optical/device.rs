@@ -6,12 +6,21 @@ use std::path::Path;
 use super::detect::{self, Busy, Roots};
 use super::drive::Drive;
 use super::sg::{Access, OpenError, SgDrive};
+use super::sim::{SimDrive, SimError};
+
+/// The prefix that selects the simulated drive (tests, demos): `-D sim:DIR`.
+pub const SIM_PREFIX: &str = "sim:";
+
+/// Whether `spec` names a simulated drive.
+pub fn is_sim(spec: &str) -> bool {
+    spec.starts_with(SIM_PREFIX)
+}
 
 /// Why `-D` could not be opened.
 #[derive(Debug, thiserror::Error)]
 pub enum DeviceError {
-    #[error("-D {spec}: simulated drive not built in this branch")]
-    SimNotBuilt { spec: String },
+    #[error(transparent)]
+    Sim(#[from] SimError),
     #[error("{path}: {busy}")]
     Busy { path: String, busy: Busy },
     #[error(transparent)]
@@ -22,10 +31,8 @@ pub enum DeviceError {
 /// not open in another process (said by pid and command), and the exclusive open must succeed.
 pub fn open_device(spec: &Path, access: Access) -> Result<Box<dyn Drive>, DeviceError> {
     let text = spec.to_string_lossy();
-    if text.starts_with("sim:") {
-        return Err(DeviceError::SimNotBuilt {
-            spec: text.into_owned(),
-        });
+    if let Some(dir) = text.strip_prefix(SIM_PREFIX) {
+        return Ok(Box::new(SimDrive::open_dir(Path::new(dir))?));
     }
     let roots = Roots::system();
     let busy = |roots: &Roots| {
