@@ -9,6 +9,9 @@
 #   bd-archive verify /dev/sr0       the SG_IO damaged-disc reader + FEC check
 #   bd-archive verify -D --map F     ddrescue mapfile + rescue copy; extract -D: restore via the drive
 #   bd-archive create -D /dev/sr0    capacity from the drive: must refuse the pressed CD-ROM
+#   bd-archive drive (scsi: + an empty 2nd drive)  two drives and no terminal -> error naming -D;
+#                                    the empty drive's TEST UNIT READY CHECK CONDITION (2/3A/00)
+#   bd-archive drive with a reader / a mount  busy check via /proc, and O_EXCL semantics
 #   bd-archive drive --eject / --load  START STOP UNIT, tray state seen by GET EVENT STATUS
 #                                    (-v: every CDB and its outcome, as the guest's kernel saw it)
 # Results come back over the serial console as "BDA <step> rc=<n>" lines and are checked here.
@@ -85,7 +88,14 @@ for m in $(cat /lib/modules/order); do insmod /lib/modules/$m 2>/dev/null; done
 i=0; while [ ! -e /dev/sr0 ] && [ $i -lt 100 ]; do sleep 0.1; i=$((i+1)); done
 step() { name=$1; shift; echo "--- $name: $*"; "$@"; echo "BDA $name rc=$?"; }
 echo "BDA start uptime=$(cut -d' ' -f1 /proc/uptime)"
-step detect bd-archive drive
+if grep -q bda.second /proc/cmdline; then
+  # A second, empty drive (/dev/sr1): detection must refuse to guess without a terminal, and
+  # the empty drive answers TEST UNIT READY with a real CHECK CONDITION (2/3A/00).
+  step several sh -c 'bd-archive drive < /dev/null'
+  step empty bd-archive -v drive -D /dev/sr1
+else
+  step detect bd-archive drive
+fi
 step json bd-archive drive -D /dev/sr0 --json
 step readto bd-archive -q drive -D /dev/sr0 --read-to /tmp/disc.iso
 echo "BDA guest-sha $(sha256sum /tmp/disc.iso | cut -d' ' -f1)"
@@ -126,12 +136,15 @@ run_bus() {
   if [ "$bus" = ide ]; then
     dev=(-drive "file=$ISO,if=none,id=cd,media=cdrom,format=raw,readonly=on" -device ide-cd,drive=cd)
   else
-    dev=(-device virtio-scsi-pci -drive "file=$ISO,if=none,id=cd,media=cdrom,format=raw,readonly=on" -device scsi-cd,drive=cd)
+    dev=(-device virtio-scsi-pci -drive "file=$ISO,if=none,id=cd,media=cdrom,format=raw,readonly=on" -device scsi-cd,drive=cd,scsi-id=0
+         -drive if=none,id=empty,media=cdrom -device scsi-cd,drive=empty,scsi-id=1)
   fi
+  local append='console=ttyS0 quiet panic=-1'
+  [ "$bus" = ide ] || append="$append bda.second"
   local t0 t1
   t0=$(date +%s.%N)
   timeout 300 qemu-system-x86_64 -accel tcg -m 512 -nographic -no-reboot \
-    -kernel "$VMLINUZ" -initrd "$W/initrd.img" -append 'console=ttyS0 quiet panic=-1' \
+    -kernel "$VMLINUZ" -initrd "$W/initrd.img" -append "$append" \
     "${dev[@]}" </dev/null > "$log" 2>&1 || true
   t1=$(date +%s.%N)
   # Plain text: no carriage returns, no terminal escapes (SeaBIOS clears the screen).
@@ -139,8 +152,15 @@ run_bus() {
   echo "== $bus: guest output =="
   sed -n '/^BDA start/,/^BDA end/p' "$log.txt" | sed 's/^/  | /'
   echo "== $bus: checks (boot to power-off $(awk -v a="$t0" -v b="$t1" 'BEGIN{printf "%.1f", b-a}') s) =="
-  check "$log.txt" "sysfs detection finds the one drive and identifies it (INQUIRY)" 'drive: +/dev/sr0 \(QEMU QEMU (CD|DVD)-ROM\)'
-  check "$log.txt" "drive (detected) succeeds" 'BDA detect rc=0'
+  if [ "$bus" = ide ]; then
+    check "$log.txt" "sysfs detection finds the one drive and identifies it (INQUIRY)" 'drive: +/dev/sr0 \(QEMU QEMU (CD|DVD)-ROM\)'
+    check "$log.txt" "drive (detected) succeeds" 'BDA detect rc=0'
+  else
+    check "$log.txt" "two drives, no terminal: error naming both and -D" 'several optical drives found \(/dev/sr0 \(QEMU QEMU CD-ROM\), /dev/sr1 .*pass -D /dev/srN'
+    check "$log.txt" "  ...exit 3" 'BDA several rc=3'
+    check "$log.txt" "empty drive: real CHECK CONDITION decoded (2/3A/00)" 'scsi: TEST UNIT READY \[00 00 00 00 00 00\] -> CHECK CONDITION: NOT READY: medium not present \(2/3A/00\)'
+    check "$log.txt" "  ...reported as no medium" 'BDA empty rc=0'
+  fi
   check "$log.txt" "GET CONFIGURATION: current profile" 'medium: +CD-ROM \(profile 0x0008\)'
   check "$log.txt" "READ DISC INFORMATION: complete disc" 'disc: +complete, 1 session'
   check "$log.txt" "READ CAPACITY: $SECTORS sectors" "readable: +$SECTORS sectors of 2048 bytes"

@@ -2,7 +2,8 @@
 //! kernel under QEMU (TCG) with a bd-archive image as an emulated CD-ROM on virtio-scsi and on
 //! IDE, and checks detection, INQUIRY, GET CONFIGURATION, READ DISC INFORMATION, READ
 //! CAPACITY, a whole-disc READ(12) against the image's SHA-256, verify from /dev/sr0, the
-//! `create -D` refusal of a non-blank disc, and tray eject/load.
+//! `create -D` refusal of a non-blank disc, the busy check and O_EXCL, tray eject/load, two
+//! drives without a terminal, and a real CHECK CONDITION from an empty drive.
 //!
 //! Needs qemu-system-x86 (Debian), linux-image-amd64 and busybox-static; without them the test
 //! prints `SKIPPED: …` and passes.

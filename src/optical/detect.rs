@@ -357,13 +357,36 @@ fn holders(roots: &Roots, paths: &[PathBuf]) -> Vec<Holder> {
 
 /// Is the drive at `node` mounted or open elsewhere? `None` when it is free to burn.
 pub fn busy_check(roots: &Roots, node: &Path) -> Option<Busy> {
-    if let Some(devno) = devno_of(roots, node) {
+    // Given the SCSI generic node, check the drive's block node (mounts are of /dev/srN).
+    let block = block_node_of(roots, node);
+    let target = block.as_deref().unwrap_or(node);
+    if let Some(devno) = devno_of(roots, target) {
         if let Some(mount_point) = mounted_at(roots, devno) {
             return Some(Busy::Mounted { mount_point });
         }
     }
-    let h = holders(roots, &aliases(roots, node));
+    let mut paths = aliases(roots, target);
+    if !paths.iter().any(|p| p == node) {
+        paths.push(node.to_path_buf());
+    }
+    let h = holders(roots, &paths);
     (!h.is_empty()).then_some(Busy::Open(h))
+}
+
+/// `/dev/sgN` → the same drive's block node `/dev/srM`, from
+/// `sys/class/scsi_generic/sgN/device/block/srM`; `None` for anything else.
+fn block_node_of(roots: &Roots, node: &Path) -> Option<PathBuf> {
+    let name = node.file_name()?.to_str()?;
+    if !name.starts_with("sg") {
+        return None;
+    }
+    let dir = roots
+        .sys
+        .join("class/scsi_generic")
+        .join(name)
+        .join("device/block");
+    let first = std::fs::read_dir(dir).ok()?.flatten().next()?;
+    Some(roots.dev.join(first.file_name()))
 }
 
 #[cfg(test)]
@@ -530,6 +553,38 @@ mod tests {
         assert!(
             msg.contains("pid 77 (cat)") && msg.contains("pid 4242 (k3b)"),
             "{msg}"
+        );
+    }
+
+    #[test]
+    fn the_sg_node_is_checked_as_its_drive() {
+        let (t, r) = tree();
+        fake_drive(t.path(), "sr0", "A", "One", "11:0");
+        std::fs::create_dir_all(t.path().join("sys/block/sr0/device/scsi_generic/sg2")).unwrap();
+        std::fs::create_dir_all(t.path().join("sys/class/scsi_generic/sg2/device/block/sr0"))
+            .unwrap();
+        std::fs::write(
+            r.proc.join("self/mountinfo"),
+            "40 22 11:0 / /mnt/cd ro - iso9660 /dev/sr0 ro\n",
+        )
+        .unwrap();
+        assert_eq!(
+            busy_check(&r, &r.dev.join("sg2")),
+            Some(Busy::Mounted {
+                mount_point: "/mnt/cd".into()
+            })
+        );
+        std::fs::write(r.proc.join("self/mountinfo"), "").unwrap();
+        let p = r.proc.join("55");
+        std::fs::create_dir_all(p.join("fd")).unwrap();
+        std::fs::write(p.join("comm"), "growisofs\n").unwrap();
+        symlink(r.dev.join("sr0"), p.join("fd/3")).unwrap();
+        assert_eq!(
+            busy_check(&r, &r.dev.join("sg2")),
+            Some(Busy::Open(vec![Holder {
+                pid: 55,
+                comm: "growisofs".into()
+            }]))
         );
     }
 
