@@ -159,6 +159,15 @@ impl FecLayout {
     pub(crate) fn stripe_bytes(&self) -> u64 {
         (u64::from(self.k) + u64::from(self.m)) * SECTOR_SIZE as u64
     }
+    /// Working space of one reed-solomon-simd encoder for this (k, m), whichever rate it picks: the
+    /// high-rate encoder holds k rounded up to a multiple of m's power of two shards, the low-rate
+    /// one m rounded up to a multiple of k's (reed-solomon-simd 3, `work_count`).
+    pub(crate) fn encoder_bytes(&self) -> u64 {
+        let (k, m) = (u64::from(self.k), u64::from(self.m));
+        let high = k.next_multiple_of(m.next_power_of_two());
+        let low = m.next_multiple_of(k.next_power_of_two());
+        high.max(low) * SECTOR_SIZE as u64
+    }
     /// Rough upper bound of the working memory one reed-solomon-simd encoder/decoder holds.
     pub(crate) fn codec_bytes(&self) -> u64 {
         let k2 = u64::from(self.k).next_power_of_two();
