@@ -3,7 +3,7 @@
 //! and its parity written row by row; codecs are reused run after run.
 
 use super::layout::{
-    sector_crc, set_table_entry, write_meta_sector, FecLayout, MetaKind, ENTRIES_PER_TABLE_SECTOR,
+    row_crcs, set_table_entry, write_meta_sector, FecLayout, MetaKind, ENTRIES_PER_TABLE_SECTOR,
 };
 use super::{io_err, FecError};
 use crate::sector::SECTOR_SIZE;
@@ -158,11 +158,10 @@ impl Runner<'_> {
             if n < w {
                 buf[n * SS..].fill(0); // virtual zero sectors past D
             }
-            for (t, (enc, sec)) in encs_w.iter_mut().zip(buf.chunks_exact(SS)).enumerate() {
-                if t < n {
-                    let lba = start + t as u64;
-                    self.crcs[lba as usize].store(sector_crc(lba, sec), Ordering::Relaxed);
-                }
+            row_crcs(start, &buf[..n * SS], |t, crc| {
+                self.crcs[start as usize + t].store(crc, Ordering::Relaxed)
+            });
+            for (enc, sec) in encs_w.iter_mut().zip(buf.chunks_exact(SS)) {
                 enc.add_original_shard(sec)?;
             }
         }
@@ -174,16 +173,17 @@ impl Runner<'_> {
                 .map(|e| e.encode())
                 .collect::<Result<Vec<_>, _>>()?;
             for p in 0..m {
-                for (t, (res, out)) in results.iter().zip(buf.chunks_exact_mut(SS)).enumerate() {
+                for (res, out) in results.iter().zip(buf.chunks_exact_mut(SS)) {
                     let shard = res.recovery(p as usize).ok_or_else(|| {
                         FecError::Geometry(format!("codec returned no parity shard {p}"))
                     })?;
                     out.copy_from_slice(shard);
-                    let j = a + t as u64;
-                    self.crcs[(d + p * s + j) as usize]
-                        .store(sector_crc(l.parity_lba(p, j), shard), Ordering::Relaxed);
                 }
                 let lba = l.parity_lba(p, a);
+                let entry = (d + p * s + a) as usize;
+                row_crcs(lba, &buf, |t, crc| {
+                    self.crcs[entry + t].store(crc, Ordering::Relaxed)
+                });
                 self.image
                     .write_all_at(&buf, lba * SS as u64)
                     .map_err(io_err(format!("writing parity sectors at LBA {lba}")))?;
@@ -256,6 +256,7 @@ pub(crate) fn write_metadata(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::fec::layout::sector_crc;
 
     fn image(d: u64, layout: &FecLayout) -> tempfile::NamedTempFile {
         let f = tempfile::NamedTempFile::new().unwrap();
