@@ -273,7 +273,39 @@ fn bench(c: &mut Criterion) {
 
 criterion_group!(benches, bench);
 
+/// `BENCH_FEC_FILE=PATH`: encode PATH in place as one disc's protected sectors (its length rounded
+/// down to whole sectors) with `create`'s `-r 10` plan and default budget, appending the FEC region
+/// (the file is modified), and print the time; used by benches/fec_compare.sh next to par2.
+fn encode_file(path: &str) {
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .open(path)
+        .unwrap_or_else(|e| panic!("{path}: {e}"));
+    let d = f.metadata().unwrap().len() / SS as u64;
+    let layout = fec::plan_for_loss(d, 10).unwrap();
+    f.set_len(layout.region_end() * SS as u64).unwrap();
+    let (t, c) = (Instant::now(), cpu_seconds());
+    fec::encode(&f, &layout, encode_budget(), &|_| {}).unwrap();
+    let (wall, cpu) = (t.elapsed().as_secs_f64(), cpu_seconds() - c);
+    let mb = d as f64 * SS as f64 / 1e6;
+    println!(
+        "bd-archive FEC encode: {mb:.0} MB, S={} k={} m={} ({:.1} % parity), {} threads, budget {} MiB: \
+         {wall:.2} s wall ({:.0} MB/s), {cpu:.2} s CPU",
+        layout.stripes(),
+        layout.data_per_stripe(),
+        layout.parity_per_stripe(),
+        layout.redundancy_pct(),
+        rayon::current_num_threads(),
+        encode_budget() >> 20,
+        mb / wall
+    );
+}
+
 fn main() {
+    if let Ok(path) = std::env::var("BENCH_FEC_FILE") {
+        return encode_file(&path);
+    }
     benches();
     Criterion::default().configure_from_args().final_summary();
 }

@@ -77,8 +77,13 @@ pub(crate) fn stripes_per_run(layout: &FecLayout, budget: u64) -> Result<u64, Fe
 /// run, reads row r's w sectors (one pread, CRC on the hot copy) straight into the run's encoders
 /// for r = 0..k, encodes them while they are still in cache and writes parity row p of the run as
 /// one pwrite for p = 0..m. Threads drift apart, so one's reads overlap another's encoding and
-/// writes; encoders are reused run after run. Memory stays under `memory_budget` (CRC table + one
-/// run per thread); `progress` receives the number of protected sectors processed so far.
+/// writes; encoders are reused run after run.
+///
+/// `memory_budget` bounds the process's resident memory while encoding: what is already resident
+/// when encode starts (the caller's buffers, code, allocator caches) is taken off it, and the rest
+/// holds the CRC table and one run per thread. Should the resident part leave too little for even
+/// one stripe per thread, the whole budget goes to the FEC (as before; better over than failing).
+/// `progress` receives the number of protected sectors processed so far.
 pub fn encode(
     image: &File,
     layout: &FecLayout,
@@ -97,7 +102,8 @@ pub fn encode(
             "image holds {have} sectors but the layout protects {d}"
         )));
     }
-    let w = stripes_per_run(layout, memory_budget)?;
+    let w = stripes_per_run(layout, memory_budget.saturating_sub(resident_bytes()))
+        .or_else(|_| stripes_per_run(layout, memory_budget))?;
     let crcs: Vec<AtomicU32> = (0..layout.table_entries())
         .map(|_| AtomicU32::new(0))
         .collect();
@@ -115,6 +121,17 @@ pub fn encode(
     drop(runs);
 
     write_metadata(image, layout, &|g| crcs[g as usize].load(Ordering::Relaxed))
+}
+
+/// Resident set size of this process (Linux /proc/self/statm), 0 where unknown.
+fn resident_bytes() -> u64 {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * u64::try_from(page).unwrap_or(4096)
 }
 
 /// What the runs share.
