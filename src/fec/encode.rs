@@ -54,12 +54,17 @@ pub(crate) fn stripes_per_pass(
 /// Runs per thread the stripes are cut into at least, so that all threads stay busy to the end.
 const MIN_RUNS_PER_THREAD: u64 = 4;
 
+/// reed-solomon-simd's global lookup tables (multiplication tables of 8 MiB for the SIMD engines,
+/// plus exp/log/skew), allocated on first use and then resident for the life of the process.
+const CODEC_TABLES_BYTES: u64 = 17 << 20;
+
 /// Stripes per run for a budget. Each thread holds one run at a time: an encoder's working space per
-/// stripe plus a row buffer of one sector per stripe; the checksum table (4 bytes per sector) comes
-/// off the top. At least 1, at most what leaves every thread [`MIN_RUNS_PER_THREAD`] runs.
+/// stripe plus a row buffer of one sector per stripe; the checksum table (4 bytes per sector) and
+/// the codec's global tables come off the top. At least 1, at most what leaves every thread
+/// [`MIN_RUNS_PER_THREAD`] runs.
 pub(crate) fn stripes_per_run(layout: &FecLayout, budget: u64) -> Result<u64, FecError> {
     let threads = rayon::current_num_threads() as u64;
-    let table = layout.table_entries() * 4;
+    let table = layout.table_entries() * 4 + CODEC_TABLES_BYTES;
     let per_stripe = threads * (layout.encoder_bytes() + SS as u64);
     let needed = table + per_stripe;
     if budget < needed {
@@ -346,6 +351,7 @@ mod tests {
             let img = image(d, &layout);
             let want = reference(&layout, img.as_file());
             let min = layout.table_entries() * 4
+                + CODEC_TABLES_BYTES
                 + rayon::current_num_threads() as u64 * (layout.encoder_bytes() + SS as u64);
             assert!(matches!(
                 encode(img.as_file(), &layout, min - 1, &|_| {}),
