@@ -59,12 +59,11 @@ const MIN_RUNS_PER_THREAD: u64 = 4;
 const CODEC_TABLES_BYTES: u64 = 17 << 20;
 
 /// Stripes per run for a budget. Each thread holds one run at a time: an encoder's working space per
-/// stripe plus a row buffer of one sector per stripe; the checksum table (4 bytes per sector) and
-/// the codec's global tables come off the top. At least 1, at most what leaves every thread
-/// [`MIN_RUNS_PER_THREAD`] runs.
+/// stripe plus a row buffer of one sector per stripe; the checksum table (4 bytes per sector) comes
+/// off the top. At least 1, at most what leaves every thread [`MIN_RUNS_PER_THREAD`] runs.
 pub(crate) fn stripes_per_run(layout: &FecLayout, budget: u64) -> Result<u64, FecError> {
     let threads = rayon::current_num_threads() as u64;
-    let table = layout.table_entries() * 4 + CODEC_TABLES_BYTES;
+    let table = layout.table_entries() * 4;
     let per_stripe = threads * (layout.encoder_bytes() + SS as u64);
     let needed = table + per_stripe;
     if budget < needed {
@@ -85,9 +84,9 @@ pub(crate) fn stripes_per_run(layout: &FecLayout, budget: u64) -> Result<u64, Fe
 /// writes; encoders are reused run after run.
 ///
 /// `memory_budget` bounds the process's resident memory while encoding: what is already resident
-/// when encode starts (the caller's buffers, code, allocator caches) is taken off it, and the rest
-/// holds the CRC table and one run per thread. Should the resident part leave too little for even
-/// one stripe per thread, the whole budget goes to the FEC (as before; better over than failing).
+/// when encode starts (the caller's buffers, code, allocator caches) and the codec's global tables
+/// are taken off it, and the rest holds the CRC table and one run per thread. Should that leave too
+/// little for even one stripe per thread, the whole budget goes to the FEC (better over than fail).
 /// `progress` receives the number of protected sectors processed so far.
 pub fn encode(
     image: &File,
@@ -107,7 +106,8 @@ pub fn encode(
             "image holds {have} sectors but the layout protects {d}"
         )));
     }
-    let w = stripes_per_run(layout, memory_budget.saturating_sub(resident_bytes()))
+    let elsewhere = resident_bytes() + CODEC_TABLES_BYTES;
+    let w = stripes_per_run(layout, memory_budget.saturating_sub(elsewhere))
         .or_else(|_| stripes_per_run(layout, memory_budget))?;
     let crcs: Vec<AtomicU32> = (0..layout.table_entries())
         .map(|_| AtomicU32::new(0))
@@ -351,7 +351,6 @@ mod tests {
             let img = image(d, &layout);
             let want = reference(&layout, img.as_file());
             let min = layout.table_entries() * 4
-                + CODEC_TABLES_BYTES
                 + rayon::current_num_threads() as u64 * (layout.encoder_bytes() + SS as u64);
             assert!(matches!(
                 encode(img.as_file(), &layout, min - 1, &|_| {}),
