@@ -120,9 +120,13 @@ pub fn encode(
         done: AtomicU64::new(0),
         progress,
     };
-    (0..s.div_ceil(w))
+    // Runs of near-equal size (w or w − 1 stripes), as many as a multiple of the thread count, so
+    // that no thread is left alone with the last run.
+    let threads = rayon::current_num_threads() as u64;
+    let n = s.div_ceil(w).next_multiple_of(threads).min(s);
+    (0..n)
         .into_par_iter()
-        .try_for_each(|i| runs.run((i * w, ((i + 1) * w).min(s))))?;
+        .try_for_each(|i| runs.run((i * s / n, (i + 1) * s / n)))?;
     drop(runs);
 
     write_metadata(image, layout, &|g| crcs[g as usize].load(Ordering::Relaxed))
