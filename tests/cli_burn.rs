@@ -7,7 +7,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 
 use bd_archive::optical::sim::{MediumState, SimConfig};
-use common::{bd, expect_code, noise, write};
+use common::{bd, create, expect_code, noise, write};
 use serde_json::{json, Value};
 
 /// A 3-disc set (32 MiB discs) made by `create`; returns (tempdir, OUT).
@@ -17,18 +17,7 @@ fn three_disc_set() -> (tempfile::TempDir, PathBuf) {
     write(&src.join("big.bin"), &noise(62 << 20, 7));
     write(&src.join("small.txt"), b"hello\n");
     let out = t.path().join("out");
-    let o = bd(&[
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "-n",
-        "burnt",
-        "-b",
-        "32M",
-        "-y",
-    ]);
+    let o = create(&src, &out, "burnt", &["-b", "32M", "-y"]);
     expect_code(&o, 0);
     assert_eq!(images(&out).len(), 3, "expected a 3-disc set");
     (t, out)

@@ -281,19 +281,11 @@ fn pack_with_puts_the_next_generation_on_the_unburned_last_disc() {
     // A disc that is not the last of its generation cannot be packed.
     let junk = t.path().join("junk.iso");
     fs::write(&junk, noise(1 << 20, 1)).unwrap();
-    let o = bd(&[
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-o",
-        t.path().join("o3").to_str().unwrap(),
-        "-n",
+    let o = create(
+        &src,
+        &t.path().join("o3"),
         "chain",
-        "-b",
-        "32M",
-        "-y",
-        "--pack-with",
-        junk.to_str().unwrap(),
-    ]);
+        &["-b", "32M", "-y", "--pack-with", junk.to_str().unwrap()],
+    );
     expect_code(&o, 3);
 }

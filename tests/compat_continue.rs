@@ -13,7 +13,7 @@ use bd_archive::compat::dar::DarArchive;
 use bd_archive::compat::seed_chain::seed_chain_id;
 use bd_archive::disc_reader::find_disc_header;
 use bd_archive::sector::FileSectorSource;
-use common::{assert_same_tree, bd, code, noise, tmp, write};
+use common::{assert_same_tree, bd, code, create, noise, tmp, write};
 
 fn have_dar() -> bool {
     let ok = Command::new("dar").arg("--version").output().is_ok();
@@ -162,20 +162,12 @@ fn seed_chain_continued_by_create_base_then_extracted_in_order() {
     // the sibling folder tmp1, found for the chain id).
     let base = w.join("tmp2/photos-gen2-catalog.0001.dar");
     let ours = w.join("out");
-    let o = bd(&[
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-n",
+    let o = create(
+        &src,
+        &ours,
         "photos",
-        "-o",
-        ours.to_str().unwrap(),
-        "-b",
-        "64M",
-        "-y",
-        "--base",
-        base.to_str().unwrap(),
-    ]);
+        &["-b", "64M", "-y", "--base", base.to_str().unwrap()],
+    );
     assert_eq!(code(&o), 0, "{}", out(&o));
     let isos = images(&ours);
     assert!(!isos.is_empty());
@@ -214,20 +206,18 @@ fn seed_chain_continued_by_create_base_then_extracted_in_order() {
     assert_eq!(chain_id(&isos[0]), want);
     // --base given as the directory of seed discs: the same chain id, generation 3 again.
     let ours2 = w.join("out2");
-    let o = bd(&[
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-n",
+    let o = create(
+        &src,
+        &ours2,
         "photos",
-        "-o",
-        ours2.to_str().unwrap(),
-        "-b",
-        "64M",
-        "-y",
-        "--base",
-        w.join("discs").join("g2-d1").to_str().unwrap(),
-    ]);
+        &[
+            "-b",
+            "64M",
+            "-y",
+            "--base",
+            w.join("discs").join("g2-d1").to_str().unwrap(),
+        ],
+    );
     // g2-d1 alone lacks generation 1: a clear error.
     assert_ne!(code(&o), 0);
     assert!(out(&o).contains("generation 1"), "{}", out(&o));
@@ -242,37 +232,21 @@ fn seed_chain_continued_by_create_base_then_extracted_in_order() {
             }
         }
     }
-    let o = bd(&[
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-n",
+    let o = create(
+        &src,
+        &ours2,
         "photos",
-        "-o",
-        ours2.to_str().unwrap(),
-        "-b",
-        "64M",
-        "-y",
-        "--base",
-        all.to_str().unwrap(),
-    ]);
+        &["-b", "64M", "-y", "--base", all.to_str().unwrap()],
+    );
     assert_eq!(code(&o), 0, "{}", out(&o));
     assert_eq!(chain_id(&images(&ours2)[0]), want);
     // A wrong name is refused.
-    let o = bd(&[
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-n",
+    let o = create(
+        &src,
+        &w.join("out3"),
         "other",
-        "-o",
-        w.join("out3").to_str().unwrap(),
-        "-b",
-        "64M",
-        "-y",
-        "--base",
-        base.to_str().unwrap(),
-    ]);
+        &["-b", "64M", "-y", "--base", base.to_str().unwrap()],
+    );
     assert_ne!(code(&o), 0);
     assert!(out(&o).contains("seed chain 'photos'"), "{}", out(&o));
 
@@ -309,20 +283,12 @@ fn seed_chain_continued_by_create_base_then_extracted_in_order() {
     std::thread::sleep(std::time::Duration::from_millis(20));
     write(&src.join("docs/n.txt"), b"changed in gen 4\n");
     let ours4 = w.join("out4");
-    let o = bd(&[
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-n",
+    let o = create(
+        &src,
+        &ours4,
         "photos",
-        "-o",
-        ours4.to_str().unwrap(),
-        "-b",
-        "64M",
-        "-y",
-        "--base",
-        ours.to_str().unwrap(),
-    ]);
+        &["-b", "64M", "-y", "--base", ours.to_str().unwrap()],
+    );
     assert_eq!(code(&o), 0, "{}", out(&o));
     assert!(ours4.join("photos-gen4.catalog").exists());
     let restored4 = w.join("restored4");
@@ -401,20 +367,18 @@ fn legacy_seed_base_and_foreign_seed_discs() {
     fs::remove_file(src.join("old.txt")).unwrap();
     fs::remove_dir_all(src.join("tmp")).unwrap();
     let ours = w.join("out");
-    let o = bd(&[
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-n",
+    let o = create(
+        &src,
+        &ours,
         "old",
-        "-o",
-        ours.to_str().unwrap(),
-        "-b",
-        "64M",
-        "-y",
-        "--base",
-        legacy.join("old-catalog.0001.dar").to_str().unwrap(),
-    ]);
+        &[
+            "-b",
+            "64M",
+            "-y",
+            "--base",
+            legacy.join("old-catalog.0001.dar").to_str().unwrap(),
+        ],
+    );
     assert_eq!(code(&o), 0, "{}", out(&o));
     assert!(ours.join("old-gen2.catalog").exists());
     let isos = images(&ours);

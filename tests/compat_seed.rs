@@ -6,7 +6,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::{assert_same_tree, bd, code, noise, tmp, write};
+use common::{assert_same_tree, bd, code, create, noise, tmp, write};
 
 fn have(tool: &str, arg: &str) -> bool {
     let ok = Command::new(tool).arg(arg).output().is_ok();
@@ -193,20 +193,12 @@ fn seed_images_extract_verify_list_and_repair() {
     }
     write(&src.join("docs/gen3.txt"), b"bd-archive generation 3\n");
     let g3 = w.join("g3");
-    let o = bd(&[
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-n",
+    let o = create(
+        &src,
+        &g3,
         "photos",
-        "-o",
-        g3.to_str().unwrap(),
-        "-b",
-        "64M",
-        "-y",
-        "--base",
-        isodir.to_str().unwrap(),
-    ]);
+        &["-b", "64M", "-y", "--base", isodir.to_str().unwrap()],
+    );
     assert_eq!(code(&o), 0, "{}", String::from_utf8_lossy(&o.stderr));
     let mut v = iso_args("extract", &["-o", w.join("ours-g3").to_str().unwrap()]);
     v.push(g3.join("images").to_string_lossy().into_owned());
