@@ -8,7 +8,7 @@
 #   docker run --rm -v ~/Photos:/src:ro -v /staging:/staging bd-archive create -s /src -o /staging/photos -n photos -b bd25 -y
 # Reading a disc in a drive (verify/extract -D or /dev/srN as SOURCE) needs the device:
 #   docker run --rm --device /dev/sr0 -v /restore:/restore bd-archive extract -o /restore /dev/sr0
-# Burning (when available) also needs raw SCSI access: add --cap-add=SYS_RAWIO and --device /dev/sg0.
+# Drives: pass --device /dev/sr0 (and -D /dev/sr0); add --cap-add=SYS_RAWIO only if the runtime filters SG_IO.
 FROM scratch
 COPY target/static/bd-archive /bd-archive
 ENTRYPOINT ["/bd-archive"]

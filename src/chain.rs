@@ -38,11 +38,20 @@ pub enum ChainError {
     /// Another chain.
     #[error("--base {0}: belongs to chain '{1}', not '{2}'; all generations of a chain must use the same -n")]
     OtherChain(PathBuf, String, String),
+    /// A seed (dar) base that cannot be used.
+    #[error("{0}")]
+    Seed(String),
 }
 
 /// Reads the catalog given with `--base`: a catalog file, or an output directory holding
 /// `<name>-gen<N>.catalog` files (the newest is taken).
 pub fn load_base(path: &Path, name: &str) -> Result<Catalog, ChainError> {
+    // A seed chain's isolated dar catalogue (or its discs): continue it in our format.
+    match crate::compat::seed_chain::load_seed_base(path, name) {
+        Ok(Some(c)) => return Ok(c),
+        Ok(None) => {}
+        Err(e) => return Err(ChainError::Seed(format!("{e:#}"))),
+    }
     let file = if path.is_dir() {
         newest_catalog_in(path, name)?
     } else {

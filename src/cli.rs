@@ -50,11 +50,18 @@ bd-archive extract -o ~/restored disc_0002.iso disc_0001.iso --only 2024/holiday
 bd-archive verify disc_0001.iso --repair -o fixed.iso"
     )]
     Verify(VerifyArgs),
-    /// Burn images to blank BD-R discs (not available in this build yet).
+    /// Burn images to blank BD-R discs, each read back and checked.
     #[command(
         after_help = "Examples:\n  bd-archive burn -i /staging/photos\n  bd-archive burn -i /staging/photos -D /dev/sr0 --start 3"
     )]
     Burn(BurnArgs),
+    /// Show the optical drive and the disc in it (model, medium, status, capacity); open or
+    /// close the tray; copy a whole disc to a file.
+    #[command(
+        after_help = "Examples:\n  bd-archive drive\n  bd-archive drive -D /dev/sr1 --json\n  \
+bd-archive drive --eject\n  bd-archive drive --read-to disc.iso"
+    )]
+    Drive(DriveArgs),
     /// Print a shell completion script (bash, zsh, fish, elvish, powershell).
     #[command(
         after_help = "Examples:\n  bd-archive completions bash > /etc/bash_completion.d/bd-archive\n  \
@@ -127,7 +134,7 @@ pub struct CreateArgs {
     /// Disc capacity: bytes, K/M/G (KiB/MiB/GiB), or bd25, bd50, bd100, bd128.
     #[arg(short = 'b', long = "bytes", value_name = "BYTES")]
     pub bytes: Option<String>,
-    /// Optical drive to read the blank disc's capacity from (not available in this build yet).
+    /// Optical drive with a blank BD-R whose capacity sizes the discs (when -b is not given).
     #[arg(short = 'D', long = "device", value_name = "DEV")]
     pub device: Option<PathBuf>,
     /// Compression.
@@ -199,9 +206,15 @@ pub struct ExtractArgs {
     /// Work directory for repaired sectors (default OUT/.bd-archive-work).
     #[arg(short = 'w', long = "workdir", value_name = "DIR")]
     pub workdir: Option<PathBuf>,
-    /// Optical drive (not available in this build yet; pass images).
+    /// Optical drive to read the discs from, one at a time (default: the only drive, or ask).
     #[arg(short = 'D', long = "device", value_name = "DEV", value_hint = clap::ValueHint::FilePath)]
     pub device: Option<PathBuf>,
+    /// Drive reads: attempts per unreadable sector the FEC cannot do without (0 = none).
+    #[arg(long = "retries", value_name = "N", default_value_t = 3)]
+    pub retries: u32,
+    /// Drive reads: read speed in x (1x BD = 4.5 MB/s); slower often reads damaged discs better.
+    #[arg(long = "read-speed", value_name = "X")]
+    pub read_speed: Option<u32>,
     /// Restore only this path (and everything below it); repeat for several paths.
     #[arg(long = "only", value_name = "PATH")]
     pub only: Vec<String>,
@@ -243,9 +256,19 @@ pub struct VerifyArgs {
     /// Image files, directories of images or block devices.
     #[arg(value_name = "TARGET")]
     pub targets: Vec<PathBuf>,
-    /// Optical drive (not available in this build yet).
+    /// Optical drive to verify the disc in (default with no TARGET: the only drive, or ask).
     #[arg(short = 'D', long = "device", value_name = "DEV")]
     pub device: Option<PathBuf>,
+    /// Drive reads: GNU ddrescue mapfile of what was read; the sectors read are kept in the .iso
+    /// beside it, and a later run (this or another drive) reads only what is still missing.
+    #[arg(long = "map", value_name = "FILE.map")]
+    pub map: Option<PathBuf>,
+    /// Drive reads: attempts per unreadable sector the FEC cannot do without (0 = none).
+    #[arg(long = "retries", value_name = "N", default_value_t = 3)]
+    pub retries: u32,
+    /// Drive reads: read speed in x (1x BD = 4.5 MB/s); slower often reads damaged discs better.
+    #[arg(long = "read-speed", value_name = "X")]
+    pub read_speed: Option<u32>,
     /// Write a repaired copy (needs -o).
     #[arg(long = "repair", requires = "output")]
     pub repair: bool,
@@ -284,4 +307,25 @@ pub struct BurnArgs {
     /// Do not ask.
     #[arg(short = 'y', long = "yes")]
     pub yes: bool,
+}
+
+/// `drive` flags.
+#[derive(Args, Debug)]
+pub struct DriveArgs {
+    /// Optical drive (default: the only one, or a choice when there are several).
+    #[arg(short = 'D', long = "device", value_name = "DEV")]
+    pub device: Option<PathBuf>,
+    /// Open the tray.
+    #[arg(long = "eject", conflicts_with_all = ["load", "read_to"])]
+    pub eject: bool,
+    /// Close the tray and wait for the disc.
+    #[arg(long = "load")]
+    pub load: bool,
+    /// Copy every readable sector of the disc to FILE (plain READ(12), no retries) and print
+    /// its SHA-256; for damaged discs use verify/extract, which retry and repair.
+    #[arg(long = "read-to", value_name = "FILE")]
+    pub read_to: Option<PathBuf>,
+    /// JSON output.
+    #[arg(long = "json")]
+    pub json: bool,
 }

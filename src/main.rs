@@ -32,9 +32,8 @@ fn main() {
         Command::Completions(a) => commands::docs::completions(a),
         Command::Manpage(a) => commands::docs::manpage(a),
         Command::Demo(a) => commands::demo::run(a, &ui),
-        Command::Burn(_) => Err(anyhow::anyhow!(
-            "burn is not available in this version yet; burn the images in OUT/images with your usual tool"
-        )),
+        Command::Drive(a) => commands::drive::run(a, &ui),
+        Command::Burn(a) => commands::burn::run(a, &ui),
     };
     match result {
         Ok(code) => std::process::exit(code),

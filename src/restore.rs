@@ -766,6 +766,46 @@ impl Restorer {
         Ok(true)
     }
 
+    /// A regular file this run already restored by other means (a dar generation of the seed chain
+    /// a migrated chain continues): if it is a regular file of `e.size` bytes, applies `e`'s
+    /// owner, mode and mtime through its descriptor and returns true. Anything else: false,
+    /// nothing changed.
+    pub fn adopt_restored_file(&mut self, e: &Entry) -> Result<bool, RestoreError> {
+        if e.kind != EntryKind::File || !self.restored.contains_key(&e.path) {
+            return Ok(false);
+        }
+        let Ok((parent, name)) = self.open_parent(&e.path, false) else {
+            return Ok(false);
+        };
+        let Ok(fd) = openat(
+            parent.as_raw_fd(),
+            name,
+            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0,
+        ) else {
+            return Ok(false);
+        };
+        let st = fstat(fd.as_raw_fd()).map_err(Self::io_err(&e.path, "stat existing file"))?;
+        if !is_reg(&st) || st.st_size as u64 != e.size {
+            return Ok(false);
+        }
+        let raw = fd.as_raw_fd();
+        if self.want_chown() {
+            // SAFETY: valid open descriptor.
+            let r = cvt(unsafe { libc::fchown(raw, e.uid, e.gid) });
+            self.chown_result(r, &e.path)?;
+        }
+        let mode = self.effective_mode(e.mode);
+        // SAFETY: valid open descriptor.
+        cvt(unsafe { libc::fchmod(raw, mode as libc::mode_t) })
+            .map_err(Self::io_err(&e.path, "set mode"))?;
+        let ts = mtime_spec(e.mtime_sec, e.mtime_nsec);
+        // SAFETY: valid fd and a two-element timespec array.
+        cvt(unsafe { libc::futimens(raw, ts.as_ptr()) })
+            .map_err(Self::io_err(&e.path, "set mtime"))?;
+        Ok(true)
+    }
+
     /// Completes a file: length `e.size` (a short or holed content stays zero-filled), owner (if
     /// `same_owner`), mode (setuid/setgid only with `same_owner`) and mtime with nanoseconds — all
     /// through the open descriptor, so nothing can be redirected. No fsync: the caller decides.

@@ -31,6 +31,28 @@ pub trait SectorSource: Send + Sync {
     fn describe(&self) -> String;
 }
 
+/// Validates a `read_sectors` request: whole sectors, all below `sectors`. Returns the count.
+/// Every source checks the same way, so "past the end" means the same everywhere.
+pub fn check_request(lba: u64, buf_len: usize, sectors: u64, name: &str) -> io::Result<u64> {
+    if buf_len % SECTOR_SIZE != 0 {
+        return Err(io::Error::new(
+            io::ErrorKind::InvalidInput,
+            "read length is not a whole number of sectors",
+        ));
+    }
+    let count = (buf_len / SECTOR_SIZE) as u64;
+    if lba.checked_add(count).is_none_or(|end| end > sectors) {
+        return Err(io::Error::new(
+            io::ErrorKind::UnexpectedEof,
+            format!(
+                "sectors {lba}..{} lie past the end of {name}",
+                lba.saturating_add(count)
+            ),
+        ));
+    }
+    Ok(count)
+}
+
 /// A disc image in a regular file (or any seekable file, such as a block device opened read-only).
 pub struct FileSectorSource {
     file: File,
@@ -85,23 +107,12 @@ impl SectorSource for FileSectorSource {
     }
 
     fn read_sectors(&self, lba: u64, buf: &mut [u8]) -> io::Result<()> {
-        if buf.len() % SECTOR_SIZE != 0 {
-            return Err(io::Error::new(
-                io::ErrorKind::InvalidInput,
-                "read length is not a whole number of sectors",
-            ));
-        }
-        let count = (buf.len() / SECTOR_SIZE) as u64;
-        if lba.checked_add(count).is_none_or(|end| end > self.sectors) {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!(
-                    "sectors {lba}..{} lie past the end of {}",
-                    lba.saturating_add(count),
-                    self.path.display()
-                ),
-            ));
-        }
+        check_request(
+            lba,
+            buf.len(),
+            self.sectors,
+            &self.path.display().to_string(),
+        )?;
         self.file.read_exact_at(buf, lba * SECTOR_SIZE as u64)
     }
 

@@ -21,26 +21,15 @@ fn set_mtime(p: &Path, sec: i64, nsec: i64) {
     .unwrap();
 }
 
-fn create(src: &Path, out: &Path, base: Option<&Path>, extra: &[&str]) -> std::process::Output {
-    let mut a = vec![
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "-n",
-        "chain",
-        "-b",
-        "32M",
-        "-y",
-        "-q",
-    ];
+/// `create` of generation N of the chain "chain" (`--base` when given).
+fn create_gen(src: &Path, out: &Path, base: Option<&Path>, extra: &[&str]) -> std::process::Output {
+    let mut a = vec!["-b", "32M", "-y", "-q"];
     if let Some(b) = base {
         a.push("--base");
         a.push(b.to_str().unwrap());
     }
     a.extend_from_slice(extra);
-    bd(&a)
+    create(src, out, "chain", &a)
 }
 
 fn all_images(outs: &[&Path]) -> Vec<PathBuf> {
@@ -80,7 +69,7 @@ fn three_generations_restore_the_newest_state_from_shuffled_discs() {
     write(&src.join("photos/2024.raw"), &noise(3 << 20, 2));
     set_mtime(&src.join("modify-same-mtime.txt"), 1_500_000_000, 5);
     let out1 = t.path().join("out1");
-    expect_code(&create(&src, &out1, None, &[]), 0);
+    expect_code(&create_gen(&src, &out1, None, &[]), 0);
 
     // Generation 2: every kind of change.
     write(&src.join("new/added.txt"), b"new in gen 2");
@@ -96,7 +85,7 @@ fn three_generations_restore_the_newest_state_from_shuffled_discs() {
     write(&src.join("dir-becomes-file"), b"now a file");
     fs::rename(src.join("big/original.bin"), src.join("big/renamed.bin")).unwrap();
     let out2 = t.path().join("out2");
-    expect_code(&create(&src, &out2, Some(&out1), &["--checksum"]), 0);
+    expect_code(&create_gen(&src, &out2, Some(&out1), &["--checksum"]), 0);
     assert!(
         data_bytes(&out2) < 1 << 20,
         "renamed 8 MiB file stored again: {}",
@@ -109,7 +98,7 @@ fn three_generations_restore_the_newest_state_from_shuffled_discs() {
     fs::remove_file(src.join("keep.txt")).unwrap();
     let out3 = t.path().join("out3");
     expect_code(
-        &create(&src, &out3, Some(&out2.join("chain-gen2.catalog")), &[]),
+        &create_gen(&src, &out3, Some(&out2.join("chain-gen2.catalog")), &[]),
         0,
     );
 
@@ -169,13 +158,13 @@ fn unchanged_tree_writes_nothing_unless_allowed() {
     let src = t.path().join("src");
     write(&src.join("a.txt"), b"a");
     let out1 = t.path().join("out1");
-    expect_code(&create(&src, &out1, None, &[]), 0);
+    expect_code(&create_gen(&src, &out1, None, &[]), 0);
     let out2 = t.path().join("out2");
-    let o = create(&src, &out2, Some(&out1), &[]);
+    let o = create_gen(&src, &out2, Some(&out1), &[]);
     expect_code(&o, 0);
     assert!(String::from_utf8_lossy(&o.stdout).contains("Nothing changed"));
     assert!(!out2.join("images").exists());
-    expect_code(&create(&src, &out2, Some(&out1), &["--allow-empty"]), 0);
+    expect_code(&create_gen(&src, &out2, Some(&out1), &["--allow-empty"]), 0);
     assert!(out2.join("chain-gen2.catalog").is_file());
 }
 
@@ -185,42 +174,34 @@ fn wrong_bases_are_refused_and_out_untouched() {
     let src = t.path().join("src");
     write(&src.join("a.txt"), b"a");
     let out1 = t.path().join("out1");
-    expect_code(&create(&src, &out1, None, &[]), 0);
+    expect_code(&create_gen(&src, &out1, None, &[]), 0);
     let cat = out1.join("chain-gen1.catalog");
     let out2 = t.path().join("out2");
     // Wrong -n.
-    let o = bd(&[
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-o",
-        out2.to_str().unwrap(),
-        "-n",
+    let o = create(
+        &src,
+        &out2,
         "other",
-        "-b",
-        "32M",
-        "-y",
-        "--base",
-        cat.to_str().unwrap(),
-    ]);
+        &["-b", "32M", "-y", "--base", cat.to_str().unwrap()],
+    );
     expect_code(&o, 3);
     assert!(String::from_utf8_lossy(&o.stderr).contains("same -n"));
     // Truncated catalog.
     let bad = t.path().join("chain-gen1.catalog");
     let raw = fs::read(&cat).unwrap();
     fs::write(&bad, &raw[..raw.len() / 2]).unwrap();
-    expect_code(&create(&src, &out2, Some(&bad), &[]), 3);
+    expect_code(&create_gen(&src, &out2, Some(&bad), &[]), 3);
     // Not a catalog at all.
     fs::write(&bad, b"junk").unwrap();
-    expect_code(&create(&src, &out2, Some(&bad), &[]), 3);
+    expect_code(&create_gen(&src, &out2, Some(&bad), &[]), 3);
     // A directory without catalogs.
-    expect_code(&create(&src, &out2, Some(t.path()), &[]), 3);
+    expect_code(&create_gen(&src, &out2, Some(t.path()), &[]), 3);
     assert!(!out2.exists(), "OUT touched");
     // A generation that already exists in OUT.
     write(&src.join("b.txt"), b"b");
-    expect_code(&create(&src, &out2, Some(&out1), &[]), 0);
+    expect_code(&create_gen(&src, &out2, Some(&out1), &[]), 0);
     write(&src.join("c.txt"), b"c");
-    expect_code(&create(&src, &out2, Some(&out1), &[]), 3);
+    expect_code(&create_gen(&src, &out2, Some(&out1), &[]), 3);
 }
 
 #[test]
@@ -239,7 +220,7 @@ fn min_last_disc_fill_defers_the_newest_files() {
         set_mtime(&p, 1_700_000_000 + i as i64, 0);
     }
     let out = t.path().join("out");
-    let o = create(
+    let o = create_gen(
         &src,
         &out,
         None,
@@ -254,7 +235,7 @@ fn min_last_disc_fill_defers_the_newest_files() {
     assert_eq!(images(&out).len(), 1);
     // The deferred files are new in the next generation.
     let out2 = t.path().join("out2");
-    expect_code(&create(&src, &out2, Some(&out), &[]), 0);
+    expect_code(&create_gen(&src, &out2, Some(&out), &[]), 0);
     let mut imgs = images(&out);
     imgs.extend(images(&out2));
     let r = t.path().join("r");
@@ -269,26 +250,18 @@ fn pack_with_puts_the_next_generation_on_the_unburned_last_disc() {
     write(&src.join("a.txt"), b"generation one");
     write(&src.join("photo.raw"), &noise(2 << 20, 8));
     let out1 = t.path().join("out1");
-    expect_code(&create(&src, &out1, None, &[]), 0);
+    expect_code(&create_gen(&src, &out1, None, &[]), 0);
     let old = images(&out1)[0].clone();
     let old_bytes = fs::read(&old).unwrap();
     write(&src.join("b.txt"), b"generation two");
     fs::remove_file(src.join("a.txt")).unwrap();
     let out2 = t.path().join("out2");
-    let o = bd(&[
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-o",
-        out2.to_str().unwrap(),
-        "-n",
+    let o = create(
+        &src,
+        &out2,
         "chain",
-        "-b",
-        "32M",
-        "-y",
-        "--pack-with",
-        old.to_str().unwrap(),
-    ]);
+        &["-b", "32M", "-y", "--pack-with", old.to_str().unwrap()],
+    );
     expect_code(&o, 0);
     assert_eq!(
         fs::read(&old).unwrap(),
@@ -308,19 +281,11 @@ fn pack_with_puts_the_next_generation_on_the_unburned_last_disc() {
     // A disc that is not the last of its generation cannot be packed.
     let junk = t.path().join("junk.iso");
     fs::write(&junk, noise(1 << 20, 1)).unwrap();
-    let o = bd(&[
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-o",
-        t.path().join("o3").to_str().unwrap(),
-        "-n",
+    let o = create(
+        &src,
+        &t.path().join("o3"),
         "chain",
-        "-b",
-        "32M",
-        "-y",
-        "--pack-with",
-        junk.to_str().unwrap(),
-    ]);
+        &["-b", "32M", "-y", "--pack-with", junk.to_str().unwrap()],
+    );
     expect_code(&o, 3);
 }

@@ -17,11 +17,11 @@ const SS: u64 = 2048;
 fn fixture() -> &'static (PathBuf, Vec<PathBuf>) {
     static F: OnceLock<(PathBuf, Vec<PathBuf>)> = OnceLock::new();
     F.get_or_init(|| {
-        let root = tempfile::Builder::new()
-            .prefix("bddamage")
-            .tempdir()
-            .unwrap()
-            .keep();
+        // Under the target dir with a fixed name, replaced on every run: a static fixture is
+        // never dropped, so a temp dir would leak 130 MB per run.
+        let root = std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("cli_damage_fixture");
+        let _ = std::fs::remove_dir_all(&root);
+        std::fs::create_dir_all(&root).unwrap();
         let src = root.join("src");
         for i in 0..12 {
             write(
@@ -36,19 +36,7 @@ fn fixture() -> &'static (PathBuf, Vec<PathBuf>) {
             );
         }
         let out = root.join("out");
-        let o = bd(&[
-            "create",
-            "-s",
-            src.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "-n",
-            "dmg",
-            "-b",
-            "32M",
-            "-y",
-            "-q",
-        ]);
+        let o = create(&src, &out, "dmg", &["-b", "32M", "-y", "-q"]);
         expect_code(&o, 0);
         let imgs = images(&out);
         assert!(imgs.len() >= 2, "want a multi-disc set, got {}", imgs.len());

@@ -83,22 +83,7 @@ fn json_outputs_parse() {
     let src = t.path().join("src");
     write(&src.join("a.txt"), b"hello");
     let out = t.path().join("out");
-    expect_code(
-        &bd(&[
-            "create",
-            "-s",
-            src.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "-n",
-            "j",
-            "-b",
-            "32M",
-            "-y",
-            "-q",
-        ]),
-        0,
-    );
+    expect_code(&create(&src, &out, "j", &["-b", "32M", "-y", "-q"]), 0);
     let img = &images(&out)[0];
     for args in [
         vec!["list", img.to_str().unwrap(), "--json"],

@@ -59,19 +59,11 @@ fn rich_tree(src: &Path, small_files: usize) {
     set(&src.join("text"));
 }
 
-fn create(src: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
-    let mut args = vec![
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "-n",
-        "test",
-        "-y",
-    ];
+/// `create -n test -y` plus `extra`.
+fn create_test(src: &Path, out: &Path, extra: &[&str]) -> std::process::Output {
+    let mut args = vec!["-y"];
     args.extend_from_slice(extra);
-    bd(&args)
+    create(src, out, "test", &args)
 }
 
 fn extract(out: &Path, sources: &[&Path], extra: &[&str]) -> std::process::Output {
@@ -93,7 +85,7 @@ fn many_discs_round_trip_in_shuffled_order() {
     rich_tree(&src, 20_000);
     write(&src.join("big/incompressible.bin"), &noise(300 << 20, 9));
     let out = t.path().join("out");
-    expect_code(&create(&src, &out, &["-b", "64M"]), 0);
+    expect_code(&create_test(&src, &out, &["-b", "64M"]), 0);
     let mut imgs = images(&out);
     assert!(
         imgs.len() >= 3,
@@ -122,7 +114,7 @@ fn compression_none_and_level_19_round_trip() {
         let out = t.path().join("out");
         let mut f = vec!["-b", "64M"];
         f.extend_from_slice(flags);
-        expect_code(&create(&src, &out, &f), 0);
+        expect_code(&create_test(&src, &out, &f), 0);
         let restored = t.path().join("r");
         let imgs = images(&out);
         let refs: Vec<&Path> = imgs.iter().map(|p| p.as_path()).collect();
@@ -138,7 +130,7 @@ fn incompressible_data_costs_under_half_a_percent() {
     let src = t.path().join("src");
     write(&src.join("noise.bin"), &noise(100 << 20, 5));
     let out = t.path().join("out");
-    expect_code(&create(&src, &out, &["-b", "bd25", "-r", "1"]), 0);
+    expect_code(&create_test(&src, &out, &["-b", "bd25", "-r", "1"]), 0);
     // Sum of the data parts as recorded in the catalog (list --json gives entries; parts via list of files)
     let o = bd(&[
         "list",
@@ -164,7 +156,7 @@ fn only_restores_selected_paths() {
     let src = t.path().join("src");
     rich_tree(&src, 10);
     let out = t.path().join("out");
-    expect_code(&create(&src, &out, &["-b", "64M"]), 0);
+    expect_code(&create_test(&src, &out, &["-b", "64M"]), 0);
     let restored = t.path().join("r");
     let img_dir = out.join("images");
     expect_code(&extract(&restored, &[&img_dir], &["--only", "nested/a"]), 0);
@@ -178,7 +170,7 @@ fn existing_files_are_not_overwritten_without_flag() {
     let src = t.path().join("src");
     write(&src.join("a.txt"), b"archived");
     let out = t.path().join("out");
-    expect_code(&create(&src, &out, &["-b", "64M"]), 0);
+    expect_code(&create_test(&src, &out, &["-b", "64M"]), 0);
     let restored = t.path().join("r");
     write(&restored.join("a.txt"), b"precious");
     let img_dir = out.join("images");
@@ -196,7 +188,7 @@ fn missing_disc_is_reported_with_byte_ranges() {
     write(&src.join("big.bin"), &noise(90 << 20, 3));
     write(&src.join("small.txt"), b"small");
     let out = t.path().join("out");
-    expect_code(&create(&src, &out, &["-b", "64M"]), 0);
+    expect_code(&create_test(&src, &out, &["-b", "64M"]), 0);
     let imgs = images(&out);
     assert!(imgs.len() >= 2);
     // Leave out disc 1: big.bin starts there.
@@ -243,76 +235,22 @@ fn bad_input_gives_one_line_errors() {
     // -b below the minimum.
     let src = t.path().join("src");
     write(&src.join("f"), b"x");
-    let o = bd(&[
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "-n",
-        "x",
-        "-b",
-        "1M",
-        "-y",
-    ]);
+    let o = create(&src, &out, "x", &["-b", "1M", "-y"]);
     expect_code(&o, 3);
     assert!(String::from_utf8_lossy(&o.stderr).contains("-b 1M"));
     // No -b at all.
-    let o = bd(&[
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "-n",
-        "x",
-        "-y",
-    ]);
+    let o = create(&src, &out, "x", &["-y"]);
     expect_code(&o, 3);
     // Bad name.
-    let o = bd(&[
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "-n",
-        "a/b",
-        "-b",
-        "64M",
-        "-y",
-    ]);
+    let o = create(&src, &out, "a/b", &["-b", "64M", "-y"]);
     expect_code(&o, 3);
     // Without a terminal and without -y: refuses, naming --yes.
-    let o = bd(&[
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "-n",
-        "x",
-        "-b",
-        "64M",
-    ]);
+    let o = create(&src, &out, "x", &["-b", "64M"]);
     expect_code(&o, 3);
     assert!(String::from_utf8_lossy(&o.stderr).contains("--yes"));
     assert!(!out.join("images").exists());
     // Unsupported compression.
-    let o = bd(&[
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "-n",
-        "x",
-        "-b",
-        "64M",
-        "-c",
-        "lzma",
-        "-y",
-    ]);
+    let o = create(&src, &out, "x", &["-b", "64M", "-c", "lzma", "-y"]);
     expect_code(&o, 3);
     // A non-image file passed to extract.
     let junk = t.path().join("junk.iso");
@@ -335,19 +273,7 @@ fn dry_run_writes_nothing_and_json_parses() {
     let src = t.path().join("src");
     rich_tree(&src, 10);
     let out = t.path().join("out");
-    let o = bd(&[
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "-n",
-        "x",
-        "-b",
-        "bd25",
-        "--dry-run",
-        "--json",
-    ]);
+    let o = create(&src, &out, "x", &["-b", "bd25", "--dry-run", "--json"]);
     expect_code(&o, 0);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).expect("json");
     assert_eq!(v["overview"]["discs"], 1);

@@ -23,21 +23,7 @@ fn file_over_4_gib_round_trips_sparse() {
     drop(f);
     write(&src.join("small.txt"), b"small");
     let out = t.path().join("out");
-    let o = bd(&[
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "-n",
-        "big",
-        "-b",
-        "bd25",
-        "-c",
-        "none",
-        "-y",
-        "-q",
-    ]);
+    let o = create(&src, &out, "big", &["-b", "bd25", "-c", "none", "-y", "-q"]);
     expect_code(&o, 0);
     let img = &images(&out)[0];
     let m = fs::metadata(img).unwrap();

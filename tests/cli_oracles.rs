@@ -44,19 +44,7 @@ fn sample(t: &Path) -> (std::path::PathBuf, Vec<std::path::PathBuf>) {
     write(&bpath(&src, b"odd \xff name.txt"), b"non-UTF-8");
     std::os::unix::fs::symlink("text/log.txt", src.join("link")).unwrap();
     let out = t.join("out");
-    let o = bd(&[
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "-n",
-        "orc",
-        "-b",
-        "32M",
-        "-y",
-        "-q",
-    ]);
+    let o = create(&src, &out, "orc", &["-b", "32M", "-y", "-q"]);
     expect_code(&o, 0);
     let imgs = images(&out);
     assert!(imgs.len() >= 2);

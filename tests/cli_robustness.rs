@@ -166,21 +166,7 @@ fn truncated_image_is_an_error_not_a_panic() {
     let src = t.path().join("src");
     write(&src.join("a.bin"), &noise(5 << 20, 1));
     let out = t.path().join("out");
-    expect_code(
-        &bd(&[
-            "create",
-            "-s",
-            src.to_str().unwrap(),
-            "-o",
-            out.to_str().unwrap(),
-            "-n",
-            "t",
-            "-b",
-            "64M",
-            "-y",
-        ]),
-        0,
-    );
+    expect_code(&create(&src, &out, "t", &["-b", "64M", "-y"]), 0);
     let img = &images(&out)[0];
     let f = fs::OpenOptions::new().write(true).open(img).unwrap();
     f.set_len(1 << 20).unwrap();
@@ -221,18 +207,7 @@ fn full_filesystem_leaves_no_complete_looking_image() {
     let src = t.path().join("src");
     write(&src.join("a.bin"), &noise(40 << 20, 2));
     let out = small.join("out");
-    let o = bd(&[
-        "create",
-        "-s",
-        src.to_str().unwrap(),
-        "-o",
-        out.to_str().unwrap(),
-        "-n",
-        "t",
-        "-b",
-        "64M",
-        "-y",
-    ]);
+    let o = create(&src, &out, "t", &["-b", "64M", "-y"]);
     let imgs: Vec<_> = fs::read_dir(out.join("images"))
         .map(|r| r.flatten().map(|e| e.file_name()).collect())
         .unwrap_or_default();

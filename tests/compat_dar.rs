@@ -228,11 +228,27 @@ fn bzip2_chain_equals_dar() {
 }
 
 #[test]
+fn xz_chain_equals_dar() {
+    chain(Some("xz"));
+}
+
+/// The seed's `-c lzma` passes `-zlzma:9` to dar, which is dar's alias of xz.
+#[test]
+fn lzma_level9_chain_equals_dar() {
+    chain(Some("lzma:9"));
+}
+
+#[test]
+fn lz4_chain_equals_dar() {
+    chain(Some("lz4"));
+}
+
+#[test]
 fn unsupported_compressions_fail_clearly() {
     if !have_dar() {
         return;
     }
-    for algo in ["xz", "lz4"] {
+    for algo in ["lzo", "zstd:3:65536"] {
         let t = tmp();
         let src = t.path().join("src");
         write(&src.join("f.txt"), "text\n".repeat(1000).as_bytes());
@@ -245,9 +261,16 @@ fn unsupported_compressions_fail_clearly() {
             &format!("-z{algo}"),
             "-Q",
         ]);
-        let a = DarArchive::open(&[Some(t.path().join("a.1.dar"))]).unwrap();
-        let err = a.catalogue().unwrap_err().to_string();
+        let err = match DarArchive::open(&[Some(t.path().join("a.1.dar"))]) {
+            Ok(a) => a.catalogue().unwrap_err().to_string(),
+            Err(e) => e.to_string(),
+        };
         assert!(err.starts_with("unsupported dar feature:"), "{algo}: {err}");
+        let name = algo.split(':').next().unwrap();
+        assert!(
+            err.contains(name) || err.contains("block compression"),
+            "{algo}: {err}"
+        );
     }
 }
 
@@ -301,22 +324,24 @@ fn fuzz_entry_points_survive_garbage_and_truncation() {
     write(&src.join("f.txt"), b"some text\n");
     write(&src.join("d/g.bin"), &noise(3000, 4));
     symlink("f.txt", src.join("l")).unwrap();
-    let b = t.path().join("a");
-    dar(&[
-        "-c",
-        b.to_str().unwrap(),
-        "-R",
-        src.to_str().unwrap(),
-        "-zzstd",
-        "-Q",
-    ]);
-    let bytes = fs::read(t.path().join("a.1.dar")).unwrap();
-    for cut in 0..bytes.len() {
-        fuzz_archive(&bytes[..cut]);
-    }
-    for i in 0..bytes.len() {
-        let mut v = bytes.clone();
-        v[i] ^= 0xFF;
-        fuzz_archive(&v);
+    for algo in ["zstd", "xz", "lz4"] {
+        let b = t.path().join(algo);
+        dar(&[
+            "-c",
+            b.to_str().unwrap(),
+            "-R",
+            src.to_str().unwrap(),
+            &format!("-z{algo}"),
+            "-Q",
+        ]);
+        let bytes = fs::read(t.path().join(format!("{algo}.1.dar"))).unwrap();
+        for cut in 0..bytes.len() {
+            fuzz_archive(&bytes[..cut]);
+        }
+        for i in 0..bytes.len() {
+            let mut v = bytes.clone();
+            v[i] ^= 0xFF;
+            fuzz_archive(&v);
+        }
     }
 }

@@ -62,15 +62,6 @@ fn random_chain_id() -> Result<[u8; 16]> {
 
 /// Refuses unsupported flags with a clear message instead of silently ignoring them.
 fn refuse_unavailable(args: &CreateArgs) -> Result<()> {
-    let unavailable = [(
-        args.device.is_some() && args.bytes.is_none(),
-        "-D (capacity from a drive); pass -b bd25|bd50|bd100|bd128",
-    )];
-    for (used, what) in unavailable {
-        if used {
-            bail!("{what} is not available in this version of bd-archive yet");
-        }
-    }
     if args.min_last_disc_fill > 100 {
         bail!(
             "--min-last-disc-fill {}: must be 0 to 100",
@@ -94,10 +85,11 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
     validate_name(&args.name)?;
     let compression = compression(args)?;
     refuse_unavailable(args)?;
-    let Some(bytes) = &args.bytes else {
-        bail!("no disc capacity: pass -b bd25|bd50|bd100|bd128 or a size such as -b 64M");
+    let capacity_sectors = match (&args.bytes, &args.device) {
+        (Some(bytes), _) => parse_capacity(bytes)?,
+        (None, Some(dev)) => super::drive::capacity_from_drive(dev, ui)?,
+        (None, None) => bail!("no disc capacity: pass -b bd25|bd50|bd100|bd128, a size such as -b 64M, or -D DEV with a blank BD-R"),
     };
-    let capacity_sectors = parse_capacity(bytes)?;
     if !(1..=crate::fec::MAX_LOSS_PCT).contains(&args.redundancy) {
         bail!(
             "-r {}: redundancy is the share of a disc's sectors that may be lost, 1 to {} percent (default 10); --fill-parity adds more",
@@ -135,7 +127,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
     let generation = base.as_ref().map_or(1, |b| b.chain.generation + 1);
     let catalog_path = out.join(format!("{}-gen{generation}.catalog", args.name));
     let resume_state = if args.resume {
-        Some(read_state(out, args)?)
+        Some(read_state(out, args, capacity_sectors)?)
     } else {
         check_output(out, &images_dir, &catalog_path)?;
         None
@@ -371,7 +363,7 @@ fn write_state(out: &Path, st: &CreateState) -> Result<()> {
 }
 
 /// Reads the state of an interrupted create and checks that this run asks for the same archive.
-fn read_state(out: &Path, args: &CreateArgs) -> Result<CreateState> {
+fn read_state(out: &Path, args: &CreateArgs, capacity_sectors: u64) -> Result<CreateState> {
     let path = out.join(STATE_FILE);
     let raw = std::fs::read(&path).map_err(|_| {
         anyhow!(
@@ -390,10 +382,7 @@ fn read_state(out: &Path, args: &CreateArgs) -> Result<CreateState> {
     let checks: [(&str, bool); 10] = [
         ("-n", st.name == args.name),
         ("-s", st.source == absolute(&args.source)),
-        (
-            "-b",
-            Some(st.capacity_sectors) == args.bytes.as_deref().and_then(|b| parse_capacity(b).ok()),
-        ),
+        ("-b/-D", st.capacity_sectors == capacity_sectors),
         ("-c/-l", st.compression == compression),
         ("-r", st.redundancy == args.redundancy),
         ("--fill-parity", st.fill_parity == args.fill_parity),

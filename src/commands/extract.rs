@@ -90,9 +90,6 @@ pub fn run(args: &ExtractArgs, ui: &Ui) -> Result<i32> {
     if let Some(code) = super::seed::try_extract(args, ui)? {
         return Ok(code);
     }
-    if args.device.is_some() {
-        bail!("-D: reading from an optical drive is not available in this version yet; pass image files");
-    }
     let workdir = args
         .workdir
         .clone()
@@ -103,15 +100,78 @@ pub fn run(args: &ExtractArgs, ui: &Ui) -> Result<i32> {
         memory_budget: parse_memory(args.memory.as_deref())?,
         spill_dir: Some(workdir.clone()),
     };
-    let result = extract_with(args, &settings, ui);
+    let from_drive = args.device.is_some()
+        || args.sources.is_empty()
+        || args
+            .sources
+            .iter()
+            .any(|p| super::drive_read::is_drive_path(p));
+    let result = if from_drive {
+        extract_from_drive(args, &workdir, &settings, ui)
+    } else {
+        extract_with(args, &args.sources, &settings, ui)
+    };
     if args.workdir.is_none() {
         let _ = std::fs::remove_dir(&workdir);
     }
     result
 }
 
-fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Result<i32> {
-    let by_gen = open_discs(&args.sources, settings, ui)?;
+/// Reads the discs through the drive into rescue copies, restores from them, and removes the
+/// copies once everything was restored bit-exact (kept otherwise, to run again without the discs).
+fn extract_from_drive(
+    args: &ExtractArgs,
+    workdir: &Path,
+    settings: &RepairSettings,
+    ui: &Ui,
+) -> Result<i32> {
+    let mut device = args.device.clone();
+    if let Some(p) = args
+        .sources
+        .iter()
+        .find(|p| super::drive_read::is_drive_path(p))
+    {
+        device.get_or_insert_with(|| p.clone());
+    }
+    if let Some(other) = args
+        .sources
+        .iter()
+        .find(|p| !super::drive_read::is_drive_path(p))
+    {
+        bail!(
+            "{}: combine image files and a drive in one extract is not supported; copy the discs first (`bd-archive verify --map` keeps a copy) or pass only images",
+            other.display()
+        );
+    }
+    let opts = super::drive_read::DriveReadOptions {
+        device,
+        retries: args.retries,
+        read_speed: args.read_speed,
+    };
+    let copies = super::extract_drive::collect_discs(&opts, workdir, settings, ui)?;
+    let code = extract_with(args, &copies, settings, ui)?;
+    let discs = workdir.join("discs");
+    if code == crate::exit::OK {
+        let _ = std::fs::remove_dir_all(&discs);
+    } else {
+        ui.say(&format!(
+            "The copies of the discs read are kept in {} (restore again from them without the discs; the .map files let a later pass read only what is missing)",
+            discs.display()
+        ));
+    }
+    Ok(code)
+}
+
+fn extract_with(
+    args: &ExtractArgs,
+    sources: &[std::path::PathBuf],
+    settings: &RepairSettings,
+    ui: &Ui,
+) -> Result<i32> {
+    // Seed (dar) discs next to ours: a chain continued with `create --base <seed catalogue>`.
+    let (mut seed, sources) =
+        super::seed::continuation(sources, &args.output, args.workdir.as_ref())?;
+    let by_gen = open_discs(&sources, settings, ui)?;
     let newest = *by_gen
         .keys()
         .next_back()
@@ -163,6 +223,13 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
     opts.overwrite = args.overwrite || args.resume;
     opts.special_files = args.special_files;
     let mut restorer = Restorer::new(&args.output, opts)?;
+    let seed_gens = crate::compat::seed_chain::seed_generations(&set.entries);
+    if let Some(s) = seed.as_mut() {
+        let id = set.discs.values().next().map(|d| d.header.chain_id);
+        s.replay(&mut restorer, seed_gens, id, ui)?;
+    }
+    // After the seed replay (whose files all get their identity recorded): from here on only
+    // the files hard links of this generation point at need it.
     restorer.set_link_targets(
         entries
             .iter()
@@ -199,6 +266,9 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
                 continue;
             }
             let mut result = match e.kind {
+                EntryKind::File if crate::compat::seed_chain::in_seed(e) => {
+                    super::seed::adopt(&mut restorer, e, seed.is_some())?
+                }
                 EntryKind::File => restore_file(&mut restorer, rx, i, e)?,
                 _ => restore_entry(&mut restorer, e)?,
             };
@@ -227,6 +297,9 @@ fn extract_with(args: &ExtractArgs, settings: &RepairSettings, ui: &Ui) -> Resul
         return Err(e);
     }
     pb.finish_and_clear();
+    if let Some(s) = &seed {
+        damaged.extend(s.finish(&mut restorer, &set.entries)?);
+    }
     for n in restorer.finish()? {
         ui.warn(&n);
     }
@@ -264,7 +337,7 @@ fn chain_notes(sets: &BTreeMap<u32, GenerationSet>, generation: u32, ui: &Ui) ->
     let mut needed: Vec<u32> = set
         .entries
         .iter()
-        .filter(|e| e.size > 0)
+        .filter(|e| e.size > 0 && !crate::compat::seed_chain::in_seed(e))
         .map(|e| e.data.generation)
         .collect();
     needed.sort_unstable();
@@ -447,7 +520,7 @@ fn feed_contents(
         bytes: 0,
     });
     for (i, e) in entries.iter().enumerate() {
-        if e.kind != EntryKind::File {
+        if e.kind != EntryKind::File || crate::compat::seed_chain::in_seed(e) {
             continue;
         }
         let mut h = Sha256::new();

@@ -1,10 +1,14 @@
 //! User-facing commands: each wires domain modules together, prints progress and maps outcomes to
 //! exit codes. Nothing below this layer prints or prompts.
 
+pub mod burn;
 pub mod create;
 pub mod demo;
 pub mod docs;
+pub mod drive;
+pub mod drive_read;
 pub mod extract;
+pub mod extract_drive;
 pub mod list;
 pub mod seed;
 pub mod verify;

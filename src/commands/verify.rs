@@ -64,11 +64,24 @@ pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
     if let Some(code) = super::seed::try_verify(args, ui)? {
         return Ok(code);
     }
-    if args.device.is_some() || args.targets.is_empty() {
-        bail!("reading from an optical drive is not available in this version yet; pass image files or directories of images");
-    }
     let memory = parse_memory(args.memory.as_deref())?;
-    let images = expand_sources(&args.targets)?;
+    let (drives, files): (Vec<PathBuf>, Vec<PathBuf>) = args
+        .targets
+        .iter()
+        .cloned()
+        .partition(|p| super::drive_read::is_drive_path(p));
+    let mut drives: Vec<Option<PathBuf>> = drives.into_iter().map(Some).collect();
+    if args.device.is_some() || args.targets.is_empty() {
+        drives.push(args.device.clone());
+    }
+    if args.map.is_some() && drives.len() != 1 {
+        bail!("--map: give exactly one drive to read (the map describes one disc)");
+    }
+    let images = if files.is_empty() {
+        Vec::new()
+    } else {
+        expand_sources(&files)?
+    };
     if args.repair && images.len() > 1 {
         if let Some(o) = &args.output {
             if !o.is_dir() {
@@ -102,6 +115,14 @@ pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
         }
         reports.push(r);
     }
+    for dev in drives {
+        let out = args.output.as_deref().filter(|_| args.repair);
+        let r = verify_drive(dev, args, out, memory, ui)?;
+        if !args.json {
+            print_report(&r, ui);
+        }
+        reports.push(r);
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&reports)?);
     }
@@ -111,6 +132,49 @@ pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
         Health::Repairable => crate::exit::DAMAGED,
         Health::Broken => crate::exit::BROKEN,
     })
+}
+
+/// Verifies the disc in a drive: reads it defensively (trimming and skipping unreadable areas),
+/// checks it against its FEC, and retries only the sectors the FEC cannot rebuild.
+fn verify_drive(
+    device: Option<PathBuf>,
+    args: &VerifyArgs,
+    repair_to: Option<&Path>,
+    memory: u64,
+    ui: &Ui,
+) -> Result<VerifyReport> {
+    use super::drive_read as dr;
+    let opts = dr::DriveReadOptions {
+        device,
+        retries: args.retries,
+        read_speed: args.read_speed,
+    };
+    let mut drive = dr::open_drive(&opts)?;
+    if !dr::wait_for_disc(drive.as_mut())? {
+        bail!(
+            "{}: no disc in the drive; insert the disc to verify and run again",
+            drive.name()
+        );
+    }
+    dr::apply_read_speed(drive.as_mut(), &opts, ui);
+    let rescue = args.map.as_deref().map(dr::rescue_paths).transpose()?;
+    let src = dr::open_source(
+        drive,
+        rescue.as_ref().map(|(i, m)| (i.as_path(), m.as_path())),
+    )?;
+    if rescue.is_some() {
+        // A rescue copy is a whole image (like ddrescue's): read everything once into it, then
+        // check the copy; the drive is asked again only for what is missing.
+        dr::read_disc(&src, ui);
+    }
+    let name = src.describe();
+    let retry = dr::fec_retry(&src, opts.retries, ui);
+    let result = verify_source(&name, src.clone(), repair_to, memory, ui, Some(&retry));
+    if let Err(e) = src.save_map() {
+        ui.warn(&e.to_string());
+    }
+    ui.say(&dr::describe_reading(&src));
+    result
 }
 
 fn repair_target(out: &Path, img: &Path) -> PathBuf {
@@ -131,20 +195,40 @@ pub fn verify_image(
     let src: Arc<dyn SectorSource> = Arc::new(
         FileSectorSource::open(img).with_context(|| format!("opening {}", img.display()))?,
     );
+    verify_source(&img.display().to_string(), src, repair_to, memory, ui, None)
+}
+
+/// Called after a scan that found unrepairable stripes: re-reads what it can (a drive retrying
+/// its unreadable sectors) and says whether anything changed, so the scan is worth repeating.
+pub type RetryHook<'a> = &'a dyn Fn(&fec::FecScan) -> bool;
+
+/// Checks any sector source (image file, disc in a drive) and optionally writes a repaired copy.
+pub fn verify_source(
+    name: &str,
+    src: Arc<dyn SectorSource>,
+    repair_to: Option<&Path>,
+    memory: u64,
+    ui: &Ui,
+    retry: Option<RetryHook<'_>>,
+) -> Result<VerifyReport> {
     let header = find_disc_header(src.as_ref());
-    let located =
-        fec::locate(src.as_ref(), header.as_ref().map(|h| h.fec_lba)).with_context(|| {
-            format!(
-                "{}: not a bd-archive image, or its FEC data is destroyed",
-                img.display()
-            )
-        })?;
+    let located = fec::locate(src.as_ref(), header.as_ref().map(|h| h.fec_lba))
+        .with_context(|| format!("{name}: not a bd-archive disc, or its FEC data is destroyed"))?;
     let total = located.layout.protected_sectors() + located.layout.region_sectors();
-    let pb = progress_bar(ui, Some(total * SECTOR_SIZE as u64), "verifying");
-    let scan = fec::scan(src.as_ref(), &located, &|n| {
-        pb.set_position(n * SECTOR_SIZE as u64)
-    })?;
-    pb.finish_and_clear();
+    let run_scan = || -> Result<fec::FecScan> {
+        let pb = progress_bar(ui, Some(total * SECTOR_SIZE as u64), "verifying");
+        let scan = fec::scan(src.as_ref(), &located, &|n| {
+            pb.set_position(n * SECTOR_SIZE as u64)
+        })?;
+        pb.finish_and_clear();
+        Ok(scan)
+    };
+    let mut scan = run_scan()?;
+    if let Some(retry) = retry {
+        if !scan.is_repairable() && retry(&scan) {
+            scan = run_scan()?;
+        }
+    }
     let health = if scan.is_clean() {
         Health::Ok
     } else if scan.is_repairable() {
@@ -153,7 +237,7 @@ pub fn verify_image(
         Health::Broken
     };
     let mut report = VerifyReport {
-        image: img.display().to_string(),
+        image: name.to_string(),
         health,
         chain: header.as_ref().map(|h| h.name.clone()),
         generation: header.as_ref().map(|h| h.sections[0].generation),
@@ -168,7 +252,7 @@ pub fn verify_image(
         repaired_to: None,
     };
     if health != Health::Ok {
-        describe_damage(img, &src, &scan, &located, memory, &mut report);
+        describe_damage(name, &src, &scan, &located, memory, &mut report);
     }
     if let Some(out) = repair_to {
         if out.exists() {
@@ -192,7 +276,7 @@ pub fn verify_image(
 
 /// Maps damaged sectors to the disc's files and, when not repairable, to the archived entries lost.
 fn describe_damage(
-    img: &Path,
+    name: &str,
     src: &Arc<dyn SectorSource>,
     scan: &fec::FecScan,
     located: &fec::LocatedFec,
@@ -223,7 +307,7 @@ fn describe_damage(
         memory_budget: memory,
         spill_dir: None,
     };
-    let Ok(disc) = Disc::open_path(img, &settings) else {
+    let Ok(disc) = Disc::open(name.to_string(), Arc::clone(src), &settings) else {
         return;
     };
     let _ = disc.ensure_repaired();

@@ -288,6 +288,8 @@ pub struct SeedOutcome {
     pub generations: Vec<u32>,
     /// Entries considered.
     pub entries: usize,
+    /// Every path a generation restored (deleted later or not), for a continuing chain's deletions.
+    pub paths: Vec<Vec<u8>>,
 }
 
 /// Finds the seed chain on `sources`; None if they hold no seed slice. Several chains: error.
@@ -494,6 +496,28 @@ impl SeedChain {
         Ok(worst)
     }
 
+    /// Opens generation `generation`'s isolated catalogue if at hand, else its slices (read in
+    /// place, unchecked: dar's own checks and the catalogue parser apply).
+    pub fn open_catalogue(&self, generation: u32) -> anyhow::Result<DarArchive> {
+        let g = self
+            .generations
+            .iter()
+            .find(|g| g.generation == generation)
+            .ok_or_else(|| {
+                anyhow::anyhow!("generation {generation} is not among the seed files")
+            })?;
+        let names: Vec<&String> = if g.catalogs.is_empty() {
+            g.slices.values().collect()
+        } else {
+            g.catalogs.values().collect()
+        };
+        let mut paths = Vec::new();
+        for n in names {
+            paths.push(Some(self.files.location(n)?));
+        }
+        DarArchive::open_ranges(&paths).map_err(|e| anyhow::anyhow!("{}: {e}", g.basename))
+    }
+
     /// Entries of the newest generation's catalogue (isolated catalogue if present, else the archive).
     pub fn list(&self, work: &Path) -> anyhow::Result<(u32, Vec<DarEntry>)> {
         let g = self
@@ -523,9 +547,24 @@ impl SeedChain {
         opts: RestoreOptions,
         mut say: impl FnMut(&str),
     ) -> anyhow::Result<SeedOutcome> {
-        let mut outcome = SeedOutcome::default();
         std::fs::create_dir_all(out)?;
         let mut r = Restorer::new(out, opts)?;
+        let outcome = self.extract_into(&mut r, work, &mut say)?;
+        for n in r.finish()? {
+            say(&n);
+        }
+        Ok(outcome)
+    }
+
+    /// [`Self::extract`] through the caller's restorer (which then finishes it): a continued chain
+    /// applies its bd-archive generations on top with the same one.
+    pub fn extract_into(
+        &self,
+        r: &mut Restorer,
+        work: &Path,
+        mut say: impl FnMut(&str),
+    ) -> anyhow::Result<SeedOutcome> {
+        let mut outcome = SeedOutcome::default();
         for g in &self.generations {
             if g.slices.is_empty() {
                 say(&format!(
@@ -576,9 +615,15 @@ impl SeedChain {
             for (slice, ranges) in &bad_ranges {
                 a.mark_damaged(*slice, ranges);
             }
-            let n = a.catalogue().map(|c| c.len()).unwrap_or(0);
-            outcome.entries = outcome.entries.max(n);
-            restore_archive(&a, &mut r, &mut outcome.report)
+            if let Ok(c) = a.catalogue() {
+                outcome.entries = outcome.entries.max(c.len());
+                outcome.paths.extend(
+                    c.into_iter()
+                        .filter(|e| !matches!(e.kind, DarKind::Deleted(_)))
+                        .map(|e| e.path),
+                );
+            }
+            restore_archive(&a, r, &mut outcome.report)
                 .map_err(|e: DarError| anyhow::anyhow!("generation {}: {e}", g.generation))?;
             outcome.generations.push(g.generation);
             say(&format!(
@@ -586,9 +631,6 @@ impl SeedChain {
                 g.generation,
                 paths.len()
             ));
-        }
-        for n in r.finish()? {
-            say(&n);
         }
         Ok(outcome)
     }

@@ -1,8 +1,9 @@
-//! Writing the FEC region: passes over the stripes that fit the memory budget, parallel reads, parallel
-//! encoding, then the checksum tables and header copies.
+//! Writing the FEC region: runs of adjacent stripes sized to the memory budget, one per thread at a
+//! time, each read straight into its encoders (one pread per row, CRC32C on the hot copy), encoded
+//! and its parity written row by row; codecs are reused run after run.
 
 use super::layout::{
-    sector_crc, set_table_entry, write_meta_sector, FecLayout, MetaKind, ENTRIES_PER_TABLE_SECTOR,
+    row_crcs, set_table_entry, write_meta_sector, FecLayout, MetaKind, ENTRIES_PER_TABLE_SECTOR,
 };
 use super::{io_err, FecError};
 use crate::sector::SECTOR_SIZE;
@@ -10,7 +11,7 @@ use rayon::prelude::*;
 use reed_solomon_simd::ReedSolomonEncoder;
 use std::fs::File;
 use std::os::unix::fs::FileExt;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Mutex;
 
 const SS: usize = SECTOR_SIZE;
@@ -50,11 +51,43 @@ pub(crate) fn stripes_per_pass(
     Ok(w.clamp(1, layout.stripes()))
 }
 
+/// Runs per thread the stripes are cut into at least, so that all threads stay busy to the end.
+const MIN_RUNS_PER_THREAD: u64 = 4;
+
+/// reed-solomon-simd's global lookup tables (multiplication tables of 8 MiB for the SIMD engines,
+/// plus exp/log/skew), allocated on first use and then resident for the life of the process.
+const CODEC_TABLES_BYTES: u64 = 17 << 20;
+
+/// Stripes per run for a budget. Each thread holds one run at a time: an encoder's working space per
+/// stripe plus a row buffer of one sector per stripe; the checksum table (4 bytes per sector) comes
+/// off the top. At least 1, at most what leaves every thread [`MIN_RUNS_PER_THREAD`] runs.
+pub(crate) fn stripes_per_run(layout: &FecLayout, budget: u64) -> Result<u64, FecError> {
+    let threads = rayon::current_num_threads() as u64;
+    let table = layout.table_entries() * 4;
+    let per_stripe = threads * (layout.encoder_bytes() + SS as u64);
+    let needed = table + per_stripe;
+    if budget < needed {
+        return Err(FecError::Memory { budget, needed });
+    }
+    let s = layout.stripes();
+    let w = (budget - table) / per_stripe;
+    Ok(w.min(s.div_ceil(threads * MIN_RUNS_PER_THREAD)).max(1))
+}
+
 /// Computes the FEC region for the protected sectors [0, D) already written to `image` and writes it
 /// at LBA D (extending the file to D + F sectors).
 ///
-/// Memory stays under `memory_budget` (CRC table of 4 bytes per sector + one codec per thread + the
-/// stripes of one pass); `progress` receives the number of protected sectors processed so far.
+/// The stripes are cut into runs of w adjacent stripes ([`stripes_per_run`]); each thread takes a
+/// run, reads row r's w sectors (one pread, CRC on the hot copy) straight into the run's encoders
+/// for r = 0..k, encodes them while they are still in cache and writes parity row p of the run as
+/// one pwrite for p = 0..m. Threads drift apart, so one's reads overlap another's encoding and
+/// writes; encoders are reused run after run.
+///
+/// `memory_budget` bounds the process's resident memory while encoding: what is already resident
+/// when encode starts (the caller's buffers, code, allocator caches) and the codec's global tables
+/// are taken off it, and the rest holds the CRC table and one run per thread. Should that leave too
+/// little for even one stripe per thread, the whole budget goes to the FEC (better over than fail).
+/// `progress` receives the number of protected sectors processed so far.
 pub fn encode(
     image: &File,
     layout: &FecLayout,
@@ -63,8 +96,6 @@ pub fn encode(
 ) -> Result<(), FecError> {
     let d = layout.protected_sectors();
     let s = layout.stripes();
-    let k = layout.data_per_stripe() as usize;
-    let m = layout.parity_per_stripe() as usize;
     let have = image
         .metadata()
         .map_err(io_err("reading the image size"))?
@@ -75,105 +106,123 @@ pub fn encode(
             "image holds {have} sectors but the layout protects {d}"
         )));
     }
-    let table_bytes = layout.table_entries() * 4;
-    let w_max = stripes_per_pass(layout, memory_budget, table_bytes, layout.stripe_bytes())?;
-    let mut crcs = vec![0u32; layout.table_entries() as usize];
-    let mut data = vec![0u8; k * w_max as usize * SS];
-    let mut parity = vec![0u8; m * w_max as usize * SS];
-    let encoders: Pool<ReedSolomonEncoder> = Pool::new();
-    let done = AtomicU64::new(0);
-    let parity_base = d + layout.parity_offset();
+    let elsewhere = resident_bytes() + CODEC_TABLES_BYTES;
+    let w = stripes_per_run(layout, memory_budget.saturating_sub(elsewhere))
+        .or_else(|_| stripes_per_run(layout, memory_budget))?;
+    let crcs: Vec<AtomicU32> = (0..layout.table_entries())
+        .map(|_| AtomicU32::new(0))
+        .collect();
+    let runs = Runner {
+        image,
+        layout,
+        crcs: &crcs,
+        sets: Pool::new(),
+        done: AtomicU64::new(0),
+        progress,
+    };
+    // Runs of near-equal size (w or w − 1 stripes), as many as a multiple of the thread count, so
+    // that no thread is left alone with the last run.
+    let threads = rayon::current_num_threads() as u64;
+    let n = s.div_ceil(w).next_multiple_of(threads).min(s);
+    (0..n)
+        .into_par_iter()
+        .try_for_each(|i| runs.run((i * s / n, (i + 1) * s / n)))?;
+    drop(runs);
 
-    let mut a = 0u64;
-    while a < s {
-        let b = (a + w_max).min(s);
+    write_metadata(image, layout, &|g| crcs[g as usize].load(Ordering::Relaxed))
+}
+
+/// Resident set size of this process (Linux /proc/self/statm), 0 where unknown.
+fn resident_bytes() -> u64 {
+    let pages = std::fs::read_to_string("/proc/self/statm")
+        .ok()
+        .and_then(|s| s.split_whitespace().nth(1)?.parse::<u64>().ok())
+        .unwrap_or(0);
+    // SAFETY: sysconf has no memory-safety preconditions.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * u64::try_from(page).unwrap_or(4096)
+}
+
+/// What the runs share.
+struct Runner<'a> {
+    image: &'a File,
+    layout: &'a FecLayout,
+    /// Table entry g (protected sectors, then parity), filled by the runs as they go.
+    crcs: &'a [AtomicU32],
+    /// Encoder sets with their row buffer, one per thread at most, reused run after run.
+    sets: Pool<(Vec<ReedSolomonEncoder>, Vec<u8>)>,
+    done: AtomicU64,
+    progress: &'a (dyn Fn(u64) + Sync),
+}
+
+impl Runner<'_> {
+    /// Reads, encodes and writes the parity of stripes [a, b).
+    fn run(&self, (a, b): (u64, u64)) -> Result<(), FecError> {
+        let l = self.layout;
+        let (d, s) = (l.protected_sectors(), l.stripes());
+        let (k, m) = (l.data_per_stripe() as u64, l.parity_per_stripe() as u64);
         let w = (b - a) as usize;
-        let data = &mut data[..k * w * SS];
-        let parity = &mut parity[..m * w * SS];
-
-        // 1. Read row r = sectors [r·S + a, r·S + b) ∩ [0, D) in one pread per row; CRC as we go.
-        let row_crcs: Vec<(u64, Vec<u32>)> = data
-            .par_chunks_mut(w * SS)
-            .enumerate()
-            .map(|(r, row)| -> Result<(u64, Vec<u32>), FecError> {
-                let start = r as u64 * s + a;
-                let end = (r as u64 * s + b).min(d);
-                let n = end.saturating_sub(start) as usize;
-                image
-                    .read_exact_at(&mut row[..n * SS], start * SS as u64)
-                    .map_err(io_err(format!(
-                        "reading sectors {start}..{end} of the image"
-                    )))?;
-                row[n * SS..].fill(0); // virtual zero sectors past D
-                let c = row[..n * SS]
-                    .chunks_exact(SS)
-                    .enumerate()
-                    .map(|(i, sec)| sector_crc(start + i as u64, sec))
-                    .collect();
-                Ok((start, c))
-            })
-            .collect::<Result<_, _>>()?;
-        for (start, c) in row_crcs {
-            crcs[start as usize..start as usize + c.len()].copy_from_slice(&c);
+        let (mut encs, mut buf) = self.sets.take().unwrap_or_default();
+        while encs.len() < w {
+            encs.push(ReedSolomonEncoder::new(k as usize, m as usize, SS)?);
         }
+        buf.resize(w * SS, 0);
+        let encs_w = &mut encs[..w];
 
-        // 2. Encode the w stripes in parallel; stripe t's parity goes to parity[t·m .. (t+1)·m].
-        let data_ro: &[u8] = data;
-        let par_crcs: Vec<Vec<u32>> = parity
-            .par_chunks_mut(m * SS)
-            .enumerate()
-            .map(|(t, out)| -> Result<Vec<u32>, FecError> {
-                let mut enc = match encoders.take() {
-                    Some(mut e) => {
-                        e.reset(k, m, SS)?;
-                        e
-                    }
-                    None => ReedSolomonEncoder::new(k, m, SS)?,
-                };
-                for r in 0..k {
-                    enc.add_original_shard(&data_ro[(r * w + t) * SS..][..SS])?;
-                }
-                let j = a + t as u64;
-                let mut c = Vec::with_capacity(m);
-                {
-                    let res = enc.encode()?;
-                    for (p, shard) in res.recovery_iter().enumerate() {
-                        out[p * SS..(p + 1) * SS].copy_from_slice(shard);
-                        c.push(sector_crc(parity_base + p as u64 * s + j, shard));
-                    }
-                }
-                encoders.give(enc);
-                Ok(c)
-            })
-            .collect::<Result<_, _>>()?;
-        for (t, c) in par_crcs.into_iter().enumerate() {
-            for (p, crc) in c.into_iter().enumerate() {
-                crcs[(d + p as u64 * s + a + t as u64) as usize] = crc;
+        // Row r of the run = sectors [r·S + a, r·S + b) ∩ [0, D), zero past D.
+        for r in 0..k {
+            let start = r * s + a;
+            let n = (start + w as u64).min(d).saturating_sub(start) as usize;
+            if n > 0 {
+                self.image
+                    .read_exact_at(&mut buf[..n * SS], start * SS as u64)
+                    .map_err(io_err(format!(
+                        "reading sectors {start}..{} of the image",
+                        start + n as u64
+                    )))?;
+            }
+            if n < w {
+                buf[n * SS..].fill(0); // virtual zero sectors past D
+            }
+            row_crcs(start, &buf[..n * SS], |t, crc| {
+                self.crcs[start as usize + t].store(crc, Ordering::Relaxed)
+            });
+            for (enc, sec) in encs_w.iter_mut().zip(buf.chunks_exact(SS)) {
+                enc.add_original_shard(sec)?;
             }
         }
 
-        // 3. Write parity row p = region parity positions [p·S + a, p·S + b) as one run.
-        let parity_ro: &[u8] = parity;
-        (0..m).into_par_iter().try_for_each_init(
-            || vec![0u8; w * SS],
-            |row, p| -> Result<(), FecError> {
-                for t in 0..w {
-                    row[t * SS..(t + 1) * SS].copy_from_slice(&parity_ro[(t * m + p) * SS..][..SS]);
+        // Parity row p of the run = region positions [p·S + a, p·S + b): one write each.
+        {
+            let results = encs_w
+                .iter_mut()
+                .map(|e| e.encode())
+                .collect::<Result<Vec<_>, _>>()?;
+            for p in 0..m {
+                for (res, out) in results.iter().zip(buf.chunks_exact_mut(SS)) {
+                    let shard = res.recovery(p as usize).ok_or_else(|| {
+                        FecError::Geometry(format!("codec returned no parity shard {p}"))
+                    })?;
+                    out.copy_from_slice(shard);
                 }
-                let lba = parity_base + p as u64 * s + a;
-                image
-                    .write_all_at(row, lba * SS as u64)
-                    .map_err(io_err(format!("writing parity sectors at LBA {lba}")))
-            },
-        )?;
-        let covered: u64 = (0..k as u64)
+                let lba = l.parity_lba(p, a);
+                let entry = (d + p * s + a) as usize;
+                row_crcs(lba, &buf, |t, crc| {
+                    self.crcs[entry + t].store(crc, Ordering::Relaxed)
+                });
+                self.image
+                    .write_all_at(&buf, lba * SS as u64)
+                    .map_err(io_err(format!("writing parity sectors at LBA {lba}")))?;
+            }
+        }
+        self.sets.give((encs, buf));
+
+        let covered: u64 = (0..k)
             .map(|r| (r * s + b).min(d).saturating_sub(r * s + a))
             .sum();
-        progress(done.fetch_add(covered, Ordering::Relaxed) + covered);
-        a = b;
+        (self.progress)(self.done.fetch_add(covered, Ordering::Relaxed) + covered);
+        Ok(())
     }
-
-    write_metadata(image, layout, &|g| crcs[g as usize])
 }
 
 /// Writes the four header copies and both checksum-table copies; `entry(g)` gives table entry g.
@@ -228,4 +277,101 @@ pub(crate) fn write_metadata(
         i0 += n;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::fec::layout::sector_crc;
+
+    fn image(d: u64, layout: &FecLayout) -> tempfile::NamedTempFile {
+        let f = tempfile::NamedTempFile::new().unwrap();
+        let mut x = 0x9E37_79B9_7F4A_7C15u64;
+        let data: Vec<u8> = (0..d as usize * SS)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                x as u8
+            })
+            .collect();
+        f.as_file().write_all_at(&data, 0).unwrap();
+        f.as_file()
+            .set_len(layout.region_end() * SS as u64)
+            .unwrap();
+        f
+    }
+
+    /// The region a straightforward encoder writes: every stripe gathered by its definition in
+    /// FORMAT.md (sectors j, j+S, …, zero past D), `reed_solomon_simd::encode`, parity p of stripe
+    /// j at LBA D + parity_offset + p·S + j, then the CRC tables.
+    fn reference(layout: &FecLayout, img: &File) -> Vec<u8> {
+        let (d, s) = (layout.protected_sectors(), layout.stripes());
+        let (k, m) = (
+            layout.data_per_stripe() as u64,
+            layout.parity_per_stripe() as usize,
+        );
+        let mut all = vec![0u8; layout.region_end() as usize * SS];
+        img.read_exact_at(&mut all[..d as usize * SS], 0).unwrap();
+        let mut crcs: Vec<u32> = (0..d)
+            .map(|g| sector_crc(g, &all[g as usize * SS..][..SS]))
+            .collect();
+        crcs.resize(layout.table_entries() as usize, 0);
+        for j in 0..s {
+            let shards: Vec<Vec<u8>> = (0..k)
+                .map(|r| {
+                    let g = r * s + j;
+                    if g < d {
+                        all[g as usize * SS..][..SS].to_vec()
+                    } else {
+                        vec![0u8; SS]
+                    }
+                })
+                .collect();
+            let par = reed_solomon_simd::encode(k as usize, m, &shards).unwrap();
+            for (p, shard) in par.iter().enumerate() {
+                let lba = layout.parity_lba(p as u64, j);
+                all[lba as usize * SS..][..SS].copy_from_slice(shard);
+                crcs[(d + p as u64 * s + j) as usize] = sector_crc(lba, shard);
+            }
+        }
+        let f = tempfile::tempfile().unwrap();
+        f.set_len(all.len() as u64).unwrap();
+        f.write_all_at(&all, 0).unwrap();
+        write_metadata(&f, layout, &|g| crcs[g as usize]).unwrap();
+        f.read_exact_at(&mut all, 0).unwrap();
+        all
+    }
+
+    #[test]
+    fn pipeline_matches_reference_for_any_budget() {
+        for (d, stride, m) in [
+            (1000u64, 7u64, 3u32),
+            (5003, 40, 17),
+            (300, 300, 2),
+            (50, 1, 9),
+        ] {
+            let layout = FecLayout::from_geometry(d, stride, m).unwrap();
+            let img = image(d, &layout);
+            let want = reference(&layout, img.as_file());
+            let min = layout.table_entries() * 4
+                + rayon::current_num_threads() as u64 * (layout.encoder_bytes() + SS as u64);
+            assert!(matches!(
+                encode(img.as_file(), &layout, min - 1, &|_| {}),
+                Err(FecError::Memory { .. })
+            ));
+            for budget in [min, min * 3, 1 << 30] {
+                let img = image(d, &layout);
+                let last = std::sync::atomic::AtomicU64::new(0);
+                encode(img.as_file(), &layout, budget, &|n| {
+                    last.store(n, Ordering::Relaxed)
+                })
+                .unwrap();
+                assert_eq!(last.load(Ordering::Relaxed), d);
+                let mut got = vec![0u8; want.len()];
+                img.as_file().read_exact_at(&mut got, 0).unwrap();
+                assert!(got == want, "D={d} S={stride} m={m} budget={budget}");
+            }
+        }
+    }
 }

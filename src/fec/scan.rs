@@ -187,6 +187,27 @@ impl FecScan {
             .filter(|&j| self.stripe_losses[j as usize] > m)
             .collect()
     }
+    /// LBAs of the lost sectors (data and parity) in stripes with more losses than parity: the
+    /// only sectors worth re-reading from a damaged disc, since every other loss is rebuilt.
+    pub fn lost_lbas_in_unrepairable_stripes(&self) -> Vec<u64> {
+        let m = self.layout.parity_per_stripe();
+        let s = self.layout.stripes();
+        let over = |x: u64| self.stripe_losses[(x % s) as usize] > m;
+        let parity_lba = self.layout.protected_sectors() + self.layout.parity_offset();
+        let mut v: Vec<u64> = self
+            .bad_protected
+            .iter()
+            .copied()
+            .filter(|&x| over(x))
+            .collect();
+        v.extend(
+            self.bad_parity
+                .iter()
+                .filter(|&&q| over(q))
+                .map(|&q| parity_lba + q),
+        );
+        v
+    }
     /// Expected CRC of table entry g, if its table sector survived.
     pub(crate) fn expected_crc(&self, g: u64) -> Option<u32> {
         let known = *self.known.get((g / ENTRIES_PER_TABLE_SECTOR) as usize)?;

@@ -23,6 +23,15 @@ pub fn bd(args: &[&str]) -> Output {
     run(&a)
 }
 
+/// Runs `create -s SRC -o OUT -n NAME` followed by `extra` (e.g. `["-b", "32M", "-y"]`).
+pub fn create(src: &Path, out: &Path, name: &str, extra: &[&str]) -> Output {
+    let mut a: Vec<&OsStr> = ["create", "-s"].iter().map(OsStr::new).collect();
+    a.extend([src.as_os_str(), OsStr::new("-o"), out.as_os_str()]);
+    a.extend([OsStr::new("-n"), OsStr::new(name)]);
+    a.extend(extra.iter().map(OsStr::new));
+    run(&a)
+}
+
 /// Exit code, panicking with the output on signal death.
 pub fn code(o: &Output) -> i32 {
     o.status

@@ -1,5 +1,6 @@
 //! Pure-Rust reader for archives written by dar 2.7 (archive format 10/11), as the Python
-//! bd-archive made them: sliced (`-s`), `--min-digits`, zstd or no compression, isolated catalogues
+//! bd-archive made them: sliced (`-s`), `--min-digits`, zstd, gzip, bzip2, xz/lzma, lz4 or no
+//! compression, isolated catalogues
 //! (`-C`) and differential archives (`-A`). Format notes: `docs/dar-format.md`.
 //!
 //! Reading model: the catalogue at the end of the archive is located through the terminator, parsed
@@ -170,6 +171,7 @@ const FLAG_HAS_CRYPTED_KEY: u64 = 0x04;
 const FLAG_HAS_REF_SLICING: u64 = 0x02;
 const FLAG_HAS_REF_HEADER: u64 = 0x8000;
 const FLAG_ARCHIVE_IS_SIGNED: u64 = 0x0200;
+const FLAG_HAS_COMPRESS_BS: u64 = 0x0800;
 
 /// Reads a NUL-terminated string of at most `max` bytes.
 pub(crate) fn read_cstring<R: Read + ?Sized>(r: &mut R, max: usize) -> Result<Vec<u8>> {
@@ -232,6 +234,12 @@ pub fn parse_archive_header<R: Read + ?Sized>(r: &mut R) -> Result<ArchiveHeader
     }
     if flags & FLAG_ARCHIVE_IS_SIGNED != 0 {
         return Err(DarError::Unsupported("signed archive (gpg)".into()));
+    }
+    if flags & FLAG_HAS_COMPRESS_BS != 0 {
+        return Err(DarError::Unsupported(format!(
+            "block compression mode ({} with dar -z<algo>:<level>:<block size>)",
+            compression.name()
+        )));
     }
     Ok(ArchiveHeader {
         edition,
@@ -304,6 +312,10 @@ pub struct DarArchive {
     damaged: Vec<(u64, u64)>,
 }
 
+/// Decoder memory accepted for one xz block (KiB): `xz -9` (dar's highest level) uses a 64 MiB
+/// dictionary; a malformed header asking for more is refused before allocating.
+const XZ_MEM_LIMIT_KB: u32 = 80 * 1024;
+
 /// Decompressing reader of one compression algorithm.
 fn decoder<'a, R: Read + 'a>(algo: Compression, r: R) -> Result<Box<dyn Read + 'a>> {
     match algo {
@@ -313,10 +325,20 @@ fn decoder<'a, R: Read + 'a>(algo: Compression, r: R) -> Result<Box<dyn Read + '
         )),
         Compression::Gzip => Ok(Box::new(flate2::read::ZlibDecoder::new(r))),
         Compression::Bzip2 => Ok(Box::new(bzip2::read::BzDecoder::new(r))),
-        other => Err(DarError::Unsupported(format!(
-            "{} compression (this build reads zstd, gzip, bzip2 and uncompressed dar archives)",
-            other.name()
+        // dar's "xz" and "lzma" are the same thing: an xz container (liblzma easy encoder, CRC32
+        // check), read by lzma_auto_decoder. The memory limit bounds the dictionary a malformed
+        // header could ask for (xz -9 needs 64 MiB).
+        Compression::Xz => Ok(Box::new(lzma_rust2::XzReader::new_mem_limit(
+            io::BufReader::new(r),
+            false,
+            XZ_MEM_LIMIT_KB,
         ))),
+        Compression::Lz4 => Ok(Box::new(stream::Lz4Blocks::new(io::BufReader::new(r)))),
+        Compression::Lzo => Err(DarError::Unsupported(
+            "lzo compression (this build reads zstd, gzip, bzip2, xz/lzma, lz4 and uncompressed \
+             dar archives)"
+                .into(),
+        )),
     }
 }
 
@@ -386,6 +408,19 @@ impl DarArchive {
                 self.damaged.push(r);
             }
         }
+    }
+
+    /// The archive's data name: the 10-byte label that starts the catalogue. dar gives it to an
+    /// archive when making it and keeps it in the isolated catalogue made from it (`dar -C`), so
+    /// both carry the same one. (The data name in the slice headers of an isolated catalogue is
+    /// the catalogue's own, not this.)
+    pub fn data_name(&self) -> Result<[u8; 10]> {
+        let raw = Unescape::new(self.stream.reader_at(self.catalogue_offset));
+        let mut r = io::BufReader::new(decoder(self.header.compression, raw)?);
+        let mut label = [0u8; 10];
+        r.read_exact(&mut label)
+            .map_err(|_| DarError::Truncated("catalogue"))?;
+        Ok(label)
     }
 
     /// Slices that were missing when the archive was opened.

@@ -546,3 +546,81 @@ impl<R: Read> Read for Unescape<R> {
         Ok(n)
     }
 }
+
+/// Uncompressed size of one lz4 block in dar's streaming mode (`PRE_2_7_0_LZO_BLOCK_SIZE`).
+pub const LZ4_BLOCK_SIZE: usize = 246_660;
+/// Largest compressed block: LZ4_compressBound of a full block.
+const LZ4_MAX_COMPRESSED: usize = LZ4_BLOCK_SIZE + LZ4_BLOCK_SIZE / 255 + 16;
+const LZ4_H_DATA: u8 = 1;
+const LZ4_H_EOF: u8 = 2;
+
+/// dar's lz4 framing (libdar `block_compressor`, also used for `-zlz4` without a block size):
+/// a sequence of blocks `[type byte][infinint size][size bytes]`, type 1 = one raw LZ4 block
+/// (`LZ4_compress_default` of at most 246 660 bytes), type 2 = end of stream (size 0). Not the
+/// LZ4 frame format.
+pub struct Lz4Blocks<R> {
+    inner: R,
+    zipped: Vec<u8>,
+    clear: Vec<u8>,
+    pos: usize,
+    eof: bool,
+}
+
+impl<R: Read> Lz4Blocks<R> {
+    /// Wraps the (unescaped) compressed stream.
+    pub fn new(inner: R) -> Self {
+        Lz4Blocks {
+            inner,
+            zipped: Vec::new(),
+            clear: Vec::new(),
+            pos: 0,
+            eof: false,
+        }
+    }
+
+    fn next_block(&mut self) -> io::Result<()> {
+        let bad = |m: &str| io::Error::new(io::ErrorKind::InvalidData, format!("lz4: {m}"));
+        let mut t = [0u8; 1];
+        if self.inner.read(&mut t)? == 0 {
+            // dar stops reading at the end of the underlying data too.
+            self.eof = true;
+            return Ok(());
+        }
+        let size = infinint_from(&mut self.inner).map_err(|e| bad(&e.to_string()))?;
+        match t[0] {
+            LZ4_H_EOF => {
+                self.eof = true;
+                Ok(())
+            }
+            LZ4_H_DATA => {
+                if size == 0 || size > LZ4_MAX_COMPRESSED as u64 {
+                    return Err(bad("incoherent compressed block size"));
+                }
+                self.zipped.resize(size as usize, 0);
+                self.inner.read_exact(&mut self.zipped)?;
+                self.clear.resize(LZ4_BLOCK_SIZE, 0);
+                let n = lz4_flex::block::decompress_into(&self.zipped, &mut self.clear)
+                    .map_err(|e| bad(&format!("corrupted compressed data ({e})")))?;
+                self.clear.truncate(n);
+                self.pos = 0;
+                Ok(())
+            }
+            other => Err(bad(&format!("unknown block type {other}"))),
+        }
+    }
+}
+
+impl<R: Read> Read for Lz4Blocks<R> {
+    fn read(&mut self, out: &mut [u8]) -> io::Result<usize> {
+        while self.pos >= self.clear.len() {
+            if self.eof || out.is_empty() {
+                return Ok(0);
+            }
+            self.next_block()?;
+        }
+        let n = out.len().min(self.clear.len() - self.pos);
+        out[..n].copy_from_slice(&self.clear[self.pos..self.pos + n]);
+        self.pos += n;
+        Ok(n)
+    }
+}

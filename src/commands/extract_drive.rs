@@ -1,0 +1,204 @@
+//! `extract` from a drive: discs are inserted one at a time, in any order; each is read into a
+//! rescue copy in the work directory (with a ddrescue mapfile, so a re-inserted disc — or the
+//! same disc in another drive — only has its missing sectors read), checked against its FEC
+//! (retrying only what the FEC cannot rebuild), and the user is told which discs are still needed.
+//! The restore then runs over the copies exactly as over image files.
+
+use std::collections::{BTreeMap, BTreeSet, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+
+use super::drive_read::{
+    self, describe_reading, identify, next_disc, open_source, read_disc, wait_for_disc,
+    DriveReadOptions, NextDisc,
+};
+use crate::commands::Ui;
+use crate::disc_reader::{Disc, GenerationSet, RepairSettings};
+use crate::fec;
+use crate::optical::disc_source::DriveSectorSource;
+use crate::optical::mmc::Mmc;
+use crate::sector::SectorSource;
+
+/// Identity of a disc: chain id, generation, disc number.
+type DiscKey = ([u8; 16], u32, u32);
+
+/// Reads discs from the drive until the chain is complete or the user says so; returns the
+/// rescue copies (image files under `workdir/discs`).
+pub fn collect_discs(
+    opts: &DriveReadOptions,
+    workdir: &Path,
+    settings: &RepairSettings,
+    ui: &Ui,
+) -> Result<Vec<PathBuf>> {
+    let dir = workdir.join("discs");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut drive = drive_read::open_drive(opts)?;
+    let name = drive.name();
+    if !wait_for_disc(drive.as_mut())? {
+        bail!("{name}: no disc in the drive; insert a disc of the archive (any one, in any order) and run extract again");
+    }
+    ui.say(&format!(
+        "Reading discs from {name}: insert them in any order; each is copied to {} and checked.",
+        dir.display()
+    ));
+    let mut copies: BTreeMap<DiscKey, PathBuf> = BTreeMap::new();
+    let mut chain: Option<[u8; 16]> = None;
+    let mut seen_this_run: HashSet<DiscKey> = HashSet::new();
+    loop {
+        drive_read::apply_read_speed(drive.as_mut(), opts, ui);
+        let (header, d) = identify(drive)?;
+        drive = d;
+        match header {
+            None => ui.warn(&format!(
+                "{name}: this disc has no bd-archive disc header (not ours, or LBA 0 and its copy are both unreadable); skipped"
+            )),
+            Some(h) if chain.is_some_and(|c| c != h.chain_id) => ui.warn(&format!(
+                "{name}: this disc belongs to chain '{}', not to the chain being restored; skipped",
+                h.name
+            )),
+            Some(h) => {
+                let section = h.sections.first().context("disc header without sections")?;
+                let key = (h.chain_id, section.generation, section.disc);
+                chain = Some(h.chain_id);
+                if !seen_this_run.insert(key) && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                    // An unattended drive gave us a disc we already have: nothing more will come.
+                    break;
+                }
+                let stem = format!(
+                    "{}-gen{}-disc{:04}",
+                    sanitize(&h.name),
+                    section.generation,
+                    section.disc
+                );
+                let (img, map) = (dir.join(format!("{stem}.iso")), dir.join(format!("{stem}.map")));
+                ui.say(&format!(
+                    "{name}: '{}' generation {} disc {}",
+                    h.name, section.generation, section.disc
+                ));
+                let src = open_source(drive, Some((&img, &map)))?;
+                if src.map().is_complete() {
+                    ui.say("  already read completely in an earlier pass");
+                } else {
+                    read_disc(&src, ui);
+                    check_with_fec(&src, opts.retries, ui)?;
+                    src.save_map()?;
+                    ui.say(&format!("  {}", describe_reading(&src)));
+                }
+                drive = Arc::into_inner(src)
+                    .context("internal: the disc source is still shared")?
+                    .into_drive();
+                copies.insert(key, img);
+            }
+        }
+        let needed = still_needed(&copies, settings);
+        if needed.is_empty() {
+            ui.say("All discs of the chain are read.");
+            let _ = drive.tray(true);
+            break;
+        }
+        if next_disc(
+            drive.as_mut(),
+            &format!("Still needed: {}", needed.join("; ")),
+            ui,
+        )? == NextDisc::Finish
+        {
+            break;
+        }
+    }
+    if copies.is_empty() {
+        bail!("{name}: no disc of a bd-archive chain was read");
+    }
+    Ok(copies.into_values().collect())
+}
+
+/// Scans the copy against the disc's FEC and re-reads (through the drive) the unreadable
+/// sectors of stripes the FEC cannot rebuild.
+fn check_with_fec(src: &Arc<DriveSectorSource>, retries: u32, ui: &Ui) -> Result<()> {
+    let header = crate::disc_reader::find_disc_header(src.as_ref());
+    let Ok(located) = fec::locate(src.as_ref(), header.map(|h| h.fec_lba)) else {
+        ui.warn(&format!(
+            "{}: the FEC data of this disc cannot be located; whatever was read is used as is",
+            src.describe()
+        ));
+        return Ok(());
+    };
+    let scan = fec::scan(src.as_ref(), &located, &|_| {})?;
+    if scan.is_repairable() {
+        if !scan.is_clean() {
+            ui.say(&format!(
+                "  damaged: {} data sector(s) lost, all rebuildable from the FEC (worst stripe {} of {})",
+                scan.lost_data_sectors(),
+                scan.max_stripe_loss(),
+                scan.parity_per_stripe()
+            ));
+        }
+        return Ok(());
+    }
+    let retry = drive_read::fec_retry(src, retries, ui);
+    if retry(&scan) {
+        let again = fec::scan(src.as_ref(), &located, &|_| {})?;
+        if again.is_repairable() {
+            ui.say("  the retries recovered enough: the FEC can now rebuild the rest");
+            return Ok(());
+        }
+    }
+    ui.warn(&format!(
+        "{}: more is lost than the FEC can rebuild; files on the lost sectors will be listed in corrupted-files.txt (another drive may read more: re-insert the disc there, the map continues)",
+        src.describe()
+    ));
+    Ok(())
+}
+
+/// What is still missing, as readable phrases (empty: the chain is complete).
+fn still_needed(copies: &BTreeMap<DiscKey, PathBuf>, settings: &RepairSettings) -> Vec<String> {
+    let mut by_gen: BTreeMap<u32, Vec<Disc>> = BTreeMap::new();
+    for path in copies.values() {
+        if let Ok(discs) = Disc::open_all(path, settings) {
+            for d in discs {
+                by_gen.entry(d.generation()).or_default().push(d);
+            }
+        }
+    }
+    let newest = by_gen.keys().next_back().copied().unwrap_or(0);
+    let mut needed = Vec::new();
+    let gens: BTreeSet<u32> = (1..=newest).collect();
+    for g in gens {
+        let Some(discs) = by_gen.remove(&g) else {
+            needed.push(format!("generation {g} (no disc read yet)"));
+            continue;
+        };
+        let have: Vec<u32> = discs.iter().map(|d| d.number()).collect();
+        match GenerationSet::new(discs) {
+            Ok(set) if set.catalog.is_some() => {
+                let missing = set.missing_discs();
+                if !missing.is_empty() {
+                    needed.push(format!("generation {g} disc(s) {}", join(&missing)));
+                }
+            }
+            _ => needed.push(format!(
+                "generation {g}: its last disc (which holds the catalog) — read so far: disc(s) {}",
+                join(&have)
+            )),
+        }
+    }
+    needed
+}
+
+fn join(v: &[u32]) -> String {
+    v.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
+}
+
+/// A chain name as a file name component.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
