@@ -145,6 +145,9 @@ impl SectorSource for DiscDirSource {
         Ok(())
     }
 
+    fn parallel_reads(&self) -> bool {
+        false // often a mounted disc: read in order
+    }
     fn describe(&self) -> String {
         self.dir.display().to_string()
     }

@@ -29,6 +29,12 @@ pub trait SectorSource: Send + Sync {
 
     /// Human-readable name for messages ("disc_0001.iso", "/dev/sr0").
     fn describe(&self) -> String;
+
+    /// Whether several threads may read different places at once without harm: true for files
+    /// and memory; false for a disc in a drive, where out-of-order requests cost seeks.
+    fn parallel_reads(&self) -> bool {
+        true
+    }
 }
 
 /// Validates a `read_sectors` request: whole sectors, all below `sectors`. Returns the count.
@@ -165,6 +171,9 @@ impl<T: SectorSource + ?Sized> SectorSource for &T {
     fn describe(&self) -> String {
         (**self).describe()
     }
+    fn parallel_reads(&self) -> bool {
+        (**self).parallel_reads()
+    }
 }
 
 impl<T: SectorSource + ?Sized> SectorSource for std::sync::Arc<T> {
@@ -176,5 +185,8 @@ impl<T: SectorSource + ?Sized> SectorSource for std::sync::Arc<T> {
     }
     fn describe(&self) -> String {
         (**self).describe()
+    }
+    fn parallel_reads(&self) -> bool {
+        (**self).parallel_reads()
     }
 }

@@ -416,6 +416,9 @@ impl<S: SectorSource> SectorSource for RepairedSource<S> {
         Ok(())
     }
 
+    fn parallel_reads(&self) -> bool {
+        self.inner.parallel_reads()
+    }
     fn describe(&self) -> String {
         format!("{} (repaired)", self.inner.describe())
     }

@@ -263,6 +263,9 @@ fn load_table(src: &dyn SectorSource, l: &FecLayout) -> (Vec<u32>, Vec<bool>, u6
     (expected, known, bad_meta)
 }
 
+/// A sector worth recording: its LBA and (lost, lost only for an unknown checksum, bad metadata).
+type Judged = (u64, (bool, bool, bool));
+
 /// Checks every sector of the image against the checksum table in one sequential pass of large reads
 /// (unreadable blocks are re-read per sector; sectors past the end are lost) and tallies losses per
 /// stripe. `progress` receives the number of sectors checked so far.
@@ -290,43 +293,68 @@ pub fn scan(
     let end = l.region_end();
     let parity_lba = d + l.parity_offset();
     let parity_end = parity_lba + l.parity_sectors();
-    let mut buf = vec![0u8; BLOCK_SECTORS as usize * SS];
+    // Verdict for one sector: (lost, lost only because its checksum is unknown, bad metadata).
+    let judge = |at: u64, ok: bool, sec: &[u8]| -> (bool, bool, bool) {
+        let g = if at < d {
+            Some(at)
+        } else if (parity_lba..parity_end).contains(&at) {
+            Some(d + at - parity_lba)
+        } else {
+            None
+        };
+        match g {
+            Some(g) => {
+                let unk = unknown_entry(g);
+                let lost = !ok || unk || expected[g as usize] != sector_crc(at, sec);
+                (lost, unk, false)
+            }
+            None => {
+                // Header copies only (table sectors were judged while loading the table).
+                let off = at - d;
+                let meta_bad = matches!(l.meta_kind_at(off), Some((MetaKind::Header, _)))
+                    && !(ok
+                        && matches!(parse_meta_sector(sec), Ok(Some(ref mb)) if mb.layout == *l && mb.self_offset == off));
+                (false, false, meta_bad)
+            }
+        }
+    };
+    // Sources that allow it (files, page cache) are read by all threads at once, each reading
+    // and checking its own block, so reading overlaps checksumming; a drive is read in order.
+    let parallel = src.parallel_reads();
+    let group = if parallel {
+        2 * rayon::current_num_threads().max(1) as u64
+    } else {
+        1
+    };
+    let scan_block = |lba: u64, buf: &mut Vec<u8>| -> Vec<Judged> {
+        let n = BLOCK_SECTORS.min(end - lba);
+        buf.resize(n as usize * SS, 0);
+        let ok = read_tolerant(src, lba, buf);
+        let verdict =
+            |(x, sec): (usize, &[u8])| (lba + x as u64, judge(lba + x as u64, ok[x], sec));
+        let all: Vec<_> = if parallel {
+            buf.chunks(SS).enumerate().map(verdict).collect()
+        } else {
+            buf.par_chunks(SS).enumerate().map(verdict).collect()
+        };
+        all.into_iter().filter(|(_, v)| v.0 || v.2).collect()
+    };
     let mut lba = 0u64;
     while lba < end {
-        let n = BLOCK_SECTORS.min(end - lba);
-        let buf = &mut buf[..n as usize * SS];
-        let ok = read_tolerant(src, lba, buf);
-        // Classify in parallel: Some(true) = lost protected/parity, meta flag separately.
-        let verdicts: Vec<(bool, bool, bool)> = buf
-            .par_chunks(SS)
-            .enumerate()
-            .map(|(x, sec)| {
-                let at = lba + x as u64;
-                let g = if at < d {
-                    Some(at)
-                } else if (parity_lba..parity_end).contains(&at) {
-                    Some(d + at - parity_lba)
-                } else {
-                    None
-                };
-                match g {
-                    Some(g) => {
-                        let unk = unknown_entry(g);
-                        let lost = !ok[x] || unk || expected[g as usize] != sector_crc(at, sec);
-                        (lost, unk, false)
-                    }
-                    None => {
-                        // Header copies only (table sectors were judged while loading the table).
-                        let off = at - d;
-                        let meta_bad = matches!(l.meta_kind_at(off), Some((MetaKind::Header, _)))
-                            && !(ok[x] && matches!(parse_meta_sector(sec), Ok(Some(ref mb)) if mb.layout == *l && mb.self_offset == off));
-                        (false, false, meta_bad)
-                    }
-                }
-            })
+        let starts: Vec<u64> = (0..group)
+            .map(|i| lba + i * BLOCK_SECTORS)
+            .take_while(|&b| b < end)
             .collect();
-        for (x, (lost, unk, meta_bad)) in verdicts.into_iter().enumerate() {
-            let at = lba + x as u64;
+        let found: Vec<Vec<Judged>> = if parallel {
+            starts
+                .par_iter()
+                .map_init(Vec::new, |buf, &b| scan_block(b, buf))
+                .collect()
+        } else {
+            let mut buf = Vec::new();
+            starts.iter().map(|&b| scan_block(b, &mut buf)).collect()
+        };
+        for (at, (lost, unk, meta_bad)) in found.into_iter().flatten() {
             if lost {
                 if at < d {
                     bad_protected.push(at);
@@ -337,7 +365,7 @@ pub fn scan(
             }
             bad_metadata += u64::from(meta_bad);
         }
-        lba += n;
+        lba = (lba + group * BLOCK_SECTORS).min(end);
         progress(lba);
     }
     let mut stripe_losses = vec![0u32; s as usize];

@@ -319,6 +319,9 @@ impl SectorSource for BurnReadback<'_> {
         Ok(())
     }
 
+    fn parallel_reads(&self) -> bool {
+        false // a disc in a drive: read in order
+    }
     fn describe(&self) -> String {
         self.name.clone()
     }

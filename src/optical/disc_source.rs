@@ -365,6 +365,10 @@ impl SectorSource for DriveSectorSource {
     fn describe(&self) -> String {
         self.name.clone()
     }
+
+    fn parallel_reads(&self) -> bool {
+        false
+    }
 }
 
 /// Why a disc cannot be read at all.
