@@ -42,14 +42,8 @@ fn protected_sectors() -> u64 {
 }
 
 fn random_data(sectors: u64) -> Vec<u8> {
-    let mut x = 0x2545_F491_4F6C_DD1Du64;
     let mut v = vec![0u8; sectors as usize * SS];
-    for c in v.chunks_exact_mut(8) {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        c.copy_from_slice(&x.to_le_bytes());
-    }
+    bd_archive::xorshift::Xorshift64::new(0x2545_F491_4F6C_DD1D).fill(&mut v);
     v
 }
 

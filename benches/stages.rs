@@ -17,17 +17,14 @@ use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// Half text-like, half random bytes: typical of a mixed archive.
 fn mixed(len: usize) -> Vec<u8> {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rng = bd_archive::xorshift::Xorshift64::new(0x9e37_79b9_7f4a_7c15);
     let words = b"the quick brown fox jumps over the lazy dog 0123456789 ";
     (0..len)
         .map(|i| {
             if (i / 65536) % 2 == 0 {
                 words[i % words.len()]
             } else {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
+                rng.next_u64() as u8
             }
         })
         .collect()

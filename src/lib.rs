@@ -27,6 +27,7 @@ pub mod sector;
 pub mod self_binary;
 pub mod stream_reader;
 pub mod tarstream;
+pub mod xorshift;
 
 /// Version line for `--version`: tool version, format version and build target.
 pub fn version_string() -> &'static str {

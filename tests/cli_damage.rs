@@ -9,6 +9,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use bd_archive::xorshift::Xorshift64;
 use common::*;
 
 const SS: u64 = 2048;
@@ -61,16 +62,6 @@ fn sectors(img: &Path) -> u64 {
     fs::metadata(img).unwrap().len() / SS
 }
 
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 << 13;
-        self.0 ^= self.0 >> 7;
-        self.0 ^= self.0 << 17;
-        self.0
-    }
-}
-
 fn zero_sectors(img: &Path, lbas: impl Iterator<Item = u64>) {
     let f = fs::OpenOptions::new().write(true).open(img).unwrap();
     let z = [0u8; SS as usize];
@@ -80,11 +71,11 @@ fn zero_sectors(img: &Path, lbas: impl Iterator<Item = u64>) {
 }
 
 fn random_lbas(n: u64, pct: f64, seed: u64) -> Vec<u64> {
-    let mut r = Rng(seed | 1);
+    let mut r = Xorshift64::new(seed | 1);
     let want = (n as f64 * pct / 100.0) as usize;
     let mut set = std::collections::BTreeSet::new();
     while set.len() < want {
-        set.insert(r.next() % n);
+        set.insert(r.next_u64() % n);
     }
     set.into_iter().collect()
 }
@@ -206,12 +197,12 @@ fn bit_flips_in_a_tenth_of_a_percent() {
                     .write(true)
                     .open(img)
                     .unwrap();
-                let mut r = Rng(77 + i as u64);
+                let mut r = Xorshift64::new(77 + i as u64);
                 for l in random_lbas(sectors(img), 0.1, 5 + i as u64) {
-                    let off = l * SS + r.next() % SS;
+                    let off = l * SS + r.next_u64() % SS;
                     let mut b = [0u8];
                     f.read_exact_at(&mut b, off).unwrap();
-                    b[0] ^= 1 << (r.next() % 8);
+                    b[0] ^= 1 << (r.next_u64() % 8);
                     f.write_all_at(&b, off).unwrap();
                 }
             }

@@ -188,12 +188,9 @@ fn killed_at_ten_random_moments_never_leaves_a_bad_image() {
     let start = Instant::now();
     expect_code(&bd(&create_args(&src, &probe, &[])), 0);
     let full = start.elapsed().as_micros() as u64;
-    let mut seed = 0x5eed_u64;
+    let mut rng = bd_archive::xorshift::Xorshift64::new(0x5eed);
     for round in 0..10 {
-        seed ^= seed << 13;
-        seed ^= seed >> 7;
-        seed ^= seed << 17;
-        let at = Duration::from_micros(seed % full.max(1));
+        let at = Duration::from_micros(rng.next_u64() % full.max(1));
         let out = t.path().join(format!("out{round}"));
         let mut child = Command::new(env!("CARGO_BIN_EXE_bd-archive"))
             .args(create_args(&src, &out, &[]))

@@ -300,17 +300,10 @@ fn corrupted_byte_is_reported_not_silent() {
 #[test]
 fn fuzz_entry_points_survive_garbage_and_truncation() {
     use bd_archive::compat::dar::{catalogue::fuzz_catalogue, fuzz_archive};
-    let mut x = 0x1234_5678_9abc_def0u64;
+    let mut rng = bd_archive::xorshift::Xorshift64::new(0x1234_5678_9abc_def0);
     for len in [0usize, 1, 5, 37, 100, 1000, 5000] {
         for _ in 0..50 {
-            let v: Vec<u8> = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
+            let v: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
             fuzz_archive(&v);
             fuzz_catalogue(&v);
         }

@@ -117,17 +117,10 @@ fn beyond_budget_is_broken() {
 
 #[test]
 fn fuzz_par2_survives_garbage_truncation_and_flips() {
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rng = bd_archive::xorshift::Xorshift64::new(0x9e37_79b9_7f4a_7c15);
     for len in [0usize, 8, 63, 64, 65, 200, 4096] {
         for _ in 0..30 {
-            let mut v: Vec<u8> = (0..len)
-                .map(|_| {
-                    x ^= x << 13;
-                    x ^= x >> 7;
-                    x ^= x << 17;
-                    x as u8
-                })
-                .collect();
+            let mut v: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
             if v.len() >= 16 {
                 v[..8].copy_from_slice(b"PAR2\0PKT");
                 v[8..16].copy_from_slice(&(u64::MAX - 3).to_le_bytes());

@@ -5,6 +5,7 @@ use bd_archive::image::{
     fuzz_read, read_filesystem, write_filesystem, ImageError, ImageFile, VolumeSpec, FIRST_DATA_LBA,
 };
 use bd_archive::sector::{MemorySectorSource, SECTOR_SIZE};
+use bd_archive::xorshift::Xorshift64;
 use std::os::unix::fs::FileExt;
 
 const TOTAL: u64 = 2048;
@@ -51,13 +52,6 @@ fn image() -> Vec<u8> {
     std::fs::read(&p).unwrap()
 }
 
-fn xorshift(seed: &mut u64) -> u64 {
-    *seed ^= *seed << 13;
-    *seed ^= *seed >> 7;
-    *seed ^= *seed << 17;
-    *seed
-}
-
 #[test]
 fn valid_image_reads() {
     let fs = read_filesystem(&MemorySectorSource { data: image() }).unwrap();
@@ -66,9 +60,9 @@ fn valid_image_reads() {
 
 #[test]
 fn random_bytes_are_rejected() {
-    let mut seed = 0x1234_5678_9abc_def1u64;
+    let mut rng = Xorshift64::new(0x1234_5678_9abc_def1);
     for len in [0usize, 100, 2048, 40 * 2048, 600 * 2048] {
-        let data: Vec<u8> = (0..len).map(|_| xorshift(&mut seed) as u8).collect();
+        let data: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
         assert!(read_filesystem(&MemorySectorSource { data: data.clone() }).is_err());
         fuzz_read(&data);
     }
@@ -93,17 +87,16 @@ fn corrupted_directory_records_do_not_panic() {
     let img = image();
     // Corrupt every byte of the metadata region, one at a time in several patterns, and also
     // random multi-byte damage; the reader may succeed (redundancy) but must not panic.
-    let mut seed = 42u64;
+    let mut rng = Xorshift64::new(42);
     for round in 0..3000 {
         let mut d = img.clone();
-        let n = 1 + (xorshift(&mut seed) % 8) as usize;
+        let n = 1 + (rng.next_u64() % 8) as usize;
         for _ in 0..n {
-            let pos =
-                16 * SECTOR_SIZE + (xorshift(&mut seed) as usize) % ((400 - 16) * SECTOR_SIZE);
+            let pos = 16 * SECTOR_SIZE + (rng.next_u64() as usize) % ((400 - 16) * SECTOR_SIZE);
             d[pos] = match round % 3 {
                 0 => 0xFF,
                 1 => 0,
-                _ => xorshift(&mut seed) as u8,
+                _ => rng.next_u64() as u8,
             };
         }
         let _ = read_filesystem(&MemorySectorSource { data: d });

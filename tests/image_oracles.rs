@@ -16,15 +16,8 @@ const TOTAL: u64 = 8192; // 16 MiB, multiple of 32
 const LONG60: &str = "a-name-that-is-exactly-sixty-characters-long-for-joliet-test";
 
 fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
-    let mut x = seed | 1;
-    (0..len)
-        .map(|_| {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            (x >> 24) as u8
-        })
-        .collect()
+    let mut rng = bd_archive::xorshift::Xorshift64::new(seed | 1);
+    (0..len).map(|_| (rng.next_u64() >> 24) as u8).collect()
 }
 
 /// The test tree: path -> content.

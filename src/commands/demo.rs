@@ -11,6 +11,7 @@ use sha2::{Digest, Sha256};
 
 use crate::cli::DemoArgs;
 use crate::commands::Ui;
+use crate::xorshift::{noise, Xorshift64};
 
 /// Runs `demo`.
 pub fn run(args: &DemoArgs, ui: &Ui) -> Result<i32> {
@@ -94,20 +95,6 @@ fn step(exe: &Path, args: &[&str], ok: &[i32]) -> Result<i32> {
     Ok(code)
 }
 
-/// Deterministic pseudo-random bytes (xorshift64): photo-like, incompressible data.
-fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut v = Vec::with_capacity(len + 8);
-    while v.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(len);
-    v
-}
-
 fn make_tree(src: &Path) -> Result<()> {
     let w = |rel: &str, data: &[u8]| -> Result<()> {
         let p = src.join(rel);
@@ -167,12 +154,9 @@ fn damage(img: &Path) -> Result<()> {
     for lba in n / 3..n / 3 + n / 100 {
         f.write_all_at(&zero, lba * 2048)?;
     }
-    let mut x = 0x9e37_79b9_7f4a_7c15u64;
+    let mut rng = Xorshift64::new(0x9e37_79b9_7f4a_7c15);
     for _ in 0..n * 3 / 100 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        f.write_all_at(&zero, (x % n) * 2048)?;
+        f.write_all_at(&zero, (rng.next_u64() % n) * 2048)?;
     }
     Ok(())
 }

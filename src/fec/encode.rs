@@ -286,15 +286,8 @@ mod tests {
 
     fn image(d: u64, layout: &FecLayout) -> tempfile::NamedTempFile {
         let f = tempfile::NamedTempFile::new().unwrap();
-        let mut x = 0x9E37_79B9_7F4A_7C15u64;
-        let data: Vec<u8> = (0..d as usize * SS)
-            .map(|_| {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                x as u8
-            })
-            .collect();
+        let mut rng = crate::xorshift::Xorshift64::new(0x9E37_79B9_7F4A_7C15);
+        let data: Vec<u8> = (0..d as usize * SS).map(|_| rng.next_u64() as u8).collect();
         f.as_file().write_all_at(&data, 0).unwrap();
         f.as_file()
             .set_len(layout.region_end() * SS as u64)

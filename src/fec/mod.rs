@@ -103,14 +103,11 @@ pub fn fuzz_header(data: &[u8]) {
 mod fuzz_tests {
     #[test]
     fn fuzz_header_survives_garbage() {
-        let mut x = 0x1234_5678_9abc_def0u64;
+        let mut rng = crate::xorshift::Xorshift64::new(0x1234_5678_9abc_def0);
         let mut buf = vec![0u8; 4096 + 17];
         for round in 0..200 {
             for b in buf.iter_mut() {
-                x ^= x << 13;
-                x ^= x >> 7;
-                x ^= x << 17;
-                *b = x as u8;
+                *b = rng.next_u64() as u8;
             }
             if round % 2 == 0 {
                 buf[..8].copy_from_slice(&super::FEC_MAGIC);

@@ -1549,13 +1549,8 @@ mod tests {
 
     #[test]
     fn random_cdbs_never_panic() {
-        let mut x: u64 = 0x2545_F491_4F6C_DD1D;
-        let mut rnd = move || {
-            x ^= x << 13;
-            x ^= x >> 7;
-            x ^= x << 17;
-            x
-        };
+        let mut rng = crate::xorshift::Xorshift64::new(0x2545_F491_4F6C_DD1D);
+        let mut rnd = move || rng.next_u64();
         let ops = [
             0x00u8, 0x12, 0x1B, 0x1E, 0x23, 0x25, 0x28, 0x2A, 0x35, 0x46, 0x4A, 0x51, 0x52, 0x5A,
             0x5B, 0xA8, 0xAA, 0xB6, 0xBB, 0xFF,

@@ -51,18 +51,8 @@ pub fn expect_code(o: &Output, want: i32) {
 }
 
 /// Deterministic pseudo-random bytes (xorshift), incompressible.
-pub fn noise(len: usize, seed: u64) -> Vec<u8> {
-    let mut x = seed | 1;
-    let mut v = Vec::with_capacity(len + 8);
-    while v.len() < len {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
-        v.extend_from_slice(&x.to_le_bytes());
-    }
-    v.truncate(len);
-    v
-}
+#[allow(unused_imports)] // not every test binary makes noise
+pub use bd_archive::xorshift::noise;
 
 /// Writes a file, creating parents.
 pub fn write(path: &Path, data: &[u8]) {
