@@ -343,6 +343,12 @@ fn is_dir(st: &libc::stat) -> bool {
     st.st_mode & libc::S_IFMT == libc::S_IFDIR
 }
 
+/// (device, inode): what identifies a restored file for hard links.
+#[allow(clippy::unnecessary_cast)] // dev_t and ino_t are not u64 on every target
+fn file_id(st: &libc::stat) -> (u64, u64) {
+    (st.st_dev as u64, st.st_ino as u64)
+}
+
 fn is_reg(st: &libc::stat) -> bool {
     st.st_mode & libc::S_IFMT == libc::S_IFREG
 }
@@ -704,7 +710,8 @@ impl Restorer {
             .is_none_or(|t| t.contains(&e.path));
         let restored = if needs_identity {
             let st = fstat(fd.as_raw_fd()).map_err(Self::io_err(&e.path, "stat new file"))?;
-            Restored::File(st.st_dev as u64, st.st_ino as u64)
+            let (dev, ino) = file_id(&st);
+            Restored::File(dev, ino)
         } else {
             Restored::Other
         };
@@ -726,18 +733,9 @@ impl Restorer {
         if e.kind != EntryKind::File {
             return Ok(false);
         }
-        let Ok((parent, name)) = self.open_parent(&e.path, false) else {
+        let Some((fd, st)) = self.open_existing(&e.path)? else {
             return Ok(false);
         };
-        let Ok(fd) = openat(
-            parent.as_raw_fd(),
-            name,
-            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            0,
-        ) else {
-            return Ok(false);
-        };
-        let st = fstat(fd.as_raw_fd()).map_err(Self::io_err(&e.path, "stat existing file"))?;
         let same_meta = st.st_mode & libc::S_IFMT == libc::S_IFREG
             && st.st_size as u64 == e.size
             && st.st_mtime == e.mtime_sec
@@ -759,10 +757,9 @@ impl Restorer {
         if h.finalize().as_slice() != e.sha256 {
             return Ok(false);
         }
-        self.restored.insert(
-            e.path.clone(),
-            Restored::File(st.st_dev as u64, st.st_ino as u64),
-        );
+        let (dev, ino) = file_id(&st);
+        self.restored
+            .insert(e.path.clone(), Restored::File(dev, ino));
         Ok(true)
     }
 
@@ -774,35 +771,13 @@ impl Restorer {
         if e.kind != EntryKind::File || !self.restored.contains_key(&e.path) {
             return Ok(false);
         }
-        let Ok((parent, name)) = self.open_parent(&e.path, false) else {
+        let Some((fd, st)) = self.open_existing(&e.path)? else {
             return Ok(false);
         };
-        let Ok(fd) = openat(
-            parent.as_raw_fd(),
-            name,
-            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
-            0,
-        ) else {
-            return Ok(false);
-        };
-        let st = fstat(fd.as_raw_fd()).map_err(Self::io_err(&e.path, "stat existing file"))?;
         if !is_reg(&st) || st.st_size as u64 != e.size {
             return Ok(false);
         }
-        let raw = fd.as_raw_fd();
-        if self.want_chown() {
-            // SAFETY: valid open descriptor.
-            let r = cvt(unsafe { libc::fchown(raw, e.uid, e.gid) });
-            self.chown_result(r, &e.path)?;
-        }
-        let mode = self.effective_mode(e.mode);
-        // SAFETY: valid open descriptor.
-        cvt(unsafe { libc::fchmod(raw, mode as libc::mode_t) })
-            .map_err(Self::io_err(&e.path, "set mode"))?;
-        let ts = mtime_spec(e.mtime_sec, e.mtime_nsec);
-        // SAFETY: valid fd and a two-element timespec array.
-        cvt(unsafe { libc::futimens(raw, ts.as_ptr()) })
-            .map_err(Self::io_err(&e.path, "set mtime"))?;
+        self.apply_file_metadata(fd.as_raw_fd(), e, None)?;
         Ok(true)
     }
 
@@ -814,14 +789,24 @@ impl Restorer {
         if f.high_water != e.size {
             f.set_len(e.size)?;
         }
-        let fd = f.file.as_raw_fd();
+        self.apply_file_metadata(f.file.as_raw_fd(), e, f.mode_at_create)
+    }
+
+    /// Owner (if `same_owner`), mode and mtime of regular file `e` through its descriptor `fd`;
+    /// the chmod is skipped when the file was created with exactly that mode already.
+    fn apply_file_metadata(
+        &mut self,
+        fd: RawFd,
+        e: &Entry,
+        mode_at_create: Option<u32>,
+    ) -> Result<(), RestoreError> {
         if self.want_chown() {
             // SAFETY: fd is a valid open file descriptor.
             let r = cvt(unsafe { libc::fchown(fd, e.uid, e.gid) });
             self.chown_result(r, &e.path)?;
         }
         let mode = self.effective_mode(e.mode);
-        if f.mode_at_create != Some(mode) {
+        if mode_at_create != Some(mode) {
             // SAFETY: valid fd. chmod after chown, because chown clears setuid/setgid.
             cvt(unsafe { libc::fchmod(fd, mode as libc::mode_t) })
                 .map_err(Self::io_err(&e.path, "set mode"))?;
@@ -831,6 +816,27 @@ impl Restorer {
         cvt(unsafe { libc::futimens(fd, ts.as_ptr()) })
             .map_err(Self::io_err(&e.path, "set mtime"))?;
         Ok(())
+    }
+
+    /// Opens an existing entry of OUT read-only without following a final symlink, with its
+    /// status; `None` when it is missing or cannot be opened (the caller restores it anew).
+    fn open_existing(
+        &mut self,
+        path: &[u8],
+    ) -> Result<Option<(OwnedFd, libc::stat)>, RestoreError> {
+        let Ok((parent, name)) = self.open_parent(path, false) else {
+            return Ok(None);
+        };
+        let Ok(fd) = openat(
+            parent.as_raw_fd(),
+            name,
+            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            0,
+        ) else {
+            return Ok(None);
+        };
+        let st = fstat(fd.as_raw_fd()).map_err(Self::io_err(path, "stat existing file"))?;
+        Ok(Some((fd, st)))
     }
 
     /// Creates a symlink with the archived target bytes verbatim (absolute or `..` targets are fine:
@@ -904,7 +910,7 @@ impl Restorer {
             .open_parent(&e.link_target, false)
             .map_err(|_| refused())?;
         let st = fstatat(tparent.as_raw_fd(), tname).map_err(|_| refused())?;
-        if !is_reg(&st) || st.st_dev as u64 != dev || st.st_ino as u64 != ino {
+        if !is_reg(&st) || file_id(&st) != (dev, ino) {
             return Err(refused());
         }
         let (parent, name) = self.open_parent(&e.path, true)?;
