@@ -9,11 +9,10 @@
 use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use rayon::prelude::*;
-use sha2::{Digest, Sha256};
+use sha2::Sha256;
 use thiserror::Error;
 
 use crate::catalog::{Catalog, Entry, EntryKind};
@@ -285,17 +284,10 @@ fn with_metadata(b: &Entry, s: &SourceEntry) -> Entry {
 
 /// SHA-256 of a file's content; None if it cannot be read (it is then stored and reported normally).
 fn hash_file(path: &Path) -> Option<[u8; 32]> {
-    let mut f = File::open(path).ok()?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        match f.read(&mut buf) {
-            Ok(0) => return Some(h.finalize().into()),
-            Ok(n) => h.update(&buf[..n]),
-            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-            Err(_) => return None,
-        }
-    }
+    let f = File::open(path).ok()?;
+    crate::digest_read::digest_reader::<Sha256>(f)
+        .ok()
+        .map(Into::into)
 }
 
 #[cfg(test)]

@@ -11,6 +11,7 @@ pub mod cli;
 pub mod commands;
 pub mod compat;
 pub mod container;
+pub mod digest_read;
 pub mod disc_dir;
 pub mod disc_reader;
 pub mod disc_writer;

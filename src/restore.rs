@@ -729,7 +729,6 @@ impl Restorer {
     /// this run and is a valid hard-link target — and returns true. Anything else returns false
     /// and the caller restores the entry anew.
     pub fn keep_if_intact(&mut self, e: &Entry) -> Result<bool, RestoreError> {
-        use sha2::Digest;
         if e.kind != EntryKind::File {
             return Ok(false);
         }
@@ -743,18 +742,9 @@ impl Restorer {
         if !same_meta {
             return Ok(false);
         }
-        let mut f = File::from(fd);
-        let mut h = sha2::Sha256::new();
-        let mut buf = vec![0u8; 1 << 20];
-        loop {
-            let n = std::io::Read::read(&mut f, &mut buf)
-                .map_err(Self::io_err(&e.path, "read existing file"))?;
-            if n == 0 {
-                break;
-            }
-            h.update(&buf[..n]);
-        }
-        if h.finalize().as_slice() != e.sha256 {
+        let sha = crate::digest_read::digest_reader::<sha2::Sha256>(File::from(fd))
+            .map_err(Self::io_err(&e.path, "read existing file"))?;
+        if sha.as_slice() != e.sha256 {
             return Ok(false);
         }
         let (dev, ino) = file_id(&st);

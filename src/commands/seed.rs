@@ -203,19 +203,23 @@ impl SeedPrelude {
                 reason: format!("dar generation: {why}"),
             })
             .collect();
-        for (name, st) in &out.slices {
-            if let SliceState::Unrepairable(why) = st {
-                damaged.push(Damage {
-                    path: format!("(slice) {name}").into_bytes(),
-                    ranges: Vec::new(),
-                    reason: format!(
-                        "slice failed sha512 + par2 repair: {why}; files from it may be damaged"
-                    ),
-                });
-            }
-        }
+        damaged.extend(unrepairable_slices(&out.slices));
         Ok(damaged)
     }
+}
+
+/// One corrupted-files.txt line per slice that neither its sha512 nor par2 could vouch for.
+fn unrepairable_slices(slices: &[(String, SliceState)]) -> impl Iterator<Item = Damage> + '_ {
+    slices.iter().filter_map(|(name, st)| match st {
+        SliceState::Unrepairable(why) => Some(Damage {
+            path: format!("(slice) {name}").into_bytes(),
+            ranges: Vec::new(),
+            reason: format!(
+                "slice failed sha512 + par2 repair: {why}; files from it may be damaged"
+            ),
+        }),
+        _ => None,
+    })
 }
 
 /// `extract` of a file whose content a migrated chain left in its dar generations (restored by
@@ -268,8 +272,6 @@ pub fn try_extract(args: &ExtractArgs, ui: &Ui) -> Result<Option<i32>> {
         same_owner: args.same_owner || RestoreOptions::default().same_owner,
         special_files: args.special_files,
     };
-    std::fs::create_dir_all(&args.output)
-        .with_context(|| format!("creating {}", args.output.display()))?;
     let out = chain.extract(&args.output, work.path(), opts, |m| ui.info(m))?;
     let mut damaged: Vec<Damage> = out
         .report
@@ -284,17 +286,7 @@ pub fn try_extract(args: &ExtractArgs, ui: &Ui) -> Result<Option<i32>> {
     for (p, why) in &out.report.skipped {
         ui.warn(&format!("{p}: {why}"));
     }
-    for (name, st) in &out.slices {
-        if let SliceState::Unrepairable(why) = st {
-            damaged.push(Damage {
-                path: format!("(slice) {name}").into_bytes(),
-                ranges: Vec::new(),
-                reason: format!(
-                    "slice failed sha512 + par2 repair: {why}; files from it may be damaged"
-                ),
-            });
-        }
-    }
+    damaged.extend(unrepairable_slices(&out.slices));
     finish_report(&args.output, &damaged, out.entries, ui).map(Some)
 }
 

@@ -567,17 +567,7 @@ impl Par2Set {
                 continue;
             };
             out.sync_all()?;
-            let mut h = Md5::new();
-            let mut r = File::open(&tmp)?;
-            let mut buf = vec![0u8; 1 << 20];
-            loop {
-                let n = r.read(&mut buf)?;
-                if n == 0 {
-                    break;
-                }
-                h.update(&buf[..n]);
-            }
-            let got: [u8; 16] = h.finalize().into();
+            let got: [u8; 16] = crate::digest_read::digest_reader::<Md5>(File::open(&tmp)?)?.into();
             if got != f.md5 {
                 let _ = std::fs::remove_file(&tmp);
                 return Err(Par2Error::Format(format!(

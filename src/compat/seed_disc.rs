@@ -11,7 +11,7 @@ use std::io::{self, Read, Write};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use sha2::{Digest, Sha512};
+use sha2::Sha512;
 
 use super::dar::extract::{restore_archive, DarRestoreReport};
 use super::dar::{DarArchive, DarEntry, DarError, DarKind};
@@ -358,17 +358,8 @@ fn sha512_ok(files: &SeedFiles, name: &str) -> io::Result<Option<bool>> {
     if want.is_empty() {
         return Ok(Some(false));
     }
-    let mut h = Sha512::new();
-    let mut r = files.reader(name)?;
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = r.read(&mut buf)?;
-        if n == 0 {
-            break;
-        }
-        h.update(&buf[..n]);
-    }
-    let got: String = h.finalize().iter().map(|b| format!("{b:02x}")).collect();
+    let digest = crate::digest_read::digest_reader::<Sha512>(files.reader(name)?)?;
+    let got: String = digest.iter().map(|b| format!("{b:02x}")).collect();
     Ok(Some(got == want))
 }
 
@@ -384,6 +375,23 @@ fn par2_files(files: &SeedFiles, slice: &str) -> Vec<String> {
 }
 
 impl SeedChain {
+    /// Where generation `g`'s catalogue is read from: its isolated catalogue slices when the
+    /// seed wrote them, else the archive slices themselves (dar's catalogue is at their end).
+    fn catalogue_locations(
+        &self,
+        g: &SeedGeneration,
+    ) -> io::Result<Vec<Option<(PathBuf, u64, u64)>>> {
+        let names: Vec<&String> = if g.catalogs.is_empty() {
+            g.slices.values().collect()
+        } else {
+            g.catalogs.values().collect()
+        };
+        names
+            .into_iter()
+            .map(|n| self.files.location(n).map(Some))
+            .collect()
+    }
+
     /// Checks one slice; repairs it into `work` if needed. Returns its state and the path to use.
     fn check_slice(
         &self,
@@ -506,15 +514,7 @@ impl SeedChain {
             .ok_or_else(|| {
                 anyhow::anyhow!("generation {generation} is not among the seed files")
             })?;
-        let names: Vec<&String> = if g.catalogs.is_empty() {
-            g.slices.values().collect()
-        } else {
-            g.catalogs.values().collect()
-        };
-        let mut paths = Vec::new();
-        for n in names {
-            paths.push(Some(self.files.location(n)?));
-        }
+        let paths = self.catalogue_locations(g)?;
         DarArchive::open_ranges(&paths).map_err(|e| anyhow::anyhow!("{}: {e}", g.basename))
     }
 
@@ -526,15 +526,7 @@ impl SeedChain {
             .ok_or_else(|| anyhow::anyhow!("no generation found"))?;
         let dir = work.join("slices");
         std::fs::create_dir_all(&dir)?;
-        let names: Vec<&String> = if g.catalogs.is_empty() {
-            g.slices.values().collect()
-        } else {
-            g.catalogs.values().collect()
-        };
-        let mut paths = Vec::new();
-        for n in names {
-            paths.push(Some(self.files.location(n)?));
-        }
+        let paths = self.catalogue_locations(g)?;
         let a = DarArchive::open_ranges(&paths)?;
         Ok((g.generation, a.catalogue()?))
     }
