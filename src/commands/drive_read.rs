@@ -36,12 +36,6 @@ pub struct DriveReadOptions {
     pub read_speed: Option<u32>,
 }
 
-/// True when a TARGET/SOURCE names a drive rather than an image or directory.
-pub fn is_drive_path(p: &Path) -> bool {
-    let s = p.to_string_lossy();
-    s.starts_with("sim:") || s.starts_with("/dev/sr") || s.starts_with("/dev/sg")
-}
-
 /// Opens the drive (`-D` or detected) for reading.
 pub fn open_drive(opts: &DriveReadOptions) -> Result<Box<dyn Drive>> {
     let dev = select_drive(opts.device.as_deref()).map_err(|e| {

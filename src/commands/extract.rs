@@ -105,7 +105,7 @@ pub fn run(args: &ExtractArgs, ui: &Ui) -> Result<i32> {
         || args
             .sources
             .iter()
-            .any(|p| super::drive_read::is_drive_path(p));
+            .any(|p| crate::optical::device::is_drive_path(p));
     let result = if from_drive {
         extract_from_drive(args, &workdir, &settings, ui)
     } else {
@@ -129,14 +129,14 @@ fn extract_from_drive(
     if let Some(p) = args
         .sources
         .iter()
-        .find(|p| super::drive_read::is_drive_path(p))
+        .find(|p| crate::optical::device::is_drive_path(p))
     {
         device.get_or_insert_with(|| p.clone());
     }
     if let Some(other) = args
         .sources
         .iter()
-        .find(|p| !super::drive_read::is_drive_path(p))
+        .find(|p| !crate::optical::device::is_drive_path(p))
     {
         bail!(
             "{}: combine image files and a drive in one extract is not supported; copy the discs first (`bd-archive verify --map` keeps a copy) or pass only images",

@@ -69,7 +69,7 @@ pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
         .targets
         .iter()
         .cloned()
-        .partition(|p| super::drive_read::is_drive_path(p));
+        .partition(|p| crate::optical::device::is_drive_path(p));
     let mut drives: Vec<Option<PathBuf>> = drives.into_iter().map(Some).collect();
     if args.device.is_some() || args.targets.is_empty() {
         drives.push(args.device.clone());

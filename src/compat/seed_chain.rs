@@ -209,25 +209,13 @@ fn base_entries(dar: &[DarEntry], seed_gens: u32) -> Vec<Entry> {
             }
         }
         out.push(Entry {
-            path: d.path.clone(),
-            kind,
-            mode: u32::from(d.perm),
-            uid: u32::try_from(d.uid).unwrap_or(u32::MAX),
-            gid: u32::try_from(d.gid).unwrap_or(u32::MAX),
-            mtime_sec: i64::try_from(d.mtime.0).unwrap_or(i64::MAX),
-            mtime_nsec: d.mtime.1,
-            size: if kind == EntryKind::File { d.size } else { 0 },
             link_target,
-            rdev: d
-                .device
-                .map(|(ma, mi)| libc::makedev(u32::from(ma), u32::from(mi)))
-                .unwrap_or(0),
-            sha256: [0; 32],
             data: DataRef {
                 generation: SEED_DATA_GENERATION,
                 header_offset: u64::from(seed_gens),
                 content_offset: 0,
             },
+            ..crate::compat::dar::extract::to_entry(d, kind)
         });
     }
     out
@@ -239,7 +227,7 @@ pub fn split_sources(sources: &[PathBuf]) -> (Vec<PathBuf>, Vec<PathBuf>) {
     let mut seed = Vec::new();
     let mut ours = Vec::new();
     for s in sources {
-        if crate::commands::drive_read::is_drive_path(s) {
+        if crate::optical::device::is_drive_path(s) {
             ours.push(s.clone()); // a drive: read by our drive code, never probed here
             continue;
         }

@@ -11,9 +11,11 @@ use super::sim::{SimDrive, SimError};
 /// The prefix that selects the simulated drive (tests, demos): `-D sim:DIR`.
 pub const SIM_PREFIX: &str = "sim:";
 
-/// Whether `spec` names a simulated drive.
-pub fn is_sim(spec: &str) -> bool {
-    spec.starts_with(SIM_PREFIX)
+/// True when a TARGET/SOURCE names a drive (`/dev/srN`, `/dev/sgN`, `sim:DIR`) rather than an
+/// image or a directory, so it is read through [`open_device`] and never probed as a file.
+pub fn is_drive_path(p: &Path) -> bool {
+    let s = p.to_string_lossy();
+    s.starts_with(SIM_PREFIX) || s.starts_with("/dev/sr") || s.starts_with("/dev/sg")
 }
 
 /// Why `-D` could not be opened.

@@ -23,7 +23,8 @@ pub struct DarRestoreReport {
     pub deleted: u64,
 }
 
-fn to_entry(e: &DarEntry, kind: EntryKind) -> Entry {
+/// Our catalog entry for dar entry `e` as `kind` (no hash, no data reference yet).
+pub(crate) fn to_entry(e: &DarEntry, kind: EntryKind) -> Entry {
     Entry {
         path: e.path.clone(),
         kind,
