@@ -13,28 +13,8 @@ use bd_archive::compat::dar::DarArchive;
 use bd_archive::compat::seed_chain::seed_chain_id;
 use bd_archive::disc_reader::find_disc_header;
 use bd_archive::sector::FileSectorSource;
-use common::{assert_same_tree, bd, code, create, noise, tmp, write};
-
-fn have_dar() -> bool {
-    let ok = Command::new("dar").arg("--version").output().is_ok();
-    if !ok {
-        println!("SKIPPED: dar is not installed (apt install dar)");
-    }
-    ok
-}
-
-fn sh(cmd: &mut Command) {
-    let o = cmd
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("spawn");
-    assert!(
-        o.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
+use common::seed::seed_generation;
+use common::{assert_same_tree, bd, code, create, have, noise, sh, tmp, write};
 
 fn out(o: &std::process::Output) -> String {
     format!(
@@ -42,61 +22,6 @@ fn out(o: &std::process::Output) -> String {
         String::from_utf8_lossy(&o.stdout),
         String::from_utf8_lossy(&o.stderr)
     )
-}
-
-/// dar generation `g` of `name` from `src` into `work/tmp<g>` (as the seed: sliced, sha512,
-/// isolated catalogue), then one seed disc folder per slice: `work/discs/g<g>-d<i>/<name>-gen<g>/`.
-fn seed_generation(work: &Path, src: &Path, name: &str, g: u32) -> Vec<PathBuf> {
-    let base = format!("{name}-gen{g}");
-    let tmpd = work.join(format!("tmp{g}"));
-    fs::create_dir_all(&tmpd).unwrap();
-    let mut c = Command::new("dar");
-    c.arg("-c").arg(tmpd.join(&base)).arg("-R").arg(src);
-    c.args([
-        "-s",
-        "100000",
-        "--hash",
-        "sha512",
-        "--min-digits",
-        "4",
-        "-Q",
-        "-zzstd",
-        "-am",
-    ]);
-    if g > 1 {
-        c.arg("-A").arg(
-            work.join(format!("tmp{}", g - 1))
-                .join(format!("{name}-gen{}-catalog", g - 1)),
-        );
-    }
-    sh(&mut c);
-    sh(Command::new("dar")
-        .arg("-C")
-        .arg(tmpd.join(format!("{base}-catalog")))
-        .arg("-A")
-        .arg(tmpd.join(&base))
-        .args(["--hash", "sha512", "--min-digits", "4", "-Q"]));
-    let mut slices: Vec<String> = fs::read_dir(&tmpd)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".dar") && !n.contains("-catalog"))
-        .collect();
-    slices.sort();
-    let mut discs = Vec::new();
-    for (i, s) in slices.iter().enumerate() {
-        let disc = work.join("discs").join(format!("g{g}-d{}", i + 1));
-        let folder = disc.join(&base);
-        fs::create_dir_all(&folder).unwrap();
-        for e in fs::read_dir(&tmpd).unwrap() {
-            let n = e.unwrap().file_name().to_string_lossy().into_owned();
-            let catalog = i == 0 && n.starts_with(&format!("{base}-catalog."));
-            if n.starts_with(s.as_str()) || catalog {
-                fs::copy(tmpd.join(&n), folder.join(&n)).unwrap();
-            }
-        }
-        discs.push(disc);
-    }
-    discs
 }
 
 fn tree1(src: &Path) {
@@ -144,17 +69,17 @@ fn chain_id(iso: &str) -> [u8; 16] {
 
 #[test]
 fn seed_chain_continued_by_create_base_then_extracted_in_order() {
-    if !have_dar() {
+    if !have("dar", "--version") {
         return;
     }
     let t = tmp();
     let w = t.path();
     let src = w.join("src");
     tree1(&src);
-    let mut seed_discs = seed_generation(w, &src, "photos", 1);
+    let mut seed_discs = seed_generation(w, &src, "photos", 1, false, false);
     std::thread::sleep(std::time::Duration::from_millis(20));
     tree2(&src);
-    seed_discs.extend(seed_generation(w, &src, "photos", 2));
+    seed_discs.extend(seed_generation(w, &src, "photos", 2, false, false));
     std::thread::sleep(std::time::Duration::from_millis(20));
     tree3(&src);
 
@@ -335,7 +260,7 @@ fn seed_chain_continued_by_create_base_then_extracted_in_order() {
 /// another dar chain of the same name are refused (the chain id tells them apart).
 #[test]
 fn legacy_seed_base_and_foreign_seed_discs() {
-    if !have_dar() {
+    if !have("dar", "--version") {
         return;
     }
     let t = tmp();

@@ -10,15 +10,7 @@ use std::process::Command;
 use bd_archive::compat::dar::extract::{restore_archive, DarRestoreReport};
 use bd_archive::compat::dar::{read_dar_catalog, DarArchive, DarKind};
 use bd_archive::restore::{RestoreOptions, Restorer};
-use common::{assert_same_tree, noise, tmp, write};
-
-fn have_dar() -> bool {
-    let ok = Command::new("dar").arg("--version").output().is_ok();
-    if !ok {
-        println!("SKIPPED: dar is not installed (apt install dar)");
-    }
-    ok
-}
+use common::{assert_same_tree, have, noise, tmp, write};
 
 fn dar(args: &[&str]) {
     let o = Command::new("dar")
@@ -102,7 +94,7 @@ fn slices(dir: &Path, base: &str) -> Vec<Option<PathBuf>> {
 }
 
 fn chain(compress: Option<&str>) {
-    if !have_dar() {
+    if !have("dar", "--version") {
         return;
     }
     let t = tmp();
@@ -245,7 +237,7 @@ fn lz4_chain_equals_dar() {
 
 #[test]
 fn unsupported_compressions_fail_clearly() {
-    if !have_dar() {
+    if !have("dar", "--version") {
         return;
     }
     for algo in ["lzo", "zstd:3:65536"] {
@@ -276,7 +268,7 @@ fn unsupported_compressions_fail_clearly() {
 
 #[test]
 fn corrupted_byte_is_reported_not_silent() {
-    if !have_dar() {
+    if !have("dar", "--version") {
         return;
     }
     let t = tmp();
@@ -308,7 +300,7 @@ fn fuzz_entry_points_survive_garbage_and_truncation() {
             fuzz_catalogue(&v);
         }
     }
-    if !have_dar() {
+    if !have("dar", "--version") {
         return;
     }
     // Every truncation and many single-byte corruptions of a real archive.

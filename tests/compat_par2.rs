@@ -6,15 +6,7 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use bd_archive::compat::par2::{fuzz_par2, Par2Set, Par2Status};
-use common::{noise, tmp};
-
-fn have_par2() -> bool {
-    let ok = Command::new("par2").arg("-V").output().is_ok();
-    if !ok {
-        println!("SKIPPED: par2 is not installed (apt install par2)");
-    }
-    ok
-}
+use common::{have, noise, tmp};
 
 fn make(dir: &Path, name: &str, data: &[u8]) -> Vec<PathBuf> {
     fs::write(dir.join(name), data).unwrap();
@@ -35,7 +27,7 @@ fn make(dir: &Path, name: &str, data: &[u8]) -> Vec<PathBuf> {
 
 #[test]
 fn verify_and_repair_within_budget() {
-    if !have_par2() {
+    if !have("par2", "-V") {
         return;
     }
     let t = tmp();
@@ -88,7 +80,7 @@ fn verify_and_repair_within_budget() {
 
 #[test]
 fn beyond_budget_is_broken() {
-    if !have_par2() {
+    if !have("par2", "-V") {
         return;
     }
     let t = tmp();
@@ -128,7 +120,7 @@ fn fuzz_par2_survives_garbage_truncation_and_flips() {
             fuzz_par2(&v);
         }
     }
-    if !have_par2() {
+    if !have("par2", "-V") {
         return;
     }
     let t = tmp();

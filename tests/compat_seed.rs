@@ -3,104 +3,11 @@
 mod common;
 
 use std::fs;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 
-use common::{assert_same_tree, bd, code, create, noise, tmp, write};
-
-fn have(tool: &str, arg: &str) -> bool {
-    let ok = Command::new(tool).arg(arg).output().is_ok();
-    if !ok {
-        println!("SKIPPED: {tool} is not installed");
-    }
-    ok
-}
-
-fn sh(cmd: &mut Command) {
-    let o = cmd
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("spawn");
-    assert!(
-        o.status.success(),
-        "{cmd:?}: {}{}",
-        String::from_utf8_lossy(&o.stdout),
-        String::from_utf8_lossy(&o.stderr)
-    );
-}
-
-/// Makes generation `g` of chain `name` from `src` into `work`, then one folder per slice
-/// (`discs/gG-dN/<name>-genG/…`), like the seed's discs. Returns the disc folders.
-fn seed_generation(work: &Path, src: &Path, name: &str, g: u32, legacy: bool) -> Vec<PathBuf> {
-    let base = if legacy {
-        name.to_string()
-    } else {
-        format!("{name}-gen{g}")
-    };
-    let tmpd = work.join(format!("tmp{g}"));
-    fs::create_dir_all(&tmpd).unwrap();
-    let b = tmpd.join(&base);
-    let mut c = Command::new("dar");
-    c.args(["-c"]).arg(&b).arg("-R").arg(src);
-    c.args([
-        "-s",
-        "100000",
-        "--hash",
-        "sha512",
-        "--min-digits",
-        "4",
-        "-Q",
-        "-zzstd",
-        "-am",
-    ]);
-    if g > 1 {
-        c.arg("-A").arg(
-            work.join(format!("tmp{}", g - 1))
-                .join(format!("{name}-gen{}-catalog", g - 1)),
-        );
-    }
-    sh(&mut c);
-    let cat = tmpd.join(format!("{base}-catalog"));
-    sh(Command::new("dar")
-        .arg("-C")
-        .arg(&cat)
-        .arg("-A")
-        .arg(&b)
-        .args(["--hash", "sha512", "--min-digits", "4", "-Q"]));
-    let mut slices: Vec<String> = fs::read_dir(&tmpd)
-        .unwrap()
-        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
-        .filter(|n| n.ends_with(".dar") && !n.contains("-catalog"))
-        .collect();
-    slices.sort();
-    let mut discs = Vec::new();
-    for (i, s) in slices.iter().enumerate() {
-        sh(Command::new("par2").current_dir(&tmpd).args([
-            "create",
-            "-q",
-            "-r5",
-            "-n1",
-            &format!("{s}.par2"),
-            s,
-        ]));
-        let disc = work.join("discs").join(format!("g{g}-d{}", i + 1));
-        let folder = if legacy {
-            disc.clone()
-        } else {
-            disc.join(&base)
-        };
-        fs::create_dir_all(&folder).unwrap();
-        for e in fs::read_dir(&tmpd).unwrap() {
-            let n = e.unwrap().file_name().to_string_lossy().into_owned();
-            let catalog = i == 0 && n.starts_with(&format!("{base}-catalog."));
-            if n.starts_with(s.as_str()) || catalog {
-                fs::copy(tmpd.join(&n), folder.join(&n)).unwrap();
-            }
-        }
-        discs.push(disc);
-    }
-    discs
-}
+use common::seed::seed_generation;
+use common::{assert_same_tree, bd, code, create, have, noise, sh, tmp, write};
 
 fn iso(disc: &Path, out: &Path) {
     sh(Command::new("genisoimage")
@@ -143,10 +50,10 @@ fn seed_images_extract_verify_list_and_repair() {
     let w = t.path();
     let src = w.join("src");
     tree1(&src);
-    let mut discs = seed_generation(w, &src, "photos", 1, false);
+    let mut discs = seed_generation(w, &src, "photos", 1, false, true);
     std::thread::sleep(std::time::Duration::from_millis(20));
     tree2(&src);
-    discs.extend(seed_generation(w, &src, "photos", 2, false));
+    discs.extend(seed_generation(w, &src, "photos", 2, false, true));
     assert!(discs.len() >= 3, "multi-disc chain expected");
     let mut isos = Vec::new();
     for (i, d) in discs.iter().enumerate() {
@@ -253,7 +160,7 @@ fn legacy_named_directory_source() {
     let w = t.path();
     let src = w.join("src");
     tree1(&src);
-    let discs = seed_generation(w, &src, "old", 1, true);
+    let discs = seed_generation(w, &src, "old", 1, true, true);
     // Legacy flat layout copied into one directory (e.g. several mounted discs copied together).
     let all = w.join("all");
     fs::create_dir_all(&all).unwrap();

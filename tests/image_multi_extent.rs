@@ -16,7 +16,7 @@ use std::process::{Command, Stdio};
 
 use bd_archive::image::{read_filesystem_with, read_iso9660, FsKind, ReadLimits};
 use bd_archive::sector::FileSectorSource;
-use common::{bd, code, tmp};
+use common::{bd, code, have, tmp};
 use sha2::{Digest, Sha512};
 
 const BIG: u64 = (4 << 30) + 24 * (1 << 20) + 123;
@@ -27,14 +27,6 @@ const MARKS: [(u64, &[u8]); 4] = [
     ((1 << 30) - 3, b"across a UDF extent"),
     (BIG - 7, b"the end"),
 ];
-
-fn have(tool: &str, arg: &str) -> bool {
-    let ok = Command::new(tool).arg(arg).output().is_ok();
-    if !ok {
-        println!("SKIPPED: {tool} is not installed");
-    }
-    ok
-}
 
 fn make_source(dir: &Path, name: &str) {
     fs::create_dir_all(dir).unwrap();

@@ -8,6 +8,8 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod seed;
+
 /// Runs bd-archive with `args`, no stdin.
 pub fn run(args: &[&OsStr]) -> Output {
     Command::new(env!("CARGO_BIN_EXE_bd-archive"))
@@ -145,6 +147,30 @@ fn walk(
 fn sha(b: &[u8]) -> Vec<u8> {
     use sha2::Digest;
     sha2::Sha256::digest(b).to_vec()
+}
+
+/// Whether `tool` runs (`tool arg`); prints a visible SKIPPED line when it does not, so a
+/// test that needs it can return early without pretending to have checked anything.
+pub fn have(tool: &str, arg: &str) -> bool {
+    let ok = Command::new(tool).arg(arg).output().is_ok();
+    if !ok {
+        println!("SKIPPED: {tool} is not installed (apt install it; .ci/run does)");
+    }
+    ok
+}
+
+/// Runs a fixture-making command (dar, par2, genisoimage …), failing the test with its output.
+pub fn sh(cmd: &mut Command) {
+    let o = cmd
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("spawn");
+    assert!(
+        o.status.success(),
+        "{cmd:?}: {}{}",
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    );
 }
 
 /// A fresh temp dir.
