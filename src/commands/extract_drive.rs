@@ -15,7 +15,7 @@ use super::drive_read::{
     DriveReadOptions, NextDisc,
 };
 use crate::commands::Ui;
-use crate::disc_reader::{Disc, GenerationSet, RepairSettings};
+use crate::disc_reader::{Disc, RepairSettings};
 use crate::fec;
 use crate::optical::disc_source::DriveSectorSource;
 use crate::optical::mmc::Mmc;
@@ -44,6 +44,7 @@ pub fn collect_discs(
         dir.display()
     ));
     let mut copies: BTreeMap<DiscKey, PathBuf> = BTreeMap::new();
+    let mut progress = ChainProgress::default();
     let mut chain: Option<[u8; 16]> = None;
     let mut seen_this_run: HashSet<DiscKey> = HashSet::new();
     loop {
@@ -89,10 +90,11 @@ pub fn collect_discs(
                 drive = Arc::into_inner(src)
                     .context("internal: the disc source is still shared")?
                     .into_drive();
+                progress.record(&img, settings);
                 copies.insert(key, img);
             }
         }
-        let needed = still_needed(&copies, settings);
+        let needed = progress.still_needed();
         if needed.is_empty() {
             ui.say("All discs of the chain are read.");
             let _ = drive.tray(true);
@@ -151,39 +153,49 @@ fn check_with_fec(src: &Arc<DriveSectorSource>, retries: u32, ui: &Ui) -> Result
     Ok(())
 }
 
-/// What is still missing, as readable phrases (empty: the chain is complete).
-fn still_needed(copies: &BTreeMap<DiscKey, PathBuf>, settings: &RepairSettings) -> Vec<String> {
-    let mut by_gen: BTreeMap<u32, Vec<Disc>> = BTreeMap::new();
-    for path in copies.values() {
-        if let Ok(discs) = Disc::open_all(path, settings) {
-            for d in discs {
-                by_gen.entry(d.generation()).or_default().push(d);
-            }
-        }
-    }
-    let newest = by_gen.keys().next_back().copied().unwrap_or(0);
-    let mut needed = Vec::new();
-    let gens: BTreeSet<u32> = (1..=newest).collect();
-    for g in gens {
-        let Some(discs) = by_gen.remove(&g) else {
-            needed.push(format!("generation {g} (no disc read yet)"));
-            continue;
+/// Per generation: the disc numbers read so far and, once the disc holding the generation's
+/// catalog was read, the numbers of all its discs. Filled once per disc copy, so asking what is
+/// still missing never re-opens the copies already read.
+#[derive(Default)]
+struct ChainProgress(BTreeMap<u32, (BTreeSet<u32>, Option<Vec<u32>>)>);
+
+impl ChainProgress {
+    /// Takes note of the disc (every generation section of it) in the copy at `path`.
+    fn record(&mut self, path: &Path, settings: &RepairSettings) {
+        let Ok(discs) = Disc::open_all(path, settings) else {
+            return;
         };
-        let have: Vec<u32> = discs.iter().map(|d| d.number()).collect();
-        match GenerationSet::new(discs) {
-            Ok(set) if set.catalog.is_some() => {
-                let missing = set.missing_discs();
-                if !missing.is_empty() {
-                    needed.push(format!("generation {g} disc(s) {}", join(&missing)));
-                }
+        for d in discs {
+            let (have, all) = self.0.entry(d.generation()).or_default();
+            have.insert(d.number());
+            if let Some(c) = &d.catalog {
+                *all = Some(c.discs.iter().map(|r| r.disc).collect());
             }
-            _ => needed.push(format!(
-                "generation {g}: its last disc (which holds the catalog) — read so far: disc(s) {}",
-                join(&have)
-            )),
         }
     }
-    needed
+
+    /// What is still missing, as readable phrases (empty: the chain is complete).
+    fn still_needed(&self) -> Vec<String> {
+        let newest = self.0.keys().next_back().copied().unwrap_or(0);
+        let mut needed = Vec::new();
+        for g in 1..=newest {
+            match self.0.get(&g) {
+                None => needed.push(format!("generation {g} (no disc read yet)")),
+                Some((have, Some(all))) => {
+                    let missing: Vec<u32> =
+                        all.iter().copied().filter(|n| !have.contains(n)).collect();
+                    if !missing.is_empty() {
+                        needed.push(format!("generation {g} disc(s) {}", join(&missing)));
+                    }
+                }
+                Some((have, None)) => needed.push(format!(
+                    "generation {g}: its last disc (which holds the catalog) — read so far: disc(s) {}",
+                    join(&have.iter().copied().collect::<Vec<_>>())
+                )),
+            }
+        }
+        needed
+    }
 }
 
 fn join(v: &[u32]) -> String {
