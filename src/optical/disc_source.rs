@@ -110,7 +110,7 @@ impl DriveSectorSource {
         let mut map_path = None;
         if let Some((image, mapfile)) = rescue {
             if let Some(old) = SectorMap::load(mapfile, sectors)? {
-                map.merge(&old);
+                map = old.clone();
                 // What an earlier pass could not read is worth one more look from this drive.
                 for r in old
                     .runs()

@@ -220,26 +220,6 @@ impl SectorMap {
         self.sectors - self.count(SectorStatus::Finished)
     }
 
-    /// Takes over what `other` (a map of the same disc from an earlier pass or another drive)
-    /// knows better: finished sectors stay finished; tried-and-failed beats never-tried.
-    pub fn merge(&mut self, other: &SectorMap) {
-        for r in other
-            .runs
-            .iter()
-            .filter(|r| r.status != SectorStatus::NonTried)
-        {
-            let mut lba = r.start;
-            while lba < r.end().min(self.sectors) {
-                let Some(mine) = self.run_at(lba) else { break };
-                let n = mine.len.min(r.end() - lba);
-                if r.status > mine.status {
-                    self.set(lba, n, r.status);
-                }
-                lba += n;
-            }
-        }
-    }
-
     /// The mapfile text. `current` is the position the next pass would continue from.
     pub fn to_mapfile(&self, current: u64, comment: &str) -> String {
         let ss = SECTOR_SIZE as u64;
@@ -458,18 +438,5 @@ mod tests {
         let e = SectorMap::parse("0 ?\n0 16384 +\n", 4, "m").unwrap_err();
         assert!(matches!(e, MapError::SizeMismatch { .. }));
         assert!(SectorMap::parse("0 ?\n0xFFFFFFFFFFFFFFFF 0x10 -\n", 4, "m").is_err());
-    }
-
-    #[test]
-    fn merge_keeps_the_better_knowledge() {
-        let mut a = SectorMap::new(10);
-        a.set(0, 5, Finished);
-        a.set(5, 5, Bad);
-        let mut b = SectorMap::new(10);
-        b.set(3, 4, Finished);
-        a.merge(&b);
-        assert_eq!(a.count(Finished), 7);
-        assert_eq!(a.status(7), Bad);
-        check_invariants(&a);
     }
 }
