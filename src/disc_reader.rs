@@ -42,20 +42,33 @@ pub enum ReadError {
 
 /// Reads `len` bytes at byte `offset` from a sector source.
 pub fn read_bytes(src: &dyn SectorSource, offset: u64, len: usize) -> std::io::Result<Vec<u8>> {
+    let mut buf = Vec::new();
+    Ok(read_span(src, offset, len, &mut buf)?.to_vec())
+}
+
+/// Reads `len` bytes at byte `offset` from a sector source into `buf` (resized to the whole
+/// sectors holding them; its earlier contents are overwritten) and returns them. Reusing `buf`
+/// saves an allocation, and returning a slice saves moving the bytes to its start.
+pub fn read_span<'b>(
+    src: &dyn SectorSource,
+    offset: u64,
+    len: usize,
+    buf: &'b mut Vec<u8>,
+) -> std::io::Result<&'b [u8]> {
     let s = SECTOR_SIZE as u64;
     let first = offset / s;
     let end = offset
         .checked_add(len as u64)
         .ok_or_else(|| std::io::Error::other("read range overflows"))?;
     let last = end.div_ceil(s);
-    let count =
-        usize::try_from(last - first).map_err(|_| std::io::Error::other("read too large"))?;
-    let mut buf = vec![0u8; count * SECTOR_SIZE];
-    src.read_sectors(first, &mut buf)?;
+    let count = usize::try_from(last - first)
+        .ok()
+        .and_then(|c| c.checked_mul(SECTOR_SIZE))
+        .ok_or_else(|| std::io::Error::other("read too large"))?;
+    buf.resize(count, 0);
+    src.read_sectors(first, &mut buf[..count])?;
     let start = (offset - first * s) as usize;
-    buf.drain(..start);
-    buf.truncate(len);
-    Ok(buf)
+    Ok(&buf[start..start + len])
 }
 
 /// Finds the disc header: sector 0, else sector N-2, else scans the first and last 64 sectors.
@@ -451,21 +464,30 @@ impl Disc {
             .ok_or_else(|| bad("recorded position out of range"))?;
         let len = CHUNK_FRAME_OVERHEAD + rec.stored_len as usize;
         let src = self.source();
-        let raw =
-            read_bytes(src.as_ref(), off, len).map_err(|e| ReadError::Io(self.name.clone(), e))?;
-        let h = ChunkHeader::decode(&raw).map_err(|e| ReadError::Chunk(self.name.clone(), e))?;
-        if h.seq != seq
-            || h.tar_offset != rec.tar_offset
-            || h.stored_len != rec.stored_len
-            || h.chain_id != self.header.chain_id
-        {
-            return Err(ReadError::Inconsistent(
-                self.name.clone(),
-                format!("chunk {seq} header does not match the index"),
-            ));
+        // The sectors read are kept in a buffer per thread: a chunk is read on every extract and
+        // verify, and a fresh zeroed buffer each time cost page faults and a memset per byte.
+        thread_local! {
+            static SECTORS: std::cell::RefCell<Vec<u8>> = const { std::cell::RefCell::new(Vec::new()) };
         }
-        decode_chunk(&h, &raw[CHUNK_FRAME_OVERHEAD..], out)
-            .map_err(|e| ReadError::Chunk(self.name.clone(), e))
+        SECTORS.with(|buf| {
+            let mut buf = buf.borrow_mut();
+            let raw = read_span(src.as_ref(), off, len, &mut buf)
+                .map_err(|e| ReadError::Io(self.name.clone(), e))?;
+            let h = ChunkHeader::decode(raw).map_err(|e| ReadError::Chunk(self.name.clone(), e))?;
+            if h.seq != seq
+                || h.tar_offset != rec.tar_offset
+                || h.tar_len != rec.tar_len
+                || h.stored_len != rec.stored_len
+                || h.chain_id != self.header.chain_id
+            {
+                return Err(ReadError::Inconsistent(
+                    self.name.clone(),
+                    format!("chunk {seq} header does not match the index"),
+                ));
+            }
+            decode_chunk(&h, &raw[CHUNK_FRAME_OVERHEAD..], out)
+                .map_err(|e| ReadError::Chunk(self.name.clone(), e))
+        })
     }
 }
 
@@ -532,7 +554,8 @@ pub struct GenerationSet {
     pub generation: u32,
     /// Discs present, by disc number.
     pub discs: BTreeMap<u32, Disc>,
-    /// The catalog, if its disc is present.
+    /// The catalog, if its disc is present; its `chunks` and `entries` are moved to the fields
+    /// below (empty here).
     pub catalog: Option<Catalog>,
     /// Chunk table (from the catalog, or merged from the indexes present), in stream order.
     pub chunks: Vec<ChunkRecord>,
@@ -561,16 +584,25 @@ impl GenerationSet {
             by_no.entry(d.number()).or_insert(d);
         }
         let mut parts = BTreeMap::new();
-        let (chunks, chunk_seqs, entries) = match &catalog {
+        let (chunks, chunk_seqs, entries) = match &mut catalog {
             Some(c) => {
                 for p in &c.parts {
                     parts.insert(p.part, p.clone());
                 }
-                (
-                    c.chunks.clone(),
-                    (0..c.chunks.len() as u64).collect(),
-                    c.entries.clone(),
-                )
+                // The catalog's tables move here rather than being copied (a copy per file held
+                // for the whole run), and the indexes' entry lists, which the catalog supersedes,
+                // are dropped: kept, the three made memory grow with the number of files.
+                for d in by_no.values_mut() {
+                    if let Some(index) = d.index.as_mut() {
+                        index.entries = Vec::new();
+                    }
+                }
+                let chunks = std::mem::take(&mut c.chunks);
+                let seqs = (0..chunks.len() as u64).collect();
+                // Decoding grew the list by doubling: up to half of it is spare capacity.
+                let mut entries = std::mem::take(&mut c.entries);
+                entries.shrink_to_fit();
+                (chunks, seqs, entries)
             }
             None => Self::merge_indexes(&by_no, &mut parts),
         };

@@ -265,8 +265,19 @@ pub struct Restorer {
     root: Arc<OwnedFd>,
     /// Fixed options.
     opts: RestoreOptions,
-    /// Every path created (or merged, for directories) in this run; files with their inode identity.
+    /// Every path created (or merged, for directories) in this run; files with their inode
+    /// identity. Once [`Restorer::set_link_targets`] was called, regular files that are no link
+    /// target go to `plain_files` instead.
     restored: HashMap<Vec<u8>, Restored>,
+    /// Keyed 64-bit digests of the paths of regular files restored in this run that can never be a
+    /// link target: all this run needs of them is "was it created here", and a digest takes a
+    /// tenth of the memory of the path in `restored` (the difference between flat memory use and
+    /// memory growing with the number of files). The key is random per run, so no archive can
+    /// aim a collision; an accidental one (odds ~n/2^64) only lets this run replace a file it did
+    /// not create, which `overwrite` allows anyway.
+    plain_files: HashSet<u64>,
+    /// Keys the digests of `plain_files`.
+    digest_key: std::collections::hash_map::RandomState,
     /// Directories whose mode/owner/mtime is applied in `finish`, in creation order (later wins).
     dirs: Vec<DirMeta>,
     /// Process umask, for implicitly created parents.
@@ -275,15 +286,19 @@ pub struct Restorer {
     notice_keys: HashSet<&'static str>,
     /// One-line notices for the user, in the order they arose.
     notices: Vec<String>,
-    /// The last parent directory walked to (its path and fd): entries come in tree order, so
-    /// siblings reuse it instead of walking from OUT again. Dropped whenever anything is removed
-    /// or replaced (the only way a component of the cached chain could change).
-    /// Shared (not dup'ed) with the caller: a sibling costs no system call to reach its parent.
-    parent_cache: Option<(Vec<u8>, Arc<OwnedFd>)>,
+    /// The last parent directory walked to: its path, and the descriptors of every directory on
+    /// the way (`[i]` is the directory ending at byte `.0` of the path, the last one the parent
+    /// itself). Entries come in tree order, so siblings reuse the parent at no system call, and
+    /// cousins walk only from the deepest directory they share. Dropped whenever anything is
+    /// removed or replaced (the only way a component of the cached chain could change).
+    parent_cache: Option<(Vec<u8>, DirChain)>,
     /// When set, only these paths (the hard-link targets the caller will restore) need their inode
     /// identity recorded, which saves an `fstat` per file; any other path stays an invalid target.
     link_targets: Option<HashSet<Vec<u8>>>,
 }
+
+/// Open directories along a path: `(end, fd)` is the directory named by the path's first `end` bytes.
+type DirChain = Vec<(usize, Arc<OwnedFd>)>;
 
 /// Flags for walking through a parent directory: never follow a symlink, need no read permission.
 const WALK_FLAGS: libc::c_int =
@@ -391,6 +406,8 @@ impl Restorer {
             root,
             opts,
             restored: HashMap::new(),
+            plain_files: HashSet::new(),
+            digest_key: std::collections::hash_map::RandomState::new(),
             dirs: Vec::new(),
             umask: current_umask(),
             notice_keys: HashSet::new(),
@@ -405,6 +422,44 @@ impl Restorer {
     /// inode (one system call less per file) and can never become a hard-link target.
     pub fn set_link_targets(&mut self, targets: HashSet<Vec<u8>>) {
         self.link_targets = Some(targets);
+    }
+
+    fn digest(&self, path: &[u8]) -> u64 {
+        use std::hash::BuildHasher;
+        self.digest_key.hash_one(path)
+    }
+
+    /// Whether this run created (or merged) `path`.
+    fn was_restored(&self, path: &[u8]) -> bool {
+        self.restored.contains_key(path) || self.plain_files.contains(&self.digest(path))
+    }
+
+    /// Forgets that this run created `path` (it was removed).
+    fn forget(&mut self, path: &[u8]) {
+        self.restored.remove(path);
+        let d = self.digest(path);
+        self.plain_files.remove(&d);
+    }
+
+    /// Records regular file `path` as restored in this run; `id` gives its (device, inode) when
+    /// it may become a hard-link target, None when it cannot.
+    fn record_file(&mut self, path: &[u8], id: Option<(u64, u64)>) {
+        match id {
+            Some((dev, ino)) => {
+                self.restored
+                    .insert(path.to_vec(), Restored::File(dev, ino));
+            }
+            None => {
+                self.restored.remove(path);
+                let d = self.digest(path);
+                self.plain_files.insert(d);
+            }
+        }
+    }
+
+    /// Whether regular file `path` may become a hard-link target (so its identity is needed).
+    fn may_be_link_target(&self, path: &[u8]) -> bool {
+        self.link_targets.as_ref().is_none_or(|t| t.contains(path))
     }
 
     /// Lexical check of an archive path, before any I/O: refuses empty paths, absolute paths, `.`, `..`
@@ -460,18 +515,43 @@ impl Restorer {
             Some(i) => (&path[i + 1..], &path[..i]),
             None => (path, &path[..0]),
         };
-        if let Some((cached, fd)) = &self.parent_cache {
-            if cached.as_slice() == parents && !parents.is_empty() {
-                return Ok((Arc::clone(fd), name));
-            }
-        }
         if parents.is_empty() {
             return Ok((Arc::clone(&self.root), name));
         }
-        let mut cur = Arc::clone(&self.root);
-        let mut end = 0usize;
-        for comp in parents.split(|&b| b == b'/') {
-            end += comp.len();
+        if let Some((cached, chain)) = &self.parent_cache {
+            if cached.as_slice() == parents {
+                if let Some((_, fd)) = chain.last() {
+                    return Ok((Arc::clone(fd), name));
+                }
+            }
+        }
+        // Start from the deepest cached directory that is also an ancestor of (or is) the parent.
+        let mut chain: DirChain = Vec::new();
+        if let Some((cached, old)) = self.parent_cache.take() {
+            for (e, fd) in old {
+                let shared = e <= parents.len()
+                    && cached[..e] == parents[..e]
+                    && (e == parents.len() || parents[e] == b'/');
+                if !shared {
+                    break;
+                }
+                chain.push((e, fd));
+            }
+        }
+        let (mut cur, mut end) = match chain.last() {
+            Some((e, fd)) => (Arc::clone(fd), *e),
+            None => (Arc::clone(&self.root), 0),
+        };
+        while end < parents.len() {
+            if end > 0 {
+                end += 1; // the '/' before this component
+            }
+            let comp_end = parents[end..]
+                .iter()
+                .position(|&b| b == b'/')
+                .map_or(parents.len(), |i| end + i);
+            let comp = &parents[end..comp_end];
+            end = comp_end;
             let prefix = &parents[..end];
             let not_dir = || RestoreError::NotADirectory {
                 path: escape_path(path),
@@ -507,9 +587,9 @@ impl Restorer {
                 Err(e) => return Err(Self::io_err(path, "open parent")(e)),
             };
             cur = Arc::new(next);
-            end += 1; // the '/' after this component
+            chain.push((end, Arc::clone(&cur)));
         }
-        self.parent_cache = Some((parents.to_vec(), Arc::clone(&cur)));
+        self.parent_cache = Some((parents.to_vec(), chain));
         Ok((cur, name))
     }
 
@@ -521,7 +601,7 @@ impl Restorer {
         name: &[u8],
         path: &[u8],
     ) -> Result<(), RestoreError> {
-        if !(self.opts.overwrite || self.restored.contains_key(path)) {
+        if !(self.opts.overwrite || self.was_restored(path)) {
             return Err(RestoreError::Exists {
                 path: escape_path(path),
             });
@@ -533,7 +613,7 @@ impl Restorer {
         // SAFETY: valid C string; unlinkat removes the name itself, never a symlink's target.
         match cvt(unsafe { libc::unlinkat(parent, c.as_ptr(), flags) }) {
             Ok(_) => {
-                self.restored.remove(path);
+                self.forget(path);
                 Ok(())
             }
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)) => {
@@ -624,7 +704,9 @@ impl Restorer {
 
     /// Removes `path` and, for a directory, everything below it — but only objects this run restored
     /// (a later generation recorded their deletion). Anything else is left alone; returns whether
-    /// something was removed.
+    /// something was removed. Regular files recorded only by digest (restored after
+    /// [`Restorer::set_link_targets`] and no link target) are not found below a directory: such a
+    /// directory stays, and the error says it is not empty.
     pub fn remove_restored(&mut self, path: &[u8]) -> Result<bool, RestoreError> {
         self.parent_cache = None;
         Self::check_path(path)?;
@@ -644,7 +726,7 @@ impl Restorer {
                 Err(_) => continue,
             };
             if fstatat(parent.as_raw_fd(), name).is_err() {
-                self.restored.remove(&v);
+                self.forget(&v);
                 continue;
             }
             self.clear_existing(parent.as_raw_fd(), name, &v)?;
@@ -698,24 +780,21 @@ impl Restorer {
         // Plain permission bits the umask leaves intact are given at creation, which saves the
         // fchmod later; anything else (setuid/setgid/sticky, bits the umask would strip, or
         // owners to restore, since chown may clear bits) starts at 0600 and is set in finish_file.
+        // (A chown by root clears only setuid/setgid, which such a mode does not have, so
+        // restoring owners needs no chmod after it either.)
         let mode = self.effective_mode(e.mode);
-        let final_at_create = mode & !0o777 == 0 && mode & self.umask == 0 && !self.opts.same_owner;
+        let final_at_create = mode & !0o777 == 0 && mode & self.umask == 0;
         let create_mode = if final_at_create { mode } else { 0o600 };
         let fd = self.create_excl(pfd, name, &e.path, "create file", || {
             openat(pfd, name, flags, create_mode)
         })?;
-        let needs_identity = self
-            .link_targets
-            .as_ref()
-            .is_none_or(|t| t.contains(&e.path));
-        let restored = if needs_identity {
+        let id = if self.may_be_link_target(&e.path) {
             let st = fstat(fd.as_raw_fd()).map_err(Self::io_err(&e.path, "stat new file"))?;
-            let (dev, ino) = file_id(&st);
-            Restored::File(dev, ino)
+            Some(file_id(&st))
         } else {
-            Restored::Other
+            None
         };
-        self.restored.insert(e.path.clone(), restored);
+        self.record_file(&e.path, id);
         Ok(RestoreFile {
             file: File::from(fd),
             path: e.path.clone(),
@@ -747,9 +826,8 @@ impl Restorer {
         if sha.as_slice() != e.sha256 {
             return Ok(false);
         }
-        let (dev, ino) = file_id(&st);
-        self.restored
-            .insert(e.path.clone(), Restored::File(dev, ino));
+        let id = self.may_be_link_target(&e.path).then(|| file_id(&st));
+        self.record_file(&e.path, id);
         Ok(true)
     }
 
@@ -758,7 +836,7 @@ impl Restorer {
     /// owner, mode and mtime through its descriptor and returns true. Anything else: false,
     /// nothing changed.
     pub fn adopt_restored_file(&mut self, e: &Entry) -> Result<bool, RestoreError> {
-        if e.kind != EntryKind::File || !self.restored.contains_key(&e.path) {
+        if e.kind != EntryKind::File || !self.was_restored(&e.path) {
             return Ok(false);
         }
         let Some((fd, st)) = self.open_existing(&e.path)? else {

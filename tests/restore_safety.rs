@@ -544,3 +544,49 @@ fn non_utf8_names_restore_and_errors_escape_them() {
         .join("n\\x");
     assert_eq!(fs::read(p).unwrap(), b"1");
 }
+
+#[test]
+fn cousins_share_the_walk_and_a_moved_ancestor_never_leads_outside() {
+    let sb = Sandbox::new();
+    let mut r = sb.restorer(opts());
+    r.create_dir(&d_with(b"a")).unwrap();
+    r.create_dir(&d_with(b"a/b")).unwrap();
+    r.create_dir(&d_with(b"a/b/c")).unwrap();
+    let files: [&[u8]; 5] = [b"a/b/c/f1", b"a/b/d/f2", b"a/e/f3", b"a/b/c/f4", b"top"];
+    for f in files {
+        put_file(&mut r, f, f).unwrap();
+    }
+    for f in files {
+        let p = sb.out.join(std::str::from_utf8(f).unwrap());
+        assert_eq!(fs::read(p).unwrap(), f);
+    }
+    // Someone else swaps a/b for a symlink to the canary while the walk to a/b/c is cached.
+    fs::rename(sb.out.join("a/b"), sb.out.join("a/moved")).unwrap();
+    std::os::unix::fs::symlink(&sb.canary, sb.out.join("a/b")).unwrap();
+    let _ = put_file(&mut r, b"a/b/c/f5", b"x");
+    let _ = put_file(&mut r, b"a/b/g/f6", b"x");
+    r.finish().unwrap();
+    sb.assert_outside_untouched();
+}
+
+#[test]
+fn files_known_only_by_digest_are_replaceable_in_the_run_but_no_link_target() {
+    let sb = Sandbox::new();
+    fs::create_dir_all(&sb.out).unwrap();
+    fs::write(sb.out.join("before"), b"original").unwrap();
+    let mut r = sb.restorer(opts());
+    r.set_link_targets([b"t".to_vec()].into_iter().collect());
+    put_file(&mut r, b"t", b"target").unwrap();
+    put_file(&mut r, b"f", b"gen1").unwrap();
+    put_file(&mut r, b"f", b"generation2").unwrap();
+    let err = put_file(&mut r, b"before", b"new").unwrap_err();
+    assert!(matches!(err, RestoreError::Exists { .. }), "{err}");
+    r.create_hardlink(&hardlink(b"l1", b"t")).unwrap();
+    let err = r.create_hardlink(&hardlink(b"l2", b"f")).unwrap_err();
+    assert!(matches!(err, RestoreError::HardLinkTarget { .. }), "{err}");
+    r.finish().unwrap();
+    assert_eq!(fs::read(sb.out.join("f")).unwrap(), b"generation2");
+    assert_eq!(fs::read(sb.out.join("before")).unwrap(), b"original");
+    assert_eq!(fs::read(sb.out.join("l1")).unwrap(), b"target");
+    sb.assert_outside_untouched();
+}

@@ -138,7 +138,7 @@ fuzz_target!(|data: &[u8]| {
                 e.data.content_offset,
                 e.size,
                 &mut |off, b| {
-                    got[off as usize..off as usize + b.len()].copy_from_slice(b);
+                    got[off as usize..off as usize + b.len()].copy_from_slice(&b);
                     Ok(())
                 },
                 &mut |_, _, why| panic!("gap: {why}"),

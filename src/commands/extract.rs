@@ -13,7 +13,7 @@ use crate::commands::parse_memory;
 use crate::commands::{progress_bar, Ui};
 use crate::disc_reader::{expand_sources, Disc, GenerationSet, ReadError, RepairSettings};
 use crate::restore::{escape_path, RestoreOptions, Restorer};
-use crate::stream_reader::{ChainStreams, Gap};
+use crate::stream_reader::{ChainStreams, Gap, Piece};
 
 /// One file that is not bit-exact (or not restored at all).
 #[derive(Debug, Clone)]
@@ -245,7 +245,9 @@ fn extract_with(
     let streams = ChainStreams::new(&sets);
     // Reading (parallel chunk decode + SHA-256) runs in its own thread ahead of the writing here,
     // so decoding, hashing and the filesystem work overlap; the channel bounds what is in flight.
-    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, Feed)>>(16);
+    // Pieces share their decoded chunk, so a batch (≥ 1 MiB of pieces) may keep two chunks
+    // alive: a few batches queued are enough to ride out a slow file, and keep memory flat.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, Feed)>>(FEED_BATCHES);
     let outcome = std::thread::scope(|s| -> Result<()> {
         let entries_ref = &entries;
         s.spawn(move || feed_contents(entries_ref, streams, tx));
@@ -440,13 +442,16 @@ fn restore_entry(restorer: &mut Restorer, e: &Entry) -> Result<Option<Damage>> {
 
 /// What the reading thread sends for each regular file, in order: pieces and gaps, then its hash.
 enum Feed {
-    /// Bytes at `off` within the file.
-    Piece(u64, Vec<u8>),
+    /// Bytes at `off` within the file (shared with the decoded chunk, not copied).
+    Piece(u64, Piece),
     /// Bytes `[off, off+len)` that could not be read, and why.
     Gap(u64, u64, Gap),
     /// The file is complete; SHA-256 of the pieces (gaps not hashed).
     End([u8; 32]),
 }
+
+/// Batches queued between the reading thread and the writer.
+const FEED_BATCHES: usize = 4;
 
 /// Feed messages travel in batches: one channel hand-over (and thread wake-up) per batch instead
 /// of two per file, which dominated restoring many small files.
@@ -514,15 +519,38 @@ fn feed_contents(
     mut streams: ChainStreams<'_>,
     tx: std::sync::mpsc::SyncSender<Vec<(usize, Feed)>>,
 ) {
+    let files = || {
+        entries
+            .iter()
+            .enumerate()
+            .filter(|(_, e)| e.kind == EntryKind::File && !crate::compat::seed_chain::in_seed(e))
+    };
+    // Every chunk the files need is known now: workers decode them in that order, ahead of the
+    // hashing here, so decoding, hashing and writing the files all overlap.
+    let plan =
+        streams.plan(files().map(|(_, e)| (e.data.generation, e.data.content_offset, e.size)));
+    let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+    streams.read_ahead(plan, threads, READ_AHEAD_CHUNKS, |streams| {
+        feed_files(files(), streams, tx)
+    });
+}
+
+/// Chunks decoded ahead of the hashing (each normally 1 MiB): enough to keep every core busy
+/// through a run of small files, little enough to bound memory whatever the data.
+const READ_AHEAD_CHUNKS: usize = 16;
+
+/// Hashes every file's pieces in order and sends them, with any gaps and the hash, to the writer.
+fn feed_files<'e>(
+    files: impl Iterator<Item = (usize, &'e &'e Entry)>,
+    streams: &mut ChainStreams<'_>,
+    tx: std::sync::mpsc::SyncSender<Vec<(usize, Feed)>>,
+) {
     let out = std::cell::RefCell::new(Batcher {
         tx,
         batch: Vec::new(),
         bytes: 0,
     });
-    for (i, e) in entries.iter().enumerate() {
-        if e.kind != EntryKind::File || crate::compat::seed_chain::in_seed(e) {
-            continue;
-        }
+    for (i, e) in files {
         let mut h = Sha256::new();
         let gaps: std::cell::RefCell<Vec<(u64, (u64, Gap))>> = std::cell::RefCell::new(Vec::new());
         let r = streams.read_range(
@@ -530,12 +558,12 @@ fn feed_contents(
             e.data.content_offset,
             e.size,
             &mut |off, bytes| {
-                h.update(bytes);
+                h.update(&*bytes);
                 let mut out = out.borrow_mut();
                 for (o, (l, w)) in gaps.borrow_mut().drain(..) {
                     out.push(i, Feed::Gap(o, l, w))?;
                 }
-                out.push(i, Feed::Piece(off, bytes.to_vec()))
+                out.push(i, Feed::Piece(off, bytes))
             },
             &mut |off, len, why| gaps.borrow_mut().push((off, (len, why))),
         );

@@ -265,10 +265,23 @@ pub fn decode_chunk(
     }
     out.clear();
     out.reserve(header.tar_len as usize);
-    let mut d = zstd::bulk::Decompressor::new()
-        .map_err(|e| ChunkError::Decode(header.seq, e.to_string()))?;
-    let n = d
-        .decompress_to_buffer(stored, out)
+    // One decompression context per thread: creating one per chunk allocated and initialised
+    // about 100 KiB every MiB decoded.
+    thread_local! {
+        static DCTX: std::cell::RefCell<Option<zstd::bulk::Decompressor<'static>>> =
+            const { std::cell::RefCell::new(None) };
+    }
+    let n = DCTX
+        .with(|d| {
+            let mut d = d.borrow_mut();
+            if d.is_none() {
+                *d = Some(zstd::bulk::Decompressor::new()?);
+            }
+            match d.as_mut() {
+                Some(d) => d.decompress_to_buffer(stored, out),
+                None => Err(std::io::Error::other("no zstd context")),
+            }
+        })
         .map_err(|e| ChunkError::Decode(header.seq, e.to_string()))?;
     if n != header.tar_len as usize || crc32c::crc32c(out) != header.content_crc {
         return Err(ChunkError::ContentChecksum(header.seq));
