@@ -273,6 +273,8 @@ impl<'a> ChainStreams<'a> {
         window: usize,
         f: impl FnOnce(&mut Self) -> R,
     ) -> R {
+        // More workers than the window could never all be busy.
+        let threads = threads.clamp(1, window.max(1));
         let ahead = Arc::new(ReadAhead::new(plan, threads, window));
         let sets = self.sets.clone();
         let decode_key = |(g, i): ChunkKey| match sets.get(&g) {
@@ -280,7 +282,7 @@ impl<'a> ChainStreams<'a> {
             None => Err(Gap::MissingGeneration(g)),
         };
         std::thread::scope(|s| {
-            for _ in 0..threads.max(1) {
+            for _ in 0..threads {
                 let ahead = Arc::clone(&ahead);
                 let decode_key = &decode_key;
                 s.spawn(move || ahead.work(decode_key));
