@@ -226,6 +226,8 @@ pub struct DiscSetWriter {
     entries: Vec<Entry>,
     /// Entry open at the end of the last closed disc, carried into the next disc's index.
     carry: Option<Entry>,
+    /// Writes each disc's FEC region; keeps its encoders from disc to disc.
+    fec: fec::RegionEncoder,
     /// Images completed so far, in order.
     pub completed: Vec<PathBuf>,
     /// Called with (image path, stage) as images progress; for progress display.
@@ -264,6 +266,7 @@ impl DiscSetWriter {
             ));
         }
         Ok(DiscSetWriter {
+            fec: fec::RegionEncoder::new(cfg.memory_budget),
             cfg,
             max_protected,
             disc: None,
@@ -811,7 +814,8 @@ impl DiscSetWriter {
             .write_all_at(&hb, (total - 2) * SECTOR_SIZE as u64)
             .map_err(io_err(&d.tmp_path))?;
         (self.on_event)(DiscEvent::FecStarted(d.number, protected));
-        fec::encode(&d.file, &layout, self.cfg.memory_budget, &|_| {})
+        self.fec
+            .encode(&d.file, &layout, &|_| {})
             .map_err(|e| WriteError::Fec(d.final_path.clone(), e))?;
         d.file.sync_all().map_err(io_err(&d.tmp_path))?;
         if d.final_path.exists() {
