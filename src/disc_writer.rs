@@ -14,9 +14,7 @@ use thiserror::Error;
 use crate::catalog::{Catalog, ChainInfo, ChunkRecord, DiscIndex, DiscRecord, Entry, PartRecord};
 use crate::container::chunk::EncodedChunk;
 use crate::container::disc_header::{DiscHeader, DiscSection, SECTION_LAST_DISC};
-use crate::container::records::{
-    self, encode_record, encoded_len, record_size_bound, RecordIdentity,
-};
+use crate::container::records::{self, encoded_len, record_size_bound, RecordIdentity};
 use crate::fec::{self, FecLayout};
 use crate::image::{self, ImageFile, VolumeSpec, FIRST_DATA_LBA};
 use crate::sector::{CLUSTER_SECTORS, SECTOR_SIZE};
@@ -610,9 +608,9 @@ impl DiscSetWriter {
         let d = self.disc.as_ref().expect("opened above");
         let provisional = self.disc_record(d, 0);
         catalog.discs.push(provisional);
-        let bytes = encode_record(records::CATALOG_MAGIC, self.identity(0), &catalog)
-            .map_err(io_err(&d.tmp_path))?;
-        let fits = Self::projected_protected(d, 0, 0, bytes.len() as u64 + SECTOR_SIZE as u64)
+        // Measured by compressing into a counter: the encoded catalog is never held in memory.
+        let catalog_len = records::record_len(&catalog).map_err(io_err(&d.tmp_path))?;
+        let fits = Self::projected_protected(d, 0, 0, catalog_len + SECTOR_SIZE as u64)
             <= self.max_protected;
         let own = |catalog: &Catalog| -> Vec<Entry> {
             match &last_disc_entries {
@@ -626,7 +624,6 @@ impl DiscSetWriter {
             self.close_disc(None, &ents)?;
             self.open_disc(tar_len)?;
         }
-        drop(bytes);
         // Final disc and part lists (the catalog disc may be a new, data-less disc).
         let skeleton = self.catalog(tar_len);
         catalog.discs = skeleton.discs;
@@ -689,8 +686,15 @@ impl DiscSetWriter {
         };
         let gen_dir = self.gen_dir();
         let stem = format!("{gen_dir}/{gen_dir}");
-        let idx_bytes = encode_record(records::INDEX_MAGIC, self.identity(d.number), &index)
-            .map_err(io_err(&d.tmp_path))?;
+        // Index and catalog are compressed straight into the image file, never held whole.
+        let idx_len = records::write_record_at(
+            &d.file,
+            lba * SECTOR_SIZE as u64,
+            records::INDEX_MAGIC,
+            self.identity(d.number),
+            &index,
+        )
+        .map_err(io_err(&d.tmp_path))?;
         if let Some(open) = open {
             self.carry = Some(open);
         }
@@ -715,39 +719,39 @@ impl DiscSetWriter {
                 .unwrap_or(self.parts.len() as u32 + 1),
             part_count: d.parts.len() as u32,
             index_lba: lba,
-            index_bytes: idx_bytes.len() as u64,
+            index_bytes: idx_len,
             catalog_lba: 0,
             catalog_bytes: 0,
             first_chunk: d.first_chunk,
         };
-        d.file
-            .write_all_at(&idx_bytes, lba * SECTOR_SIZE as u64)
-            .map_err(io_err(&d.tmp_path))?;
         files.push(ImageFile {
             path: format!("{stem}-disc{:04}.idx", d.number),
             lba,
-            size: idx_bytes.len() as u64,
+            size: idx_len,
             mtime: self.cfg.chain.created_unix,
             executable: false,
         });
-        lba += sectors_for(idx_bytes.len() as u64);
+        lba += sectors_for(idx_len);
         if let Some(cat) = catalog {
-            let bytes = encode_record(records::CATALOG_MAGIC, self.identity(0), cat)
-                .map_err(io_err(&d.tmp_path))?;
-            d.file
-                .write_all_at(&bytes, lba * SECTOR_SIZE as u64)
-                .map_err(io_err(&d.tmp_path))?;
+            let cat_len = records::write_record_at(
+                &d.file,
+                lba * SECTOR_SIZE as u64,
+                records::CATALOG_MAGIC,
+                self.identity(0),
+                cat,
+            )
+            .map_err(io_err(&d.tmp_path))?;
             files.push(ImageFile {
                 path: format!("{stem}.catalog"),
                 lba,
-                size: bytes.len() as u64,
+                size: cat_len,
                 mtime: self.cfg.chain.created_unix,
                 executable: false,
             });
             section.flags |= SECTION_LAST_DISC;
             section.catalog_lba = lba;
-            section.catalog_bytes = bytes.len() as u64;
-            lba += sectors_for(bytes.len() as u64);
+            section.catalog_bytes = cat_len;
+            lba += sectors_for(cat_len);
         }
         let protected = lba;
         let layout = self
@@ -920,7 +924,7 @@ mod index_view_tests {
             generation: 2,
             disc: 1,
         };
-        let bytes = encode_record(records::INDEX_MAGIC, id, &view).unwrap();
+        let bytes = records::encode_record(records::INDEX_MAGIC, id, &view).unwrap();
         let (h, back): (_, DiscIndex) =
             records::decode_record(records::INDEX_MAGIC, "index", &bytes).unwrap();
         assert_eq!(back, full);

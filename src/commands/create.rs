@@ -15,7 +15,7 @@ use crate::chain::{load_base, plan_delta, DeltaStats, Planned};
 use crate::cli::{CompressionArg, CreateArgs};
 use crate::commands::{confirm, parse_memory, progress_bar, Ui};
 use crate::container::chunk::{encode_chunk, new_compressor, Compression, EncodedChunk};
-use crate::container::records::{self, encode_record, RecordIdentity};
+use crate::container::records::{self, RecordIdentity};
 use crate::disc_writer::{CarryIn, DiscEvent, DiscSetConfig, DiscSetWriter};
 use crate::plan::{defer_for_fill, overview, sample_ratio, Overview};
 use crate::restore::escape_path;
@@ -141,7 +141,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
             src.display()
         );
     }
-    let mut plan = plan_generation(base.as_ref(), scanned, args.checksum)?;
+    let mut plan = plan_generation(base.as_ref(), scanned, src, args.checksum)?;
     if let Some(st) = &resume_state {
         if st.generation != generation {
             bail!("--resume: the interrupted create made generation {}, this one would be {generation}", st.generation);
@@ -235,6 +235,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
     write_state(out, &CreateState::new(args, &chain, capacity_sectors))?;
     let result = build_images(
         cfg,
+        src,
         std::mem::take(&mut plan.store),
         plan.reuse,
         compression,
@@ -254,8 +255,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         generation,
         disc: 0,
     };
-    let bytes = encode_record(records::CATALOG_MAGIC, id, &catalog)?;
-    write_atomically(&catalog_path, &bytes)?;
+    write_record_atomically(&catalog_path, id, &catalog)?;
     report_problems(out, &args.name, generation, &problems, ui)?;
     write_deferred(out, &deferred)?;
     let _ = std::fs::remove_file(out.join(STATE_FILE));
@@ -280,6 +280,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
 fn plan_generation(
     base: Option<&Catalog>,
     scanned: Vec<SourceEntry>,
+    root: &Path,
     checksum: bool,
 ) -> Result<GenerationPlan> {
     let Some(base) = base else {
@@ -291,7 +292,7 @@ fn plan_generation(
             delta: None,
         });
     };
-    let (planned, stats) = plan_delta(base, scanned, checksum);
+    let (planned, stats) = plan_delta(base, scanned, root, checksum);
     let mut store = Vec::new();
     let mut reuse = Vec::new();
     for p in planned {
@@ -531,13 +532,13 @@ fn estimate_ratio(
     }
     if let Some(dir) = &args.sample {
         let sample = scan_tree(dir, &ScanOptions::default(), &mut |_| {}, &mut |_| {})?;
-        let (r, n) = sample_ratio(&sample, Some(level));
+        let (r, n) = sample_ratio(&sample, dir, Some(level));
         if n == 0 {
             bail!("--sample {}: holds no readable file content", dir.display());
         }
         return Ok((r, format!("sampled {} of --sample", human_bytes(n))));
     }
-    let (r, n) = sample_ratio(entries, Some(level));
+    let (r, n) = sample_ratio(entries, &args.source, Some(level));
     Ok((r, format!("sampled {} of the source", human_bytes(n))))
 }
 
@@ -615,8 +616,10 @@ struct Compressed {
 }
 
 /// Runs reader → compressors → disc writer, all overlapping.
+#[allow(clippy::too_many_arguments)]
 fn build_images(
     cfg: DiscSetConfig,
+    source_root: &Path,
     entries: Vec<SourceEntry>,
     reuse: Vec<Entry>,
     compression: Compression,
@@ -666,8 +669,15 @@ fn build_images(
                 };
                 let mut on_problem = |p: SourceProblem| problems_ref.push(p);
                 let mut on_bytes = |n: u64| pb_reader.inc(n);
-                TarStreamBuilder::new(generation, &mut emit, &mut on_problem, &mut on_bytes)
-                    .run_owned(entries)
+                let content_path = |rel: &[u8]| crate::scan::join_rel(source_root, rel);
+                TarStreamBuilder::new(
+                    generation,
+                    &content_path,
+                    &mut emit,
+                    &mut on_problem,
+                    &mut on_bytes,
+                )
+                .run_owned(entries)
             });
             // Moving both receivers into this closure means an early return (an error while
             // writing) drops them: workers then stop, which drops the raw receiver, which stops
@@ -776,6 +786,19 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     let mut f =
         std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
     f.write_all(bytes)
+        .and_then(|_| f.sync_all())
+        .with_context(|| format!("writing {}", tmp.display()))?;
+    std::fs::rename(&tmp, path)
+        .with_context(|| format!("renaming {} into place", tmp.display()))?;
+    Ok(())
+}
+
+/// Writes `catalog` as a record file at `path` like [`write_atomically`], compressing straight into
+/// the file (the encoded catalog of a large tree is never held in memory).
+fn write_record_atomically(path: &Path, id: RecordIdentity, catalog: &Catalog) -> Result<()> {
+    let tmp = path.with_extension("partial");
+    let f = std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    records::write_record_at(&f, 0, records::CATALOG_MAGIC, id, catalog)
         .and_then(|_| f.sync_all())
         .with_context(|| format!("writing {}", tmp.display()))?;
     std::fs::rename(&tmp, path)

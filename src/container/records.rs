@@ -1,6 +1,8 @@
 //! Record files: the catalog (`.catalog`) and per-disc index (`.idx`) share one framing — a
 //! 128-byte header followed by a zstd frame holding the bincode-encoded body.
 
+use std::io::Read;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -68,8 +70,48 @@ pub fn encode_record<T: Serialize>(
     id: RecordIdentity,
     body: &T,
 ) -> std::io::Result<Vec<u8>> {
-    // Encoded twice, streaming: once to count the bytes, once straight into the compressor. The
-    // bincode body (well over 100 bytes per catalog entry) is never held in memory whole.
+    // The zstd frame is written straight after room for the header, so the record is never
+    // held twice (a catalog of a million entries is tens of MB even compressed).
+    let (mut out, raw_len) = write_body(vec![0u8; RECORD_HEADER_LEN], body)?;
+    let stored_len = (out.len() - RECORD_HEADER_LEN) as u64;
+    let sha: [u8; 32] = Sha256::digest(&out[RECORD_HEADER_LEN..]).into();
+    out[..RECORD_HEADER_LEN].copy_from_slice(&header_bytes(magic, id, stored_len, raw_len, &sha));
+    Ok(out)
+}
+
+/// Writes `body` as a record file into `file` at byte `offset`, streaming: neither the bincode
+/// body nor its compressed form is held in memory whole. Returns the record's length in bytes.
+pub fn write_record_at<T: Serialize>(
+    file: &std::fs::File,
+    offset: u64,
+    magic: &[u8; 8],
+    id: RecordIdentity,
+    body: &T,
+) -> std::io::Result<u64> {
+    let sink = HashingFileWriter {
+        file,
+        pos: offset + RECORD_HEADER_LEN as u64,
+        hasher: Sha256::new(),
+    };
+    let (sink, raw_len) = write_body(sink, body)?;
+    let stored_len = sink.pos - offset - RECORD_HEADER_LEN as u64;
+    let sha: [u8; 32] = sink.hasher.finalize().into();
+    let header = header_bytes(magic, id, stored_len, raw_len, &sha);
+    std::os::unix::fs::FileExt::write_all_at(file, &header, offset)?;
+    Ok(RECORD_HEADER_LEN as u64 + stored_len)
+}
+
+/// Length in bytes of the record file `body` would make, found by compressing into a counter
+/// (for deciding whether it fits before writing it anywhere).
+pub fn record_len<T: Serialize>(body: &T) -> std::io::Result<u64> {
+    let (sink, _) = write_body(CountingSink(0), body)?;
+    Ok(RECORD_HEADER_LEN as u64 + sink.0)
+}
+
+/// Writes the zstd frame of `body`'s bincode encoding into `w`; returns `w` and the raw length.
+fn write_body<T: Serialize, W: std::io::Write>(w: W, body: &T) -> std::io::Result<(W, u64)> {
+    // Encoded twice, streaming: once to count the bytes (the frame header records the content
+    // size), once straight into the compressor. The bincode body is never held in memory whole.
     let encode = |w: &mut dyn std::io::Write| {
         let mut w = std::io::BufWriter::with_capacity(1 << 16, w);
         bincode::serde::encode_into_std_write(body, &mut w, bincode_config())
@@ -79,24 +121,52 @@ pub fn encode_record<T: Serialize>(
     let mut counter = CountingSink(0);
     encode(&mut counter)?;
     let raw_len = counter.0;
-    let mut enc = zstd::stream::Encoder::new(Vec::new(), 3)?;
+    let mut enc = zstd::stream::Encoder::new(w, 3)?;
     enc.include_contentsize(true)?;
     enc.set_pledged_src_size(Some(raw_len))?;
     encode(&mut enc)?;
-    let stored = enc.finish()?;
-    let mut out = vec![0u8; RECORD_HEADER_LEN];
+    Ok((enc.finish()?, raw_len))
+}
+
+/// The 128-byte record header (FORMAT.md §5).
+fn header_bytes(
+    magic: &[u8; 8],
+    id: RecordIdentity,
+    stored_len: u64,
+    raw_len: u64,
+    sha: &[u8; 32],
+) -> [u8; RECORD_HEADER_LEN] {
+    let mut out = [0u8; RECORD_HEADER_LEN];
     out[0..8].copy_from_slice(magic);
     out[8..10].copy_from_slice(&1u16.to_le_bytes());
     out[16..32].copy_from_slice(&id.chain_id);
     out[32..36].copy_from_slice(&id.generation.to_le_bytes());
     out[36..40].copy_from_slice(&id.disc.to_le_bytes());
-    out[40..48].copy_from_slice(&(stored.len() as u64).to_le_bytes());
+    out[40..48].copy_from_slice(&stored_len.to_le_bytes());
     out[48..56].copy_from_slice(&raw_len.to_le_bytes());
-    out[56..88].copy_from_slice(&Sha256::digest(&stored));
+    out[56..88].copy_from_slice(sha);
     let crc = crc32c::crc32c(&out[0..124]);
     out[124..128].copy_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(&stored);
-    Ok(out)
+    out
+}
+
+/// Positioned writes into a file, hashing what passes (the zstd frame of a record).
+struct HashingFileWriter<'a> {
+    file: &'a std::fs::File,
+    pos: u64,
+    hasher: Sha256,
+}
+
+impl std::io::Write for HashingFileWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::os::unix::fs::FileExt::write_all_at(self.file, buf, self.pos)?;
+        self.hasher.update(buf);
+        self.pos += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Counts bytes written and discards them.
@@ -182,22 +252,28 @@ pub fn decode_record<T: DeserializeOwned>(
     if Sha256::digest(stored).as_slice() != &b[56..88] {
         return Err(RecordError::BodyChecksum(what));
     }
-    let raw = zstd::bulk::Decompressor::new()
-        .and_then(|mut d| d.decompress(stored, h.raw_len as usize))
+    // Decoded straight from the decompressor: the bincode body (over 100 bytes per catalog
+    // entry) is never held in memory whole next to the values it decodes into.
+    let decoder = zstd::stream::read::Decoder::with_buffer(stored)
         .map_err(|e| RecordError::Decode(what, e.to_string()))?;
-    if raw.len() as u64 != h.raw_len {
-        return Err(RecordError::Decode(
-            what,
-            "decoded length differs from header".into(),
-        ));
-    }
-    let (body, used) = bincode::serde::decode_from_slice(&raw, bincode_config())
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, decoder.take(h.raw_len));
+    let body = bincode::serde::decode_from_std_read(&mut reader, bincode_config())
         .map_err(|e| RecordError::Decode(what, e.to_string()))?;
-    if used != raw.len() {
+    if !reader.buffer().is_empty() || reader.get_ref().limit() != 0 {
         return Err(RecordError::Decode(
             what,
             "trailing bytes after body".into(),
         ));
+    }
+    let mut probe = [0u8; 1];
+    match reader.into_inner().into_inner().read(&mut probe) {
+        Ok(0) => {}
+        _ => {
+            return Err(RecordError::Decode(
+                what,
+                "decoded length differs from header".into(),
+            ))
+        }
     }
     Ok((h, body))
 }
