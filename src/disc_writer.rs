@@ -52,6 +52,9 @@ pub enum WriteError {
     /// `--resume` cannot continue consistently.
     #[error("--resume: {0}")]
     Resume(String),
+    /// The `save` function given to [`DiscSetWriter::finish`] failed.
+    #[error("saving the catalog: {0}")]
+    SaveCatalog(std::io::Error),
     /// An image with the final name already exists.
     #[error("{0} already exists; refusing to overwrite it (choose another -o or remove it)")]
     Exists(PathBuf),
@@ -573,12 +576,17 @@ impl DiscSetWriter {
 
     /// Ends the stream: writes the catalog onto the last disc (or a disc of its own if it does not
     /// fit) and closes it. `reused` are entries of the tree whose data lies in earlier
-    /// generations (incremental chains); they go into the catalog only. Returns the catalog.
+    /// generations (incremental chains); they go into the catalog only.
+    ///
+    /// `save` receives the final catalog (the last disc's size filled in) once the last image's
+    /// contents are written but before its FEC is computed; the catalog is dropped after it, so
+    /// the entry list and the FEC buffers are never held at the same time. Returns the images.
     pub fn finish(
         mut self,
         tar_len: u64,
         reused: Vec<Entry>,
-    ) -> Result<(Catalog, Vec<PathBuf>), WriteError> {
+        save: &mut dyn FnMut(&Catalog) -> std::io::Result<()>,
+    ) -> Result<Vec<PathBuf>, WriteError> {
         if self.disc.is_none() {
             self.open_disc(tar_len)?;
         }
@@ -637,11 +645,15 @@ impl DiscSetWriter {
             (Some(v), true) => v,
             (None, true) => catalog.entries.get(first..).unwrap_or(&[]),
         };
-        let image_sectors = self.close_disc(Some(&catalog), ents)?;
+        let written = self.write_disc(Some(&catalog), ents)?;
         if let Some(last) = catalog.discs.last_mut() {
-            last.image_sectors = image_sectors;
+            last.image_sectors = written.total;
         }
-        Ok((catalog, self.completed))
+        save(&catalog).map_err(WriteError::SaveCatalog)?;
+        drop(catalog);
+        drop(last_disc_entries);
+        self.seal_disc(written)?;
+        Ok(self.completed)
     }
 
     fn catalog(&self, tar_len: u64) -> Catalog {
@@ -666,6 +678,17 @@ impl DiscSetWriter {
     /// Returns the image's sector count.
     /// `own` are the entries completed while the disc was open.
     fn close_disc(&mut self, catalog: Option<&Catalog>, own: &[Entry]) -> Result<u64, WriteError> {
+        let written = self.write_disc(catalog, own)?;
+        self.seal_disc(written)
+    }
+
+    /// First half of [`DiscSetWriter::close_disc`]: everything but the FEC. After it the entries
+    /// need not be held any more, so the caller can free them before the FEC takes its memory.
+    fn write_disc(
+        &mut self,
+        catalog: Option<&Catalog>,
+        own: &[Entry],
+    ) -> Result<WrittenDisc, WriteError> {
         let mut d = self.disc.take().expect("close_disc needs an open disc");
         if let Some(p) = d.part.take() {
             d.parts.push(p.record);
@@ -814,6 +837,25 @@ impl DiscSetWriter {
         d.file
             .write_all_at(&hb, (total - 2) * SECTOR_SIZE as u64)
             .map_err(io_err(&d.tmp_path))?;
+        Ok(WrittenDisc {
+            d,
+            layout,
+            record,
+            protected,
+            total,
+        })
+    }
+
+    /// Second half of [`DiscSetWriter::close_disc`]: FEC, fsync, rename. Returns the image's
+    /// sector count.
+    fn seal_disc(&mut self, w: WrittenDisc) -> Result<u64, WriteError> {
+        let WrittenDisc {
+            d,
+            layout,
+            record,
+            protected,
+            total,
+        } = w;
         (self.on_event)(DiscEvent::FecStarted(d.number, protected));
         fec::encode(&d.file, &layout, self.cfg.memory_budget, &|_| {})
             .map_err(|e| WriteError::Fec(d.final_path.clone(), e))?;
@@ -842,6 +884,15 @@ impl DiscSetWriter {
             fec::plan_for_loss(protected, self.cfg.redundancy_pct)
         }
     }
+}
+
+/// An image whose contents are written, waiting for its FEC ([`DiscSetWriter::seal_disc`]).
+struct WrittenDisc {
+    d: OpenDisc,
+    layout: FecLayout,
+    record: DiscRecord,
+    protected: u64,
+    total: u64,
 }
 
 #[cfg(test)]

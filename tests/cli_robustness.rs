@@ -98,7 +98,7 @@ fn build_with(
         .unwrap();
         writer.push_chunk(enc, c.completed, c.open).unwrap();
     }
-    writer.finish(len, Vec::new()).unwrap().1
+    writer.finish(len, Vec::new(), &mut |_| Ok(())).unwrap()
 }
 
 #[test]
