@@ -13,7 +13,7 @@ use crate::container::chunk::{
     decode_chunk, zstd_bound, ChunkError, ChunkHeader, CHUNK_FRAME_OVERHEAD, MAX_CHUNK_SIZE,
 };
 use crate::container::disc_header::{DiscHeader, SECTION_LAST_DISC};
-use crate::container::records::{self, decode_record, RecordError};
+use crate::container::records::{self, RecordError};
 use crate::fec::{self, FecScan, LocatedFec, RepairedSource};
 use crate::sector::{FileSectorSource, SectorSource, SECTOR_SIZE};
 
@@ -175,12 +175,15 @@ impl Contents {
     }
 }
 
-fn read_record(
+/// Decodes the record file of `bytes` bytes at `lba`, streaming from the sectors (a catalog of a
+/// million entries is tens of MB even compressed; it is never held next to its decoded entries).
+fn decode_at<T: serde::de::DeserializeOwned>(
     name: &str,
     source: &dyn SectorSource,
-    lba: u64,
-    bytes: u64,
-) -> Result<Vec<u8>, ReadError> {
+    (lba, bytes): (u64, u64),
+    magic: &[u8; 8],
+    what: &'static str,
+) -> Result<T, ReadError> {
     let too_big = bytes > records::MAX_BODY_LEN
         || lba.saturating_add(bytes.div_ceil(SECTOR_SIZE as u64)) > source.sector_count();
     if too_big {
@@ -189,8 +192,34 @@ fn read_record(
             "index or catalog lies outside the image (truncated?)".into(),
         ));
     }
-    read_bytes(source, lba * SECTOR_SIZE as u64, bytes as usize)
-        .map_err(|e| ReadError::Io(name.to_string(), e))
+    let reader = SectorReader {
+        source,
+        pos: lba * SECTOR_SIZE as u64,
+        end: lba * SECTOR_SIZE as u64 + bytes,
+    };
+    records::decode_record_from(magic, what, reader)
+        .map(|(_, v)| v)
+        .map_err(|e| ReadError::Record(name.to_string(), e))
+}
+
+/// Sequential reads of the byte range `[pos, end)` of a sector source.
+struct SectorReader<'a> {
+    source: &'a dyn SectorSource,
+    pos: u64,
+    end: u64,
+}
+
+impl std::io::Read for SectorReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = (buf.len() as u64).min(self.end - self.pos).min(1 << 20) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        let bytes = read_bytes(self.source, self.pos, n)?;
+        buf[..n].copy_from_slice(&bytes);
+        self.pos += n as u64;
+        Ok(n)
+    }
 }
 
 fn read_contents(
@@ -206,33 +235,27 @@ fn read_contents(
         )
     })?;
     let catalog = if s.flags & SECTION_LAST_DISC != 0 && s.catalog_bytes > 0 {
-        read_record(name, source, s.catalog_lba, s.catalog_bytes).and_then(|raw| {
-            let (_, cat): (_, Catalog) = decode_record(records::CATALOG_MAGIC, "catalog", &raw)
-                .map_err(|e| ReadError::Record(name.to_string(), e))?;
-            Ok(Some(cat))
-        })
+        let at = (s.catalog_lba, s.catalog_bytes);
+        decode_at(name, source, at, records::CATALOG_MAGIC, "catalog").map(Some)
     } else {
         Ok(None)
     };
     let without_entries = matches!(catalog, Ok(Some(_)));
-    let index = read_record(name, source, s.index_lba, s.index_bytes).and_then(|raw| {
-        let decoded = if without_entries {
-            decode_record(records::INDEX_MAGIC, "disc index", &raw).map(
-                |(h, i): (_, IndexWithoutEntries)| {
-                    let index = DiscIndex {
-                        chain: i.chain,
-                        disc: i.disc,
-                        parts: i.parts,
-                        chunks: i.chunks,
-                        entries: i.entries,
-                    };
-                    (h, index)
-                },
-            )
-        } else {
-            decode_record(records::INDEX_MAGIC, "disc index", &raw)
-        };
-        let (_, index) = decoded.map_err(|e| ReadError::Record(name.to_string(), e))?;
+    let at = (s.index_lba, s.index_bytes);
+    let decoded = if without_entries {
+        decode_at(name, source, at, records::INDEX_MAGIC, "disc index").map(
+            |i: IndexWithoutEntries| DiscIndex {
+                chain: i.chain,
+                disc: i.disc,
+                parts: i.parts,
+                chunks: i.chunks,
+                entries: i.entries,
+            },
+        )
+    } else {
+        decode_at(name, source, at, records::INDEX_MAGIC, "disc index")
+    };
+    let index = decoded.and_then(|index: DiscIndex| {
         if index.chain.chain_id != header.chain_id || index.chain.generation != s.generation {
             return Err(ReadError::Inconsistent(
                 name.to_string(),
@@ -705,7 +728,7 @@ impl GenerationSet {
 mod tests {
     use super::*;
     use crate::catalog::{ChainInfo, DataRef, DiscRecord, EntryKind};
-    use crate::container::records::{encode_record, RecordIdentity};
+    use crate::container::records::{decode_record, encode_record, RecordIdentity};
 
     #[test]
     fn index_without_entries_reads_every_other_field_and_consumes_the_entries() {

@@ -39,6 +39,9 @@ pub enum RecordError {
     /// SHA-256 of the body mismatch.
     #[error("{0} body is damaged (SHA-256 mismatch)")]
     BodyChecksum(&'static str),
+    /// The record could not be read (I/O error below it).
+    #[error("{0} could not be read: {1}")]
+    Read(&'static str, std::io::Error),
     /// Body length out of range or does not decode.
     #[error("{0} body does not decode: {1}")]
     Decode(&'static str, String),
@@ -278,6 +281,86 @@ pub fn decode_record<T: DeserializeOwned>(
     Ok((h, body))
 }
 
+/// Decodes a record file read from `r` (positioned at its first byte), streaming: neither the
+/// stored zstd frame nor the bincode body is held in memory whole, only the decoded value. The
+/// frame's SHA-256 is checked once it has been read to its end; on a mismatch nothing decoded is
+/// returned (and a frame that fails to decode is reported as damaged when its SHA-256 says so).
+pub fn decode_record_from<T: DeserializeOwned, R: Read>(
+    magic: &[u8; 8],
+    what: &'static str,
+    mut r: R,
+) -> Result<(RecordHeader, T), RecordError> {
+    let mut head = [0u8; RECORD_HEADER_LEN];
+    r.read_exact(&mut head).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => RecordError::BadMagic(what),
+        _ => RecordError::Read(what, e),
+    })?;
+    let h = decode_header(magic, what, &head)?;
+    let mut stored = HashingReader {
+        inner: r.take(h.stored_len),
+        hasher: Sha256::new(),
+        read: 0,
+    };
+    let decoded = decode_body(&mut stored, h.raw_len, what);
+    // Whatever the decoder left unread still counts for the checksum.
+    std::io::copy(&mut stored, &mut std::io::sink()).map_err(|e| RecordError::Read(what, e))?;
+    if stored.read < h.stored_len {
+        let total = RECORD_HEADER_LEN as u64 + h.stored_len;
+        return Err(RecordError::Truncated(
+            what,
+            RECORD_HEADER_LEN as u64 + stored.read,
+            total,
+        ));
+    }
+    if stored.hasher.finalize().as_slice() != &head[56..88] {
+        return Err(RecordError::BodyChecksum(what));
+    }
+    Ok((h, decoded?))
+}
+
+/// Decodes the bincode body of `raw_len` bytes from the zstd frame read from `stored`.
+fn decode_body<T: DeserializeOwned>(
+    stored: &mut dyn Read,
+    raw_len: u64,
+    what: &'static str,
+) -> Result<T, RecordError> {
+    let decoder = zstd::stream::read::Decoder::new(stored)
+        .map_err(|e| RecordError::Decode(what, e.to_string()))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, decoder.take(raw_len));
+    let body = bincode::serde::decode_from_std_read(&mut reader, bincode_config())
+        .map_err(|e| RecordError::Decode(what, e.to_string()))?;
+    if !reader.buffer().is_empty() || reader.get_ref().limit() != 0 {
+        return Err(RecordError::Decode(
+            what,
+            "trailing bytes after body".into(),
+        ));
+    }
+    let mut probe = [0u8; 1];
+    match reader.into_inner().into_inner().read(&mut probe) {
+        Ok(0) => Ok(body),
+        _ => Err(RecordError::Decode(
+            what,
+            "decoded length differs from header".into(),
+        )),
+    }
+}
+
+/// Reads through, hashing and counting what passes.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    read: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        Ok(n)
+    }
+}
+
 /// Exact bincode size of a value (used to reserve index/catalog space while streaming).
 pub fn encoded_len<T: Serialize>(v: &T) -> u64 {
     struct Counter(u64);
@@ -290,4 +373,53 @@ pub fn encoded_len<T: Serialize>(v: &T) -> u64 {
     let mut c = Counter(0);
     let _ = bincode::serde::encode_into_writer(v, &mut c, bincode_config());
     c.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> RecordIdentity {
+        RecordIdentity {
+            chain_id: [3; 16],
+            generation: 2,
+            disc: 1,
+        }
+    }
+
+    type Body = Vec<(u64, Vec<u8>)>;
+
+    fn body() -> Body {
+        (0..5000u64)
+            .map(|i| (i, i.to_le_bytes().repeat(3)))
+            .collect()
+    }
+
+    #[test]
+    fn streamed_writes_and_reads_match_the_in_memory_ones() {
+        let bytes = encode_record(INDEX_MAGIC, id(), &body()).unwrap();
+        assert_eq!(record_len(&body()).unwrap(), bytes.len() as u64);
+        let f = tempfile::tempfile().unwrap();
+        let len = write_record_at(&f, 100, INDEX_MAGIC, id(), &body()).unwrap();
+        let mut on_file = vec![0u8; len as usize];
+        std::os::unix::fs::FileExt::read_exact_at(&f, &mut on_file, 100).unwrap();
+        assert_eq!(on_file, bytes);
+        let (h, a): (_, Body) = decode_record(INDEX_MAGIC, "x", &bytes).unwrap();
+        let (_, b): (_, Body) = decode_record_from(INDEX_MAGIC, "x", &bytes[..]).unwrap();
+        assert_eq!((h.id, &a), (id(), &body()));
+        assert_eq!(b, body());
+    }
+
+    #[test]
+    fn streamed_read_refuses_damage_and_truncation() {
+        let bytes = encode_record(INDEX_MAGIC, id(), &body()).unwrap();
+        let mut bad = bytes.clone();
+        let mid = RECORD_HEADER_LEN + (bytes.len() - RECORD_HEADER_LEN) / 2;
+        bad[mid] ^= 0x40;
+        let r: Result<(_, Body), _> = decode_record_from(INDEX_MAGIC, "x", &bad[..]);
+        assert!(matches!(r, Err(RecordError::BodyChecksum(_))), "{r:?}");
+        let short = &bytes[..bytes.len() - 10];
+        let r: Result<(_, Body), _> = decode_record_from(INDEX_MAGIC, "x", short);
+        assert!(matches!(r, Err(RecordError::Truncated(..))), "{r:?}");
+    }
 }
