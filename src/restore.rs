@@ -407,6 +407,20 @@ impl Restorer {
         self.link_targets = Some(targets);
     }
 
+    /// Records what this run put at `path`. Once the caller has declared the hard-link targets
+    /// ([`Restorer::set_link_targets`]) and may replace what is in OUT anyway (`overwrite`), only
+    /// those targets are ever asked about again, so only they are kept: a record of every path
+    /// restored was the largest memory cost of extracting a large tree after the catalog itself.
+    fn note(&mut self, path: &[u8], what: Restored) {
+        let asked_later = match &self.link_targets {
+            None => true,
+            Some(targets) => !self.opts.overwrite || targets.contains(path),
+        };
+        if asked_later {
+            self.restored.insert(path.to_vec(), what);
+        }
+    }
+
     /// Lexical check of an archive path, before any I/O: refuses empty paths, absolute paths, `.`, `..`
     /// and empty components (`a//b`, trailing `/`), and NUL bytes. Paths that pass can only name
     /// something inside OUT once resolved with no symlinks — which the `create_*` methods enforce.
@@ -484,7 +498,7 @@ impl Restorer {
                     // SAFETY: valid C string; mkdirat never follows a symlink in the last component.
                     match cvt(unsafe { libc::mkdirat(cur.as_raw_fd(), c.as_ptr(), 0o700) }) {
                         Ok(_) => {
-                            self.restored.insert(prefix.to_vec(), Restored::Other);
+                            self.note(prefix, Restored::Other);
                             self.dirs.push(DirMeta {
                                 path: prefix.to_vec(),
                                 entry: None,
@@ -677,7 +691,7 @@ impl Restorer {
             }
             Err(err) => return Err(Self::io_err(&e.path, "create directory")(err)),
         }
-        self.restored.insert(e.path.clone(), Restored::Other);
+        self.note(&e.path, Restored::Other);
         self.dirs.push(DirMeta {
             path: e.path.clone(),
             entry: Some((e.mode, e.uid, e.gid, e.mtime_sec, e.mtime_nsec)),
@@ -715,7 +729,7 @@ impl Restorer {
         } else {
             Restored::Other
         };
-        self.restored.insert(e.path.clone(), restored);
+        self.note(&e.path, restored);
         Ok(RestoreFile {
             file: File::from(fd),
             path: e.path.clone(),
@@ -748,8 +762,7 @@ impl Restorer {
             return Ok(false);
         }
         let (dev, ino) = file_id(&st);
-        self.restored
-            .insert(e.path.clone(), Restored::File(dev, ino));
+        self.note(&e.path, Restored::File(dev, ino));
         Ok(true)
     }
 
@@ -847,7 +860,7 @@ impl Restorer {
             // SAFETY: valid C strings.
             cvt(unsafe { libc::symlinkat(target.as_ptr(), pfd, c.as_ptr()) })
         })?;
-        self.restored.insert(e.path.clone(), Restored::Other);
+        self.note(&e.path, Restored::Other);
         self.apply_meta_at(pfd, name, e, false)
     }
 
@@ -912,8 +925,7 @@ impl Restorer {
             // SAFETY: valid fds and C strings; flags 0 = do not follow a symlink at the target name.
             cvt(unsafe { libc::linkat(tfd, tc.as_ptr(), pfd, c.as_ptr(), 0) })
         })?;
-        self.restored
-            .insert(e.path.clone(), Restored::File(dev, ino));
+        self.note(&e.path, Restored::File(dev, ino));
         Ok(())
     }
 
@@ -952,7 +964,7 @@ impl Restorer {
             // SAFETY: valid C string; mknodat does not follow a final symlink. Mode 0600 until set below.
             cvt(unsafe { libc::mknodat(pfd, c.as_ptr(), fmt | 0o600, rdev as libc::dev_t) })
         })?;
-        self.restored.insert(e.path.clone(), Restored::Other);
+        self.note(&e.path, Restored::Other);
         self.apply_meta_at(pfd, name, e, true)?;
         Ok(true)
     }

@@ -118,7 +118,7 @@ fuzz_target!(|data: &[u8]| {
         .unwrap();
         writer.push_chunk(enc, c.completed, c.open).unwrap();
     }
-    let (_, imgs) = writer.finish(len, Vec::new()).unwrap();
+    let imgs = writer.finish(len, Vec::new(), &mut |_| Ok(())).unwrap();
     let discs: Vec<Disc> = imgs
         .iter()
         .map(|p| Disc::open_path(p, &RepairSettings::default()).unwrap())
