@@ -129,7 +129,7 @@ pub enum RestoreError {
 }
 
 /// How extraction treats existing objects, owners and special files. Fixed for a [`Restorer`]'s life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RestoreOptions {
     /// Replace objects that existed in OUT before this run (never a non-empty directory, never by writing
     /// through a symlink). Off: such entries fail with [`RestoreError::Exists`] and OUT is unchanged.
@@ -141,6 +141,10 @@ pub struct RestoreOptions {
     /// Create FIFOs and character/block devices. Off by default because a device node in OUT grants
     /// access to hardware; without it such entries are skipped with one notice. Sockets are never created.
     pub special_files: bool,
+    /// A path inside OUT that no entry may name or lie under: extract's work directory, which holds
+    /// the disc copies and repair spills the restore is reading (with `overwrite` an entry there
+    /// could replace them). Such entries are refused as unsafe paths.
+    pub reserved: Option<Vec<u8>>,
 }
 
 impl Default for RestoreOptions {
@@ -151,6 +155,7 @@ impl Default for RestoreOptions {
             // SAFETY: geteuid has no preconditions and cannot fail.
             same_owner: unsafe { libc::geteuid() } == 0,
             special_files: false,
+            reserved: None,
         }
     }
 }
@@ -448,6 +453,19 @@ impl Restorer {
         }
     }
 
+    /// Refuses `path` when it is the reserved path (the work directory) or lies under it.
+    fn check_not_reserved(&self, path: &[u8]) -> Result<(), RestoreError> {
+        match &self.opts.reserved {
+            Some(r) if path.starts_with(r) && (path.len() == r.len() || path[r.len()] == b'/') => {
+                Err(RestoreError::UnsafePath {
+                    path: escape_path(path),
+                    reason: "inside extract's work directory",
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn notice(&mut self, key: &'static str, text: &str) {
         if self.notice_keys.insert(key) {
             self.notices.push(text.to_string());
@@ -470,6 +488,7 @@ impl Restorer {
         create: bool,
     ) -> Result<(Arc<OwnedFd>, &'p [u8]), RestoreError> {
         Self::check_path(path)?;
+        self.check_not_reserved(path)?;
         let (name, parents) = match path.iter().rposition(|&b| b == b'/') {
             Some(i) => (&path[i + 1..], &path[..i]),
             None => (path, &path[..0]),

@@ -70,6 +70,7 @@ fn opts() -> RestoreOptions {
         overwrite: false,
         same_owner: false,
         special_files: false,
+        reserved: None,
     }
 }
 
@@ -543,4 +544,31 @@ fn non_utf8_names_restore_and_errors_escape_them() {
         .join(std::ffi::OsStr::from_bytes(b"caf\xe9"))
         .join("n\\x");
     assert_eq!(fs::read(p).unwrap(), b"1");
+}
+
+#[test]
+fn entries_in_the_work_directory_are_refused_even_with_overwrite() {
+    let sb = Sandbox::new();
+    let mut o = opts();
+    o.overwrite = true;
+    o.reserved = Some(b".bd-archive-work".to_vec());
+    let spill = sb.out.join(".bd-archive-work/discs/disc_0001.iso");
+    fs::create_dir_all(spill.parent().unwrap()).unwrap();
+    fs::write(&spill, b"disc copy").unwrap();
+    let mut r = sb.restorer(o);
+    for p in [
+        &b".bd-archive-work/discs/disc_0001.iso"[..],
+        b".bd-archive-work/x",
+        b".bd-archive-work",
+    ] {
+        let err = put_file(&mut r, p, b"evil").unwrap_err();
+        assert!(matches!(err, RestoreError::UnsafePath { .. }), "{err}");
+    }
+    assert_eq!(fs::read(&spill).unwrap(), b"disc copy");
+    // A sibling whose name merely starts the same is an ordinary path.
+    put_file(&mut r, b".bd-archive-work2/x", b"fine").unwrap();
+    assert_eq!(
+        fs::read(sb.out.join(".bd-archive-work2/x")).unwrap(),
+        b"fine"
+    );
 }

@@ -226,6 +226,11 @@ fn extract_with(
     // the user's: the restorer then need not remember every path it made (memory per entry).
     opts.overwrite = args.overwrite || args.resume || fresh;
     opts.special_files = args.special_files;
+    opts.reserved = workdir_of(args)
+        .strip_prefix(&args.output)
+        .ok()
+        .filter(|rel| !rel.as_os_str().is_empty())
+        .map(|rel| rel.as_os_str().as_encoded_bytes().to_vec());
     let mut restorer = Restorer::new(&args.output, opts)?;
     let seed_gens = crate::compat::seed_chain::seed_generations(&set.entries);
     if let Some(s) = seed.as_mut() {
