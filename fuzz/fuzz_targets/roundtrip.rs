@@ -93,8 +93,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut writer = DiscSetWriter::new(cfg).unwrap();
     let mut chunks = Vec::new();
+    let content_path = |rel: &[u8]| bd_archive::scan::join_rel(&src, rel);
     let len = TarStreamBuilder::new(
         1,
+        &content_path,
         &mut |c| {
             chunks.push(c);
             Ok(())
