@@ -65,7 +65,8 @@ fn stages(c: &mut Criterion) {
                 n += c.data.len() as u64;
                 Ok(())
             };
-            TarStreamBuilder::new(1, &mut emit, &mut |_| {}, &mut |_| {})
+            let content_path = |rel: &[u8]| bd_archive::scan::join_rel(&big, rel);
+            TarStreamBuilder::new(1, &content_path, &mut emit, &mut |_| {}, &mut |_| {})
                 .run(&entries)
                 .unwrap();
             n

@@ -8,6 +8,7 @@
 use std::fs::File;
 use std::io::Read;
 use std::os::unix::fs::{MetadataExt, OpenOptionsExt};
+use std::path::PathBuf;
 
 use sha2::{Digest, Sha256};
 
@@ -52,6 +53,7 @@ pub enum StreamStop {
 /// Returns the total stream length. Problems with single files are reported, never fatal.
 pub struct TarStreamBuilder<'a> {
     generation: u32,
+    content_path: &'a dyn Fn(&[u8]) -> PathBuf,
     emit: &'a mut dyn FnMut(StreamChunk) -> Result<(), StreamStop>,
     on_problem: &'a mut dyn FnMut(SourceProblem),
     on_bytes: &'a mut dyn FnMut(u64),
@@ -64,15 +66,19 @@ pub struct TarStreamBuilder<'a> {
 }
 
 impl<'a> TarStreamBuilder<'a> {
-    /// Creates a builder; call [`TarStreamBuilder::run`].
+    /// Creates a builder; call [`TarStreamBuilder::run`]. `content_path` gives the file to read
+    /// for an entry's `rel_path` (for `create`: the source root joined with it; the entries do not
+    /// carry it, so the scan list holds each path once).
     pub fn new(
         generation: u32,
+        content_path: &'a dyn Fn(&[u8]) -> PathBuf,
         emit: &'a mut dyn FnMut(StreamChunk) -> Result<(), StreamStop>,
         on_problem: &'a mut dyn FnMut(SourceProblem),
         on_bytes: &'a mut dyn FnMut(u64),
     ) -> Self {
         TarStreamBuilder {
             generation,
+            content_path,
             emit,
             on_problem,
             on_bytes,
@@ -178,7 +184,7 @@ impl<'a> TarStreamBuilder<'a> {
         };
         let mut file = None;
         if se.kind == EntryKind::File {
-            match open_regular(se) {
+            match open_regular(&(self.content_path)(&e.path)) {
                 Ok((f, meta)) => {
                     e.size = meta.len();
                     e.mode = meta.mode() & 0o7777;
@@ -270,11 +276,11 @@ impl<'a> TarStreamBuilder<'a> {
 }
 
 /// Opens a source file without following symlinks and checks it is still a regular file.
-fn open_regular(se: &SourceEntry) -> Result<(File, std::fs::Metadata), String> {
+fn open_regular(path: &std::path::Path) -> Result<(File, std::fs::Metadata), String> {
     let f = std::fs::OpenOptions::new()
         .read(true)
         .custom_flags(libc::O_NOFOLLOW | libc::O_NONBLOCK)
-        .open(&se.abs_path)
+        .open(path)
         .map_err(|e| format!("unreadable, not archived: {e}"))?;
     let meta = f
         .metadata()

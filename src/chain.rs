@@ -133,6 +133,7 @@ impl DeltaStats {
 pub fn plan_delta(
     base: &Catalog,
     scanned: Vec<SourceEntry>,
+    root: &Path,
     checksum: bool,
 ) -> (Vec<Planned>, DeltaStats) {
     let by_path: HashMap<&[u8], &Entry> = base
@@ -173,7 +174,7 @@ pub fn plan_delta(
     let hashed: Vec<Option<[u8; 32]>> = decisions
         .par_iter()
         .map(|(s, d)| match d {
-            Decision::HashForRename | Decision::HashToConfirm(_) => hash_file(&s.abs_path),
+            Decision::HashForRename | Decision::HashToConfirm(_) => hash_file(&s.path_in(root)),
             _ => None,
         })
         .collect();

@@ -13,7 +13,7 @@ use crate::container::chunk::{
     decode_chunk, zstd_bound, ChunkError, ChunkHeader, CHUNK_FRAME_OVERHEAD, MAX_CHUNK_SIZE,
 };
 use crate::container::disc_header::{DiscHeader, SECTION_LAST_DISC};
-use crate::container::records::{self, decode_record, RecordError};
+use crate::container::records::{self, RecordError};
 use crate::fec::{self, FecScan, LocatedFec, RepairedSource};
 use crate::sector::{FileSectorSource, SectorSource, SECTOR_SIZE};
 
@@ -131,7 +131,10 @@ pub struct Disc {
     settings: RepairSettings,
     /// The disc header.
     pub header: DiscHeader,
-    /// The per-disc index of the disc's (first) generation section (None if destroyed).
+    /// The per-disc index of the disc's (first) generation section (None if destroyed). On the
+    /// generation's last disc its `entries` are left empty when the catalog beside it was read
+    /// (the catalog lists them all; holding both doubled the memory of a large tree): see
+    /// [`Disc::index_entries`].
     pub index: Option<DiscIndex>,
     /// The generation's catalog, if this is the generation's last disc.
     pub catalog: Option<Catalog>,
@@ -149,18 +152,51 @@ struct Contents {
     catalog: Result<Option<Catalog>, ReadError>,
 }
 
+/// A disc index as stored, decoded without keeping its entries: on a generation's last disc the
+/// catalog lists them all. The fields are those of [`DiscIndex`], in its order (bincode is
+/// positional); the entries are still decoded, so a damaged index is still refused.
+#[derive(serde::Deserialize)]
+struct IndexWithoutEntries {
+    chain: crate::catalog::ChainInfo,
+    disc: crate::catalog::DiscRecord,
+    parts: Vec<PartRecord>,
+    chunks: Vec<ChunkRecord>,
+    #[serde(deserialize_with = "skip_entries")]
+    entries: Vec<Entry>,
+}
+
+/// Decodes a sequence of entries one by one and drops each; yields an empty list.
+fn skip_entries<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Entry>, D::Error> {
+    struct Skip;
+    impl<'de> serde::de::Visitor<'de> for Skip {
+        type Value = ();
+        fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+            f.write_str("a sequence of entries")
+        }
+        fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
+            while seq.next_element::<Entry>()?.is_some() {}
+            Ok(())
+        }
+    }
+    d.deserialize_seq(Skip)?;
+    Ok(Vec::new())
+}
+
 impl Contents {
     fn complete(&self) -> bool {
         self.index.is_ok() && self.catalog.is_ok()
     }
 }
 
-fn read_record(
+/// Decodes the record file of `bytes` bytes at `lba`, streaming from the sectors (a catalog of a
+/// million entries is tens of MB even compressed; it is never held next to its decoded entries).
+fn decode_at<T: serde::de::DeserializeOwned>(
     name: &str,
     source: &dyn SectorSource,
-    lba: u64,
-    bytes: u64,
-) -> Result<Vec<u8>, ReadError> {
+    (lba, bytes): (u64, u64),
+    magic: &[u8; 8],
+    what: &'static str,
+) -> Result<T, ReadError> {
     let too_big = bytes > records::MAX_BODY_LEN
         || lba.saturating_add(bytes.div_ceil(SECTOR_SIZE as u64)) > source.sector_count();
     if too_big {
@@ -169,8 +205,34 @@ fn read_record(
             "index or catalog lies outside the image (truncated?)".into(),
         ));
     }
-    read_bytes(source, lba * SECTOR_SIZE as u64, bytes as usize)
-        .map_err(|e| ReadError::Io(name.to_string(), e))
+    let reader = SectorReader {
+        source,
+        pos: lba * SECTOR_SIZE as u64,
+        end: lba * SECTOR_SIZE as u64 + bytes,
+    };
+    records::decode_record_from(magic, what, reader)
+        .map(|(_, v)| v)
+        .map_err(|e| ReadError::Record(name.to_string(), e))
+}
+
+/// Sequential reads of the byte range `[pos, end)` of a sector source.
+struct SectorReader<'a> {
+    source: &'a dyn SectorSource,
+    pos: u64,
+    end: u64,
+}
+
+impl std::io::Read for SectorReader<'_> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = (buf.len() as u64).min(self.end - self.pos).min(1 << 20) as usize;
+        if n == 0 {
+            return Ok(0);
+        }
+        let bytes = read_bytes(self.source, self.pos, n)?;
+        buf[..n].copy_from_slice(&bytes);
+        self.pos += n as u64;
+        Ok(n)
+    }
 }
 
 fn read_contents(
@@ -185,9 +247,28 @@ fn read_contents(
             format!("disc header has no section {section}"),
         )
     })?;
-    let index = read_record(name, source, s.index_lba, s.index_bytes).and_then(|raw| {
-        let (_, index): (_, DiscIndex) = decode_record(records::INDEX_MAGIC, "disc index", &raw)
-            .map_err(|e| ReadError::Record(name.to_string(), e))?;
+    let catalog = if s.flags & SECTION_LAST_DISC != 0 && s.catalog_bytes > 0 {
+        let at = (s.catalog_lba, s.catalog_bytes);
+        decode_at(name, source, at, records::CATALOG_MAGIC, "catalog").map(Some)
+    } else {
+        Ok(None)
+    };
+    let without_entries = matches!(catalog, Ok(Some(_)));
+    let at = (s.index_lba, s.index_bytes);
+    let decoded = if without_entries {
+        decode_at(name, source, at, records::INDEX_MAGIC, "disc index").map(
+            |i: IndexWithoutEntries| DiscIndex {
+                chain: i.chain,
+                disc: i.disc,
+                parts: i.parts,
+                chunks: i.chunks,
+                entries: i.entries,
+            },
+        )
+    } else {
+        decode_at(name, source, at, records::INDEX_MAGIC, "disc index")
+    };
+    let index = decoded.and_then(|index: DiscIndex| {
         if index.chain.chain_id != header.chain_id || index.chain.generation != s.generation {
             return Err(ReadError::Inconsistent(
                 name.to_string(),
@@ -196,15 +277,6 @@ fn read_contents(
         }
         Ok(index)
     });
-    let catalog = if s.flags & SECTION_LAST_DISC != 0 && s.catalog_bytes > 0 {
-        read_record(name, source, s.catalog_lba, s.catalog_bytes).and_then(|raw| {
-            let (_, cat): (_, Catalog) = decode_record(records::CATALOG_MAGIC, "catalog", &raw)
-                .map_err(|e| ReadError::Record(name.to_string(), e))?;
-            Ok(Some(cat))
-        })
-    } else {
-        Ok(None)
-    };
     Ok(Contents {
         header,
         index,
@@ -375,6 +447,21 @@ impl Disc {
             problems,
             section,
         }
+    }
+
+    /// Entries whose tar record lies (at least partly) on this disc, for mapping damage to files.
+    /// On a last disc whose catalog was read these are the catalog's entries of this generation
+    /// (a superset: the caller matches them against this disc's chunks anyway); after
+    /// [`GenerationSet::new`] took the catalog away, nothing.
+    pub fn index_entries(&self) -> impl Iterator<Item = &Entry> {
+        let from_index = self.index.iter().flat_map(|i| i.entries.iter());
+        let generation = self.generation();
+        let from_catalog = self
+            .catalog
+            .iter()
+            .flat_map(|c| c.entries.iter())
+            .filter(move |e| e.data.generation == generation);
+        from_index.chain(from_catalog)
     }
 
     /// Generation of the disc's (first) section.
@@ -665,5 +752,74 @@ impl GenerationSet {
                 .collect(),
             None => Vec::new(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::catalog::{ChainInfo, DataRef, DiscRecord, EntryKind};
+    use crate::container::records::{decode_record, encode_record, RecordIdentity};
+
+    #[test]
+    fn index_without_entries_reads_every_other_field_and_consumes_the_entries() {
+        let entry = |p: &[u8]| Entry {
+            path: p.to_vec(),
+            kind: EntryKind::File,
+            mode: 0o644,
+            uid: 1,
+            gid: 2,
+            mtime_sec: 3,
+            mtime_nsec: 4,
+            size: 5,
+            link_target: Vec::new(),
+            rdev: 0,
+            sha256: [6; 32],
+            data: DataRef::default(),
+        };
+        let index = DiscIndex {
+            chain: ChainInfo {
+                name: "n".into(),
+                chain_id: [1; 16],
+                generation: 1,
+                base_generation: 0,
+                created_unix: 0,
+                tool_version: "v".into(),
+                compression: "none".into(),
+                redundancy_pct: 10,
+            },
+            disc: DiscRecord {
+                disc: 1,
+                volume_label: "L".into(),
+                image_sectors: 2,
+                capacity_sectors: 3,
+                first_chunk: 0,
+                chunk_count: 0,
+                tar_start: 0,
+                tar_end: 0,
+            },
+            parts: vec![PartRecord {
+                part: 1,
+                disc: 1,
+                lba: 2,
+                bytes: 3,
+            }],
+            chunks: Vec::new(),
+            entries: vec![entry(b"a"), entry(b"b/c")],
+        };
+        let id = RecordIdentity {
+            chain_id: [1; 16],
+            generation: 1,
+            disc: 1,
+        };
+        let bytes = encode_record(records::INDEX_MAGIC, id, &index).unwrap();
+        // The decoder refuses trailing bytes, so this also proves the entries were consumed.
+        let (_, lite): (_, IndexWithoutEntries) =
+            decode_record(records::INDEX_MAGIC, "disc index", &bytes).unwrap();
+        assert!(lite.entries.is_empty());
+        assert_eq!(
+            (lite.chain, lite.disc, lite.parts, lite.chunks),
+            (index.chain, index.disc, index.parts, index.chunks)
+        );
     }
 }

@@ -14,9 +14,7 @@ use thiserror::Error;
 use crate::catalog::{Catalog, ChainInfo, ChunkRecord, DiscIndex, DiscRecord, Entry, PartRecord};
 use crate::container::chunk::EncodedChunk;
 use crate::container::disc_header::{DiscHeader, DiscSection, SECTION_LAST_DISC};
-use crate::container::records::{
-    self, encode_record, encoded_len, record_size_bound, RecordIdentity,
-};
+use crate::container::records::{self, encoded_len, record_size_bound, RecordIdentity};
 use crate::fec::{self, FecLayout};
 use crate::image::{self, ImageFile, VolumeSpec, FIRST_DATA_LBA};
 use crate::sector::{CLUSTER_SECTORS, SECTOR_SIZE};
@@ -54,6 +52,9 @@ pub enum WriteError {
     /// `--resume` cannot continue consistently.
     #[error("--resume: {0}")]
     Resume(String),
+    /// The `save` function given to [`DiscSetWriter::finish`] failed.
+    #[error("saving the catalog: {0}")]
+    SaveCatalog(std::io::Error),
     /// An image with the final name already exists.
     #[error("{0} already exists; refusing to overwrite it (choose another -o or remove it)")]
     Exists(PathBuf),
@@ -226,6 +227,8 @@ pub struct DiscSetWriter {
     entries: Vec<Entry>,
     /// Entry open at the end of the last closed disc, carried into the next disc's index.
     carry: Option<Entry>,
+    /// Writes each disc's FEC region; keeps its encoders from disc to disc.
+    fec: fec::RegionEncoder,
     /// Images completed so far, in order.
     pub completed: Vec<PathBuf>,
     /// Called with (image path, stage) as images progress; for progress display.
@@ -264,6 +267,7 @@ impl DiscSetWriter {
             ));
         }
         Ok(DiscSetWriter {
+            fec: fec::RegionEncoder::new(cfg.memory_budget),
             cfg,
             max_protected,
             disc: None,
@@ -575,12 +579,17 @@ impl DiscSetWriter {
 
     /// Ends the stream: writes the catalog onto the last disc (or a disc of its own if it does not
     /// fit) and closes it. `reused` are entries of the tree whose data lies in earlier
-    /// generations (incremental chains); they go into the catalog only. Returns the catalog.
+    /// generations (incremental chains); they go into the catalog only.
+    ///
+    /// `save` receives the final catalog (the last disc's size filled in) once the last image's
+    /// contents are written but before its FEC is computed; the catalog is dropped after it, so
+    /// the entry list and the FEC buffers are never held at the same time. Returns the images.
     pub fn finish(
         mut self,
         tar_len: u64,
         reused: Vec<Entry>,
-    ) -> Result<(Catalog, Vec<PathBuf>), WriteError> {
+        save: &mut dyn FnMut(&Catalog) -> std::io::Result<()>,
+    ) -> Result<Vec<PathBuf>, WriteError> {
         if self.disc.is_none() {
             self.open_disc(tar_len)?;
         }
@@ -610,9 +619,9 @@ impl DiscSetWriter {
         let d = self.disc.as_ref().expect("opened above");
         let provisional = self.disc_record(d, 0);
         catalog.discs.push(provisional);
-        let bytes = encode_record(records::CATALOG_MAGIC, self.identity(0), &catalog)
-            .map_err(io_err(&d.tmp_path))?;
-        let fits = Self::projected_protected(d, 0, 0, bytes.len() as u64 + SECTOR_SIZE as u64)
+        // Measured by compressing into a counter: the encoded catalog is never held in memory.
+        let catalog_len = records::record_len(&catalog).map_err(io_err(&d.tmp_path))?;
+        let fits = Self::projected_protected(d, 0, 0, catalog_len + SECTOR_SIZE as u64)
             <= self.max_protected;
         let own = |catalog: &Catalog| -> Vec<Entry> {
             match &last_disc_entries {
@@ -626,7 +635,6 @@ impl DiscSetWriter {
             self.close_disc(None, &ents)?;
             self.open_disc(tar_len)?;
         }
-        drop(bytes);
         // Final disc and part lists (the catalog disc may be a new, data-less disc).
         let skeleton = self.catalog(tar_len);
         catalog.discs = skeleton.discs;
@@ -640,11 +648,15 @@ impl DiscSetWriter {
             (Some(v), true) => v,
             (None, true) => catalog.entries.get(first..).unwrap_or(&[]),
         };
-        let image_sectors = self.close_disc(Some(&catalog), ents)?;
+        let written = self.write_disc(Some(&catalog), ents)?;
         if let Some(last) = catalog.discs.last_mut() {
-            last.image_sectors = image_sectors;
+            last.image_sectors = written.total;
         }
-        Ok((catalog, self.completed))
+        save(&catalog).map_err(WriteError::SaveCatalog)?;
+        drop(catalog);
+        drop(last_disc_entries);
+        self.seal_disc(written)?;
+        Ok(self.completed)
     }
 
     fn catalog(&self, tar_len: u64) -> Catalog {
@@ -669,6 +681,17 @@ impl DiscSetWriter {
     /// Returns the image's sector count.
     /// `own` are the entries completed while the disc was open.
     fn close_disc(&mut self, catalog: Option<&Catalog>, own: &[Entry]) -> Result<u64, WriteError> {
+        let written = self.write_disc(catalog, own)?;
+        self.seal_disc(written)
+    }
+
+    /// First half of [`DiscSetWriter::close_disc`]: everything but the FEC. After it the entries
+    /// need not be held any more, so the caller can free them before the FEC takes its memory.
+    fn write_disc(
+        &mut self,
+        catalog: Option<&Catalog>,
+        own: &[Entry],
+    ) -> Result<WrittenDisc, WriteError> {
         let mut d = self.disc.take().expect("close_disc needs an open disc");
         if let Some(p) = d.part.take() {
             d.parts.push(p.record);
@@ -689,8 +712,15 @@ impl DiscSetWriter {
         };
         let gen_dir = self.gen_dir();
         let stem = format!("{gen_dir}/{gen_dir}");
-        let idx_bytes = encode_record(records::INDEX_MAGIC, self.identity(d.number), &index)
-            .map_err(io_err(&d.tmp_path))?;
+        // Index and catalog are compressed straight into the image file, never held whole.
+        let idx_len = records::write_record_at(
+            &d.file,
+            lba * SECTOR_SIZE as u64,
+            records::INDEX_MAGIC,
+            self.identity(d.number),
+            &index,
+        )
+        .map_err(io_err(&d.tmp_path))?;
         if let Some(open) = open {
             self.carry = Some(open);
         }
@@ -715,39 +745,39 @@ impl DiscSetWriter {
                 .unwrap_or(self.parts.len() as u32 + 1),
             part_count: d.parts.len() as u32,
             index_lba: lba,
-            index_bytes: idx_bytes.len() as u64,
+            index_bytes: idx_len,
             catalog_lba: 0,
             catalog_bytes: 0,
             first_chunk: d.first_chunk,
         };
-        d.file
-            .write_all_at(&idx_bytes, lba * SECTOR_SIZE as u64)
-            .map_err(io_err(&d.tmp_path))?;
         files.push(ImageFile {
             path: format!("{stem}-disc{:04}.idx", d.number),
             lba,
-            size: idx_bytes.len() as u64,
+            size: idx_len,
             mtime: self.cfg.chain.created_unix,
             executable: false,
         });
-        lba += sectors_for(idx_bytes.len() as u64);
+        lba += sectors_for(idx_len);
         if let Some(cat) = catalog {
-            let bytes = encode_record(records::CATALOG_MAGIC, self.identity(0), cat)
-                .map_err(io_err(&d.tmp_path))?;
-            d.file
-                .write_all_at(&bytes, lba * SECTOR_SIZE as u64)
-                .map_err(io_err(&d.tmp_path))?;
+            let cat_len = records::write_record_at(
+                &d.file,
+                lba * SECTOR_SIZE as u64,
+                records::CATALOG_MAGIC,
+                self.identity(0),
+                cat,
+            )
+            .map_err(io_err(&d.tmp_path))?;
             files.push(ImageFile {
                 path: format!("{stem}.catalog"),
                 lba,
-                size: bytes.len() as u64,
+                size: cat_len,
                 mtime: self.cfg.chain.created_unix,
                 executable: false,
             });
             section.flags |= SECTION_LAST_DISC;
             section.catalog_lba = lba;
-            section.catalog_bytes = bytes.len() as u64;
-            lba += sectors_for(bytes.len() as u64);
+            section.catalog_bytes = cat_len;
+            lba += sectors_for(cat_len);
         }
         let protected = lba;
         let layout = self
@@ -810,8 +840,28 @@ impl DiscSetWriter {
         d.file
             .write_all_at(&hb, (total - 2) * SECTOR_SIZE as u64)
             .map_err(io_err(&d.tmp_path))?;
+        Ok(WrittenDisc {
+            d,
+            layout,
+            record,
+            protected,
+            total,
+        })
+    }
+
+    /// Second half of [`DiscSetWriter::close_disc`]: FEC, fsync, rename. Returns the image's
+    /// sector count.
+    fn seal_disc(&mut self, w: WrittenDisc) -> Result<u64, WriteError> {
+        let WrittenDisc {
+            d,
+            layout,
+            record,
+            protected,
+            total,
+        } = w;
         (self.on_event)(DiscEvent::FecStarted(d.number, protected));
-        fec::encode(&d.file, &layout, self.cfg.memory_budget, &|_| {})
+        self.fec
+            .encode(&d.file, &layout, &|_| {})
             .map_err(|e| WriteError::Fec(d.final_path.clone(), e))?;
         d.file.sync_all().map_err(io_err(&d.tmp_path))?;
         if d.final_path.exists() {
@@ -838,6 +888,15 @@ impl DiscSetWriter {
             fec::plan_for_loss(protected, self.cfg.redundancy_pct)
         }
     }
+}
+
+/// An image whose contents are written, waiting for its FEC ([`DiscSetWriter::seal_disc`]).
+struct WrittenDisc {
+    d: OpenDisc,
+    layout: FecLayout,
+    record: DiscRecord,
+    protected: u64,
+    total: u64,
 }
 
 #[cfg(test)]
@@ -920,7 +979,7 @@ mod index_view_tests {
             generation: 2,
             disc: 1,
         };
-        let bytes = encode_record(records::INDEX_MAGIC, id, &view).unwrap();
+        let bytes = records::encode_record(records::INDEX_MAGIC, id, &view).unwrap();
         let (h, back): (_, DiscIndex) =
             records::decode_record(records::INDEX_MAGIC, "index", &bytes).unwrap();
         assert_eq!(back, full);

@@ -21,6 +21,7 @@ pub mod image;
 pub mod interrupt;
 pub mod optical;
 pub mod plan;
+pub mod positional_io;
 pub mod readme;
 pub mod restore;
 pub mod scan;

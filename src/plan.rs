@@ -3,6 +3,7 @@
 
 use std::fs::File;
 use std::os::unix::fs::FileExt;
+use std::path::Path;
 
 use rayon::prelude::*;
 use serde::Serialize;
@@ -70,7 +71,7 @@ fn stream_size(e: &SourceEntry) -> u64 {
 
 /// Samples up to [`SAMPLE_BYTES`] of file content spread evenly over `entries` and returns
 /// (compressed/original ratio, bytes sampled). Unreadable files are skipped.
-pub fn sample_ratio(entries: &[SourceEntry], level: Option<i32>) -> (f64, u64) {
+pub fn sample_ratio(entries: &[SourceEntry], root: &Path, level: Option<i32>) -> (f64, u64) {
     let Some(level) = level else { return (1.0, 0) };
     let files: Vec<&SourceEntry> = entries
         .iter()
@@ -101,7 +102,7 @@ pub fn sample_ratio(entries: &[SourceEntry], level: Option<i32>) -> (f64, u64) {
     let results: Vec<(u64, u64)> = picks
         .par_iter()
         .filter_map(|&(fi, off)| {
-            let f = File::open(&files[fi].abs_path).ok()?;
+            let f = File::open(files[fi].path_in(root)).ok()?;
             let mut buf = vec![0u8; piece.min(files[fi].size) as usize];
             let n = f.read_at(&mut buf, off).ok()?;
             buf.truncate(n);

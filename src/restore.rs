@@ -129,7 +129,7 @@ pub enum RestoreError {
 }
 
 /// How extraction treats existing objects, owners and special files. Fixed for a [`Restorer`]'s life.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct RestoreOptions {
     /// Replace objects that existed in OUT before this run (never a non-empty directory, never by writing
     /// through a symlink). Off: such entries fail with [`RestoreError::Exists`] and OUT is unchanged.
@@ -141,6 +141,10 @@ pub struct RestoreOptions {
     /// Create FIFOs and character/block devices. Off by default because a device node in OUT grants
     /// access to hardware; without it such entries are skipped with one notice. Sockets are never created.
     pub special_files: bool,
+    /// A path inside OUT that no entry may name or lie under: extract's work directory, which holds
+    /// the disc copies and repair spills the restore is reading (with `overwrite` an entry there
+    /// could replace them). Such entries are refused as unsafe paths.
+    pub reserved: Option<Vec<u8>>,
 }
 
 impl Default for RestoreOptions {
@@ -151,6 +155,7 @@ impl Default for RestoreOptions {
             // SAFETY: geteuid has no preconditions and cannot fail.
             same_owner: unsafe { libc::geteuid() } == 0,
             special_files: false,
+            reserved: None,
         }
     }
 }
@@ -266,18 +271,8 @@ pub struct Restorer {
     /// Fixed options.
     opts: RestoreOptions,
     /// Every path created (or merged, for directories) in this run; files with their inode
-    /// identity. Once [`Restorer::set_link_targets`] was called, regular files that are no link
-    /// target go to `plain_files` instead.
+    /// identity (see [`Restorer::note`] for what is left out once the link targets are known).
     restored: HashMap<Vec<u8>, Restored>,
-    /// Keyed 64-bit digests of the paths of regular files restored in this run that can never be a
-    /// link target: all this run needs of them is "was it created here", and a digest takes a
-    /// tenth of the memory of the path in `restored` (the difference between flat memory use and
-    /// memory growing with the number of files). The key is random per run, so no archive can
-    /// aim a collision; an accidental one (odds ~n/2^64) only lets this run replace a file it did
-    /// not create, which `overwrite` allows anyway.
-    plain_files: HashSet<u64>,
-    /// Keys the digests of `plain_files`.
-    digest_key: std::collections::hash_map::RandomState,
     /// Directories whose mode/owner/mtime is applied in `finish`, in creation order (later wins).
     dirs: Vec<DirMeta>,
     /// Process umask, for implicitly created parents.
@@ -406,8 +401,6 @@ impl Restorer {
             root,
             opts,
             restored: HashMap::new(),
-            plain_files: HashSet::new(),
-            digest_key: std::collections::hash_map::RandomState::new(),
             dirs: Vec::new(),
             umask: current_umask(),
             notice_keys: HashSet::new(),
@@ -424,42 +417,18 @@ impl Restorer {
         self.link_targets = Some(targets);
     }
 
-    fn digest(&self, path: &[u8]) -> u64 {
-        use std::hash::BuildHasher;
-        self.digest_key.hash_one(path)
-    }
-
-    /// Whether this run created (or merged) `path`.
-    fn was_restored(&self, path: &[u8]) -> bool {
-        self.restored.contains_key(path) || self.plain_files.contains(&self.digest(path))
-    }
-
-    /// Forgets that this run created `path` (it was removed).
-    fn forget(&mut self, path: &[u8]) {
-        self.restored.remove(path);
-        let d = self.digest(path);
-        self.plain_files.remove(&d);
-    }
-
-    /// Records regular file `path` as restored in this run; `id` gives its (device, inode) when
-    /// it may become a hard-link target, None when it cannot.
-    fn record_file(&mut self, path: &[u8], id: Option<(u64, u64)>) {
-        match id {
-            Some((dev, ino)) => {
-                self.restored
-                    .insert(path.to_vec(), Restored::File(dev, ino));
-            }
-            None => {
-                self.restored.remove(path);
-                let d = self.digest(path);
-                self.plain_files.insert(d);
-            }
+    /// Records what this run put at `path`. Once the caller has declared the hard-link targets
+    /// ([`Restorer::set_link_targets`]) and may replace what is in OUT anyway (`overwrite`), only
+    /// those targets are ever asked about again, so only they are kept: a record of every path
+    /// restored was the largest memory cost of extracting a large tree after the catalog itself.
+    fn note(&mut self, path: &[u8], what: Restored) {
+        let asked_later = match &self.link_targets {
+            None => true,
+            Some(targets) => !self.opts.overwrite || targets.contains(path),
+        };
+        if asked_later {
+            self.restored.insert(path.to_vec(), what);
         }
-    }
-
-    /// Whether regular file `path` may become a hard-link target (so its identity is needed).
-    fn may_be_link_target(&self, path: &[u8]) -> bool {
-        self.link_targets.as_ref().is_none_or(|t| t.contains(path))
     }
 
     /// Lexical check of an archive path, before any I/O: refuses empty paths, absolute paths, `.`, `..`
@@ -489,6 +458,19 @@ impl Restorer {
         }
     }
 
+    /// Refuses `path` when it is the reserved path (the work directory) or lies under it.
+    fn check_not_reserved(&self, path: &[u8]) -> Result<(), RestoreError> {
+        match &self.opts.reserved {
+            Some(r) if path.starts_with(r) && (path.len() == r.len() || path[r.len()] == b'/') => {
+                Err(RestoreError::UnsafePath {
+                    path: escape_path(path),
+                    reason: "inside extract's work directory",
+                })
+            }
+            _ => Ok(()),
+        }
+    }
+
     fn notice(&mut self, key: &'static str, text: &str) {
         if self.notice_keys.insert(key) {
             self.notices.push(text.to_string());
@@ -511,6 +493,7 @@ impl Restorer {
         create: bool,
     ) -> Result<(Arc<OwnedFd>, &'p [u8]), RestoreError> {
         Self::check_path(path)?;
+        self.check_not_reserved(path)?;
         let (name, parents) = match path.iter().rposition(|&b| b == b'/') {
             Some(i) => (&path[i + 1..], &path[..i]),
             None => (path, &path[..0]),
@@ -564,7 +547,7 @@ impl Restorer {
                     // SAFETY: valid C string; mkdirat never follows a symlink in the last component.
                     match cvt(unsafe { libc::mkdirat(cur.as_raw_fd(), c.as_ptr(), 0o700) }) {
                         Ok(_) => {
-                            self.restored.insert(prefix.to_vec(), Restored::Other);
+                            self.note(prefix, Restored::Other);
                             self.dirs.push(DirMeta {
                                 path: prefix.to_vec(),
                                 entry: None,
@@ -601,7 +584,7 @@ impl Restorer {
         name: &[u8],
         path: &[u8],
     ) -> Result<(), RestoreError> {
-        if !(self.opts.overwrite || self.was_restored(path)) {
+        if !(self.opts.overwrite || self.restored.contains_key(path)) {
             return Err(RestoreError::Exists {
                 path: escape_path(path),
             });
@@ -613,7 +596,7 @@ impl Restorer {
         // SAFETY: valid C string; unlinkat removes the name itself, never a symlink's target.
         match cvt(unsafe { libc::unlinkat(parent, c.as_ptr(), flags) }) {
             Ok(_) => {
-                self.forget(path);
+                self.restored.remove(path);
                 Ok(())
             }
             Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)) => {
@@ -704,9 +687,7 @@ impl Restorer {
 
     /// Removes `path` and, for a directory, everything below it — but only objects this run restored
     /// (a later generation recorded their deletion). Anything else is left alone; returns whether
-    /// something was removed. Regular files recorded only by digest (restored after
-    /// [`Restorer::set_link_targets`] and no link target) are not found below a directory: such a
-    /// directory stays, and the error says it is not empty.
+    /// something was removed.
     pub fn remove_restored(&mut self, path: &[u8]) -> Result<bool, RestoreError> {
         self.parent_cache = None;
         Self::check_path(path)?;
@@ -726,7 +707,7 @@ impl Restorer {
                 Err(_) => continue,
             };
             if fstatat(parent.as_raw_fd(), name).is_err() {
-                self.forget(&v);
+                self.restored.remove(&v);
                 continue;
             }
             self.clear_existing(parent.as_raw_fd(), name, &v)?;
@@ -759,7 +740,7 @@ impl Restorer {
             }
             Err(err) => return Err(Self::io_err(&e.path, "create directory")(err)),
         }
-        self.restored.insert(e.path.clone(), Restored::Other);
+        self.note(&e.path, Restored::Other);
         self.dirs.push(DirMeta {
             path: e.path.clone(),
             entry: Some((e.mode, e.uid, e.gid, e.mtime_sec, e.mtime_nsec)),
@@ -788,13 +769,18 @@ impl Restorer {
         let fd = self.create_excl(pfd, name, &e.path, "create file", || {
             openat(pfd, name, flags, create_mode)
         })?;
-        let id = if self.may_be_link_target(&e.path) {
+        let needs_identity = self
+            .link_targets
+            .as_ref()
+            .is_none_or(|t| t.contains(&e.path));
+        let restored = if needs_identity {
             let st = fstat(fd.as_raw_fd()).map_err(Self::io_err(&e.path, "stat new file"))?;
-            Some(file_id(&st))
+            let (dev, ino) = file_id(&st);
+            Restored::File(dev, ino)
         } else {
-            None
+            Restored::Other
         };
-        self.record_file(&e.path, id);
+        self.note(&e.path, restored);
         Ok(RestoreFile {
             file: File::from(fd),
             path: e.path.clone(),
@@ -826,8 +812,8 @@ impl Restorer {
         if sha.as_slice() != e.sha256 {
             return Ok(false);
         }
-        let id = self.may_be_link_target(&e.path).then(|| file_id(&st));
-        self.record_file(&e.path, id);
+        let (dev, ino) = file_id(&st);
+        self.note(&e.path, Restored::File(dev, ino));
         Ok(true)
     }
 
@@ -836,7 +822,7 @@ impl Restorer {
     /// owner, mode and mtime through its descriptor and returns true. Anything else: false,
     /// nothing changed.
     pub fn adopt_restored_file(&mut self, e: &Entry) -> Result<bool, RestoreError> {
-        if e.kind != EntryKind::File || !self.was_restored(&e.path) {
+        if e.kind != EntryKind::File || !self.restored.contains_key(&e.path) {
             return Ok(false);
         }
         let Some((fd, st)) = self.open_existing(&e.path)? else {
@@ -925,7 +911,7 @@ impl Restorer {
             // SAFETY: valid C strings.
             cvt(unsafe { libc::symlinkat(target.as_ptr(), pfd, c.as_ptr()) })
         })?;
-        self.restored.insert(e.path.clone(), Restored::Other);
+        self.note(&e.path, Restored::Other);
         self.apply_meta_at(pfd, name, e, false)
     }
 
@@ -990,8 +976,7 @@ impl Restorer {
             // SAFETY: valid fds and C strings; flags 0 = do not follow a symlink at the target name.
             cvt(unsafe { libc::linkat(tfd, tc.as_ptr(), pfd, c.as_ptr(), 0) })
         })?;
-        self.restored
-            .insert(e.path.clone(), Restored::File(dev, ino));
+        self.note(&e.path, Restored::File(dev, ino));
         Ok(())
     }
 
@@ -1030,7 +1015,7 @@ impl Restorer {
             // SAFETY: valid C string; mknodat does not follow a final symlink. Mode 0600 until set below.
             cvt(unsafe { libc::mknodat(pfd, c.as_ptr(), fmt | 0o600, rdev as libc::dev_t) })
         })?;
-        self.restored.insert(e.path.clone(), Restored::Other);
+        self.note(&e.path, Restored::Other);
         self.apply_meta_at(pfd, name, e, true)?;
         Ok(true)
     }

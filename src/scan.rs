@@ -31,8 +31,6 @@ pub struct SourceEntry {
     /// Path relative to the scan root: '/'-separated raw name bytes (non-UTF-8 names kept verbatim),
     /// never empty, never with "." / ".." / empty components, never starting with '/'.
     pub rel_path: Vec<u8>,
-    /// Where to read the object now: the scan root joined with `rel_path`.
-    pub abs_path: PathBuf,
     /// Kind of object, from `lstat` (a symlink is a `Symlink`, whatever it points at).
     pub kind: EntryKind,
     /// Permission bits including setuid/setgid/sticky: `st_mode & 0o7777`.
@@ -56,6 +54,19 @@ pub struct SourceEntry {
     pub dev: u64,
     /// `st_ino` of the object.
     pub ino: u64,
+}
+
+impl SourceEntry {
+    /// Where to read the object now: `root` (the scan root) joined with `rel_path`. Not stored in
+    /// the entry: a second copy of every path would cost more memory than the rest of the entry.
+    pub fn path_in(&self, root: &Path) -> PathBuf {
+        join_rel(root, &self.rel_path)
+    }
+}
+
+/// `root` joined with a '/'-separated relative path of raw name bytes.
+pub fn join_rel(root: &Path, rel: &[u8]) -> PathBuf {
+    root.join(std::ffi::OsStr::from_bytes(rel))
 }
 
 /// Something below the root that could not be read. Reported, and the scan continues without it (or,
@@ -245,7 +256,6 @@ pub fn scan_tree(
         let descend = kind == EntryKind::Dir && (!opts.one_file_system || meta.dev() == root_dev);
         out.push(SourceEntry {
             rel_path: rel.clone(),
-            abs_path: abs.clone(),
             kind,
             mode: meta.mode() & 0o7777,
             uid: meta.uid(),

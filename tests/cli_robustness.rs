@@ -13,10 +13,10 @@ use bd_archive::disc_writer::{DiscSetConfig, DiscSetWriter};
 use bd_archive::scan::SourceEntry;
 use common::*;
 
-fn source(rel: &[u8], kind: EntryKind, abs: &Path, target: &[u8]) -> SourceEntry {
-    SourceEntry {
+/// A hand-made source entry; its content (for a file) is read from `abs`, whatever `rel` says.
+fn source(rel: &[u8], kind: EntryKind, abs: &Path, target: &[u8]) -> (SourceEntry, PathBuf) {
+    let e = SourceEntry {
         rel_path: rel.to_vec(),
-        abs_path: abs.to_path_buf(),
         kind,
         mode: 0o644,
         uid: 0,
@@ -32,16 +32,21 @@ fn source(rel: &[u8], kind: EntryKind, abs: &Path, target: &[u8]) -> SourceEntry
         rdev: 0,
         dev: 0,
         ino: 0,
-    }
+    };
+    (e, abs.to_path_buf())
 }
 
 /// Builds images from hand-made (possibly hostile) source entries through the real writer.
-fn build(entries: &[SourceEntry], out: &Path) -> Vec<PathBuf> {
+fn build(entries: &[(SourceEntry, PathBuf)], out: &Path) -> Vec<PathBuf> {
     build_with(entries, out, None)
 }
 
 /// Like [`build`], optionally carrying `binary` on every disc.
-fn build_with(entries: &[SourceEntry], out: &Path, binary: Option<Vec<u8>>) -> Vec<PathBuf> {
+fn build_with(
+    entries: &[(SourceEntry, PathBuf)],
+    out: &Path,
+    binary: Option<Vec<u8>>,
+) -> Vec<PathBuf> {
     let images = out.join("images");
     fs::create_dir_all(&images).unwrap();
     let chain = ChainInfo {
@@ -72,8 +77,13 @@ fn build_with(entries: &[SourceEntry], out: &Path, binary: Option<Vec<u8>>) -> V
         chunks.push(c);
         Ok(())
     };
-    let len = TarStreamBuilder::new(1, &mut emit, &mut |_| {}, &mut |_| {})
-        .run(entries)
+    let content_path = |rel: &[u8]| {
+        let (_, abs) = entries.iter().find(|(e, _)| e.rel_path == rel).unwrap();
+        abs.clone()
+    };
+    let list: Vec<SourceEntry> = entries.iter().map(|(e, _)| e.clone()).collect();
+    let len = TarStreamBuilder::new(1, &content_path, &mut emit, &mut |_| {}, &mut |_| {})
+        .run(&list)
         .unwrap();
     for c in chunks {
         let enc = encode_chunk(
@@ -88,7 +98,7 @@ fn build_with(entries: &[SourceEntry], out: &Path, binary: Option<Vec<u8>>) -> V
         .unwrap();
         writer.push_chunk(enc, c.completed, c.open).unwrap();
     }
-    writer.finish(len, Vec::new()).unwrap().1
+    writer.finish(len, Vec::new(), &mut |_| Ok(())).unwrap()
 }
 
 #[test]

@@ -177,6 +177,7 @@ fn chain(compress: Option<&str>) {
         overwrite: false,
         same_owner: false,
         special_files: false,
+        reserved: None,
     };
     let mut r = Restorer::new(&ours, opts).unwrap();
     let mut rep = DarRestoreReport::default();

@@ -70,6 +70,7 @@ fn opts() -> RestoreOptions {
         overwrite: false,
         same_owner: false,
         special_files: false,
+        reserved: None,
     }
 }
 
@@ -570,7 +571,7 @@ fn cousins_share_the_walk_and_a_moved_ancestor_never_leads_outside() {
 }
 
 #[test]
-fn files_known_only_by_digest_are_replaceable_in_the_run_but_no_link_target() {
+fn files_of_this_run_are_replaceable_but_only_declared_targets_can_be_linked() {
     let sb = Sandbox::new();
     fs::create_dir_all(&sb.out).unwrap();
     fs::write(sb.out.join("before"), b"original").unwrap();
@@ -589,4 +590,31 @@ fn files_known_only_by_digest_are_replaceable_in_the_run_but_no_link_target() {
     assert_eq!(fs::read(sb.out.join("before")).unwrap(), b"original");
     assert_eq!(fs::read(sb.out.join("l1")).unwrap(), b"target");
     sb.assert_outside_untouched();
+}
+
+#[test]
+fn entries_in_the_work_directory_are_refused_even_with_overwrite() {
+    let sb = Sandbox::new();
+    let mut o = opts();
+    o.overwrite = true;
+    o.reserved = Some(b".bd-archive-work".to_vec());
+    let spill = sb.out.join(".bd-archive-work/discs/disc_0001.iso");
+    fs::create_dir_all(spill.parent().unwrap()).unwrap();
+    fs::write(&spill, b"disc copy").unwrap();
+    let mut r = sb.restorer(o);
+    for p in [
+        &b".bd-archive-work/discs/disc_0001.iso"[..],
+        b".bd-archive-work/x",
+        b".bd-archive-work",
+    ] {
+        let err = put_file(&mut r, p, b"evil").unwrap_err();
+        assert!(matches!(err, RestoreError::UnsafePath { .. }), "{err}");
+    }
+    assert_eq!(fs::read(&spill).unwrap(), b"disc copy");
+    // A sibling whose name merely starts the same is an ordinary path.
+    put_file(&mut r, b".bd-archive-work2/x", b"fine").unwrap();
+    assert_eq!(
+        fs::read(sb.out.join(".bd-archive-work2/x")).unwrap(),
+        b"fine"
+    );
 }

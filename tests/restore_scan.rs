@@ -67,7 +67,7 @@ fn mixed_tree_preorder_sorted_with_kinds() {
     let a = get(b"dir/a.txt");
     assert_eq!(a.kind, EntryKind::File);
     assert_eq!(a.size, 5);
-    assert_eq!(a.abs_path, root.join("dir/a.txt"));
+    assert_eq!(a.path_in(root), root.join("dir/a.txt"));
     let meta = fs::symlink_metadata(root.join("dir/a.txt")).unwrap();
     assert_eq!(
         (a.mtime_sec, a.mtime_nsec as i64),
@@ -189,7 +189,7 @@ fn unreadable_directory_is_a_problem_when_not_root() {
     assert_eq!(problems.len(), 1);
 }
 
-/// Turns scanned objects into catalog entries the way `create` will (content is read from abs_path
+/// Turns scanned objects into catalog entries the way `create` will (content is read from the source tree
 /// here instead of from a disc).
 fn to_entry(s: &SourceEntry) -> Entry {
     Entry {
@@ -223,6 +223,7 @@ fn scan_then_restore_reproduces_the_tree() {
             overwrite: false,
             same_owner: true,
             special_files: true,
+            reserved: None,
         },
     )
     .unwrap();
@@ -231,7 +232,7 @@ fn scan_then_restore_reproduces_the_tree() {
         match e.kind {
             EntryKind::Dir => r.create_dir(&e).unwrap(),
             EntryKind::File => {
-                let content = fs::read(&s.abs_path).unwrap();
+                let content = fs::read(s.path_in(&src)).unwrap();
                 let mut f = r.create_file(&e).unwrap();
                 f.write_at(0, &content).unwrap();
                 r.finish_file(f, &e).unwrap();
@@ -254,20 +255,20 @@ fn scan_then_restore_reproduces_the_tree() {
             (a.mode, a.uid, a.gid),
             (b.mode, b.uid, b.gid),
             "{:?}",
-            b.abs_path
+            b.path_in(&out)
         );
         if a.kind != EntryKind::HardLink {
             assert_eq!(
                 (a.mtime_sec, a.mtime_nsec),
                 (b.mtime_sec, b.mtime_nsec),
                 "{:?}",
-                b.abs_path
+                b.path_in(&out)
             );
         }
         if a.kind == EntryKind::File {
             assert_eq!(
-                fs::read(&a.abs_path).unwrap(),
-                fs::read(&b.abs_path).unwrap()
+                fs::read(a.path_in(&src)).unwrap(),
+                fs::read(b.path_in(&out)).unwrap()
             );
         }
     }

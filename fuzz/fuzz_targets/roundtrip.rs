@@ -93,8 +93,10 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut writer = DiscSetWriter::new(cfg).unwrap();
     let mut chunks = Vec::new();
+    let content_path = |rel: &[u8]| bd_archive::scan::join_rel(&src, rel);
     let len = TarStreamBuilder::new(
         1,
+        &content_path,
         &mut |c| {
             chunks.push(c);
             Ok(())
@@ -118,7 +120,7 @@ fuzz_target!(|data: &[u8]| {
         .unwrap();
         writer.push_chunk(enc, c.completed, c.open).unwrap();
     }
-    let (_, imgs) = writer.finish(len, Vec::new()).unwrap();
+    let imgs = writer.finish(len, Vec::new(), &mut |_| Ok(())).unwrap();
     let discs: Vec<Disc> = imgs
         .iter()
         .map(|p| Disc::open_path(p, &RepairSettings::default()).unwrap())

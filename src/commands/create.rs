@@ -15,7 +15,7 @@ use crate::chain::{load_base, plan_delta, DeltaStats, Planned};
 use crate::cli::{CompressionArg, CreateArgs};
 use crate::commands::{confirm, parse_memory, progress_bar, Ui};
 use crate::container::chunk::{encode_chunk, new_compressor, Compression, EncodedChunk};
-use crate::container::records::{self, encode_record, RecordIdentity};
+use crate::container::records::{self, RecordIdentity};
 use crate::disc_writer::{CarryIn, DiscEvent, DiscSetConfig, DiscSetWriter};
 use crate::plan::{defer_for_fill, overview, sample_ratio, Overview};
 use crate::restore::escape_path;
@@ -141,7 +141,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
             src.display()
         );
     }
-    let mut plan = plan_generation(base.as_ref(), scanned, args.checksum)?;
+    let mut plan = plan_generation(base.as_ref(), scanned, src, args.checksum)?;
     if let Some(st) = &resume_state {
         if st.generation != generation {
             bail!("--resume: the interrupted create made generation {}, this one would be {generation}", st.generation);
@@ -233,8 +233,18 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         None => Vec::new(),
     };
     write_state(out, &CreateState::new(args, &chain, capacity_sectors))?;
+    // The catalog is saved as catalog_tmp by the writer before the last image's FEC (so the
+    // entries are freed first), and renamed into place once every image is complete.
+    let catalog_tmp = catalog_path.with_extension("partial");
+    let id = RecordIdentity {
+        chain_id: chain.chain_id,
+        generation,
+        disc: 0,
+    };
     let result = build_images(
         cfg,
+        (&catalog_tmp, id),
+        src,
         std::mem::take(&mut plan.store),
         plan.reuse,
         compression,
@@ -242,20 +252,16 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         done,
         ui,
     );
-    let (catalog, images, problems) = match result {
+    let (images, problems) = match result {
         Ok(r) => r,
         Err(e) => {
             remove_partials(&images_dir);
+            let _ = std::fs::remove_file(&catalog_tmp);
             return Err(e);
         }
     };
-    let id = RecordIdentity {
-        chain_id: chain.chain_id,
-        generation,
-        disc: 0,
-    };
-    let bytes = encode_record(records::CATALOG_MAGIC, id, &catalog)?;
-    write_atomically(&catalog_path, &bytes)?;
+    std::fs::rename(&catalog_tmp, &catalog_path)
+        .with_context(|| format!("renaming {} into place", catalog_tmp.display()))?;
     report_problems(out, &args.name, generation, &problems, ui)?;
     write_deferred(out, &deferred)?;
     let _ = std::fs::remove_file(out.join(STATE_FILE));
@@ -280,6 +286,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
 fn plan_generation(
     base: Option<&Catalog>,
     scanned: Vec<SourceEntry>,
+    root: &Path,
     checksum: bool,
 ) -> Result<GenerationPlan> {
     let Some(base) = base else {
@@ -291,7 +298,7 @@ fn plan_generation(
             delta: None,
         });
     };
-    let (planned, stats) = plan_delta(base, scanned, checksum);
+    let (planned, stats) = plan_delta(base, scanned, root, checksum);
     let mut store = Vec::new();
     let mut reuse = Vec::new();
     for p in planned {
@@ -531,13 +538,13 @@ fn estimate_ratio(
     }
     if let Some(dir) = &args.sample {
         let sample = scan_tree(dir, &ScanOptions::default(), &mut |_| {}, &mut |_| {})?;
-        let (r, n) = sample_ratio(&sample, Some(level));
+        let (r, n) = sample_ratio(&sample, dir, Some(level));
         if n == 0 {
             bail!("--sample {}: holds no readable file content", dir.display());
         }
         return Ok((r, format!("sampled {} of --sample", human_bytes(n))));
     }
-    let (r, n) = sample_ratio(entries, Some(level));
+    let (r, n) = sample_ratio(entries, &args.source, Some(level));
     Ok((r, format!("sampled {} of the source", human_bytes(n))))
 }
 
@@ -602,8 +609,8 @@ fn print_overview(
     }
 }
 
-/// Output of the pipeline.
-type Built = (crate::catalog::Catalog, Vec<PathBuf>, Vec<SourceProblem>);
+/// Output of the pipeline: the images and the source problems met.
+type Built = (Vec<PathBuf>, Vec<SourceProblem>);
 
 /// One chunk after compression, with the entry bookkeeping that travels with it.
 struct Compressed {
@@ -615,8 +622,11 @@ struct Compressed {
 }
 
 /// Runs reader → compressors → disc writer, all overlapping.
+#[allow(clippy::too_many_arguments)]
 fn build_images(
     cfg: DiscSetConfig,
+    (catalog_path, catalog_id): (&Path, RecordIdentity),
+    source_root: &Path,
     entries: Vec<SourceEntry>,
     reuse: Vec<Entry>,
     compression: Compression,
@@ -653,66 +663,71 @@ fn build_images(
     let (res_tx, res_rx) = sync_channel::<Result<Compressed>>(threads * 2);
     let raw_rx = Arc::new(Mutex::new(raw_rx));
     let mut problems = Vec::new();
-    let outcome = std::thread::scope(
-        |s| -> Result<(u64, crate::catalog::Catalog, Vec<PathBuf>)> {
-            let pb_reader = pb.clone();
-            let problems_ref = &mut problems;
-            let reader = s.spawn(move || {
-                let mut emit = |c: StreamChunk| {
-                    if crate::interrupt::requested() {
-                        return Err(StreamStop::Cancelled);
-                    }
-                    raw_tx.send(c).map_err(|_| StreamStop::Cancelled)
-                };
-                let mut on_problem = |p: SourceProblem| problems_ref.push(p);
-                let mut on_bytes = |n: u64| pb_reader.inc(n);
-                TarStreamBuilder::new(generation, &mut emit, &mut on_problem, &mut on_bytes)
-                    .run_owned(entries)
-            });
-            // Moving both receivers into this closure means an early return (an error while
-            // writing) drops them: workers then stop, which drops the raw receiver, which stops
-            // the reader. No thread is left blocked on a full channel.
-            let (raw_rx, res_rx) = (raw_rx, res_rx);
-            for _ in 0..threads {
-                let rx = Arc::clone(&raw_rx);
-                let tx = res_tx.clone();
-                s.spawn(move || {
-                    compress_worker(rx, tx, compression, chain_id, generation, replay_below)
-                });
-            }
-            drop(raw_rx);
-            drop(res_tx);
-            let mut pending = BTreeMap::new();
-            let mut next = 0u64;
-            for r in res_rx.iter() {
-                let c = r?;
-                pending.insert(c.seq, c);
-                while let Some(c) = pending.remove(&next) {
-                    match c.chunk {
-                        Ok(chunk) => writer.push_chunk(chunk, c.completed, c.open)?,
-                        Err((len, crc)) => {
-                            writer.replay_chunk(c.seq, len, crc, c.completed, c.open)?
-                        }
-                    }
-                    next += 1;
+    let outcome = std::thread::scope(|s| -> Result<Vec<PathBuf>> {
+        let pb_reader = pb.clone();
+        let problems_ref = &mut problems;
+        let reader = s.spawn(move || {
+            let mut emit = |c: StreamChunk| {
+                if crate::interrupt::requested() {
+                    return Err(StreamStop::Cancelled);
                 }
+                raw_tx.send(c).map_err(|_| StreamStop::Cancelled)
+            };
+            let mut on_problem = |p: SourceProblem| problems_ref.push(p);
+            let mut on_bytes = |n: u64| pb_reader.inc(n);
+            let content_path = |rel: &[u8]| crate::scan::join_rel(source_root, rel);
+            TarStreamBuilder::new(
+                generation,
+                &content_path,
+                &mut emit,
+                &mut on_problem,
+                &mut on_bytes,
+            )
+            .run_owned(entries)
+        });
+        // Moving both receivers into this closure means an early return (an error while
+        // writing) drops them: workers then stop, which drops the raw receiver, which stops
+        // the reader. No thread is left blocked on a full channel.
+        let (raw_rx, res_rx) = (raw_rx, res_rx);
+        for _ in 0..threads {
+            let rx = Arc::clone(&raw_rx);
+            let tx = res_tx.clone();
+            s.spawn(move || {
+                compress_worker(rx, tx, compression, chain_id, generation, replay_below)
+            });
+        }
+        drop(raw_rx);
+        drop(res_tx);
+        let mut pending = BTreeMap::new();
+        let mut next = 0u64;
+        for r in res_rx.iter() {
+            let c = r?;
+            pending.insert(c.seq, c);
+            while let Some(c) = pending.remove(&next) {
+                match c.chunk {
+                    Ok(chunk) => writer.push_chunk(chunk, c.completed, c.open)?,
+                    Err((len, crc)) => writer.replay_chunk(c.seq, len, crc, c.completed, c.open)?,
+                }
+                next += 1;
             }
-            let tar_len = reader
-                .join()
-                .map_err(|_| anyhow!("the source reader thread panicked"))?
-                .map_err(|_| -> anyhow::Error {
-                    crate::interrupt::Interrupted(
-                        "; complete images are kept: re-run the same command with --resume".into(),
-                    )
-                    .into()
-                })?;
-            let (catalog, images) = writer.finish(tar_len, reuse)?;
-            Ok((tar_len, catalog, images))
-        },
-    );
+        }
+        let tar_len = reader
+            .join()
+            .map_err(|_| anyhow!("the source reader thread panicked"))?
+            .map_err(|_| -> anyhow::Error {
+                crate::interrupt::Interrupted(
+                    "; complete images are kept: re-run the same command with --resume".into(),
+                )
+                .into()
+            })?;
+        let images = writer.finish(tar_len, reuse, &mut |c| {
+            save_catalog(catalog_path, catalog_id, c)
+        })?;
+        Ok(images)
+    });
     pb.finish_and_clear();
-    let (_, catalog, images) = outcome?;
-    Ok((catalog, images, problems))
+    let images = outcome?;
+    Ok((images, problems))
 }
 
 fn compress_worker(
@@ -781,6 +796,17 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
     std::fs::rename(&tmp, path)
         .with_context(|| format!("renaming {} into place", tmp.display()))?;
     Ok(())
+}
+
+/// Writes `catalog` as a record file at `path` and syncs it, compressing straight into the file
+/// (the encoded catalog of a large tree is never held in memory).
+fn save_catalog(path: &Path, id: RecordIdentity, catalog: &Catalog) -> std::io::Result<()> {
+    let named =
+        |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
+    let f = std::fs::File::create(path).map_err(named)?;
+    records::write_record_at(&f, 0, records::CATALOG_MAGIC, id, catalog)
+        .and_then(|_| f.sync_all())
+        .map_err(named)
 }
 
 fn remove_partials(images_dir: &Path) {

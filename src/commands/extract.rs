@@ -213,15 +213,24 @@ fn extract_with(
     }
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
-    if !args.overwrite && !args.resume && !holds_nothing_but(&args.output, &workdir_of(args))? {
+    let fresh = holds_nothing_but(&args.output, &workdir_of(args))?;
+    if !args.overwrite && !args.resume && !fresh {
         refuse_existing(&args.output, &entries)?;
     }
     let mut opts = RestoreOptions::default();
     if args.same_owner {
         opts.same_owner = true;
     }
-    opts.overwrite = args.overwrite || args.resume;
+    // An OUT that held nothing when the run started holds only what this run restores, so
+    // replacing something there (a later generation, a duplicate path) never touches a file of
+    // the user's: the restorer then need not remember every path it made (memory per entry).
+    opts.overwrite = args.overwrite || args.resume || fresh;
     opts.special_files = args.special_files;
+    opts.reserved = workdir_of(args)
+        .strip_prefix(&args.output)
+        .ok()
+        .filter(|rel| !rel.as_os_str().is_empty())
+        .map(|rel| rel.as_os_str().as_encoded_bytes().to_vec());
     let mut restorer = Restorer::new(&args.output, opts)?;
     let seed_gens = crate::compat::seed_chain::seed_generations(&set.entries);
     if let Some(s) = seed.as_mut() {

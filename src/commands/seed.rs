@@ -271,6 +271,7 @@ pub fn try_extract(args: &ExtractArgs, ui: &Ui) -> Result<Option<i32>> {
         overwrite: args.overwrite,
         same_owner: args.same_owner || RestoreOptions::default().same_owner,
         special_files: args.special_files,
+        reserved: None,
     };
     let out = chain.extract(&args.output, work.path(), opts, |m| ui.info(m))?;
     let mut damaged: Vec<Damage> = out

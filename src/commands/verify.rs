@@ -343,7 +343,7 @@ fn describe_damage(
             lost_chunks.push((c.tar_offset, c.tar_offset + u64::from(c.tar_len)));
         }
     }
-    for e in &idx.entries {
+    for e in disc.index_entries() {
         let (a, b) = (e.data.header_offset, e.data.content_offset + e.size);
         if lost_chunks.iter().any(|&(x, y)| x < b.max(a + 1) && a < y) {
             report.lost_entries.push(escape_path(&e.path));
@@ -463,7 +463,7 @@ fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport> {
         {
             report.health = Health::Broken;
             let (a, b) = (c.tar_offset, c.tar_offset + u64::from(c.tar_len));
-            for e in &idx.entries {
+            for e in d.index_entries() {
                 let (x, y) = (e.data.header_offset, e.data.content_offset + e.size);
                 if x < b && a < y.max(x + 1) {
                     report.lost_entries.push(escape_path(&e.path));

@@ -1,6 +1,8 @@
 //! Record files: the catalog (`.catalog`) and per-disc index (`.idx`) share one framing — a
 //! 128-byte header followed by a zstd frame holding the bincode-encoded body.
 
+use std::io::Read;
+
 use serde::de::DeserializeOwned;
 use serde::Serialize;
 use sha2::{Digest, Sha256};
@@ -37,6 +39,9 @@ pub enum RecordError {
     /// SHA-256 of the body mismatch.
     #[error("{0} body is damaged (SHA-256 mismatch)")]
     BodyChecksum(&'static str),
+    /// The record could not be read (I/O error below it).
+    #[error("{0} could not be read: {1}")]
+    Read(&'static str, std::io::Error),
     /// Body length out of range or does not decode.
     #[error("{0} body does not decode: {1}")]
     Decode(&'static str, String),
@@ -68,8 +73,48 @@ pub fn encode_record<T: Serialize>(
     id: RecordIdentity,
     body: &T,
 ) -> std::io::Result<Vec<u8>> {
-    // Encoded twice, streaming: once to count the bytes, once straight into the compressor. The
-    // bincode body (well over 100 bytes per catalog entry) is never held in memory whole.
+    // The zstd frame is written straight after room for the header, so the record is never
+    // held twice (a catalog of a million entries is tens of MB even compressed).
+    let (mut out, raw_len) = write_body(vec![0u8; RECORD_HEADER_LEN], body)?;
+    let stored_len = (out.len() - RECORD_HEADER_LEN) as u64;
+    let sha: [u8; 32] = Sha256::digest(&out[RECORD_HEADER_LEN..]).into();
+    out[..RECORD_HEADER_LEN].copy_from_slice(&header_bytes(magic, id, stored_len, raw_len, &sha));
+    Ok(out)
+}
+
+/// Writes `body` as a record file into `file` at byte `offset`, streaming: neither the bincode
+/// body nor its compressed form is held in memory whole. Returns the record's length in bytes.
+pub fn write_record_at<T: Serialize>(
+    file: &std::fs::File,
+    offset: u64,
+    magic: &[u8; 8],
+    id: RecordIdentity,
+    body: &T,
+) -> std::io::Result<u64> {
+    let sink = HashingFileWriter {
+        file,
+        pos: offset + RECORD_HEADER_LEN as u64,
+        hasher: Sha256::new(),
+    };
+    let (sink, raw_len) = write_body(sink, body)?;
+    let stored_len = sink.pos - offset - RECORD_HEADER_LEN as u64;
+    let sha: [u8; 32] = sink.hasher.finalize().into();
+    let header = header_bytes(magic, id, stored_len, raw_len, &sha);
+    std::os::unix::fs::FileExt::write_all_at(file, &header, offset)?;
+    Ok(RECORD_HEADER_LEN as u64 + stored_len)
+}
+
+/// Length in bytes of the record file `body` would make, found by compressing into a counter
+/// (for deciding whether it fits before writing it anywhere).
+pub fn record_len<T: Serialize>(body: &T) -> std::io::Result<u64> {
+    let (sink, _) = write_body(CountingSink(0), body)?;
+    Ok(RECORD_HEADER_LEN as u64 + sink.0)
+}
+
+/// Writes the zstd frame of `body`'s bincode encoding into `w`; returns `w` and the raw length.
+fn write_body<T: Serialize, W: std::io::Write>(w: W, body: &T) -> std::io::Result<(W, u64)> {
+    // Encoded twice, streaming: once to count the bytes (the frame header records the content
+    // size), once straight into the compressor. The bincode body is never held in memory whole.
     let encode = |w: &mut dyn std::io::Write| {
         let mut w = std::io::BufWriter::with_capacity(1 << 16, w);
         bincode::serde::encode_into_std_write(body, &mut w, bincode_config())
@@ -79,24 +124,52 @@ pub fn encode_record<T: Serialize>(
     let mut counter = CountingSink(0);
     encode(&mut counter)?;
     let raw_len = counter.0;
-    let mut enc = zstd::stream::Encoder::new(Vec::new(), 3)?;
+    let mut enc = zstd::stream::Encoder::new(w, 3)?;
     enc.include_contentsize(true)?;
     enc.set_pledged_src_size(Some(raw_len))?;
     encode(&mut enc)?;
-    let stored = enc.finish()?;
-    let mut out = vec![0u8; RECORD_HEADER_LEN];
+    Ok((enc.finish()?, raw_len))
+}
+
+/// The 128-byte record header (FORMAT.md §5).
+fn header_bytes(
+    magic: &[u8; 8],
+    id: RecordIdentity,
+    stored_len: u64,
+    raw_len: u64,
+    sha: &[u8; 32],
+) -> [u8; RECORD_HEADER_LEN] {
+    let mut out = [0u8; RECORD_HEADER_LEN];
     out[0..8].copy_from_slice(magic);
     out[8..10].copy_from_slice(&1u16.to_le_bytes());
     out[16..32].copy_from_slice(&id.chain_id);
     out[32..36].copy_from_slice(&id.generation.to_le_bytes());
     out[36..40].copy_from_slice(&id.disc.to_le_bytes());
-    out[40..48].copy_from_slice(&(stored.len() as u64).to_le_bytes());
+    out[40..48].copy_from_slice(&stored_len.to_le_bytes());
     out[48..56].copy_from_slice(&raw_len.to_le_bytes());
-    out[56..88].copy_from_slice(&Sha256::digest(&stored));
+    out[56..88].copy_from_slice(sha);
     let crc = crc32c::crc32c(&out[0..124]);
     out[124..128].copy_from_slice(&crc.to_le_bytes());
-    out.extend_from_slice(&stored);
-    Ok(out)
+    out
+}
+
+/// Positioned writes into a file, hashing what passes (the zstd frame of a record).
+struct HashingFileWriter<'a> {
+    file: &'a std::fs::File,
+    pos: u64,
+    hasher: Sha256,
+}
+
+impl std::io::Write for HashingFileWriter<'_> {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        std::os::unix::fs::FileExt::write_all_at(self.file, buf, self.pos)?;
+        self.hasher.update(buf);
+        self.pos += buf.len() as u64;
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
 
 /// Counts bytes written and discards them.
@@ -182,24 +255,110 @@ pub fn decode_record<T: DeserializeOwned>(
     if Sha256::digest(stored).as_slice() != &b[56..88] {
         return Err(RecordError::BodyChecksum(what));
     }
-    let raw = zstd::bulk::Decompressor::new()
-        .and_then(|mut d| d.decompress(stored, h.raw_len as usize))
+    // Decoded straight from the decompressor: the bincode body (over 100 bytes per catalog
+    // entry) is never held in memory whole next to the values it decodes into.
+    let decoder = zstd::stream::read::Decoder::with_buffer(stored)
         .map_err(|e| RecordError::Decode(what, e.to_string()))?;
-    if raw.len() as u64 != h.raw_len {
-        return Err(RecordError::Decode(
-            what,
-            "decoded length differs from header".into(),
-        ));
-    }
-    let (body, used) = bincode::serde::decode_from_slice(&raw, bincode_config())
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, decoder.take(h.raw_len));
+    let body = bincode::serde::decode_from_std_read(&mut reader, bincode_config())
         .map_err(|e| RecordError::Decode(what, e.to_string()))?;
-    if used != raw.len() {
+    if !reader.buffer().is_empty() || reader.get_ref().limit() != 0 {
         return Err(RecordError::Decode(
             what,
             "trailing bytes after body".into(),
         ));
     }
+    let mut probe = [0u8; 1];
+    match reader.into_inner().into_inner().read(&mut probe) {
+        Ok(0) => {}
+        _ => {
+            return Err(RecordError::Decode(
+                what,
+                "decoded length differs from header".into(),
+            ))
+        }
+    }
     Ok((h, body))
+}
+
+/// Decodes a record file read from `r` (positioned at its first byte), streaming: neither the
+/// stored zstd frame nor the bincode body is held in memory whole, only the decoded value. The
+/// frame's SHA-256 is checked once it has been read to its end; on a mismatch nothing decoded is
+/// returned (and a frame that fails to decode is reported as damaged when its SHA-256 says so).
+pub fn decode_record_from<T: DeserializeOwned, R: Read>(
+    magic: &[u8; 8],
+    what: &'static str,
+    mut r: R,
+) -> Result<(RecordHeader, T), RecordError> {
+    let mut head = [0u8; RECORD_HEADER_LEN];
+    r.read_exact(&mut head).map_err(|e| match e.kind() {
+        std::io::ErrorKind::UnexpectedEof => RecordError::BadMagic(what),
+        _ => RecordError::Read(what, e),
+    })?;
+    let h = decode_header(magic, what, &head)?;
+    let mut stored = HashingReader {
+        inner: r.take(h.stored_len),
+        hasher: Sha256::new(),
+        read: 0,
+    };
+    let decoded = decode_body(&mut stored, h.raw_len, what);
+    // Whatever the decoder left unread still counts for the checksum.
+    std::io::copy(&mut stored, &mut std::io::sink()).map_err(|e| RecordError::Read(what, e))?;
+    if stored.read < h.stored_len {
+        let total = RECORD_HEADER_LEN as u64 + h.stored_len;
+        return Err(RecordError::Truncated(
+            what,
+            RECORD_HEADER_LEN as u64 + stored.read,
+            total,
+        ));
+    }
+    if stored.hasher.finalize().as_slice() != &head[56..88] {
+        return Err(RecordError::BodyChecksum(what));
+    }
+    Ok((h, decoded?))
+}
+
+/// Decodes the bincode body of `raw_len` bytes from the zstd frame read from `stored`.
+fn decode_body<T: DeserializeOwned>(
+    stored: &mut dyn Read,
+    raw_len: u64,
+    what: &'static str,
+) -> Result<T, RecordError> {
+    let decoder = zstd::stream::read::Decoder::new(stored)
+        .map_err(|e| RecordError::Decode(what, e.to_string()))?;
+    let mut reader = std::io::BufReader::with_capacity(1 << 16, decoder.take(raw_len));
+    let body = bincode::serde::decode_from_std_read(&mut reader, bincode_config())
+        .map_err(|e| RecordError::Decode(what, e.to_string()))?;
+    if !reader.buffer().is_empty() || reader.get_ref().limit() != 0 {
+        return Err(RecordError::Decode(
+            what,
+            "trailing bytes after body".into(),
+        ));
+    }
+    let mut probe = [0u8; 1];
+    match reader.into_inner().into_inner().read(&mut probe) {
+        Ok(0) => Ok(body),
+        _ => Err(RecordError::Decode(
+            what,
+            "decoded length differs from header".into(),
+        )),
+    }
+}
+
+/// Reads through, hashing and counting what passes.
+struct HashingReader<R> {
+    inner: R,
+    hasher: Sha256,
+    read: u64,
+}
+
+impl<R: Read> Read for HashingReader<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hasher.update(&buf[..n]);
+        self.read += n as u64;
+        Ok(n)
+    }
 }
 
 /// Exact bincode size of a value (used to reserve index/catalog space while streaming).
@@ -214,4 +373,53 @@ pub fn encoded_len<T: Serialize>(v: &T) -> u64 {
     let mut c = Counter(0);
     let _ = bincode::serde::encode_into_writer(v, &mut c, bincode_config());
     c.0
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn id() -> RecordIdentity {
+        RecordIdentity {
+            chain_id: [3; 16],
+            generation: 2,
+            disc: 1,
+        }
+    }
+
+    type Body = Vec<(u64, Vec<u8>)>;
+
+    fn body() -> Body {
+        (0..5000u64)
+            .map(|i| (i, i.to_le_bytes().repeat(3)))
+            .collect()
+    }
+
+    #[test]
+    fn streamed_writes_and_reads_match_the_in_memory_ones() {
+        let bytes = encode_record(INDEX_MAGIC, id(), &body()).unwrap();
+        assert_eq!(record_len(&body()).unwrap(), bytes.len() as u64);
+        let f = tempfile::tempfile().unwrap();
+        let len = write_record_at(&f, 100, INDEX_MAGIC, id(), &body()).unwrap();
+        let mut on_file = vec![0u8; len as usize];
+        std::os::unix::fs::FileExt::read_exact_at(&f, &mut on_file, 100).unwrap();
+        assert_eq!(on_file, bytes);
+        let (h, a): (_, Body) = decode_record(INDEX_MAGIC, "x", &bytes).unwrap();
+        let (_, b): (_, Body) = decode_record_from(INDEX_MAGIC, "x", &bytes[..]).unwrap();
+        assert_eq!((h.id, &a), (id(), &body()));
+        assert_eq!(b, body());
+    }
+
+    #[test]
+    fn streamed_read_refuses_damage_and_truncation() {
+        let bytes = encode_record(INDEX_MAGIC, id(), &body()).unwrap();
+        let mut bad = bytes.clone();
+        let mid = RECORD_HEADER_LEN + (bytes.len() - RECORD_HEADER_LEN) / 2;
+        bad[mid] ^= 0x40;
+        let r: Result<(_, Body), _> = decode_record_from(INDEX_MAGIC, "x", &bad[..]);
+        assert!(matches!(r, Err(RecordError::BodyChecksum(_))), "{r:?}");
+        let short = &bytes[..bytes.len() - 10];
+        let r: Result<(_, Body), _> = decode_record_from(INDEX_MAGIC, "x", short);
+        assert!(matches!(r, Err(RecordError::Truncated(..))), "{r:?}");
+    }
 }

@@ -163,10 +163,7 @@ impl FecLayout {
     /// high-rate encoder holds k rounded up to a multiple of m's power of two shards, the low-rate
     /// one m rounded up to a multiple of k's (reed-solomon-simd 3, `work_count`).
     pub(crate) fn encoder_bytes(&self) -> u64 {
-        let (k, m) = (u64::from(self.k), u64::from(self.m));
-        let high = k.next_multiple_of(m.next_power_of_two());
-        let low = m.next_multiple_of(k.next_power_of_two());
-        high.max(low) * SECTOR_SIZE as u64
+        super::stripe_encoder::StripeEncoder::bytes(self.k as usize, self.m as usize)
     }
     /// Rough upper bound of the working memory one reed-solomon-simd encoder/decoder holds.
     pub(crate) fn codec_bytes(&self) -> u64 {
@@ -196,40 +193,54 @@ pub fn sector_crc(lba: u64, sector: &[u8]) -> u32 {
     crc32c::crc32c_append(crc32c::crc32c(&lba.to_le_bytes()), sector)
 }
 
-/// [`sector_crc`] of every whole sector of `row`, whose LBAs run on from `first_lba`, handed to
-/// `f(index, crc)`. On x86-64 with SSE 4.2 it runs three sectors at a time on independent CRC
-/// chains, hiding the instruction's 3-cycle latency (the crc32c crate leaves the last quarter of a
-/// 2 KiB buffer on a single chain); FEC encoding checksums every sector, so this is worth it.
-pub(crate) fn row_crcs(first_lba: u64, row: &[u8], mut f: impl FnMut(usize, u32)) {
-    let mut i = 0;
+/// [`sector_crc`] of `n` sectors whose LBAs run on from `first_lba`, sector i being `sector(i)`
+/// (2048 bytes each; they need not be adjacent in memory), handed to `f(i, crc)`. On x86-64 with
+/// SSE 4.2 it runs three sectors at a time on independent CRC chains, hiding the instruction's
+/// 3-cycle latency (the crc32c crate leaves the last quarter of a 2 KiB buffer on a single chain);
+/// FEC encoding checksums every sector, so this is worth it.
+pub(crate) fn sector_crcs<'a>(
+    first_lba: u64,
+    n: usize,
+    sector: impl Fn(usize) -> &'a [u8],
+    mut f: impl FnMut(usize, u32),
+) {
     #[cfg(target_arch = "x86_64")]
-    if std::arch::is_x86_feature_detected!("sse4.2") {
-        for three in row.chunks_exact(3 * SECTOR_SIZE) {
+    if std::arch::is_x86_feature_detected!("sse4.2")
+        && (0..n).all(|x| sector(x).len() == SECTOR_SIZE)
+    {
+        let mut i = 0;
+        while i < n {
+            // A last group of one or two sectors repeats its last sector on the idle chains: a
+            // three-chain pass costs what a one-chain pass does.
+            let three = [
+                sector(i),
+                sector((i + 1).min(n - 1)),
+                sector((i + 2).min(n - 1)),
+            ];
             // SAFETY: the CPU has SSE 4.2 (checked just above); the function only reads `three`.
             let crcs = unsafe { crc3_sse42(first_lba + i as u64, three) };
-            for (x, crc) in crcs.into_iter().enumerate() {
+            for (x, crc) in crcs.into_iter().enumerate().take(n - i) {
                 f(i + x, crc);
             }
             i += 3;
         }
+        return;
     }
-    for (x, sec) in row[i * SECTOR_SIZE..].chunks_exact(SECTOR_SIZE).enumerate() {
-        f(i + x, sector_crc(first_lba + (i + x) as u64, sec));
+    for x in 0..n {
+        f(x, sector_crc(first_lba + x as u64, sector(x)));
     }
 }
 
-/// [`sector_crc`] of the three sectors in `three` (LBAs lba, lba+1, lba+2), one chain each.
+/// [`sector_crc`] of the three sectors (LBAs lba, lba+1, lba+2), one chain each.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse4.2")]
-fn crc3_sse42(lba: u64, three: &[u8]) -> [u32; 3] {
+fn crc3_sse42(lba: u64, [a, b, c]: [&[u8]; 3]) -> [u32; 3] {
     use std::arch::x86_64::_mm_crc32_u64 as step;
     let word = |w: &[u8]| {
         let mut b = [0u8; 8];
         b.copy_from_slice(w);
         u64::from_le_bytes(b)
     };
-    let (a, rest) = three.split_at(SECTOR_SIZE);
-    let (b, c) = rest.split_at(SECTOR_SIZE);
     let (mut x, mut y, mut z) = (
         step(0xFFFF_FFFF, lba),
         step(0xFFFF_FFFF, lba + 1),
@@ -598,7 +609,7 @@ mod tests {
     use super::*;
 
     #[test]
-    fn row_crcs_match_sector_crc() {
+    fn sector_crcs_match_sector_crc() {
         let mut x = 0x1234_5678u64;
         let row: Vec<u8> = (0..7 * SECTOR_SIZE)
             .map(|_| {
@@ -611,9 +622,11 @@ mod tests {
         for n in 0..=7 {
             for first in [0u64, 1, 0xFFFF_FFFF, u64::MAX - 7] {
                 let mut seen = 0;
-                row_crcs(first, &row[..n * SECTOR_SIZE], |i, crc| {
+                // Sectors in reverse memory order: they need not be adjacent.
+                let sector = |i: usize| &row[(6 - i) * SECTOR_SIZE..][..SECTOR_SIZE];
+                sector_crcs(first, n, sector, |i, crc| {
                     assert_eq!(i, seen);
-                    let sec = &row[i * SECTOR_SIZE..][..SECTOR_SIZE];
+                    let sec = sector(i);
                     assert_eq!(crc, sector_crc(first + i as u64, sec), "n={n} i={i}");
                     seen += 1;
                 });

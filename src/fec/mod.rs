@@ -15,8 +15,9 @@ mod encode;
 mod layout;
 mod repair;
 mod scan;
+mod stripe_encoder;
 
-pub use encode::encode;
+pub use encode::{encode, RegionEncoder};
 pub use layout::{
     max_protected, max_protected_for_loss, parity_for_loss, plan, plan_fill, plan_for_loss,
     sector_crc, FecLayout, ENTRIES_PER_TABLE_SECTOR, FEC_MAGIC, FEC_VERSION, LOSS_SIGMAS,
