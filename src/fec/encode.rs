@@ -60,7 +60,7 @@ pub(crate) fn stripes_per_pass(
 }
 
 /// Runs per thread the stripes are cut into at least, so that all threads stay busy to the end.
-const MIN_RUNS_PER_THREAD: u64 = 2;
+const MIN_RUNS_PER_THREAD: u64 = 4;
 
 /// reed-solomon-simd's global lookup tables (multiplication tables of 8 MiB for the SIMD engines,
 /// plus exp/log/skew), allocated on first use and then resident for the life of the process.
