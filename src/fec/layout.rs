@@ -231,7 +231,8 @@ pub(crate) fn sector_crcs<'a>(
     }
 }
 
-/// [`sector_crc`] of the three sectors (LBAs lba, lba+1, lba+2), one chain each.
+/// [`sector_crc`] of the three sectors (LBAs lba, lba+1, lba+2), one chain each. The LBAs wrap:
+/// the repeated lanes of a padded last group may run past the last one, and are discarded.
 #[cfg(target_arch = "x86_64")]
 #[target_feature(enable = "sse4.2")]
 fn crc3_sse42(lba: u64, [a, b, c]: [&[u8]; 3]) -> [u32; 3] {
@@ -243,8 +244,8 @@ fn crc3_sse42(lba: u64, [a, b, c]: [&[u8]; 3]) -> [u32; 3] {
     };
     let (mut x, mut y, mut z) = (
         step(0xFFFF_FFFF, lba),
-        step(0xFFFF_FFFF, lba + 1),
-        step(0xFFFF_FFFF, lba + 2),
+        step(0xFFFF_FFFF, lba.wrapping_add(1)),
+        step(0xFFFF_FFFF, lba.wrapping_add(2)),
     );
     for ((wa, wb), wc) in a
         .chunks_exact(8)
