@@ -9,7 +9,9 @@
 //! Before the criterion groups, each geometry is timed `BENCH_FEC_ROUNDS` times (default 5), ours
 //! and plain alternating, and the ratio of the best times is printed (the machines are shared and
 //! noisy; alternating and taking the best of each cancels most of that).
-//! `BENCH_FEC_MB` sets the image size (default 512), `BENCH_FEC_MEMORY` the budget in MiB
+//! `BENCH_FEC_MB` sets the image size (default 2048: the smallest size at which a thread's runs
+//! are nearly as long as the memory budget makes them on a real 25–100 GB disc; on smaller images
+//! runs are shorter, so more system calls and fresh encoder memory per byte), `BENCH_FEC_MEMORY` the budget in MiB
 //! (default 768, what `create` uses on a machine with ≥ 3 GiB RAM). Loss for decode = one burst of
 //! 90 % of the per-stripe budget, so every stripe decodes ≈ 0.9·m erasures. Pass a filter that
 //! matches no benchmark (`cargo bench --bench fec -- none`) to get only the side-by-side lines.
@@ -38,7 +40,7 @@ fn encode_budget() -> u64 {
 }
 
 fn protected_sectors() -> u64 {
-    let mb = env_u64("BENCH_FEC_MB", 512);
+    let mb = env_u64("BENCH_FEC_MB", 2048);
     mb * (1 << 20) / SS as u64 + 7 // not a multiple of S
 }
 
