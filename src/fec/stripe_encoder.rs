@@ -71,17 +71,11 @@ impl StripeEncoder {
                 "no Reed–Solomon code with {k} data and {m} parity shards"
             )));
         }
-        let high_rate = m2 <= k2;
-        let slots = if high_rate {
-            k.next_multiple_of(m2)
-        } else {
-            m.next_multiple_of(k2)
-        };
         Ok(StripeEncoder {
             k,
             m,
-            high_rate,
-            work: WorkSpace::new(slots * SS)?,
+            high_rate: m2 <= k2,
+            work: WorkSpace::new(Self::bytes(k, m) as usize)?,
         })
     }
 
@@ -95,7 +89,8 @@ impl StripeEncoder {
         (self.work.len() * 64) as u64
     }
 
-    /// Bytes of working space an encoder for (k, m) holds.
+    /// Bytes of working space an encoder for (k, m) holds: reed-solomon-simd's work count (k
+    /// rounded up to a multiple of m's power of two at high rate, m to k's at low rate) in shards.
     pub(crate) fn bytes(k: usize, m: usize) -> u64 {
         let (k2, m2) = (k.next_power_of_two(), m.next_power_of_two());
         let slots = if m2 <= k2 {
