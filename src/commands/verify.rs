@@ -313,11 +313,11 @@ fn describe_damage(
     let _ = disc.ensure_repaired();
     let unrepaired: Vec<u64> = {
         let stripes = scan.unrepairable_stripes();
-        let s = located.layout.stripes();
+        let layout = &located.layout;
         let mut v: Vec<u64> = bad
             .iter()
             .copied()
-            .filter(|l| stripes.binary_search(&(l % s)).is_ok())
+            .filter(|&l| stripes.binary_search(&layout.stripe_of_data(l)).is_ok())
             .collect();
         v.sort_unstable();
         v

@@ -11,6 +11,7 @@
 //! Reading: [`locate`] → [`scan`] → [`repair`] / [`RepairedSource`] / [`write_repaired_image`].
 //! The byte format is FORMAT.md §3.
 
+pub mod damage_model;
 mod encode;
 mod layout;
 mod repair;
@@ -19,9 +20,10 @@ mod stripe_encoder;
 
 pub use encode::{encode, RegionEncoder};
 pub use layout::{
-    max_protected, max_protected_for_loss, parity_for_loss, plan, plan_fill, plan_for_loss,
-    sector_crc, FecLayout, ENTRIES_PER_TABLE_SECTOR, FEC_MAGIC, FEC_VERSION, LOSS_SIGMAS,
-    MAX_LOSS_PCT, MAX_REDUNDANCY_PCT, TARGET_K,
+    binomial_upper_tail, max_protected, max_protected_for_loss, parity_for_loss, plan, plan_fill,
+    plan_for_loss, random_loss_failure_probability, sector_crc, FecLayout,
+    ENTRIES_PER_TABLE_SECTOR, FEC_MAGIC, FEC_VERSION, MAX_LOSS_PCT, MAX_REDUNDANCY_PCT,
+    RANDOM_LOSS_FAILURE_TARGET, TARGET_K,
 };
 pub use repair::{repair, write_repaired_image, RepairReport, RepairedSource};
 pub use scan::{locate, scan, FecScan, LocatedFec};
