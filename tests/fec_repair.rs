@@ -414,3 +414,76 @@ fn tiny_image_one_sector() {
     zero(&mut img, 0);
     check_repairs(&l, &clean, img);
 }
+
+/// A source whose lost clusters are unreadable, as on a damaged disc.
+struct Unreadable<'a> {
+    data: &'a [u8],
+    lost: &'a fec::damage_model::LostClusters,
+}
+
+impl SectorSource for Unreadable<'_> {
+    fn sector_count(&self) -> u64 {
+        (self.data.len() / SS) as u64
+    }
+    fn read_sectors(&self, lba: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let n = (buf.len() / SS) as u64;
+        if lba + n > self.sector_count() || (lba..lba + n).any(|x| self.lost.is_lost(x)) {
+            return Err(std::io::Error::other("unreadable sector"));
+        }
+        buf.copy_from_slice(&self.data[lba as usize * SS..(lba + n) as usize * SS]);
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "damaged test image".into()
+    }
+}
+
+/// The damage model's verdict (what `benches/damage_sim.rs` tabulates) is what scan finds on a
+/// real image with the same clusters unreadable: the same worst stripe, the same unknown table.
+#[test]
+fn damage_model_agrees_with_scan() {
+    use fec::damage_model::{judge, Damage, DiscGeometry, LostClusters};
+    let l = fec::plan_for_loss(60_000, 10).unwrap();
+    let clean = build(&l, 5, GIB);
+    let disc = DiscGeometry {
+        name: "test",
+        layers: 1,
+        layer_sectors: (clean.len() / SS) as u64,
+    };
+    let region = disc.radius_of(l.protected_sectors());
+    let mut cases: Vec<LostClusters> = vec![
+        // A tiny "disc" has < 1 sector per turn: radial shapes become bands, kept narrow here.
+        Damage::Crack { angle: 0.2 }.apply(&disc, 0.5, l.stripes()),
+        Damage::Smudge {
+            radius: region,
+            angle: 0.5,
+        }
+        .apply(&disc, 0.1, l.stripes()),
+        Damage::Ring { radius: 30.0 }.apply(&disc, 1.0, l.stripes()),
+        Damage::Random { seed: 3 }.apply(&disc, 0.12, l.stripes()),
+        Damage::Periodic.apply(&disc, 8.0, l.stripes()), // every 8·S = 256 sectors
+    ];
+    // The table and two thirds of its code: entries unknown, counted as lost.
+    let mut table = LostClusters::new(disc.sectors());
+    let (kt, st) = (l.table_k(), l.table_stripes());
+    for r in 0..2 * kt {
+        table.lose_lba(l.table_shard_lba(r, 0));
+    }
+    table.lose_lba(l.table_shard_lba(2 * kt + 1, st - 1));
+    cases.push(table);
+    for (i, lost) in cases.iter().enumerate() {
+        let src = Unreadable { data: &clean, lost };
+        let found = fec::locate(&src, None)
+            .unwrap_or_else(|e| panic!("case {i}: {e} ({} lost)", lost.lost_sectors()));
+        let scan = fec::scan(&src, &found, &|_| {}).unwrap();
+        let v = judge(&l, lost);
+        assert_eq!(
+            u64::from(scan.max_stripe_loss()),
+            v.worst_stripe,
+            "case {i}: {v:?}"
+        );
+        assert_eq!(scan.is_repairable(), v.repairable(), "case {i}");
+        let unknown_expected = v.unknown_table_sectors > 0;
+        assert_eq!(scan.unknown_sectors() > 0, unknown_expected, "case {i}");
+    }
+}

@@ -394,3 +394,92 @@ pub fn threshold(
     }
     (Some(pct_b), pct_hi)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The smallest size of `damage` that destroys at least `pct` % of the disc (bisection on
+    /// the size alone; no judging).
+    fn size_for(disc: &DiscGeometry, damage: Damage, pct: f64, hi: f64, stride: u64) -> f64 {
+        let (mut a, mut b) = (0.0, hi);
+        for _ in 0..30 {
+            let mid = (a + b) / 2.0;
+            let lost = damage.apply(disc, mid, stride).lost_sectors() as f64;
+            if lost * 100.0 / disc.sectors() as f64 >= pct {
+                b = mid;
+            } else {
+                a = mid;
+            }
+        }
+        b
+    }
+
+    /// CI's small version of `benches/damage_sim.rs`: on a full BD-25 at `-r 10`, each damage
+    /// shape at 10 % of the disc — placed where it hurts most (over the FEC region) — repairs.
+    #[test]
+    fn every_model_at_r_percent_repairs_on_bd25() {
+        let disc = DISCS[0];
+        let d = super::super::max_protected_for_loss(disc.sectors() - 2, 10);
+        let l = super::super::plan_for_loss(d, 10).unwrap();
+        let region = disc.radius_of(d);
+        let models = [
+            (Damage::Random { seed: 7 }, 1.0),
+            (Damage::Crack { angle: 0.3 }, R1 - R0),
+            (
+                Damage::Scratch {
+                    radius: region,
+                    angle: 0.6,
+                },
+                2.0 * (R1 - R0),
+            ),
+            (
+                Damage::Smudge {
+                    radius: region + 1.0,
+                    angle: 0.1,
+                },
+                8.0,
+            ),
+            (
+                Damage::Ring {
+                    radius: region - 0.5,
+                },
+                R1 - R0,
+            ),
+            (Damage::Edge, R1 - R0),
+        ];
+        for (damage, hi) in models {
+            let size = size_for(&disc, damage, 10.0, hi, l.stripes());
+            let lost = damage.apply(&disc, size, l.stripes());
+            assert!(lost.lost_sectors() * 10 >= disc.sectors());
+            let v = judge(&l, &lost);
+            assert!(v.repairable(), "{damage:?} at 10 %: {v:?}");
+        }
+        // Loss in step with the stride (today's layout lost a stripe at 0.5 %) spreads evenly.
+        let lost = Damage::Periodic.apply(&disc, 1.0, l.stripes());
+        let v = judge(&l, &lost);
+        assert!(v.worst_stripe * 2 < v.parity_per_stripe, "{v:?}");
+    }
+
+    #[test]
+    fn spiral_geometry() {
+        let disc = DISCS[0];
+        assert!((disc.radius_of(0) - R0).abs() < 1e-6);
+        assert!((disc.radius_of(disc.sectors() - 1) - R1).abs() < 1e-3);
+        // ≈ 67 sectors per turn at the hub, ≈ 163 at the rim (the figures).
+        let per_turn = |t: f64| disc.lba_at_turn(0, t + 1.0) - disc.lba_at_turn(0, t);
+        assert!((65..=69).contains(&per_turn(10.0)), "{}", per_turn(10.0));
+        let last = disc.turns() as f64 - 2.0;
+        assert!((160..=166).contains(&per_turn(last)), "{}", per_turn(last));
+        // Layer 1 of a BD-50 runs outside → in: its first LBA is at the rim.
+        let bd50 = DISCS[1];
+        assert!(bd50.radius_of(bd50.layer_sectors) > R1 - 0.01);
+        // A ring loses the same radii on every layer.
+        let ring = Damage::Ring { radius: 40.0 }.apply(&bd50, 1.0, 1);
+        let (a0, b0) = bd50.lba_range(0, 40.0, 41.0);
+        let (a1, b1) = bd50.lba_range(1, 40.0, 41.0);
+        assert!(ring.is_lost(a0 + 64) && ring.is_lost(b0 - 64));
+        assert!(ring.is_lost(a1 + 64) && ring.is_lost(b1 - 64));
+        assert!(!ring.is_lost(a0 - 64) && !ring.is_lost(b1 + 64));
+    }
+}

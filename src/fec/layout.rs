@@ -465,6 +465,9 @@ fn k_max_by(m_of: impl Fn(u64) -> u64) -> Option<u64> {
         let m = m_of(k);
         m <= 65535 && ReedSolomonEncoder::supports(k as usize, m as usize)
     };
+    if ok(TARGET_K) {
+        return Some(TARGET_K);
+    }
     if !ok(1) {
         return None;
     }
@@ -685,6 +688,17 @@ pub fn max_protected(budget_sectors: u64, redundancy_pct: u32) -> u64 {
     0
 }
 
+/// ln(n!): exact sum below 256, Stirling's series (error < 1e-15 relative) above.
+fn ln_factorial(n: u64) -> f64 {
+    if n < 256 {
+        return (2..=n).map(|i| (i as f64).ln()).sum();
+    }
+    let x = n as f64;
+    x * x.ln() - x + 0.5 * (2.0 * std::f64::consts::PI * x).ln() + 1.0 / (12.0 * x)
+        - 1.0 / (360.0 * x.powi(3))
+        + 1.0 / (1260.0 * x.powi(5))
+}
+
 /// P[X > m] for X ~ Binomial(n, p), summed in log space from the first term of the tail (exact up
 /// to f64 rounding; terms fall geometrically past the mode, so the sum stops once they are
 /// negligible).
@@ -699,10 +713,7 @@ pub fn binomial_upper_tail(n: u64, p: f64, m: u64) -> f64 {
         return 1.0;
     }
     let x0 = m + 1;
-    // ln C(n, x0) = Σ_{i=1}^{x0} ln((n − x0 + i) / i)
-    let ln_c: f64 = (1..=x0)
-        .map(|i| ((n - x0 + i) as f64 / i as f64).ln())
-        .sum();
+    let ln_c = ln_factorial(n) - ln_factorial(x0) - ln_factorial(n - x0);
     let mut ln_term = ln_c + x0 as f64 * p.ln() + (n - x0) as f64 * (1.0 - p).ln();
     let mut sum = 0.0f64;
     let mut x = x0;
