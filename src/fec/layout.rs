@@ -992,6 +992,15 @@ mod tests {
                 assert_eq!(l.stripe_of_lba(l.parity_lba(p, j)), Some(j));
             }
         }
+        // FORMAT.md §3.1's test values.
+        let rho = |key: u64, s: u64| {
+            let l = FecLayout::from_geometry(s * 10, s, 1)
+                .unwrap()
+                .with_key(key);
+            [0, 1, 2].map(|x| l.row_rotation(x))
+        };
+        assert_eq!(rho(42, 64), [21, 3, 18]);
+        assert_eq!(rho(1000, 1312), [1192, 367, 625]);
         // Rows differ in rotation, and every run's stretches cover exactly its stripes.
         let rots: std::collections::HashSet<u64> = (0..k).map(|r| l.row_rotation(r)).collect();
         assert!(rots.len() > k as usize / 2);
