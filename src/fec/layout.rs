@@ -1160,3 +1160,26 @@ mod tests {
         assert!(parse_meta_sector(&[0u8; 10]).unwrap().is_none());
     }
 }
+#[cfg(test)]
+mod format_example {
+    /// The worked example of FORMAT.md §3.5, value for value.
+    #[test]
+    fn bd25_sized_example_matches_format_md() {
+        let l = super::plan_for_loss(11_000_000, 10).unwrap();
+        assert_eq!(
+            (l.stripes(), l.data_per_stripe(), l.parity_per_stripe()),
+            (1344, 8185, 1109)
+        );
+        assert_eq!(
+            (l.table_sectors(), l.table_stripes(), l.table_k()),
+            (26_520, 7, 3789)
+        );
+        assert_eq!(l.region_sectors(), 1_570_077);
+        assert_eq!(l.header_offsets(), [0, 771_104, 1_543_552, 1_570_076]);
+        assert_eq!(l.parity_offsets(), [26_528, 797_632]);
+        assert_eq!(l.table_parity_offsets(), [771_105, 1_543_553]);
+        assert_eq!((l.row_rotation(0), l.row_rotation(1)), (904, 417));
+        assert_eq!((l.data_lba(0, 5), l.data_lba(1, 5)), (445, 2276));
+        assert_eq!(l.parity_lba(3, 5), 11_030_904);
+    }
+}
