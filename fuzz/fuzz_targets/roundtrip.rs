@@ -5,13 +5,13 @@
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 
-use bd_archive::archive_stream::TarStreamBuilder;
-use bd_archive::catalog::{ChainInfo, EntryKind};
-use bd_archive::container::chunk::{encode_chunk, Compression};
-use bd_archive::disc_reader::{Disc, GenerationSet, RepairSettings};
-use bd_archive::disc_writer::{DiscSetConfig, DiscSetWriter};
-use bd_archive::scan::{scan_tree, ScanOptions};
-use bd_archive::stream_reader::ChainStreams;
+use bd_archive::archive::tar_stream::TarStreamBuilder;
+use bd_archive::format::catalog::{ChainInfo, EntryKind};
+use bd_archive::format::chunk::{encode_chunk, Compression};
+use bd_archive::disc::reader::{Disc, GenerationSet, RepairSettings};
+use bd_archive::archive::disc_writer::{DiscSetConfig, DiscSetWriter};
+use bd_archive::archive::scan::{scan_tree, ScanOptions};
+use bd_archive::restore::chain_stream::ChainStreams;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -93,7 +93,7 @@ fuzz_target!(|data: &[u8]| {
     };
     let mut writer = DiscSetWriter::new(cfg).unwrap();
     let mut chunks = Vec::new();
-    let content_path = |rel: &[u8]| bd_archive::scan::join_rel(&src, rel);
+    let content_path = |rel: &[u8]| bd_archive::archive::scan::join_rel(&src, rel);
     let len = TarStreamBuilder::new(
         1,
         &content_path,
@@ -106,7 +106,7 @@ fuzz_target!(|data: &[u8]| {
     )
     .run(&entries)
     .unwrap();
-    let mut comp = bd_archive::container::chunk::new_compressor(1).unwrap();
+    let mut comp = bd_archive::format::chunk::new_compressor(1).unwrap();
     for c in chunks {
         let enc = encode_chunk(
             &c.data,
