@@ -6,7 +6,6 @@
 //! Deleted paths are simply absent. A renamed or copied file whose content hash is already in the
 //! chain is recorded as a reference, not stored again.
 
-use std::cmp::Ordering;
 use std::collections::HashMap;
 use std::fs::File;
 use std::path::{Path, PathBuf};
@@ -37,20 +36,11 @@ pub enum ChainError {
     /// Another chain.
     #[error("--base {0}: belongs to chain '{1}', not '{2}'; all generations of a chain must use the same -n")]
     OtherChain(PathBuf, String, String),
-    /// A seed (dar) base that cannot be used.
-    #[error("{0}")]
-    Seed(String),
 }
 
 /// Reads the catalog given with `--base`: a catalog file, or an output directory holding
 /// `<name>-gen<N>.catalog` files (the newest is taken).
 pub fn load_base(path: &Path, name: &str) -> Result<Catalog, ChainError> {
-    // A seed chain's isolated dar catalogue (or its discs): continue it in our format.
-    match crate::legacy::seed_chain::load_seed_base(path, name) {
-        Ok(Some(c)) => return Ok(c),
-        Ok(None) => {}
-        Err(e) => return Err(ChainError::Seed(format!("{e:#}"))),
-    }
     let file = if path.is_dir() {
         newest_catalog_in(path, name)?
     } else {
@@ -85,12 +75,6 @@ fn newest_catalog_in(dir: &Path, name: &str) -> Result<PathBuf, ChainError> {
         .max_by_key(|(g, _)| *g)
         .map(|(_, p)| p)
         .ok_or_else(|| ChainError::NoCatalog(dir.to_path_buf(), name.to_string()))
-}
-
-/// Orders paths as the scanner walks them: component by component (a directory before its
-/// children, siblings by name bytes). Catalog entries of every generation are in this order.
-pub fn tree_order(a: &[u8], b: &[u8]) -> Ordering {
-    a.split(|&c| c == b'/').cmp(b.split(|&c| c == b'/'))
 }
 
 /// What one generation does with one entry of the current tree.
@@ -289,16 +273,4 @@ fn hash_file(path: &Path) -> Option<[u8; 32]> {
     crate::util::digest_read::digest_reader::<Sha256>(f)
         .ok()
         .map(Into::into)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn tree_order_is_preorder() {
-        let mut v: Vec<&[u8]> = vec![b"a-c", b"a/b", b"a", b"b", b"a/b/c", b"a.txt"];
-        v.sort_by(|x, y| tree_order(x, y));
-        assert_eq!(v, vec![&b"a"[..], b"a/b", b"a/b/c", b"a-c", b"a.txt", b"b"]);
-    }
 }

@@ -601,7 +601,7 @@ impl DiscSetWriter {
         let first = self.disc.as_ref().map_or(0, |d| d.first_entry);
         let in_tree_order = |v: &[Entry]| {
             v.windows(2)
-                .all(|w| crate::archive::delta::tree_order(&w[0].path, &w[1].path).is_le())
+                .all(|w| crate::format::catalog::tree_order(&w[0].path, &w[1].path).is_le())
         };
         let last_disc_entries = if reused.is_empty() && in_tree_order(&self.entries) {
             None
@@ -611,7 +611,7 @@ impl DiscSetWriter {
         self.entries.extend(reused);
         if last_disc_entries.is_some() {
             self.entries
-                .sort_by(|a, b| crate::archive::delta::tree_order(&a.path, &b.path));
+                .sort_by(|a, b| crate::format::catalog::tree_order(&a.path, &b.path));
         }
         // The catalog lists every disc; the last one's record is finalised after its image size
         // is known, so reserve with a provisional record and patch it in the catalog copy in OUT.

@@ -13,7 +13,8 @@ use crate::cli::{progress_bar, Ui};
 use bd_archive::disc::reader::{expand_sources, Disc, GenerationSet, ReadError, RepairSettings};
 use bd_archive::format::catalog::{Entry, EntryKind};
 use bd_archive::restore::chain_stream::{ChainStreams, Gap, Piece};
-use bd_archive::restore::writer::{escape_path, RestoreOptions, Restorer};
+use bd_archive::restore::writer::{RestoreOptions, Restorer};
+use bd_archive::util::escape::escape_path;
 
 /// One file that is not bit-exact (or not restored at all).
 #[derive(Debug, Clone)]

@@ -11,7 +11,7 @@ use crate::cli::Ui;
 use bd_archive::disc::reader::GenerationSet;
 use bd_archive::format::catalog::{discs_of, Catalog, Entry, EntryKind};
 use bd_archive::format::records::{self, decode_record};
-use bd_archive::restore::writer::escape_path;
+use bd_archive::util::escape::escape_path;
 
 /// Runs `list`.
 pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {

@@ -16,8 +16,10 @@ pub mod seed;
 pub mod verify;
 
 use std::io::{IsTerminal, Write};
+use std::sync::Arc;
 
 use anyhow::{bail, Result};
+use bd_archive::util::progress::{Meter, Progress};
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
 /// Output settings shared by all commands.
@@ -77,6 +79,46 @@ pub fn progress_bar(ui: &Ui, total: Option<u64>, what: &str) -> ProgressBar {
     }
     pb.set_prefix(what.to_string());
     pb
+}
+
+/// The engines report through [`Progress`]; the command line shows it as before.
+impl Progress for Ui {
+    fn step(&self, msg: &str) {
+        self.say(msg);
+    }
+    fn result(&self, msg: &str) {
+        self.info(msg);
+    }
+    fn warn(&self, msg: &str) {
+        Ui::warn(self, msg);
+    }
+    fn detail(&self, msg: &str) {
+        Ui::detail(self, msg);
+    }
+    fn meter(&self, total: Option<u64>, what: &str) -> Arc<dyn Meter> {
+        Arc::new(Bar(progress_bar(self, total, what)))
+    }
+}
+
+/// An indicatif bar as an engine's [`Meter`].
+struct Bar(ProgressBar);
+
+impl Meter for Bar {
+    fn inc(&self, n: u64) {
+        self.0.inc(n);
+    }
+    fn set_position(&self, n: u64) {
+        self.0.set_position(n);
+    }
+    fn set_message(&self, msg: String) {
+        self.0.set_message(msg);
+    }
+    fn println(&self, line: String) {
+        self.0.println(line);
+    }
+    fn finish(&self) {
+        self.0.finish_and_clear();
+    }
 }
 
 /// Asks a yes/no question (default yes). Without a terminal it fails, naming the flag that answers it.

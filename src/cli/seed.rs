@@ -367,7 +367,7 @@ pub fn try_list(args: &ListArgs, ui: &Ui) -> Result<Option<i32>> {
             kind_letter(&e.kind),
             e.size,
             crate::cli::list::utc(i64::try_from(e.mtime.0).unwrap_or(i64::MAX)),
-            bd_archive::restore::writer::escape_path(&e.path)
+            bd_archive::util::escape::escape_path(&e.path)
         );
     }
     Ok(Some(crate::cli::exit::OK))

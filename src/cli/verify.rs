@@ -12,9 +12,9 @@ use crate::cli::args::VerifyArgs;
 use crate::cli::{parse_memory, progress_bar, Ui};
 use bd_archive::disc::reader::{expand_sources, find_disc_header, Disc, RepairSettings};
 use bd_archive::fec;
-use bd_archive::restore::writer::escape_path;
 use bd_archive::sector::{FileSectorSource, SectorSource, SECTOR_SIZE};
 use bd_archive::util::capacity::human_bytes;
+use bd_archive::util::escape::escape_path;
 
 pub use bd_archive::restore::verify::Health;
 

@@ -178,7 +178,7 @@ fn base_entries(dar: &[DarEntry], seed_gens: u32) -> Vec<Entry> {
     for d in dar {
         if let (Some(tag), DarKind::File) = (d.hardlink, &d.kind) {
             let f = first_link.entry(tag).or_insert_with(|| d.path.clone());
-            if crate::archive::delta::tree_order(&d.path, f) == std::cmp::Ordering::Less {
+            if crate::format::catalog::tree_order(&d.path, f) == std::cmp::Ordering::Less {
                 *f = d.path.clone();
             }
         }

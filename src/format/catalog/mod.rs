@@ -153,3 +153,21 @@ pub fn discs_of(chunks: &[ChunkRecord], e: &Entry) -> Vec<u32> {
     }
     discs
 }
+
+/// Orders paths as the scanner walks them: component by component (a directory before its
+/// children, siblings by name bytes). Catalog entries of every generation are in this order.
+pub fn tree_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {
+    a.split(|&c| c == b'/').cmp(b.split(|&c| c == b'/'))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tree_order_is_preorder() {
+        let mut v: Vec<&[u8]> = vec![b"a-c", b"a/b", b"a", b"b", b"a/b/c", b"a.txt"];
+        v.sort_by(|x, y| tree_order(x, y));
+        assert_eq!(v, vec![&b"a"[..], b"a/b", b"a/b/c", b"a-c", b"a.txt", b"b"]);
+    }
+}
