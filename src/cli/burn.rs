@@ -15,7 +15,6 @@ use anyhow::{anyhow, bail, Context, Result};
 use serde::{Deserialize, Serialize};
 
 use crate::cli::args::BurnArgs;
-use crate::cli::verify::Health;
 use crate::cli::{progress_bar, Ui};
 use bd_archive::disc::reader::find_disc_header;
 use bd_archive::fec;
@@ -27,6 +26,7 @@ use bd_archive::optical::capacity::{fit_check, padded_sectors};
 use bd_archive::optical::device::open_device;
 use bd_archive::optical::drive::Drive;
 use bd_archive::optical::mmc::{Mmc, Readiness};
+use bd_archive::restore::verify::Health;
 use bd_archive::sector::{FileSectorSource, SectorSource, SECTOR_SIZE};
 use bd_archive::util::capacity::human_bytes;
 

@@ -6,27 +6,32 @@ use std::path::Path;
 use anyhow::{bail, Result};
 
 use crate::cli::args::ListArgs;
-use crate::cli::extract::open_discs;
 use crate::cli::Ui;
 use bd_archive::disc::reader::GenerationSet;
 use bd_archive::format::catalog::{discs_of, Catalog, Entry, EntryKind};
 use bd_archive::format::records::{self, decode_record};
+use bd_archive::legacy::seed_disc::{kind_letter, SeedChain};
+use bd_archive::legacy::{self, Sources};
+use bd_archive::restore::sources::open_discs;
 use bd_archive::util::escape::escape_path;
 
 /// Runs `list`.
 pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
-    if let Some(code) = super::seed::try_list(args, ui)? {
-        return Ok(code);
-    }
+    let sources = match legacy::classify_sources(&args.sources)? {
+        Sources::Seed(chain) => return list_seed(&chain, ui),
+        // A continued chain: the bd-archive generation's catalog lists the whole tree.
+        Sources::Continued { ours, .. } => ours,
+        Sources::Ours(sources) => sources,
+    };
     let (name, generation, entries, chunks, complete) =
-        if args.sources.len() == 1 && is_catalog(&args.sources[0]) {
-            let raw = std::fs::read(&args.sources[0])?;
+        if sources.len() == 1 && is_catalog(&sources[0]) {
+            let raw = std::fs::read(&sources[0])?;
             let (_, c): (_, Catalog) = decode_record(records::CATALOG_MAGIC, "catalog", &raw)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", args.sources[0].display()))?;
+                .map_err(|e| anyhow::anyhow!("{}: {e}", sources[0].display()))?;
             (c.chain.name, c.chain.generation, c.entries, c.chunks, true)
         } else {
             let mut by_gen = open_discs(
-                &args.sources,
+                &sources,
                 &bd_archive::disc::reader::RepairSettings::default(),
                 ui,
             )?;
@@ -48,6 +53,27 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
         for e in &entries {
             println!("{}", line(e, &holder(e, generation, &chunks)));
         }
+    }
+    Ok(crate::cli::exit::OK)
+}
+
+/// `list` of seed discs: the newest generation's catalogue.
+fn list_seed(chain: &SeedChain, ui: &Ui) -> Result<i32> {
+    let (generation, entries) = legacy::list(chain)?;
+    ui.say(&format!(
+        "Seed chain '{}', generation {generation}: {} entries",
+        chain.name,
+        entries.len()
+    ));
+    for e in entries {
+        let status = if e.data_present() { ' ' } else { '.' };
+        println!(
+            "{}{status} {:>12} {} {}",
+            kind_letter(&e.kind),
+            e.size,
+            utc(i64::try_from(e.mtime.0).unwrap_or(i64::MAX)),
+            escape_path(&e.path)
+        );
     }
     Ok(crate::cli::exit::OK)
 }

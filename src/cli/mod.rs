@@ -7,12 +7,10 @@ pub mod create;
 pub mod demo;
 pub mod docs;
 pub mod drive;
-pub mod drive_read;
 pub mod exit;
 pub mod extract;
 pub mod extract_drive;
 pub mod list;
-pub mod seed;
 pub mod verify;
 
 use std::io::{IsTerminal, Write};

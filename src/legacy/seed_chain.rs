@@ -7,7 +7,7 @@
 //!   label that starts its catalogue), so every
 //!   continuation of the same seed chain gets the same id, whichever generation it starts from;
 //! - an entry whose content is still the one the dar chain holds has `DataRef.generation == 0`
-//!   ([`SEED_DATA_GENERATION`]) and `DataRef.header_offset` = the number of dar generations N;
+//!   ([`SEED_DATA_GENERATION`](crate::format::catalog::SEED_DATA_GENERATION)) and `DataRef.header_offset` = the number of dar generations N;
 //!   generation 0 never exists in a native chain, so this also marks the chain as a seed chain.
 //!
 //! Restoring such a generation replays dar generations 1..N from the seed discs first, then applies
@@ -21,10 +21,7 @@ use sha2::{Digest, Sha256};
 
 use super::dar::{DarEntry, DarKind};
 use super::seed_disc::{detect, parse_dar_name, SeedChain};
-use crate::format::catalog::{Catalog, ChainInfo, DataRef, Entry, EntryKind};
-
-/// `DataRef.generation` of an entry whose content lives in the dar chain this chain continues.
-pub const SEED_DATA_GENERATION: u32 = 0;
+use crate::format::catalog::{Catalog, ChainInfo, DataRef, Entry, EntryKind, SEED_DATA_GENERATION};
 
 /// The chain id of a bd-archive chain that continues seed chain `name`, from the data name of its
 /// dar generation 1 (the 10-byte label that starts the catalogue of an archive and of the isolated
@@ -39,21 +36,6 @@ pub fn seed_chain_id(name: &str, gen1_data_name: &[u8; 10]) -> [u8; 16] {
     let mut id = [0u8; 16];
     id.copy_from_slice(&d[..16]);
     id
-}
-
-/// Whether an entry's content is held by the dar chain a migrated chain continues.
-pub fn in_seed(e: &Entry) -> bool {
-    e.data.generation == SEED_DATA_GENERATION && e.kind == EntryKind::File
-}
-
-/// Number of dar generations a catalog's seed-held entries refer to (0: none, a native chain).
-pub fn seed_generations(entries: &[Entry]) -> u32 {
-    entries
-        .iter()
-        .filter(|e| in_seed(e))
-        .map(|e| u32::try_from(e.data.header_offset).unwrap_or(u32::MAX))
-        .max()
-        .unwrap_or(0)
 }
 
 /// The seed chain found on `sources`, which must be chain `name`.

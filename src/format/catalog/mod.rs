@@ -154,6 +154,24 @@ pub fn discs_of(chunks: &[ChunkRecord], e: &Entry) -> Vec<u32> {
     discs
 }
 
+/// `DataRef.generation` of an entry whose content lives in the dar chain this chain continues.
+pub const SEED_DATA_GENERATION: u32 = 0;
+
+/// Whether an entry's content is held by the dar chain a migrated chain continues.
+pub fn in_seed(e: &Entry) -> bool {
+    e.data.generation == SEED_DATA_GENERATION && e.kind == EntryKind::File
+}
+
+/// Number of dar generations a catalog's seed-held entries refer to (0: none, a native chain).
+pub fn seed_generations(entries: &[Entry]) -> u32 {
+    entries
+        .iter()
+        .filter(|e| in_seed(e))
+        .map(|e| u32::try_from(e.data.header_offset).unwrap_or(u32::MAX))
+        .max()
+        .unwrap_or(0)
+}
+
 /// Orders paths as the scanner walks them: component by component (a directory before its
 /// children, siblings by name bytes). Catalog entries of every generation are in this order.
 pub fn tree_order(a: &[u8], b: &[u8]) -> std::cmp::Ordering {

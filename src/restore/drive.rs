@@ -2,25 +2,24 @@
 //! identifying it, reading it defensively (optionally into a rescue copy with a ddrescue
 //! mapfile), and spending retries only where the FEC needs them.
 
-use std::io::{BufRead, IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::{progress_bar, Ui};
-use bd_archive::disc::reader::find_disc_header;
-use bd_archive::format::disc_header::DiscHeader;
-use bd_archive::optical::detect::select_drive;
-use bd_archive::optical::device::open_device;
-use bd_archive::optical::disc_source::{DriveSectorSource, ReadPolicy, ReadStats};
-use bd_archive::optical::drive::Drive;
-use bd_archive::optical::mmc::{Mmc, Readiness};
-use bd_archive::optical::sector_map::SectorStatus;
-use bd_archive::optical::sg::Access;
-use bd_archive::sector::{SectorSource, SECTOR_SIZE};
-use bd_archive::util::capacity::human_bytes;
+use crate::disc::reader::find_disc_header;
+use crate::format::disc_header::DiscHeader;
+use crate::optical::detect::select_drive;
+use crate::optical::device::open_device;
+use crate::optical::disc_source::{DriveSectorSource, ReadPolicy, ReadStats};
+use crate::optical::drive::Drive;
+use crate::optical::mmc::{Mmc, Readiness};
+use crate::optical::sector_map::SectorStatus;
+use crate::optical::sg::Access;
+use crate::sector::{SectorSource, SECTOR_SIZE};
+use crate::util::capacity::human_bytes;
+use crate::util::progress::Progress;
 
 /// How long a freshly inserted disc may take to become ready.
 const SPIN_UP: Duration = Duration::from_secs(60);
@@ -60,11 +59,11 @@ pub fn wait_for_disc(drive: &mut dyn Drive) -> Result<bool> {
 }
 
 /// Applies `--read-speed` (a failure only warns: many drives pick their own read speed).
-pub fn apply_read_speed(drive: &mut dyn Drive, opts: &DriveReadOptions, ui: &Ui) {
+pub fn apply_read_speed(drive: &mut dyn Drive, opts: &DriveReadOptions, progress: &dyn Progress) {
     if let Some(x) = opts.read_speed {
         let kbs = x.saturating_mul(4495);
         if let Err(e) = drive.set_speed(u32::MAX, kbs, 0) {
-            ui.warn(&format!("{}: --read-speed {x}: {e}", drive.name()));
+            progress.warn(&format!("{}: --read-speed {x}: {e}", drive.name()));
         }
     }
 }
@@ -90,29 +89,29 @@ pub fn rescue_paths(map: &Path) -> Result<(PathBuf, PathBuf)> {
 }
 
 /// Reads every sector once (into the copy), then reports the drive's view.
-pub fn read_disc(src: &DriveSectorSource, ui: &Ui) {
-    let pb = progress_bar(ui, Some(src.sector_count() * SECTOR_SIZE as u64), "reading");
+pub fn read_disc(src: &DriveSectorSource, progress: &dyn Progress) {
+    let pb = progress.meter(Some(src.sector_count() * SECTOR_SIZE as u64), "reading");
     src.read_all(&|lba| pb.set_position(lba * SECTOR_SIZE as u64));
-    pb.finish_and_clear();
+    pb.finish();
 }
 
 /// A retry hook for `verify_source`: re-reads the unreadable sectors of unrepairable stripes.
 pub fn fec_retry<'a>(
     src: &'a DriveSectorSource,
     retries: u32,
-    ui: &'a Ui,
-) -> impl Fn(&bd_archive::fec::FecScan) -> bool + 'a {
+    progress: &'a dyn Progress,
+) -> impl Fn(&crate::fec::FecScan) -> bool + 'a {
     move |scan| {
         let want = scan.lost_lbas_in_unrepairable_stripes().len();
         if retries == 0 || want == 0 {
             return false;
         }
-        ui.say(&format!(
+        progress.step(&format!(
             "{}: the FEC cannot rebuild {want} lost sector(s) alone; retrying them (up to {retries} times each)",
             src.describe()
         ));
         let got = src.retry_for_fec(scan, retries);
-        ui.say(&format!("{}: {got} of them read on retry", src.describe()));
+        progress.step(&format!("{}: {got} of them read on retry", src.describe()));
         got > 0
     }
 }
@@ -151,47 +150,4 @@ pub fn open_source(
         ReadPolicy::default(),
         rescue,
     )?))
-}
-
-/// What the user wants next while collecting discs.
-#[derive(Debug, PartialEq, Eq)]
-pub enum NextDisc {
-    /// A disc is in the drive (the user inserted one, or an autoloader did).
-    Inserted,
-    /// Stop collecting and restore what we have.
-    Finish,
-}
-
-/// Ejects the disc and waits for the next one. On a terminal: asks (Enter = inserted, `e` =
-/// restore now). Without one: closes the tray again (an autoloader or the simulated drive brings
-/// the next disc) and reports whether a disc came back.
-pub fn next_disc(drive: &mut dyn Drive, still_needed: &str, ui: &Ui) -> Result<NextDisc> {
-    let name = drive.name();
-    let _ = drive.lock_tray(false);
-    drive
-        .tray(true)
-        .with_context(|| format!("{name}: ejecting the disc"))?;
-    if std::io::stdin().is_terminal() {
-        eprint!("{still_needed}\nInsert the next disc and press Enter (e = restore now with the discs read so far): ");
-        std::io::stderr().flush().ok();
-        let mut line = String::new();
-        if std::io::stdin().lock().read_line(&mut line)? == 0
-            || line.trim().eq_ignore_ascii_case("e")
-        {
-            return Ok(NextDisc::Finish);
-        }
-    } else {
-        ui.say(&format!(
-            "{still_needed} (no terminal: loading whatever disc the drive holds next)"
-        ));
-    }
-    if let Err(e) = drive.tray(false) {
-        // Slot-loading and laptop drives cannot pull the tray in: the user pushes it.
-        ui.detail(&format!("{name}: closing the tray: {e}"));
-    }
-    Ok(if wait_for_disc(drive)? {
-        NextDisc::Inserted
-    } else {
-        NextDisc::Finish
-    })
 }
