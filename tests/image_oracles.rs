@@ -379,8 +379,8 @@ fn kernel_mounts_udf_and_iso9660() {
         );
         assert!(
             ok,
-            "prerequisite missing: mount -t {fstype} -o loop not permitted here (needs root and \
-             loop devices); this test is #[ignore]d for that reason and was run explicitly: {}",
+            "prerequisite missing: mount -t {fstype} -o loop not permitted here (needs root, \
+             loop devices and the kernel's udf/iso9660 modules); this test is #[ignore]d for that reason and was run explicitly: {}",
             out.trim()
         );
         let r = std::panic::catch_unwind(|| compare_tree(&mnt, fstype));

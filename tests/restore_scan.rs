@@ -198,8 +198,12 @@ fn unreadable_directory_is_a_problem_when_not_root() {
             me.display(),
             String::from_utf8_lossy(&o.stderr)
         );
-        return;
+    } else {
+        unreadable_directory_is_a_problem();
     }
+}
+
+fn unreadable_directory_is_a_problem() {
     let tmp = tempfile::tempdir().unwrap();
     fs::create_dir_all(tmp.path().join("locked/x")).unwrap();
     fs::set_permissions(tmp.path().join("locked"), fs::Permissions::from_mode(0o000)).unwrap();
