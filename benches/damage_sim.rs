@@ -14,7 +14,7 @@
 //! density), applies a set of damage shapes to copies of it (lost clusters overwritten with
 //! garbage), and prints the worst stripe the model predicts next to the one `verify --json` reports.
 
-use bd_archive::disc_writer::TRAILER_SECTORS;
+use bd_archive::archive::disc_writer::TRAILER_SECTORS;
 use bd_archive::fec::damage_model::{judge, threshold, Damage, DiscGeometry, DISCS, R0, R1};
 use bd_archive::fec::{self, FecLayout};
 

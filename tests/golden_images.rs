@@ -4,11 +4,9 @@
 //! report repairable, repair to the very same bytes and still restore bit-exact.
 //! Regenerate after a deliberate format change with `tests/fixtures/golden/make.sh`.
 
-mod common;
-
+use crate::common::*;
 use bd_archive::fec;
 use bd_archive::sector::{FileSectorSource, SECTOR_SIZE};
-use common::*;
 use sha2::{Digest, Sha256};
 use std::fs;
 use std::path::{Path, PathBuf};

@@ -211,7 +211,7 @@ impl Damage {
         let mut lost = LostClusters::new(disc.sectors());
         match *self {
             Damage::Random { seed } => {
-                let mut rng = crate::xorshift::Xorshift64::new(seed | 1);
+                let mut rng = crate::util::xorshift::Xorshift64::new(seed | 1);
                 let clusters = disc.sectors().div_ceil(CLUSTER_SECTORS);
                 let threshold = (size.clamp(0.0, 1.0) * (u64::MAX as f64)) as u64;
                 for c in 0..clusters {
