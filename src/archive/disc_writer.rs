@@ -51,14 +51,14 @@ pub enum WriteError {
     /// Internal planning error: the image would not fit the medium.
     #[error("{0}: image of {1} sectors exceeds the disc capacity of {2} sectors (a bug; please report it)")]
     Oversize(PathBuf, u64, u64),
-    /// `--resume` cannot continue consistently.
-    #[error("--resume: {0}")]
+    /// A resumed create cannot continue consistently.
+    #[error("{0}")]
     Resume(String),
     /// The `save` function given to [`DiscSetWriter::finish`] failed.
     #[error("saving the catalog: {0}")]
     SaveCatalog(std::io::Error),
     /// An image with the final name already exists.
-    #[error("{0} already exists; refusing to overwrite it (choose another -o or remove it)")]
+    #[error("{0} already exists; refusing to overwrite it")]
     Exists(PathBuf),
 }
 

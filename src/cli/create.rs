@@ -3,14 +3,18 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 
 use crate::cli::args::{CompressionArg, CreateArgs};
 use crate::cli::{confirm, parse_memory, Ui};
-use bd_archive::archive::delta::{load_base, DeltaStats};
+use bd_archive::archive::delta::{load_base, ChainError, DeltaStats};
+use bd_archive::archive::disc_writer::WriteError;
 use bd_archive::archive::plan::Overview;
+use bd_archive::archive::scan::ScanError;
 use bd_archive::archive::scan::SourceEntry;
-use bd_archive::archive::{self, Base, CreateJob, Pack, Preparation, RatioEstimate};
+use bd_archive::archive::{
+    self, Base, CreateError, CreateJob, Pack, Preparation, RatioEstimate, ResumeSetting,
+};
 use bd_archive::format::catalog::Catalog;
 use bd_archive::format::chunk::Compression;
 use bd_archive::util::capacity::{human_bytes, parse_capacity};
@@ -19,7 +23,7 @@ use bd_archive::util::escape::escape_path;
 /// Runs `create`.
 pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
     let job = job(args, ui)?;
-    let prepared = match archive::prepare(&job, ui)? {
+    let prepared = match archive::prepare(&job, ui).map_err(explain)? {
         Preparation::Unchanged { base_generation } => {
             ui.info(&format!(
                 "Nothing changed since generation {base_generation}; no new generation written (pass --allow-empty to write one anyway)."
@@ -51,7 +55,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         ui.say("Cancelled; nothing written.");
         return Ok(crate::cli::exit::OK);
     }
-    let report = archive::create(&job, prepared, ui)?;
+    let report = archive::create(&job, prepared, ui).map_err(explain)?;
     for p in &report.problems {
         ui.warn(&format!("{}: {}", escape_path(&p.path), p.message));
     }
@@ -85,7 +89,7 @@ fn job(args: &CreateArgs, ui: &Ui) -> Result<CreateJob> {
     let compression = compression(args)?;
     refuse_unavailable(args)?;
     let capacity_sectors = match (&args.bytes, &args.device) {
-        (Some(bytes), _) => parse_capacity(bytes)?,
+        (Some(bytes), _) => parse_capacity(bytes).map_err(|e| anyhow!("-b {e}"))?,
         (None, Some(dev)) => super::drive::capacity_from_drive(dev, ui)?,
         (None, None) => bail!("no disc capacity: pass -b bd25|bd50|bd100|bd128, a size such as -b 64M, or -D DEV with a blank BD-R"),
     };
@@ -99,7 +103,7 @@ fn job(args: &CreateArgs, ui: &Ui) -> Result<CreateJob> {
     let memory_budget = parse_memory(args.memory.as_deref())?;
     let pack = match &args.pack_with {
         Some(p) => {
-            let (carry, catalog) = archive::open_pack(p, &args.name)?;
+            let (carry, catalog) = archive::open_pack(p, &args.name).map_err(explain)?;
             Some(Pack { carry, catalog })
         }
         None => None,
@@ -144,7 +148,95 @@ fn base_catalog(path: &Path, name: &str) -> Result<Catalog> {
     if let Some(c) = bd_archive::legacy::seed_chain::load_seed_base(path, name)? {
         return Ok(c);
     }
-    Ok(load_base(path, name)?)
+    load_base(path, name).map_err(|e| match e {
+        ChainError::OtherChain(..) => {
+            anyhow!("--base {e}; all generations of a chain must use the same -n")
+        }
+        e => anyhow!("--base {e}"),
+    })
+}
+
+/// The engine's error as the user has always read it: with the flag that answers it.
+fn explain(e: CreateError) -> anyhow::Error {
+    use CreateError as E;
+    let resume = |e: E| anyhow::Error::new(e).context("--resume");
+    match e {
+        E::UnfinishedCreate(out) => anyhow!(
+            "{} holds an interrupted create; continue it with --resume (same options), or choose another -o (nothing was changed)",
+            out.display()
+        ),
+        E::OutputNotADirectory(_) => anyhow!("-o {e}"),
+        E::CatalogExists(_) | E::ImagesExist { .. } => {
+            let what = if matches!(e, E::CatalogExists(_)) {
+                "choose another -o"
+            } else {
+                "choose an empty -o or remove them"
+            };
+            anyhow!("{e}; {what} (nothing was changed)")
+        }
+        E::EmptySource(_) => anyhow!("{e}; pass --allow-empty to archive it anyway"),
+        E::Scan(ScanError::Root { path, source }) => {
+            let msg = format!(
+                "source directory {}: {source} (check the -s path)",
+                path.display()
+            );
+            anyhow::Error::new(source).context(msg)
+        }
+        E::Scan(ScanError::NotADirectory { .. }) => {
+            anyhow!("{e} (-s must name a directory)")
+        }
+        E::BadRatio(_) => anyhow!("--ratio {e}"),
+        E::EmptySample(_) => anyhow!("--sample {e}"),
+        E::PackNotOnBase {
+            image,
+            packed,
+            base,
+        } => anyhow!(
+            "--pack-with {}: holds generation {packed} of its chain, but --base is generation {base}; pack onto the last disc of the --base generation",
+            image.display()
+        ),
+        E::ResumeSettingDiffers { setting, out } => anyhow!(
+            "--resume: {} differs from the interrupted create in {}; repeat its exact options",
+            resume_flag(setting),
+            out.display()
+        ),
+        E::NothingToResume { .. }
+        | E::ResumeStateDamaged(..)
+        | E::ResumeChainIdDamaged(_)
+        | E::ResumeGeneration { .. }
+        | E::ResumeImageUnreadable(..)
+        | E::ResumeImageDamaged(_)
+        | E::Write(WriteError::Resume(_)) => resume(e),
+        E::PackUnreadable(path, source) => {
+            anyhow::Error::new(source).context(format!("--pack-with {}", path.display()))
+        }
+        E::PackDamaged(_) => {
+            anyhow!("--pack-with {e}; run `bd-archive verify --repair` first")
+        }
+        E::PackOtherChain { .. }
+        | E::PackNotLastDisc { .. }
+        | E::PackFull(..)
+        | E::PackFilesystem(..) => anyhow!("--pack-with {e}"),
+        E::Write(WriteError::Exists(_)) => anyhow!("{e} (choose another -o or remove it)"),
+        E::Interrupted(i) => anyhow::Error::new(i),
+        e => anyhow::Error::new(e),
+    }
+}
+
+/// The flag that sets what a resumed create must repeat.
+fn resume_flag(s: ResumeSetting) -> &'static str {
+    match s {
+        ResumeSetting::Name => "-n",
+        ResumeSetting::Source => "-s",
+        ResumeSetting::Capacity => "-b/-D",
+        ResumeSetting::Compression => "-c/-l",
+        ResumeSetting::Redundancy => "-r",
+        ResumeSetting::FillParity => "--fill-parity",
+        ResumeSetting::Base => "--base",
+        ResumeSetting::PackWith => "--pack-with",
+        ResumeSetting::MinLastDiscFill => "--min-last-disc-fill",
+        ResumeSetting::Checksum => "--checksum",
+    }
 }
 
 /// Checks a chain name: UTF-8 (guaranteed by the CLI), 1..=64 bytes, no '/', NUL or control characters.
