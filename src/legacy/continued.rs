@@ -13,6 +13,7 @@ use crate::legacy::seed_disc::{SeedChain, SeedOutcome, SliceState};
 use crate::legacy::work_dir::WorkDir;
 use crate::restore::extract::{Damage, Prelude};
 use crate::restore::writer::Restorer;
+use crate::restore::ExtractError;
 use crate::util::progress::Progress;
 
 /// The seed part of an `extract` whose sources mix seed discs with bd-archive discs of a chain
@@ -38,9 +39,27 @@ impl SeedPrelude {
 }
 
 impl Prelude for SeedPrelude {
+    fn replay(
+        &mut self,
+        r: &mut Restorer,
+        needed: u32,
+        chain_id: Option<[u8; 16]>,
+        progress: &dyn Progress,
+    ) -> Result<(), ExtractError> {
+        self.replay_seed(r, needed, chain_id, progress)
+            .map_err(|e| ExtractError::Prelude(e.into()))
+    }
+
+    fn finish(&self, r: &mut Restorer, entries: &[Entry]) -> Result<Vec<Damage>, ExtractError> {
+        self.finish_seed(r, entries)
+            .map_err(|e| ExtractError::Prelude(e.into()))
+    }
+}
+
+impl SeedPrelude {
     /// Checks that the seed discs hold dar generations 1..`needed` (the number the bd-archive
     /// catalog refers to), then restores them into OUT through `r`.
-    fn replay(
+    fn replay_seed(
         &mut self,
         r: &mut Restorer,
         needed: u32,
@@ -103,7 +122,7 @@ impl Prelude for SeedPrelude {
 
     /// After the bd-archive generation: removes what dar restored and `entries` (the generation's
     /// complete tree) no longer has. Returns the damage found while replaying dar.
-    fn finish(&self, r: &mut Restorer, entries: &[Entry]) -> Result<Vec<Damage>> {
+    fn finish_seed(&self, r: &mut Restorer, entries: &[Entry]) -> Result<Vec<Damage>> {
         let Some(out) = &self.outcome else {
             return Ok(Vec::new());
         };

@@ -12,8 +12,11 @@
 //! [`extract::Prelude`] for chains continued from the Python tool).
 pub mod chain_stream;
 pub mod drive;
+mod error;
 pub mod extract;
 mod feed;
 pub mod sources;
 pub mod verify;
 pub mod writer;
+
+pub use error::{ExtractError, VerifyError};
