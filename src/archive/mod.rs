@@ -18,7 +18,7 @@
 //! Nothing here prints: the caller passes a [`Progress`].
 pub mod delta;
 pub mod disc_writer;
-pub mod pax;
+mod pax;
 pub mod plan;
 pub mod scan;
 pub mod tar_stream;
