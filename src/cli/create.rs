@@ -17,6 +17,7 @@ use bd_archive::archive::{
 };
 use bd_archive::format::catalog::Catalog;
 use bd_archive::format::chunk::Compression;
+use bd_archive::legacy::{BaseProblem, SeedError};
 use bd_archive::util::capacity::{human_bytes, parse_capacity};
 use bd_archive::util::escape::escape_path;
 
@@ -145,7 +146,15 @@ fn job(args: &CreateArgs, ui: &Ui) -> Result<CreateJob> {
 /// `--base`: a seed chain's dar catalogue (or its discs) is continued in our format; otherwise a
 /// catalog of ours, or an OUT directory holding one. The format is decided here, once.
 fn base_catalog(path: &Path, name: &str) -> Result<Catalog> {
-    if let Some(c) = bd_archive::legacy::seed_chain::load_seed_base(path, name)? {
+    let seed = bd_archive::legacy::seed_chain::load_seed_base(path, name).map_err(|e| match e {
+        SeedError::Base {
+            problem: BaseProblem::OtherChain { ref found, .. },
+            ..
+        } => anyhow!("--base {e}; a continued chain keeps its name (-n {found})"),
+        SeedError::Base { .. } => anyhow!("--base {e}"),
+        e => anyhow::Error::new(e),
+    })?;
+    if let Some(c) = seed {
         return Ok(c);
     }
     load_base(path, name).map_err(|e| match e {
