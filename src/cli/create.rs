@@ -8,13 +8,9 @@ use anyhow::{anyhow, bail, Result};
 use crate::cli::args::{CompressionArg, CreateArgs};
 use crate::cli::{confirm, parse_memory, Ui};
 use bd_archive::archive::delta::{load_base, ChainError, DeltaStats};
-use bd_archive::archive::disc_writer::WriteError;
 use bd_archive::archive::plan::Overview;
-use bd_archive::archive::scan::ScanError;
 use bd_archive::archive::scan::SourceEntry;
-use bd_archive::archive::{
-    self, Base, CreateError, CreateJob, Pack, Preparation, RatioEstimate, ResumeSetting,
-};
+use bd_archive::archive::{self, Base, CreateJob, Pack, Preparation, RatioEstimate};
 use bd_archive::format::catalog::Catalog;
 use bd_archive::format::chunk::Compression;
 use bd_archive::legacy::{BaseProblem, SeedError};
@@ -24,7 +20,7 @@ use bd_archive::util::escape::escape_path;
 /// Runs `create`.
 pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
     let job = job(args, ui)?;
-    let prepared = match archive::prepare(&job, ui).map_err(explain)? {
+    let prepared = match archive::prepare(&job, ui).map_err(crate::cli::explain::create)? {
         Preparation::Unchanged { base_generation } => {
             ui.info(&format!(
                 "Nothing changed since generation {base_generation}; no new generation written (pass --allow-empty to write one anyway)."
@@ -56,7 +52,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         ui.say("Cancelled; nothing written.");
         return Ok(crate::cli::exit::OK);
     }
-    let report = archive::create(&job, prepared, ui).map_err(explain)?;
+    let report = archive::create(&job, prepared, ui).map_err(crate::cli::explain::create)?;
     for p in &report.problems {
         ui.warn(&format!("{}: {}", escape_path(&p.path), p.message));
     }
@@ -104,7 +100,8 @@ fn job(args: &CreateArgs, ui: &Ui) -> Result<CreateJob> {
     let memory_budget = parse_memory(args.memory.as_deref())?;
     let pack = match &args.pack_with {
         Some(p) => {
-            let (carry, catalog) = archive::open_pack(p, &args.name).map_err(explain)?;
+            let (carry, catalog) =
+                archive::open_pack(p, &args.name).map_err(crate::cli::explain::create)?;
             Some(Pack { carry, catalog })
         }
         None => None,
@@ -163,89 +160,6 @@ fn base_catalog(path: &Path, name: &str) -> Result<Catalog> {
         }
         e => anyhow!("--base {e}"),
     })
-}
-
-/// The engine's error as the user has always read it: with the flag that answers it.
-fn explain(e: CreateError) -> anyhow::Error {
-    use CreateError as E;
-    let resume = |e: E| anyhow::Error::new(e).context("--resume");
-    match e {
-        E::UnfinishedCreate(out) => anyhow!(
-            "{} holds an interrupted create; continue it with --resume (same options), or choose another -o (nothing was changed)",
-            out.display()
-        ),
-        E::OutputNotADirectory(_) => anyhow!("-o {e}"),
-        E::CatalogExists(_) | E::ImagesExist { .. } => {
-            let what = if matches!(e, E::CatalogExists(_)) {
-                "choose another -o"
-            } else {
-                "choose an empty -o or remove them"
-            };
-            anyhow!("{e}; {what} (nothing was changed)")
-        }
-        E::EmptySource(_) => anyhow!("{e}; pass --allow-empty to archive it anyway"),
-        E::Scan(ScanError::Root { path, source }) => {
-            let msg = format!(
-                "source directory {}: {source} (check the -s path)",
-                path.display()
-            );
-            anyhow::Error::new(source).context(msg)
-        }
-        E::Scan(ScanError::NotADirectory { .. }) => {
-            anyhow!("{e} (-s must name a directory)")
-        }
-        E::BadRatio(_) => anyhow!("--ratio {e}"),
-        E::EmptySample(_) => anyhow!("--sample {e}"),
-        E::PackNotOnBase {
-            image,
-            packed,
-            base,
-        } => anyhow!(
-            "--pack-with {}: holds generation {packed} of its chain, but --base is generation {base}; pack onto the last disc of the --base generation",
-            image.display()
-        ),
-        E::ResumeSettingDiffers { setting, out } => anyhow!(
-            "--resume: {} differs from the interrupted create in {}; repeat its exact options",
-            resume_flag(setting),
-            out.display()
-        ),
-        E::NothingToResume { .. }
-        | E::ResumeStateDamaged(..)
-        | E::ResumeChainIdDamaged(_)
-        | E::ResumeGeneration { .. }
-        | E::ResumeImageUnreadable(..)
-        | E::ResumeImageDamaged(_)
-        | E::Write(WriteError::Resume(_)) => resume(e),
-        E::PackUnreadable(path, source) => {
-            anyhow::Error::new(source).context(format!("--pack-with {}", path.display()))
-        }
-        E::PackDamaged(_) => {
-            anyhow!("--pack-with {e}; run `bd-archive verify --repair` first")
-        }
-        E::PackOtherChain { .. }
-        | E::PackNotLastDisc { .. }
-        | E::PackFull(..)
-        | E::PackFilesystem(..) => anyhow!("--pack-with {e}"),
-        E::Write(WriteError::Exists(_)) => anyhow!("{e} (choose another -o or remove it)"),
-        E::Interrupted(i) => anyhow::Error::new(i),
-        e => anyhow::Error::new(e),
-    }
-}
-
-/// The flag that sets what a resumed create must repeat.
-fn resume_flag(s: ResumeSetting) -> &'static str {
-    match s {
-        ResumeSetting::Name => "-n",
-        ResumeSetting::Source => "-s",
-        ResumeSetting::Capacity => "-b/-D",
-        ResumeSetting::Compression => "-c/-l",
-        ResumeSetting::Redundancy => "-r",
-        ResumeSetting::FillParity => "--fill-parity",
-        ResumeSetting::Base => "--base",
-        ResumeSetting::PackWith => "--pack-with",
-        ResumeSetting::MinLastDiscFill => "--min-last-disc-fill",
-        ResumeSetting::Checksum => "--checksum",
-    }
 }
 
 /// Checks a chain name: UTF-8 (guaranteed by the CLI), 1..=64 bytes, no '/', NUL or control characters.

@@ -13,7 +13,6 @@ use bd_archive::legacy::continued::SeedPrelude;
 use bd_archive::legacy::{self, Sources};
 use bd_archive::restore::extract::{self, ExtractOptions, ExtractReport, Prelude};
 use bd_archive::restore::sources::open_discs;
-use bd_archive::restore::ExtractError;
 
 /// Runs `extract`.
 pub fn run(args: &ExtractArgs, ui: &Ui) -> Result<i32> {
@@ -85,8 +84,9 @@ fn extract_with(
     settings: &RepairSettings,
     ui: &Ui,
 ) -> Result<i32> {
-    let by_gen = open_discs(sources, settings, ui).map_err(explain)?;
-    let report = extract::extract(by_gen, prelude, opts, ui).map_err(explain)?;
+    let by_gen = open_discs(sources, settings, ui).map_err(crate::cli::explain::extract)?;
+    let report =
+        extract::extract(by_gen, prelude, opts, ui).map_err(crate::cli::explain::extract)?;
     finish_report(&report, ui)
 }
 
@@ -148,7 +148,10 @@ pub fn finish_report(report: &ExtractReport, ui: &Ui) -> Result<i32> {
     for n in &report.notes {
         ui.warn(n);
     }
-    if let Some(path) = report.write_corrupted_files().map_err(explain)? {
+    if let Some(path) = report
+        .write_corrupted_files()
+        .map_err(crate::cli::explain::extract)?
+    {
         ui.warn(&format!(
             "{} of {total} entries not restored bit-exact; listed in {}",
             report.damaged.len(),
@@ -156,20 +159,4 @@ pub fn finish_report(report: &ExtractReport, ui: &Ui) -> Result<i32> {
         ));
     }
     Ok(crate::cli::exit::DAMAGED)
-}
-
-/// The engine's error as the user has always read it: with the flag that answers it.
-pub fn explain(e: ExtractError) -> anyhow::Error {
-    use ExtractError as E;
-    match e {
-        E::NoSources => anyhow::anyhow!("no SOURCE given: pass disc images or directories of images (reading from a drive is not available yet)"),
-        E::GenerationMissing { .. } => anyhow::anyhow!("--generation {e}"),
-        E::NoMatch(_) => anyhow::anyhow!("--only: {e}"),
-        E::Exists(_) => anyhow::anyhow!(
-            "{e} (pass --overwrite to replace existing files, or choose an empty -o)"
-        ),
-        E::Prelude(b) => anyhow::Error::from_boxed(b),
-        E::Interrupted(i) => anyhow::Error::new(i),
-        e => anyhow::Error::new(e),
-    }
 }

@@ -13,7 +13,6 @@ use bd_archive::legacy::{self, Sources};
 use bd_archive::restore::verify::{
     verify_disc_dir, verify_image, verify_source, Health, VerifyReport,
 };
-use bd_archive::restore::VerifyError;
 use bd_archive::sector::{SectorSource, SECTOR_SIZE};
 use bd_archive::util::capacity::human_bytes;
 
@@ -94,9 +93,9 @@ pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
                     img.display()
                 );
             }
-            verify_disc_dir(img, memory).map_err(explain)?
+            verify_disc_dir(img, memory).map_err(crate::cli::explain::verify)?
         } else {
-            verify_image(img, out.as_deref(), memory, ui).map_err(explain)?
+            verify_image(img, out.as_deref(), memory, ui).map_err(crate::cli::explain::verify)?
         };
         if !args.json {
             print_report(&r, ui);
@@ -153,8 +152,8 @@ fn verify_drive(
     }
     let name = src.describe();
     let retry = dr::fec_retry(&src, opts.retries, ui);
-    let result =
-        verify_source(&name, src.clone(), repair_to, memory, ui, Some(&retry)).map_err(explain);
+    let result = verify_source(&name, src.clone(), repair_to, memory, ui, Some(&retry))
+        .map_err(crate::cli::explain::verify);
     if let Err(e) = src.save_map() {
         ui.warn(&e.to_string());
     }
@@ -209,13 +208,5 @@ fn print_report(r: &VerifyReport, ui: &Ui) {
     }
     if let Some(p) = &r.repaired_to {
         ui.info(&format!("  repaired copy written to {p}"));
-    }
-}
-
-/// The engine's error as the user has always read it: with the flag that answers it.
-fn explain(e: VerifyError) -> anyhow::Error {
-    match e {
-        VerifyError::RepairTargetExists(_) => anyhow::anyhow!("--repair -o {e}"),
-        e => anyhow::Error::new(e),
     }
 }
