@@ -7,8 +7,8 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use bd_archive::util::xorshift::Xorshift64;
 use crate::common::*;
+use bd_archive::util::xorshift::Xorshift64;
 
 const SS: u64 = 2048;
 

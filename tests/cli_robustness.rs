@@ -4,12 +4,12 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::common::*;
 use bd_archive::archive::disc_writer::{DiscSetConfig, DiscSetWriter};
 use bd_archive::archive::scan::SourceEntry;
 use bd_archive::archive::tar_stream::TarStreamBuilder;
 use bd_archive::format::catalog::{ChainInfo, EntryKind};
 use bd_archive::format::chunk::{encode_chunk, Compression};
-use crate::common::*;
 
 /// A hand-made source entry; its content (for a file) is read from `abs`, whatever `rel` says.
 fn source(rel: &[u8], kind: EntryKind, abs: &Path, target: &[u8]) -> (SourceEntry, PathBuf) {

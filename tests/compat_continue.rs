@@ -8,11 +8,11 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::seed::seed_generation;
+use crate::common::{assert_same_tree, bd, code, create, noise, require, sh, tmp, write};
 use bd_archive::disc::reader::find_disc_header;
 use bd_archive::legacy::dar::DarArchive;
 use bd_archive::legacy::seed_chain::seed_chain_id;
-use crate::common::seed::seed_generation;
-use crate::common::{assert_same_tree, bd, code, create, noise, require, sh, tmp, write};
 use bd_archive::sector::FileSectorSource;
 
 fn out(o: &std::process::Output) -> String {

@@ -6,10 +6,10 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::common::{assert_same_tree, noise, require, tmp, write};
 use bd_archive::legacy::dar::extract::{restore_archive, DarRestoreReport};
 use bd_archive::legacy::dar::{read_dar_catalog, DarArchive, DarKind};
 use bd_archive::restore::writer::{RestoreOptions, Restorer};
-use crate::common::{assert_same_tree, noise, require, tmp, write};
 
 fn dar(args: &[&str]) {
     let o = Command::new("dar")

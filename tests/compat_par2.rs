@@ -4,8 +4,8 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use bd_archive::legacy::par2::{fuzz_par2, Par2Set, Par2Status};
 use crate::common::{noise, require, tmp};
+use bd_archive::legacy::par2::{fuzz_par2, Par2Set, Par2Status};
 
 fn make(dir: &Path, name: &str, data: &[u8]) -> Vec<PathBuf> {
     fs::write(dir.join(name), data).unwrap();
