@@ -523,9 +523,21 @@ fn appendix_vectors_are_the_library_parity_and_decode_from_any_k_shards() {
     let vectors = appendix_vectors();
     let names: Vec<&str> = vectors.iter().map(|v| v.name.as_str()).collect();
     assert_eq!(names, ["A", "B", "C", "D"]);
+    let stream = xorshift32_bytes(5 * 64);
     for v in &vectors {
         let Code { k, m, .. } = v.code;
         let (originals, parity) = v.shards.split_at(k);
+        let generated: Vec<u8> = if v.name == "A" {
+            (0..k * 64).map(|n| n as u8).collect()
+        } else {
+            stream[..k * 64].to_vec()
+        };
+        assert_eq!(
+            originals.concat(),
+            generated,
+            "vector {}: originals",
+            v.name
+        );
         assert_eq!(
             reed_solomon_simd::encode(k, m, originals).unwrap(),
             parity,
@@ -839,5 +851,59 @@ fn a_stripe_of_a_real_image_decodes_with_the_naive_decoder() {
     let got = decode(field(), code, &shards, rest, 0..32);
     for (&t, g) in rest.iter().zip(&got) {
         assert!(g[..64] == sector(t)[..64], "shard {t} at LBA {:?}", lbas[t]);
+    }
+}
+
+/// Bytes of successive xorshift32 states from x = 1 (FORMAT.md appendix A.3/A.4 originals).
+fn xorshift32_bytes(n: usize) -> Vec<u8> {
+    let mut x: u32 = 1;
+    (0..n)
+        .map(|_| {
+            x ^= x << 13;
+            x ^= x >> 17;
+            x ^= x << 5;
+            x as u8
+        })
+        .collect()
+}
+
+#[test]
+fn full_size_stripe_matches_appendix_a4() {
+    let mut lines = appendix_blocks().into_iter().flatten();
+    let header: Vec<&str> = lines
+        .find(|l| l.starts_with("full "))
+        .expect("A.4 header")
+        .split_whitespace()
+        .collect();
+    assert_eq!(header, ["full", "k=8192", "m=1071", "shard_bytes=2048"]);
+    let (k, m) = (8192, 1071);
+    let stream = xorshift32_bytes(k * 2048);
+    let mut want_crc = Vec::new();
+    for line in lines {
+        let tok: Vec<&str> = line.split_whitespace().collect();
+        match tok.as_slice() {
+            ["crc32c", "originals", "=", crc] => {
+                assert_eq!(
+                    crc32c::crc32c(&stream),
+                    u32::from_str_radix(crc, 16).unwrap()
+                );
+            }
+            ["crc32c", "parity", p, "=", crc] => want_crc.push((
+                p.parse::<usize>().unwrap(),
+                u32::from_str_radix(crc, 16).unwrap(),
+            )),
+            _ => {}
+        }
+    }
+    assert_eq!(want_crc.len(), 3, "A.4 lists three parity CRCs");
+    let originals: Vec<Vec<u8>> = stream.chunks(2048).map(<[u8]>::to_vec).collect();
+    let parity = reed_solomon_simd::encode(k, m, &originals).unwrap();
+    let mut shards: Vec<Option<&[u8]>> = originals.iter().map(|o| Some(&o[..])).collect();
+    shards.resize(k + m, None);
+    let want: Vec<usize> = want_crc.iter().map(|&(p, _)| k + p).collect();
+    let got = decode(field(), Code::new(k, m), &shards, &want, 0..1024);
+    for ((p, crc), g) in want_crc.into_iter().zip(&got) {
+        assert_eq!(crc32c::crc32c(&parity[p]), crc, "library parity {p}");
+        assert_eq!(crc32c::crc32c(g), crc, "naive parity {p}");
     }
 }
