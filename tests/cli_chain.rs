@@ -1,13 +1,11 @@
 //! Incremental chains end to end: three generations with every kind of change, restored from
 //! all images in shuffled order; a missing middle generation; wrong bases refused.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 fn set_mtime(p: &Path, sec: i64, nsec: i64) {
     let t = nix::sys::time::TimeSpec::new(sec, nsec);

@@ -5,9 +5,9 @@
 //! codes of both shapes, and against a real image made by `bd-archive create`.
 //! reed-solomon-simd only *produces* parity here; nothing in the decoder path uses it.
 
+use crate::common::{create, expect_code, images, tmp};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::OnceLock;
 
 const FORMAT_MD: &str = include_str!(concat!(env!("CARGO_MANIFEST_DIR"), "/FORMAT.md"));
@@ -772,32 +772,15 @@ fn create_image(dir: &Path) -> PathBuf {
     let src = dir.join("src");
     make_tree(&src);
     let out = dir.join("out");
-    let o = Command::new(env!("CARGO_BIN_EXE_bd-archive"))
-        .args(["create", "-s"])
-        .arg(&src)
-        .arg("-o")
-        .arg(&out)
-        .args(["-n", "rsspec", "-b", "64M", "-y", "-q"])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .expect("run bd-archive");
-    assert!(
-        o.status.success(),
-        "create failed: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    let mut images: Vec<PathBuf> = std::fs::read_dir(out.join("images"))
-        .expect("images dir")
-        .map(|e| e.unwrap().path())
-        .filter(|p| p.extension().is_some_and(|x| x == "iso"))
-        .collect();
+    expect_code(&create(&src, &out, "rsspec", &["-b", "64M", "-y", "-q"]), 0);
+    let mut images = images(&out);
     assert_eq!(images.len(), 1, "{images:?}");
     images.pop().unwrap()
 }
 
 #[test]
 fn a_stripe_of_a_real_image_decodes_with_the_naive_decoder() {
-    let dir = tempfile::tempdir().unwrap();
+    let dir = tmp();
     let pristine = std::fs::read(create_image(dir.path())).unwrap();
     let g = read_geometry(&pristine);
     assert!(g.s >= 2, "want several stripes: {g:?}");
