@@ -334,15 +334,29 @@ fn tray_and_command_sequence() {
         "TEST_UNIT_READY",
         "GET_CONFIGURATION",
         "READ_DISC_INFORMATION",
+        // Track number from READ DISC INFORMATION (never FFh on BD).
         "READ_TRACK_INFORMATION",
         "READ_FORMAT_CAPACITIES",
+        // Feature 0038h: refuse a POW-formatted BD-R.
+        "GET_CONFIGURATION",
+        // -S: the listed write speeds, then SET STREAMING with one of them.
+        "GET_PERFORMANCE",
         "SET_STREAMING",
+        // The once-per-disc report: speed in effect, buffer size.
+        "GET_PERFORMANCE",
+        "READ_BUFFER_CAPACITY",
         "PREVENT_ALLOW_MEDIUM_REMOVAL lock",
+        "READ_DISC_INFORMATION",
         "WRITE10",
+        "READ_DISC_INFORMATION",
+        // Immed=1, then TEST UNIT READY until the drive is done, for each long command.
         "SYNCHRONIZE_CACHE",
+        "TEST_UNIT_READY",
         "CLOSE_TRACK_SESSION function=1",
+        "TEST_UNIT_READY",
         "CLOSE_TRACK_SESSION function=6",
         "TEST_UNIT_READY",
+        "READ_DISC_INFORMATION",
         "PREVENT_ALLOW_MEDIUM_REMOVAL unlock",
         "READ12",
         "START_STOP_UNIT eject",
@@ -370,6 +384,37 @@ fn tray_and_command_sequence() {
         assert!(l.contains("n=32 -> GOOD"), "{l}");
         next += 32;
     }
+    // Long commands are sent with Immed, once each per disc.
+    for what in [
+        "SYNCHRONIZE_CACHE immed",
+        "function=1 number=1 immed",
+        "function=6 number=0 immed",
+    ] {
+        assert_eq!(log.matches(what).count(), 3, "{what}\n{log}");
+    }
+    // Reads stay within the drive's 128 KiB limit (64 sectors) and none failed.
+    for l in log.lines().filter(|l| l.contains("READ12")) {
+        let n: u64 = l
+            .split("n=")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(n <= 64, "{l}");
+    }
+    assert!(!log.contains("EIO"), "{log}");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("transfer limit 128 KiB (WRITE 64 KiB, READ 128 KiB), write speed 4.0x (17980 kB/s), buffer 4.0 MiB"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("of the listed 8.0x, 6.0x, 4.0x, 2.0x"),
+        "{stderr}"
+    );
     // -S 4x: 4 × 4495 kB/s.
     let cfg = SimConfig::load(&s).unwrap();
     assert_eq!(cfg.write_kbs, 17_980);

@@ -186,7 +186,12 @@ fn read_whole_disc(
     let mut file = std::fs::File::create(out)
         .with_context(|| format!("--read-to {}: cannot create", out.display()))?;
     let mut hash = Sha256::new();
-    let mut buf = vec![0u8; READ_CHUNK_SECTORS as usize * SECTOR_SIZE];
+    // One 64 KiB cluster per READ, fewer sectors if the kernel's limit for the drive is lower.
+    let per_read = crate::optical::transfer::sectors_per_command(
+        drive.max_transfer(),
+        u64::from(READ_CHUNK_SECTORS),
+    ) as u32;
+    let mut buf = vec![0u8; per_read as usize * SECTOR_SIZE];
     let pb = progress_bar(ui, Some(u64::from(total) * SECTOR_SIZE as u64), "reading");
     let start = Instant::now();
     let mut lba = 0u32;
@@ -198,7 +203,7 @@ fn read_whole_disc(
             ))
             .into());
         }
-        let n = READ_CHUNK_SECTORS.min(total - lba);
+        let n = per_read.min(total - lba);
         let chunk = &mut buf[..n as usize * SECTOR_SIZE];
         drive.read_sectors(lba, chunk, LONG_TIMEOUT).with_context(|| {
             format!(
