@@ -808,4 +808,170 @@ mod tests {
         assert_eq!(parse_speed("0"), None);
         assert_eq!(parse_speed("fast"), None);
     }
+
+    fn commands(d: &SimDrive, name: &str) -> usize {
+        d.log.iter().filter(|l| l.contains(name)).count()
+    }
+
+    #[test]
+    fn writes_and_reads_stay_within_the_transfer_limit() {
+        let mut cfg = SimConfig::with_medium(Medium::blank("b", Profile::BdR, 4096));
+        cfg.max_transfer = 32 << 10;
+        let mut d = SimDrive::in_memory(cfg);
+        let (f, data) = image(300);
+        write_image(&mut d, f.as_file(), 300, &mut |_| {}).unwrap();
+        finalize(&mut d, &mut |_, _| {}).unwrap();
+        let rb = BurnReadback::new(&mut d, 300);
+        let mut buf = vec![0u8; 300 * 2048];
+        rb.read_sectors(0, &mut buf).unwrap();
+        assert_eq!(buf, data);
+        assert!(d.log.iter().all(|l| !l.contains("EIO")), "{:?}", d.log);
+        assert!(d
+            .log
+            .iter()
+            .filter(|l| l.contains("WRITE10") || l.contains("READ12"))
+            .all(|l| l.contains(" n=16 ") || l.contains(" n=12 ")));
+        let limits = DriveLimits::query(&mut d);
+        assert_eq!((limits.write_sectors, limits.read_sectors), (16, 16));
+        assert!(limits.describe().starts_with("transfer limit 32 KiB"));
+    }
+
+    #[test]
+    fn a_fifteen_minute_finalise_is_polled_not_resent() {
+        let mut cfg = SimConfig::with_medium(Medium::blank("b", Profile::BdR, 4096));
+        cfg.close_session_ms = 15 * 60 * 1000;
+        let mut d = SimDrive::in_memory(cfg);
+        let (f, _) = image(64);
+        write_image(&mut d, f.as_file(), 64, &mut |_| {}).unwrap();
+        let t0 = d.clock();
+        let mut seen = Vec::new();
+        finalize(&mut d, &mut |step, p| seen.push((step, p))).unwrap();
+        assert!(d.clock() - t0 >= Duration::from_secs(900));
+        assert_eq!(
+            commands(&d, "CLOSE_TRACK_SESSION function=6 number=0 immed"),
+            1
+        );
+        assert_eq!(
+            commands(&d, "CLOSE_TRACK_SESSION function=1 number=1 immed"),
+            1
+        );
+        assert_eq!(commands(&d, "SYNCHRONIZE_CACHE immed"), 1);
+        // Progress climbs while finalising.
+        let p: Vec<f64> = seen
+            .iter()
+            .filter(|(s, _)| *s == FinalizeStep::CloseSession)
+            .filter_map(|(_, p)| *p)
+            .collect();
+        assert!(
+            p.len() > 1000 && p.windows(2).all(|w| w[0] <= w[1]),
+            "{}",
+            p.len()
+        );
+        assert!(identify(&mut d).unwrap().describe().contains("complete"));
+    }
+
+    #[test]
+    fn a_lost_close_answer_is_checked_not_resent() {
+        let mut cfg = SimConfig::with_medium(Medium::blank("b", Profile::BdR, 4096));
+        cfg.lost_answers = vec!["CLOSE_TRACK_SESSION function=6".into()];
+        let mut d = SimDrive::in_memory(cfg);
+        let (f, _) = image(64);
+        write_image(&mut d, f.as_file(), 64, &mut |_| {}).unwrap();
+        finalize(&mut d, &mut |_, _| {}).unwrap();
+        assert_eq!(commands(&d, "function=6"), 1);
+        assert_eq!(commands(&d, "function=2"), 0);
+        // A reset that wiped the close before the drive acted on it: not sent again, and
+        // the disc status says so.
+        let mut cfg = SimConfig::with_medium(Medium::blank("b", Profile::BdR, 4096));
+        cfg.lost_answers = vec!["reset:CLOSE_TRACK_SESSION function=6".into()];
+        let mut d = SimDrive::in_memory(cfg);
+        write_image(&mut d, f.as_file(), 64, &mut |_| {}).unwrap();
+        let e = finalize(&mut d, &mut |_, _| {}).unwrap_err();
+        assert!(matches!(e, BurnError::NotFinalised { .. }), "{e}");
+        let msg = e.to_string();
+        assert!(
+            msg.contains("CLOSE SESSION was interrupted (bus or device reset)"),
+            "{msg}"
+        );
+        assert_eq!(commands(&d, "function=6"), 1);
+    }
+
+    #[test]
+    fn a_write_whose_answer_was_lost_is_not_written_twice() {
+        let mut cfg = SimConfig::with_medium(Medium::blank("b", Profile::BdR, 4096));
+        cfg.lost_answers = vec!["WRITE10 lba=64".into()];
+        let mut d = SimDrive::in_memory(cfg);
+        let (f, data) = image(200);
+        let stats = write_image(&mut d, f.as_file(), 200, &mut |_| {}).unwrap();
+        assert_eq!((stats.repeated, stats.buffer_full), (0, 0));
+        assert_eq!(commands(&d, "WRITE10 lba=64 "), 1);
+        // The NWA came from track 1, which a BD drive answers (FFh it refuses).
+        assert!(
+            d.log.iter().all(|l| !l.contains("CHECK ILLEGAL")),
+            "{:?}",
+            d.log
+        );
+        finalize(&mut d, &mut |_, _| {}).unwrap();
+        assert_eq!(&d.medium_bytes(0, 200).unwrap()[..], &data[..]);
+    }
+
+    #[test]
+    fn a_drive_that_reports_every_buffer_fill_is_fed_without_underruns() {
+        let mut cfg = SimConfig::with_medium(Medium::blank("b", Profile::BdR, 100_000));
+        cfg.buffer_full_long_write = true;
+        cfg.buffer_kb = 2048;
+        let mut d = SimDrive::in_memory(cfg);
+        let sectors = 20_000; // 40 MB: about 20 buffer fills
+        let (f, data) = image(sectors);
+        let t0 = d.clock();
+        let stats = write_image(&mut d, f.as_file(), sectors, &mut |_| {}).unwrap();
+        let secs = (d.clock() - t0).as_secs_f64();
+        assert!(stats.buffer_full > 20, "{stats:?}");
+        assert_eq!(d.config.underruns, 0, "the laser stopped");
+        // Close to the drive's 8x (36 MB/s) despite the refusals.
+        let mbps = (sectors * 2048) as f64 / secs / 1e6;
+        assert!(mbps > 32.0, "{mbps} MB/s");
+        // No NWA query between WRITEs: 2/04/08 means the drive did not take the data.
+        let first = d.log.iter().position(|l| l.contains("WRITE10")).unwrap();
+        assert!(d.log[first..]
+            .iter()
+            .all(|l| !l.contains("READ_TRACK_INFORMATION")));
+        finalize(&mut d, &mut |_, _| {}).unwrap();
+        assert_eq!(&d.medium_bytes(0, sectors).unwrap()[..], &data[..]);
+    }
+
+    #[test]
+    fn pow_media_are_refused_before_writing() {
+        let mut m = Medium::blank("pow", Profile::BdR, 4096);
+        m.pow = true;
+        let mut d = SimDrive::in_memory(SimConfig::with_medium(m));
+        let info = identify(&mut d).unwrap();
+        let e = check_blank_bd_r(&info).unwrap_err();
+        assert!(matches!(e, BurnError::Pow(_)), "{e}");
+        assert!(e.to_string().contains("Pseudo-Overwrite"), "{e}");
+    }
+
+    #[test]
+    fn speed_snapping() {
+        let listed = [35_960, 26_970, 17_980, 8_990];
+        assert_eq!(snap_speed(17_980, &listed), Some(2));
+        assert_eq!(snap_speed(17_900, &listed), Some(2), "within 2 %");
+        assert_eq!(snap_speed(22_000, &listed), Some(2));
+        assert_eq!(snap_speed(1_000_000, &listed), Some(0));
+        assert_eq!(
+            snap_speed(4_495, &listed),
+            Some(3),
+            "slowest when all are faster"
+        );
+        assert_eq!(snap_speed(4_495, &[]), None);
+        let mut d = SimDrive::in_memory(SimConfig::with_medium(Medium::blank(
+            "b",
+            Profile::BdR,
+            4096,
+        )));
+        let c = set_write_speed(&mut d, 6 * BD_1X_KBS + 100, 4095);
+        assert_eq!((c.sent_kbs, c.refused.clone()), (26_970, None));
+        assert!(c.describe().contains("6.0x"), "{}", c.describe());
+        assert_eq!(DriveLimits::query(&mut d).write_kbs, Some(26_970));
+    }
 }

@@ -450,6 +450,14 @@ mod driver {
     pub const SENSE: u16 = 0x08;
 }
 
+/// GOOD with the bytes actually moved (`dxfer_len − resid`, a nonsense residue clamped).
+fn good(o: &Outcome<'_>) -> CommandStatus {
+    let resid = usize::try_from(o.resid).unwrap_or(0).min(o.dxfer_len);
+    CommandStatus::Good {
+        transferred: o.dxfer_len - resid,
+    }
+}
+
 /// Decides what one SG_IO round trip means. Pure, so the whole table is unit-tested.
 fn classify(o: &Outcome<'_>, timeout: Duration) -> Result<CommandStatus, TransportError> {
     match o.host_status {
@@ -494,12 +502,14 @@ fn classify(o: &Outcome<'_>, timeout: Duration) -> Result<CommandStatus, Transpo
                     return Ok(CommandStatus::CheckCondition(Some(s)));
                 }
             }
-            let resid = usize::try_from(o.resid).unwrap_or(0).min(o.dxfer_len);
-            Ok(CommandStatus::Good {
-                transferred: o.dxfer_len - resid,
-            })
+            Ok(good(o))
         }
-        0x02 => Ok(CommandStatus::CheckCondition(Sense::parse(o.sense))),
+        // RECOVERED ERROR (or NO SENSE) with CHECK CONDITION: the command completed and its
+        // data is good — keep what was transferred (libburn: GO_ON, spc.c).
+        0x02 => match Sense::parse(o.sense) {
+            Some(s) if s.action() == super::sense::Action::Ok => Ok(good(o)),
+            sense => Ok(CommandStatus::CheckCondition(sense)),
+        },
         0x08 | 0x18 | 0x28 => Ok(CommandStatus::Busy),
         0x40 => Err(TransportError::Reset), // TASK ABORTED: another initiator's reset
         s => Err(TransportError::Other(format!(
@@ -587,6 +597,11 @@ mod tests {
         assert_eq!(
             classify(&outcome(0, 0, 0, 0, &recovered), T).unwrap(),
             CommandStatus::Good { transferred: 2048 }
+        );
+        // CHECK CONDITION with RECOVERED ERROR: the data arrived and is kept.
+        assert_eq!(
+            classify(&outcome(0x02, 0, driver::SENSE, 48, &recovered), T).unwrap(),
+            CommandStatus::Good { transferred: 2000 }
         );
     }
 

@@ -434,6 +434,13 @@ pub struct SimConfig {
     pub busy_until_us: u64,
     #[serde(default)]
     pub busy_ascq: u8,
+    /// Commands the drive executes but whose answer is lost (the host sees a transport timeout
+    /// after the command's timeout), each once: prefixes of the log's command text, e.g.
+    /// `"WRITE10 lba=640"` or `"CLOSE_TRACK_SESSION function=6"`. With a `reset:` prefix the
+    /// command is lost to a bus reset before the drive acts on it (the host sees a reset, the
+    /// next command a unit attention).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost_answers: Vec<String>,
 }
 
 fn default_sync_ms() -> u64 {
@@ -1583,18 +1590,6 @@ impl Drive for SimDrive {
                 "SG_IO failed: EIO (drive disconnected, or the {len}-byte transfer of command 0x{opcode:02X} is above the kernel's limit for this drive)"
             )));
         }
-        let reply = if cdb.is_empty() || cdb.len() < cdb_len(opcode) {
-            Err(sense(5, 0x24, 0x00))
-        } else {
-            self.dispatch(cdb, &mut data, timeout)
-        };
-        self.config.commands += 1;
-        self.advance(Duration::from_micros(200));
-        let outcome = match &reply {
-            Ok(CommandStatus::Good { transferred }) => format!("GOOD {transferred}"),
-            Ok(CommandStatus::CheckCondition(_)) | Ok(CommandStatus::Busy) => "OTHER".into(),
-            Err(s) => format!("CHECK {}", s.describe()),
-        };
         let detail = match opcode {
             op::READ_10 | op::WRITE_10 if cdb.len() >= 10 => {
                 format!(" lba={} n={}", be32(cdb, 2), be16(cdb, 7))
@@ -1619,14 +1614,60 @@ impl Drive for SimDrive {
             op::SYNCHRONIZE_CACHE_10 if cdb.len() >= 10 && cdb[1] & 0x02 != 0 => " immed".into(),
             _ => String::new(),
         };
+        let what = format!("{}{}", command_name(opcode), detail);
+        // A bus reset that wipes the command before the drive acts on it (`lost_answers`
+        // entries starting with "reset:").
+        if let Some(i) = self.config.lost_answers.iter().position(|p| {
+            p.strip_prefix("reset:")
+                .is_some_and(|p| what.starts_with(p))
+        }) {
+            self.config.lost_answers.remove(i);
+            self.config.pending_medium_changed = true;
+            self.record(format!(
+                "{:.3} {what} -> RESET (not executed)",
+                self.config.clock_us as f64 / 1e6
+            ));
+            let _ = self.save();
+            return Err(TransportError::Reset);
+        }
+        let reply = if cdb.is_empty() || cdb.len() < cdb_len(opcode) {
+            Err(sense(5, 0x24, 0x00))
+        } else {
+            self.dispatch(cdb, &mut data, timeout)
+        };
+        self.config.commands += 1;
+        self.advance(Duration::from_micros(200));
+        let outcome = match &reply {
+            Ok(CommandStatus::Good { transferred }) => format!("GOOD {transferred}"),
+            Ok(CommandStatus::CheckCondition(_)) | Ok(CommandStatus::Busy) => "OTHER".into(),
+            Err(s) => format!("CHECK {}", s.describe()),
+        };
+        // A command the drive executed whose answer never reached the host (`lost_answers`).
+        let lost = matches!(reply, Ok(CommandStatus::Good { .. }))
+            && match self
+                .config
+                .lost_answers
+                .iter()
+                .position(|p| what.starts_with(p.as_str()))
+            {
+                Some(i) => {
+                    self.config.lost_answers.remove(i);
+                    self.dirty = true;
+                    true
+                }
+                None => false,
+            };
         let line = format!(
-            "{:.3} {}{} -> {}",
+            "{:.3} {what} -> {outcome}{}",
             self.config.clock_us as f64 / 1e6,
-            command_name(opcode),
-            detail,
-            outcome
+            if lost { " (answer lost: timeout)" } else { "" }
         );
         self.record(line);
+        if lost {
+            self.advance(timeout);
+            let _ = self.save();
+            return Err(TransportError::Timeout(timeout));
+        }
         // drive.json is rewritten after every state-changing command, except that a run of
         // writes saves every 256 commands (and on drop): a 25 GB burn is 380 000 WRITEs.
         let quiet = matches!(opcode, op::READ_10 | op::READ_12 | op::TEST_UNIT_READY);
@@ -2063,5 +2104,166 @@ mod tests {
         let log = std::fs::read_to_string(dir.join("commands.log")).unwrap();
         assert!(log.contains("WRITE10 lba=0 n=64 -> GOOD"));
         assert!(log.contains("START_STOP_UNIT eject"));
+    }
+
+    #[test]
+    fn transfers_above_max_transfer_fail_like_linux() {
+        let mut d = blank_bdr(4096);
+        assert_eq!(d.max_transfer(), 128 << 10);
+        let e = d.write_sectors(0, &vec![1u8; 65 * 2048]).unwrap_err();
+        assert!(
+            matches!(&e, MmcError::Transport { source: TransportError::Other(m), .. } if m.contains("EIO")),
+            "{e}"
+        );
+        // Nothing reached the drive.
+        assert_eq!(d.config.medium.as_ref().unwrap().written(), 0);
+        assert_eq!(d.config.commands, 0);
+        d.write_sectors(0, &vec![1u8; 64 * 2048]).unwrap();
+        let mut buf = vec![0u8; 128 * 2048];
+        assert!(d
+            .read_sectors(0, &mut buf, Duration::from_secs(30))
+            .is_err());
+        d.read_sectors(0, &mut buf[..64 * 2048], Duration::from_secs(30))
+            .unwrap();
+        assert!(d.log.iter().any(|l| l.contains("READ12 len=262144 -> EIO")));
+    }
+
+    #[test]
+    fn track_ffh_is_refused_on_bd_media_only() {
+        let mut d = blank_bdr(4096);
+        let e = d.track_information(TrackAddress::Track(0xFF)).unwrap_err();
+        assert_eq!(check(e), (5, 0x24, 0));
+        let t = d.track_information(TrackAddress::Track(1)).unwrap();
+        assert_eq!((t.next_writable, t.free_blocks), (Some(0), 4096));
+        let mut d = SimDrive::in_memory(SimConfig::with_medium(Medium::blank(
+            "p",
+            Profile::DvdPlusR,
+            4096,
+        )));
+        assert!(d.track_information(TrackAddress::Track(0xFF)).is_ok());
+    }
+
+    #[test]
+    fn immed_long_commands_return_at_once_and_report_progress() {
+        let mut d = blank_bdr(4096);
+        d.config.close_session_ms = 15 * 60 * 1000;
+        d.write_sectors(0, &vec![1u8; 32 * 2048]).unwrap();
+        d.synchronize_cache(true).unwrap();
+        assert_eq!(check(d.test_unit_ready().unwrap_err()), (2, 4, 8));
+        d.sleep(Duration::from_secs(3));
+        d.test_unit_ready().unwrap();
+        d.close_track_session(true, 1, 1).unwrap();
+        d.sleep(Duration::from_secs(3));
+        let t0 = d.clock();
+        d.close_track_session(true, 6, 0).unwrap();
+        assert!(d.clock() - t0 < Duration::from_secs(1));
+        d.sleep(Duration::from_secs(450));
+        let s = d.test_unit_ready().unwrap_err().sense().unwrap();
+        assert_eq!((s.asc, s.ascq), (4, 7));
+        let p = s.progress.unwrap();
+        assert!((32_000..33_600).contains(&p), "about half done: {p}");
+        // Media access waits too; a second CLOSE is refused, not executed twice.
+        assert_eq!(check(d.disc_information().unwrap_err()), (2, 4, 7));
+        assert_eq!(
+            check(d.close_track_session(true, 6, 0).unwrap_err()),
+            (2, 4, 7)
+        );
+        d.sleep(Duration::from_secs(451));
+        d.test_unit_ready().unwrap();
+        assert_eq!(d.disc_information().unwrap().status, DiscStatus::Complete);
+    }
+
+    #[test]
+    fn without_immed_a_long_command_times_out_and_the_drive_carries_on() {
+        let mut d = blank_bdr(4096);
+        d.config.sync_cache_ms = 700_000;
+        d.write_sectors(0, &vec![1u8; 32 * 2048]).unwrap();
+        let r = d.execute(
+            &cdb::synchronize_cache(false),
+            DataPhase::None,
+            Duration::from_secs(600),
+        );
+        assert!(matches!(r, Err(TransportError::Timeout(_))), "{r:?}");
+        assert_eq!(check(d.test_unit_ready().unwrap_err()), (2, 4, 8));
+        d.sleep(Duration::from_secs(101));
+        d.test_unit_ready().unwrap();
+    }
+
+    #[test]
+    fn lost_answers_hide_a_command_that_was_executed() {
+        let mut d = blank_bdr(4096);
+        d.config.lost_answers = vec!["WRITE10 lba=32".into()];
+        let chunk = vec![1u8; 32 * 2048];
+        d.write_sectors(0, &chunk).unwrap();
+        let e = d.write_sectors(32, &chunk).unwrap_err();
+        assert!(matches!(e, MmcError::Transport { .. }), "{e}");
+        let t = d.track_information(TrackAddress::Track(1)).unwrap();
+        assert_eq!(t.next_writable, Some(64));
+        assert!(d.config.lost_answers.is_empty());
+    }
+
+    #[test]
+    fn write_speeds_are_listed_snapped_and_reported() {
+        let mut d = blank_bdr(4096);
+        let listed: Vec<u32> = d.write_speeds().unwrap().iter().map(|w| w.2).collect();
+        assert_eq!(listed, [35_960, 26_970, 17_980, 8_990]);
+        // A read size of FFFFFFFFh is refused (5/26/00), 0x10000000 is not.
+        let desc = cdb::streaming_descriptor(4095, u32::MAX, 17_980);
+        let c = cdb::set_streaming(28);
+        let r = d
+            .execute(&c, DataPhase::Out(&desc), Duration::from_secs(30))
+            .unwrap();
+        assert!(matches!(r, CommandStatus::CheckCondition(Some(s)) if s.asc == 0x26));
+        // 5x is not offered: the drive takes 4x.
+        d.set_speed(4095, 0x1000_0000, 5 * BD_1X_KBS).unwrap();
+        assert_eq!(d.current_write_speed().unwrap(), Some(17_980));
+        d.set_speed(4095, 0x1000_0000, 100 * BD_1X_KBS).unwrap();
+        assert_eq!(d.current_write_speed().unwrap(), Some(35_960));
+        assert_eq!(d.buffer_capacity().unwrap(), (4 << 20, 4 << 20));
+    }
+
+    #[test]
+    fn pow_formatted_bd_r() {
+        let mut m = Medium::blank("pow", Profile::BdR, 4096);
+        m.pow = true;
+        let mut d = SimDrive::in_memory(SimConfig::with_medium(m));
+        assert!(d.pow_current().unwrap());
+        let f = d.format_capacities().unwrap();
+        assert_eq!(f[0].type_byte & 3, 2, "formatted");
+        d.write_sectors(0, &vec![1u8; 32 * 2048]).unwrap();
+        assert_eq!(
+            check(d.close_track_session(false, 6, 0).unwrap_err()),
+            (5, 0x24, 0)
+        );
+        assert!(!blank_bdr(4096).pow_current().unwrap());
+    }
+
+    #[test]
+    fn a_full_buffer_refuses_writes_with_long_write_in_progress() {
+        let mut d = blank_bdr(100_000);
+        d.config.buffer_full_long_write = true;
+        d.config.buffer_kb = 256;
+        let chunk = vec![1u8; 32 * 2048];
+        // Host speed fills faster than 8x drains: within a few WRITEs one does not fit.
+        let mut lba = 0;
+        let refused = loop {
+            match d.write_sectors(lba, &chunk) {
+                Ok(()) => lba += 32,
+                Err(e) => break e,
+            }
+            assert!(lba < 32 * 20, "the buffer never filled");
+        };
+        assert_eq!(check(refused), (2, 4, 8));
+        assert_eq!(d.config.medium.as_ref().unwrap().written(), u64::from(lba));
+        let (size, free) = d.buffer_capacity().unwrap();
+        assert_eq!(size, 256 << 10);
+        assert!(free < 64 << 10, "{free}");
+        d.sleep(Duration::from_millis(3));
+        d.write_sectors(lba, &chunk).unwrap();
+        assert_eq!(d.config.underruns, 0);
+        // Waiting until the buffer is empty, then writing again: one underrun.
+        d.sleep(Duration::from_secs(1));
+        d.write_sectors(lba + 32, &chunk).unwrap();
+        assert_eq!(d.config.underruns, 1);
     }
 }
