@@ -538,18 +538,21 @@ fn send_long(
     send: &mut dyn FnMut(&mut dyn Drive) -> Result<(), MmcError>,
     progress: &mut dyn FnMut(FinalizeStep, Option<f64>),
 ) -> Result<Sent, MmcError> {
-    for _ in 0..8 {
+    // A drive that keeps refusing after it said it was ready, eight times over, is not going
+    // to take the command: its last refusal is the error.
+    let mut attempts = 0;
+    loop {
+        attempts += 1;
         match send(d) {
             Ok(()) => return Ok(Sent::Accepted),
             Err(MmcError::Transport {
                 source: s @ (TransportError::Timeout(_) | TransportError::Reset),
                 ..
             }) => return Ok(Sent::Uncertain(s.to_string())),
-            Err(e) if e.action() == Action::Retry => poll_ready(d, step, progress)?,
+            Err(e) if e.action() == Action::Retry && attempts < 8 => poll_ready(d, step, progress)?,
             Err(e) => return Err(e),
         }
     }
-    Err(MmcError::NotReady(LONG_OPERATION_LIMIT))
 }
 
 /// Polls TEST UNIT READY every 0.5 s until the drive is ready, for up to
@@ -973,5 +976,37 @@ mod tests {
         assert_eq!((c.sent_kbs, c.refused.clone()), (26_970, None));
         assert!(c.describe().contains("6.0x"), "{}", c.describe());
         assert_eq!(DriveLimits::query(&mut d).write_kbs, Some(26_970));
+    }
+
+    #[test]
+    fn polling_fails_fast_on_conditions_that_never_clear() {
+        // A drive stuck in 2/04/02 (initializing command required): one poll, then the error.
+        let mut d = SimDrive::in_memory(SimConfig::with_medium(Medium::blank(
+            "b",
+            Profile::BdR,
+            4096,
+        )));
+        d.config.busy_until_us = u64::MAX;
+        d.config.busy_ascq = 0x02;
+        let t0 = d.clock();
+        let e = poll_ready(&mut d, FinalizeStep::CloseSession, &mut |_, _| {}).unwrap_err();
+        assert!(
+            e.to_string().contains("initializing command required"),
+            "{e}"
+        );
+        assert!(d.clock() - t0 < Duration::from_secs(1));
+        // 2/04/00 ("cause not reportable") for more than 5 s counts as ready (libburn).
+        d.config.busy_ascq = 0x00;
+        let t0 = d.clock();
+        poll_ready(&mut d, FinalizeStep::CloseSession, &mut |_, _| {}).unwrap();
+        let waited = d.clock() - t0;
+        assert!(waited >= Duration::from_secs(5) && waited < Duration::from_secs(7));
+        // Anything that clears is waited out, up to the hour.
+        d.config.busy_until_us = d.config.clock_us + 3_000_000_000; // 50 minutes
+        d.config.busy_ascq = 0x07;
+        poll_ready(&mut d, FinalizeStep::CloseSession, &mut |_, _| {}).unwrap();
+        d.config.busy_until_us = d.config.clock_us + 4_000_000_000; // 67 minutes: too long
+        let e = poll_ready(&mut d, FinalizeStep::CloseSession, &mut |_, _| {}).unwrap_err();
+        assert!(matches!(e, MmcError::NotReady(_)), "{e}");
     }
 }
