@@ -98,7 +98,8 @@ else
   step detect bd-archive drive
 fi
 step json bd-archive drive -D /dev/sr0 --json
-echo "BDA limits hw=$(cat /sys/block/sr0/queue/max_hw_sectors_kb) soft=$(cat /sys/block/sr0/queue/max_sectors_kb)"
+q=/sys/block/sr0/queue
+echo "BDA limits hw=$(cat $q/max_hw_sectors_kb) soft=$(cat $q/max_sectors_kb) segs=$(cat $q/max_segments) segsize=$(cat $q/max_segment_size)"
 step readto bd-archive -q drive -D /dev/sr0 --read-to /tmp/disc.iso
 echo "BDA guest-sha $(sha256sum /tmp/disc.iso | cut -d' ' -f1)"
 rm -f /tmp/disc.iso
@@ -175,14 +176,17 @@ run_bus() {
   check "$log.txt" "whole-disc SHA-256 equals the image's" "BDA guest-sha $HOST_SHA"
   # The kernel's queue limit (sg_io() refuses a longer transfer with EIO): our READs use all of
   # it, up to our 1 MiB cap, in 32 KiB multiples, and never more.
-  local hw soft limit maxread
-  hw=$(sed -n 's/^BDA limits hw=\([0-9]*\) soft=.*/\1/p' "$log.txt" | head -1)
-  soft=$(sed -n 's/^BDA limits hw=[0-9]* soft=\([0-9]*\).*/\1/p' "$log.txt" | head -1)
-  echo "  info $bus: max_hw_sectors_kb=$hw max_sectors_kb=$soft"
-  if [ -n "$hw" ] && [ -n "$soft" ]; then
+  # (segments − 1) pages, because an unaligned buffer's pages need not be adjacent.
+  local hw soft segs limit maxread
+  hw=$(sed -n 's/^BDA limits hw=\([0-9]*\) .*/\1/p' "$log.txt" | head -1)
+  soft=$(sed -n 's/^BDA limits hw=[0-9]* soft=\([0-9]*\) .*/\1/p' "$log.txt" | head -1)
+  segs=$(sed -n 's/^BDA limits .* segs=\([0-9]*\) .*/\1/p' "$log.txt" | head -1)
+  echo "  info $bus: $(grep -m1 '^BDA limits' "$log.txt" | sed 's/^BDA limits //')"
+  if [ -n "$hw" ] && [ -n "$soft" ] && [ -n "$segs" ]; then
     limit=$(( (hw < soft ? hw : soft) )); [ "$limit" -gt 1024 ] && limit=1024
-    limit=$(( limit / 32 * 32 ))
+    [ $(( (segs - 1) * 4 )) -lt "$limit" ] && limit=$(( (segs - 1) * 4 ))
     check "$log.txt" "drive reports the kernel's transfer limit ($limit KiB)" "transfer: +$limit KiB per command"
+    limit=$(( limit / 32 * 32 ))
     maxread=$(( limit * 1024 )); [ $(( SECTORS * 2048 )) -lt "$maxread" ] && maxread=$(( SECTORS * 2048 ))
     check "$log.txt" "READ(12)s of $maxread bytes (the limit), none refused" "BDA reads n=[0-9]+ failed=0 max=$maxread\$"
   else

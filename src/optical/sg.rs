@@ -191,8 +191,8 @@ impl SgDrive {
 }
 
 /// The kernel's limits for one command to this device: BLKSECTGET on a block device, and the
-/// request queue's `max_hw_sectors_kb` (what `sg_io()` enforces) and `max_sectors_kb` from
-/// sysfs — `/sys/dev/block/MAJ:MIN/queue` for `/dev/srN`, the `device/block/*/queue` of
+/// request queue's `max_hw_sectors_kb` (what `sg_io()` enforces), `max_sectors_kb`,
+/// `max_segments` and `max_segment_size` from sysfs — `/sys/dev/block/MAJ:MIN/queue` for `/dev/srN`, the `device/block/*/queue` of
 /// `/sys/dev/char/MAJ:MIN` for `/dev/sgN`.
 fn kernel_limits(file: &File, meta: &std::fs::Metadata) -> KernelLimits {
     use std::os::unix::fs::MetadataExt;
@@ -221,16 +221,19 @@ fn kernel_limits(file: &File, meta: &std::fs::Metadata) -> KernelLimits {
             .and_then(|e| e.ok())
             .map(|e| e.path().join("queue"))
     };
-    let read_kb = |name: &str| {
+    let read_number = |name: &str| {
         queue
             .as_ref()
             .and_then(|q| std::fs::read_to_string(q.join(name)).ok())
-            .and_then(|t| super::transfer::parse_kb(&t))
+            .and_then(|t| t.trim().parse::<usize>().ok())
     };
+    let kb = |name: &str| read_number(name).and_then(|v| v.checked_mul(1024));
     KernelLimits {
         blksectget,
-        max_hw_sectors: read_kb("max_hw_sectors_kb"),
-        max_sectors: read_kb("max_sectors_kb"),
+        max_hw_sectors: kb("max_hw_sectors_kb"),
+        max_sectors: kb("max_sectors_kb"),
+        max_segments: read_number("max_segments"),
+        max_segment_size: read_number("max_segment_size"),
     }
 }
 
