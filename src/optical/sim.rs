@@ -7,6 +7,15 @@
 //! load, "long write in progress" (2/04/08) after SYNCHRONIZE CACHE / CLOSE, and a unit attention
 //! (6/29/00, bus reset) after N commands.
 //!
+//! It also refuses what real drives and the Linux kernel refuse, so tests catch code that only
+//! works on a forgiving simulator: a transfer above `max_transfer` fails with EIO before the
+//! drive sees it; READ TRACK INFORMATION of track FFh on BD media gets 5/24/00; flushes and
+//! closes take simulated time (Immed=1: answered at once, then 2/04/08 or 2/04/07 with progress;
+//! without Immed: a transport timeout past the command's timeout while the drive carries on); a
+//! POW-formatted BD-R cannot be closed; SET STREAMING with FFFFFFFFh sizes is refused; a
+//! modelled write buffer answers 2/04/08 when full and counts underruns; chosen answers can be
+//! lost (`lost_answers`).
+//!
 //! Two ways to build one:
 //! - in memory ([`SimDrive::in_memory`]): for unit tests; contents live in `Vec`s;
 //! - file-backed ([`SimDrive::open_dir`], `-D sim:DIR` on the command line): the drive is
