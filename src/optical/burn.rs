@@ -87,13 +87,13 @@ impl MediumInfo {
         }) {
             s.push_str(&format!(
                 ", {} used ({u} sectors)",
-                crate::capacity::human_bytes(u * SECTOR_SIZE as u64)
+                crate::util::capacity::human_bytes(u * SECTOR_SIZE as u64)
             ));
         }
         if let Some(f) = self.free_sectors {
             s.push_str(&format!(
                 ", {} free ({f} sectors)",
-                crate::capacity::human_bytes(f * SECTOR_SIZE as u64)
+                crate::util::capacity::human_bytes(f * SECTOR_SIZE as u64)
             ));
         }
         s
@@ -350,7 +350,7 @@ impl DriveLimits {
             None => "not reported".into(),
         };
         let buffer = match self.buffer_bytes {
-            Some(b) => crate::capacity::human_bytes(u64::from(b)),
+            Some(b) => crate::util::capacity::human_bytes(u64::from(b)),
             None => "not reported".into(),
         };
         format!(
