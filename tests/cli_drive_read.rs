@@ -299,3 +299,35 @@ fn extract_without_drive_or_source_names_both_ways_out() {
     );
     assert_eq!(e.trim_end().lines().count(), 1, "{e}");
 }
+
+/// `drive` names the transfer limit, and `--read-to` never sends more in one READ than it: a
+/// drive behind a 32 KiB bridge is read 16 sectors at a time, bit-exact, with nothing refused.
+#[test]
+fn drive_reports_the_transfer_limit_and_reads_within_it() {
+    let t = tmp();
+    let dir = t.path().join("sim");
+    std::fs::create_dir_all(&dir).unwrap();
+    let img = t.path().join("disc.img");
+    let data = noise(3 << 20, 5);
+    std::fs::write(&img, &data).unwrap();
+    let dev = sim_drive(&dir, vec![medium(&dir, "m", &img, json!({}))]);
+    let mut cfg: Value =
+        serde_json::from_slice(&std::fs::read(dir.join("drive.json")).unwrap()).unwrap();
+    cfg["max_transfer"] = json!(32768);
+    std::fs::write(dir.join("drive.json"), cfg.to_string()).unwrap();
+    let copy = t.path().join("copy.iso");
+    let o = bd(&["drive", "-D", &dev, "--read-to", copy.to_str().unwrap()]);
+    expect_code(&o, 0);
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("transfer:   32 KiB per command"), "{out}");
+    assert_eq!(std::fs::read(&copy).unwrap(), data);
+    let l = log(&dir);
+    assert!(!l.contains("EIO"), "{l}");
+    let reads: Vec<&str> = l.lines().filter(|x| x.contains("READ12")).collect();
+    assert_eq!(reads.len(), 3 * 1024 * 1024 / 32768, "{l}");
+    assert!(reads.iter().all(|x| x.contains(" n=16 ")), "{l}");
+    let o = bd(&["drive", "-D", &dev, "--json"]);
+    expect_code(&o, 0);
+    let j: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(j["max_transfer"], 32768);
+}

@@ -33,3 +33,4 @@ mod image_oracles;
 mod qemu_drive;
 mod restore_safety;
 mod restore_scan;
+mod rs_spec;

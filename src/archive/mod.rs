@@ -18,19 +18,20 @@
 //! Nothing here prints: the caller passes a [`Progress`].
 pub mod delta;
 pub mod disc_writer;
-pub mod pax;
+mod pax;
 pub mod plan;
 pub mod scan;
 pub mod tar_stream;
 
 mod build;
+mod error;
 mod output;
 mod pack;
 mod resume;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+pub use error::{CreateError, ResumeSetting};
 
 pub use output::write_atomically;
 pub use pack::open_pack;
@@ -183,7 +184,7 @@ pub struct CreateReport {
 
 /// Decides what the new generation holds: checks OUT, scans the source, compares with the base
 /// and sizes the discs. Writes nothing.
-pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation> {
+pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation, CreateError> {
     let base = base_catalog(job)?;
     let out = &job.output;
     let images_dir = out.join("images");
@@ -197,15 +198,15 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation> 
     let src = &job.source;
     let scanned = scan_source(src, out, job.workdir.as_deref(), progress)?;
     if scanned.is_empty() && !job.allow_empty {
-        bail!(
-            "{}: the source directory is empty; pass --allow-empty to archive it anyway",
-            src.display()
-        );
+        return Err(CreateError::EmptySource(src.clone()));
     }
     let mut plan = plan_generation(base, scanned, src, job.checksum)?;
     if let Some(st) = &resume_state {
         if st.generation != generation {
-            bail!("--resume: the interrupted create made generation {}, this one would be {generation}", st.generation);
+            return Err(CreateError::ResumeGeneration {
+                made: st.generation,
+                would: generation,
+            });
         }
         plan.chain_id = resume::parse_hex_id(&st.chain_id)?;
     }
@@ -259,7 +260,7 @@ pub fn create(
     job: &CreateJob,
     prepared: Prepared,
     progress: &dyn Progress,
-) -> Result<CreateReport> {
+) -> Result<CreateReport, CreateError> {
     let Prepared {
         generation,
         overview,
@@ -273,7 +274,7 @@ pub fn create(
     let images_dir = out.join("images");
     let catalog_path = catalog_path(job, generation);
     std::fs::create_dir_all(&images_dir)
-        .with_context(|| format!("creating {}", images_dir.display()))?;
+        .map_err(|e| CreateError::Output(format!("creating {}", images_dir.display()), e))?;
     let chain = ChainInfo {
         name: job.name.clone(),
         chain_id: plan.chain_id,
@@ -331,8 +332,9 @@ pub fn create(
             return Err(e);
         }
     };
-    std::fs::rename(&catalog_tmp, &catalog_path)
-        .with_context(|| format!("renaming {} into place", catalog_tmp.display()))?;
+    std::fs::rename(&catalog_tmp, &catalog_path).map_err(|e| {
+        CreateError::Output(format!("renaming {} into place", catalog_tmp.display()), e)
+    })?;
     let problems_file = output::write_problems(out, &job.name, generation, &problems)?;
     output::write_deferred(out, &deferred)?;
     let _ = std::fs::remove_file(out.join(resume::STATE_FILE));
@@ -353,7 +355,7 @@ fn catalog_path(job: &CreateJob, generation: u32) -> PathBuf {
 }
 
 /// The catalog the new generation continues: `--base`, or the packed image's own.
-fn base_catalog(job: &CreateJob) -> Result<Option<Catalog>> {
+fn base_catalog(job: &CreateJob) -> Result<Option<Catalog>, CreateError> {
     Ok(match (&job.base, &job.pack) {
         (Some(base), pack) => {
             if let Some(Pack {
@@ -365,12 +367,11 @@ fn base_catalog(job: &CreateJob) -> Result<Option<Catalog>> {
                 if cat.chain.chain_id != base.chain.chain_id
                     || cat.chain.generation != base.chain.generation
                 {
-                    bail!(
-                        "--pack-with {}: holds generation {} of its chain, but --base is generation {}; pack onto the last disc of the --base generation",
-                        carry.image.display(),
-                        cat.chain.generation,
-                        base.chain.generation
-                    );
+                    return Err(CreateError::PackNotOnBase {
+                        image: carry.image.clone(),
+                        packed: cat.chain.generation,
+                        base: base.chain.generation,
+                    });
                 }
             }
             Some(base.catalog.clone())
@@ -397,7 +398,7 @@ fn plan_generation(
     scanned: Vec<SourceEntry>,
     root: &Path,
     checksum: bool,
-) -> Result<GenerationPlan> {
+) -> Result<GenerationPlan, CreateError> {
     let Some(base) = base else {
         return Ok(GenerationPlan {
             chain_id: random_chain_id()?,
@@ -427,11 +428,10 @@ fn plan_generation(
     })
 }
 
-fn random_chain_id() -> Result<[u8; 16]> {
+fn random_chain_id() -> Result<[u8; 16], CreateError> {
     let mut id = [0u8; 16];
-    let mut f =
-        std::fs::File::open("/dev/urandom").context("reading /dev/urandom for the chain id")?;
-    std::io::Read::read_exact(&mut f, &mut id).context("reading /dev/urandom for the chain id")?;
+    let mut f = std::fs::File::open("/dev/urandom").map_err(CreateError::Random)?;
+    std::io::Read::read_exact(&mut f, &mut id).map_err(CreateError::Random)?;
     Ok(id)
 }
 
@@ -447,7 +447,7 @@ fn scan_source(
     out: &Path,
     workdir: Option<&Path>,
     progress: &dyn Progress,
-) -> Result<Vec<SourceEntry>> {
+) -> Result<Vec<SourceEntry>, CreateError> {
     let mut exclude = vec![resume::absolute(out)];
     if let Some(w) = workdir {
         exclude.push(resume::absolute(w));
@@ -474,14 +474,14 @@ fn scan_source(
     Ok(entries)
 }
 
-fn estimate_ratio(job: &CreateJob, entries: &[SourceEntry]) -> Result<(f64, String)> {
+fn estimate_ratio(job: &CreateJob, entries: &[SourceEntry]) -> Result<(f64, String), CreateError> {
     let level = match job.compression {
         Compression::None => return Ok((1.0, "-c none".into())),
         Compression::Zstd(l) => l,
     };
     if let RatioEstimate::Given(r) = job.ratio {
         if !(0.0..=1.5).contains(&r) || r == 0.0 {
-            bail!("--ratio {r}: give compressed/original between 0 and 1 (e.g. 0.6)");
+            return Err(CreateError::BadRatio(r));
         }
         return Ok((r, "--ratio".into()));
     }
@@ -489,7 +489,7 @@ fn estimate_ratio(job: &CreateJob, entries: &[SourceEntry]) -> Result<(f64, Stri
         let sample = scan_tree(dir, &ScanOptions::default(), &mut |_| {}, &mut |_| {})?;
         let (r, n) = sample_ratio(&sample, dir, Some(level));
         if n == 0 {
-            bail!("--sample {}: holds no readable file content", dir.display());
+            return Err(CreateError::EmptySample(dir.clone()));
         }
         return Ok((r, format!("sampled {} of --sample", human_bytes(n))));
     }

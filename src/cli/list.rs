@@ -34,7 +34,8 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
                 &sources,
                 &bd_archive::disc::reader::RepairSettings::default(),
                 ui,
-            )?;
+            )
+            .map_err(crate::cli::explain::extract)?;
             let Some((_, discs)) = by_gen.pop_last() else {
                 bail!("no discs found")
             };

@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{bail, Result};
+use crate::restore::ExtractError;
 
 use crate::disc::reader::{expand_sources, Disc, ReadError, RepairSettings};
 use crate::util::progress::Progress;
@@ -12,9 +12,9 @@ pub fn open_discs(
     sources: &[std::path::PathBuf],
     settings: &RepairSettings,
     progress: &dyn Progress,
-) -> Result<BTreeMap<u32, Vec<Disc>>> {
+) -> Result<BTreeMap<u32, Vec<Disc>>, ExtractError> {
     if sources.is_empty() {
-        bail!("no SOURCE given: pass disc images or directories of images (reading from a drive is not available yet)");
+        return Err(ExtractError::NoSources);
     }
     let paths = expand_sources(sources)?;
     let mut by_gen: BTreeMap<u32, Vec<Disc>> = BTreeMap::new();
@@ -42,11 +42,11 @@ pub fn open_discs(
             match &chain {
                 None => chain = Some((disc.header.chain_id, disc.header.name.clone())),
                 Some((id, name)) if *id != disc.header.chain_id => {
-                    bail!(
-                        "{}: belongs to chain '{}', but the other sources belong to '{name}'; extract one chain at a time",
-                        p.display(),
-                        disc.header.name
-                    );
+                    return Err(ExtractError::MixedChains {
+                        path: p.clone(),
+                        found: disc.header.name.clone(),
+                        first: name.clone(),
+                    });
                 }
                 _ => {}
             }
@@ -61,7 +61,7 @@ pub fn open_discs(
         }
     }
     if by_gen.is_empty() {
-        bail!("none of the sources could be read");
+        return Err(ExtractError::NothingReadable);
     }
     Ok(by_gen)
 }
