@@ -12,7 +12,7 @@ use crate::cli::ExtractArgs;
 use crate::commands::parse_memory;
 use crate::commands::{progress_bar, Ui};
 use crate::disc_reader::{expand_sources, Disc, GenerationSet, ReadError, RepairSettings};
-use crate::restore::{escape_path, RestoreOptions, Restorer};
+use crate::restore::{escape_path, OutDir, RestoreOptions, Restorer};
 use crate::stream_reader::{ChainStreams, Gap, Piece};
 
 /// One file that is not bit-exact (or not restored at all).
@@ -90,12 +90,7 @@ pub fn run(args: &ExtractArgs, ui: &Ui) -> Result<i32> {
     if let Some(code) = super::seed::try_extract(args, ui)? {
         return Ok(code);
     }
-    let workdir = args
-        .workdir
-        .clone()
-        .unwrap_or_else(|| args.output.join(".bd-archive-work"));
-    std::fs::create_dir_all(&workdir)
-        .with_context(|| format!("creating work directory {}", workdir.display()))?;
+    let workdir = make_workdir(args)?;
     let settings = RepairSettings {
         memory_budget: parse_memory(args.memory.as_deref())?,
         spill_dir: Some(workdir.clone()),
@@ -395,7 +390,28 @@ fn selected(e: &Entry, only: &[String]) -> bool {
 fn workdir_of(args: &ExtractArgs) -> std::path::PathBuf {
     args.workdir
         .clone()
-        .unwrap_or_else(|| args.output.join(".bd-archive-work"))
+        .unwrap_or_else(|| args.output.join(WORKDIR_NAME))
+}
+
+/// Name of the default work directory inside OUT (one of [`crate::restore::RESERVED_NAMES`]).
+const WORKDIR_NAME: &str = ".bd-archive-work";
+
+/// Creates the work directory: `-w` where the user said; by default `OUT/.bd-archive-work`,
+/// created through OUT's descriptor and refused if a symlink is in its place (never followed).
+fn make_workdir(args: &ExtractArgs) -> Result<std::path::PathBuf> {
+    let workdir = workdir_of(args);
+    let made = match &args.workdir {
+        Some(w) => std::fs::create_dir_all(w).map(|()| w.clone()),
+        None => {
+            OutDir::open(&args.output).and_then(|out| out.create_own_dir(Path::new(WORKDIR_NAME)))
+        }
+    };
+    made.with_context(|| {
+        format!(
+            "creating work directory {} (check -o / -w)",
+            workdir.display()
+        )
+    })
 }
 
 /// Whether `out` is empty apart from `allowed` (the work directory): then nothing in it can be in
@@ -678,6 +694,9 @@ fn merge_ranges(gaps: &[(u64, u64, Gap)]) -> Vec<(u64, u64)> {
     out
 }
 
+/// Name of the damage report in OUT (one of [`crate::restore::RESERVED_NAMES`]).
+pub const REPORT_NAME: &str = "corrupted-files.txt";
+
 /// Writes OUT/corrupted-files.txt (if needed) and returns the exit code.
 pub fn finish_report(out: &Path, damaged: &[Damage], total: usize, ui: &Ui) -> Result<i32> {
     finish_report_with_notes(out, damaged, &[], total, ui)
@@ -692,7 +711,7 @@ pub fn finish_report_with_notes(
     total: usize,
     ui: &Ui,
 ) -> Result<i32> {
-    let path = out.join("corrupted-files.txt");
+    let path = out.join(REPORT_NAME);
     if damaged.is_empty() && notes.is_empty() {
         ui.say(&format!(
             "Restored {total} entries into {}; every file checked bit-exact.",
@@ -724,7 +743,11 @@ pub fn finish_report_with_notes(
             d.reason
         ));
     }
-    std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+    // Through OUT's descriptor, never following a symlink at the name (the archive cannot put
+    // one there: the name is reserved; one already in OUT is replaced, not written through).
+    OutDir::open(out)
+        .and_then(|dir| dir.replace_own_file(Path::new(REPORT_NAME), text.as_bytes()))
+        .with_context(|| format!("writing {}", path.display()))?;
     ui.warn(&format!(
         "{} of {total} entries not restored bit-exact; listed in {}",
         damaged.len(),

@@ -52,7 +52,18 @@ mod tempfile_dir {
                     .map(|d| d.as_nanos())
                     .unwrap_or(0)
             ));
-            std::fs::create_dir_all(&path)?;
+            match parent {
+                // Inside OUT: each level through its parent's descriptor, never via a symlink.
+                Some(p) => {
+                    let (Some(up), Some(name)) = (p.parent(), p.file_name()) else {
+                        anyhow::bail!("{}: not a valid work directory", p.display());
+                    };
+                    crate::restore::OutDir::open(up)?.create_own_dir(Path::new(name))?;
+                    let leaf = path.file_name().unwrap_or_default();
+                    crate::restore::OutDir::open(p)?.create_own_dir(Path::new(leaf))?;
+                }
+                None => std::fs::create_dir_all(&path)?,
+            }
             Ok(Dir {
                 path,
                 keep: false,

@@ -1,0 +1,188 @@
+//! Builds checksum-valid hostile discs the way an attacker would: a real tar stream of the items,
+//! then the decoded entries (catalog and index) and the chunking mutated at will, and everything
+//! re-encoded through the library's own encoders — chunk frames (CRC32C), records (SHA-256),
+//! ISO/UDF and the FEC — so every checksum on the image is valid and only the structure is hostile.
+#![allow(dead_code)]
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use bd_archive::archive_stream::TarStreamBuilder;
+use bd_archive::catalog::{ChainInfo, Entry, EntryKind};
+use bd_archive::container::chunk::{encode_chunk, Compression};
+use bd_archive::disc_writer::{DiscSetConfig, DiscSetWriter};
+use bd_archive::scan::SourceEntry;
+
+/// One object of the archived tree before mutation.
+#[derive(Clone, Debug)]
+pub struct Item {
+    /// Path inside the archive (not checked: may be hostile).
+    pub path: Vec<u8>,
+    /// Kind.
+    pub kind: EntryKind,
+    /// Content of a file.
+    pub content: Vec<u8>,
+    /// Symlink / hard-link target.
+    pub target: Vec<u8>,
+}
+
+/// A regular file.
+pub fn file(path: &[u8], content: &[u8]) -> Item {
+    Item {
+        path: path.to_vec(),
+        kind: EntryKind::File,
+        content: content.to_vec(),
+        target: Vec::new(),
+    }
+}
+
+/// A symlink.
+pub fn symlink(path: &[u8], target: &[u8]) -> Item {
+    Item {
+        path: path.to_vec(),
+        kind: EntryKind::Symlink,
+        content: Vec::new(),
+        target: target.to_vec(),
+    }
+}
+
+/// A directory.
+pub fn dir(path: &[u8]) -> Item {
+    Item {
+        path: path.to_vec(),
+        kind: EntryKind::Dir,
+        content: Vec::new(),
+        target: Vec::new(),
+    }
+}
+
+/// A rewrite of the decoded entry list.
+pub type Mutation = dyn FnMut(&mut Vec<Entry>);
+
+/// What the attacker controls beyond the items.
+pub struct Recipe {
+    /// Chain name written into the disc header, catalog and index.
+    pub chain_name: String,
+    /// Rewrites the decoded entry list (catalog and index) before it is encoded.
+    pub mutate: Box<Mutation>,
+    /// Length of the chunk starting at a tar offset (1..=1 MiB): many tiny chunks make a huge
+    /// chunk table.
+    pub chunk_len: Box<dyn Fn(u64) -> usize>,
+}
+
+impl Default for Recipe {
+    fn default() -> Self {
+        Recipe {
+            chain_name: "evil".into(),
+            mutate: Box::new(|_| {}),
+            chunk_len: Box::new(|_| 1 << 20),
+        }
+    }
+}
+
+impl Recipe {
+    /// The default recipe with `mutate` applied to the decoded entries.
+    pub fn mutating(mutate: impl FnMut(&mut Vec<Entry>) + 'static) -> Self {
+        Recipe {
+            mutate: Box::new(mutate),
+            ..Recipe::default()
+        }
+    }
+}
+
+/// Builds the disc image(s) of `items` under `work` (`work/images/…`), mutated per `recipe`.
+pub fn build(work: &Path, items: &[Item], mut recipe: Recipe) -> Vec<PathBuf> {
+    let content_dir = work.join("contents");
+    fs::create_dir_all(&content_dir).unwrap();
+    let list: Vec<SourceEntry> = items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| {
+            let abs = content_dir.join(i.to_string());
+            fs::write(&abs, &it.content).unwrap();
+            SourceEntry {
+                rel_path: it.path.clone(),
+                kind: it.kind,
+                mode: if it.kind == EntryKind::Dir {
+                    0o755
+                } else {
+                    0o644
+                },
+                uid: 0,
+                gid: 0,
+                mtime_sec: 1_600_000_000,
+                mtime_nsec: 0,
+                size: if it.kind == EntryKind::File {
+                    it.content.len() as u64
+                } else {
+                    0
+                },
+                link_target: it.target.clone(),
+                rdev: 0,
+                dev: 0,
+                ino: 0,
+            }
+        })
+        .collect();
+    // The real tar stream and the real entries, decoded from the builder's chunks.
+    let mut stream = Vec::new();
+    let mut entries = Vec::new();
+    let mut emit = |c: bd_archive::archive_stream::StreamChunk| {
+        stream.extend_from_slice(&c.data);
+        entries.extend(c.completed);
+        Ok(())
+    };
+    let content_path = |rel: &[u8]| {
+        let i = items.iter().position(|it| it.path == rel).unwrap();
+        content_dir.join(i.to_string())
+    };
+    let len = TarStreamBuilder::new(1, &content_path, &mut emit, &mut |_| {}, &mut |_| {})
+        .run(&list)
+        .unwrap();
+    assert_eq!(len, stream.len() as u64);
+    (recipe.mutate)(&mut entries);
+    let images = work.join("images");
+    fs::create_dir_all(&images).unwrap();
+    let chain = ChainInfo {
+        name: recipe.chain_name.clone(),
+        chain_id: [7; 16],
+        generation: 1,
+        base_generation: 0,
+        created_unix: 1_600_000_000,
+        tool_version: "hostile".into(),
+        compression: "none".into(),
+        redundancy_pct: 10,
+    };
+    let cfg = DiscSetConfig {
+        images_dir: images,
+        chain,
+        capacity_sectors: 32768,
+        redundancy_pct: 10,
+        fill_parity: false,
+        memory_budget: 64 << 20,
+        format_md: b"format".to_vec(),
+        first_image_number: 1,
+        carry_in: None,
+        binary: None,
+    };
+    let mut writer = DiscSetWriter::new(cfg).unwrap();
+    writer.reserve_entries(entries.len());
+    // Re-chunk the stream as the recipe says; every entry rides on the last chunk.
+    let mut off = 0u64;
+    let mut seq = 0u64;
+    while off < len {
+        let n = ((recipe.chunk_len)(off).clamp(1, 1 << 20) as u64).min(len - off);
+        let data = &stream[off as usize..(off + n) as usize];
+        let enc = encode_chunk(data, Compression::None, None, [7; 16], 1, seq, off).unwrap();
+        let done = off + n == len;
+        let completed = if done {
+            std::mem::take(&mut entries)
+        } else {
+            Vec::new()
+        };
+        writer.push_chunk(enc, completed, None).unwrap();
+        off += n;
+        seq += 1;
+    }
+    writer.finish(len, Vec::new(), &mut |_| Ok(())).unwrap()
+}

@@ -1,0 +1,148 @@
+//! Checksum-valid hostile discs (built by `common::hostile` as an attacker would) against the real
+//! binary: nothing outside OUT changes, exit codes and reports are as documented, no panic.
+
+mod common;
+#[path = "common/hostile.rs"]
+mod hostile;
+
+use std::fs;
+use std::os::unix::fs::symlink as make_symlink;
+use std::path::{Path, PathBuf};
+
+use common::*;
+use hostile::{build, file, symlink, Recipe};
+
+/// A temp dir with `outside/victim` (must never change) next to OUT.
+struct Scene {
+    t: tempfile::TempDir,
+    victim: PathBuf,
+    out: PathBuf,
+}
+
+impl Scene {
+    fn new() -> Scene {
+        let t = tmp();
+        let outside = t.path().join("outside");
+        fs::create_dir_all(&outside).unwrap();
+        let victim = outside.join("victim");
+        fs::write(&victim, b"victim\n").unwrap();
+        let out = t.path().join("out");
+        Scene { t, victim, out }
+    }
+
+    fn work(&self) -> PathBuf {
+        self.t.path().join("work")
+    }
+
+    fn assert_outside_untouched(&self) {
+        assert_eq!(
+            fs::read(&self.victim).unwrap(),
+            b"victim\n",
+            "victim written"
+        );
+        let names: Vec<_> = fs::read_dir(self.victim.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "outside dir changed: {names:?}");
+    }
+
+    fn extract(&self, image: &Path, extra: &[&str]) -> std::process::Output {
+        let mut a = vec!["extract", "-o", self.out.to_str().unwrap()];
+        a.extend_from_slice(extra);
+        a.push(image.to_str().unwrap());
+        let o = bd(&a);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+        o
+    }
+
+    fn report(&self) -> String {
+        let p = self.out.join("corrupted-files.txt");
+        let meta = fs::symlink_metadata(&p).unwrap();
+        assert!(meta.file_type().is_file(), "report is not a regular file");
+        fs::read_to_string(p).unwrap()
+    }
+}
+
+/// Sets a wrong (but non-zero) SHA-256 on the entry named `path`.
+fn spoil_hash(path: &'static [u8]) -> Recipe {
+    Recipe::mutating(move |entries| {
+        for e in entries.iter_mut().filter(|e| e.path == path) {
+            e.sha256 = [0x5a; 32];
+        }
+    })
+}
+
+#[test]
+fn archived_symlink_named_like_the_report_is_never_written_through() {
+    let s = Scene::new();
+    let items = [
+        symlink(
+            b"corrupted-files.txt",
+            s.victim.to_str().unwrap().as_bytes(),
+        ),
+        file(b"bad.txt", b"attacker-chosen line\n"),
+        file(b"good.txt", b"good\n"),
+    ];
+    let imgs = build(&s.work(), &items, spoil_hash(b"bad.txt"));
+    let o = s.extract(&imgs[0], &[]);
+    expect_code(&o, 1);
+    s.assert_outside_untouched();
+    let report = s.report();
+    assert!(
+        report.contains("bad.txt\t0-21\tSHA-256 mismatch"),
+        "{report}"
+    );
+    assert!(report.contains("corrupted-files.txt\t-\t"), "{report}");
+    assert!(report.contains("reserved"), "{report}");
+    assert_eq!(fs::read(s.out.join("good.txt")).unwrap(), b"good\n");
+}
+
+#[test]
+fn existing_symlink_in_out_is_replaced_not_followed_even_with_overwrite() {
+    for overwrite in [false, true] {
+        let s = Scene::new();
+        fs::create_dir_all(&s.out).unwrap();
+        make_symlink(&s.victim, s.out.join("corrupted-files.txt")).unwrap();
+        make_symlink(&s.victim, s.out.join(".corrupted-files.txt.tmp")).unwrap();
+        let items = [file(b"bad.txt", b"x\n")];
+        let imgs = build(&s.work(), &items, spoil_hash(b"bad.txt"));
+        let extra: &[&str] = if overwrite { &["--overwrite"] } else { &[] };
+        let o = s.extract(&imgs[0], extra);
+        expect_code(&o, 1);
+        s.assert_outside_untouched();
+        assert!(s.report().contains("bad.txt\t"));
+        assert!(!s.out.join(".corrupted-files.txt.tmp").exists());
+    }
+}
+
+#[test]
+fn work_directory_symlink_in_out_is_refused_not_followed() {
+    let s = Scene::new();
+    fs::create_dir_all(&s.out).unwrap();
+    let elsewhere = s.victim.parent().unwrap();
+    make_symlink(elsewhere, s.out.join(".bd-archive-work")).unwrap();
+    let imgs = build(&s.work(), &[file(b"a.txt", b"a\n")], Recipe::default());
+    let o = s.extract(&imgs[0], &["--overwrite"]);
+    expect_code(&o, 3);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("work directory"));
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn archive_entries_under_reserved_names_are_refused_and_listed() {
+    let s = Scene::new();
+    let items = [
+        file(b".bd-archive-work", b"pre-empt\n"),
+        file(b".corrupted-files.txt.tmp", b"pre-empt\n"),
+        file(b"z.txt", b"z\n"),
+    ];
+    let imgs = build(&s.work(), &items, Recipe::default());
+    let o = s.extract(&imgs[0], &[]);
+    expect_code(&o, 1);
+    let report = s.report();
+    assert!(report.contains(".bd-archive-work\t"), "{report}");
+    assert!(report.contains(".corrupted-files.txt.tmp\t"), "{report}");
+    assert_eq!(fs::read(s.out.join("z.txt")).unwrap(), b"z\n");
+}
