@@ -652,6 +652,9 @@ pub struct GenerationSet {
     pub parts: BTreeMap<u32, PartRecord>,
     /// Entries in stream order (catalog, or merged from the indexes present).
     pub entries: Vec<Entry>,
+    /// What was wrong with the tables read (chunk records that break FORMAT §5 and were
+    /// dropped): the bytes they claimed are reported as unreadable; one line per cause.
+    pub notes: Vec<String>,
 }
 
 impl GenerationSet {
@@ -671,7 +674,7 @@ impl GenerationSet {
             by_no.entry(d.number()).or_insert(d);
         }
         let mut parts = BTreeMap::new();
-        let (chunks, chunk_seqs, entries) = match &mut catalog {
+        let (mut chunks, mut chunk_seqs, entries) = match &mut catalog {
             Some(c) => {
                 for p in &c.parts {
                     parts.insert(p.part, p.clone());
@@ -693,6 +696,13 @@ impl GenerationSet {
             }
             None => Self::merge_indexes(&by_no, &mut parts),
         };
+        let mut notes = Vec::new();
+        let dropped = crate::catalog::retain_valid_chunks(&mut chunks, &mut chunk_seqs);
+        if dropped > 0 {
+            notes.push(format!(
+                "generation {generation}: {dropped} chunk record(s) break FORMAT.md §5 (1 MiB chunks at k·2^20, discs in order) and were ignored; the bytes they claim are listed as not restored"
+            ));
+        }
         Ok(GenerationSet {
             name,
             generation,
@@ -702,6 +712,7 @@ impl GenerationSet {
             chunk_seqs,
             parts,
             entries,
+            notes,
         })
     }
 

@@ -146,3 +146,58 @@ fn archive_entries_under_reserved_names_are_refused_and_listed() {
     assert!(report.contains(".corrupted-files.txt.tmp\t"), "{report}");
     assert_eq!(fs::read(s.out.join("z.txt")).unwrap(), b"z\n");
 }
+
+/// One entry for each FORMAT.md §6 rule broken; the good file must come back, exit 1, and
+/// nothing may claim "bit-exact".
+#[test]
+fn entries_breaking_catalog_rules_are_skipped_and_listed_the_rest_restored() {
+    let s = Scene::new();
+    let items = [
+        file(b"a.txt", b"keep me\n"),
+        file(b"b.txt", b"bad nsec\n"),
+        file(b"c.txt", b"absurd size\n"),
+        file(b"d.txt", b"no hash\n"),
+        file(b"e.txt", b"after all of them\n"),
+    ];
+    let recipe = Recipe::mutating(|entries| {
+        let mut dup = entries[0].clone();
+        dup.kind = bd_archive::catalog::EntryKind::Dir;
+        dup.size = 0;
+        dup.sha256 = [0; 32];
+        entries.push(dup); // a directory of the same path after the verified file
+        for e in entries.iter_mut() {
+            match e.path.as_slice() {
+                b"b.txt" => e.mtime_nsec = 2_000_000_000,
+                b"c.txt" => e.size = u64::MAX / 2,
+                b"d.txt" => e.sha256 = [0; 32],
+                _ => {}
+            }
+        }
+    });
+    let imgs = build(&s.work(), &items, recipe);
+    let o = s.extract(&imgs[0], &[]);
+    expect_code(&o, 1);
+    let said = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(!said.contains("bit-exact."), "{said}");
+    assert_eq!(fs::read(s.out.join("a.txt")).unwrap(), b"keep me\n");
+    assert_eq!(
+        fs::read(s.out.join("e.txt")).unwrap(),
+        b"after all of them\n"
+    );
+    let report = s.report();
+    for (path, rule) in [
+        ("a.txt", "tree order"),
+        ("b.txt", "mtime_nsec"),
+        ("c.txt", "past the end"),
+        ("d.txt", "no SHA-256"),
+    ] {
+        let line = report
+            .lines()
+            .find(|l| l.starts_with(&format!("{path}\t")))
+            .unwrap_or_else(|| panic!("{path} not listed:\n{report}"));
+        assert!(line.contains(rule), "{line}");
+    }
+    for p in ["b.txt", "c.txt", "d.txt"] {
+        assert!(!s.out.join(p).exists(), "{p} restored");
+    }
+}

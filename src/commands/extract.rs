@@ -7,6 +7,7 @@ use std::path::Path;
 use anyhow::{bail, Context, Result};
 use sha2::{Digest, Sha256};
 
+use crate::catalog::validate::{entry_violations, Source};
 use crate::catalog::{Entry, EntryKind};
 use crate::cli::ExtractArgs;
 use crate::commands::parse_memory;
@@ -198,12 +199,8 @@ fn extract_with(
         }
     ));
     let notes = chain_notes(&sets, generation, ui);
-    let entries: Vec<&Entry> = set
-        .entries
-        .iter()
-        .filter(|e| selected(e, &args.only))
-        .collect();
-    if !args.only.is_empty() && entries.is_empty() {
+    let (entries, skipped) = checked_entries(&sets, set, &args.only);
+    if !args.only.is_empty() && entries.is_empty() && skipped.is_empty() {
         bail!("--only: no entry matches {:?}", args.only);
     }
     std::fs::create_dir_all(&args.output)
@@ -241,10 +238,12 @@ fn extract_with(
             .map(|e| e.link_target.clone())
             .collect(),
     );
-    let total: u64 = entries.iter().map(|e| e.size).sum();
+    let total: u64 = entries.iter().fold(0u64, |t, e| t.saturating_add(e.size));
     let pb = progress_bar(ui, Some(total), "restoring");
-    let mut damaged = Vec::new();
-    let mut damaged_paths = std::collections::HashSet::new();
+    let mut damaged_paths: std::collections::HashSet<Vec<u8>> =
+        skipped.iter().map(|d| d.path.clone()).collect();
+    let listed = entries.len() + skipped.len();
+    let mut damaged = skipped;
     let mut kept = 0u64;
     let streams = ChainStreams::new(&sets);
     // Reading (parallel chunk decode + SHA-256) runs in its own thread ahead of the writing here,
@@ -324,13 +323,56 @@ fn extract_with(
             }
         }
     }
-    finish_report_with_notes(&args.output, &damaged, &notes, entries.len(), ui)
+    finish_report_with_notes(&args.output, &damaged, &notes, listed, ui)
+}
+
+/// The entries to restore (selected with `--only`, passing every FORMAT.md §6 rule) and, for
+/// the selected ones that break a rule, their report lines: they are skipped, the rest restored.
+fn checked_entries<'s>(
+    sets: &BTreeMap<u32, GenerationSet>,
+    set: &'s GenerationSet,
+    only: &[String],
+) -> (Vec<&'s Entry>, Vec<Damage>) {
+    // A stream's length is known when its generation's catalog (the whole chunk table) is here.
+    let stream_len = |g: u32| {
+        let s = sets.get(&g).filter(|s| s.catalog.is_some())?;
+        Some(
+            s.chunks
+                .last()
+                .map_or(0, |c| c.tar_offset.saturating_add(u64::from(c.tar_len))),
+        )
+    };
+    let source = if set.catalog.is_some() {
+        Source::Catalog
+    } else {
+        Source::Indexes
+    };
+    let violations = entry_violations(&set.entries, source, &stream_len);
+    let mut entries = Vec::new();
+    let mut skipped = Vec::new();
+    for (e, broken) in set.entries.iter().zip(violations) {
+        if !selected(e, only) {
+            continue;
+        }
+        match broken {
+            None => entries.push(e),
+            Some(rule) => skipped.push(Damage {
+                path: e.path.clone(),
+                ranges: Vec::new(),
+                reason: format!("skipped: breaks a FORMAT.md §6 rule: {rule}"),
+            }),
+        }
+    }
+    (entries, skipped)
 }
 
 /// Warnings and report notes about what the chain at hand lacks.
 fn chain_notes(sets: &BTreeMap<u32, GenerationSet>, generation: u32, ui: &Ui) -> Vec<String> {
     let set = &sets[&generation];
     let mut notes = incompleteness(set);
+    for s in sets.values() {
+        notes.extend(s.notes.iter().cloned());
+    }
     for s in sets.values() {
         let missing = s.missing_discs();
         if !missing.is_empty() {
@@ -661,19 +703,33 @@ fn restore_file(
         }
     };
     if let Some(file) = f.take() {
-        restorer.finish_file(file, e)?;
+        if let Err(err) = restorer.finish_file(file, e) {
+            return Ok(Some(Damage {
+                path: e.path.clone(),
+                ranges: vec![(0, e.size)],
+                reason: format!("not restored completely: {err}"),
+            }));
+        }
     }
     if !gaps.is_empty() {
         gaps.sort_by_key(|g| g.0);
-        let mut reasons: Vec<String> = gaps.iter().map(|g| g.2.to_string()).collect();
-        reasons.dedup();
         return Ok(Some(Damage {
             path: e.path.clone(),
             ranges: merge_ranges(&gaps),
-            reason: reasons.join("; "),
+            reason: distinct_reasons(gaps.iter().map(|g| g.2.to_string())),
         }));
     }
-    if e.sha256 != [0; 32] && hash != e.sha256 {
+    if e.size > 0 && e.sha256 == [0; 32] {
+        // Nothing to compare with: the bytes may be right, but nobody can say so.
+        return Ok(Some(Damage {
+            path: e.path.clone(),
+            ranges: Vec::new(),
+            reason:
+                "not verified: no SHA-256 recorded for it (its catalog is not among the sources)"
+                    .into(),
+        }));
+    }
+    if hash != e.sha256 {
         return Ok(Some(Damage {
             path: e.path.clone(),
             ranges: vec![(0, e.size)],
@@ -683,16 +739,44 @@ fn restore_file(
     Ok(None)
 }
 
+/// Most distinct reasons named for one file; the rest are counted.
+const MAX_REASONS: usize = 4;
+
+/// One reason per cause, in order of first appearance, at most [`MAX_REASONS`] named.
+fn distinct_reasons(reasons: impl Iterator<Item = String>) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    let mut more = std::collections::HashSet::new();
+    for r in reasons {
+        if seen.contains(&r) {
+            continue;
+        }
+        if seen.len() < MAX_REASONS {
+            seen.push(r);
+        } else {
+            more.insert(r);
+        }
+    }
+    let mut text = seen.join("; ");
+    if !more.is_empty() {
+        text.push_str(&format!("; and {} other cause(s)", more.len()));
+    }
+    text
+}
+
+/// Touching or overlapping gaps (sorted by start) merged into ranges.
 fn merge_ranges(gaps: &[(u64, u64, Gap)]) -> Vec<(u64, u64)> {
     let mut out: Vec<(u64, u64)> = Vec::new();
     for &(a, b, _) in gaps {
         match out.last_mut() {
-            Some(last) if last.1 == a => last.1 = b,
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
             _ => out.push((a, b)),
         }
     }
     out
 }
+
+/// Most byte ranges listed per file in the report; the rest are summed up in one more field.
+const MAX_RANGES: usize = 64;
 
 /// Name of the damage report in OUT (one of [`crate::restore::RESERVED_NAMES`]).
 pub const REPORT_NAME: &str = "corrupted-files.txt";
@@ -733,12 +817,20 @@ pub fn finish_report_with_notes(
         } else {
             d.ranges
                 .iter()
+                .take(MAX_RANGES)
                 .map(|(a, b)| format!("{a}-{b}"))
                 .collect::<Vec<_>>()
                 .join(",")
         };
+        let more = match d.ranges.len().checked_sub(MAX_RANGES) {
+            Some(n) if n > 0 => {
+                let bytes: u64 = d.ranges[MAX_RANGES..].iter().map(|(a, b)| b - a).sum();
+                format!(" (and {n} more ranges, {bytes} bytes, not listed)")
+            }
+            _ => String::new(),
+        };
         text.push_str(&format!(
-            "{}\t{ranges}\t{}\n",
+            "{}\t{ranges}\t{}{more}\n",
             escape_path(&d.path),
             d.reason
         ));

@@ -23,7 +23,12 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
             let raw = std::fs::read(&args.sources[0])?;
             let (_, c): (_, Catalog) = decode_record(records::CATALOG_MAGIC, "catalog", &raw)
                 .map_err(|e| anyhow::anyhow!("{}: {e}", args.sources[0].display()))?;
-            (c.chain.name, c.chain.generation, c.entries, c.chunks, true)
+            let mut chunks = c.chunks;
+            let mut seqs: Vec<u64> = (0..chunks.len() as u64).collect();
+            if crate::catalog::retain_valid_chunks(&mut chunks, &mut seqs) > 0 {
+                ui.warn("chunk records that break FORMAT.md §5 are ignored (disc column)");
+            }
+            (c.chain.name, c.chain.generation, c.entries, chunks, true)
         } else {
             let mut by_gen = open_discs(
                 &args.sources,
@@ -35,6 +40,9 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
             };
             let set = GenerationSet::new(discs)?;
             let complete = set.catalog.is_some();
+            for n in &set.notes {
+                ui.warn(n);
+            }
             (set.name, set.generation, set.entries, set.chunks, complete)
         };
     if !complete {

@@ -186,3 +186,52 @@ pub fn build(work: &Path, items: &[Item], mut recipe: Recipe) -> Vec<PathBuf> {
     }
     writer.finish(len, Vec::new(), &mut |_| Ok(())).unwrap()
 }
+
+/// What one run of the binary cost and said.
+#[derive(Debug)]
+pub struct Measured {
+    /// Exit code (-1 for a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// Peak resident set of the child alone, KiB (`wait4` rusage `ru_maxrss`).
+    pub max_rss_kib: u64,
+    /// User + system CPU time of the child, seconds.
+    pub cpu_secs: f64,
+}
+
+/// Runs bd-archive with `args` and measures that one child (its own rusage via `wait4`, so
+/// other children of the test process do not blur the figures).
+pub fn measure(args: &[&std::ffi::OsStr], scratch: &Path) -> Measured {
+    let out_path = scratch.join("measure.stdout");
+    let err_path = scratch.join("measure.stderr");
+    let child = std::process::Command::new(env!("CARGO_BIN_EXE_bd-archive"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(fs::File::create(&out_path).unwrap())
+        .stderr(fs::File::create(&err_path).unwrap())
+        .spawn()
+        .unwrap();
+    let pid = child.id() as libc::pid_t;
+    let mut status = 0;
+    // SAFETY: an all-zero rusage is a valid value; wait4 fills it for our own child.
+    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
+    // SAFETY: `pid` is our child, not yet waited for; the pointers are valid.
+    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
+    assert_eq!(r, pid, "wait4");
+    std::mem::forget(child); // reaped above
+    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+    Measured {
+        code: if libc::WIFEXITED(status) {
+            libc::WEXITSTATUS(status)
+        } else {
+            -1
+        },
+        stdout: fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: fs::read_to_string(&err_path).unwrap_or_default(),
+        max_rss_kib: ru.ru_maxrss as u64,
+        cpu_secs: secs(ru.ru_utime) + secs(ru.ru_stime),
+    }
+}
