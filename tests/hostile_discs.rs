@@ -86,6 +86,7 @@ fn archived_symlink_named_like_the_report_is_never_written_through() {
         file(b"good.txt", b"good\n"),
     ];
     let imgs = build(&s.work(), &items, spoil_hash(b"bad.txt"));
+    hostile::keep(&imgs[0], "class1-report-symlink");
     let o = s.extract(&imgs[0], &[]);
     expect_code(&o, 1);
     s.assert_outside_untouched();
@@ -175,6 +176,7 @@ fn entries_breaking_catalog_rules_are_skipped_and_listed_the_rest_restored() {
         }
     });
     let imgs = build(&s.work(), &items, recipe);
+    hostile::keep(&imgs[0], "class5-catalog-rules");
     let o = s.extract(&imgs[0], &[]);
     expect_code(&o, 1);
     let said = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
@@ -199,5 +201,122 @@ fn entries_breaking_catalog_rules_are_skipped_and_listed_the_rest_restored() {
     }
     for p in ["b.txt", "c.txt", "d.txt"] {
         assert!(!s.out.join(p).exists(), "{p} restored");
+    }
+}
+
+/// A catalog whose entry holds a huge path (valid SHA-256, padded so the compression ratio
+/// looks plausible) is refused at the field's length prefix: the child never holds it.
+#[test]
+fn a_huge_field_costs_nothing() {
+    let s = Scene::new();
+    let mb: usize = std::env::var("HOSTILE_FIELD_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(48);
+    let items = [file(b"a.txt", b"a\n")];
+    let mut recipe = Recipe::mutating(move |entries| pad_and_grow(entries, mb << 20));
+    // The writer plans records as if incompressible: room for two copies of the field.
+    recipe.capacity_sectors = (32768u64).max(((3 * mb as u64) << 20) / 2048 / 32 * 32);
+    let imgs = build(&s.work(), &items, recipe);
+    hostile::keep(&imgs[0], &format!("class2-field-{mb}MiB"));
+    for cmd in ["list", "extract"] {
+        let out = s.out.to_str().unwrap();
+        let mut args = vec![cmd];
+        if cmd == "extract" {
+            args.extend(["-o", out]);
+        }
+        args.push(imgs[0].to_str().unwrap());
+        let os: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+        let m = hostile::measure(&os, s.t.path());
+        assert!(!m.stderr.contains("panicked"), "{}", m.stderr);
+        assert_ne!(m.code, 0, "{cmd}: {m:?}");
+        assert!(
+            m.max_rss_kib < 200 << 10,
+            "{cmd}: peak RSS {} KiB for a {mb} MiB field",
+            m.max_rss_kib
+        );
+    }
+    s.assert_outside_untouched();
+}
+
+/// Grows the first entry's path to `len` bytes and adds entries with random hashes, enough
+/// incompressible bytes for the decoded/stored ratio of the records to look plausible.
+fn pad_and_grow(entries: &mut Vec<bd_archive::catalog::Entry>, len: usize) {
+    let template = entries[0].clone();
+    entries[0].path = vec![b'a'; len];
+    let pad = len / 8192; // 32 random bytes each: stored ≈ len / 256
+    for i in 0..pad {
+        let mut e = template.clone();
+        e.path = format!("pad/{i:08}").into_bytes();
+        let noise = bd_archive::xorshift::noise(32, i as u64 + 1);
+        e.sha256.copy_from_slice(&noise);
+        entries.push(e);
+    }
+}
+
+/// `n` one-byte chunk records holding one file, shared by `copies` more entries (a copy reuses
+/// its `DataRef`, as renamed files do): built, then `list` and `extract` measured.
+fn shared_chunks_run(s: &Scene, n: usize, copies: usize) -> (hostile::Measured, hostile::Measured) {
+    let content = bd_archive::xorshift::noise(n, 9);
+    let items = [file(b"big", &content)];
+    let mut recipe = Recipe::mutating(move |entries| {
+        let big = entries[0].clone();
+        for i in 0..copies {
+            let mut e = big.clone();
+            e.path = format!("copy/{i:06}").into_bytes();
+            entries.push(e);
+        }
+    });
+    recipe.chunk_len = Box::new(|_| 1);
+    let work = s.t.path().join(format!("work-{n}"));
+    let imgs = build(&work, &items, recipe);
+    hostile::keep(&imgs[0], &format!("class3-chunks-{n}-copies-{copies}"));
+    let img = imgs[0].as_os_str();
+    let list = hostile::measure(&[std::ffi::OsStr::new("list"), img], s.t.path());
+    let out = s.t.path().join(format!("out-{n}"));
+    let args = [
+        std::ffi::OsStr::new("extract"),
+        std::ffi::OsStr::new("-o"),
+        out.as_os_str(),
+        img,
+    ];
+    let extract = hostile::measure(&args, s.t.path());
+    (list, extract)
+}
+
+#[test]
+fn tiny_chunk_records_shared_by_many_entries_cost_linear_time() {
+    let s = Scene::new();
+    let (l1, x1) = shared_chunks_run(&s, 10_000, 200);
+    let (l10, x10) = shared_chunks_run(&s, 100_000, 2_000);
+    for m in [&l1, &x1, &l10, &x10] {
+        assert!(!m.stderr.contains("panicked"), "{}", m.stderr);
+        assert!(m.max_rss_kib < 1 << 20, "peak RSS {} KiB", m.max_rss_kib);
+    }
+    // The chunk records break FORMAT §5: ignored, noted, every file listed as not restored.
+    assert_eq!(x10.code, 1, "{x10:?}");
+    assert!(
+        x10.stderr.contains("chunk record(s) break FORMAT.md"),
+        "{}",
+        x10.stderr
+    );
+    assert!(
+        l10.stdout.len() < 200 * 2_001,
+        "list printed {} bytes",
+        l10.stdout.len()
+    );
+    // Ten times the records may cost at most ~12 times the CPU (a floor absorbs start-up).
+    for (small, big, what) in [(&l1, &l10, "list"), (&x1, &x10, "extract")] {
+        eprintln!(
+            "{what}: {:.3} s / {} KiB, 10x: {:.3} s / {} KiB",
+            small.cpu_secs, small.max_rss_kib, big.cpu_secs, big.max_rss_kib
+        );
+        let floor = 0.05;
+        assert!(
+            big.cpu_secs <= 12.0 * small.cpu_secs.max(floor),
+            "{what}: {:.3} s for 10x the records vs {:.3} s",
+            big.cpu_secs,
+            small.cpu_secs
+        );
     }
 }

@@ -4,6 +4,7 @@
 //! integers, u64 length prefixes, u32 enum variant indices) inside a record file (see
 //! `container::records`). FORMAT.md §5 lists every field in order.
 
+pub mod bounded;
 pub mod entry;
 pub mod validate;
 pub use entry::{DataRef, Entry, EntryKind};
@@ -14,6 +15,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainInfo {
     /// Chain name given with `-n` (UTF-8, 1..=64 bytes, no '/', NUL or control characters).
+    #[serde(deserialize_with = "bounded::string::<_, 64>")]
     pub name: String,
     /// Random id chosen when generation 1 was created; equal on every disc of the chain.
     pub chain_id: [u8; 16],
@@ -24,8 +26,10 @@ pub struct ChainInfo {
     /// Creation time of this generation, seconds since the epoch.
     pub created_unix: i64,
     /// Version of the tool that wrote it (informational).
+    #[serde(deserialize_with = "bounded::string::<_, 255>")]
     pub tool_version: String,
     /// Compression setting used ("zstd-3", "none").
+    #[serde(deserialize_with = "bounded::string::<_, 255>")]
     pub compression: String,
     /// FEC redundancy in percent requested with `-r`.
     pub redundancy_pct: u32,
@@ -71,6 +75,7 @@ pub struct DiscRecord {
     /// Disc number within the generation (1-based).
     pub disc: u32,
     /// Volume label of the disc's filesystems.
+    #[serde(deserialize_with = "bounded::string::<_, 255>")]
     pub volume_label: String,
     /// Sectors in the image.
     pub image_sectors: u64,

@@ -18,33 +18,50 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
     if let Some(code) = super::seed::try_list(args, ui)? {
         return Ok(code);
     }
-    let (name, generation, entries, chunks, complete) =
-        if args.sources.len() == 1 && is_catalog(&args.sources[0]) {
-            let raw = std::fs::read(&args.sources[0])?;
-            let (_, c): (_, Catalog) = decode_record(records::CATALOG_MAGIC, "catalog", &raw)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", args.sources[0].display()))?;
-            let mut chunks = c.chunks;
-            let mut seqs: Vec<u64> = (0..chunks.len() as u64).collect();
-            if crate::catalog::retain_valid_chunks(&mut chunks, &mut seqs) > 0 {
-                ui.warn("chunk records that break FORMAT.md §5 are ignored (disc column)");
-            }
-            (c.chain.name, c.chain.generation, c.entries, chunks, true)
-        } else {
-            let mut by_gen = open_discs(
-                &args.sources,
-                &crate::disc_reader::RepairSettings::default(),
-                ui,
-            )?;
-            let Some((_, discs)) = by_gen.pop_last() else {
-                bail!("no discs found")
-            };
-            let set = GenerationSet::new(discs)?;
-            let complete = set.catalog.is_some();
-            for n in &set.notes {
-                ui.warn(n);
-            }
-            (set.name, set.generation, set.entries, set.chunks, complete)
+    let (name, generation, entries, chunks, complete, damaged) = if args.sources.len() == 1
+        && is_catalog(&args.sources[0])
+    {
+        let raw = std::fs::read(&args.sources[0])?;
+        let (_, c): (_, Catalog) = decode_record(records::CATALOG_MAGIC, "catalog", &raw)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", args.sources[0].display()))?;
+        let mut chunks = c.chunks;
+        let mut seqs: Vec<u64> = (0..chunks.len() as u64).collect();
+        if crate::catalog::retain_valid_chunks(&mut chunks, &mut seqs) > 0 {
+            ui.warn("chunk records that break FORMAT.md §5 are ignored (disc column)");
+        }
+        (
+            c.chain.name,
+            c.chain.generation,
+            c.entries,
+            chunks,
+            true,
+            false,
+        )
+    } else {
+        let mut by_gen = open_discs(
+            &args.sources,
+            &crate::disc_reader::RepairSettings::default(),
+            ui,
+        )?;
+        let Some((_, discs)) = by_gen.pop_last() else {
+            bail!("no discs found")
         };
+        let set = GenerationSet::new(discs)?;
+        let complete = set.catalog.is_some();
+        for n in &set.notes {
+            ui.warn(n);
+        }
+        // A disc whose index or catalog could not be read: the listing may lack entries.
+        let damaged = set.discs.values().any(|d| !d.problems.is_empty()) || !set.notes.is_empty();
+        (
+            set.name,
+            set.generation,
+            set.entries,
+            set.chunks,
+            complete,
+            damaged,
+        )
+    };
     if !complete {
         ui.warn(
             "the catalog disc is not among the sources: listing only what the given discs hold",
@@ -57,7 +74,11 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
             println!("{}", line(e, &holder(e, generation, &chunks)));
         }
     }
-    Ok(crate::exit::OK)
+    Ok(if damaged {
+        crate::exit::DAMAGED
+    } else {
+        crate::exit::OK
+    })
 }
 
 fn is_catalog(p: &Path) -> bool {

@@ -103,6 +103,8 @@ pub fn parse_memory(s: Option<&str>) -> Result<u64> {
         if v < 64 << 20 {
             bail!("--memory {s}: at least 64M is needed");
         }
+        // The user vouches for this much: catalogs and indexes may use it too.
+        crate::container::records::set_decode_budget(v);
         return Ok(v);
     }
     let ram = std::fs::read_to_string("/proc/meminfo")

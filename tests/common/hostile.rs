@@ -68,6 +68,8 @@ pub struct Recipe {
     /// Length of the chunk starting at a tar offset (1..=1 MiB): many tiny chunks make a huge
     /// chunk table.
     pub chunk_len: Box<dyn Fn(u64) -> usize>,
+    /// Sectors of the medium planned for (the writer sizes records against it uncompressed).
+    pub capacity_sectors: u64,
 }
 
 impl Default for Recipe {
@@ -76,6 +78,7 @@ impl Default for Recipe {
             chain_name: "evil".into(),
             mutate: Box::new(|_| {}),
             chunk_len: Box::new(|_| 1 << 20),
+            capacity_sectors: 32768,
         }
     }
 }
@@ -156,7 +159,7 @@ pub fn build(work: &Path, items: &[Item], mut recipe: Recipe) -> Vec<PathBuf> {
     let cfg = DiscSetConfig {
         images_dir: images,
         chain,
-        capacity_sectors: 32768,
+        capacity_sectors: recipe.capacity_sectors,
         redundancy_pct: 10,
         fill_parity: false,
         memory_budget: 64 << 20,
@@ -196,42 +199,54 @@ pub struct Measured {
     pub stdout: String,
     /// Standard error.
     pub stderr: String,
-    /// Peak resident set of the child alone, KiB (`wait4` rusage `ru_maxrss`).
+    /// Peak resident set of the child alone, KiB (GNU time's %M, from `wait4`).
     pub max_rss_kib: u64,
     /// User + system CPU time of the child, seconds.
     pub cpu_secs: f64,
 }
 
-/// Runs bd-archive with `args` and measures that one child (its own rusage via `wait4`, so
-/// other children of the test process do not blur the figures).
+/// Runs bd-archive with `args` under GNU time, which forks it from its own small process and
+/// reports that child's peak RSS and CPU time. (`wait4` on a child of the test process itself
+/// would not do: a child spawned by vfork inherits the test process's peak RSS at exec.)
 pub fn measure(args: &[&std::ffi::OsStr], scratch: &Path) -> Measured {
     let out_path = scratch.join("measure.stdout");
     let err_path = scratch.join("measure.stderr");
-    let child = std::process::Command::new(env!("CARGO_BIN_EXE_bd-archive"))
+    let time_path = scratch.join("measure.time");
+    let status = std::process::Command::new("/usr/bin/time")
+        .arg("-o")
+        .arg(&time_path)
+        .args(["-f", "%M %U %S"])
+        .arg(env!("CARGO_BIN_EXE_bd-archive"))
         .args(args)
         .stdin(std::process::Stdio::null())
         .stdout(fs::File::create(&out_path).unwrap())
         .stderr(fs::File::create(&err_path).unwrap())
-        .spawn()
-        .unwrap();
-    let pid = child.id() as libc::pid_t;
-    let mut status = 0;
-    // SAFETY: an all-zero rusage is a valid value; wait4 fills it for our own child.
-    let mut ru: libc::rusage = unsafe { std::mem::zeroed() };
-    // SAFETY: `pid` is our child, not yet waited for; the pointers are valid.
-    let r = unsafe { libc::wait4(pid, &mut status, 0, &mut ru) };
-    assert_eq!(r, pid, "wait4");
-    std::mem::forget(child); // reaped above
-    let secs = |t: libc::timeval| t.tv_sec as f64 + t.tv_usec as f64 / 1e6;
+        .status()
+        .expect("these tests need GNU time as /usr/bin/time (apt-get install time)");
+    let time = fs::read_to_string(&time_path).unwrap();
+    // GNU time writes "Command exited with non-zero status N" first when N != 0.
+    let figures: Vec<f64> = time
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
     Measured {
-        code: if libc::WIFEXITED(status) {
-            libc::WEXITSTATUS(status)
-        } else {
-            -1
-        },
+        code: status.code().unwrap_or(-1),
         stdout: fs::read_to_string(&out_path).unwrap_or_default(),
         stderr: fs::read_to_string(&err_path).unwrap_or_default(),
-        max_rss_kib: ru.ru_maxrss as u64,
-        cpu_secs: secs(ru.ru_utime) + secs(ru.ru_stime),
+        max_rss_kib: figures[0] as u64,
+        cpu_secs: figures[1] + figures[2],
+    }
+}
+
+/// With `HOSTILE_KEEP=DIR` in the environment, copies `image` to `DIR/<name>.iso`, to measure
+/// it by hand (e.g. against another build: `/usr/bin/time -v bd-archive list DIR/<name>.iso`).
+pub fn keep(image: &Path, name: &str) {
+    if let Some(dir) = std::env::var_os("HOSTILE_KEEP") {
+        let dir = PathBuf::from(dir);
+        fs::create_dir_all(&dir).unwrap();
+        fs::copy(image, dir.join(format!("{name}.iso"))).unwrap();
     }
 }
