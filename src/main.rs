@@ -38,7 +38,10 @@ fn main() {
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!(
+                "error: {}",
+                bd_archive::restore::terminal_text(&format!("{e:#}"))
+            );
             let interrupted = e
                 .downcast_ref::<bd_archive::interrupt::Interrupted>()
                 .is_some()

@@ -320,3 +320,34 @@ fn tiny_chunk_records_shared_by_many_entries_cost_linear_time() {
         );
     }
 }
+
+/// A chain name with terminal escape sequences (title, clear screen) never reaches the
+/// terminal raw, from any command.
+#[test]
+fn escape_sequences_from_the_disc_never_reach_the_terminal() {
+    let s = Scene::new();
+    let items = [file(b"bad\x1b[2J.txt", b"x\n")];
+    let mut recipe = spoil_hash(b"bad\x1b[2J.txt");
+    recipe.chain_name = "evil\x1b]0;pwned\x07\x1b[2J".into();
+    let imgs = build(&s.work(), &items, recipe);
+    let img = imgs[0].to_str().unwrap();
+    let out = s.out.to_str().unwrap();
+    for args in [
+        vec!["list", img],
+        vec!["-v", "extract", "-o", out, img],
+        vec!["verify", img],
+    ] {
+        let o = bd(&args);
+        for stream in [&o.stdout, &o.stderr] {
+            assert!(
+                !stream.contains(&0x1b) && !stream.contains(&0x07),
+                "{args:?}: {}",
+                String::from_utf8_lossy(stream)
+            );
+        }
+        let said =
+            String::from_utf8_lossy(&o.stderr).to_string() + &String::from_utf8_lossy(&o.stdout);
+        assert!(!said.contains("panicked"), "{said}");
+    }
+    assert!(s.report().contains("bad\\x1b[2J.txt"));
+}

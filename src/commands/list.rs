@@ -71,7 +71,8 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
         print_json(&name, generation, &entries, &chunks);
     } else {
         for e in &entries {
-            println!("{}", line(e, &holder(e, generation, &chunks)));
+            let text = line(e, &holder(e, generation, &chunks));
+            println!("{}", crate::restore::terminal_text(&text));
         }
     }
     Ok(if damaged {

@@ -13,6 +13,7 @@ pub mod list;
 pub mod seed;
 pub mod verify;
 
+use crate::restore::terminal_text;
 use std::io::{IsTerminal, Write};
 
 use anyhow::{bail, Result};
@@ -27,28 +28,30 @@ pub struct Ui {
     pub verbose: bool,
 }
 
+// Every message goes through `terminal_text`: disc-derived strings (chain names, labels, file
+// names) cannot reach the terminal as escape sequences.
 impl Ui {
     /// Normal progress messages (stderr; hidden with -q).
     pub fn say(&self, msg: &str) {
         if !self.quiet {
-            eprintln!("{msg}");
+            eprintln!("{}", terminal_text(msg));
         }
     }
 
     /// Overview lines and results meant for the user even when piped (stdout).
     pub fn info(&self, msg: &str) {
-        println!("{msg}");
+        println!("{}", terminal_text(msg));
     }
 
     /// Warnings (stderr, always).
     pub fn warn(&self, msg: &str) {
-        eprintln!("warning: {msg}");
+        eprintln!("warning: {}", terminal_text(msg));
     }
 
     /// Detail shown with -v.
     pub fn detail(&self, msg: &str) {
         if self.verbose {
-            eprintln!("{msg}");
+            eprintln!("{}", terminal_text(msg));
         }
     }
 }
