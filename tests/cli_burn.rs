@@ -1,13 +1,11 @@
 //! `burn` through the CLI against the simulated drive (`-D sim:DIR`): full burns and resumes,
 //! refusals, write errors, read-back checks that catch bad media, and the tray/command sequence.
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::common::{bd, create, expect_code, images, noise, stderr, stdout, write};
 use bd_archive::optical::sim::{MediumState, SimConfig};
-use common::{bd, create, expect_code, noise, write};
 use serde_json::{json, Value};
 
 /// A 3-disc set (32 MiB discs) made by `create`; returns (tempdir, OUT).
@@ -21,15 +19,6 @@ fn three_disc_set() -> (tempfile::TempDir, PathBuf) {
     expect_code(&o, 0);
     assert_eq!(images(&out).len(), 3, "expected a 3-disc set");
     (t, out)
-}
-
-fn images(out: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(out.join("images"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    v.sort();
-    v
 }
 
 fn blank(label: &str) -> Value {
@@ -56,13 +45,6 @@ fn burn(out: &Path, simdir: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["burn", "-i", out.to_str().unwrap(), "-D", &dev, "-y"];
     args.extend_from_slice(extra);
     bd(&args)
-}
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-fn stdout(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// The medium's contents equal the image byte for byte, plus zeros up to the 64 KiB cluster.
@@ -487,5 +469,5 @@ fn burned_discs_verify_and_extract_through_the_drive() {
     let restored = t.path().join("restored");
     let o = bd(&["extract", "-D", &dev, "-o", restored.to_str().unwrap()]);
     expect_code(&o, 0);
-    common::assert_same_tree(&t.path().join("src"), &restored);
+    crate::common::assert_same_tree(&t.path().join("src"), &restored);
 }

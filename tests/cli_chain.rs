@@ -1,13 +1,11 @@
 //! Incremental chains end to end: three generations with every kind of change, restored from
 //! all images in shuffled order; a missing middle generation; wrong bases refused.
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use common::*;
+use crate::common::*;
 
 fn set_mtime(p: &Path, sec: i64, nsec: i64) {
     let t = nix::sys::time::TimeSpec::new(sec, nsec);
@@ -47,7 +45,7 @@ fn data_bytes(out: &Path) -> u64 {
     images(out)
         .iter()
         .map(|img| {
-            let d = bd_archive::disc_reader::Disc::open_path(img, &Default::default()).unwrap();
+            let d = bd_archive::disc::reader::Disc::open_path(img, &Default::default()).unwrap();
             d.index.unwrap().parts.iter().map(|p| p.bytes).sum::<u64>()
         })
         .sum()

@@ -2,15 +2,13 @@
 //! says 1 and `extract` restores everything bit-exact (exit 0); over the budget `verify` says 2 and
 //! `extract` restores every file whose data survives and lists exactly the others (exit 1).
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use bd_archive::xorshift::Xorshift64;
-use common::*;
+use crate::common::*;
+use bd_archive::util::xorshift::Xorshift64;
 
 const SS: u64 = 2048;
 
@@ -216,7 +214,7 @@ fn damaged_parity_region() {
     check(
         "parity",
         |imgs| {
-            let disc = bd_archive::disc_reader::find_disc_header(
+            let disc = bd_archive::disc::reader::find_disc_header(
                 &bd_archive::sector::FileSectorSource::open(&imgs[0]).unwrap(),
             )
             .unwrap();

@@ -1,13 +1,11 @@
 //! Foundation acceptance: create → images → extract round trips, byte for byte, and bad input.
 
-mod common;
-
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 /// A tree with every kind of entry the issue names (the 300 MB file is in its own test).
 fn rich_tree(src: &Path, small_files: usize) {
@@ -146,7 +144,7 @@ fn incompressible_data_costs_under_half_a_percent() {
 
 /// Sum of the data part sizes, read from the per-disc index through the library.
 fn data_part_bytes(img: &Path) -> u64 {
-    let disc = bd_archive::disc_reader::Disc::open_path(img, &Default::default()).unwrap();
+    let disc = bd_archive::disc::reader::Disc::open_path(img, &Default::default()).unwrap();
     disc.index.unwrap().parts.iter().map(|p| p.bytes).sum()
 }
 

@@ -1,16 +1,12 @@
 //! Checksum-valid hostile discs (built by `common::hostile` as an attacker would) against the real
 //! binary: nothing outside OUT changes, exit codes and reports are as documented, no panic.
 
-mod common;
-#[path = "common/hostile.rs"]
-mod hostile;
-
 use std::fs;
 use std::os::unix::fs::symlink as make_symlink;
 use std::path::{Path, PathBuf};
 
-use common::*;
-use hostile::{build, file, symlink, Recipe};
+use crate::common::hostile::{self, build, file, symlink, Recipe};
+use crate::common::*;
 
 /// A temp dir with `outside/victim` (must never change) next to OUT.
 struct Scene {
@@ -162,7 +158,7 @@ fn entries_breaking_catalog_rules_are_skipped_and_listed_the_rest_restored() {
     ];
     let recipe = Recipe::mutating(|entries| {
         let mut dup = entries[0].clone();
-        dup.kind = bd_archive::catalog::EntryKind::Dir;
+        dup.kind = bd_archive::format::catalog::EntryKind::Dir;
         dup.size = 0;
         dup.sha256 = [0; 32];
         entries.push(dup); // a directory of the same path after the verified file
@@ -241,14 +237,14 @@ fn a_huge_field_costs_nothing() {
 
 /// Grows the first entry's path to `len` bytes and adds entries with random hashes, enough
 /// incompressible bytes for the decoded/stored ratio of the records to look plausible.
-fn pad_and_grow(entries: &mut Vec<bd_archive::catalog::Entry>, len: usize) {
+fn pad_and_grow(entries: &mut Vec<bd_archive::format::catalog::Entry>, len: usize) {
     let template = entries[0].clone();
     entries[0].path = vec![b'a'; len];
     let pad = len / 8192; // 32 random bytes each: stored ≈ len / 256
     for i in 0..pad {
         let mut e = template.clone();
         e.path = format!("pad/{i:08}").into_bytes();
-        let noise = bd_archive::xorshift::noise(32, i as u64 + 1);
+        let noise = bd_archive::util::xorshift::noise(32, i as u64 + 1);
         e.sha256.copy_from_slice(&noise);
         entries.push(e);
     }
@@ -257,7 +253,7 @@ fn pad_and_grow(entries: &mut Vec<bd_archive::catalog::Entry>, len: usize) {
 /// `n` one-byte chunk records holding one file, shared by `copies` more entries (a copy reuses
 /// its `DataRef`, as renamed files do): built, then `list` and `extract` measured.
 fn shared_chunks_run(s: &Scene, n: usize, copies: usize) -> (hostile::Measured, hostile::Measured) {
-    let content = bd_archive::xorshift::noise(n, 9);
+    let content = bd_archive::util::xorshift::noise(n, 9);
     let items = [file(b"big", &content)];
     let mut recipe = Recipe::mutating(move |entries| {
         let big = entries[0].clone();

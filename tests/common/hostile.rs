@@ -2,16 +2,15 @@
 //! then the decoded entries (catalog and index) and the chunking mutated at will, and everything
 //! re-encoded through the library's own encoders — chunk frames (CRC32C), records (SHA-256),
 //! ISO/UDF and the FEC — so every checksum on the image is valid and only the structure is hostile.
-#![allow(dead_code)]
 
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use bd_archive::archive_stream::TarStreamBuilder;
-use bd_archive::catalog::{ChainInfo, Entry, EntryKind};
-use bd_archive::container::chunk::{encode_chunk, Compression};
-use bd_archive::disc_writer::{DiscSetConfig, DiscSetWriter};
-use bd_archive::scan::SourceEntry;
+use bd_archive::archive::disc_writer::{DiscSetConfig, DiscSetWriter};
+use bd_archive::archive::scan::SourceEntry;
+use bd_archive::archive::tar_stream::TarStreamBuilder;
+use bd_archive::format::catalog::{ChainInfo, Entry, EntryKind};
+use bd_archive::format::chunk::{encode_chunk, Compression};
 
 /// One object of the archived tree before mutation.
 #[derive(Clone, Debug)]
@@ -43,16 +42,6 @@ pub fn symlink(path: &[u8], target: &[u8]) -> Item {
         kind: EntryKind::Symlink,
         content: Vec::new(),
         target: target.to_vec(),
-    }
-}
-
-/// A directory.
-pub fn dir(path: &[u8]) -> Item {
-    Item {
-        path: path.to_vec(),
-        kind: EntryKind::Dir,
-        content: Vec::new(),
-        target: Vec::new(),
     }
 }
 
@@ -130,7 +119,7 @@ pub fn build(work: &Path, items: &[Item], mut recipe: Recipe) -> Vec<PathBuf> {
     // The real tar stream and the real entries, decoded from the builder's chunks.
     let mut stream = Vec::new();
     let mut entries = Vec::new();
-    let mut emit = |c: bd_archive::archive_stream::StreamChunk| {
+    let mut emit = |c: bd_archive::archive::tar_stream::StreamChunk| {
         stream.extend_from_slice(&c.data);
         entries.extend(c.completed);
         Ok(())

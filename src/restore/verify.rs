@@ -1,0 +1,366 @@
+//! `verify`: read every sector of a disc once, check it against the FEC checksum tables (data
+//! and parity alike), and report its health: intact, damaged but repairable, not repairable; map
+//! the damage to the disc's files and, when not repairable, to the archived entries lost.
+
+use std::collections::HashMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::disc::reader::{find_disc_header, Disc, RepairSettings};
+use crate::fec;
+use crate::format::catalog::{Entry, PartRecord};
+use crate::sector::{FileSectorSource, SectorSource, SECTOR_SIZE};
+use crate::util::escape::escape_path;
+use crate::util::progress::Progress;
+
+/// Health of one image (or of a set: the worst of its discs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// Every sector matches its checksum.
+    Ok,
+    /// Damaged, and the FEC can rebuild everything.
+    Repairable,
+    /// Damaged beyond what the FEC can rebuild.
+    Broken,
+}
+
+/// What verify found on one image (also the `--json` schema).
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// Image path.
+    pub image: String,
+    /// Overall health.
+    pub health: Health,
+    /// Chain name, generation and disc number from the disc header (if readable).
+    pub chain: Option<String>,
+    /// Generation.
+    pub generation: Option<u32>,
+    /// Disc number within the generation.
+    pub disc: Option<u32>,
+    /// Sectors checked.
+    pub sectors: u64,
+    /// Protected sectors (data, filesystem, index, catalog) lost or damaged.
+    pub lost_data_sectors: u64,
+    /// Parity sectors lost or damaged.
+    pub lost_parity_sectors: u64,
+    /// Parity shards per stripe (the most losses one stripe can take).
+    pub parity_per_stripe: u32,
+    /// Most losses in any one stripe.
+    pub worst_stripe_loss: u32,
+    /// Files on the disc with damaged sectors (disc file names).
+    pub affected_disc_files: Vec<String>,
+    /// Archived entries that cannot be restored from this disc (only when broken).
+    pub lost_entries: Vec<String>,
+    /// Path of the repaired copy written with --repair.
+    pub repaired_to: Option<String>,
+}
+
+/// Checks one image and optionally writes a repaired copy.
+pub fn verify_image(
+    img: &Path,
+    repair_to: Option<&Path>,
+    memory: u64,
+    progress: &dyn Progress,
+) -> Result<VerifyReport> {
+    let src: Arc<dyn SectorSource> = Arc::new(
+        FileSectorSource::open(img).with_context(|| format!("opening {}", img.display()))?,
+    );
+    verify_source(
+        &img.display().to_string(),
+        src,
+        repair_to,
+        memory,
+        progress,
+        None,
+    )
+}
+
+/// Called after a scan that found unrepairable stripes: re-reads what it can (a drive retrying
+/// its unreadable sectors) and says whether anything changed, so the scan is worth repeating.
+pub type RetryHook<'a> = &'a dyn Fn(&fec::FecScan) -> bool;
+
+/// Checks any sector source (image file, disc in a drive) and optionally writes a repaired copy.
+pub fn verify_source(
+    name: &str,
+    src: Arc<dyn SectorSource>,
+    repair_to: Option<&Path>,
+    memory: u64,
+    progress: &dyn Progress,
+    retry: Option<RetryHook<'_>>,
+) -> Result<VerifyReport> {
+    let header = find_disc_header(src.as_ref());
+    let located = fec::locate(src.as_ref(), header.as_ref().map(|h| h.fec_lba))
+        .with_context(|| format!("{name}: not a bd-archive disc, or its FEC data is destroyed"))?;
+    let total = located.layout.protected_sectors() + located.layout.region_sectors();
+    let run_scan = || -> Result<fec::FecScan> {
+        let pb = progress.meter(Some(total * SECTOR_SIZE as u64), "verifying");
+        let scan = fec::scan(src.as_ref(), &located, &|n| {
+            pb.set_position(n * SECTOR_SIZE as u64)
+        })?;
+        pb.finish();
+        Ok(scan)
+    };
+    let mut scan = run_scan()?;
+    if let Some(retry) = retry {
+        if !scan.is_repairable() && retry(&scan) {
+            scan = run_scan()?;
+        }
+    }
+    let health = if scan.is_clean() {
+        Health::Ok
+    } else if scan.is_repairable() {
+        Health::Repairable
+    } else {
+        Health::Broken
+    };
+    let mut report = VerifyReport {
+        image: name.to_string(),
+        health,
+        chain: header.as_ref().map(|h| h.name.clone()),
+        generation: header.as_ref().map(|h| h.sections[0].generation),
+        disc: header.as_ref().map(|h| h.sections[0].disc),
+        sectors: src.sector_count(),
+        lost_data_sectors: scan.lost_data_sectors(),
+        lost_parity_sectors: scan.lost_parity_sectors(),
+        parity_per_stripe: scan.parity_per_stripe(),
+        worst_stripe_loss: scan.max_stripe_loss(),
+        affected_disc_files: Vec::new(),
+        lost_entries: Vec::new(),
+        repaired_to: None,
+    };
+    if health != Health::Ok {
+        describe_damage(name, &src, &scan, &located, memory, &mut report);
+    }
+    if let Some(out) = repair_to {
+        if out.exists() {
+            bail!(
+                "--repair -o {}: exists; choose a new file name (nothing was written)",
+                out.display()
+            );
+        }
+        let rep = fec::write_repaired_image(src.as_ref(), &located, &scan, out, memory)?;
+        report.repaired_to = Some(out.display().to_string());
+        if !rep.is_complete() {
+            progress.warn(&format!(
+                "{}: written, but {} sector(s) could not be rebuilt",
+                out.display(),
+                rep.unrepaired_lbas.len()
+            ));
+        }
+    }
+    Ok(report)
+}
+
+/// Maps damaged sectors to the disc's files and, when not repairable, to the archived entries lost.
+fn describe_damage(
+    name: &str,
+    src: &Arc<dyn SectorSource>,
+    scan: &fec::FecScan,
+    located: &fec::LocatedFec,
+    memory: u64,
+    report: &mut VerifyReport,
+) {
+    let files = match crate::image::read_filesystem(src.as_ref()) {
+        Ok(fs) => fs.files,
+        Err(_) => fec::RepairedSource::new(Arc::clone(src), located, scan, memory, None)
+            .ok()
+            .and_then(|r| crate::image::read_filesystem(&r).ok())
+            .map(|fs| fs.files)
+            .unwrap_or_default(),
+    };
+    let bad = scan.bad_protected_lbas();
+    for f in &files {
+        let end = f.lba + f.size.div_ceil(SECTOR_SIZE as u64);
+        let i = bad.partition_point(|&l| l < f.lba);
+        if bad.get(i).is_some_and(|&l| l < end) {
+            report.affected_disc_files.push(f.path.clone());
+        }
+    }
+    if report.health != Health::Broken {
+        return;
+    }
+    // Entries whose chunks lie on unrepairable sectors.
+    let settings = RepairSettings {
+        memory_budget: memory,
+        spill_dir: None,
+    };
+    let Ok(disc) = Disc::open(name.to_string(), Arc::clone(src), &settings) else {
+        return;
+    };
+    let _ = disc.ensure_repaired();
+    let unrepaired: Vec<u64> = {
+        let stripes = scan.unrepairable_stripes();
+        let s = located.layout.stripes();
+        let mut v: Vec<u64> = bad
+            .iter()
+            .copied()
+            .filter(|l| stripes.binary_search(&(l % s)).is_ok())
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let Some(idx) = &disc.index else {
+        report.lost_entries.push(
+            "(the disc index is destroyed: use the catalog to see which files are lost)".into(),
+        );
+        return;
+    };
+    let parts = parts_by_number(&idx.parts);
+    let mut lost_chunks = Vec::new();
+    for c in &idx.chunks {
+        let Some(p) = parts.get(&c.part) else {
+            continue;
+        };
+        let start = p.lba * SECTOR_SIZE as u64 + c.part_offset;
+        let (a, b) = (
+            start / SECTOR_SIZE as u64,
+            (start + 80 + u64::from(c.stored_len)).div_ceil(SECTOR_SIZE as u64),
+        );
+        let i = unrepaired.partition_point(|&l| l < a);
+        if unrepaired.get(i).is_some_and(|&l| l < b) {
+            lost_chunks.push((
+                c.tar_offset,
+                c.tar_offset.saturating_add(u64::from(c.tar_len)),
+            ));
+        }
+    }
+    report
+        .lost_entries
+        .extend(entries_touching(disc.index_entries(), lost_chunks));
+}
+
+/// The parts of an index by number (one lookup per chunk instead of a scan of the parts).
+fn parts_by_number(parts: &[PartRecord]) -> HashMap<u32, &PartRecord> {
+    parts.iter().map(|p| (p.part, p)).collect()
+}
+
+/// Escaped paths of the entries whose tar record overlaps one of the `lost` stream ranges:
+/// the ranges are sorted and merged once, then each entry is one binary search, so the cost
+/// is (entries + ranges) × log, never entries × ranges.
+fn entries_touching<'e>(
+    entries: impl Iterator<Item = &'e Entry>,
+    mut lost: Vec<(u64, u64)>,
+) -> Vec<String> {
+    lost.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(lost.len());
+    for (a, b) in lost {
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
+        }
+    }
+    let mut out = Vec::new();
+    if merged.is_empty() {
+        return out;
+    }
+    for e in entries {
+        let x = e.data.header_offset;
+        let y = e
+            .data
+            .content_offset
+            .saturating_add(e.size)
+            .max(x.saturating_add(1));
+        let i = merged.partition_point(|r| r.1 <= x);
+        if merged.get(i).is_some_and(|r| r.0 < y) {
+            out.push(escape_path(&e.path));
+        }
+    }
+    out
+}
+
+/// Checks a disc given as a directory (mounted disc or copy): every chunk of every data part is
+/// read and checked; damage is repaired through the FEC over the reassembled image if possible.
+pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport> {
+    let settings = RepairSettings {
+        memory_budget: memory,
+        spill_dir: None,
+    };
+    let discs = Disc::open_all(dir, &settings)?;
+    let first = &discs[0];
+    let mut report = VerifyReport {
+        image: dir.display().to_string(),
+        health: Health::Ok,
+        chain: Some(first.header.name.clone()),
+        generation: Some(first.generation()),
+        disc: Some(first.number()),
+        sectors: first.header.image_sectors,
+        lost_data_sectors: 0,
+        lost_parity_sectors: 0,
+        parity_per_stripe: 0,
+        worst_stripe_loss: 0,
+        affected_disc_files: Vec::new(),
+        lost_entries: Vec::new(),
+        repaired_to: None,
+    };
+    let repaired_on_open = first.repair_summary().is_some();
+    let mut bad = Vec::new();
+    for d in &discs {
+        let Some(idx) = &d.index else {
+            report.health = Health::Broken;
+            report
+                .affected_disc_files
+                .push(format!("generation {} index", d.generation()));
+            continue;
+        };
+        let parts = parts_by_number(&idx.parts);
+        for (i, c) in idx.chunks.iter().enumerate() {
+            let Some(p) = parts.get(&c.part) else {
+                continue;
+            };
+            let mut out = Vec::new();
+            if d.read_chunk_once(idx.disc.first_chunk + i as u64, c, p.lba, &mut out)
+                .is_err()
+            {
+                bad.push((d, i));
+            }
+        }
+    }
+    if bad.is_empty() && !repaired_on_open {
+        return Ok(report);
+    }
+    report.health = Health::Repairable;
+    // Lost stream ranges per disc (by its position in `discs`), matched to entries once.
+    let mut lost: HashMap<usize, Vec<(u64, u64)>> = HashMap::new();
+    let position = |d: &Disc| discs.iter().position(|x| std::ptr::eq(x, d)).unwrap_or(0);
+    let mut part_maps: HashMap<usize, HashMap<u32, &PartRecord>> = HashMap::new();
+    for (d, i) in bad {
+        let idx = d.index.as_ref().expect("chunks come from an index");
+        let c = &idx.chunks[i];
+        let k = position(d);
+        let parts = part_maps
+            .entry(k)
+            .or_insert_with(|| parts_by_number(&idx.parts));
+        let p = *parts.get(&c.part).expect("checked above");
+        report.affected_disc_files.push(format!(
+            "{}-gen{}.{:04}.tar.zst",
+            d.header.name,
+            d.generation(),
+            p.part
+        ));
+        let mut out = Vec::new();
+        if d.read_chunk(idx.disc.first_chunk + i as u64, c, p.lba, &mut out)
+            .is_err()
+        {
+            report.health = Health::Broken;
+            let range = (
+                c.tar_offset,
+                c.tar_offset.saturating_add(u64::from(c.tar_len)),
+            );
+            lost.entry(k).or_default().push(range);
+        }
+    }
+    let mut lost: Vec<_> = lost.into_iter().collect();
+    lost.sort_by_key(|(k, _)| *k);
+    for (k, ranges) in lost {
+        report
+            .lost_entries
+            .extend(entries_touching(discs[k].index_entries(), ranges));
+    }
+    report.affected_disc_files.dedup();
+    report.lost_entries.dedup();
+    Ok(report)
+}
