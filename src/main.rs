@@ -40,7 +40,10 @@ fn main() {
     match result {
         Ok(code) => std::process::exit(code),
         Err(e) => {
-            eprintln!("error: {e:#}");
+            eprintln!(
+                "error: {}",
+                bd_archive::util::escape::terminal_text(&format!("{e:#}"))
+            );
             let interrupted =
                 e.downcast_ref::<interrupt::Interrupted>().is_some() || interrupt::requested();
             std::process::exit(if interrupted {

@@ -27,6 +27,7 @@ mod compat_seed;
 mod fec_repair;
 mod fuzz_regressions;
 mod golden_images;
+mod hostile_discs;
 mod image_damage;
 mod image_multi_extent;
 mod image_oracles;

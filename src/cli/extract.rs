@@ -1,6 +1,8 @@
 //! `extract`: sources → options → [`restore::extract::extract`] (or the seed format's
 //! extract) → OUT/corrupted-files.txt and the exit code.
 
+use bd_archive::restore::extract::WORKDIR_NAME;
+use bd_archive::restore::writer::OutDir;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -26,8 +28,19 @@ pub fn run(args: &ExtractArgs, ui: &Ui) -> Result<i32> {
         Sources::Ours(sources) => (None, sources),
     };
     let workdir = &opts.workdir;
-    std::fs::create_dir_all(workdir)
-        .with_context(|| format!("creating work directory {}", workdir.display()))?;
+    // -w where the user said; by default OUT/.bd-archive-work, created through OUT's
+    // descriptor and refused if a symlink is in its place (never followed).
+    let made = match &args.workdir {
+        Some(w) => std::fs::create_dir_all(w).map(|()| w.clone()),
+        None => OutDir::open(&args.output)
+            .and_then(|out| out.create_own_dir(std::path::Path::new(WORKDIR_NAME))),
+    };
+    made.with_context(|| {
+        format!(
+            "creating work directory {} (check -o / -w)",
+            workdir.display()
+        )
+    })?;
     let settings = RepairSettings {
         memory_budget: parse_memory(args.memory.as_deref())?,
         spill_dir: Some(workdir.clone()),
@@ -66,7 +79,7 @@ fn options(args: &ExtractArgs) -> ExtractOptions {
         workdir: args
             .workdir
             .clone()
-            .unwrap_or_else(|| args.output.join(".bd-archive-work")),
+            .unwrap_or_else(|| args.output.join(WORKDIR_NAME)),
         only: args.only.clone(),
         generation: args.generation,
         overwrite: args.overwrite,

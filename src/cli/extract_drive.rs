@@ -237,7 +237,10 @@ pub fn next_disc(drive: &mut dyn Drive, still_needed: &str, ui: &Ui) -> Result<N
         .tray(true)
         .with_context(|| format!("{name}: ejecting the disc"))?;
     if std::io::stdin().is_terminal() {
-        eprint!("{still_needed}\nInsert the next disc and press Enter (e = restore now with the discs read so far): ");
+        eprint!(
+            "{}\nInsert the next disc and press Enter (e = restore now with the discs read so far): ",
+            bd_archive::util::escape::terminal_text(still_needed)
+        );
         std::io::stderr().flush().ok();
         let mut line = String::new();
         if std::io::stdin().lock().read_line(&mut line)? == 0

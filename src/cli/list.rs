@@ -23,26 +23,51 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
         Sources::Continued { ours, .. } => ours,
         Sources::Ours(sources) => sources,
     };
-    let (name, generation, entries, chunks, complete) =
-        if sources.len() == 1 && is_catalog(&sources[0]) {
-            let raw = std::fs::read(&sources[0])?;
-            let (_, c): (_, Catalog) = decode_record(records::CATALOG_MAGIC, "catalog", &raw)
-                .map_err(|e| anyhow::anyhow!("{}: {e}", sources[0].display()))?;
-            (c.chain.name, c.chain.generation, c.entries, c.chunks, true)
-        } else {
-            let mut by_gen = open_discs(
-                &sources,
-                &bd_archive::disc::reader::RepairSettings::default(),
-                ui,
-            )
-            .map_err(crate::cli::explain::extract)?;
-            let Some((_, discs)) = by_gen.pop_last() else {
-                bail!("no discs found")
-            };
-            let set = GenerationSet::new(discs)?;
-            let complete = set.catalog.is_some();
-            (set.name, set.generation, set.entries, set.chunks, complete)
+    let (name, generation, entries, chunks, complete, damaged) = if sources.len() == 1
+        && is_catalog(&sources[0])
+    {
+        let raw = std::fs::read(&sources[0])?;
+        let (_, c): (_, Catalog) = decode_record(records::CATALOG_MAGIC, "catalog", &raw)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", sources[0].display()))?;
+        let mut chunks = c.chunks;
+        let mut seqs: Vec<u64> = (0..chunks.len() as u64).collect();
+        if bd_archive::format::catalog::retain_valid_chunks(&mut chunks, &mut seqs) > 0 {
+            ui.warn("chunk records that break FORMAT.md §5 are ignored (disc column)");
+        }
+        (
+            c.chain.name,
+            c.chain.generation,
+            c.entries,
+            chunks,
+            true,
+            false,
+        )
+    } else {
+        let mut by_gen = open_discs(
+            &sources,
+            &bd_archive::disc::reader::RepairSettings::default(),
+            ui,
+        )
+        .map_err(crate::cli::explain::extract)?;
+        let Some((_, discs)) = by_gen.pop_last() else {
+            bail!("no discs found")
         };
+        let set = GenerationSet::new(discs)?;
+        let complete = set.catalog.is_some();
+        for n in &set.notes {
+            ui.warn(n);
+        }
+        // A disc whose index or catalog could not be read: the listing may lack entries.
+        let damaged = set.discs.values().any(|d| !d.problems.is_empty()) || !set.notes.is_empty();
+        (
+            set.name,
+            set.generation,
+            set.entries,
+            set.chunks,
+            complete,
+            damaged,
+        )
+    };
     if !complete {
         ui.warn(
             "the catalog disc is not among the sources: listing only what the given discs hold",
@@ -52,10 +77,15 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
         print_json(&name, generation, &entries, &chunks);
     } else {
         for e in &entries {
-            println!("{}", line(e, &holder(e, generation, &chunks)));
+            let text = line(e, &holder(e, generation, &chunks));
+            println!("{}", bd_archive::util::escape::terminal_text(&text));
         }
     }
-    Ok(crate::cli::exit::OK)
+    Ok(if damaged {
+        crate::cli::exit::DAMAGED
+    } else {
+        crate::cli::exit::OK
+    })
 }
 
 /// `list` of seed discs: the newest generation's catalogue.

@@ -14,6 +14,7 @@ pub mod extract_drive;
 pub mod list;
 pub mod verify;
 
+use bd_archive::util::escape::terminal_text;
 use std::io::{IsTerminal, Write};
 use std::sync::Arc;
 
@@ -30,28 +31,30 @@ pub struct Ui {
     pub verbose: bool,
 }
 
+// Every message goes through `terminal_text`: disc-derived strings (chain names, labels, file
+// names) cannot reach the terminal as escape sequences.
 impl Ui {
     /// Normal progress messages (stderr; hidden with -q).
     pub fn say(&self, msg: &str) {
         if !self.quiet {
-            eprintln!("{msg}");
+            eprintln!("{}", terminal_text(msg));
         }
     }
 
     /// Overview lines and results meant for the user even when piped (stdout).
     pub fn info(&self, msg: &str) {
-        println!("{msg}");
+        println!("{}", terminal_text(msg));
     }
 
     /// Warnings (stderr, always).
     pub fn warn(&self, msg: &str) {
-        eprintln!("warning: {msg}");
+        eprintln!("warning: {}", terminal_text(msg));
     }
 
     /// Detail shown with -v.
     pub fn detail(&self, msg: &str) {
         if self.verbose {
-            eprintln!("{msg}");
+            eprintln!("{}", terminal_text(msg));
         }
     }
 }
@@ -113,7 +116,7 @@ impl Meter for Bar {
         self.0.set_message(msg);
     }
     fn println(&self, line: String) {
-        self.0.println(line);
+        self.0.println(terminal_text(&line));
     }
     fn finish(&self) {
         self.0.finish_and_clear();
@@ -146,6 +149,8 @@ pub fn parse_memory(s: Option<&str>) -> Result<u64> {
         if v < 64 << 20 {
             bail!("--memory {s}: at least 64M is needed");
         }
+        // The user vouches for this much: catalogs and indexes may use it too.
+        bd_archive::format::records::set_decode_budget(v);
         return Ok(v);
     }
     let ram = std::fs::read_to_string("/proc/meminfo")

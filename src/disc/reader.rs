@@ -142,6 +142,8 @@ pub struct Disc {
     pub problems: Vec<String>,
     /// Which generation section of the disc header this view reads (a packed disc has several).
     pub section: usize,
+    /// Shares of the decode budget held for its index and catalog (given back with the disc).
+    _budget: Vec<records::BudgetClaim>,
 }
 
 /// What could be read from one source: the header (required), and the index and catalog, each of
@@ -150,6 +152,8 @@ struct Contents {
     header: DiscHeader,
     index: Result<DiscIndex, ReadError>,
     catalog: Result<Option<Catalog>, ReadError>,
+    /// Decode-budget shares of the records read.
+    claims: Vec<records::BudgetClaim>,
 }
 
 /// A disc index as stored, decoded without keeping its entries: on a generation's last disc the
@@ -196,7 +200,7 @@ fn decode_at<T: serde::de::DeserializeOwned>(
     (lba, bytes): (u64, u64),
     magic: &[u8; 8],
     what: &'static str,
-) -> Result<T, ReadError> {
+) -> Result<(T, records::BudgetClaim), ReadError> {
     let too_big = bytes > records::MAX_BODY_LEN
         || lba.saturating_add(bytes.div_ceil(SECTOR_SIZE as u64)) > source.sector_count();
     if too_big {
@@ -205,14 +209,22 @@ fn decode_at<T: serde::de::DeserializeOwned>(
             "index or catalog lies outside the image (truncated?)".into(),
         ));
     }
-    let reader = SectorReader {
+    let reader = || SectorReader {
         source,
         pos: lba * SECTOR_SIZE as u64,
         end: lba * SECTOR_SIZE as u64 + bytes,
     };
-    records::decode_record_from(magic, what, reader)
-        .map(|(_, v)| v)
-        .map_err(|e| ReadError::Record(name.to_string(), e))
+    let record_err = |e| ReadError::Record(name.to_string(), e);
+    // The body's share of the decode budget is claimed from its header before decoding, and
+    // held by the disc as long as the decoded value may be.
+    let mut head = [0u8; records::RECORD_HEADER_LEN];
+    std::io::Read::read_exact(&mut reader(), &mut head)
+        .map_err(|e| record_err(records::RecordError::Read(what, e)))?;
+    let h = records::decode_header(magic, what, &head).map_err(record_err)?;
+    let claim = records::claim_decode(what, h.raw_len).map_err(record_err)?;
+    records::decode_record_from(magic, what, reader())
+        .map(|(_, v)| (v, claim))
+        .map_err(record_err)
 }
 
 /// Sequential reads of the byte range `[pos, end)` of a sector source.
@@ -247,26 +259,38 @@ fn read_contents(
             format!("disc header has no section {section}"),
         )
     })?;
+    let mut claims = Vec::new();
     let catalog = if s.flags & SECTION_LAST_DISC != 0 && s.catalog_bytes > 0 {
         let at = (s.catalog_lba, s.catalog_bytes);
-        decode_at(name, source, at, records::CATALOG_MAGIC, "catalog").map(Some)
+        decode_at(name, source, at, records::CATALOG_MAGIC, "catalog").map(|(c, claim)| {
+            claims.push(claim);
+            Some(c)
+        })
     } else {
         Ok(None)
     };
     let without_entries = matches!(catalog, Ok(Some(_)));
     let at = (s.index_lba, s.index_bytes);
     let decoded = if without_entries {
-        decode_at(name, source, at, records::INDEX_MAGIC, "disc index").map(
-            |i: IndexWithoutEntries| DiscIndex {
+        decode_at(name, source, at, records::INDEX_MAGIC, "disc index")
+            .map(|(i, claim): (IndexWithoutEntries, _)| {
+                claims.push(claim);
+                i
+            })
+            .map(|i: IndexWithoutEntries| DiscIndex {
                 chain: i.chain,
                 disc: i.disc,
                 parts: i.parts,
                 chunks: i.chunks,
                 entries: i.entries,
+            })
+    } else {
+        decode_at(name, source, at, records::INDEX_MAGIC, "disc index").map(
+            |(i, claim): (DiscIndex, _)| {
+                claims.push(claim);
+                i
             },
         )
-    } else {
-        decode_at(name, source, at, records::INDEX_MAGIC, "disc index")
     };
     let index = decoded.and_then(|index: DiscIndex| {
         if index.chain.chain_id != header.chain_id || index.chain.generation != s.generation {
@@ -281,6 +305,7 @@ fn read_contents(
         header,
         index,
         catalog,
+        claims,
     })
 }
 
@@ -446,6 +471,7 @@ impl Disc {
             catalog,
             problems,
             section,
+            _budget: c.claims,
         }
     }
 
@@ -652,6 +678,9 @@ pub struct GenerationSet {
     pub parts: BTreeMap<u32, PartRecord>,
     /// Entries in stream order (catalog, or merged from the indexes present).
     pub entries: Vec<Entry>,
+    /// What was wrong with the tables read (chunk records that break FORMAT §5 and were
+    /// dropped): the bytes they claimed are reported as unreadable; one line per cause.
+    pub notes: Vec<String>,
 }
 
 impl GenerationSet {
@@ -671,7 +700,7 @@ impl GenerationSet {
             by_no.entry(d.number()).or_insert(d);
         }
         let mut parts = BTreeMap::new();
-        let (chunks, chunk_seqs, entries) = match &mut catalog {
+        let (mut chunks, mut chunk_seqs, entries) = match &mut catalog {
             Some(c) => {
                 for p in &c.parts {
                     parts.insert(p.part, p.clone());
@@ -693,6 +722,13 @@ impl GenerationSet {
             }
             None => Self::merge_indexes(&by_no, &mut parts),
         };
+        let mut notes = Vec::new();
+        let dropped = crate::format::catalog::retain_valid_chunks(&mut chunks, &mut chunk_seqs);
+        if dropped > 0 {
+            notes.push(format!(
+                "generation {generation}: {dropped} chunk record(s) break FORMAT.md §5 (1 MiB chunks at k·2^20, discs in order) and were ignored; the bytes they claim are listed as not restored"
+            ));
+        }
         Ok(GenerationSet {
             name,
             generation,
@@ -702,6 +738,7 @@ impl GenerationSet {
             chunk_seqs,
             parts,
             entries,
+            notes,
         })
     }
 

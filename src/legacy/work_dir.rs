@@ -3,6 +3,8 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::restore::writer::OutDir;
+
 /// The directory, and whether it is ours to remove.
 pub(super) struct WorkDir {
     path: PathBuf,
@@ -34,7 +36,21 @@ impl WorkDir {
                 .map(|d| d.as_nanos())
                 .unwrap_or(0)
         ));
-        std::fs::create_dir_all(&path)?;
+        match parent {
+            // Inside OUT: each level through its parent's descriptor, never via a symlink.
+            Some(p) => {
+                let (Some(up), Some(name)) = (p.parent(), p.file_name()) else {
+                    return Err(std::io::Error::other(format!(
+                        "{}: not a valid work directory",
+                        p.display()
+                    )));
+                };
+                OutDir::open(up)?.create_own_dir(Path::new(name))?;
+                let leaf = path.file_name().unwrap_or_default();
+                OutDir::open(p)?.create_own_dir(Path::new(leaf))?;
+            }
+            None => std::fs::create_dir_all(&path)?,
+        }
         Ok(WorkDir {
             path,
             keep: false,

@@ -125,13 +125,18 @@ impl DriveSectorSource {
                     map.set(r.start, r.len, SectorStatus::NonTrimmed);
                 }
             }
-            let f = std::fs::OpenOptions::new()
-                .read(true)
-                .write(true)
-                .create(true)
-                .truncate(false)
-                .open(image)
-                .map_err(|e| DiscSourceError::Copy(image.display().to_string(), e))?;
+            // Kept across runs (a later pass reads only what is missing), so not an exclusive
+            // create; but never through a symlink at the name.
+            let f = std::os::unix::fs::OpenOptionsExt::custom_flags(
+                std::fs::OpenOptions::new()
+                    .read(true)
+                    .write(true)
+                    .create(true)
+                    .truncate(false),
+                libc::O_NOFOLLOW,
+            )
+            .open(image)
+            .map_err(|e| DiscSourceError::Copy(image.display().to_string(), e))?;
             f.set_len(sectors * SECTOR_SIZE as u64)
                 .map_err(|e| DiscSourceError::Copy(image.display().to_string(), e))?;
             copy = Some(f);

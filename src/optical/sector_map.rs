@@ -325,7 +325,19 @@ impl SectorMap {
             path: name.clone(),
             source,
         };
-        std::fs::write(&tmp, self.to_mapfile(current, comment)).map_err(io_err)?;
+        // The temporary name is created exclusively (a stale one is unlinked, never followed),
+        // and rename replaces whatever is at `path` without following it.
+        match std::fs::remove_file(&tmp) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => return Err(io_err(e)),
+            _ => {}
+        }
+        let mut f = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)
+            .map_err(io_err)?;
+        std::io::Write::write_all(&mut f, self.to_mapfile(current, comment).as_bytes())
+            .map_err(io_err)?;
         std::fs::rename(&tmp, path).map_err(io_err)
     }
 }

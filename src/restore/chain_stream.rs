@@ -37,6 +37,63 @@ type Decoded = Result<Arc<Vec<u8>>, Gap>;
 /// A chunk of a chain: (generation, index in that generation's chunk table).
 pub(crate) type ChunkKey = (u32, usize);
 
+/// The chunks a run of reads needs, in order: runs of consecutive chunk indices, so its size grows
+/// with the number of files (one run each, at most), never with files × chunks — many files
+/// sharing a long range of chunks (copies reusing one `DataRef`) cost one run each.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Plan {
+    /// `(generation, first chunk index, chunk count)`; count ≥ 1; no two neighbours mergeable.
+    runs: Vec<(u32, usize, usize)>,
+    /// `starts[r]` = plan position of the first chunk of `runs[r]`; same length as `runs`.
+    starts: Vec<usize>,
+    /// Total positions: sum of the counts.
+    len: usize,
+}
+
+impl Plan {
+    /// Appends `key` unless it repeats the last position; extends the last run when it follows it.
+    pub fn push(&mut self, (g, i): ChunkKey) {
+        if let Some(last) = self.runs.last_mut() {
+            if last.0 == g && i + 1 == last.1 + last.2 {
+                return;
+            }
+            if last.0 == g && i == last.1 + last.2 {
+                last.2 += 1;
+                self.len += 1;
+                return;
+            }
+        }
+        self.runs.push((g, i, 1));
+        self.starts.push(self.len);
+        self.len += 1;
+    }
+
+    /// Number of positions.
+    pub fn len(&self) -> usize {
+        self.len
+    }
+
+    /// The chunk at position `pos`.
+    pub fn get(&self, pos: usize) -> Option<ChunkKey> {
+        if pos >= self.len {
+            return None;
+        }
+        let r = self.starts.partition_point(|&s| s <= pos) - 1;
+        let (g, first, _) = self.runs[r];
+        Some((g, first + (pos - self.starts[r])))
+    }
+}
+
+impl FromIterator<ChunkKey> for Plan {
+    fn from_iter<I: IntoIterator<Item = ChunkKey>>(iter: I) -> Self {
+        let mut p = Plan::default();
+        for k in iter {
+            p.push(k);
+        }
+        p
+    }
+}
+
 /// Bytes of one decoded chunk, shared rather than copied: handing a piece to another thread (the
 /// one writing files) costs no copy, and the chunk's buffer is freed when its last piece is.
 #[derive(Clone, Debug)]
@@ -60,7 +117,7 @@ impl Deref for Piece {
 /// `window` decoded chunks wait (each at most `MAX_CHUNK_SIZE`) however far the reader lags.
 struct ReadAhead {
     /// Chunks in the order the reader will ask for them, no two neighbours equal.
-    plan: Vec<ChunkKey>,
+    plan: Plan,
     /// Most chunks decoded (or decoding) and not yet taken.
     window: usize,
     state: Mutex<AheadState>,
@@ -84,7 +141,7 @@ struct AheadState {
 }
 
 impl ReadAhead {
-    fn new(plan: Vec<ChunkKey>, threads: usize, window: usize) -> Self {
+    fn new(plan: Plan, threads: usize, window: usize) -> Self {
         ReadAhead {
             plan,
             window: window.max(1),
@@ -125,7 +182,10 @@ impl ReadAhead {
             let pos = st.next;
             st.next += 1;
             drop(st);
-            let decoded = decode(self.plan[pos]);
+            let Some(key) = self.plan.get(pos) else {
+                return;
+            };
+            let decoded = decode(key);
             st = lock(&self.state);
             if pos >= st.taken {
                 let k = pos - st.taken;
@@ -220,6 +280,46 @@ fn pieces(
     })
 }
 
+/// Runs `(first, last)` (inclusive) of consecutive chunk indices covering `[start, start+len)`
+/// of a set's stream, found by binary search: one run per stretch without a hole in the table.
+fn chunk_runs(
+    set: &GenerationSet,
+    start: u64,
+    len: u64,
+) -> impl Iterator<Item = (usize, usize)> + '_ {
+    let end = start.saturating_add(len);
+    let chunks = &set.chunks;
+    // Chunks overlapping the range: from the one holding `start` (or the next) to the last
+    // starting before `end`.
+    let lo = chunks.partition_point(|c| c.tar_offset.saturating_add(u64::from(c.tar_len)) <= start);
+    let hi = chunks.partition_point(|c| c.tar_offset < end);
+    // `[a, b]` has no hole when the offsets grew by exactly 1 MiB per chunk (FORMAT §5). For a
+    // table that follows §5 (GenerationSet checks it) this is monotone in `b`, so the end of each
+    // stretch is found by binary search; a table that does not just yields shorter runs (the plan
+    // is a read-ahead hint: reads outside it still work).
+    let no_hole = move |a: usize, b: usize| {
+        chunks[b].tar_offset.checked_sub(chunks[a].tar_offset) == Some(((b - a) as u64) << 20)
+    };
+    let mut i = lo;
+    std::iter::from_fn(move || {
+        if i >= hi {
+            return None;
+        }
+        let first = i;
+        let (mut good, mut bad) = (first, hi); // no_hole(first, good); `bad` excluded
+        while bad - good > 1 {
+            let mid = good + (bad - good) / 2;
+            if no_hole(first, mid) {
+                good = mid;
+            } else {
+                bad = mid;
+            }
+        }
+        i = good + 1;
+        Some((first, good))
+    })
+}
+
 /// Serves tar-stream bytes of every generation at hand, so entries of a chain catalog can be read
 /// from whichever generation stores their data. With [`ChainStreams::read_ahead`], chunks are
 /// decoded by worker threads ahead of the reader; without, each chunk is decoded when first needed.
@@ -246,16 +346,23 @@ impl<'a> ChainStreams<'a> {
 
     /// The chunks that reading `ranges` (generation, start, length) in this order needs, in order,
     /// each once per run of consecutive uses: the plan for [`ChainStreams::read_ahead`].
-    pub(crate) fn plan(&self, ranges: impl IntoIterator<Item = (u32, u64, u64)>) -> Vec<ChunkKey> {
-        let mut plan: Vec<ChunkKey> = Vec::new();
+    /// Costs O(log chunks) per range plus one per gap in the chunk table it crosses: the chunks a
+    /// range covers are found by binary search, not walked one by one.
+    pub(crate) fn plan(&self, ranges: impl IntoIterator<Item = (u32, u64, u64)>) -> Plan {
+        let mut plan = Plan::default();
         for (g, start, len) in ranges {
             let Some(set) = self.sets.get(&g) else {
                 continue;
             };
-            for (i, _, _) in pieces(set, start, len) {
-                if let Some(i) = i {
-                    if plan.last() != Some(&(g, i)) {
-                        plan.push((g, i));
+            for (first, last) in chunk_runs(set, start, len) {
+                plan.push((g, first));
+                if last > first {
+                    // Extend the run to `last` in one step.
+                    let r = plan.runs.last_mut().expect("pushed above");
+                    if r.0 == g && r.1 + r.2 == first + 1 {
+                        let add = last - first;
+                        r.2 += add;
+                        plan.len += add;
                     }
                 }
             }
@@ -268,7 +375,7 @@ impl<'a> ChainStreams<'a> {
     /// overlapped with whatever `f` does; any other read still works (it decodes on its own).
     pub(crate) fn read_ahead<R>(
         &mut self,
-        plan: Vec<ChunkKey>,
+        plan: Plan,
         threads: usize,
         window: usize,
         f: impl FnOnce(&mut Self) -> R,
@@ -312,7 +419,7 @@ impl<'a> ChainStreams<'a> {
         }
         let mut got = None;
         if let Some(ahead) = &self.ahead {
-            if ahead.plan.get(self.cursor) == Some(&key) {
+            if ahead.plan.get(self.cursor) == Some(key) {
                 got = ahead.take(self.cursor);
                 self.cursor += 1;
             }
@@ -384,7 +491,7 @@ mod tests {
         window: usize,
         reader: impl FnOnce(&ReadAhead),
     ) -> usize {
-        let ahead = ReadAhead::new(plan, threads, window);
+        let ahead = ReadAhead::new(plan.into_iter().collect(), threads, window);
         let started = AtomicUsize::new(0);
         let most = AtomicUsize::new(0);
         let decode = |k: ChunkKey| {
@@ -401,6 +508,22 @@ mod tests {
             ahead.stop();
         });
         most.into_inner()
+    }
+
+    #[test]
+    fn plan_keeps_runs_not_positions() {
+        let keys: Vec<ChunkKey> = (0..5)
+            .map(|i| (1, i))
+            .chain([(1, 4), (2, 0), (1, 0)])
+            .collect();
+        let plan: Plan = keys.iter().copied().collect();
+        let want: Vec<ChunkKey> = vec![(1, 0), (1, 1), (1, 2), (1, 3), (1, 4), (2, 0), (1, 0)];
+        assert_eq!(plan.len(), want.len());
+        for (pos, k) in want.iter().enumerate() {
+            assert_eq!(plan.get(pos), Some(*k));
+        }
+        assert_eq!(plan.get(want.len()), None);
+        assert_eq!(plan.runs.len(), 3);
     }
 
     #[test]
@@ -430,7 +553,7 @@ mod tests {
 
     #[test]
     fn without_workers_the_reader_is_told_to_decode_itself() {
-        let ahead = ReadAhead::new(vec![(1, 0), (1, 1)], 1, 4);
+        let ahead = ReadAhead::new([(1, 0), (1, 1)].into_iter().collect(), 1, 4);
         std::thread::scope(|s| {
             let worker = s.spawn(|| ahead.work(&|_| panic!("worker dies")));
             assert!(worker.join().is_err());

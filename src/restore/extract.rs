@@ -19,10 +19,11 @@ use std::path::{Path, PathBuf};
 use crate::restore::ExtractError;
 
 use crate::disc::reader::{Disc, GenerationSet};
+use crate::format::catalog::validate::{entry_violations, Source};
 use crate::format::catalog::{in_seed, seed_generations, Entry, EntryKind};
 use crate::restore::chain_stream::{ChainStreams, Gap};
 use crate::restore::feed::{drain, feed_contents, Feed, FeedRx, FEED_BATCHES};
-use crate::restore::writer::{RestoreOptions, Restorer};
+use crate::restore::writer::{OutDir, RestoreOptions, Restorer};
 use crate::util::escape::escape_path;
 use crate::util::progress::Progress;
 
@@ -99,7 +100,7 @@ impl ExtractReport {
         if self.is_bit_exact() {
             return Ok(None);
         }
-        let path = self.output.join("corrupted-files.txt");
+        let path = self.output.join(REPORT_NAME);
         let mut text = String::from(
             "# bd-archive: files not restored bit-exact\n\
 # path<TAB>byte ranges not restored (start-end, end exclusive; '-' if none)<TAB>reason\n",
@@ -113,21 +114,43 @@ impl ExtractReport {
             } else {
                 d.ranges
                     .iter()
+                    .take(MAX_RANGES)
                     .map(|(a, b)| format!("{a}-{b}"))
                     .collect::<Vec<_>>()
                     .join(",")
             };
+            let more = match d.ranges.len().checked_sub(MAX_RANGES) {
+                Some(n) if n > 0 => {
+                    let bytes: u64 = d.ranges[MAX_RANGES..].iter().map(|(a, b)| b - a).sum();
+                    format!(" (and {n} more ranges, {bytes} bytes, not listed)")
+                }
+                _ => String::new(),
+            };
             text.push_str(&format!(
-                "{}\t{ranges}\t{}\n",
+                "{}\t{ranges}\t{}{more}\n",
                 escape_path(&d.path),
                 d.reason
             ));
         }
-        std::fs::write(&path, text)
+        // Through OUT's descriptor, never following a symlink at the name (the archive cannot
+        // put one there: the name is reserved; one already in OUT is replaced, not written
+        // through).
+        OutDir::open(&self.output)
+            .and_then(|dir| dir.replace_own_file(Path::new(REPORT_NAME), text.as_bytes()))
             .map_err(|e| ExtractError::Output(format!("writing {}", path.display()), e))?;
         Ok(Some(path))
     }
 }
+
+/// Name of the damage report in OUT (one of [`crate::restore::writer::RESERVED_NAMES`]).
+pub const REPORT_NAME: &str = "corrupted-files.txt";
+
+/// Name of the default work directory inside OUT (one of
+/// [`crate::restore::writer::RESERVED_NAMES`]).
+pub const WORKDIR_NAME: &str = ".bd-archive-work";
+
+/// Most byte ranges listed per file in the report; the rest are summed up in its reason.
+const MAX_RANGES: usize = 64;
 
 /// Restores the state of one generation from `discs` (grouped by generation, as
 /// [`crate::restore::sources::open_discs`] returns them) into `opts.output`.
@@ -152,12 +175,8 @@ pub fn extract(
         }
     ));
     let notes = chain_notes(&sets, generation, progress);
-    let entries: Vec<&Entry> = set
-        .entries
-        .iter()
-        .filter(|e| selected(e, &opts.only))
-        .collect();
-    if !opts.only.is_empty() && entries.is_empty() {
+    let (entries, skipped) = checked_entries(&sets, set, &opts.only);
+    if !opts.only.is_empty() && entries.is_empty() && skipped.is_empty() {
         return Err(ExtractError::NoMatch(opts.only.clone()));
     }
     let mut restorer = open_restorer(opts, &entries)?;
@@ -176,14 +195,22 @@ pub fn extract(
             .collect(),
     );
     let replayed = prelude.is_some();
-    let (mut damaged, kept) =
-        match restore_entries(&mut restorer, &entries, &sets, replayed, opts, progress) {
-            Ok(r) => r,
-            Err(e) => {
-                let _ = restorer.finish();
-                return Err(e);
-            }
-        };
+    let listed = entries.len() + skipped.len();
+    let (mut damaged, kept) = match restore_entries(
+        &mut restorer,
+        &entries,
+        skipped,
+        &sets,
+        replayed,
+        opts,
+        progress,
+    ) {
+        Ok(r) => r,
+        Err(e) => {
+            let _ = restorer.finish();
+            return Err(e);
+        }
+    };
     if let Some(p) = &prelude {
         damaged.extend(p.finish(&mut restorer, &set.entries)?);
     }
@@ -207,7 +234,7 @@ pub fn extract(
     }
     Ok(ExtractReport {
         output: opts.output.clone(),
-        entries: entries.len(),
+        entries: listed,
         damaged,
         notes,
     })
@@ -269,15 +296,16 @@ fn open_restorer(opts: &ExtractOptions, entries: &[&Entry]) -> Result<Restorer, 
 fn restore_entries(
     restorer: &mut Restorer,
     entries: &[&Entry],
+    skipped: Vec<Damage>,
     sets: &BTreeMap<u32, GenerationSet>,
     replayed: bool,
     opts: &ExtractOptions,
     progress: &dyn Progress,
 ) -> Result<(Vec<Damage>, u64), ExtractError> {
-    let total: u64 = entries.iter().map(|e| e.size).sum();
+    let total: u64 = entries.iter().fold(0u64, |t, e| t.saturating_add(e.size));
     let pb = progress.meter(Some(total), "restoring");
-    let mut damaged = Vec::new();
-    let mut damaged_paths = HashSet::new();
+    let mut damaged_paths: HashSet<Vec<u8>> = skipped.iter().map(|d| d.path.clone()).collect();
+    let mut damaged = skipped;
     let mut kept = 0u64;
     let streams = ChainStreams::new(sets);
     // Reading (parallel chunk decode + SHA-256) runs in its own thread ahead of the writing here,
@@ -339,6 +367,9 @@ fn chain_notes(
 ) -> Vec<String> {
     let set = &sets[&generation];
     let mut notes = incompleteness(set);
+    for s in sets.values() {
+        notes.extend(s.notes.iter().cloned());
+    }
     for s in sets.values() {
         let missing = s.missing_discs();
         if !missing.is_empty() {
@@ -485,19 +516,33 @@ fn restore_file(
         }
     };
     if let Some(file) = f.take() {
-        restorer.finish_file(file, e)?;
+        if let Err(err) = restorer.finish_file(file, e) {
+            return Ok(Some(Damage {
+                path: e.path.clone(),
+                ranges: vec![(0, e.size)],
+                reason: format!("not restored completely: {err}"),
+            }));
+        }
     }
     if !gaps.is_empty() {
         gaps.sort_by_key(|g| g.0);
-        let mut reasons: Vec<String> = gaps.iter().map(|g| g.2.to_string()).collect();
-        reasons.dedup();
         return Ok(Some(Damage {
             path: e.path.clone(),
             ranges: merge_ranges(&gaps),
-            reason: reasons.join("; "),
+            reason: distinct_reasons(gaps.iter().map(|g| g.2.to_string())),
         }));
     }
-    if e.sha256 != [0; 32] && hash != e.sha256 {
+    if e.size > 0 && e.sha256 == [0; 32] {
+        // Nothing to compare with: the bytes may be right, but nobody can say so.
+        return Ok(Some(Damage {
+            path: e.path.clone(),
+            ranges: Vec::new(),
+            reason:
+                "not verified: no SHA-256 recorded for it (its catalog is not among the sources)"
+                    .into(),
+        }));
+    }
+    if hash != e.sha256 {
         return Ok(Some(Damage {
             path: e.path.clone(),
             ranges: vec![(0, e.size)],
@@ -507,15 +552,80 @@ fn restore_file(
     Ok(None)
 }
 
+/// Most distinct reasons named for one file; the rest are counted.
+const MAX_REASONS: usize = 4;
+
+/// One reason per cause, in order of first appearance, at most [`MAX_REASONS`] named.
+fn distinct_reasons(reasons: impl Iterator<Item = String>) -> String {
+    let mut seen: Vec<String> = Vec::new();
+    let mut more = HashSet::new();
+    for r in reasons {
+        if seen.contains(&r) {
+            continue;
+        }
+        if seen.len() < MAX_REASONS {
+            seen.push(r);
+        } else {
+            more.insert(r);
+        }
+    }
+    let mut text = seen.join("; ");
+    if !more.is_empty() {
+        text.push_str(&format!("; and {} other cause(s)", more.len()));
+    }
+    text
+}
+
+/// Touching or overlapping gaps (sorted by start) merged into ranges.
 fn merge_ranges(gaps: &[(u64, u64, Gap)]) -> Vec<(u64, u64)> {
     let mut out: Vec<(u64, u64)> = Vec::new();
     for &(a, b, _) in gaps {
         match out.last_mut() {
-            Some(last) if last.1 == a => last.1 = b,
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
             _ => out.push((a, b)),
         }
     }
     out
+}
+
+/// The entries to restore (selected with `--only`, passing every FORMAT.md §6 rule) and, for
+/// the selected ones that break a rule, their report lines: they are skipped, the rest restored.
+fn checked_entries<'s>(
+    sets: &BTreeMap<u32, GenerationSet>,
+    set: &'s GenerationSet,
+    only: &[String],
+) -> (Vec<&'s Entry>, Vec<Damage>) {
+    // A stream's length is known when its generation's catalog (the whole chunk table) is here.
+    let stream_len = |g: u32| {
+        let s = sets.get(&g).filter(|s| s.catalog.is_some())?;
+        Some(
+            s.chunks
+                .last()
+                .map_or(0, |c| c.tar_offset.saturating_add(u64::from(c.tar_len))),
+        )
+    };
+    let source = if set.catalog.is_some() {
+        Source::Catalog
+    } else {
+        Source::Indexes
+    };
+    let violations = entry_violations(&set.entries, source, &stream_len);
+    let mut entries = Vec::new();
+    let mut skipped = Vec::new();
+    for (e, broken) in set.entries.iter().zip(violations) {
+        if !selected(e, only) {
+            continue;
+        }
+        match broken {
+            None => entries.push(e),
+            Some(rule) => skipped.push(Damage {
+                path: e.path.clone(),
+                ranges: Vec::new(),
+                reason: format!("skipped: breaks a FORMAT.md §6 rule: {rule}"),
+            }),
+        }
+    }
+    (entries, skipped)
 }
 
 /// A file whose content a migrated chain left in its seed (dar) generations (restored by the

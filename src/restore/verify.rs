@@ -2,6 +2,7 @@
 //! and parity alike), and report its health: intact, damaged but repairable, not repairable; map
 //! the damage to the disc's files and, when not repairable, to the archived entries lost.
 
+use std::collections::HashMap;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -10,6 +11,7 @@ use serde::Serialize;
 
 use crate::disc::reader::{find_disc_header, Disc, RepairSettings};
 use crate::fec;
+use crate::format::catalog::{Entry, PartRecord};
 use crate::sector::{FileSectorSource, SectorSource, SECTOR_SIZE};
 use crate::util::escape::escape_path;
 use crate::util::progress::Progress;
@@ -203,9 +205,10 @@ fn describe_damage(
         );
         return;
     };
+    let parts = parts_by_number(&idx.parts);
     let mut lost_chunks = Vec::new();
     for c in &idx.chunks {
-        let Some(p) = idx.parts.iter().find(|p| p.part == c.part) else {
+        let Some(p) = parts.get(&c.part) else {
             continue;
         };
         let start = p.lba * SECTOR_SIZE as u64 + c.part_offset;
@@ -215,15 +218,54 @@ fn describe_damage(
         );
         let i = unrepaired.partition_point(|&l| l < a);
         if unrepaired.get(i).is_some_and(|&l| l < b) {
-            lost_chunks.push((c.tar_offset, c.tar_offset + u64::from(c.tar_len)));
+            lost_chunks.push((
+                c.tar_offset,
+                c.tar_offset.saturating_add(u64::from(c.tar_len)),
+            ));
         }
     }
-    for e in disc.index_entries() {
-        let (a, b) = (e.data.header_offset, e.data.content_offset + e.size);
-        if lost_chunks.iter().any(|&(x, y)| x < b.max(a + 1) && a < y) {
-            report.lost_entries.push(escape_path(&e.path));
+    report
+        .lost_entries
+        .extend(entries_touching(disc.index_entries(), lost_chunks));
+}
+
+/// The parts of an index by number (one lookup per chunk instead of a scan of the parts).
+fn parts_by_number(parts: &[PartRecord]) -> HashMap<u32, &PartRecord> {
+    parts.iter().map(|p| (p.part, p)).collect()
+}
+
+/// Escaped paths of the entries whose tar record overlaps one of the `lost` stream ranges:
+/// the ranges are sorted and merged once, then each entry is one binary search, so the cost
+/// is (entries + ranges) × log, never entries × ranges.
+fn entries_touching<'e>(
+    entries: impl Iterator<Item = &'e Entry>,
+    mut lost: Vec<(u64, u64)>,
+) -> Vec<String> {
+    lost.sort_unstable();
+    let mut merged: Vec<(u64, u64)> = Vec::with_capacity(lost.len());
+    for (a, b) in lost {
+        match merged.last_mut() {
+            Some(last) if a <= last.1 => last.1 = last.1.max(b),
+            _ => merged.push((a, b)),
         }
     }
+    let mut out = Vec::new();
+    if merged.is_empty() {
+        return out;
+    }
+    for e in entries {
+        let x = e.data.header_offset;
+        let y = e
+            .data
+            .content_offset
+            .saturating_add(e.size)
+            .max(x.saturating_add(1));
+        let i = merged.partition_point(|r| r.1 <= x);
+        if merged.get(i).is_some_and(|r| r.0 < y) {
+            out.push(escape_path(&e.path));
+        }
+    }
+    out
 }
 
 /// Checks a disc given as a directory (mounted disc or copy): every chunk of every data part is
@@ -260,8 +302,9 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
                 .push(format!("generation {} index", d.generation()));
             continue;
         };
+        let parts = parts_by_number(&idx.parts);
         for (i, c) in idx.chunks.iter().enumerate() {
-            let Some(p) = idx.parts.iter().find(|p| p.part == c.part) else {
+            let Some(p) = parts.get(&c.part) else {
                 continue;
             };
             let mut out = Vec::new();
@@ -276,14 +319,18 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
         return Ok(report);
     }
     report.health = Health::Repairable;
+    // Lost stream ranges per disc (by its position in `discs`), matched to entries once.
+    let mut lost: HashMap<usize, Vec<(u64, u64)>> = HashMap::new();
+    let position = |d: &Disc| discs.iter().position(|x| std::ptr::eq(x, d)).unwrap_or(0);
+    let mut part_maps: HashMap<usize, HashMap<u32, &PartRecord>> = HashMap::new();
     for (d, i) in bad {
         let idx = d.index.as_ref().expect("chunks come from an index");
         let c = &idx.chunks[i];
-        let p = idx
-            .parts
-            .iter()
-            .find(|p| p.part == c.part)
-            .expect("checked above");
+        let k = position(d);
+        let parts = part_maps
+            .entry(k)
+            .or_insert_with(|| parts_by_number(&idx.parts));
+        let p = *parts.get(&c.part).expect("checked above");
         report.affected_disc_files.push(format!(
             "{}-gen{}.{:04}.tar.zst",
             d.header.name,
@@ -295,14 +342,19 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
             .is_err()
         {
             report.health = Health::Broken;
-            let (a, b) = (c.tar_offset, c.tar_offset + u64::from(c.tar_len));
-            for e in d.index_entries() {
-                let (x, y) = (e.data.header_offset, e.data.content_offset + e.size);
-                if x < b && a < y.max(x + 1) {
-                    report.lost_entries.push(escape_path(&e.path));
-                }
-            }
+            let range = (
+                c.tar_offset,
+                c.tar_offset.saturating_add(u64::from(c.tar_len)),
+            );
+            lost.entry(k).or_default().push(range);
         }
+    }
+    let mut lost: Vec<_> = lost.into_iter().collect();
+    lost.sort_by_key(|(k, _)| *k);
+    for (k, ranges) in lost {
+        report
+            .lost_entries
+            .extend(entries_touching(discs[k].index_entries(), ranges));
     }
     report.affected_disc_files.dedup();
     report.lost_entries.dedup();

@@ -25,11 +25,17 @@
 use std::collections::{HashMap, HashSet};
 use std::ffi::CString;
 use std::fs::File;
-use std::io;
+use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
-use std::os::unix::fs::FileExt;
+use std::os::unix::ffi::OsStrExt;
+use std::os::unix::fs::{FileExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+
+use nix::errno::Errno;
+use nix::fcntl::OFlag;
+use nix::sys::stat::Mode;
+use nix::unistd::UnlinkatFlags;
 
 use crate::format::catalog::{Entry, EntryKind};
 
@@ -437,6 +443,13 @@ impl Restorer {
 
     /// Refuses `path` when it is the reserved path (the work directory) or lies under it.
     fn check_not_reserved(&self, path: &[u8]) -> Result<(), RestoreError> {
+        let top = path.split(|&b| b == b'/').next().unwrap_or_default();
+        if RESERVED_NAMES.contains(&top) {
+            return Err(RestoreError::UnsafePath {
+                path: escape_path(path),
+                reason: "the name is reserved for extract's own report and work directory",
+            });
+        }
         match &self.opts.reserved {
             Some(r) if path.starts_with(r) && (path.len() == r.len() || path[r.len()] == b'/') => {
                 Err(RestoreError::UnsafePath {
@@ -1073,6 +1086,152 @@ impl Restorer {
             }
         }
         Ok(())
+    }
+}
+
+/// Names at the top of OUT that belong to extract itself: its damage report (and the temporary
+/// name it is written under) and its default work directory. An archive entry there is refused
+/// (listed in the report), so a disc can never pre-empt them — e.g. plant a symlink named
+/// `corrupted-files.txt` for the report to be written through.
+pub const RESERVED_NAMES: [&[u8]; 3] = [
+    b"corrupted-files.txt",
+    b".corrupted-files.txt.tmp",
+    b".bd-archive-work",
+];
+
+/// OUT, opened once by descriptor: the only way the tool creates files of its own there (the
+/// damage report, the work directory and what goes into it).
+///
+/// Every name is resolved relative to the descriptor one component at a time with `O_NOFOLLOW`, the
+/// final file is created exclusively (`O_CREAT|O_EXCL|O_NOFOLLOW`), and replacing a file is an
+/// exclusive create under a temporary name followed by `renameat`, which replaces whatever is at
+/// the name (a symlink included) without ever following it. So nothing the archive restored and
+/// nothing already in OUT (with or without `--overwrite`) can redirect the tool's own writes.
+#[derive(Clone, Debug)]
+pub struct OutDir {
+    /// OUT opened with `O_DIRECTORY`; OUT itself may be a symlink (the user named it).
+    fd: Arc<OwnedFd>,
+    /// OUT as given, for messages only.
+    path: PathBuf,
+}
+
+impl OutDir {
+    /// Creates OUT (and its parents) if missing and opens it.
+    pub fn open(path: &Path) -> io::Result<OutDir> {
+        std::fs::create_dir_all(path)?;
+        let fd = nix::fcntl::openat(
+            None,
+            path,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )?;
+        // SAFETY: `fd` was just returned by open and is owned by nothing else.
+        let fd = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+        Ok(OutDir {
+            fd,
+            path: path.to_path_buf(),
+        })
+    }
+
+    /// OUT as given.
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    /// Opens the directory holding `rel`'s last component (every parent must be a real directory
+    /// of OUT, never a symlink) and returns it with that component.
+    fn parent_of<'r>(&self, rel: &'r [u8]) -> io::Result<(Arc<OwnedFd>, &'r [u8])> {
+        Restorer::check_path(rel).map_err(|e| io::Error::new(io::ErrorKind::InvalidInput, e))?;
+        let mut comps: Vec<&[u8]> = rel.split(|&b| b == b'/').collect();
+        let name = comps.pop().unwrap_or_default();
+        let mut cur = Arc::clone(&self.fd);
+        for c in comps {
+            let fd = nix::fcntl::openat(
+                Some(cur.as_raw_fd()),
+                c,
+                OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+                Mode::empty(),
+            )?;
+            // SAFETY: fresh descriptor from openat.
+            cur = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
+        }
+        Ok((cur, name))
+    }
+
+    /// **The** function that opens a file the tool writes in OUT: creates `rel` (relative to OUT,
+    /// parents real directories) as a new file, mode 0600, read-write. Fails with `AlreadyExists`
+    /// if anything — a file, a directory, a symlink — is at the name; never follows a symlink.
+    pub fn create_own_file(&self, rel: &Path) -> io::Result<File> {
+        let (parent, name) = self.parent_of(rel.as_os_str().as_encoded_bytes())?;
+        let fd = nix::fcntl::openat(
+            Some(parent.as_raw_fd()),
+            name,
+            OFlag::O_RDWR | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
+            Mode::from_bits_truncate(0o600),
+        )?;
+        // SAFETY: fresh descriptor from openat.
+        Ok(File::from(unsafe { OwnedFd::from_raw_fd(fd) }))
+    }
+
+    /// Writes `contents` as `rel` atomically: an exclusive create of `.<name>.tmp` next to it (a
+    /// stale one from an interrupted run is unlinked first, never followed), then `renameat` over
+    /// `rel`, which replaces a file or symlink there without following it (a directory there is
+    /// an error). Made to be read by the user afterwards: mode 0644 minus nothing secret.
+    pub fn replace_own_file(&self, rel: &Path, contents: &[u8]) -> io::Result<()> {
+        let bytes = rel.as_os_str().as_encoded_bytes();
+        let (parent, name) = self.parent_of(bytes)?;
+        let mut tmp_name = b".".to_vec();
+        tmp_name.extend_from_slice(name);
+        tmp_name.extend_from_slice(b".tmp");
+        let pfd = parent.as_raw_fd();
+        match nix::unistd::unlinkat(Some(pfd), tmp_name.as_slice(), UnlinkatFlags::NoRemoveDir) {
+            Ok(()) | Err(Errno::ENOENT) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let tmp_rel = match bytes.iter().rposition(|&b| b == b'/') {
+            Some(i) => [&bytes[..=i], tmp_name.as_slice()].concat(),
+            None => tmp_name.clone(),
+        };
+        let mut f = self.create_own_file(Path::new(std::ffi::OsStr::from_bytes(&tmp_rel)))?;
+        let written = f
+            .write_all(contents)
+            .and_then(|()| f.set_permissions(std::fs::Permissions::from_mode(0o644)));
+        if let Err(e) = written {
+            let _ =
+                nix::unistd::unlinkat(Some(pfd), tmp_name.as_slice(), UnlinkatFlags::NoRemoveDir);
+            return Err(e);
+        }
+        nix::fcntl::renameat(Some(pfd), tmp_name.as_slice(), Some(pfd), name).map_err(|e| {
+            let _ =
+                nix::unistd::unlinkat(Some(pfd), tmp_name.as_slice(), UnlinkatFlags::NoRemoveDir);
+            io::Error::from(e)
+        })
+    }
+
+    /// Creates directory `rel` (mode 0700) if missing and checks that it is a real directory of
+    /// OUT, not a symlink (refused with `NotADirectory`-like errors, never followed). Returns its
+    /// path for code that works by path below it: only this user can create names in a 0700
+    /// directory, and every file the tool creates there is an exclusive create.
+    pub fn create_own_dir(&self, rel: &Path) -> io::Result<PathBuf> {
+        let (parent, name) = self.parent_of(rel.as_os_str().as_encoded_bytes())?;
+        let pfd = parent.as_raw_fd();
+        match nix::sys::stat::mkdirat(Some(pfd), name, Mode::from_bits_truncate(0o700)) {
+            Ok(()) | Err(Errno::EEXIST) => {}
+            Err(e) => return Err(e.into()),
+        }
+        let flags = OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
+        match nix::fcntl::openat(Some(pfd), name, flags, Mode::empty()) {
+            // SAFETY: fresh descriptor from openat; dropped at once.
+            Ok(fd) => drop(unsafe { OwnedFd::from_raw_fd(fd) }),
+            Err(Errno::ELOOP | Errno::ENOTDIR) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::AlreadyExists,
+                    "a symlink or a non-directory is in the way; remove it (it is never followed)",
+                ))
+            }
+            Err(e) => return Err(e.into()),
+        }
+        Ok(self.path.join(rel))
     }
 }
 

@@ -7,6 +7,7 @@ use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
+pub mod hostile;
 pub mod seed;
 
 /// Runs bd-archive with `args`, no stdin.

@@ -41,6 +41,8 @@ pub struct DataRef {
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Entry {
     /// Path bytes relative to the archive root, exactly as the source filesystem had them (may be non-UTF-8).
+    /// At most 4096 bytes (a longer one makes the record undecodable).
+    #[serde(deserialize_with = "super::bounded::bytes::<_, 4096>")]
     pub path: Vec<u8>,
     /// Kind of object.
     pub kind: EntryKind,
@@ -57,6 +59,7 @@ pub struct Entry {
     /// Content length in bytes (regular files only; 0 for every other kind).
     pub size: u64,
     /// Symlink target, or for `HardLink` the path of the entry that holds the content; empty otherwise.
+    #[serde(deserialize_with = "super::bounded::bytes::<_, 4096>")]
     pub link_target: Vec<u8>,
     /// Device number for character/block devices (`libc::makedev` encoding); 0 otherwise.
     pub rdev: u64,

@@ -4,7 +4,9 @@
 //! integers, u64 length prefixes, u32 enum variant indices) inside a record file (see
 //! `container::records`). FORMAT.md §5 lists every field in order.
 
+pub(crate) mod bounded;
 mod entry;
+pub mod validate;
 pub use entry::{DataRef, Entry, EntryKind};
 
 use serde::{Deserialize, Serialize};
@@ -13,6 +15,7 @@ use serde::{Deserialize, Serialize};
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ChainInfo {
     /// Chain name given with `-n` (UTF-8, 1..=64 bytes, no '/', NUL or control characters).
+    #[serde(deserialize_with = "bounded::string::<_, 64>")]
     pub name: String,
     /// Random id chosen when generation 1 was created; equal on every disc of the chain.
     pub chain_id: [u8; 16],
@@ -23,8 +26,10 @@ pub struct ChainInfo {
     /// Creation time of this generation, seconds since the epoch.
     pub created_unix: i64,
     /// Version of the tool that wrote it (informational).
+    #[serde(deserialize_with = "bounded::string::<_, 255>")]
     pub tool_version: String,
     /// Compression setting used ("zstd-3", "none").
+    #[serde(deserialize_with = "bounded::string::<_, 255>")]
     pub compression: String,
     /// FEC redundancy in percent requested with `-r`.
     pub redundancy_pct: u32,
@@ -70,6 +75,7 @@ pub struct DiscRecord {
     /// Disc number within the generation (1-based).
     pub disc: u32,
     /// Volume label of the disc's filesystems.
+    #[serde(deserialize_with = "bounded::string::<_, 255>")]
     pub volume_label: String,
     /// Sectors in the image.
     pub image_sectors: u64,
@@ -135,25 +141,65 @@ impl Catalog {
 }
 
 /// Disc numbers holding any byte of the entry's tar record, given a chunk table in stream order.
+///
+/// Costs O(discs × log chunks), not O(chunks of the entry): disc numbers never decrease along
+/// a table that follows FORMAT §5 ([`retain_valid_chunks`]), so each next disc is found by
+/// binary search. On a table that does not, the answer is a subset, found just as fast.
 pub fn discs_of(chunks: &[ChunkRecord], e: &Entry) -> Vec<u32> {
     let start = e.data.header_offset;
-    let end = e.data.content_offset + e.size;
+    let end = e
+        .data
+        .content_offset
+        .saturating_add(e.size)
+        .max(start.saturating_add(1));
     let mut discs = Vec::new();
     let Some(mut i) = Catalog::chunk_at(chunks, start) else {
         return discs;
     };
-    while let Some(c) = chunks.get(i) {
-        if c.tar_offset >= end.max(start + 1) {
-            break;
-        }
-        if discs.last() != Some(&c.disc) {
-            discs.push(c.disc);
-        }
-        i += 1;
+    let stop = chunks.partition_point(|c| c.tar_offset < end);
+    while i < stop {
+        let d = chunks[i].disc;
+        discs.push(d);
+        i += chunks[i..stop].partition_point(|c| c.disc <= d).max(1);
     }
     discs
 }
 
+/// Keeps only the chunk records that follow FORMAT §5 (chunk k covers stream bytes from
+/// k·2^20, exactly 1 MiB long except the stream's last chunk, disc numbers never decreasing)
+/// and returns how many were dropped. `seqs[i]` is the sequence number of `chunks[i]` (sorted).
+///
+/// This bounds every table by the stream it describes (one record per MiB), so no reader
+/// loop over a file's chunks can be made long with tiny chunk records. A record that is not
+/// kept makes its bytes a gap (reported as not restored), never an error.
+pub fn retain_valid_chunks(chunks: &mut Vec<ChunkRecord>, seqs: &mut Vec<u64>) -> usize {
+    let before = chunks.len();
+    let last = chunks.len().saturating_sub(1);
+    let mut keep = Vec::with_capacity(chunks.len());
+    let mut disc = 0u32;
+    let mut prev_seq: Option<u64> = None;
+    for (i, (c, &seq)) in chunks.iter().zip(seqs.iter()).enumerate() {
+        let full = u64::from(c.tar_len) == CHUNK_BYTES;
+        let ok = seq.checked_mul(CHUNK_BYTES) == Some(c.tar_offset)
+            && c.tar_len > 0
+            && (full || (i == last && u64::from(c.tar_len) < CHUNK_BYTES))
+            && prev_seq.is_none_or(|p| p < seq)
+            && c.disc >= disc;
+        keep.push(ok);
+        if ok {
+            disc = c.disc;
+            prev_seq = Some(seq);
+        }
+    }
+    let mut k = keep.iter();
+    chunks.retain(|_| *k.next().expect("one flag per chunk"));
+    let mut k = keep.iter();
+    seqs.retain(|_| *k.next().expect("one flag per chunk"));
+    before - chunks.len()
+}
+
+/// Length of every chunk of a stream but the last (FORMAT §5).
+const CHUNK_BYTES: u64 = 1 << 20;
 /// `DataRef.generation` of an entry whose content lives in the dar chain this chain continues.
 pub const SEED_DATA_GENERATION: u32 = 0;
 

@@ -1,0 +1,61 @@
+//! Deserializers with natural limits for the variable-length fields of catalog and index
+//! records (FORMAT.md §6): a hostile record is refused at the first field past its limit,
+//! before the field is read whole, so no single field can cost more memory than its limit.
+
+use std::fmt;
+use std::marker::PhantomData;
+
+use serde::de::{Deserializer, Error, SeqAccess, Visitor};
+
+/// A byte string (path, link target) of at most `MAX` bytes. Refused from the length prefix
+/// when the decoder knows it (bincode does), else at byte `MAX + 1`.
+pub fn bytes<'de, D: Deserializer<'de>, const MAX: usize>(d: D) -> Result<Vec<u8>, D::Error> {
+    d.deserialize_seq(BoundedBytes::<MAX>(PhantomData))
+}
+
+/// A UTF-8 string of at most `MAX` bytes (chain name, labels, version strings).
+pub fn string<'de, D: Deserializer<'de>, const MAX: usize>(d: D) -> Result<String, D::Error> {
+    let s: String = serde::Deserialize::deserialize(d)?;
+    if s.len() > MAX {
+        return Err(D::Error::custom(format!(
+            "a string field of {} bytes (at most {MAX} allowed)",
+            s.len()
+        )));
+    }
+    Ok(s)
+}
+
+struct BoundedBytes<const MAX: usize>(PhantomData<()>);
+
+impl<'de, const MAX: usize> Visitor<'de> for BoundedBytes<MAX> {
+    type Value = Vec<u8>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a byte string of at most {MAX} bytes")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<u8>, A::Error> {
+        let too_long = || A::Error::custom(format!("a byte-string field longer than {MAX} bytes"));
+        let hint = seq.size_hint().unwrap_or(0);
+        if hint > MAX {
+            return Err(too_long());
+        }
+        let mut v = Vec::with_capacity(hint);
+        while let Some(b) = seq.next_element::<u8>()? {
+            if v.len() == MAX {
+                return Err(too_long());
+            }
+            v.push(b);
+        }
+        Ok(v)
+    }
+
+    fn visit_bytes<E: Error>(self, b: &[u8]) -> Result<Vec<u8>, E> {
+        if b.len() > MAX {
+            return Err(E::custom(format!(
+                "a byte-string field longer than {MAX} bytes"
+            )));
+        }
+        Ok(b.to_vec())
+    }
+}

@@ -1,0 +1,241 @@
+//! Builds checksum-valid hostile discs the way an attacker would: a real tar stream of the items,
+//! then the decoded entries (catalog and index) and the chunking mutated at will, and everything
+//! re-encoded through the library's own encoders — chunk frames (CRC32C), records (SHA-256),
+//! ISO/UDF and the FEC — so every checksum on the image is valid and only the structure is hostile.
+
+use std::fs;
+use std::path::{Path, PathBuf};
+
+use bd_archive::archive::disc_writer::{DiscSetConfig, DiscSetWriter};
+use bd_archive::archive::scan::SourceEntry;
+use bd_archive::archive::tar_stream::TarStreamBuilder;
+use bd_archive::format::catalog::{ChainInfo, Entry, EntryKind};
+use bd_archive::format::chunk::{encode_chunk, Compression};
+
+/// One object of the archived tree before mutation.
+#[derive(Clone, Debug)]
+pub struct Item {
+    /// Path inside the archive (not checked: may be hostile).
+    pub path: Vec<u8>,
+    /// Kind.
+    pub kind: EntryKind,
+    /// Content of a file.
+    pub content: Vec<u8>,
+    /// Symlink / hard-link target.
+    pub target: Vec<u8>,
+}
+
+/// A regular file.
+pub fn file(path: &[u8], content: &[u8]) -> Item {
+    Item {
+        path: path.to_vec(),
+        kind: EntryKind::File,
+        content: content.to_vec(),
+        target: Vec::new(),
+    }
+}
+
+/// A symlink.
+pub fn symlink(path: &[u8], target: &[u8]) -> Item {
+    Item {
+        path: path.to_vec(),
+        kind: EntryKind::Symlink,
+        content: Vec::new(),
+        target: target.to_vec(),
+    }
+}
+
+/// A rewrite of the decoded entry list.
+pub type Mutation = dyn FnMut(&mut Vec<Entry>);
+
+/// What the attacker controls beyond the items.
+pub struct Recipe {
+    /// Chain name written into the disc header, catalog and index.
+    pub chain_name: String,
+    /// Rewrites the decoded entry list (catalog and index) before it is encoded.
+    pub mutate: Box<Mutation>,
+    /// Length of the chunk starting at a tar offset (1..=1 MiB): many tiny chunks make a huge
+    /// chunk table.
+    pub chunk_len: Box<dyn Fn(u64) -> usize>,
+    /// Sectors of the medium planned for (the writer sizes records against it uncompressed).
+    pub capacity_sectors: u64,
+}
+
+impl Default for Recipe {
+    fn default() -> Self {
+        Recipe {
+            chain_name: "evil".into(),
+            mutate: Box::new(|_| {}),
+            chunk_len: Box::new(|_| 1 << 20),
+            capacity_sectors: 32768,
+        }
+    }
+}
+
+impl Recipe {
+    /// The default recipe with `mutate` applied to the decoded entries.
+    pub fn mutating(mutate: impl FnMut(&mut Vec<Entry>) + 'static) -> Self {
+        Recipe {
+            mutate: Box::new(mutate),
+            ..Recipe::default()
+        }
+    }
+}
+
+/// Builds the disc image(s) of `items` under `work` (`work/images/…`), mutated per `recipe`.
+pub fn build(work: &Path, items: &[Item], mut recipe: Recipe) -> Vec<PathBuf> {
+    let content_dir = work.join("contents");
+    fs::create_dir_all(&content_dir).unwrap();
+    let list: Vec<SourceEntry> = items
+        .iter()
+        .enumerate()
+        .map(|(i, it)| {
+            let abs = content_dir.join(i.to_string());
+            fs::write(&abs, &it.content).unwrap();
+            SourceEntry {
+                rel_path: it.path.clone(),
+                kind: it.kind,
+                mode: if it.kind == EntryKind::Dir {
+                    0o755
+                } else {
+                    0o644
+                },
+                uid: 0,
+                gid: 0,
+                mtime_sec: 1_600_000_000,
+                mtime_nsec: 0,
+                size: if it.kind == EntryKind::File {
+                    it.content.len() as u64
+                } else {
+                    0
+                },
+                link_target: it.target.clone(),
+                rdev: 0,
+                dev: 0,
+                ino: 0,
+            }
+        })
+        .collect();
+    // The real tar stream and the real entries, decoded from the builder's chunks.
+    let mut stream = Vec::new();
+    let mut entries = Vec::new();
+    let mut emit = |c: bd_archive::archive::tar_stream::StreamChunk| {
+        stream.extend_from_slice(&c.data);
+        entries.extend(c.completed);
+        Ok(())
+    };
+    let content_path = |rel: &[u8]| {
+        let i = items.iter().position(|it| it.path == rel).unwrap();
+        content_dir.join(i.to_string())
+    };
+    let len = TarStreamBuilder::new(1, &content_path, &mut emit, &mut |_| {}, &mut |_| {})
+        .run(&list)
+        .unwrap();
+    assert_eq!(len, stream.len() as u64);
+    (recipe.mutate)(&mut entries);
+    let images = work.join("images");
+    fs::create_dir_all(&images).unwrap();
+    let chain = ChainInfo {
+        name: recipe.chain_name.clone(),
+        chain_id: [7; 16],
+        generation: 1,
+        base_generation: 0,
+        created_unix: 1_600_000_000,
+        tool_version: "hostile".into(),
+        compression: "none".into(),
+        redundancy_pct: 10,
+    };
+    let cfg = DiscSetConfig {
+        images_dir: images,
+        chain,
+        capacity_sectors: recipe.capacity_sectors,
+        redundancy_pct: 10,
+        fill_parity: false,
+        memory_budget: 64 << 20,
+        format_md: b"format".to_vec(),
+        first_image_number: 1,
+        carry_in: None,
+        binary: None,
+    };
+    let mut writer = DiscSetWriter::new(cfg).unwrap();
+    writer.reserve_entries(entries.len());
+    // Re-chunk the stream as the recipe says; every entry rides on the last chunk.
+    let mut off = 0u64;
+    let mut seq = 0u64;
+    while off < len {
+        let n = ((recipe.chunk_len)(off).clamp(1, 1 << 20) as u64).min(len - off);
+        let data = &stream[off as usize..(off + n) as usize];
+        let enc = encode_chunk(data, Compression::None, None, [7; 16], 1, seq, off).unwrap();
+        let done = off + n == len;
+        let completed = if done {
+            std::mem::take(&mut entries)
+        } else {
+            Vec::new()
+        };
+        writer.push_chunk(enc, completed, None).unwrap();
+        off += n;
+        seq += 1;
+    }
+    writer.finish(len, Vec::new(), &mut |_| Ok(())).unwrap()
+}
+
+/// What one run of the binary cost and said.
+#[derive(Debug)]
+pub struct Measured {
+    /// Exit code (-1 for a signal).
+    pub code: i32,
+    /// Standard output.
+    pub stdout: String,
+    /// Standard error.
+    pub stderr: String,
+    /// Peak resident set of the child alone, KiB (GNU time's %M, from `wait4`).
+    pub max_rss_kib: u64,
+    /// User + system CPU time of the child, seconds.
+    pub cpu_secs: f64,
+}
+
+/// Runs bd-archive with `args` under GNU time, which forks it from its own small process and
+/// reports that child's peak RSS and CPU time. (`wait4` on a child of the test process itself
+/// would not do: a child spawned by vfork inherits the test process's peak RSS at exec.)
+pub fn measure(args: &[&std::ffi::OsStr], scratch: &Path) -> Measured {
+    let out_path = scratch.join("measure.stdout");
+    let err_path = scratch.join("measure.stderr");
+    let time_path = scratch.join("measure.time");
+    let status = std::process::Command::new("/usr/bin/time")
+        .arg("-o")
+        .arg(&time_path)
+        .args(["-f", "%M %U %S"])
+        .arg(env!("CARGO_BIN_EXE_bd-archive"))
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .stdout(fs::File::create(&out_path).unwrap())
+        .stderr(fs::File::create(&err_path).unwrap())
+        .status()
+        .expect("these tests need GNU time as /usr/bin/time (apt-get install time)");
+    let time = fs::read_to_string(&time_path).unwrap();
+    // GNU time writes "Command exited with non-zero status N" first when N != 0.
+    let figures: Vec<f64> = time
+        .lines()
+        .last()
+        .unwrap_or_default()
+        .split_whitespace()
+        .map(|v| v.parse().unwrap())
+        .collect();
+    Measured {
+        code: status.code().unwrap_or(-1),
+        stdout: fs::read_to_string(&out_path).unwrap_or_default(),
+        stderr: fs::read_to_string(&err_path).unwrap_or_default(),
+        max_rss_kib: figures[0] as u64,
+        cpu_secs: figures[1] + figures[2],
+    }
+}
+
+/// With `HOSTILE_KEEP=DIR` in the environment, copies `image` to `DIR/<name>.iso`, to measure
+/// it by hand (e.g. against another build: `/usr/bin/time -v bd-archive list DIR/<name>.iso`).
+pub fn keep(image: &Path, name: &str) {
+    if let Some(dir) = std::env::var_os("HOSTILE_KEEP") {
+        let dir = PathBuf::from(dir);
+        fs::create_dir_all(&dir).unwrap();
+        fs::copy(image, dir.join(format!("{name}.iso"))).unwrap();
+    }
+}

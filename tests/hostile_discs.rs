@@ -1,0 +1,349 @@
+//! Checksum-valid hostile discs (built by `common::hostile` as an attacker would) against the real
+//! binary: nothing outside OUT changes, exit codes and reports are as documented, no panic.
+
+use std::fs;
+use std::os::unix::fs::symlink as make_symlink;
+use std::path::{Path, PathBuf};
+
+use crate::common::hostile::{self, build, file, symlink, Recipe};
+use crate::common::*;
+
+/// A temp dir with `outside/victim` (must never change) next to OUT.
+struct Scene {
+    t: tempfile::TempDir,
+    victim: PathBuf,
+    out: PathBuf,
+}
+
+impl Scene {
+    fn new() -> Scene {
+        let t = tmp();
+        let outside = t.path().join("outside");
+        fs::create_dir_all(&outside).unwrap();
+        let victim = outside.join("victim");
+        fs::write(&victim, b"victim\n").unwrap();
+        let out = t.path().join("out");
+        Scene { t, victim, out }
+    }
+
+    fn work(&self) -> PathBuf {
+        self.t.path().join("work")
+    }
+
+    fn assert_outside_untouched(&self) {
+        assert_eq!(
+            fs::read(&self.victim).unwrap(),
+            b"victim\n",
+            "victim written"
+        );
+        let names: Vec<_> = fs::read_dir(self.victim.parent().unwrap())
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        assert_eq!(names.len(), 1, "outside dir changed: {names:?}");
+    }
+
+    fn extract(&self, image: &Path, extra: &[&str]) -> std::process::Output {
+        let mut a = vec!["extract", "-o", self.out.to_str().unwrap()];
+        a.extend_from_slice(extra);
+        a.push(image.to_str().unwrap());
+        let o = bd(&a);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(!err.contains("panicked"), "{err}");
+        o
+    }
+
+    fn report(&self) -> String {
+        let p = self.out.join("corrupted-files.txt");
+        let meta = fs::symlink_metadata(&p).unwrap();
+        assert!(meta.file_type().is_file(), "report is not a regular file");
+        fs::read_to_string(p).unwrap()
+    }
+}
+
+/// Sets a wrong (but non-zero) SHA-256 on the entry named `path`.
+fn spoil_hash(path: &'static [u8]) -> Recipe {
+    Recipe::mutating(move |entries| {
+        for e in entries.iter_mut().filter(|e| e.path == path) {
+            e.sha256 = [0x5a; 32];
+        }
+    })
+}
+
+#[test]
+fn archived_symlink_named_like_the_report_is_never_written_through() {
+    let s = Scene::new();
+    let items = [
+        symlink(
+            b"corrupted-files.txt",
+            s.victim.to_str().unwrap().as_bytes(),
+        ),
+        file(b"bad.txt", b"attacker-chosen line\n"),
+        file(b"good.txt", b"good\n"),
+    ];
+    let imgs = build(&s.work(), &items, spoil_hash(b"bad.txt"));
+    hostile::keep(&imgs[0], "class1-report-symlink");
+    let o = s.extract(&imgs[0], &[]);
+    expect_code(&o, 1);
+    s.assert_outside_untouched();
+    let report = s.report();
+    assert!(
+        report.contains("bad.txt\t0-21\tSHA-256 mismatch"),
+        "{report}"
+    );
+    assert!(report.contains("corrupted-files.txt\t-\t"), "{report}");
+    assert!(report.contains("reserved"), "{report}");
+    assert_eq!(fs::read(s.out.join("good.txt")).unwrap(), b"good\n");
+}
+
+#[test]
+fn existing_symlink_in_out_is_replaced_not_followed_even_with_overwrite() {
+    for overwrite in [false, true] {
+        let s = Scene::new();
+        fs::create_dir_all(&s.out).unwrap();
+        make_symlink(&s.victim, s.out.join("corrupted-files.txt")).unwrap();
+        make_symlink(&s.victim, s.out.join(".corrupted-files.txt.tmp")).unwrap();
+        let items = [file(b"bad.txt", b"x\n")];
+        let imgs = build(&s.work(), &items, spoil_hash(b"bad.txt"));
+        let extra: &[&str] = if overwrite { &["--overwrite"] } else { &[] };
+        let o = s.extract(&imgs[0], extra);
+        expect_code(&o, 1);
+        s.assert_outside_untouched();
+        assert!(s.report().contains("bad.txt\t"));
+        assert!(!s.out.join(".corrupted-files.txt.tmp").exists());
+    }
+}
+
+#[test]
+fn work_directory_symlink_in_out_is_refused_not_followed() {
+    let s = Scene::new();
+    fs::create_dir_all(&s.out).unwrap();
+    let elsewhere = s.victim.parent().unwrap();
+    make_symlink(elsewhere, s.out.join(".bd-archive-work")).unwrap();
+    let imgs = build(&s.work(), &[file(b"a.txt", b"a\n")], Recipe::default());
+    let o = s.extract(&imgs[0], &["--overwrite"]);
+    expect_code(&o, 3);
+    assert!(String::from_utf8_lossy(&o.stderr).contains("work directory"));
+    s.assert_outside_untouched();
+}
+
+#[test]
+fn archive_entries_under_reserved_names_are_refused_and_listed() {
+    let s = Scene::new();
+    let items = [
+        file(b".bd-archive-work", b"pre-empt\n"),
+        file(b".corrupted-files.txt.tmp", b"pre-empt\n"),
+        file(b"z.txt", b"z\n"),
+    ];
+    let imgs = build(&s.work(), &items, Recipe::default());
+    let o = s.extract(&imgs[0], &[]);
+    expect_code(&o, 1);
+    let report = s.report();
+    assert!(report.contains(".bd-archive-work\t"), "{report}");
+    assert!(report.contains(".corrupted-files.txt.tmp\t"), "{report}");
+    assert_eq!(fs::read(s.out.join("z.txt")).unwrap(), b"z\n");
+}
+
+/// One entry for each FORMAT.md §6 rule broken; the good file must come back, exit 1, and
+/// nothing may claim "bit-exact".
+#[test]
+fn entries_breaking_catalog_rules_are_skipped_and_listed_the_rest_restored() {
+    let s = Scene::new();
+    let items = [
+        file(b"a.txt", b"keep me\n"),
+        file(b"b.txt", b"bad nsec\n"),
+        file(b"c.txt", b"absurd size\n"),
+        file(b"d.txt", b"no hash\n"),
+        file(b"e.txt", b"after all of them\n"),
+    ];
+    let recipe = Recipe::mutating(|entries| {
+        let mut dup = entries[0].clone();
+        dup.kind = bd_archive::format::catalog::EntryKind::Dir;
+        dup.size = 0;
+        dup.sha256 = [0; 32];
+        entries.push(dup); // a directory of the same path after the verified file
+        for e in entries.iter_mut() {
+            match e.path.as_slice() {
+                b"b.txt" => e.mtime_nsec = 2_000_000_000,
+                b"c.txt" => e.size = u64::MAX / 2,
+                b"d.txt" => e.sha256 = [0; 32],
+                _ => {}
+            }
+        }
+    });
+    let imgs = build(&s.work(), &items, recipe);
+    hostile::keep(&imgs[0], "class5-catalog-rules");
+    let o = s.extract(&imgs[0], &[]);
+    expect_code(&o, 1);
+    let said = String::from_utf8_lossy(&o.stdout).to_string() + &String::from_utf8_lossy(&o.stderr);
+    assert!(!said.contains("bit-exact."), "{said}");
+    assert_eq!(fs::read(s.out.join("a.txt")).unwrap(), b"keep me\n");
+    assert_eq!(
+        fs::read(s.out.join("e.txt")).unwrap(),
+        b"after all of them\n"
+    );
+    let report = s.report();
+    for (path, rule) in [
+        ("a.txt", "tree order"),
+        ("b.txt", "mtime_nsec"),
+        ("c.txt", "past the end"),
+        ("d.txt", "no SHA-256"),
+    ] {
+        let line = report
+            .lines()
+            .find(|l| l.starts_with(&format!("{path}\t")))
+            .unwrap_or_else(|| panic!("{path} not listed:\n{report}"));
+        assert!(line.contains(rule), "{line}");
+    }
+    for p in ["b.txt", "c.txt", "d.txt"] {
+        assert!(!s.out.join(p).exists(), "{p} restored");
+    }
+}
+
+/// A catalog whose entry holds a huge path (valid SHA-256, padded so the compression ratio
+/// looks plausible) is refused at the field's length prefix: the child never holds it.
+#[test]
+fn a_huge_field_costs_nothing() {
+    let s = Scene::new();
+    let mb: usize = std::env::var("HOSTILE_FIELD_MB")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(48);
+    let items = [file(b"a.txt", b"a\n")];
+    let mut recipe = Recipe::mutating(move |entries| pad_and_grow(entries, mb << 20));
+    // The writer plans records as if incompressible: room for two copies of the field.
+    recipe.capacity_sectors = (32768u64).max(((3 * mb as u64) << 20) / 2048 / 32 * 32);
+    let imgs = build(&s.work(), &items, recipe);
+    hostile::keep(&imgs[0], &format!("class2-field-{mb}MiB"));
+    for cmd in ["list", "extract"] {
+        let out = s.out.to_str().unwrap();
+        let mut args = vec![cmd];
+        if cmd == "extract" {
+            args.extend(["-o", out]);
+        }
+        args.push(imgs[0].to_str().unwrap());
+        let os: Vec<&std::ffi::OsStr> = args.iter().map(std::ffi::OsStr::new).collect();
+        let m = hostile::measure(&os, s.t.path());
+        assert!(!m.stderr.contains("panicked"), "{}", m.stderr);
+        assert_ne!(m.code, 0, "{cmd}: {m:?}");
+        assert!(
+            m.max_rss_kib < 200 << 10,
+            "{cmd}: peak RSS {} KiB for a {mb} MiB field",
+            m.max_rss_kib
+        );
+    }
+    s.assert_outside_untouched();
+}
+
+/// Grows the first entry's path to `len` bytes and adds entries with random hashes, enough
+/// incompressible bytes for the decoded/stored ratio of the records to look plausible.
+fn pad_and_grow(entries: &mut Vec<bd_archive::format::catalog::Entry>, len: usize) {
+    let template = entries[0].clone();
+    entries[0].path = vec![b'a'; len];
+    let pad = len / 8192; // 32 random bytes each: stored ≈ len / 256
+    for i in 0..pad {
+        let mut e = template.clone();
+        e.path = format!("pad/{i:08}").into_bytes();
+        let noise = bd_archive::util::xorshift::noise(32, i as u64 + 1);
+        e.sha256.copy_from_slice(&noise);
+        entries.push(e);
+    }
+}
+
+/// `n` one-byte chunk records holding one file, shared by `copies` more entries (a copy reuses
+/// its `DataRef`, as renamed files do): built, then `list` and `extract` measured.
+fn shared_chunks_run(s: &Scene, n: usize, copies: usize) -> (hostile::Measured, hostile::Measured) {
+    let content = bd_archive::util::xorshift::noise(n, 9);
+    let items = [file(b"big", &content)];
+    let mut recipe = Recipe::mutating(move |entries| {
+        let big = entries[0].clone();
+        for i in 0..copies {
+            let mut e = big.clone();
+            e.path = format!("copy/{i:06}").into_bytes();
+            entries.push(e);
+        }
+    });
+    recipe.chunk_len = Box::new(|_| 1);
+    let work = s.t.path().join(format!("work-{n}"));
+    let imgs = build(&work, &items, recipe);
+    hostile::keep(&imgs[0], &format!("class3-chunks-{n}-copies-{copies}"));
+    let img = imgs[0].as_os_str();
+    let list = hostile::measure(&[std::ffi::OsStr::new("list"), img], s.t.path());
+    let out = s.t.path().join(format!("out-{n}"));
+    let args = [
+        std::ffi::OsStr::new("extract"),
+        std::ffi::OsStr::new("-o"),
+        out.as_os_str(),
+        img,
+    ];
+    let extract = hostile::measure(&args, s.t.path());
+    (list, extract)
+}
+
+#[test]
+fn tiny_chunk_records_shared_by_many_entries_cost_linear_time() {
+    let s = Scene::new();
+    let (l1, x1) = shared_chunks_run(&s, 10_000, 200);
+    let (l10, x10) = shared_chunks_run(&s, 100_000, 2_000);
+    for m in [&l1, &x1, &l10, &x10] {
+        assert!(!m.stderr.contains("panicked"), "{}", m.stderr);
+        assert!(m.max_rss_kib < 1 << 20, "peak RSS {} KiB", m.max_rss_kib);
+    }
+    // The chunk records break FORMAT §5: ignored, noted, every file listed as not restored.
+    assert_eq!(x10.code, 1, "{x10:?}");
+    assert!(
+        x10.stderr.contains("chunk record(s) break FORMAT.md"),
+        "{}",
+        x10.stderr
+    );
+    assert!(
+        l10.stdout.len() < 200 * 2_001,
+        "list printed {} bytes",
+        l10.stdout.len()
+    );
+    // Ten times the records may cost at most ~12 times the CPU (a floor absorbs start-up).
+    for (small, big, what) in [(&l1, &l10, "list"), (&x1, &x10, "extract")] {
+        eprintln!(
+            "{what}: {:.3} s / {} KiB, 10x: {:.3} s / {} KiB",
+            small.cpu_secs, small.max_rss_kib, big.cpu_secs, big.max_rss_kib
+        );
+        let floor = 0.05;
+        assert!(
+            big.cpu_secs <= 12.0 * small.cpu_secs.max(floor),
+            "{what}: {:.3} s for 10x the records vs {:.3} s",
+            big.cpu_secs,
+            small.cpu_secs
+        );
+    }
+}
+
+/// A chain name with terminal escape sequences (title, clear screen) never reaches the
+/// terminal raw, from any command.
+#[test]
+fn escape_sequences_from_the_disc_never_reach_the_terminal() {
+    let s = Scene::new();
+    let items = [file(b"bad\x1b[2J.txt", b"x\n")];
+    let mut recipe = spoil_hash(b"bad\x1b[2J.txt");
+    recipe.chain_name = "evil\x1b]0;pwned\x07\x1b[2J".into();
+    let imgs = build(&s.work(), &items, recipe);
+    let img = imgs[0].to_str().unwrap();
+    let out = s.out.to_str().unwrap();
+    for args in [
+        vec!["list", img],
+        vec!["-v", "extract", "-o", out, img],
+        vec!["verify", img],
+    ] {
+        let o = bd(&args);
+        for stream in [&o.stdout, &o.stderr] {
+            assert!(
+                !stream.contains(&0x1b) && !stream.contains(&0x07),
+                "{args:?}: {}",
+                String::from_utf8_lossy(stream)
+            );
+        }
+        let said =
+            String::from_utf8_lossy(&o.stderr).to_string() + &String::from_utf8_lossy(&o.stdout);
+        assert!(!said.contains("panicked"), "{said}");
+    }
+    assert!(s.report().contains("bad\\x1b[2J.txt"));
+}
