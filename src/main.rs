@@ -1,11 +1,18 @@
-//! bd-archive command-line entry point: parse, dispatch, map errors to exit codes.
+//! bd-archive command-line entry point: parse, dispatch, map outcomes to exit codes (the one place
+//! that does).
 
 use bd_archive::cli::{Cli, Command};
-use bd_archive::commands::{self, Ui};
+use bd_archive::commands::{self, err_line, is_broken_pipe, Ui};
 use bd_archive::exit;
 use clap::Parser;
 
 fn main() {
+    std::process::exit(try_main());
+}
+
+/// Runs the command and returns the process's exit code. A reader that went away (`| head`,
+/// `| less` quit early, `| grep -m1`) ends the run quietly: exit 0, like ripgrep and cat.
+fn try_main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -16,7 +23,7 @@ fn main() {
                 _ => exit::ERROR,
             };
             let _ = e.print();
-            std::process::exit(code);
+            return code;
         }
     };
     bd_archive::interrupt::install();
@@ -36,18 +43,19 @@ fn main() {
         Command::Burn(a) => commands::burn::run(a, &ui),
     };
     match result {
-        Ok(code) => std::process::exit(code),
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => exit::OK,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            err_line(&format!("error: {e:#}"));
             let interrupted = e
                 .downcast_ref::<bd_archive::interrupt::Interrupted>()
                 .is_some()
                 || bd_archive::interrupt::requested();
-            std::process::exit(if interrupted {
+            if interrupted {
                 exit::INTERRUPTED
             } else {
                 exit::ERROR
-            });
+            }
         }
     }
 }

@@ -185,7 +185,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
     if args.json && args.dry_run {
         let doc =
             serde_json::json!({ "generation": generation, "overview": ov, "changes": plan.delta });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        ui.info(&serde_json::to_string_pretty(&doc)?);
         return Ok(crate::exit::OK);
     }
     print_overview(ui, &ov, args, generation, plan.delta.as_ref());

@@ -83,7 +83,7 @@ pub fn run(args: &DemoArgs, ui: &Ui) -> Result<i32> {
 
 /// Runs one bd-archive command, showing it, and checks its exit code.
 fn step(exe: &Path, args: &[&str], ok: &[i32]) -> Result<i32> {
-    println!("   $ bd-archive {}", args.join(" "));
+    super::out_line(&format!("   $ bd-archive {}", args.join(" ")))?;
     let st = Command::new(exe)
         .args(args)
         .status()

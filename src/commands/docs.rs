@@ -11,7 +11,9 @@ use crate::cli::{Cli, CompletionsArgs, ManpageArgs};
 /// Prints a completion script for the chosen shell.
 pub fn completions(args: &CompletionsArgs) -> Result<i32> {
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "bd-archive", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, "bd-archive", &mut script);
+    super::out(&script)?;
     Ok(crate::exit::OK)
 }
 
@@ -20,7 +22,9 @@ pub fn manpage(args: &ManpageArgs) -> Result<i32> {
     let cmd = Cli::command();
     match &args.dir {
         None => {
-            clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut page)?;
+            super::out(&page)?;
         }
         Some(dir) => write_pages(cmd, dir)?,
     }

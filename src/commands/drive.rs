@@ -32,7 +32,7 @@ const READ_CHUNK_SECTORS: u32 = 32;
 fn open_traced(dev: &Path, ui: &Ui) -> Result<Box<dyn Drive>> {
     let d = open_device(dev, Access::Read)?;
     Ok(if ui.verbose {
-        Box::new(Traced::new(d, |line: &str| eprintln!("{line}")))
+        Box::new(Traced::new(d, |line: &str| super::err_line(line)))
     } else {
         d
     })
@@ -74,7 +74,7 @@ pub fn run(args: &DriveArgs, ui: &Ui) -> Result<i32> {
         let mut j = json_report(&report);
         j["in_use"] = in_use.into();
         j["exclusive_open"] = exclusive.into();
-        println!("{}", serde_json::to_string_pretty(&j)?);
+        ui.info(&serde_json::to_string_pretty(&j)?);
     } else {
         print_report(&report, ui);
         if let Some(b) = &in_use {

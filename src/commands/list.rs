@@ -1,6 +1,7 @@
 //! `list`: the entries of an archive with size, mtime and the discs holding each, from a catalog
 //! file or from disc images.
 
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Result};
@@ -43,11 +44,14 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
         );
     }
     if args.json {
-        print_json(&name, generation, &entries, &chunks);
+        print_json(&name, generation, &entries, &chunks)?;
     } else {
+        // Buffered: a million entries are one write per 8 KiB, and a closed pipe stops the loop.
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         for e in &entries {
-            println!("{}", line(e, &holder(e, generation, &chunks)));
+            writeln!(out, "{}", line(e, &holder(e, generation, &chunks)))?;
         }
+        out.flush()?;
     }
     Ok(crate::exit::OK)
 }
@@ -131,7 +135,7 @@ fn print_json(
     generation: u32,
     entries: &[Entry],
     chunks: &[crate::catalog::ChunkRecord],
-) {
+) -> Result<()> {
     let list: Vec<serde_json::Value> = entries
         .iter()
         .map(|e| {
@@ -149,5 +153,6 @@ fn print_json(
         })
         .collect();
     let doc = serde_json::json!({ "chain": name, "generation": generation, "entries": list });
-    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    super::out_line(&serde_json::to_string_pretty(&doc)?)?;
+    Ok(())
 }

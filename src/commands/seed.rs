@@ -2,6 +2,7 @@
 //! command calls the matching `try_*` first; it returns `None` when the sources are not seed discs.
 
 use std::collections::HashSet;
+use std::io::Write;
 use std::path::PathBuf;
 
 use anyhow::{bail, Context, Result};
@@ -360,15 +361,18 @@ pub fn try_list(args: &ListArgs, ui: &Ui) -> Result<Option<i32>> {
         chain.name,
         entries.len()
     ));
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for e in entries {
         let status = if e.data_present() { ' ' } else { '.' };
-        println!(
+        writeln!(
+            out,
             "{}{status} {:>12} {} {}",
             kind_letter(&e.kind),
             e.size,
             crate::commands::list::utc(i64::try_from(e.mtime.0).unwrap_or(i64::MAX)),
             crate::restore::escape_path(&e.path)
-        );
+        )?;
     }
+    out.flush()?;
     Ok(Some(crate::exit::OK))
 }

@@ -124,7 +124,7 @@ pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
         reports.push(r);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        ui.info(&serde_json::to_string_pretty(&reports)?);
     }
     let worst = reports.iter().map(|r| r.health).max().unwrap_or(Health::Ok);
     Ok(match worst {

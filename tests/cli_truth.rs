@@ -1,0 +1,70 @@
+//! Issue 19: the CLI tells the truth and keeps the habits of tar, restic and borg users.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::*;
+
+/// Runs bd-archive with stdout a pipe whose reader is already gone (`| head` that has quit).
+fn run_into_closed_pipe(args: &[&str]) -> std::process::Output {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bd-archive"))
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("spawn bd-archive");
+    drop(child.stdout.take());
+    child.wait_with_output().expect("wait bd-archive")
+}
+
+#[test]
+fn output_into_a_closed_pipe_ends_quietly() {
+    let t = tmp();
+    let src = t.path().join("src");
+    for i in 0..50 {
+        write(&src.join(format!("f{i:03}.txt")), b"hello");
+    }
+    let out = t.path().join("out");
+    expect_code(&create(&src, &out, "pipe", &["-b", "32M", "-y", "-q"]), 0);
+    let img = images(&out)[0].to_str().unwrap().to_string();
+    let cat = out.join("pipe-gen1.catalog");
+    let cat = cat.to_str().unwrap();
+    let runs: Vec<(Vec<&str>, i32)> = vec![
+        (vec!["list", cat], 0),
+        (vec!["list", cat, "--json"], 0),
+        (vec!["list", &img], 0),
+        (vec!["list", &img, "--json"], 0),
+        (vec!["verify", &img], 0),
+        (vec!["verify", &img, "--json"], 0),
+        (vec!["completions", "bash"], 0),
+        (vec!["manpage"], 0),
+        (vec!["create", "--help"], 0),
+    ];
+    for (args, want) in runs {
+        let o = run_into_closed_pipe(&args);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(want), "{args:?}: {err}");
+        assert!(!err.contains("panicked"), "{args:?}: {err}");
+        assert!(!err.contains("Broken pipe"), "{args:?}: {err}");
+    }
+    // A verdict is not lost with the reader: a damaged image still exits 1.
+    let mut bytes = std::fs::read(&img).unwrap();
+    let mid = bytes.len() / 3;
+    bytes[mid..mid + 4 * 2048].fill(0x55);
+    std::fs::write(&img, bytes).unwrap();
+    let o = run_into_closed_pipe(&["verify", &img]);
+    assert_eq!(
+        o.status.code(),
+        Some(1),
+        "{}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    // extract's summary goes to a closed pipe too.
+    let x = t.path().join("x");
+    let o = run_into_closed_pipe(&["extract", "-o", x.to_str().unwrap(), &img]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(matches!(o.status.code(), Some(0 | 1)), "{err}");
+    assert!(!err.contains("panicked"), "{err}");
+}
