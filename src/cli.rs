@@ -147,13 +147,18 @@ pub struct CreateArgs {
     /// bursts) and still be repaired, 1..=50 (default 10; costs about 13 % extra space).
     #[arg(short = 'r', long = "redundancy", value_name = "PCT", default_value_t = crate::fec::DEFAULT_REDUNDANCY_PCT)]
     pub redundancy: u32,
-    /// Previous generation's catalog (or its OUT dir) for an incremental generation (not available yet).
+    /// Make an incremental generation of the chain: only what changed since the generation in
+    /// this catalog (or the newest <NAME>-genG.catalog in this OUT dir) is stored; deletions are
+    /// recorded. A seed (Python bd-archive) catalogue or disc continues that chain.
     #[arg(long = "base", value_name = "CATALOG")]
     pub base: Option<PathBuf>,
-    /// Defer the newest files until the last disc is at least PCT full (not available yet).
+    /// Leave the newest new files out of this generation (listed in OUT/deferred-files.txt) when
+    /// that saves a disc whose fill would be under PCT percent; 0 (default) defers nothing.
     #[arg(long = "min-last-disc-fill", value_name = "PCT", default_value_t = 0)]
     pub min_last_disc_fill: u32,
-    /// Pack onto the free space of an unburned image (not available yet).
+    /// Put this generation on the free space of an unburned last disc image of the previous
+    /// generation (it becomes the base); a new copy is written to OUT/images, the given image is
+    /// left untouched.
     #[arg(long = "pack-with", value_name = "IMAGE")]
     pub pack_with: Option<PathBuf>,
     /// Compression ratio for the preview (compressed/original, e.g. 0.6) instead of sampling.
@@ -162,7 +167,8 @@ pub struct CreateArgs {
     /// Directory to sample for the compression ratio instead of the source itself.
     #[arg(long = "sample", value_name = "DIR")]
     pub sample: Option<PathBuf>,
-    /// Work directory for transient files (default OUT/.bd-archive-work).
+    /// Accepted for the seed's scripts: create writes no transient files (every byte goes
+    /// straight into the images); DIR is only kept out of the scan.
     #[arg(short = 'w', long = "workdir", value_name = "DIR")]
     pub workdir: Option<PathBuf>,
     /// Do not ask for confirmation.
@@ -172,7 +178,7 @@ pub struct CreateArgs {
     #[arg(long = "dry-run")]
     pub dry_run: bool,
     /// With --dry-run: print the overview as JSON.
-    #[arg(long = "json")]
+    #[arg(long = "json", requires = "dry_run")]
     pub json: bool,
     /// Do not copy the bd-archive binary onto each disc.
     #[arg(long = "no-binary")]
@@ -183,13 +189,15 @@ pub struct CreateArgs {
     /// Memory budget for the FEC passes (e.g. 512M, 2G; default min(25% of RAM, 768M)).
     #[arg(long = "memory", value_name = "SIZE")]
     pub memory: Option<String>,
-    /// Compare file contents (not only size and mtime) against --base (not available yet).
+    /// With --base: compare the content (SHA-256) of files whose size and mtime match the base,
+    /// instead of trusting size and mtime.
     #[arg(long = "checksum")]
     pub checksum: bool,
     /// Allow an archive or incremental generation with no changes.
     #[arg(long = "allow-empty")]
     pub allow_empty: bool,
-    /// Resume an interrupted create (not available yet).
+    /// Continue an interrupted create in the same OUT with the same options: complete images
+    /// are kept (checked), the rest is rebuilt with the same chain id.
     #[arg(long = "resume")]
     pub resume: bool,
 }

@@ -68,3 +68,42 @@ fn output_into_a_closed_pipe_ends_quietly() {
     assert!(matches!(o.status.code(), Some(0 | 1)), "{err}");
     assert!(!err.contains("panicked"), "{err}");
 }
+
+#[test]
+fn help_and_man_pages_claim_no_missing_features() {
+    let t = tmp();
+    let man = t.path().join("man");
+    expect_code(&bd(&["manpage", man.to_str().unwrap()]), 0);
+    let mut texts = vec![];
+    for e in std::fs::read_dir(&man).unwrap() {
+        texts.push(std::fs::read_to_string(e.unwrap().path()).unwrap());
+    }
+    for cmd in ["create", "extract", "verify", "list", "burn", "drive"] {
+        let o = bd(&[cmd, "--help"]);
+        expect_code(&o, 0);
+        texts.push(String::from_utf8_lossy(&o.stdout).into_owned());
+    }
+    for text in &texts {
+        assert!(!text.contains("not available yet"), "{text}");
+    }
+    let help = String::from_utf8_lossy(&bd(&["create", "--help"]).stdout).into_owned();
+    for flag in [
+        "--base",
+        "--min-last-disc-fill",
+        "--pack-with",
+        "--checksum",
+        "--resume",
+    ] {
+        assert!(help.contains(flag), "{flag} missing from create --help");
+    }
+    // --json is a --dry-run option: alone it is refused rather than silently ignored.
+    let src = t.path().join("src");
+    write(&src.join("a"), b"a");
+    let o = create(
+        &src,
+        &t.path().join("o"),
+        "j",
+        &["-b", "32M", "-y", "--json"],
+    );
+    expect_code(&o, 3);
+}
