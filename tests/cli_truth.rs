@@ -107,3 +107,51 @@ fn help_and_man_pages_claim_no_missing_features() {
     );
     expect_code(&o, 3);
 }
+
+/// Loads the generated bash completion script in real bash and returns COMPREPLY for `words`
+/// (the last word is the one being completed).
+fn bash_complete(script: &std::path::Path, words: &[&str]) -> Vec<String> {
+    let quoted: Vec<String> = words.iter().map(|w| format!("'{w}'")).collect();
+    let prog = format!(
+        r#"source '{}'
+f=$(complete -p bd-archive | sed -E 's/.*-F ([^ ]+).*/\1/')
+COMP_WORDS=({})
+COMP_CWORD=$(( ${{#COMP_WORDS[@]}} - 1 ))
+COMP_LINE="${{COMP_WORDS[*]}}"
+COMP_POINT=${{#COMP_LINE}}
+prev=""; [ "$COMP_CWORD" -gt 0 ] && prev="${{COMP_WORDS[COMP_CWORD-1]}}"
+"$f" bd-archive "${{COMP_WORDS[COMP_CWORD]}}" "$prev"
+printf '%s\n' "${{COMPREPLY[@]}}""#,
+        script.display(),
+        quoted.join(" ")
+    );
+    let o = Command::new("bash")
+        .arg("-c")
+        .arg(prog)
+        .output()
+        .expect("bash");
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    String::from_utf8_lossy(&o.stdout)
+        .lines()
+        .map(str::to_string)
+        .collect()
+}
+
+#[test]
+fn bash_completes_subcommand_options() {
+    let o = bd(&["completions", "bash"]);
+    expect_code(&o, 0);
+    let t = tmp();
+    let script = t.path().join("bd-archive.bash");
+    std::fs::write(&script, &o.stdout).unwrap();
+    let create = bash_complete(&script, &["bd-archive", "create", "--"]);
+    assert!(create.contains(&"--source".to_string()), "{create:?}");
+    assert!(create.contains(&"--base".to_string()), "{create:?}");
+    let extract = bash_complete(&script, &["bd-archive", "extract", "--o"]);
+    for want in ["--only", "--output", "--overwrite"] {
+        assert!(extract.contains(&want.to_string()), "{extract:?}");
+    }
+    assert!(!extract.contains(&"--source".to_string()), "{extract:?}");
+    let top = bash_complete(&script, &["bd-archive", "ex"]);
+    assert_eq!(top, vec!["extract".to_string()]);
+}

@@ -12,9 +12,27 @@ use crate::cli::{Cli, CompletionsArgs, ManpageArgs};
 pub fn completions(args: &CompletionsArgs) -> Result<i32> {
     let mut cmd = Cli::command();
     let mut script = Vec::new();
-    clap_complete::generate(args.shell, &mut cmd, "bd-archive", &mut script);
+    clap_complete::generate(args.shell, &mut cmd, BIN, &mut script);
+    if args.shell == clap_complete::Shell::Bash {
+        script = fix_bash_case_arms(&script);
+    }
     super::out(&script)?;
     Ok(crate::exit::OK)
+}
+
+const BIN: &str = "bd-archive";
+
+/// clap_complete's bash generator mangles a hyphenated binary name two ways: the state variable
+/// becomes `bd__archive__subcmd__create` ('-' → "__"), but the case arms that offer a
+/// subcommand's options read `bd__subcmd__archive__subcmd__create` ('-' → "__subcmd__"), so no
+/// option of a subcommand was ever completed. Renaming the arms to the state's spelling fixes it
+/// (the tests load the script in bash and complete `bd-archive create --`).
+fn fix_bash_case_arms(script: &[u8]) -> Vec<u8> {
+    let wrong = BIN.replace('-', "__subcmd__");
+    let right = BIN.replace('-', "__");
+    String::from_utf8_lossy(script)
+        .replace(&wrong, &right)
+        .into_bytes()
 }
 
 /// Writes man pages into a directory, or the main page to stdout.
