@@ -229,6 +229,11 @@ pub struct ExtractArgs {
     /// Restore the state as of generation N.
     #[arg(long = "generation", value_name = "N")]
     pub generation: Option<u32>,
+    /// When one generation is given as two different sets (two create runs with the same
+    /// --base), restore from the set with this id (named in the refusal: the set's creation
+    /// time in seconds since 1970).
+    #[arg(long = "set", value_name = "ID")]
+    pub set: Option<i64>,
     /// Replace existing files in OUT.
     #[arg(long = "overwrite")]
     pub overwrite: bool,
@@ -256,6 +261,10 @@ pub struct ListArgs {
     /// JSON output (one object with an "entries" array).
     #[arg(long = "json")]
     pub json: bool,
+    /// With images of two different sets of one generation: list the set with this id (see
+    /// `extract --set`).
+    #[arg(long = "set", value_name = "ID")]
+    pub set: Option<i64>,
 }
 
 /// `verify` flags.

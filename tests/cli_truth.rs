@@ -155,3 +155,98 @@ fn bash_completes_subcommand_options() {
     let top = bash_complete(&script, &["bd-archive", "ex"]);
     assert_eq!(top, vec!["extract".to_string()]);
 }
+
+/// The set ids ("set 1796…") an error message names, in order.
+fn set_ids(text: &str) -> Vec<String> {
+    text.split("set ")
+        .skip(1)
+        .filter_map(|t| {
+            let id: String = t.chars().take_while(char::is_ascii_digit).collect();
+            (!id.is_empty()).then_some(id)
+        })
+        .collect()
+}
+
+#[test]
+fn one_generation_from_two_sets_is_refused_and_can_be_picked() {
+    let t = tmp();
+    let src = t.path().join("src");
+    write(&src.join("keep.txt"), b"unchanged");
+    write(&src.join("a.txt"), b"generation one");
+    let g1 = t.path().join("g1");
+    expect_code(&create(&src, &g1, "c", &["-b", "32M", "-y", "-q"]), 0);
+    let base = g1.to_str().unwrap();
+    write(&src.join("a.txt"), b"second generation, run A");
+    let ga = t.path().join("ga");
+    expect_code(
+        &create(&src, &ga, "c", &["-b", "32M", "-y", "-q", "--base", base]),
+        0,
+    );
+    // Set ids are creation times in seconds: the second run must start in another second.
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    write(&src.join("a.txt"), b"second generation, run B (longer)");
+    let gb = t.path().join("gb");
+    expect_code(
+        &create(&src, &gb, "c", &["-b", "32M", "-y", "-q", "--base", base]),
+        0,
+    );
+    let (i1, ia, ib) = (&images(&g1)[0], &images(&ga)[0], &images(&gb)[0]);
+    let (i1, ia, ib) = (
+        i1.to_str().unwrap(),
+        ia.to_str().unwrap(),
+        ib.to_str().unwrap(),
+    );
+
+    let x = t.path().join("x");
+    let o = bd(&["extract", "-o", x.to_str().unwrap(), i1, ia, ib]);
+    expect_code(&o, 3);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    assert!(err.contains(ia) && err.contains(ib), "{err}");
+    assert!(err.contains("generation 2"), "{err}");
+    assert!(!x.join("a.txt").exists(), "nothing is restored from a mix");
+    let ids = set_ids(&err);
+    assert!(ids.len() >= 2 && ids[0] != ids[1], "{err}");
+    // The ids are in creation order: the second is run B's.
+    let o = bd(&[
+        "extract",
+        "-o",
+        x.to_str().unwrap(),
+        i1,
+        ia,
+        ib,
+        "--set",
+        &ids[1],
+    ]);
+    expect_code(&o, 0);
+    assert_eq!(
+        std::fs::read(x.join("a.txt")).unwrap(),
+        b"second generation, run B (longer)"
+    );
+    assert_eq!(std::fs::read(x.join("keep.txt")).unwrap(), b"unchanged");
+    // An id that names no set is refused.
+    let y = t.path().join("y");
+    expect_code(
+        &bd(&[
+            "extract",
+            "-o",
+            y.to_str().unwrap(),
+            i1,
+            ia,
+            ib,
+            "--set",
+            "7",
+        ]),
+        3,
+    );
+    // verify says so too.
+    let o = bd(&["verify", ia, ib]);
+    expect_code(&o, 3);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("different sets") && err.contains(ia) && err.contains(ib),
+        "{err}"
+    );
+    // list refuses the mix as well.
+    expect_code(&bd(&["list", ia, ib]), 3);
+    expect_code(&bd(&["list", ia, ib, "--set", &ids[0]]), 0);
+}

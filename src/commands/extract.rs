@@ -27,9 +27,12 @@ pub struct Damage {
 }
 
 /// Opens every source, keeping only discs of one chain; returns discs grouped by generation.
+/// Two different sets claiming one generation (two `create --base GEN1` runs) are refused,
+/// naming both, unless `pick` (`--set ID`) chooses one: a mix is never restored by guess.
 pub fn open_discs(
     sources: &[std::path::PathBuf],
     settings: &RepairSettings,
+    pick: Option<i64>,
     ui: &Ui,
 ) -> Result<BTreeMap<u32, Vec<Disc>>> {
     if sources.is_empty() {
@@ -70,11 +73,12 @@ pub fn open_discs(
                 _ => {}
             }
             ui.detail(&format!(
-                "{}: {} generation {} disc {}",
+                "{}: {} generation {} disc {} (set {})",
                 p.display(),
                 disc.header.name,
                 disc.generation(),
-                disc.number()
+                disc.number(),
+                set_id(&disc).map_or_else(|| "unknown".into(), |s| s.to_string())
             ));
             by_gen.entry(disc.generation()).or_default().push(disc);
         }
@@ -82,7 +86,76 @@ pub fn open_discs(
     if by_gen.is_empty() {
         bail!("none of the sources could be read");
     }
-    Ok(by_gen)
+    resolve_sets(by_gen, pick, ui)
+}
+
+/// Which set of its generation a disc belongs to: the creation time of that generation (seconds
+/// since 1970), the same on every disc one `create` run wrote. From the disc's index or catalog
+/// (per generation, also on a packed disc), else from the header when this is the header's own
+/// (newest) section; None when neither is readable.
+pub fn set_id(d: &Disc) -> Option<i64> {
+    d.index
+        .as_ref()
+        .map(|i| i.chain.created_unix)
+        .or_else(|| d.catalog.as_ref().map(|c| c.chain.created_unix))
+        .or_else(|| (d.section + 1 == d.header.sections.len()).then_some(d.header.created_unix))
+}
+
+/// Refuses a generation given as two different sets, or keeps the one `pick` names.
+fn resolve_sets(
+    by_gen: BTreeMap<u32, Vec<Disc>>,
+    pick: Option<i64>,
+    ui: &Ui,
+) -> Result<BTreeMap<u32, Vec<Disc>>> {
+    let mut picked = false;
+    let mut out = BTreeMap::new();
+    for (g, discs) in by_gen {
+        let mut sets: BTreeMap<i64, Vec<String>> = BTreeMap::new();
+        for d in &discs {
+            if let Some(id) = set_id(d) {
+                sets.entry(id).or_default().push(d.name.clone());
+            }
+        }
+        if sets.len() < 2 {
+            picked |= pick.is_some_and(|p| sets.contains_key(&p));
+            out.insert(g, discs);
+            continue;
+        }
+        let Some(p) = pick.filter(|p| sets.contains_key(p)) else {
+            bail!("{}", describe_conflict(&discs[0].header.name, g, &sets));
+        };
+        picked = true;
+        let (keep, drop): (Vec<Disc>, Vec<Disc>) =
+            discs.into_iter().partition(|d| set_id(d) == Some(p));
+        for d in drop {
+            ui.say(&format!("{}: not of set {p} (--set); left out", d.name));
+        }
+        out.insert(g, keep);
+    }
+    if let (Some(p), false) = (pick, picked) {
+        bail!("--set {p}: none of the sources belongs to a set with that id (the ids are named when two sets of one generation are given; `extract -v` shows each disc's)");
+    }
+    Ok(out)
+}
+
+fn describe_conflict(chain: &str, generation: u32, sets: &BTreeMap<i64, Vec<String>>) -> String {
+    let described: Vec<String> = sets
+        .iter()
+        .map(|(id, names)| {
+            format!(
+                "set {id} (created {} UTC): {}",
+                super::list::utc(*id),
+                names.join(", ")
+            )
+        })
+        .collect();
+    let picks: Vec<String> = sets.keys().map(|id| format!("--set {id}")).collect();
+    format!(
+        "generation {generation} of chain '{chain}' is given as {} different sets (separate create runs): {}; pass {} to choose one, or give the images of one set only",
+        sets.len(),
+        described.join("; "),
+        picks.join(" or ")
+    )
 }
 
 /// Runs `extract`.
@@ -171,7 +244,7 @@ fn extract_with(
     // Seed (dar) discs next to ours: a chain continued with `create --base <seed catalogue>`.
     let (mut seed, sources) =
         super::seed::continuation(sources, &args.output, args.workdir.as_ref())?;
-    let by_gen = open_discs(&sources, settings, ui)?;
+    let by_gen = open_discs(&sources, settings, args.set, ui)?;
     let newest = *by_gen
         .keys()
         .next_back()

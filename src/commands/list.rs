@@ -29,6 +29,7 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
             let mut by_gen = open_discs(
                 &args.sources,
                 &crate::disc_reader::RepairSettings::default(),
+                args.set,
                 ui,
             )?;
             let Some((_, discs)) = by_gen.pop_last() else {

@@ -348,6 +348,7 @@ pub fn try_list(args: &ListArgs, ui: &Ui) -> Result<Option<i32>> {
         let ours_args = ListArgs {
             sources: ours,
             json: args.json,
+            set: args.set,
         };
         return crate::commands::list::run(&ours_args, ui).map(Some);
     }

@@ -41,6 +41,9 @@ pub struct VerifyReport {
     pub generation: Option<u32>,
     /// Disc number within the generation.
     pub disc: Option<u32>,
+    /// Which set of its generation the disc belongs to (the generation's creation time, as
+    /// `extract --set` takes it); two ids for one generation mean two different create runs.
+    pub set: Option<i64>,
     /// Sectors checked.
     pub sectors: u64,
     /// Protected sectors (data, filesystem, index, catalog) lost or damaged.
@@ -126,6 +129,9 @@ pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
     if args.json {
         ui.info(&serde_json::to_string_pretty(&reports)?);
     }
+    if let Some(conflict) = set_conflict(&reports) {
+        bail!("{conflict}");
+    }
     let worst = reports.iter().map(|r| r.health).max().unwrap_or(Health::Ok);
     Ok(match worst {
         Health::Ok => crate::exit::OK,
@@ -175,6 +181,38 @@ fn verify_drive(
     }
     ui.say(&dr::describe_reading(&src));
     result
+}
+
+/// Names the sets when images of one generation come from two different create runs (extract
+/// refuses such a mix; each image's own verdict above still stands).
+fn set_conflict(reports: &[VerifyReport]) -> Option<String> {
+    use std::collections::BTreeMap;
+    let mut sets: BTreeMap<(&str, u32), BTreeMap<i64, Vec<&str>>> = BTreeMap::new();
+    for r in reports {
+        if let (Some(c), Some(g), Some(id)) = (&r.chain, r.generation, r.set) {
+            sets.entry((c, g))
+                .or_default()
+                .entry(id)
+                .or_default()
+                .push(&r.image);
+        }
+    }
+    let ((chain, generation), ids) = sets.into_iter().find(|(_, ids)| ids.len() > 1)?;
+    let described: Vec<String> = ids
+        .iter()
+        .map(|(id, images)| {
+            format!(
+                "set {id} (created {} UTC): {}",
+                super::list::utc(*id),
+                images.join(", ")
+            )
+        })
+        .collect();
+    Some(format!(
+        "these images hold generation {generation} of chain '{chain}' from {} different sets (separate create runs): {}; they are not one set — extract refuses the mix unless --set ID picks one",
+        ids.len(),
+        described.join("; ")
+    ))
 }
 
 fn repair_target(out: &Path, img: &Path) -> PathBuf {
@@ -242,6 +280,11 @@ pub fn verify_source(
         chain: header.as_ref().map(|h| h.name.clone()),
         generation: header.as_ref().map(|h| h.sections[0].generation),
         disc: header.as_ref().map(|h| h.sections[0].disc),
+        // A packed disc's header time is its newest generation's; sections[0] is older.
+        set: header
+            .as_ref()
+            .filter(|h| h.sections.len() == 1)
+            .map(|h| h.created_unix),
         sectors: src.sector_count(),
         lost_data_sectors: scan.lost_data_sectors(),
         lost_parity_sectors: scan.lost_parity_sectors(),
@@ -408,6 +451,7 @@ fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport> {
         chain: Some(first.header.name.clone()),
         generation: Some(first.generation()),
         disc: Some(first.number()),
+        set: super::extract::set_id(first),
         sectors: first.header.image_sectors,
         lost_data_sectors: 0,
         lost_parity_sectors: 0,
