@@ -250,3 +250,47 @@ fn one_generation_from_two_sets_is_refused_and_can_be_picked() {
     expect_code(&bd(&["list", ia, ib]), 3);
     expect_code(&bd(&["list", ia, ib, "--set", &ids[0]]), 0);
 }
+
+/// Zeroes a share of an image's sectors past its first 2 MiB (header, filesystem), spread evenly.
+fn damage_every_nth_sector(img: &std::path::Path, every: u64) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let f = std::fs::OpenOptions::new().write(true).open(img).unwrap();
+    let n = f.metadata().unwrap().len() / 2048;
+    let mut hit = 0;
+    for l in (1024..n).step_by(every as usize) {
+        f.write_all_at(&[0u8; 2048], l * 2048).unwrap();
+        hit += 1;
+    }
+    hit
+}
+
+#[test]
+fn extract_says_how_many_sectors_were_rebuilt_and_how_many_not() {
+    let t = tmp();
+    let src = t.path().join("src");
+    for i in 0..4 {
+        write(&src.join(format!("f{i}.bin")), &noise(3_000_000, 7 + i));
+    }
+    let out = t.path().join("out");
+    expect_code(&create(&src, &out, "r", &["-b", "32M", "-y", "-q"]), 0);
+    let img = images(&out)[0].clone();
+    damage_every_nth_sector(&img, 4); // 25 %: beyond -r 10
+    let x = t.path().join("x");
+    let o = bd(&["extract", "-o", x.to_str().unwrap(), img.to_str().unwrap()]);
+    expect_code(&o, 1);
+    let err = String::from_utf8_lossy(&o.stderr).into_owned();
+    let line = err
+        .lines()
+        .find(|l| l.contains("rebuilt from the disc's FEC data"))
+        .unwrap_or_else(|| panic!("{err}"));
+    // "<img>: N damaged sector(s): R rebuilt from the disc's FEC data, U could not be (…)"
+    let nums: Vec<u64> = line
+        .split(|c: char| !c.is_ascii_digit())
+        .filter_map(|w| w.parse().ok())
+        .collect();
+    let k = nums.len();
+    assert!(k >= 3, "{line}");
+    let (total, rebuilt, not) = (nums[k - 3], nums[k - 2], nums[k - 1]);
+    assert!(line.contains("could not be"), "{line}");
+    assert!(not > 0 && rebuilt + not == total, "{line}");
+}

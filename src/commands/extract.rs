@@ -51,11 +51,18 @@ pub fn open_discs(
             }
         };
         if let Some(Ok(r)) = discs[0].repair_summary() {
-            ui.warn(&format!(
-                "{}: damaged ({} sectors lost), repaired with its FEC data",
-                p.display(),
-                r.lost_sectors
-            ));
+            ui.warn(&match r.unrepaired {
+                0 => format!(
+                    "{}: damaged ({} sectors lost), repaired with its FEC data",
+                    p.display(),
+                    r.lost_sectors
+                ),
+                n => format!(
+                    "{}: damaged ({} sectors lost, {n} of them beyond what its FEC data can rebuild)",
+                    p.display(),
+                    r.lost_sectors
+                ),
+            });
         }
         for disc in discs {
             for problem in &disc.problems {
@@ -395,14 +402,27 @@ fn extract_with(
     for set in sets.values() {
         for d in set.discs.values() {
             if let Some(Ok(r)) = d.repair_summary() {
-                ui.say(&format!(
-                    "{}: {} damaged sector(s) were rebuilt from the disc's FEC data",
-                    d.name, r.lost_sectors
-                ));
+                ui.say(&rebuilt_message(&d.name, &r));
             }
         }
     }
     finish_report_with_notes(&args.output, &damaged, &notes, entries.len(), ui)
+}
+
+/// "N damaged sector(s) rebuilt; M could not be" — never claims more than the FEC did.
+fn rebuilt_message(disc: &str, r: &crate::disc_reader::RepairSummary) -> String {
+    let rebuilt = r.lost_sectors.saturating_sub(r.unrepaired);
+    if r.unrepaired == 0 {
+        format!(
+            "{disc}: all {} damaged sector(s) were rebuilt from the disc's FEC data",
+            r.lost_sectors
+        )
+    } else {
+        format!(
+            "{disc}: {} damaged sector(s): {rebuilt} rebuilt from the disc's FEC data, {} could not be (beyond the FEC; the files on them are listed as not bit-exact)",
+            r.lost_sectors, r.unrepaired
+        )
+    }
 }
 
 /// Warnings and report notes about what the chain at hand lacks.
