@@ -294,3 +294,53 @@ fn extract_says_how_many_sectors_were_rebuilt_and_how_many_not() {
     assert!(line.contains("could not be"), "{line}");
     assert!(not > 0 && rebuilt + not == total, "{line}");
 }
+
+#[test]
+fn only_files_restored_bit_exact_exit_0_without_a_report() {
+    let t = tmp();
+    let src = t.path().join("src");
+    for i in 1..=9 {
+        write(&src.join(format!("f{i}")), &noise(5_000_000, 40 + i));
+    }
+    let out = t.path().join("out");
+    expect_code(&create(&src, &out, "o", &["-b", "32M", "-y", "-q"]), 0);
+    let imgs = images(&out);
+    assert!(imgs.len() >= 2);
+    let first = imgs[0].to_str().unwrap();
+    // f2 lies wholly on disc 1, which has no catalog.
+    let x = t.path().join("x");
+    let o = bd(&["extract", "-o", x.to_str().unwrap(), first, "--only", "f2"]);
+    expect_code(&o, 0);
+    assert_eq!(
+        std::fs::read(x.join("f2")).unwrap(),
+        std::fs::read(src.join("f2")).unwrap()
+    );
+    assert!(!x.join("corrupted-files.txt").exists());
+    assert!(String::from_utf8_lossy(&o.stderr).contains("catalog"));
+    // A file continuing on the disc not given is still reported (exit 1, listed).
+    let last = t.path().join("last");
+    let listing = String::from_utf8_lossy(
+        &bd(&["list", out.join("o-gen1.catalog").to_str().unwrap()]).stdout,
+    )
+    .into_owned();
+    let split = listing
+        .lines()
+        .find(|l| l.contains("g1:d1,2"))
+        .and_then(|l| l.split_whitespace().last())
+        .expect("a file spanning discs 1 and 2")
+        .to_string();
+    let o = bd(&[
+        "extract",
+        "-o",
+        last.to_str().unwrap(),
+        first,
+        "--only",
+        &split,
+    ]);
+    expect_code(&o, 1);
+    let report = std::fs::read_to_string(last.join("corrupted-files.txt")).unwrap();
+    assert!(
+        report.lines().any(|l| l.starts_with(&format!("{split}\t"))),
+        "{report}"
+    );
+}

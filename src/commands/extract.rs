@@ -282,7 +282,7 @@ fn extract_with(
             " (its catalog disc is not among them: restoring what the discs hold)"
         }
     ));
-    let notes = chain_notes(&sets, generation, ui);
+    let mut notes = chain_notes(&sets, generation, ui);
     let entries: Vec<&Entry> = set
         .entries
         .iter()
@@ -290,6 +290,13 @@ fn extract_with(
         .collect();
     if !args.only.is_empty() && entries.is_empty() {
         bail!("--only: no entry matches {:?}", args.only);
+    }
+    if names_found_files(&args.only, &entries) {
+        // Every requested file was found: what the sources lack elsewhere (no catalog, other
+        // discs) cannot touch them, so it is said, but their checks alone decide the result.
+        for n in notes.drain(..) {
+            ui.warn(&n);
+        }
     }
     std::fs::create_dir_all(&args.output)
         .with_context(|| format!("creating {}", args.output.display()))?;
@@ -474,6 +481,18 @@ fn incompleteness(set: &GenerationSet) -> Vec<String> {
         ));
     }
     notes
+}
+
+/// True when `--only` was given and each of its paths names a file (not a directory, whose
+/// content may lie on discs not given) among the entries found.
+fn names_found_files(only: &[String], entries: &[&Entry]) -> bool {
+    !only.is_empty()
+        && only.iter().all(|p| {
+            let p = p.as_bytes();
+            entries
+                .iter()
+                .any(|e| e.path == p && e.kind != EntryKind::Dir)
+        })
 }
 
 fn selected(e: &Entry, only: &[String]) -> bool {
