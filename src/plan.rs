@@ -50,8 +50,10 @@ pub struct Overview {
     pub discs: u64,
     /// How full the last disc will be (data + catalog), percent.
     pub last_disc_fill_pct: f64,
-    /// Redundancy the last disc would get with --fill-parity, percent.
-    pub fill_parity_last_pct: f64,
+    /// With --fill-parity: share of the last disc's sectors (percent) that may be lost and still
+    /// be repaired, in the sense of `-r` (a burst always, a random scatter with the 5 σ margin);
+    /// at least `redundancy_pct`, and never more than the parity that fits can deliver.
+    pub fill_parity_loss_pct: u32,
 }
 
 /// Estimated tar-stream size of an entry.
@@ -142,7 +144,7 @@ pub fn overview(
         redundancy_pct,
         discs: 0,
         last_disc_fill_pct: 0.0,
-        fill_parity_last_pct: 0.0,
+        fill_parity_loss_pct: 0,
     };
     for e in entries {
         match e.kind {
@@ -168,10 +170,34 @@ pub fn overview(
     o.discs = total.div_ceil(o.data_per_disc.max(1)).max(1);
     let last = total - (o.discs - 1) * o.data_per_disc;
     o.last_disc_fill_pct = 100.0 * last as f64 / o.data_per_disc.max(1) as f64;
-    let last_protected = (last / SECTOR_SIZE as u64 + fixed) as f64;
-    let avail = (capacity_sectors - TRAILER_SECTORS) as f64 - last_protected;
-    o.fill_parity_last_pct = (100.0 * avail / last_protected).max(redundancy_pct as f64);
+    let last_protected = last / SECTOR_SIZE as u64 + fixed;
+    let avail = (capacity_sectors - TRAILER_SECTORS).saturating_sub(last_protected);
+    o.fill_parity_loss_pct = fill_parity_loss_pct(last_protected, avail).max(redundancy_pct);
     o
+}
+
+/// What `--fill-parity` gives a disc of `protected` sectors with `avail` sectors free for the FEC:
+/// the largest whole percentage f of its sectors that may be lost at random and still be repaired,
+/// for the layout `fec::plan_fill` would write. A sector whose checksum is lost in both table
+/// copies counts as lost too, so a stripe sees e = f + (1 − f)·f²; the rule `-r` keeps is
+/// m ≥ e·n + z·√(e(1−e)·n) per stripe of n = k + m shards (z = [`fec::LOSS_SIGMAS`]). Capped at
+/// [`fec::MAX_LOSS_PCT`], the most `-r` promises (beyond it the few copies of the FEC header
+/// become the weak point).
+fn fill_parity_loss_pct(protected: u64, avail: u64) -> u32 {
+    let Ok(layout) = fec::plan_fill(protected.max(1), avail) else {
+        return 0;
+    };
+    let m = f64::from(layout.parity_per_stripe());
+    let n = f64::from(layout.data_per_stripe()) + m;
+    let z = fec::LOSS_SIGMAS;
+    (1..=fec::MAX_LOSS_PCT)
+        .rev()
+        .find(|&pct| {
+            let f = f64::from(pct) / 100.0;
+            let e = f + (1.0 - f) * f * f;
+            m >= e * n + z * (e * (1.0 - e) * n).sqrt()
+        })
+        .unwrap_or(0)
 }
 
 /// `--min-last-disc-fill PCT`: defers the newest files (by mtime) among those `may_defer` allows,

@@ -344,3 +344,59 @@ fn only_files_restored_bit_exact_exit_0_without_a_report() {
         "{report}"
     );
 }
+
+#[test]
+fn fill_parity_promise_is_kept() {
+    let t = tmp();
+    let src = t.path().join("src");
+    for i in 0..5 {
+        write(&src.join(format!("f{i}")), &noise(1_500_000, 90 + i));
+    }
+    let o = create(
+        &src,
+        &t.path().join("dry"),
+        "fp",
+        &["-b", "32M", "--dry-run"],
+    );
+    expect_code(&o, 0);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let line = text
+        .lines()
+        .find(|l| l.starts_with("Fill parity:"))
+        .unwrap_or_else(|| panic!("{text}"));
+    // "Fill parity:   off — with --fill-parity any N % of the last disc may be lost (now 10 %)"
+    let pct: u64 = line
+        .split("any ")
+        .nth(1)
+        .and_then(|r| r.split(' ').next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("{line}"));
+    assert!((11..100).contains(&pct), "{line}");
+    let out = t.path().join("out");
+    let o = create(&src, &out, "fp", &["-b", "32M", "-y", "--fill-parity"]);
+    expect_code(&o, 0);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains(&format!("any {pct} % of the last disc")),
+        "{}",
+        String::from_utf8_lossy(&o.stdout)
+    );
+    // Lose (pct − 2) % of the image's sectors at random, then everything must come back.
+    let img = images(&out)[0].clone();
+    let n = std::fs::metadata(&img).unwrap().len() / 2048;
+    let mut r = bd_archive::xorshift::Xorshift64::new(12345);
+    let mut lost = std::collections::BTreeSet::new();
+    while (lost.len() as u64) < n * (pct - 2) / 100 {
+        lost.insert(r.next_u64() % n);
+    }
+    {
+        use std::os::unix::fs::FileExt;
+        let f = std::fs::OpenOptions::new().write(true).open(&img).unwrap();
+        for l in lost {
+            f.write_all_at(&[0u8; 2048], l * 2048).unwrap();
+        }
+    }
+    let x = t.path().join("x");
+    let o = bd(&["extract", "-o", x.to_str().unwrap(), img.to_str().unwrap()]);
+    expect_code(&o, 0);
+    assert_same_tree(&src, &x);
+}

@@ -585,13 +585,18 @@ fn print_overview(
         ),
         if args.fill_parity {
             format!(
-                "Fill parity:   on — the last disc gets about {:.0} % redundancy",
-                o.fill_parity_last_pct
+                "Fill parity:   on — any {} % of the last disc may be lost (other discs: {} %)",
+                o.fill_parity_loss_pct, o.redundancy_pct
+            )
+        } else if o.fill_parity_loss_pct > o.redundancy_pct {
+            format!(
+                "Fill parity:   off — with --fill-parity any {} % of the last disc may be lost (now {} %)",
+                o.fill_parity_loss_pct, o.redundancy_pct
             )
         } else {
             format!(
-                "Fill parity:   off — --fill-parity would raise the last disc's protection from {} % to about {:.0} %",
-                o.redundancy_pct, o.fill_parity_last_pct
+                "Fill parity:   off — the last disc is too full for --fill-parity to add protection (any {} % may be lost)",
+                o.redundancy_pct
             )
         },
     ];
