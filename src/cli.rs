@@ -74,7 +74,9 @@ bd-archive completions zsh > ~/.zfunc/_bd-archive"
     )]
     Manpage(ManpageArgs),
     /// Show the whole product in a minute: a 3-disc set, one disc damaged, verified, restored.
-    #[command(after_help = "Examples:\n  bd-archive demo\n  bd-archive demo /tmp/bd-demo")]
+    #[command(
+        after_help = "Examples:\n  bd-archive demo\n  bd-archive demo -q\n  bd-archive demo /tmp/bd-demo"
+    )]
     Demo(DemoArgs),
 }
 
@@ -97,9 +99,13 @@ pub struct ManpageArgs {
 /// `demo` arguments.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
-    /// Where to put the sample tree, the images and the restore (default: a new temporary directory).
+    /// Where to put the sample tree, the images and the restore (kept). Default: a new
+    /// temporary directory, removed at the end unless --keep.
     #[arg(value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Keep the temporary directory (about 230 MB) to look at afterwards.
+    #[arg(long = "keep")]
+    pub keep: bool,
 }
 
 /// Compression choices (`-c`). The seed's lzma/lz4/gzip/bzip2 are refused with a hint.

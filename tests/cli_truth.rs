@@ -400,3 +400,33 @@ fn fill_parity_promise_is_kept() {
     expect_code(&o, 0);
     assert_same_tree(&src, &x);
 }
+
+#[test]
+fn demo_quiet_counts_hard_links_once_and_cleans_up() {
+    let t = tmp();
+    let run_demo = |extra: &[&str]| {
+        let o = Command::new(env!("CARGO_BIN_EXE_bd-archive"))
+            .arg("demo")
+            .args(extra)
+            .env("TMPDIR", t.path())
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        expect_code(&o, 0);
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    let out = run_demo(&["-q"]);
+    // Only the summary; the 6 × 11 MiB photos plus logs and notes, the hard link not twice.
+    assert_eq!(out.lines().count(), 1, "{out}");
+    assert!(out.contains("restored bit-exact"), "{out}");
+    assert!(out.contains("71.7 MiB"), "{out}");
+    assert_eq!(
+        std::fs::read_dir(t.path()).unwrap().count(),
+        0,
+        "temp dir left behind"
+    );
+    let out = run_demo(&["-q", "--keep"]);
+    let kept: Vec<_> = std::fs::read_dir(t.path()).unwrap().collect();
+    assert_eq!(kept.len(), 1, "{out}");
+    assert!(out.contains("Everything is in"), "{out}");
+}
