@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Parser, Debug)]
 #[command(name = "bd-archive", version = crate::version_string(), propagate_version = true)]
 #[command(
-    after_help = "Exit codes: 0 ok · 1 finished with damage (repairable / some files not bit-exact) · \
+    after_help = "Exit codes: 0 ok · 1 finished with damage (repairable / some files not bit-exact / \
+source files unreadable or changed while read) · \
 2 verify: not repairable · 3 error · 130 interrupted"
 )]
 pub struct Cli {

@@ -430,3 +430,43 @@ fn demo_quiet_counts_hard_links_once_and_cleans_up() {
     assert_eq!(kept.len(), 1, "{out}");
     assert!(out.contains("Everything is in"), "{out}");
 }
+
+#[test]
+fn create_exits_1_when_a_file_changes_while_read() {
+    use std::io::Write;
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let t = tmp();
+    let src = t.path().join("src");
+    write(&src.join("steady.txt"), b"steady");
+    let log = src.join("growing.log");
+    // Large enough that reading it takes a while, so the appender gets in.
+    write(&log, &noise(20_000_000, 5));
+    let stop = std::sync::Arc::new(AtomicBool::new(false));
+    let appender = {
+        let (stop, log) = (stop.clone(), log.clone());
+        std::thread::spawn(move || {
+            let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
+            while !stop.load(Ordering::Relaxed) {
+                f.write_all(b"line\n").unwrap();
+                std::thread::yield_now();
+            }
+        })
+    };
+    let out = t.path().join("out");
+    let o = create(&src, &out, "chg", &["-b", "32M", "-y", "-q"]);
+    stop.store(true, Ordering::Relaxed);
+    appender.join().unwrap();
+    expect_code(&o, 1);
+    let listed = std::fs::read_to_string(out.join("chg-gen1-source-problems.txt")).unwrap();
+    assert!(
+        listed.contains("growing.log\tchanged while being read"),
+        "{listed}"
+    );
+    // The archive itself is complete: the steady file restores.
+    let x = t.path().join("x");
+    expect_code(
+        &bd(&["extract", "-o", x.to_str().unwrap(), out.to_str().unwrap()]),
+        0,
+    );
+    assert_eq!(std::fs::read(x.join("steady.txt")).unwrap(), b"steady");
+}

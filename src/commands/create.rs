@@ -134,7 +134,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
     };
 
     let src = &args.source;
-    let scanned = scan_source(src, out, args.workdir.as_deref(), ui)?;
+    let (scanned, scan_problems) = scan_source(src, out, args.workdir.as_deref(), ui)?;
     if scanned.is_empty() && !args.allow_empty {
         bail!(
             "{}: the source directory is empty; pass --allow-empty to archive it anyway",
@@ -252,7 +252,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         done,
         ui,
     );
-    let (images, problems) = match result {
+    let (images, build_problems) = match result {
         Ok(r) => r,
         Err(e) => {
             remove_partials(&images_dir);
@@ -262,7 +262,10 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
     };
     std::fs::rename(&catalog_tmp, &catalog_path)
         .with_context(|| format!("renaming {} into place", catalog_tmp.display()))?;
-    report_problems(out, &args.name, generation, &problems, ui)?;
+    // Scan problems were shown when found; all are listed in the file.
+    let warned = scan_problems.len();
+    let problems: Vec<SourceProblem> = scan_problems.into_iter().chain(build_problems).collect();
+    report_problems(out, &args.name, generation, &problems, warned, ui)?;
     write_deferred(out, &deferred)?;
     let _ = std::fs::remove_file(out.join(STATE_FILE));
     if let (Some(p), Some(first)) = (&args.pack_with, images.first()) {
@@ -279,7 +282,12 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         images_dir.display(),
         catalog_path.display()
     ));
-    Ok(crate::exit::OK)
+    // As tar: files unreadable or changed while read make the run "finished with damage".
+    Ok(if problems.is_empty() {
+        crate::exit::OK
+    } else {
+        crate::exit::DAMAGED
+    })
 }
 
 /// Decides identity and content of the new generation: a full archive, or the delta to `base`.
@@ -486,7 +494,7 @@ fn scan_source(
     out: &Path,
     workdir: Option<&Path>,
     ui: &Ui,
-) -> Result<Vec<SourceEntry>> {
+) -> Result<(Vec<SourceEntry>, Vec<SourceProblem>)> {
     let mut exclude = vec![absolute(out)];
     if let Some(w) = workdir {
         exclude.push(absolute(w));
@@ -503,14 +511,23 @@ fn scan_source(
         }
     })?;
     pb.finish_and_clear();
-    for p in &problems {
-        ui.warn(&format!(
-            "{}: {} (not archived)",
-            p.path.display(),
-            p.message
-        ));
-    }
-    Ok(entries)
+    let problems = problems
+        .into_iter()
+        .map(|p| {
+            ui.warn(&format!(
+                "{}: {} (not archived)",
+                p.path.display(),
+                p.message
+            ));
+            let rel = p.path.strip_prefix(src).unwrap_or(&p.path);
+            SourceProblem {
+                path: rel.as_os_str().as_encoded_bytes().to_vec(),
+                message: format!("{} (not archived)", p.message),
+                archived: false,
+            }
+        })
+        .collect();
+    Ok((entries, problems))
 }
 
 fn absolute(p: &Path) -> PathBuf {
@@ -830,6 +847,7 @@ fn report_problems(
     name: &str,
     generation: u32,
     problems: &[SourceProblem],
+    warned: usize,
     ui: &Ui,
 ) -> Result<()> {
     if problems.is_empty() {
@@ -837,13 +855,15 @@ fn report_problems(
     }
     let path = out.join(format!("{name}-gen{generation}-source-problems.txt"));
     let mut text = String::from("# bd-archive: source files not archived exactly as they are now\n# path<TAB>what happened\n");
-    for p in problems {
+    for (i, p) in problems.iter().enumerate() {
         text.push_str(&format!("{}\t{}\n", escape_path(&p.path), p.message));
-        ui.warn(&format!("{}: {}", escape_path(&p.path), p.message));
+        if i >= warned {
+            ui.warn(&format!("{}: {}", escape_path(&p.path), p.message));
+        }
     }
     write_atomically(&path, text.as_bytes())?;
     ui.warn(&format!(
-        "{} source problem(s) listed in {}",
+        "{} source problem(s) listed in {} (exit 1: finished with damage)",
         problems.len(),
         path.display()
     ));
