@@ -352,7 +352,7 @@ fn extract_with(
         for (i, e) in entries.iter().enumerate() {
             if crate::interrupt::requested() {
                 return Err(crate::interrupt::Interrupted(format!(
-                    "; {} was restored only in part (files restored so far are complete)",
+                    "; {} was restored only in part (files restored so far are complete): continue with the same command and --resume",
                     args.output.display()
                 ))
                 .into());
@@ -532,7 +532,7 @@ fn refuse_existing(out: &Path, entries: &[&Entry]) -> Result<()> {
         }
         let p = out.join(std::ffi::OsStr::from_bytes(&e.path));
         if p.symlink_metadata().is_ok() {
-            bail!("{} already exists; nothing was restored (pass --overwrite to replace existing files, or choose an empty -o)", p.display());
+            bail!("{} already exists; nothing was restored (after an interrupted extract, re-run with --resume to continue it; --overwrite replaces existing files; or choose an empty -o)", p.display());
         }
     }
     Ok(())
