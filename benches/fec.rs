@@ -46,7 +46,7 @@ fn protected_sectors() -> u64 {
 
 fn random_data(sectors: u64) -> Vec<u8> {
     let mut v = vec![0u8; sectors as usize * SS];
-    bd_archive::xorshift::Xorshift64::new(0x2545_F491_4F6C_DD1D).fill(&mut v);
+    bd_archive::util::xorshift::Xorshift64::new(0x2545_F491_4F6C_DD1D).fill(&mut v);
     v
 }
 

@@ -6,18 +6,18 @@ use std::fs;
 use std::path::Path;
 use std::time::Duration;
 
-use bd_archive::archive_stream::TarStreamBuilder;
-use bd_archive::container::chunk::{
+use bd_archive::archive::scan::{scan_tree, ScanOptions};
+use bd_archive::archive::tar_stream::TarStreamBuilder;
+use bd_archive::format::chunk::{
     decode_chunk, encode_chunk, new_compressor, ChunkHeader, Compression, CHUNK_FRAME_OVERHEAD,
     CHUNK_SIZE,
 };
 use bd_archive::image::{write_filesystem, ImageFile, VolumeSpec};
-use bd_archive::scan::{scan_tree, ScanOptions};
 use criterion::{criterion_group, criterion_main, Criterion, Throughput};
 
 /// Half text-like, half random bytes: typical of a mixed archive.
 fn mixed(len: usize) -> Vec<u8> {
-    let mut rng = bd_archive::xorshift::Xorshift64::new(0x9e37_79b9_7f4a_7c15);
+    let mut rng = bd_archive::util::xorshift::Xorshift64::new(0x9e37_79b9_7f4a_7c15);
     let words = b"the quick brown fox jumps over the lazy dog 0123456789 ";
     (0..len)
         .map(|i| {
@@ -61,11 +61,11 @@ fn stages(c: &mut Criterion) {
     g.bench_function("tar stream: read + SHA-256 (128 MiB)", |b| {
         b.iter(|| {
             let mut n = 0u64;
-            let mut emit = |c: bd_archive::archive_stream::StreamChunk| {
+            let mut emit = |c: bd_archive::archive::tar_stream::StreamChunk| {
                 n += c.data.len() as u64;
                 Ok(())
             };
-            let content_path = |rel: &[u8]| bd_archive::scan::join_rel(&big, rel);
+            let content_path = |rel: &[u8]| bd_archive::archive::scan::join_rel(&big, rel);
             TarStreamBuilder::new(1, &content_path, &mut emit, &mut |_| {}, &mut |_| {})
                 .run(&entries)
                 .unwrap();

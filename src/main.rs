@@ -1,10 +1,12 @@
 //! bd-archive command-line entry point: parse, dispatch, map outcomes to exit codes (the one place
 //! that does).
 
-use bd_archive::cli::{Cli, Command};
-use bd_archive::commands::{self, err_line, is_broken_pipe, Ui};
-use bd_archive::exit;
+mod cli;
+
+use bd_archive::util::interrupt;
 use clap::Parser;
+use cli::args::{Cli, Command};
+use cli::{err_line, exit, is_broken_pipe, Ui};
 
 fn main() {
     std::process::exit(try_main());
@@ -26,31 +28,29 @@ fn try_main() -> i32 {
             return code;
         }
     };
-    bd_archive::interrupt::install();
+    interrupt::install();
     let ui = Ui {
         quiet: cli.quiet,
         verbose: cli.verbose,
     };
     let result = match &cli.command {
-        Command::Create(a) => commands::create::run(a, &ui),
-        Command::Extract(a) => commands::extract::run(a, &ui),
-        Command::List(a) => commands::list::run(a, &ui),
-        Command::Verify(a) => commands::verify::run(a, &ui),
-        Command::Completions(a) => commands::docs::completions(a),
-        Command::Manpage(a) => commands::docs::manpage(a),
-        Command::Demo(a) => commands::demo::run(a, &ui),
-        Command::Drive(a) => commands::drive::run(a, &ui),
-        Command::Burn(a) => commands::burn::run(a, &ui),
+        Command::Create(a) => cli::create::run(a, &ui),
+        Command::Extract(a) => cli::extract::run(a, &ui),
+        Command::List(a) => cli::list::run(a, &ui),
+        Command::Verify(a) => cli::verify::run(a, &ui),
+        Command::Completions(a) => cli::docs::completions(a),
+        Command::Manpage(a) => cli::docs::manpage(a),
+        Command::Demo(a) => cli::demo::run(a, &ui),
+        Command::Drive(a) => cli::drive::run(a, &ui),
+        Command::Burn(a) => cli::burn::run(a, &ui),
     };
     match result {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => exit::OK,
         Err(e) => {
             err_line(&format!("error: {e:#}"));
-            let interrupted = e
-                .downcast_ref::<bd_archive::interrupt::Interrupted>()
-                .is_some()
-                || bd_archive::interrupt::requested();
+            let interrupted =
+                e.downcast_ref::<interrupt::Interrupted>().is_some() || interrupt::requested();
             if interrupted {
                 exit::INTERRUPTED
             } else {

@@ -47,7 +47,7 @@ fn data_bytes(out: &Path) -> u64 {
     images(out)
         .iter()
         .map(|img| {
-            let d = bd_archive::disc_reader::Disc::open_path(img, &Default::default()).unwrap();
+            let d = bd_archive::disc::reader::Disc::open_path(img, &Default::default()).unwrap();
             d.index.unwrap().parts.iter().map(|p| p.bytes).sum::<u64>()
         })
         .sum()

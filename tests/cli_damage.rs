@@ -9,7 +9,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
-use bd_archive::xorshift::Xorshift64;
+use bd_archive::util::xorshift::Xorshift64;
 use common::*;
 
 const SS: u64 = 2048;
@@ -216,7 +216,7 @@ fn damaged_parity_region() {
     check(
         "parity",
         |imgs| {
-            let disc = bd_archive::disc_reader::find_disc_header(
+            let disc = bd_archive::disc::reader::find_disc_header(
                 &bd_archive::sector::FileSectorSource::open(&imgs[0]).unwrap(),
             )
             .unwrap();

@@ -146,7 +146,7 @@ fn incompressible_data_costs_under_half_a_percent() {
 
 /// Sum of the data part sizes, read from the per-disc index through the library.
 fn data_part_bytes(img: &Path) -> u64 {
-    let disc = bd_archive::disc_reader::Disc::open_path(img, &Default::default()).unwrap();
+    let disc = bd_archive::disc::reader::Disc::open_path(img, &Default::default()).unwrap();
     disc.index.unwrap().parts.iter().map(|p| p.bytes).sum()
 }
 

@@ -188,7 +188,7 @@ fn killed_at_ten_random_moments_never_leaves_a_bad_image() {
     let start = Instant::now();
     expect_code(&bd(&create_args(&src, &probe, &[])), 0);
     let full = start.elapsed().as_micros() as u64;
-    let mut rng = bd_archive::xorshift::Xorshift64::new(0x5eed);
+    let mut rng = bd_archive::util::xorshift::Xorshift64::new(0x5eed);
     for round in 0..10 {
         let at = Duration::from_micros(rng.next_u64() % full.max(1));
         let out = t.path().join(format!("out{round}"));

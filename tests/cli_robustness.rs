@@ -6,11 +6,11 @@ mod common;
 use std::fs;
 use std::path::{Path, PathBuf};
 
-use bd_archive::archive_stream::TarStreamBuilder;
-use bd_archive::catalog::{ChainInfo, EntryKind};
-use bd_archive::container::chunk::{encode_chunk, Compression};
-use bd_archive::disc_writer::{DiscSetConfig, DiscSetWriter};
-use bd_archive::scan::SourceEntry;
+use bd_archive::archive::disc_writer::{DiscSetConfig, DiscSetWriter};
+use bd_archive::archive::scan::SourceEntry;
+use bd_archive::archive::tar_stream::TarStreamBuilder;
+use bd_archive::format::catalog::{ChainInfo, EntryKind};
+use bd_archive::format::chunk::{encode_chunk, Compression};
 use common::*;
 
 /// A hand-made source entry; its content (for a file) is read from `abs`, whatever `rel` says.

@@ -383,7 +383,7 @@ fn fill_parity_promise_is_kept() {
     // Lose (pct − 2) % of the image's sectors at random, then everything must come back.
     let img = images(&out)[0].clone();
     let n = std::fs::metadata(&img).unwrap().len() / 2048;
-    let mut r = bd_archive::xorshift::Xorshift64::new(12345);
+    let mut r = bd_archive::util::xorshift::Xorshift64::new(12345);
     let mut lost = std::collections::BTreeSet::new();
     while (lost.len() as u64) < n * (pct - 2) / 100 {
         lost.insert(r.next_u64() % n);

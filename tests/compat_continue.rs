@@ -9,9 +9,9 @@ use std::os::unix::fs::PermissionsExt;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use bd_archive::compat::dar::DarArchive;
-use bd_archive::compat::seed_chain::seed_chain_id;
-use bd_archive::disc_reader::find_disc_header;
+use bd_archive::disc::reader::find_disc_header;
+use bd_archive::legacy::dar::DarArchive;
+use bd_archive::legacy::seed_chain::seed_chain_id;
 use bd_archive::sector::FileSectorSource;
 use common::seed::seed_generation;
 use common::{assert_same_tree, bd, code, create, have, noise, sh, tmp, write};

@@ -7,9 +7,9 @@ use std::os::unix::fs::symlink;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use bd_archive::compat::dar::extract::{restore_archive, DarRestoreReport};
-use bd_archive::compat::dar::{read_dar_catalog, DarArchive, DarKind};
-use bd_archive::restore::{RestoreOptions, Restorer};
+use bd_archive::legacy::dar::extract::{restore_archive, DarRestoreReport};
+use bd_archive::legacy::dar::{read_dar_catalog, DarArchive, DarKind};
+use bd_archive::restore::writer::{RestoreOptions, Restorer};
 use common::{assert_same_tree, have, noise, tmp, write};
 
 fn dar(args: &[&str]) {
@@ -161,7 +161,7 @@ fn chain(compress: Option<&str>) {
     // Isolated catalogue lists the same paths as the archive.
     let c1 = read_dar_catalog(&[arch.join("n-gen1-catalog.0001.dar")]).unwrap();
     let a1 = DarArchive::open(&n1).unwrap().catalogue().unwrap();
-    let paths = |v: &Vec<bd_archive::compat::dar::DarEntry>| {
+    let paths = |v: &Vec<bd_archive::legacy::dar::DarEntry>| {
         v.iter().map(|e| e.path.clone()).collect::<Vec<_>>()
     };
     assert_eq!(paths(&c1), paths(&a1));
@@ -292,8 +292,8 @@ fn corrupted_byte_is_reported_not_silent() {
 
 #[test]
 fn fuzz_entry_points_survive_garbage_and_truncation() {
-    use bd_archive::compat::dar::{catalogue::fuzz_catalogue, fuzz_archive};
-    let mut rng = bd_archive::xorshift::Xorshift64::new(0x1234_5678_9abc_def0);
+    use bd_archive::legacy::dar::{catalogue::fuzz_catalogue, fuzz_archive};
+    let mut rng = bd_archive::util::xorshift::Xorshift64::new(0x1234_5678_9abc_def0);
     for len in [0usize, 1, 5, 37, 100, 1000, 5000] {
         for _ in 0..50 {
             let v: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();

@@ -5,7 +5,7 @@ use std::fs;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use bd_archive::compat::par2::{fuzz_par2, Par2Set, Par2Status};
+use bd_archive::legacy::par2::{fuzz_par2, Par2Set, Par2Status};
 use common::{have, noise, tmp};
 
 fn make(dir: &Path, name: &str, data: &[u8]) -> Vec<PathBuf> {
@@ -109,7 +109,7 @@ fn beyond_budget_is_broken() {
 
 #[test]
 fn fuzz_par2_survives_garbage_truncation_and_flips() {
-    let mut rng = bd_archive::xorshift::Xorshift64::new(0x9e37_79b9_7f4a_7c15);
+    let mut rng = bd_archive::util::xorshift::Xorshift64::new(0x9e37_79b9_7f4a_7c15);
     for len in [0usize, 8, 63, 64, 65, 200, 4096] {
         for _ in 0..30 {
             let mut v: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();

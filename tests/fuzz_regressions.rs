@@ -44,8 +44,8 @@ fn filesystem_root_record_with_short_system_use_area() {
 fn record_claiming_a_4_gib_string_before_its_checksum_is_checked() {
     // The streaming record decoder decoded before checking the frame's SHA-256, so a damaged frame
     // could make bincode allocate a claimed 4 GiB byte string. Now it is refused by its checksum.
-    use bd_archive::catalog::{Catalog, DiscIndex};
-    use bd_archive::container::records::{decode_record_from, CATALOG_MAGIC, INDEX_MAGIC};
+    use bd_archive::format::catalog::{Catalog, DiscIndex};
+    use bd_archive::format::records::{decode_record_from, CATALOG_MAGIC, INDEX_MAGIC};
     let data = std::fs::read(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/tests/fixtures/fuzz/records-4gib-claim.bin"

@@ -5,7 +5,7 @@ use bd_archive::image::{
     fuzz_read, read_filesystem, write_filesystem, ImageError, ImageFile, VolumeSpec, FIRST_DATA_LBA,
 };
 use bd_archive::sector::{MemorySectorSource, SECTOR_SIZE};
-use bd_archive::xorshift::Xorshift64;
+use bd_archive::util::xorshift::Xorshift64;
 use std::os::unix::fs::FileExt;
 
 const TOTAL: u64 = 2048;

@@ -16,7 +16,7 @@ const TOTAL: u64 = 8192; // 16 MiB, multiple of 32
 const LONG60: &str = "a-name-that-is-exactly-sixty-characters-long-for-joliet-test";
 
 fn pseudo_random(seed: u64, len: usize) -> Vec<u8> {
-    let mut rng = bd_archive::xorshift::Xorshift64::new(seed | 1);
+    let mut rng = bd_archive::util::xorshift::Xorshift64::new(seed | 1);
     (0..len).map(|_| (rng.next_u64() >> 24) as u8).collect()
 }
 

@@ -5,8 +5,8 @@ use std::fs;
 use std::os::unix::fs::{FileTypeExt, MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 
-use bd_archive::catalog::{DataRef, Entry, EntryKind};
-use bd_archive::restore::{RestoreError, RestoreOptions, Restorer};
+use bd_archive::format::catalog::{DataRef, Entry, EntryKind};
+use bd_archive::restore::writer::{RestoreError, RestoreOptions, Restorer};
 
 /// A temp dir holding OUT, an empty sibling `canary` dir that must stay empty, and `outside` with a
 /// file that must never be linked, written or chmod'ed.

@@ -6,9 +6,9 @@ use std::os::unix::ffi::OsStrExt;
 use std::os::unix::fs::{symlink, MetadataExt, PermissionsExt};
 use std::path::Path;
 
-use bd_archive::catalog::{DataRef, Entry, EntryKind};
-use bd_archive::restore::{RestoreOptions, Restorer};
-use bd_archive::scan::{scan_tree, ScanError, ScanOptions, ScanProblem, SourceEntry};
+use bd_archive::archive::scan::{scan_tree, ScanError, ScanOptions, ScanProblem, SourceEntry};
+use bd_archive::format::catalog::{DataRef, Entry, EntryKind};
+use bd_archive::restore::writer::{RestoreOptions, Restorer};
 
 fn scan(root: &Path, opts: &ScanOptions) -> (Vec<SourceEntry>, Vec<ScanProblem>) {
     let mut problems = Vec::new();

@@ -1,6 +1,6 @@
 //! Chunk header parsing and chunk decoding: never panic, never allocate more than MAX_CHUNK_SIZE.
 #![no_main]
-use bd_archive::container::chunk::{decode_chunk, ChunkHeader, CHUNK_FRAME_OVERHEAD};
+use bd_archive::format::chunk::{decode_chunk, ChunkHeader, CHUNK_FRAME_OVERHEAD};
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -9,6 +9,6 @@ fuzz_target!(|data: &[u8]| {
         let take = (h.stored_len as usize).min(stored.len());
         let mut out = Vec::new();
         let _ = decode_chunk(&h, &stored[..take], &mut out);
-        assert!(out.len() <= bd_archive::container::chunk::MAX_CHUNK_SIZE);
+        assert!(out.len() <= bd_archive::format::chunk::MAX_CHUNK_SIZE);
     }
 });

@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    bd_archive::compat::dar::fuzz_archive(data);
+    bd_archive::legacy::dar::fuzz_archive(data);
 });

@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    bd_archive::compat::dar::catalogue::fuzz_catalogue(data);
+    bd_archive::legacy::dar::catalogue::fuzz_catalogue(data);
 });

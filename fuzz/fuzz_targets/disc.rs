@@ -2,7 +2,7 @@
 #![no_main]
 use std::sync::Arc;
 
-use bd_archive::disc_reader::{Disc, RepairSettings};
+use bd_archive::disc::reader::{Disc, RepairSettings};
 use bd_archive::sector::MemorySectorSource;
 use libfuzzer_sys::fuzz_target;
 

@@ -1,6 +1,6 @@
 //! Disc header parsing; a header that parses must re-encode to the same bytes it came from.
 #![no_main]
-use bd_archive::container::disc_header::DiscHeader;
+use bd_archive::format::disc_header::DiscHeader;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {

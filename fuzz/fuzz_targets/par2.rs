@@ -3,5 +3,5 @@
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
-    bd_archive::compat::par2::fuzz_par2(data);
+    bd_archive::legacy::par2::fuzz_par2(data);
 });

@@ -1,8 +1,8 @@
 //! Catalog and per-disc index record files (header, zstd body, bincode decoding), both the
 //! in-memory decoder and the streaming one extract reads discs with.
 #![no_main]
-use bd_archive::catalog::{Catalog, DiscIndex};
-use bd_archive::container::records::{
+use bd_archive::format::catalog::{Catalog, DiscIndex};
+use bd_archive::format::records::{
     decode_record, decode_record_from, CATALOG_MAGIC, INDEX_MAGIC,
 };
 use libfuzzer_sys::fuzz_target;

@@ -1,17 +1,16 @@
 //! Structure-aware round trip: the fuzzer's bytes describe a small tree (names, kinds, contents);
-//! it is archived through the real writer into images, restored through the real reader and
-//! restorer, and every file must come back byte-exact.
+//! it is archived by the create engine (`archive::prepare` + `archive::create`) into images and
+//! restored by the extract engine, and every entry must come back byte-exact.
 #![no_main]
 use std::fs;
 use std::os::unix::ffi::OsStrExt;
 
-use bd_archive::archive_stream::TarStreamBuilder;
-use bd_archive::catalog::{ChainInfo, EntryKind};
-use bd_archive::container::chunk::{encode_chunk, Compression};
-use bd_archive::disc_reader::{Disc, GenerationSet, RepairSettings};
-use bd_archive::disc_writer::{DiscSetConfig, DiscSetWriter};
-use bd_archive::scan::{scan_tree, ScanOptions};
-use bd_archive::stream_reader::ChainStreams;
+use bd_archive::archive::{self, CreateJob, Preparation, RatioEstimate};
+use bd_archive::disc::reader::RepairSettings;
+use bd_archive::format::chunk::Compression;
+use bd_archive::restore::extract::{extract, ExtractOptions};
+use bd_archive::restore::sources::open_discs;
+use bd_archive::util::progress::Silent;
 use libfuzzer_sys::fuzz_target;
 
 fuzz_target!(|data: &[u8]| {
@@ -64,95 +63,53 @@ fuzz_target!(|data: &[u8]| {
         }
         made.push(name);
     }
-    let Ok(entries) = scan_tree(&src, &ScanOptions::default(), &mut |_| {}, &mut |_| {}) else {
-        return;
-    };
-    let images = tmp.join("images");
-    fs::create_dir_all(&images).unwrap();
-    let chain = ChainInfo {
+    // The same engines the user runs: archive::prepare + archive::create, then restore::extract.
+    let job = CreateJob {
         name: "fz".into(),
-        chain_id: [3; 16],
-        generation: 1,
-        base_generation: 0,
-        created_unix: 0,
-        tool_version: "fuzz".into(),
-        compression: "zstd-1".into(),
-        redundancy_pct: 10,
-    };
-    let cfg = DiscSetConfig {
-        images_dir: images,
-        chain,
+        source: src.clone(),
+        output: tmp.join("out"),
+        workdir: None,
         capacity_sectors: 16384,
+        compression: Compression::Zstd(1),
         redundancy_pct: 10,
         fill_parity: false,
         memory_budget: 64 << 20,
-        format_md: Vec::new(),
-        first_image_number: 1,
-        carry_in: None,
-        binary: None,
+        base: None,
+        pack: None,
+        ratio: RatioEstimate::Given(1.0),
+        min_last_disc_fill: 0,
+        checksum: false,
+        allow_empty: true,
+        resume: false,
+        no_binary: true,
+        dry_run: false,
     };
-    let mut writer = DiscSetWriter::new(cfg).unwrap();
-    let mut chunks = Vec::new();
-    let content_path = |rel: &[u8]| bd_archive::scan::join_rel(&src, rel);
-    let len = TarStreamBuilder::new(
-        1,
-        &content_path,
-        &mut |c| {
-            chunks.push(c);
-            Ok(())
-        },
-        &mut |_| {},
-        &mut |_| {},
-    )
-    .run(&entries)
-    .unwrap();
-    let mut comp = bd_archive::container::chunk::new_compressor(1).unwrap();
-    for c in chunks {
-        let enc = encode_chunk(
-            &c.data,
-            Compression::Zstd(1),
-            Some(&mut comp),
-            [3; 16],
-            1,
-            c.seq,
-            c.tar_offset,
-        )
-        .unwrap();
-        writer.push_chunk(enc, c.completed, c.open).unwrap();
-    }
-    let imgs = writer.finish(len, Vec::new(), &mut |_| Ok(())).unwrap();
-    let discs: Vec<Disc> = imgs
-        .iter()
-        .map(|p| Disc::open_path(p, &RepairSettings::default()).unwrap())
-        .collect();
-    let set = GenerationSet::new(discs).unwrap();
-    let mut sets = std::collections::BTreeMap::new();
-    sets.insert(1u32, set);
-    let mut streams = ChainStreams::new(&sets);
-    for e in &sets[&1].entries {
-        if e.kind != EntryKind::File {
-            continue;
+    let Preparation::Ready(prepared) = archive::prepare(&job, &Silent).unwrap() else {
+        panic!("a full archive always has something to write");
+    };
+    let report = archive::create(&job, *prepared, &Silent).unwrap();
+    assert!(report.problems.is_empty(), "{:?}", report.problems);
+    let discs = open_discs(&report.images, &RepairSettings::default(), &Silent).unwrap();
+    let opts = ExtractOptions {
+        output: tmp.join("restored"),
+        workdir: tmp.join("work"),
+        ..ExtractOptions::default()
+    };
+    let restored = extract(discs, None, &opts, &Silent).unwrap();
+    assert!(restored.is_bit_exact(), "{:?}", restored.damaged);
+    for name in &made {
+        let name = std::ffi::OsStr::from_bytes(name);
+        let (want, got) = (src.join(name), opts.output.join(name));
+        let Ok(meta) = fs::symlink_metadata(&want) else {
+            continue; // not created (e.g. a name the filesystem refused)
+        };
+        if meta.file_type().is_symlink() {
+            assert_eq!(fs::read_link(&got).unwrap(), fs::read_link(&want).unwrap());
+        } else if meta.is_file() {
+            assert_eq!(fs::read(&got).unwrap(), fs::read(&want).unwrap(), "{name:?} differs");
+        } else {
+            assert!(got.is_dir(), "{name:?} is not restored as a directory");
         }
-        let mut got = vec![0u8; e.size as usize];
-        streams
-            .read_range(
-                1,
-                e.data.content_offset,
-                e.size,
-                &mut |off, b| {
-                    got[off as usize..off as usize + b.len()].copy_from_slice(&b);
-                    Ok(())
-                },
-                &mut |_, _, why| panic!("gap: {why}"),
-            )
-            .unwrap();
-        let want = fs::read(src.join(std::ffi::OsStr::from_bytes(&e.path))).unwrap();
-        assert_eq!(
-            got,
-            want,
-            "content of {:?} differs",
-            String::from_utf8_lossy(&e.path)
-        );
     }
     let _ = fs::remove_dir_all(&tmp);
 });

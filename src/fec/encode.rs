@@ -8,8 +8,8 @@ use super::layout::{
 };
 use super::stripe_encoder::StripeEncoder;
 use super::{io_err, FecError};
-use crate::positional_io::{read_exact_vectored_at, write_all_vectored_at};
 use crate::sector::SECTOR_SIZE;
+use crate::util::positional_io::{read_exact_vectored_at, write_all_vectored_at};
 use rayon::prelude::*;
 use reed_solomon_simd::engine::DefaultEngine;
 use std::fs::File;
@@ -367,7 +367,7 @@ mod tests {
 
     fn image(d: u64, layout: &FecLayout) -> tempfile::NamedTempFile {
         let f = tempfile::NamedTempFile::new().unwrap();
-        let mut rng = crate::xorshift::Xorshift64::new(0x9E37_79B9_7F4A_7C15);
+        let mut rng = crate::util::xorshift::Xorshift64::new(0x9E37_79B9_7F4A_7C15);
         let data: Vec<u8> = (0..d as usize * SS).map(|_| rng.next_u64() as u8).collect();
         f.as_file().write_all_at(&data, 0).unwrap();
         f.as_file()

@@ -104,7 +104,7 @@ pub fn fuzz_header(data: &[u8]) {
 mod fuzz_tests {
     #[test]
     fn fuzz_header_survives_garbage() {
-        let mut rng = crate::xorshift::Xorshift64::new(0x1234_5678_9abc_def0);
+        let mut rng = crate::util::xorshift::Xorshift64::new(0x1234_5678_9abc_def0);
         let mut buf = vec![0u8; 4096 + 17];
         for round in 0..200 {
             for b in buf.iter_mut() {

@@ -186,7 +186,7 @@ mod tests {
     #[test]
     fn matches_reed_solomon_simd_for_both_rates() {
         let engine = DefaultEngine::new();
-        let mut rng = crate::xorshift::Xorshift64::new(0x5EED);
+        let mut rng = crate::util::xorshift::Xorshift64::new(0x5EED);
         for (k, m) in [
             (1, 1),
             (1, 2),

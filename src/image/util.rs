@@ -47,7 +47,7 @@ pub(crate) fn get_u64(b: &[u8], off: usize) -> Option<u64> {
     Some(lo | (hi << 32))
 }
 
-pub(crate) use crate::civil_time::{civil_from_unix, unix_from_civil};
+pub(crate) use crate::util::civil_time::{civil_from_unix, unix_from_civil};
 
 /// The UDF descriptor CRC: CRC-ITU-T (CCITT), polynomial 0x1021, initial value 0, not reflected.
 pub(crate) fn crc_itu(data: &[u8]) -> u16 {

@@ -64,13 +64,13 @@ impl MediumInfo {
         }) {
             s.push_str(&format!(
                 ", {} used ({u} sectors)",
-                crate::capacity::human_bytes(u * SECTOR_SIZE as u64)
+                crate::util::capacity::human_bytes(u * SECTOR_SIZE as u64)
             ));
         }
         if let Some(f) = self.free_sectors {
             s.push_str(&format!(
                 ", {} free ({f} sectors)",
-                crate::capacity::human_bytes(f * SECTOR_SIZE as u64)
+                crate::util::capacity::human_bytes(f * SECTOR_SIZE as u64)
             ));
         }
         s

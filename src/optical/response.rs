@@ -246,7 +246,7 @@ mod tests {
 
     #[test]
     fn short_and_random_responses_never_panic() {
-        let mut rng = crate::xorshift::Xorshift64::new(0x9E37_79B9_7F4A_7C15);
+        let mut rng = crate::util::xorshift::Xorshift64::new(0x9E37_79B9_7F4A_7C15);
         for len in 0..300usize {
             let d: Vec<u8> = (0..len).map(|_| rng.next_u64() as u8).collect();
             fuzz_responses(&d);

@@ -615,7 +615,7 @@ mod tests {
     #[test]
     fn any_kernel_answer_is_classified_without_panicking() {
         // xorshift: every status/host/driver byte, wild residues, random sense of any length.
-        let mut rng = crate::xorshift::Xorshift64::new(0x2545_F491_4F6C_DD1D);
+        let mut rng = crate::util::xorshift::Xorshift64::new(0x2545_F491_4F6C_DD1D);
         let mut next = || rng.next_u64();
         for _ in 0..20_000 {
             let r = next();

@@ -281,7 +281,7 @@ impl Medium {
     pub fn capacity_sectors(&self) -> u64 {
         match &self.capacity {
             Some(Capacity::Sectors(n)) => *n,
-            Some(Capacity::Preset(p)) => crate::capacity::PRESETS
+            Some(Capacity::Preset(p)) => crate::util::capacity::PRESETS
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case(p))
                 .map(|&(_, s)| s)
@@ -1434,7 +1434,7 @@ mod tests {
 
     #[test]
     fn presets_match_src_capacity() {
-        for &(name, sectors) in crate::capacity::PRESETS {
+        for &(name, sectors) in crate::util::capacity::PRESETS {
             let mut m = Medium::blank("x", Profile::BdR, 0);
             m.capacity = Some(Capacity::Preset(name.into()));
             assert_eq!(m.capacity_sectors(), sectors);
@@ -1549,7 +1549,7 @@ mod tests {
 
     #[test]
     fn random_cdbs_never_panic() {
-        let mut rng = crate::xorshift::Xorshift64::new(0x2545_F491_4F6C_DD1D);
+        let mut rng = crate::util::xorshift::Xorshift64::new(0x2545_F491_4F6C_DD1D);
         let mut rnd = move || rng.next_u64();
         let ops = [
             0x00u8, 0x12, 0x1B, 0x1E, 0x23, 0x25, 0x28, 0x2A, 0x35, 0x46, 0x4A, 0x51, 0x52, 0x5A,

@@ -54,7 +54,7 @@ pub fn expect_code(o: &Output, want: i32) {
 
 /// Deterministic pseudo-random bytes (xorshift), incompressible.
 #[allow(unused_imports)] // not every test binary makes noise
-pub use bd_archive::xorshift::noise;
+pub use bd_archive::util::xorshift::noise;
 
 /// Writes a file, creating parents.
 pub fn write(path: &Path, data: &[u8]) {

@@ -1,0 +1,535 @@
+//! The write pipeline: one generation of a chain, from a source tree to disc images.
+//!
+//! ```text
+//! create(job):
+//!     prepare:  scan the source            (scan.rs, the calling thread)
+//!               delta against --base       (delta.rs: store new/changed, reuse the rest)
+//!               estimate, defer, overview  (plan.rs: sizing; the caller shows it and asks)
+//!     build:    tar stream  --chunks-->  compress workers  --in order-->  disc writer
+//!               (tar_stream.rs + pax.rs,  (build.rs, one per core:       (disc_writer.rs, this
+//!                one reader thread)        zstd + framing, format/chunk)   thread: images, index,
+//!                                                                           catalog, FEC per disc)
+//!     finish:   catalog renamed into place, source problems and deferred files listed
+//! ```
+//!
+//! Channels between the stages are bounded (2 chunks per core), so memory does not grow with the
+//! source; an error anywhere drops the channels and every thread stops. `resume.rs` keeps the
+//! state an interrupted create needs, `pack.rs` opens the image a `--pack-with` generation joins.
+//! Nothing here prints: the caller passes a [`Progress`].
+pub mod delta;
+pub mod disc_writer;
+pub mod pax;
+pub mod plan;
+pub mod scan;
+pub mod tar_stream;
+
+mod build;
+mod output;
+mod pack;
+mod resume;
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+pub use output::write_atomically;
+pub use pack::open_pack;
+
+use crate::archive::delta::{plan_delta, DeltaStats, Planned};
+use crate::archive::disc_writer::{CarryIn, DiscSetConfig};
+use crate::archive::plan::{defer_for_fill, overview, sample_ratio, Overview};
+use crate::archive::scan::{scan_tree, ScanOptions, SourceEntry};
+use crate::archive::tar_stream::SourceProblem;
+use crate::format::catalog::{Catalog, ChainInfo, Entry};
+use crate::format::chunk::Compression;
+use crate::format::records::RecordIdentity;
+use crate::util::capacity::human_bytes;
+use crate::util::progress::Progress;
+
+/// FORMAT.md, copied onto every disc.
+pub const FORMAT_MD: &str = include_str!("../../FORMAT.md");
+
+/// How the compression ratio of the overview is found.
+#[derive(Debug, Clone)]
+pub enum RatioEstimate {
+    /// Given by the user (compressed/original).
+    Given(f64),
+    /// Sampled from this directory.
+    Sample(PathBuf),
+    /// Sampled from the source itself.
+    FromSource,
+}
+
+/// The base generation a new generation continues (`--base`, or the catalog of a `--pack-with` image).
+#[derive(Debug, Clone)]
+pub struct Base {
+    /// Where it was loaded from (kept in the resume state).
+    pub path: PathBuf,
+    /// Its catalog.
+    pub catalog: Catalog,
+}
+
+/// The unburned last image a new generation joins (`--pack-with`).
+#[derive(Debug, Clone)]
+pub struct Pack {
+    /// The image's protected files, carried onto the new image.
+    pub carry: CarryIn,
+    /// Its catalog: the new generation's base.
+    pub catalog: Catalog,
+}
+
+/// Everything `create` needs to know: the options of one run, already parsed and checked.
+#[derive(Debug, Clone)]
+pub struct CreateJob {
+    /// Chain name (checked by the caller: 1..=64 bytes, no '/' or control characters).
+    pub name: String,
+    /// Source directory.
+    pub source: PathBuf,
+    /// Output directory (OUT/images, OUT/<name>-gen<G>.catalog).
+    pub output: PathBuf,
+    /// Work directory (excluded from the scan when inside the source).
+    pub workdir: Option<PathBuf>,
+    /// Capacity of one disc in 2048-byte sectors.
+    pub capacity_sectors: u64,
+    /// Chunk compression.
+    pub compression: Compression,
+    /// Share of each disc's sectors that may be lost (FEC), percent.
+    pub redundancy_pct: u32,
+    /// Spend the last disc's free space on parity.
+    pub fill_parity: bool,
+    /// Memory budget for the FEC, bytes.
+    pub memory_budget: u64,
+    /// The previous generation (`--base`), if any.
+    pub base: Option<Base>,
+    /// The image to pack onto (`--pack-with`), if any.
+    pub pack: Option<Pack>,
+    /// How to estimate the compression ratio.
+    pub ratio: RatioEstimate,
+    /// Defer the newest files so the last disc is at least this full (percent, 0 = off).
+    pub min_last_disc_fill: u32,
+    /// Compare unchanged-looking files by content hash against the base.
+    pub checksum: bool,
+    /// Write a generation even when the source is empty or nothing changed.
+    pub allow_empty: bool,
+    /// Continue the interrupted create in OUT.
+    pub resume: bool,
+    /// Do not copy the running binary onto the discs.
+    pub no_binary: bool,
+    /// Only the overview will be used (no warning about the binary).
+    pub dry_run: bool,
+}
+
+impl CreateJob {
+    fn base_path(&self) -> Option<&Path> {
+        self.base.as_ref().map(|b| b.path.as_path())
+    }
+
+    fn pack_path(&self) -> Option<&Path> {
+        self.pack.as_ref().map(|p| p.carry.image.as_path())
+    }
+
+    /// The compression as recorded in the catalog ("none", "zstd-3").
+    fn compression_name(&self) -> String {
+        match self.compression {
+            Compression::None => "none".into(),
+            Compression::Zstd(l) => format!("zstd-{l}"),
+        }
+    }
+}
+
+/// What [`prepare`] found: nothing to do, or a generation ready to be built.
+pub enum Preparation {
+    /// An incremental generation would hold no change since `base_generation`.
+    Unchanged {
+        /// The base generation.
+        base_generation: u32,
+    },
+    /// Ready: show [`Prepared::overview`], then call [`create`].
+    Ready(Box<Prepared>),
+}
+
+/// A generation decided but not yet written.
+pub struct Prepared {
+    /// The new generation's number.
+    pub generation: u32,
+    /// Sizes, discs, fill, ratio (shown before anything is written).
+    pub overview: Overview,
+    /// Counts of what changed since the base (incremental generations only).
+    pub delta: Option<DeltaStats>,
+    /// Files deferred by `min_last_disc_fill` (newest first), not in this generation.
+    pub deferred: Vec<SourceEntry>,
+    /// Whether this generation continues a base.
+    pub incremental: bool,
+    plan: GenerationPlan,
+    /// Objects the scan could not read (already reported through `progress`).
+    scan_problems: Vec<SourceProblem>,
+    resume_state: Option<resume::CreateState>,
+    binary: Option<Vec<u8>>,
+}
+
+/// What `create` wrote.
+pub struct CreateReport {
+    /// The new generation's number.
+    pub generation: u32,
+    /// The images, in burn order.
+    pub images: Vec<PathBuf>,
+    /// OUT/images.
+    pub images_dir: PathBuf,
+    /// The generation's catalog (the next `--base`).
+    pub catalog: PathBuf,
+    /// Source files not archived exactly as they are now: those the scan could not read first
+    /// (reported through `progress` when met: the first `scan_problems` of them), then those
+    /// unreadable or changed while being read.
+    pub problems: Vec<SourceProblem>,
+    /// How many of `problems` the scan found (and reported already).
+    pub scan_problems: usize,
+    /// Where `problems` are listed (when there are any).
+    pub problems_file: Option<PathBuf>,
+}
+
+/// Decides what the new generation holds: checks OUT, scans the source, compares with the base
+/// and sizes the discs. Writes nothing.
+pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation> {
+    let base = base_catalog(job)?;
+    let out = &job.output;
+    let images_dir = out.join("images");
+    let generation = base.as_ref().map_or(1, |b| b.chain.generation + 1);
+    let resume_state = if job.resume {
+        Some(resume::read_state(job)?)
+    } else {
+        output::check_output(out, &images_dir, &catalog_path(job, generation))?;
+        None
+    };
+    let src = &job.source;
+    let (scanned, scan_problems) = scan_source(src, out, job.workdir.as_deref(), progress)?;
+    if scanned.is_empty() && !job.allow_empty {
+        bail!(
+            "{}: the source directory is empty; pass --allow-empty to archive it anyway",
+            src.display()
+        );
+    }
+    let mut plan = plan_generation(base, scanned, src, job.checksum)?;
+    if let Some(st) = &resume_state {
+        if st.generation != generation {
+            bail!("--resume: the interrupted create made generation {}, this one would be {generation}", st.generation);
+        }
+        plan.chain_id = resume::parse_hex_id(&st.chain_id)?;
+    }
+    if let Some(d) = &plan.delta {
+        if d.is_empty() && !job.allow_empty {
+            return Ok(Preparation::Unchanged {
+                base_generation: plan.base_generation,
+            });
+        }
+    }
+    let binary = carried_binary(job, progress);
+    let (ratio, ratio_source) = estimate_ratio(job, &plan.store)?;
+    let fixed_bytes = binary.as_ref().map_or(0, |b| b.len() as u64);
+    let est = |store: &[SourceEntry]| {
+        overview(
+            store,
+            job.capacity_sectors,
+            job.redundancy_pct,
+            ratio,
+            ratio_source.clone(),
+            fixed_bytes,
+        )
+    };
+    let base_paths: std::collections::HashSet<&[u8]> = plan
+        .base
+        .iter()
+        .flat_map(|b| b.entries.iter().map(|e| e.path.as_slice()))
+        .collect();
+    let deferred = defer_for_fill(
+        &mut plan.store,
+        &|e| !base_paths.contains(e.rel_path.as_slice()),
+        job.min_last_disc_fill,
+        &est,
+    );
+    let overview = est(&plan.store);
+    Ok(Preparation::Ready(Box::new(Prepared {
+        generation,
+        overview,
+        delta: plan.delta.clone(),
+        deferred,
+        incremental: plan.base.is_some(),
+        plan,
+        scan_problems,
+        resume_state,
+        binary,
+    })))
+}
+
+/// Builds the images of a prepared generation: OUT/images/disc_NNNN.iso, each complete when it
+/// appears, then the catalog and the lists of source problems and deferred files.
+pub fn create(
+    job: &CreateJob,
+    prepared: Prepared,
+    progress: &dyn Progress,
+) -> Result<CreateReport> {
+    let Prepared {
+        generation,
+        overview,
+        deferred,
+        mut plan,
+        scan_problems,
+        resume_state,
+        binary,
+        ..
+    } = prepared;
+    let out = &job.output;
+    let images_dir = out.join("images");
+    let catalog_path = catalog_path(job, generation);
+    std::fs::create_dir_all(&images_dir)
+        .with_context(|| format!("creating {}", images_dir.display()))?;
+    let chain = ChainInfo {
+        name: job.name.clone(),
+        chain_id: plan.chain_id,
+        generation,
+        base_generation: plan.base_generation,
+        created_unix: resume_state
+            .as_ref()
+            .map_or_else(now_unix, |st| st.created_unix),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        compression: job.compression_name(),
+        redundancy_pct: job.redundancy_pct,
+    };
+    let cfg = DiscSetConfig {
+        images_dir: images_dir.clone(),
+        chain: chain.clone(),
+        capacity_sectors: job.capacity_sectors,
+        redundancy_pct: job.redundancy_pct,
+        fill_parity: job.fill_parity,
+        memory_budget: job.memory_budget,
+        format_md: FORMAT_MD.as_bytes().to_vec(),
+        first_image_number: 1,
+        carry_in: job.pack.as_ref().map(|p| p.carry.clone()),
+        binary,
+    };
+    build::remove_partials(&images_dir);
+    let done = match &resume_state {
+        Some(_) => resume::completed_discs(&images_dir, progress)?,
+        None => Vec::new(),
+    };
+    resume::write_state(out, &resume::CreateState::new(job, &chain))?;
+    // The catalog is saved as catalog_tmp by the writer before the last image's FEC (so the
+    // entries are freed first), and renamed into place once every image is complete.
+    let catalog_tmp = catalog_path.with_extension("partial");
+    let id = RecordIdentity {
+        chain_id: chain.chain_id,
+        generation,
+        disc: 0,
+    };
+    let result = build::build_images(
+        cfg,
+        (&catalog_tmp, id),
+        &job.source,
+        std::mem::take(&mut plan.store),
+        plan.reuse,
+        job.compression,
+        overview.data_bytes,
+        done,
+        progress,
+    );
+    let (images, build_problems) = match result {
+        Ok(r) => r,
+        Err(e) => {
+            build::remove_partials(&images_dir);
+            let _ = std::fs::remove_file(&catalog_tmp);
+            return Err(e);
+        }
+    };
+    std::fs::rename(&catalog_tmp, &catalog_path)
+        .with_context(|| format!("renaming {} into place", catalog_tmp.display()))?;
+    let scanned_problems = scan_problems.len();
+    let problems: Vec<SourceProblem> = scan_problems.into_iter().chain(build_problems).collect();
+    let problems_file = output::write_problems(out, &job.name, generation, &problems)?;
+    output::write_deferred(out, &deferred)?;
+    let _ = std::fs::remove_file(out.join(resume::STATE_FILE));
+    Ok(CreateReport {
+        generation,
+        images,
+        images_dir,
+        catalog: catalog_path,
+        problems,
+        scan_problems: scanned_problems,
+        problems_file,
+    })
+}
+
+/// OUT/<name>-gen<G>.catalog.
+fn catalog_path(job: &CreateJob, generation: u32) -> PathBuf {
+    job.output
+        .join(format!("{}-gen{generation}.catalog", job.name))
+}
+
+/// The catalog the new generation continues: `--base`, or the packed image's own.
+fn base_catalog(job: &CreateJob) -> Result<Option<Catalog>> {
+    Ok(match (&job.base, &job.pack) {
+        (Some(base), pack) => {
+            if let Some(Pack {
+                carry,
+                catalog: cat,
+            }) = pack
+            {
+                let base = &base.catalog;
+                if cat.chain.chain_id != base.chain.chain_id
+                    || cat.chain.generation != base.chain.generation
+                {
+                    bail!(
+                        "--pack-with {}: holds generation {} of its chain, but --base is generation {}; pack onto the last disc of the --base generation",
+                        carry.image.display(),
+                        cat.chain.generation,
+                        base.chain.generation
+                    );
+                }
+            }
+            Some(base.catalog.clone())
+        }
+        (None, Some(p)) => Some(p.catalog.clone()),
+        (None, None) => None,
+    })
+}
+
+/// What the new generation is: identity plus what to store and what to reuse.
+struct GenerationPlan {
+    chain_id: [u8; 16],
+    base_generation: u32,
+    store: Vec<SourceEntry>,
+    reuse: Vec<Entry>,
+    delta: Option<DeltaStats>,
+    /// The base catalog (for deferral: files it has are never deferred).
+    base: Option<Catalog>,
+}
+
+/// Decides identity and content of the new generation: a full archive, or the delta to `base`.
+fn plan_generation(
+    base: Option<Catalog>,
+    scanned: Vec<SourceEntry>,
+    root: &Path,
+    checksum: bool,
+) -> Result<GenerationPlan> {
+    let Some(base) = base else {
+        return Ok(GenerationPlan {
+            chain_id: random_chain_id()?,
+            base_generation: 0,
+            store: scanned,
+            reuse: Vec::new(),
+            delta: None,
+            base: None,
+        });
+    };
+    let (planned, stats) = plan_delta(&base, scanned, root, checksum);
+    let mut store = Vec::new();
+    let mut reuse = Vec::new();
+    for p in planned {
+        match p {
+            Planned::Store(s) => store.push(s),
+            Planned::Reuse(e) => reuse.push(e),
+        }
+    }
+    Ok(GenerationPlan {
+        chain_id: base.chain.chain_id,
+        base_generation: base.chain.generation,
+        store,
+        reuse,
+        delta: Some(stats),
+        base: Some(base),
+    })
+}
+
+fn random_chain_id() -> Result<[u8; 16]> {
+    let mut id = [0u8; 16];
+    let mut f =
+        std::fs::File::open("/dev/urandom").context("reading /dev/urandom for the chain id")?;
+    std::io::Read::read_exact(&mut f, &mut id).context("reading /dev/urandom for the chain id")?;
+    Ok(id)
+}
+
+fn now_unix() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
+}
+
+fn scan_source(
+    src: &Path,
+    out: &Path,
+    workdir: Option<&Path>,
+    progress: &dyn Progress,
+) -> Result<(Vec<SourceEntry>, Vec<SourceProblem>)> {
+    let mut exclude = vec![resume::absolute(out)];
+    if let Some(w) = workdir {
+        exclude.push(resume::absolute(w));
+    }
+    let opts = ScanOptions {
+        exclude,
+        one_file_system: false,
+    };
+    let pb = progress.meter(None, "scanning");
+    let mut problems = Vec::new();
+    let entries = scan_tree(src, &opts, &mut |p| problems.push(p), &mut |n| {
+        if n % 1024 == 0 {
+            pb.set_position(n)
+        }
+    })?;
+    pb.finish();
+    let problems = problems
+        .into_iter()
+        .map(|p| {
+            progress.warn(&format!(
+                "{}: {} (not archived)",
+                p.path.display(),
+                p.message
+            ));
+            let rel = p.path.strip_prefix(src).unwrap_or(&p.path);
+            SourceProblem {
+                path: rel.as_os_str().as_encoded_bytes().to_vec(),
+                message: format!("{} (not archived)", p.message),
+                archived: false,
+            }
+        })
+        .collect();
+    Ok((entries, problems))
+}
+
+fn estimate_ratio(job: &CreateJob, entries: &[SourceEntry]) -> Result<(f64, String)> {
+    let level = match job.compression {
+        Compression::None => return Ok((1.0, "-c none".into())),
+        Compression::Zstd(l) => l,
+    };
+    if let RatioEstimate::Given(r) = job.ratio {
+        if !(0.0..=1.5).contains(&r) || r == 0.0 {
+            bail!("--ratio {r}: give compressed/original between 0 and 1 (e.g. 0.6)");
+        }
+        return Ok((r, "--ratio".into()));
+    }
+    if let RatioEstimate::Sample(dir) = &job.ratio {
+        let sample = scan_tree(dir, &ScanOptions::default(), &mut |_| {}, &mut |_| {})?;
+        let (r, n) = sample_ratio(&sample, dir, Some(level));
+        if n == 0 {
+            bail!("--sample {}: holds no readable file content", dir.display());
+        }
+        return Ok((r, format!("sampled {} of --sample", human_bytes(n))));
+    }
+    let (r, n) = sample_ratio(entries, &job.source, Some(level));
+    Ok((r, format!("sampled {} of the source", human_bytes(n))))
+}
+
+/// The static binary to put on every disc, or None with a one-line warning saying why not.
+fn carried_binary(job: &CreateJob, progress: &dyn Progress) -> Option<Vec<u8>> {
+    let exe = std::env::current_exe().unwrap_or_default();
+    match crate::util::self_binary::load(&exe, job.capacity_sectors * 2048, job.no_binary) {
+        Ok(b) => Some(b),
+        Err(crate::util::self_binary::NotCarried::Disabled) => None,
+        Err(why) => {
+            if !job.dry_run {
+                progress.warn(&format!(
+                    "the bd-archive binary is not copied onto the discs: {why}"
+                ));
+            }
+            None
+        }
+    }
+}

@@ -1,0 +1,141 @@
+//! `create --resume`: the state file an interrupted create leaves in OUT, and the images it kept.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::{anyhow, bail, Context, Result};
+
+use crate::archive::output::write_atomically;
+use crate::archive::CreateJob;
+use crate::disc::reader::{Disc, RepairSettings};
+use crate::format::catalog::{ChainInfo, DiscIndex};
+use crate::util::progress::Progress;
+
+/// Records an unfinished create in OUT, so `--resume` can continue it with the same identity.
+pub(crate) const STATE_FILE: &str = ".bd-archive-create.json";
+
+/// What `--resume` must find unchanged (and the identity it must reuse).
+#[derive(serde::Serialize, serde::Deserialize, Debug, PartialEq)]
+pub(crate) struct CreateState {
+    name: String,
+    pub(crate) generation: u32,
+    pub(crate) chain_id: String,
+    pub(crate) created_unix: i64,
+    source: PathBuf,
+    capacity_sectors: u64,
+    compression: String,
+    redundancy: u32,
+    fill_parity: bool,
+    base: Option<PathBuf>,
+    pack_with: Option<PathBuf>,
+    min_last_disc_fill: u32,
+    checksum: bool,
+}
+
+impl CreateState {
+    pub(crate) fn new(job: &CreateJob, chain: &ChainInfo) -> Self {
+        CreateState {
+            name: job.name.clone(),
+            generation: chain.generation,
+            chain_id: chain.chain_id.iter().map(|b| format!("{b:02x}")).collect(),
+            created_unix: chain.created_unix,
+            source: absolute(&job.source),
+            capacity_sectors: job.capacity_sectors,
+            compression: chain.compression.clone(),
+            redundancy: job.redundancy_pct,
+            fill_parity: job.fill_parity,
+            base: job.base_path().map(absolute),
+            pack_with: job.pack_path().map(absolute),
+            min_last_disc_fill: job.min_last_disc_fill,
+            checksum: job.checksum,
+        }
+    }
+}
+
+pub(crate) fn write_state(out: &Path, st: &CreateState) -> Result<()> {
+    let json = serde_json::to_vec_pretty(st)?;
+    write_atomically(&out.join(STATE_FILE), &json)
+}
+
+/// Reads the state of an interrupted create and checks that this run asks for the same archive.
+pub(crate) fn read_state(job: &CreateJob) -> Result<CreateState> {
+    let out = &job.output;
+    let path = out.join(STATE_FILE);
+    let raw = std::fs::read(&path).map_err(|_| {
+        anyhow!(
+            "--resume: {} has no interrupted create to resume ({} missing)",
+            out.display(),
+            STATE_FILE
+        )
+    })?;
+    let st: CreateState = serde_json::from_slice(&raw)
+        .with_context(|| format!("--resume: {} is damaged", path.display()))?;
+    let compression = job.compression_name();
+    let checks: [(&str, bool); 10] = [
+        ("-n", st.name == job.name),
+        ("-s", st.source == absolute(&job.source)),
+        ("-b/-D", st.capacity_sectors == job.capacity_sectors),
+        ("-c/-l", st.compression == compression),
+        ("-r", st.redundancy == job.redundancy_pct),
+        ("--fill-parity", st.fill_parity == job.fill_parity),
+        ("--base", st.base == job.base_path().map(absolute)),
+        ("--pack-with", st.pack_with == job.pack_path().map(absolute)),
+        (
+            "--min-last-disc-fill",
+            st.min_last_disc_fill == job.min_last_disc_fill,
+        ),
+        ("--checksum", st.checksum == job.checksum),
+    ];
+    if let Some((flag, _)) = checks.iter().find(|(_, same)| !same) {
+        bail!(
+            "--resume: {flag} differs from the interrupted create in {}; repeat its exact options",
+            out.display()
+        );
+    }
+    Ok(st)
+}
+
+pub(crate) fn parse_hex_id(s: &str) -> Result<[u8; 16]> {
+    let mut id = [0u8; 16];
+    if s.len() != 32 {
+        bail!("--resume: chain id in {STATE_FILE} is damaged");
+    }
+    for (i, b) in id.iter_mut().enumerate() {
+        *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16)
+            .map_err(|_| anyhow!("--resume: chain id in {STATE_FILE} is damaged"))?;
+    }
+    Ok(id)
+}
+
+/// The images a resumed create keeps: disc_0001.iso, disc_0002.iso, … while they are consecutive
+/// and intact; anything after a gap is left alone and rebuilt under its name (refused if present).
+pub(crate) fn completed_discs(
+    images_dir: &Path,
+    progress: &dyn Progress,
+) -> Result<Vec<(DiscIndex, PathBuf)>> {
+    let mut done = Vec::new();
+    for n in 1.. {
+        let p = images_dir.join(format!("disc_{n:04}.iso"));
+        if !p.exists() {
+            break;
+        }
+        let disc = Disc::open_path(&p, &RepairSettings::default())
+            .with_context(|| format!("--resume: reading {}", p.display()))?;
+        let (true, Some(index)) = (disc.repair_summary().is_none(), disc.index) else {
+            bail!(
+                "--resume: {} is damaged; remove it and the images after it, then resume",
+                p.display()
+            );
+        };
+        done.push((index, p));
+    }
+    progress.step(&format!("Resuming after {} complete image(s)", done.len()));
+    Ok(done)
+}
+
+pub(crate) fn absolute(p: &Path) -> PathBuf {
+    std::fs::canonicalize(p).unwrap_or_else(|_| {
+        std::env::current_dir()
+            .map(|c| c.join(p))
+            .unwrap_or_else(|_| p.to_path_buf())
+    })
+}

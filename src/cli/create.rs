@@ -1,0 +1,284 @@
+//! `create`: options → [`archive::prepare`] → overview and confirmation → [`archive::create`] →
+//! summary. The pipeline itself is in the library (`bd_archive::archive`).
+
+use std::path::Path;
+
+use anyhow::{bail, Result};
+
+use crate::cli::args::{CompressionArg, CreateArgs};
+use crate::cli::{confirm, parse_memory, Ui};
+use bd_archive::archive::delta::{load_base, DeltaStats};
+use bd_archive::archive::plan::Overview;
+use bd_archive::archive::scan::SourceEntry;
+use bd_archive::archive::{self, Base, CreateJob, Pack, Preparation, RatioEstimate};
+use bd_archive::format::catalog::Catalog;
+use bd_archive::format::chunk::Compression;
+use bd_archive::util::capacity::{human_bytes, parse_capacity};
+use bd_archive::util::escape::escape_path;
+
+/// Runs `create`.
+pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
+    let job = job(args, ui)?;
+    let prepared = match archive::prepare(&job, ui)? {
+        Preparation::Unchanged { base_generation } => {
+            ui.info(&format!(
+                "Nothing changed since generation {base_generation}; no new generation written (pass --allow-empty to write one anyway)."
+            ));
+            return Ok(crate::cli::exit::OK);
+        }
+        Preparation::Ready(p) => *p,
+    };
+    let (generation, deferred) = (prepared.generation, &prepared.deferred);
+    let pct = args.min_last_disc_fill;
+    report_deferred(ui, deferred, prepared.incremental, pct);
+    if args.json && args.dry_run {
+        let doc = serde_json::json!({ "generation": generation, "overview": prepared.overview, "changes": prepared.delta });
+        ui.info(&serde_json::to_string_pretty(&doc)?);
+        return Ok(crate::cli::exit::OK);
+    }
+    print_overview(
+        ui,
+        &prepared.overview,
+        args,
+        generation,
+        prepared.delta.as_ref(),
+    );
+    report_deferred(ui, deferred, prepared.incremental, pct);
+    if args.dry_run {
+        return Ok(crate::cli::exit::OK);
+    }
+    if !args.yes && !confirm("Create the images?", "-y/--yes")? {
+        ui.say("Cancelled; nothing written.");
+        return Ok(crate::cli::exit::OK);
+    }
+    let report = archive::create(&job, prepared, ui)?;
+    // The scan's problems were shown when met.
+    for p in report.problems.iter().skip(report.scan_problems) {
+        ui.warn(&format!("{}: {}", escape_path(&p.path), p.message));
+    }
+    if let Some(path) = &report.problems_file {
+        ui.warn(&format!(
+            "{} source problem(s) listed in {} (exit 1: finished with damage)",
+            report.problems.len(),
+            path.display()
+        ));
+    }
+    if let (Some(p), Some(first)) = (&args.pack_with, report.images.first()) {
+        ui.info(&format!(
+            "{} now holds {} and generation {generation}: burn it instead of {} (which is left untouched)",
+            first.display(),
+            p.display(),
+            p.display()
+        ));
+    }
+    ui.say(&format!(
+        "Done: {} image(s) in {}, catalog {}",
+        report.images.len(),
+        report.images_dir.display(),
+        report.catalog.display()
+    ));
+    // As tar: files unreadable or changed while read make the run "finished with damage".
+    Ok(if report.problems.is_empty() {
+        crate::cli::exit::OK
+    } else {
+        crate::cli::exit::DAMAGED
+    })
+}
+
+/// The flags checked and turned into the engine's job (in the order the errors were always given).
+fn job(args: &CreateArgs, ui: &Ui) -> Result<CreateJob> {
+    validate_name(&args.name)?;
+    let compression = compression(args)?;
+    refuse_unavailable(args)?;
+    let capacity_sectors = match (&args.bytes, &args.device) {
+        (Some(bytes), _) => parse_capacity(bytes)?,
+        (None, Some(dev)) => super::drive::capacity_from_drive(dev, ui)?,
+        (None, None) => bail!("no disc capacity: pass -b bd25|bd50|bd100|bd128, a size such as -b 64M, or -D DEV with a blank BD-R"),
+    };
+    if !(1..=bd_archive::fec::MAX_LOSS_PCT).contains(&args.redundancy) {
+        bail!(
+            "-r {}: redundancy is the share of a disc's sectors that may be lost, 1 to {} percent (default 10); --fill-parity adds more",
+            args.redundancy,
+            bd_archive::fec::MAX_LOSS_PCT
+        );
+    }
+    let memory_budget = parse_memory(args.memory.as_deref())?;
+    let pack = match &args.pack_with {
+        Some(p) => {
+            let (carry, catalog) = archive::open_pack(p, &args.name)?;
+            Some(Pack { carry, catalog })
+        }
+        None => None,
+    };
+    let base = match &args.base {
+        Some(b) => Some(Base {
+            path: b.clone(),
+            catalog: base_catalog(b, &args.name)?,
+        }),
+        None => None,
+    };
+    let ratio = match (args.ratio, &args.sample) {
+        (Some(r), _) => RatioEstimate::Given(r),
+        (None, Some(dir)) => RatioEstimate::Sample(dir.clone()),
+        (None, None) => RatioEstimate::FromSource,
+    };
+    Ok(CreateJob {
+        name: args.name.clone(),
+        source: args.source.clone(),
+        output: args.output.clone(),
+        workdir: args.workdir.clone(),
+        capacity_sectors,
+        compression,
+        redundancy_pct: args.redundancy,
+        fill_parity: args.fill_parity,
+        memory_budget,
+        base,
+        pack,
+        ratio,
+        min_last_disc_fill: args.min_last_disc_fill,
+        checksum: args.checksum,
+        allow_empty: args.allow_empty,
+        resume: args.resume,
+        no_binary: args.no_binary,
+        dry_run: args.dry_run,
+    })
+}
+
+/// `--base`: a seed chain's dar catalogue (or its discs) is continued in our format; otherwise a
+/// catalog of ours, or an OUT directory holding one. The format is decided here, once.
+fn base_catalog(path: &Path, name: &str) -> Result<Catalog> {
+    if let Some(c) = bd_archive::legacy::seed_chain::load_seed_base(path, name)? {
+        return Ok(c);
+    }
+    Ok(load_base(path, name)?)
+}
+
+/// Checks a chain name: UTF-8 (guaranteed by the CLI), 1..=64 bytes, no '/', NUL or control characters.
+pub fn validate_name(name: &str) -> Result<()> {
+    if name.is_empty() || name.len() > 64 {
+        bail!("-n {name:?}: the archive name must be 1 to 64 bytes long");
+    }
+    if name.chars().any(|c| c == '/' || c.is_control()) || name == "." || name == ".." {
+        bail!("-n {name:?}: the archive name must not contain '/', NUL or control characters");
+    }
+    Ok(())
+}
+
+fn compression(args: &CreateArgs) -> Result<Compression> {
+    let level = args.level.unwrap_or(3);
+    match args.compression {
+        CompressionArg::Zstd => {
+            if !(1..=22).contains(&level) {
+                bail!("-l {level}: zstd levels are 1 to 22 (default 3; 19 for a high ratio)");
+            }
+            Ok(Compression::Zstd(level))
+        }
+        CompressionArg::None => Ok(Compression::None),
+        other => bail!(
+            "-c {other:?}: bd-archive compresses with zstd only (readable everywhere with `zstd -d`); \
+use -c zstd -l 19 for a high ratio or -l 1 for speed"
+        ),
+    }
+}
+
+/// Refuses unsupported flags with a clear message instead of silently ignoring them.
+fn refuse_unavailable(args: &CreateArgs) -> Result<()> {
+    if args.min_last_disc_fill > 100 {
+        bail!(
+            "--min-last-disc-fill {}: must be 0 to 100",
+            args.min_last_disc_fill
+        );
+    }
+    Ok(())
+}
+
+fn print_overview(
+    ui: &Ui,
+    o: &Overview,
+    args: &CreateArgs,
+    generation: u32,
+    delta: Option<&DeltaStats>,
+) {
+    let lines = [
+        format!("Archive:       {} (generation {generation})", args.name),
+        format!(
+            "Source:        {} — {} entries ({} files, {} dirs, {} other)",
+            args.source.display(),
+            o.entries,
+            o.files,
+            o.dirs,
+            o.others
+        ),
+        format!("Data:          {}", human_bytes(o.data_bytes)),
+        format!(
+            "Compression:   ratio {:.3} ({}) → about {}",
+            o.ratio,
+            o.ratio_source,
+            human_bytes(o.est_stored_bytes)
+        ),
+        format!(
+            "Disc:          {} each, FEC {} % → {} of data per disc",
+            human_bytes(o.capacity_bytes),
+            o.redundancy_pct,
+            human_bytes(o.data_per_disc)
+        ),
+        format!(
+            "Discs:         {} (last disc about {:.0} % full)",
+            o.discs,
+            o.last_disc_fill_pct.min(100.0)
+        ),
+        if args.fill_parity {
+            format!(
+                "Fill parity:   on — any {} % of the last disc may be lost (other discs: {} %)",
+                o.fill_parity_loss_pct, o.redundancy_pct
+            )
+        } else if o.fill_parity_loss_pct > o.redundancy_pct {
+            format!(
+                "Fill parity:   off — with --fill-parity any {} % of the last disc may be lost (now {} %)",
+                o.fill_parity_loss_pct, o.redundancy_pct
+            )
+        } else {
+            format!(
+                "Fill parity:   off — the last disc is too full for --fill-parity to add protection (any {} % may be lost)",
+                o.redundancy_pct
+            )
+        },
+    ];
+    if ui.quiet {
+        return;
+    }
+    for l in lines {
+        ui.info(&l);
+    }
+    if let Some(d) = delta {
+        ui.info(&format!(
+            "Changes:       {} new, {} changed, {} renamed/copied (not stored again), {} metadata only, {} deleted, {} unchanged; only new and changed entries are stored (counted above)",
+            d.new, d.changed, d.renamed, d.metadata_only, d.deleted, d.unchanged
+        ));
+    }
+}
+
+/// Shows what `--min-last-disc-fill` deferred.
+fn report_deferred(ui: &Ui, deferred: &[SourceEntry], incremental: bool, pct: u32) {
+    if deferred.is_empty() {
+        return;
+    }
+    let bytes: u64 = deferred.iter().map(|e| e.size).sum();
+    ui.info(&format!(
+        "Deferred:      {} newest file(s), {} — so the last disc is at least {pct} % full (listed in OUT/deferred-files.txt)",
+        deferred.len(),
+        human_bytes(bytes)
+    ));
+    for e in deferred.iter().take(10) {
+        ui.info(&format!("                 {}", escape_path(&e.rel_path)));
+    }
+    if deferred.len() > 10 {
+        ui.info(&format!(
+            "                 … and {} more",
+            deferred.len() - 10
+        ));
+    }
+    if !incremental {
+        ui.warn("deferred files are NOT archived in this full archive; they will be included by the next incremental generation (--base)");
+    }
+}

@@ -1,0 +1,571 @@
+//! `extract`: restore the state of one generation from the discs at hand (any order, any
+//! generations of the chain), check every file's SHA-256, and report whatever is not bit-exact.
+//!
+//! ```text
+//! extract(discs, options):
+//!     sets   = discs grouped by generation, each a GenerationSet (disc/reader.rs)
+//!     reader thread (feed.rs):  ChainStreams::read_ahead — worker threads decode the chunks
+//!                               every selected file needs, in file order, a bounded window
+//!                               ahead; the reader hashes each file's pieces (SHA-256) and
+//!                               sends pieces, gaps and the hash in batches
+//!     this thread:              for each entry: Restorer creates it inside OUT (writer.rs),
+//!                               writes the pieces, compares the hash → Damage or nothing
+//!     report: entries, damage (byte ranges + reason), notes on what the discs lack
+//! ```
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::disc::reader::{Disc, GenerationSet};
+use crate::format::catalog::{in_seed, seed_generations, Entry, EntryKind};
+use crate::restore::chain_stream::{ChainStreams, Gap};
+use crate::restore::feed::{drain, feed_contents, Feed, FeedRx, FEED_BATCHES};
+use crate::restore::writer::{RestoreOptions, Restorer};
+use crate::util::escape::escape_path;
+use crate::util::progress::Progress;
+
+/// One file that is not bit-exact (or not restored at all).
+#[derive(Debug, Clone)]
+pub struct Damage {
+    /// Entry path.
+    pub path: Vec<u8>,
+    /// Byte ranges `[start, end)` within the file that could not be read.
+    pub ranges: Vec<(u64, u64)>,
+    /// Why.
+    pub reason: String,
+}
+
+/// Options of one extract.
+#[derive(Debug, Clone, Default)]
+pub struct ExtractOptions {
+    /// Output directory (created if missing).
+    pub output: PathBuf,
+    /// Work directory (by default OUT/.bd-archive-work); never restored into.
+    pub workdir: PathBuf,
+    /// Restore only these paths (and what is below them); empty: everything.
+    pub only: Vec<String>,
+    /// Restore the state of this generation (default: the newest at hand).
+    pub generation: Option<u32>,
+    /// Replace files that already exist in OUT.
+    pub overwrite: bool,
+    /// Keep files an earlier, interrupted run restored and verified.
+    pub resume: bool,
+    /// Restore owners (as root: always).
+    pub same_owner: bool,
+    /// Create device nodes, FIFOs and sockets.
+    pub special_files: bool,
+}
+
+/// Generations a chain keeps in another format, restored into OUT before ours: the seed (dar)
+/// generations of a chain continued from the Python tool (implemented in `crate::legacy`).
+pub trait Prelude {
+    /// Restores the `needed` older generations through `r`; `chain_id` is the chain they must be of.
+    fn replay(
+        &mut self,
+        r: &mut Restorer,
+        needed: u32,
+        chain_id: Option<[u8; 16]>,
+        progress: &dyn Progress,
+    ) -> Result<()>;
+
+    /// After our generation: removes what the prelude restored and `entries` (the generation's
+    /// complete tree) no longer has; returns the damage met while replaying.
+    fn finish(&self, r: &mut Restorer, entries: &[Entry]) -> Result<Vec<Damage>>;
+}
+
+/// What an extract restored, and what not.
+#[derive(Debug, Default)]
+pub struct ExtractReport {
+    /// Output directory.
+    pub output: PathBuf,
+    /// Entries restored (or attempted).
+    pub entries: usize,
+    /// Files not restored bit-exact.
+    pub damaged: Vec<Damage>,
+    /// Damage that cannot be pinned to a file (a disc without index while the catalog is missing).
+    pub notes: Vec<String>,
+}
+
+impl ExtractReport {
+    /// Everything restored bit-exact, nothing unknown.
+    pub fn is_bit_exact(&self) -> bool {
+        self.damaged.is_empty() && self.notes.is_empty()
+    }
+
+    /// Writes OUT/corrupted-files.txt when anything is not bit-exact; returns its path.
+    pub fn write_corrupted_files(&self) -> Result<Option<PathBuf>> {
+        if self.is_bit_exact() {
+            return Ok(None);
+        }
+        let path = self.output.join("corrupted-files.txt");
+        let mut text = String::from(
+            "# bd-archive: files not restored bit-exact\n\
+# path<TAB>byte ranges not restored (start-end, end exclusive; '-' if none)<TAB>reason\n",
+        );
+        for n in &self.notes {
+            text.push_str(&format!("# NOTE: {n}\n"));
+        }
+        for d in &self.damaged {
+            let ranges = if d.ranges.is_empty() {
+                "-".to_string()
+            } else {
+                d.ranges
+                    .iter()
+                    .map(|(a, b)| format!("{a}-{b}"))
+                    .collect::<Vec<_>>()
+                    .join(",")
+            };
+            text.push_str(&format!(
+                "{}\t{ranges}\t{}\n",
+                escape_path(&d.path),
+                d.reason
+            ));
+        }
+        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        Ok(Some(path))
+    }
+}
+
+/// Restores the state of one generation from `discs` (grouped by generation, as
+/// [`crate::restore::sources::open_discs`] returns them) into `opts.output`.
+pub fn extract(
+    discs: BTreeMap<u32, Vec<Disc>>,
+    mut prelude: Option<&mut dyn Prelude>,
+    opts: &ExtractOptions,
+    progress: &dyn Progress,
+) -> Result<ExtractReport> {
+    let (sets, generation) = generation_sets(discs, opts.generation)?;
+    let set = &sets[&generation];
+    progress.step(&format!(
+        "Chain '{}', restoring the state of generation {} from {} disc(s) of generation(s) {:?}{}",
+        set.name,
+        generation,
+        sets.values().map(|s| s.discs.len()).sum::<usize>(),
+        sets.keys().collect::<Vec<_>>(),
+        if set.catalog.is_some() {
+            ""
+        } else {
+            " (its catalog disc is not among them: restoring what the discs hold)"
+        }
+    ));
+    let mut notes = chain_notes(&sets, generation, progress);
+    let entries: Vec<&Entry> = set
+        .entries
+        .iter()
+        .filter(|e| selected(e, &opts.only))
+        .collect();
+    if !opts.only.is_empty() && entries.is_empty() {
+        bail!("--only: no entry matches {:?}", opts.only);
+    }
+    if names_found_files(&opts.only, &entries) {
+        // Every requested file was found: what the sources lack elsewhere (no catalog, other
+        // discs) cannot touch them, so it is said, but their checks alone decide the result.
+        for n in notes.drain(..) {
+            progress.warn(&n);
+        }
+    }
+    let mut restorer = open_restorer(opts, &entries)?;
+    let seed_gens = seed_generations(&set.entries);
+    if let Some(p) = prelude.as_mut() {
+        let id = set.discs.values().next().map(|d| d.header.chain_id);
+        p.replay(&mut restorer, seed_gens, id, progress)?;
+    }
+    // After the seed replay (whose files all get their identity recorded): from here on only
+    // the files hard links of this generation point at need it.
+    restorer.set_link_targets(
+        entries
+            .iter()
+            .filter(|e| e.kind == EntryKind::HardLink)
+            .map(|e| e.link_target.clone())
+            .collect(),
+    );
+    let replayed = prelude.is_some();
+    let (mut damaged, kept) =
+        match restore_entries(&mut restorer, &entries, &sets, replayed, opts, progress) {
+            Ok(r) => r,
+            Err(e) => {
+                let _ = restorer.finish();
+                return Err(e);
+            }
+        };
+    if let Some(p) = &prelude {
+        damaged.extend(p.finish(&mut restorer, &set.entries)?);
+    }
+    for n in restorer.finish()? {
+        progress.warn(&n);
+    }
+    if opts.resume {
+        progress.step(&format!(
+            "--resume: {kept} file(s) were already restored and verified, and kept"
+        ));
+    }
+    for set in sets.values() {
+        for d in set.discs.values() {
+            if let Some(Ok(r)) = d.repair_summary() {
+                progress.step(&rebuilt_message(&d.name, &r));
+            }
+        }
+    }
+    Ok(ExtractReport {
+        output: opts.output.clone(),
+        entries: entries.len(),
+        damaged,
+        notes,
+    })
+}
+
+/// The generation to restore (default: the newest at hand) and the sets of it and the
+/// generations before it.
+fn generation_sets(
+    by_gen: BTreeMap<u32, Vec<Disc>>,
+    wanted: Option<u32>,
+) -> Result<(BTreeMap<u32, GenerationSet>, u32)> {
+    let Some(&newest) = by_gen.keys().next_back() else {
+        bail!("none of the sources could be read");
+    };
+    let generation = wanted.unwrap_or(newest);
+    if !by_gen.contains_key(&generation) {
+        bail!(
+            "--generation {generation}: none of the sources holds that generation (found {:?})",
+            by_gen.keys().collect::<Vec<_>>()
+        );
+    }
+    let mut sets = BTreeMap::new();
+    for (g, discs) in by_gen {
+        if g <= generation {
+            sets.insert(g, GenerationSet::new(discs)?);
+        }
+    }
+    Ok((sets, generation))
+}
+
+/// Creates OUT, refuses to overwrite what the user has there, and opens the restorer on it.
+fn open_restorer(opts: &ExtractOptions, entries: &[&Entry]) -> Result<Restorer> {
+    std::fs::create_dir_all(&opts.output)
+        .with_context(|| format!("creating {}", opts.output.display()))?;
+    let fresh = holds_nothing_but(&opts.output, &opts.workdir)?;
+    if !opts.overwrite && !opts.resume && !fresh {
+        refuse_existing(&opts.output, entries)?;
+    }
+    let mut ropts = RestoreOptions::default();
+    if opts.same_owner {
+        ropts.same_owner = true;
+    }
+    // An OUT that held nothing when the run started holds only what this run restores, so
+    // replacing something there (a later generation, a duplicate path) never touches a file of
+    // the user's: the restorer then need not remember every path it made (memory per entry).
+    ropts.overwrite = opts.overwrite || opts.resume || fresh;
+    ropts.special_files = opts.special_files;
+    ropts.reserved = opts
+        .workdir
+        .strip_prefix(&opts.output)
+        .ok()
+        .filter(|rel| !rel.as_os_str().is_empty())
+        .map(|rel| rel.as_os_str().as_encoded_bytes().to_vec());
+    Ok(Restorer::new(&opts.output, ropts)?)
+}
+
+/// Restores every entry in order while the reading thread feeds the files' contents; returns
+/// the damage found and the number of files `--resume` kept.
+fn restore_entries(
+    restorer: &mut Restorer,
+    entries: &[&Entry],
+    sets: &BTreeMap<u32, GenerationSet>,
+    replayed: bool,
+    opts: &ExtractOptions,
+    progress: &dyn Progress,
+) -> Result<(Vec<Damage>, u64)> {
+    let total: u64 = entries.iter().map(|e| e.size).sum();
+    let pb = progress.meter(Some(total), "restoring");
+    let mut damaged = Vec::new();
+    let mut damaged_paths = HashSet::new();
+    let mut kept = 0u64;
+    let streams = ChainStreams::new(sets);
+    // Reading (parallel chunk decode + SHA-256) runs in its own thread ahead of the writing here,
+    // so decoding, hashing and the filesystem work overlap; the channel bounds what is in flight.
+    // Pieces share their decoded chunk, so a batch (≥ 1 MiB of pieces) may keep two chunks
+    // alive: a few batches queued are enough to ride out a slow file, and keep memory flat.
+    let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, Feed)>>(FEED_BATCHES);
+    let outcome = std::thread::scope(|s| -> Result<()> {
+        s.spawn(move || feed_contents(entries, streams, tx));
+        let mut rx = FeedRx::new(rx);
+        let rx = &mut rx;
+        for (i, e) in entries.iter().enumerate() {
+            if crate::util::interrupt::requested() {
+                return Err(crate::util::interrupt::Interrupted(format!(
+                    "; {} was restored only in part (files restored so far are complete): continue with the same command and --resume",
+                    opts.output.display()
+                ))
+                .into());
+            }
+            if opts.resume && restorer.keep_if_intact(e)? {
+                drain(rx, i, e)?;
+                kept += 1;
+                pb.inc(e.size);
+                continue;
+            }
+            let mut result = match e.kind {
+                EntryKind::File if in_seed(e) => adopt(restorer, e, replayed)?,
+                EntryKind::File => restore_file(restorer, rx, i, e)?,
+                _ => restore_entry(restorer, e)?,
+            };
+            // A hard link shares its target's content: a damaged target makes the link damaged too.
+            if result.is_none()
+                && e.kind == EntryKind::HardLink
+                && damaged_paths.contains(&e.link_target)
+            {
+                result = Some(Damage {
+                    path: e.path.clone(),
+                    ranges: Vec::new(),
+                    reason: format!("hard link to damaged {}", escape_path(&e.link_target)),
+                });
+            }
+            if let Some(d) = result {
+                damaged_paths.insert(d.path.clone());
+                damaged.push(d);
+            }
+            pb.inc(e.size);
+        }
+        Ok(())
+    });
+    pb.finish();
+    outcome.map(|()| (damaged, kept))
+}
+
+/// "N damaged sector(s): R rebuilt, U could not be" — never claims more than the FEC did.
+fn rebuilt_message(disc: &str, r: &crate::disc::reader::RepairSummary) -> String {
+    let rebuilt = r.lost_sectors.saturating_sub(r.unrepaired);
+    if r.unrepaired == 0 {
+        format!(
+            "{disc}: all {} damaged sector(s) were rebuilt from the disc's FEC data",
+            r.lost_sectors
+        )
+    } else {
+        format!(
+            "{disc}: {} damaged sector(s): {rebuilt} rebuilt from the disc's FEC data, {} could not be (beyond the FEC; the files on them are listed as not bit-exact)",
+            r.lost_sectors, r.unrepaired
+        )
+    }
+}
+
+/// Warnings and report notes about what the chain at hand lacks.
+fn chain_notes(
+    sets: &BTreeMap<u32, GenerationSet>,
+    generation: u32,
+    progress: &dyn Progress,
+) -> Vec<String> {
+    let set = &sets[&generation];
+    let mut notes = incompleteness(set);
+    for s in sets.values() {
+        let missing = s.missing_discs();
+        if !missing.is_empty() {
+            progress.warn(&format!(
+                "disc(s) {missing:?} of generation {} not given; files stored there are listed as not restored",
+                s.generation
+            ));
+        }
+    }
+    let mut needed: Vec<u32> = set
+        .entries
+        .iter()
+        .filter(|e| e.size > 0 && !in_seed(e))
+        .map(|e| e.data.generation)
+        .collect();
+    needed.sort_unstable();
+    needed.dedup();
+    for g in needed.into_iter().filter(|g| !sets.contains_key(g)) {
+        let msg = format!(
+            "generation {g} is missing: files whose data it stores are listed as not restored"
+        );
+        progress.warn(&msg);
+        notes.push(msg);
+    }
+    notes
+}
+
+/// Why the set of entries itself may be incomplete (no catalog, and/or discs without index).
+fn incompleteness(set: &GenerationSet) -> Vec<String> {
+    let mut notes = Vec::new();
+    if set.catalog.is_some() {
+        return notes;
+    }
+    notes.push(format!(
+        "the catalog of generation {} (on its last disc) was not among the sources: files stored only on discs not given are not listed here",
+        set.generation
+    ));
+    for d in set.discs.values().filter(|d| d.index.is_none()) {
+        notes.push(format!(
+            "{}: disc {} has no readable index; the files it holds are unknown without the catalog",
+            d.name,
+            d.number()
+        ));
+    }
+    notes
+}
+
+/// True when `--only` was given and each of its paths names a file (not a directory, whose
+/// content may lie on discs not given) among the entries found.
+fn names_found_files(only: &[String], entries: &[&Entry]) -> bool {
+    !only.is_empty()
+        && only.iter().all(|p| {
+            let p = p.as_bytes();
+            entries
+                .iter()
+                .any(|e| e.path == p && e.kind != EntryKind::Dir)
+        })
+}
+
+fn selected(e: &Entry, only: &[String]) -> bool {
+    only.is_empty()
+        || only.iter().any(|p| {
+            let p = p.trim_end_matches('/').as_bytes();
+            e.path == p || (e.path.starts_with(p) && e.path.get(p.len()) == Some(&b'/'))
+        })
+}
+
+/// Whether `out` is empty apart from `allowed` (the work directory): then nothing in it can be in
+/// the way, and the per-entry existence check (a path lookup per file) is not needed.
+fn holds_nothing_but(out: &Path, allowed: &Path) -> Result<bool> {
+    let dir = std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))?;
+    for item in dir {
+        let item = item.with_context(|| format!("reading {}", out.display()))?;
+        if item.path() != allowed {
+            return Ok(false);
+        }
+    }
+    Ok(true)
+}
+
+/// Refuses to start when a file to be restored already exists in OUT (directories may exist).
+fn refuse_existing(out: &Path, entries: &[&Entry]) -> Result<()> {
+    use std::os::unix::ffi::OsStrExt;
+    for e in entries {
+        if e.kind == EntryKind::Dir {
+            continue;
+        }
+        let p = out.join(std::ffi::OsStr::from_bytes(&e.path));
+        if p.symlink_metadata().is_ok() {
+            bail!("{} already exists; nothing was restored (after an interrupted extract, re-run with --resume to continue it; --overwrite replaces existing files; or choose an empty -o)", p.display());
+        }
+    }
+    Ok(())
+}
+
+/// Restores one entry; returns what is wrong with it, if anything.
+fn restore_entry(restorer: &mut Restorer, e: &Entry) -> Result<Option<Damage>> {
+    let fail = |reason: String, e: &Entry| Damage {
+        path: e.path.clone(),
+        ranges: if e.size > 0 {
+            vec![(0, e.size)]
+        } else {
+            Vec::new()
+        },
+        reason,
+    };
+    let result = match e.kind {
+        EntryKind::Dir => restorer.create_dir(e).map(|_| None),
+        EntryKind::Symlink => restorer.create_symlink(e).map(|_| None),
+        EntryKind::HardLink => restorer.create_hardlink(e).map(|_| None),
+        EntryKind::Fifo | EntryKind::CharDevice | EntryKind::BlockDevice | EntryKind::Socket => {
+            restorer.create_special(e).map(|_| None)
+        }
+        EntryKind::File => unreachable!("files are restored by restore_file"),
+    };
+    Ok(result.unwrap_or_else(|err| Some(fail(format!("not restored: {err}"), e))))
+}
+
+fn restore_file(
+    restorer: &mut Restorer,
+    rx: &mut FeedRx,
+    i: usize,
+    e: &Entry,
+) -> Result<Option<Damage>> {
+    let mut f = match restorer.create_file(e) {
+        Ok(f) => Some(f),
+        Err(err) => {
+            drain(rx, i, e)?;
+            return Ok(Some(Damage {
+                path: e.path.clone(),
+                ranges: if e.size > 0 {
+                    vec![(0, e.size)]
+                } else {
+                    Vec::new()
+                },
+                reason: format!("not restored: {err}"),
+            }));
+        }
+    };
+    let mut gaps: Vec<(u64, u64, Gap)> = Vec::new();
+    let hash = loop {
+        let Ok((j, msg)) = rx.recv() else {
+            bail!("the reading thread stopped early")
+        };
+        debug_assert_eq!(j, i);
+        match msg {
+            Feed::Piece(off, bytes) => {
+                if let Some(file) = f.as_mut() {
+                    file.write_at(off, &bytes)
+                        .context("writing restored file (disk full?)")?;
+                }
+            }
+            Feed::Gap(off, len, why) => gaps.push((off, off + len, why)),
+            Feed::End(h) => break h,
+        }
+    };
+    if let Some(file) = f.take() {
+        restorer.finish_file(file, e)?;
+    }
+    if !gaps.is_empty() {
+        gaps.sort_by_key(|g| g.0);
+        let mut reasons: Vec<String> = gaps.iter().map(|g| g.2.to_string()).collect();
+        reasons.dedup();
+        return Ok(Some(Damage {
+            path: e.path.clone(),
+            ranges: merge_ranges(&gaps),
+            reason: reasons.join("; "),
+        }));
+    }
+    if e.sha256 != [0; 32] && hash != e.sha256 {
+        return Ok(Some(Damage {
+            path: e.path.clone(),
+            ranges: vec![(0, e.size)],
+            reason: "SHA-256 mismatch".into(),
+        }));
+    }
+    Ok(None)
+}
+
+fn merge_ranges(gaps: &[(u64, u64, Gap)]) -> Vec<(u64, u64)> {
+    let mut out: Vec<(u64, u64)> = Vec::new();
+    for &(a, b, _) in gaps {
+        match out.last_mut() {
+            Some(last) if last.1 == a => last.1 = b,
+            _ => out.push((a, b)),
+        }
+    }
+    out
+}
+
+/// A file whose content a migrated chain left in its seed (dar) generations (restored by the
+/// [`Prelude`]): keep it, with this generation's metadata.
+fn adopt(r: &mut Restorer, e: &Entry, replayed: bool) -> Result<Option<Damage>> {
+    if replayed && r.adopt_restored_file(e)? {
+        return Ok(None);
+    }
+    let n = seed_generations(std::slice::from_ref(e));
+    Ok(Some(Damage {
+        path: e.path.clone(),
+        ranges: if e.size > 0 {
+            vec![(0, e.size)]
+        } else {
+            Vec::new()
+        },
+        reason: if replayed {
+            format!("its content is in dar generations 1..{n} of the seed chain, which did not restore it intact")
+        } else {
+            format!("its content is in dar generations 1..{n} of the seed chain this chain continues; pass their discs too")
+        },
+    }))
+}

@@ -1,0 +1,19 @@
+//! The read pipeline: sources → discs → chain streams → writer.
+//!
+//! - [`sources`]: the SOURCE arguments opened as discs of one chain (images, directories of
+//!   images, disc directories; `crate::disc` reads each disc);
+//! - [`extract`]: one generation's state restored into OUT (its module doc gives the threads);
+//!   [`chain_stream`] serves the tar-stream bytes of any generation, decoding chunks ahead;
+//!   [`writer`] creates every entry inside OUT and nowhere else;
+//! - [`verify`]: a disc checked against its FEC, and the health report;
+//! - [`drive`]: reading discs from a drive defensively (rescue copies, retries).
+//!
+//! This module never imports `crate::archive`, nor `crate::legacy` (which implements
+//! [`extract::Prelude`] for chains continued from the Python tool).
+pub mod chain_stream;
+pub mod drive;
+pub mod extract;
+mod feed;
+pub mod sources;
+pub mod verify;
+pub mod writer;

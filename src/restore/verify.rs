@@ -1,0 +1,323 @@
+//! `verify`: read every sector of a disc once, check it against the FEC checksum tables (data
+//! and parity alike), and report its health: intact, damaged but repairable, not repairable; map
+//! the damage to the disc's files and, when not repairable, to the archived entries lost.
+
+use std::path::Path;
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+use serde::Serialize;
+
+use crate::disc::reader::{find_disc_header, Disc, RepairSettings};
+use crate::fec;
+use crate::sector::{FileSectorSource, SectorSource, SECTOR_SIZE};
+use crate::util::escape::escape_path;
+use crate::util::progress::Progress;
+
+/// Health of one image (or of a set: the worst of its discs).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Health {
+    /// Every sector matches its checksum.
+    Ok,
+    /// Damaged, and the FEC can rebuild everything.
+    Repairable,
+    /// Damaged beyond what the FEC can rebuild.
+    Broken,
+}
+
+/// What verify found on one image (also the `--json` schema).
+#[derive(Debug, Clone, Serialize)]
+pub struct VerifyReport {
+    /// Image path.
+    pub image: String,
+    /// Overall health.
+    pub health: Health,
+    /// Chain name, generation and disc number from the disc header (if readable).
+    pub chain: Option<String>,
+    /// Generation.
+    pub generation: Option<u32>,
+    /// Disc number within the generation.
+    pub disc: Option<u32>,
+    /// Which set of its generation the disc belongs to (the generation's creation time, as
+    /// `extract --set` takes it); two ids for one generation mean two different create runs.
+    pub set: Option<i64>,
+    /// Sectors checked.
+    pub sectors: u64,
+    /// Protected sectors (data, filesystem, index, catalog) lost or damaged.
+    pub lost_data_sectors: u64,
+    /// Parity sectors lost or damaged.
+    pub lost_parity_sectors: u64,
+    /// Parity shards per stripe (the most losses one stripe can take).
+    pub parity_per_stripe: u32,
+    /// Most losses in any one stripe.
+    pub worst_stripe_loss: u32,
+    /// Files on the disc with damaged sectors (disc file names).
+    pub affected_disc_files: Vec<String>,
+    /// Archived entries that cannot be restored from this disc (only when broken).
+    pub lost_entries: Vec<String>,
+    /// Path of the repaired copy written with --repair.
+    pub repaired_to: Option<String>,
+}
+
+/// Checks one image and optionally writes a repaired copy.
+pub fn verify_image(
+    img: &Path,
+    repair_to: Option<&Path>,
+    memory: u64,
+    progress: &dyn Progress,
+) -> Result<VerifyReport> {
+    let src: Arc<dyn SectorSource> = Arc::new(
+        FileSectorSource::open(img).with_context(|| format!("opening {}", img.display()))?,
+    );
+    verify_source(
+        &img.display().to_string(),
+        src,
+        repair_to,
+        memory,
+        progress,
+        None,
+    )
+}
+
+/// Called after a scan that found unrepairable stripes: re-reads what it can (a drive retrying
+/// its unreadable sectors) and says whether anything changed, so the scan is worth repeating.
+pub type RetryHook<'a> = &'a dyn Fn(&fec::FecScan) -> bool;
+
+/// Checks any sector source (image file, disc in a drive) and optionally writes a repaired copy.
+pub fn verify_source(
+    name: &str,
+    src: Arc<dyn SectorSource>,
+    repair_to: Option<&Path>,
+    memory: u64,
+    progress: &dyn Progress,
+    retry: Option<RetryHook<'_>>,
+) -> Result<VerifyReport> {
+    let header = find_disc_header(src.as_ref());
+    let located = fec::locate(src.as_ref(), header.as_ref().map(|h| h.fec_lba))
+        .with_context(|| format!("{name}: not a bd-archive disc, or its FEC data is destroyed"))?;
+    let total = located.layout.protected_sectors() + located.layout.region_sectors();
+    let run_scan = || -> Result<fec::FecScan> {
+        let pb = progress.meter(Some(total * SECTOR_SIZE as u64), "verifying");
+        let scan = fec::scan(src.as_ref(), &located, &|n| {
+            pb.set_position(n * SECTOR_SIZE as u64)
+        })?;
+        pb.finish();
+        Ok(scan)
+    };
+    let mut scan = run_scan()?;
+    if let Some(retry) = retry {
+        if !scan.is_repairable() && retry(&scan) {
+            scan = run_scan()?;
+        }
+    }
+    let health = if scan.is_clean() {
+        Health::Ok
+    } else if scan.is_repairable() {
+        Health::Repairable
+    } else {
+        Health::Broken
+    };
+    let mut report = VerifyReport {
+        image: name.to_string(),
+        health,
+        chain: header.as_ref().map(|h| h.name.clone()),
+        generation: header.as_ref().map(|h| h.sections[0].generation),
+        disc: header.as_ref().map(|h| h.sections[0].disc),
+        // A packed disc's header time is its newest generation's; sections[0] is older.
+        set: header
+            .as_ref()
+            .filter(|h| h.sections.len() == 1)
+            .map(|h| h.created_unix),
+        sectors: src.sector_count(),
+        lost_data_sectors: scan.lost_data_sectors(),
+        lost_parity_sectors: scan.lost_parity_sectors(),
+        parity_per_stripe: scan.parity_per_stripe(),
+        worst_stripe_loss: scan.max_stripe_loss(),
+        affected_disc_files: Vec::new(),
+        lost_entries: Vec::new(),
+        repaired_to: None,
+    };
+    if health != Health::Ok {
+        describe_damage(name, &src, &scan, &located, memory, &mut report);
+    }
+    if let Some(out) = repair_to {
+        if out.exists() {
+            bail!(
+                "--repair -o {}: exists; choose a new file name (nothing was written)",
+                out.display()
+            );
+        }
+        let rep = fec::write_repaired_image(src.as_ref(), &located, &scan, out, memory)?;
+        report.repaired_to = Some(out.display().to_string());
+        if !rep.is_complete() {
+            progress.warn(&format!(
+                "{}: written, but {} sector(s) could not be rebuilt",
+                out.display(),
+                rep.unrepaired_lbas.len()
+            ));
+        }
+    }
+    Ok(report)
+}
+
+/// Maps damaged sectors to the disc's files and, when not repairable, to the archived entries lost.
+fn describe_damage(
+    name: &str,
+    src: &Arc<dyn SectorSource>,
+    scan: &fec::FecScan,
+    located: &fec::LocatedFec,
+    memory: u64,
+    report: &mut VerifyReport,
+) {
+    let files = match crate::image::read_filesystem(src.as_ref()) {
+        Ok(fs) => fs.files,
+        Err(_) => fec::RepairedSource::new(Arc::clone(src), located, scan, memory, None)
+            .ok()
+            .and_then(|r| crate::image::read_filesystem(&r).ok())
+            .map(|fs| fs.files)
+            .unwrap_or_default(),
+    };
+    let bad = scan.bad_protected_lbas();
+    for f in &files {
+        let end = f.lba + f.size.div_ceil(SECTOR_SIZE as u64);
+        let i = bad.partition_point(|&l| l < f.lba);
+        if bad.get(i).is_some_and(|&l| l < end) {
+            report.affected_disc_files.push(f.path.clone());
+        }
+    }
+    if report.health != Health::Broken {
+        return;
+    }
+    // Entries whose chunks lie on unrepairable sectors.
+    let settings = RepairSettings {
+        memory_budget: memory,
+        spill_dir: None,
+    };
+    let Ok(disc) = Disc::open(name.to_string(), Arc::clone(src), &settings) else {
+        return;
+    };
+    let _ = disc.ensure_repaired();
+    let unrepaired: Vec<u64> = {
+        let stripes = scan.unrepairable_stripes();
+        let s = located.layout.stripes();
+        let mut v: Vec<u64> = bad
+            .iter()
+            .copied()
+            .filter(|l| stripes.binary_search(&(l % s)).is_ok())
+            .collect();
+        v.sort_unstable();
+        v
+    };
+    let Some(idx) = &disc.index else {
+        report.lost_entries.push(
+            "(the disc index is destroyed: use the catalog to see which files are lost)".into(),
+        );
+        return;
+    };
+    let mut lost_chunks = Vec::new();
+    for c in &idx.chunks {
+        let Some(p) = idx.parts.iter().find(|p| p.part == c.part) else {
+            continue;
+        };
+        let start = p.lba * SECTOR_SIZE as u64 + c.part_offset;
+        let (a, b) = (
+            start / SECTOR_SIZE as u64,
+            (start + 80 + u64::from(c.stored_len)).div_ceil(SECTOR_SIZE as u64),
+        );
+        let i = unrepaired.partition_point(|&l| l < a);
+        if unrepaired.get(i).is_some_and(|&l| l < b) {
+            lost_chunks.push((c.tar_offset, c.tar_offset + u64::from(c.tar_len)));
+        }
+    }
+    for e in disc.index_entries() {
+        let (a, b) = (e.data.header_offset, e.data.content_offset + e.size);
+        if lost_chunks.iter().any(|&(x, y)| x < b.max(a + 1) && a < y) {
+            report.lost_entries.push(escape_path(&e.path));
+        }
+    }
+}
+
+/// Checks a disc given as a directory (mounted disc or copy): every chunk of every data part is
+/// read and checked; damage is repaired through the FEC over the reassembled image if possible.
+pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport> {
+    let settings = RepairSettings {
+        memory_budget: memory,
+        spill_dir: None,
+    };
+    let discs = Disc::open_all(dir, &settings)?;
+    let first = &discs[0];
+    let mut report = VerifyReport {
+        image: dir.display().to_string(),
+        health: Health::Ok,
+        chain: Some(first.header.name.clone()),
+        generation: Some(first.generation()),
+        disc: Some(first.number()),
+        set: super::sources::set_id(first),
+        sectors: first.header.image_sectors,
+        lost_data_sectors: 0,
+        lost_parity_sectors: 0,
+        parity_per_stripe: 0,
+        worst_stripe_loss: 0,
+        affected_disc_files: Vec::new(),
+        lost_entries: Vec::new(),
+        repaired_to: None,
+    };
+    let repaired_on_open = first.repair_summary().is_some();
+    let mut bad = Vec::new();
+    for d in &discs {
+        let Some(idx) = &d.index else {
+            report.health = Health::Broken;
+            report
+                .affected_disc_files
+                .push(format!("generation {} index", d.generation()));
+            continue;
+        };
+        for (i, c) in idx.chunks.iter().enumerate() {
+            let Some(p) = idx.parts.iter().find(|p| p.part == c.part) else {
+                continue;
+            };
+            let mut out = Vec::new();
+            if d.read_chunk_once(idx.disc.first_chunk + i as u64, c, p.lba, &mut out)
+                .is_err()
+            {
+                bad.push((d, i));
+            }
+        }
+    }
+    if bad.is_empty() && !repaired_on_open {
+        return Ok(report);
+    }
+    report.health = Health::Repairable;
+    for (d, i) in bad {
+        let idx = d.index.as_ref().expect("chunks come from an index");
+        let c = &idx.chunks[i];
+        let p = idx
+            .parts
+            .iter()
+            .find(|p| p.part == c.part)
+            .expect("checked above");
+        report.affected_disc_files.push(format!(
+            "{}-gen{}.{:04}.tar.zst",
+            d.header.name,
+            d.generation(),
+            p.part
+        ));
+        let mut out = Vec::new();
+        if d.read_chunk(idx.disc.first_chunk + i as u64, c, p.lba, &mut out)
+            .is_err()
+        {
+            report.health = Health::Broken;
+            let (a, b) = (c.tar_offset, c.tar_offset + u64::from(c.tar_len));
+            for e in d.index_entries() {
+                let (x, y) = (e.data.header_offset, e.data.content_offset + e.size);
+                if x < b && a < y.max(x + 1) {
+                    report.lost_entries.push(escape_path(&e.path));
+                }
+            }
+        }
+    }
+    report.affected_disc_files.dedup();
+    report.lost_entries.dedup();
+    Ok(report)
+}
