@@ -6,7 +6,7 @@ mod cli;
 use bd_archive::util::interrupt;
 use clap::Parser;
 use cli::args::{Cli, Command};
-use cli::{err_line, exit, is_broken_pipe, Ui};
+use cli::{err_line, error_line, exit, is_broken_pipe, Ui};
 
 fn main() {
     std::process::exit(try_main());
@@ -48,7 +48,7 @@ fn try_main() -> i32 {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => exit::OK,
         Err(e) => {
-            err_line(&format!("error: {e:#}"));
+            err_line(&format!("error: {}", error_line(&e)));
             let interrupted =
                 e.downcast_ref::<interrupt::Interrupted>().is_some() || interrupt::requested();
             if interrupted {

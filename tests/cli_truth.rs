@@ -517,3 +517,22 @@ fn interrupted_extract_and_its_rerun_point_to_resume() {
     expect_code(&bd(&resumed), 0);
     assert_same_tree(&src, &r);
 }
+
+#[test]
+fn an_os_error_is_printed_once() {
+    let t = tmp();
+    let o = create(
+        &t.path().join("missing"),
+        &t.path().join("out"),
+        "x",
+        &["-b", "32M", "-y"],
+    );
+    expect_code(&o, 3);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(err.matches("os error 2").count(), 1, "{err}");
+    assert!(err.contains("-s"), "{err}");
+    let o = bd(&["list", t.path().join("nothing.catalog").to_str().unwrap()]);
+    expect_code(&o, 3);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.matches("os error 2").count() <= 1, "{err}");
+}

@@ -91,6 +91,24 @@ pub fn err_line(line: &str) {
     let _ = writeln!(std::io::stderr().lock(), "{line}");
 }
 
+/// The one line an error is printed as: its chain joined by ": ", each cause said once. Library
+/// errors often put their OS error in their own message *and* expose it as their source, which
+/// `{:#}` then printed twice ("… (os error 2) (check the -s path): No such file … (os error 2)").
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
 /// True when `e`'s chain holds a broken pipe: the reader of our output went away (`| head`).
 pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
     e.chain().any(|c| {
