@@ -536,3 +536,27 @@ fn an_os_error_is_printed_once() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(err.matches("os error 2").count() <= 1, "{err}");
 }
+
+#[test]
+fn gib_capacity_just_above_a_preset_warns() {
+    let t = tmp();
+    let src = t.path().join("src");
+    write(&src.join("a"), b"a");
+    let out = t.path().join("out");
+    for (b, preset) in [
+        ("25G", "bd25"),
+        ("50G", "bd50"),
+        ("100G", "bd100"),
+        ("128G", "bd128"),
+    ] {
+        let o = create(&src, &out, "w", &["-b", b, "--dry-run"]);
+        expect_code(&o, 0);
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert!(
+            err.contains(&format!("did you mean -b {preset}?")),
+            "{b}: {err}"
+        );
+    }
+    let o = create(&src, &out, "w", &["-b", "bd25", "--dry-run"]);
+    assert!(!String::from_utf8_lossy(&o.stderr).contains("did you mean"));
+}

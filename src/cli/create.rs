@@ -91,7 +91,11 @@ fn job(args: &CreateArgs, ui: &Ui) -> Result<CreateJob> {
     let compression = compression(args)?;
     refuse_unavailable(args)?;
     let capacity_sectors = match (&args.bytes, &args.device) {
-        (Some(bytes), _) => parse_capacity(bytes)?,
+        (Some(bytes), _) => {
+            let sectors = parse_capacity(bytes)?;
+            warn_near_preset(bytes, sectors, ui);
+            sectors
+        }
         (None, Some(dev)) => super::drive::capacity_from_drive(dev, ui)?,
         (None, None) => bail!("no disc capacity: pass -b bd25|bd50|bd100|bd128, a size such as -b 64M, or -D DEV with a blank BD-R"),
     };
@@ -142,6 +146,23 @@ fn job(args: &CreateArgs, ui: &Ui) -> Result<CreateJob> {
         no_binary: args.no_binary,
         dry_run: args.dry_run,
     })
+}
+
+/// `-b 25G` (GiB) is what people type for a BD-25, but it is 26.8 GB: discs that would not fit
+/// (found out only at `burn`). Said before anything is written.
+fn warn_near_preset(given: &str, sectors: u64, ui: &Ui) {
+    let Some((preset, preset_sectors)) = bd_archive::util::capacity::preset_just_below(sectors)
+    else {
+        return;
+    };
+    let gb = |s: u64| s as f64 * 2048.0 / 1e9;
+    ui.warn(&format!(
+        "-b {given}: did you mean -b {preset}? ({given} = {:.1} GB > {}'s {:.1} GB; K/M/G are KiB/MiB/GiB) — images this size will not fit a {}",
+        gb(sectors),
+        preset.to_uppercase().replace("BD", "BD-"),
+        gb(preset_sectors),
+        preset.to_uppercase().replace("BD", "BD-"),
+    ));
 }
 
 /// `--base`: a seed chain's dar catalogue (or its discs) is continued in our format; otherwise a
