@@ -560,3 +560,51 @@ fn gib_capacity_just_above_a_preset_warns() {
     let o = create(&src, &out, "w", &["-b", "bd25", "--dry-run"]);
     assert!(!String::from_utf8_lossy(&o.stderr).contains("did you mean"));
 }
+
+#[test]
+fn verify_of_a_disc_directory_says_what_it_checked() {
+    assert!(
+        have("xorriso", "-version"),
+        "this test copies a disc's files out with xorriso (apt-get install xorriso)"
+    );
+    let t = tmp();
+    let src = t.path().join("src");
+    for i in 0..3 {
+        write(&src.join(format!("f{i}")), &noise(3_000_000, 70 + i));
+    }
+    let out = t.path().join("out");
+    expect_code(&create(&src, &out, "v", &["-b", "32M", "-y", "-q"]), 0);
+    let dir = t.path().join("disc");
+    let o = Command::new("xorriso")
+        .args(["-osirrox", "on", "-indev"])
+        .arg(&images(&out)[0])
+        .args(["-extract", "/"])
+        .arg(&dir)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let d = dir.to_str().unwrap();
+    let o = bd(&["verify", d]);
+    expect_code(&o, 0);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    assert!(text.contains("data chunk(s) checked"), "{text}");
+    assert!(text.contains("not checked:"), "{text}");
+    assert!(!text.contains("0 of 0"), "{text}");
+    let part = std::fs::read_dir(dir.join("v-gen1"))
+        .unwrap()
+        .map(|e| e.unwrap().path())
+        .find(|p| p.to_str().unwrap().ends_with(".tar.zst"))
+        .unwrap();
+    let mut perm = std::fs::metadata(&part).unwrap().permissions();
+    std::os::unix::fs::PermissionsExt::set_mode(&mut perm, 0o644);
+    std::fs::set_permissions(&part, perm).unwrap();
+    let f = std::fs::OpenOptions::new().write(true).open(&part).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&f, &[0u8; 100_000], 300_000).unwrap();
+    let o = bd(&["verify", d, "--json"]);
+    expect_code(&o, 1);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let check = &v[0]["directory"];
+    assert!(check["chunks_checked"].as_u64().unwrap() > 1, "{v}");
+    assert_eq!(check["chunks_damaged"].as_u64(), Some(1), "{v}");
+    assert_eq!(check["chunks_rebuilt"].as_u64(), Some(1), "{v}");
+}

@@ -209,9 +209,23 @@ fn print_report(r: &VerifyReport, ui: &Ui) {
         _ => "disc header unreadable".into(),
     };
     let size = human_bytes(r.sectors * SECTOR_SIZE as u64);
-    match r.health {
-        Health::Ok => ui.info(&format!("{}: OK — {who}, {size}, every sector intact", r.image)),
-        Health::Repairable => ui.info(&format!(
+    match (&r.directory, r.health) {
+        (Some(d), health) => {
+            let verdict = match health {
+                Health::Ok => "OK",
+                Health::Repairable => "DAMAGED, REPAIRABLE",
+                Health::Broken => "BROKEN",
+            };
+            ui.info(&format!(
+                "{}: {verdict} — {who} (disc directory): {} data chunk(s) checked against their checksums, {} damaged, {} of them rebuilt through the FEC file",
+                r.image, d.chunks_checked, d.chunks_damaged, d.chunks_rebuilt
+            ));
+            for n in &d.not_checked {
+                ui.info(&format!("  not checked: {n}"));
+            }
+        }
+        (None, Health::Ok) => ui.info(&format!("{}: OK — {who}, {size}, every sector intact", r.image)),
+        (None, Health::Repairable) => ui.info(&format!(
             "{}: DAMAGED, REPAIRABLE — {who}: {} data and {} parity sector(s) lost; worst stripe lost {} of {} (margin {})",
             r.image,
             r.lost_data_sectors,
@@ -220,7 +234,7 @@ fn print_report(r: &VerifyReport, ui: &Ui) {
             r.parity_per_stripe,
             i64::from(r.parity_per_stripe) - i64::from(r.worst_stripe_loss)
         )),
-        Health::Broken => ui.info(&format!(
+        (None, Health::Broken) => ui.info(&format!(
             "{}: BROKEN — {who}: {} data sector(s) lost; worst stripe lost {} but only {} can be rebuilt",
             r.image, r.lost_data_sectors, r.worst_stripe_loss, r.parity_per_stripe
         )),
