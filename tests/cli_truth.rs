@@ -608,3 +608,41 @@ fn verify_of_a_disc_directory_says_what_it_checked() {
     assert_eq!(check["chunks_damaged"].as_u64(), Some(1), "{v}");
     assert_eq!(check["chunks_rebuilt"].as_u64(), Some(1), "{v}");
 }
+
+#[test]
+fn overview_disc_range_holds_the_real_count() {
+    let t = tmp();
+    let src = t.path().join("src");
+    for i in 0..3000u64 {
+        let text = format!(
+            "entry {i}: {}\n",
+            "lorem ipsum dolor sit amet ".repeat((i % 37) as usize)
+        );
+        write(
+            &src.join(format!("notes/{:02}/n{i}.txt", i % 50)),
+            text.repeat(3).as_bytes(),
+        );
+    }
+    for i in 0..6 {
+        write(
+            &src.join(format!("raw/{i}.bin")),
+            &noise(6_000_000, 900 + i),
+        );
+    }
+    let out = t.path().join("out");
+    let o = create(&src, &out, "rng", &["-b", "32M", "--dry-run", "--json"]);
+    expect_code(&o, 0);
+    let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
+    let ov = &v["overview"];
+    let (lo, hi) = (
+        ov["discs_range"][0].as_u64().unwrap(),
+        ov["discs_range"][1].as_u64().unwrap(),
+    );
+    assert!(ov["ratio_margin"].as_f64().unwrap() > 0.0, "{ov}");
+    expect_code(&create(&src, &out, "rng", &["-b", "32M", "-y", "-q"]), 0);
+    let real = images(&out).len() as u64;
+    assert!(
+        (lo..=hi).contains(&real),
+        "real {real} discs, predicted {lo}..={hi}: {ov}"
+    );
+}

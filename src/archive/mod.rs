@@ -37,7 +37,7 @@ pub use pack::open_pack;
 
 use crate::archive::delta::{plan_delta, DeltaStats, Planned};
 use crate::archive::disc_writer::{CarryIn, DiscSetConfig};
-use crate::archive::plan::{defer_for_fill, overview, sample_ratio, Overview};
+use crate::archive::plan::{defer_for_fill, overview, sample_ratio_with_margin, Overview};
 use crate::archive::scan::{scan_tree, ScanOptions, SourceEntry};
 use crate::archive::tar_stream::SourceProblem;
 use crate::format::catalog::{Catalog, ChainInfo, Entry};
@@ -223,7 +223,7 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation> 
         }
     }
     let binary = carried_binary(job, progress);
-    let (ratio, ratio_source) = estimate_ratio(job, &plan.store)?;
+    let (ratio, ratio_margin, ratio_source) = estimate_ratio(job, &plan.store)?;
     let fixed_bytes = binary.as_ref().map_or(0, |b| b.len() as u64);
     let est = |store: &[SourceEntry]| {
         overview(
@@ -231,6 +231,7 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation> 
             job.capacity_sectors,
             job.redundancy_pct,
             ratio,
+            ratio_margin,
             ratio_source.clone(),
             fixed_bytes,
         )
@@ -494,27 +495,36 @@ fn scan_source(
     Ok((entries, problems))
 }
 
-fn estimate_ratio(job: &CreateJob, entries: &[SourceEntry]) -> Result<(f64, String)> {
+/// (ratio, its margin, where it comes from).
+fn estimate_ratio(job: &CreateJob, entries: &[SourceEntry]) -> Result<(f64, f64, String)> {
     let level = match job.compression {
-        Compression::None => return Ok((1.0, "-c none".into())),
+        Compression::None => return Ok((1.0, 0.0, "-c none".into())),
         Compression::Zstd(l) => l,
     };
     if let RatioEstimate::Given(r) = job.ratio {
         if !(0.0..=1.5).contains(&r) || r == 0.0 {
             bail!("--ratio {r}: give compressed/original between 0 and 1 (e.g. 0.6)");
         }
-        return Ok((r, "--ratio".into()));
+        return Ok((r, 0.0, "--ratio".into()));
     }
     if let RatioEstimate::Sample(dir) = &job.ratio {
         let sample = scan_tree(dir, &ScanOptions::default(), &mut |_| {}, &mut |_| {})?;
-        let (r, n) = sample_ratio(&sample, dir, Some(level));
-        if n == 0 {
+        let s = sample_ratio_with_margin(&sample, dir, Some(level));
+        if s.bytes == 0 {
             bail!("--sample {}: holds no readable file content", dir.display());
         }
-        return Ok((r, format!("sampled {} of --sample", human_bytes(n))));
+        return Ok((
+            s.ratio,
+            s.margin,
+            format!("sampled {} of --sample", human_bytes(s.bytes)),
+        ));
     }
-    let (r, n) = sample_ratio(entries, &job.source, Some(level));
-    Ok((r, format!("sampled {} of the source", human_bytes(n))))
+    let s = sample_ratio_with_margin(entries, &job.source, Some(level));
+    Ok((
+        s.ratio,
+        s.margin,
+        format!("sampled {} of the source", human_bytes(s.bytes)),
+    ))
 }
 
 /// The static binary to put on every disc, or None with a one-line warning saying why not.

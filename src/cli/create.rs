@@ -231,23 +231,40 @@ fn print_overview(
             o.others
         ),
         format!("Data:          {}", human_bytes(o.data_bytes)),
-        format!(
-            "Compression:   ratio {:.3} ({}) → about {}",
-            o.ratio,
-            o.ratio_source,
-            human_bytes(o.est_stored_bytes)
-        ),
+        if o.ratio_margin > 0.0 {
+            format!(
+                "Compression:   ratio {:.3} ± {:.3} ({}) → about {}",
+                o.ratio,
+                o.ratio_margin,
+                o.ratio_source,
+                human_bytes(o.est_stored_bytes)
+            )
+        } else {
+            format!(
+                "Compression:   ratio {:.3} ({}) → about {}",
+                o.ratio,
+                o.ratio_source,
+                human_bytes(o.est_stored_bytes)
+            )
+        },
         format!(
             "Disc:          {} each, FEC {} % → {} of data per disc",
             human_bytes(o.capacity_bytes),
             o.redundancy_pct,
             human_bytes(o.data_per_disc)
         ),
-        format!(
-            "Discs:         {} (last disc about {:.0} % full)",
-            o.discs,
-            o.last_disc_fill_pct.min(100.0)
-        ),
+        match o.discs_range {
+            (lo, hi) if lo < hi => format!(
+                "Discs:         {} (last disc about {:.0} % full); {lo} to {hi} within the ratio's ± range",
+                o.discs,
+                o.last_disc_fill_pct.min(100.0)
+            ),
+            _ => format!(
+                "Discs:         {} (last disc about {:.0} % full; the same across the ratio's ± range)",
+                o.discs,
+                o.last_disc_fill_pct.min(100.0)
+            ),
+        },
         if args.fill_parity {
             format!(
                 "Fill parity:   on — any {} % of the last disc may be lost (other discs: {} %)",
