@@ -646,3 +646,57 @@ fn overview_disc_range_holds_the_real_count() {
         "real {real} discs, predicted {lo}..={hi}: {ov}"
     );
 }
+
+#[test]
+fn create_excludes_like_tar() {
+    let t = tmp();
+    let src = t.path().join("src");
+    write(&src.join("keep/a.txt"), b"a");
+    write(&src.join("keep/b.o"), b"object");
+    write(&src.join("build/out.bin"), b"built");
+    write(&src.join("notes/tmp/x"), b"x");
+    write(&src.join("notes/keep.md"), b"md");
+    write(
+        &src.join(".cache/CACHEDIR.TAG"),
+        b"Signature: 8a477f597d28d172789f06886806bc55\n# cache\n",
+    );
+    write(&src.join(".cache/blob"), b"cached");
+    let list = t.path().join("excludes");
+    std::fs::write(&list, "# comment\n\nnotes/tmp\n").unwrap();
+    let out = t.path().join("out");
+    let args = [
+        "-b",
+        "32M",
+        "-y",
+        "--exclude",
+        "*.o",
+        "--exclude",
+        "./build",
+        "--exclude-file",
+        list.to_str().unwrap(),
+        "--exclude-caches",
+        "--one-file-system",
+    ];
+    let o = create(&src, &out, "ex", &args);
+    expect_code(&o, 0);
+    let overview = String::from_utf8_lossy(&o.stdout);
+    assert!(overview.contains("Excluded:      4 path(s)"), "{overview}");
+    let listing = String::from_utf8_lossy(
+        &bd(&["list", out.join("ex-gen1.catalog").to_str().unwrap()]).stdout,
+    )
+    .into_owned();
+    for kept in [
+        "keep/a.txt",
+        "notes/keep.md",
+        ".cache/CACHEDIR.TAG",
+        ".cache",
+    ] {
+        assert!(
+            listing.lines().any(|l| l.ends_with(&format!(" {kept}"))),
+            "{kept}: {listing}"
+        );
+    }
+    for gone in ["b.o", "build", "notes/tmp", ".cache/blob"] {
+        assert!(!listing.contains(gone), "{gone}: {listing}");
+    }
+}

@@ -117,6 +117,12 @@ pub struct CreateJob {
     pub no_binary: bool,
     /// Only the overview will be used (no warning about the binary).
     pub dry_run: bool,
+    /// `--exclude` / `--exclude-file` patterns (see [`ScanOptions::exclude_patterns`]).
+    pub exclude_patterns: Vec<String>,
+    /// `--exclude-caches`.
+    pub exclude_caches: bool,
+    /// `--one-file-system`.
+    pub one_file_system: bool,
 }
 
 impl CreateJob {
@@ -201,7 +207,7 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation> 
         None
     };
     let src = &job.source;
-    let (scanned, scan_problems) = scan_source(src, out, job.workdir.as_deref(), progress)?;
+    let (scanned, scan_problems, excluded) = scan_source(job, progress)?;
     if scanned.is_empty() && !job.allow_empty {
         bail!(
             "{}: the source directory is empty; pass --allow-empty to archive it anyway",
@@ -247,7 +253,8 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation> 
         job.min_last_disc_fill,
         &est,
     );
-    let overview = est(&plan.store);
+    let mut overview = est(&plan.store);
+    overview.excluded = excluded;
     Ok(Preparation::Ready(Box::new(Prepared {
         generation,
         overview,
@@ -454,19 +461,23 @@ fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
+/// Scans the source; returns its entries, what could not be read, and how many paths the
+/// exclusions (patterns, caches, other filesystems) left out.
 fn scan_source(
-    src: &Path,
-    out: &Path,
-    workdir: Option<&Path>,
+    job: &CreateJob,
     progress: &dyn Progress,
-) -> Result<(Vec<SourceEntry>, Vec<SourceProblem>)> {
-    let mut exclude = vec![resume::absolute(out)];
-    if let Some(w) = workdir {
+) -> Result<(Vec<SourceEntry>, Vec<SourceProblem>, u64)> {
+    let src = &job.source;
+    let mut exclude = vec![resume::absolute(&job.output)];
+    if let Some(w) = &job.workdir {
         exclude.push(resume::absolute(w));
     }
     let opts = ScanOptions {
         exclude,
-        one_file_system: false,
+        one_file_system: job.one_file_system,
+        exclude_patterns: job.exclude_patterns.clone(),
+        exclude_caches: job.exclude_caches,
+        ..ScanOptions::default()
     };
     let pb = progress.meter(None, "scanning");
     let mut problems = Vec::new();
@@ -492,7 +503,8 @@ fn scan_source(
             }
         })
         .collect();
-    Ok((entries, problems))
+    let excluded = opts.excluded.load(std::sync::atomic::Ordering::Relaxed);
+    Ok((entries, problems, excluded))
 }
 
 /// (ratio, its margin, where it comes from).

@@ -41,6 +41,9 @@ pub struct Overview {
     pub ratio_margin: f64,
     /// Discs needed at ratio − margin and ratio + margin: the range the real count falls in.
     pub discs_range: (u64, u64),
+    /// Paths left out by --exclude, --exclude-file, --exclude-caches, --one-file-system (a
+    /// directory counts once, not its contents).
+    pub excluded: u64,
     /// Where the ratio came from ("sampled 32 MiB of the source", "--ratio").
     pub ratio_source: String,
     /// Estimated bytes after compression incl. chunk framing.
@@ -229,6 +232,7 @@ pub fn overview(
         ratio,
         ratio_margin,
         discs_range: (0, 0),
+        excluded: 0,
         ratio_source,
         est_stored_bytes: 0,
         capacity_bytes: capacity_sectors * SECTOR_SIZE as u64,

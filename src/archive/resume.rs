@@ -29,6 +29,9 @@ pub(crate) struct CreateState {
     pack_with: Option<PathBuf>,
     min_last_disc_fill: u32,
     checksum: bool,
+    /// Exclusions (absent in states written before they existed: none).
+    #[serde(default)]
+    exclusions: (Vec<String>, bool, bool),
 }
 
 impl CreateState {
@@ -47,6 +50,7 @@ impl CreateState {
             pack_with: job.pack_path().map(absolute),
             min_last_disc_fill: job.min_last_disc_fill,
             checksum: job.checksum,
+            exclusions: exclusions(job),
         }
     }
 }
@@ -70,7 +74,7 @@ pub(crate) fn read_state(job: &CreateJob) -> Result<CreateState> {
     let st: CreateState = serde_json::from_slice(&raw)
         .with_context(|| format!("--resume: {} is damaged", path.display()))?;
     let compression = job.compression_name();
-    let checks: [(&str, bool); 10] = [
+    let checks: [(&str, bool); 11] = [
         ("-n", st.name == job.name),
         ("-s", st.source == absolute(&job.source)),
         ("-b/-D", st.capacity_sectors == job.capacity_sectors),
@@ -84,6 +88,10 @@ pub(crate) fn read_state(job: &CreateJob) -> Result<CreateState> {
             st.min_last_disc_fill == job.min_last_disc_fill,
         ),
         ("--checksum", st.checksum == job.checksum),
+        (
+            "--exclude/--exclude-file/--exclude-caches/--one-file-system",
+            st.exclusions == exclusions(job),
+        ),
     ];
     if let Some((flag, _)) = checks.iter().find(|(_, same)| !same) {
         bail!(
@@ -138,4 +146,13 @@ pub(crate) fn absolute(p: &Path) -> PathBuf {
             .map(|c| c.join(p))
             .unwrap_or_else(|_| p.to_path_buf())
     })
+}
+
+/// What decides which source paths are left out.
+fn exclusions(job: &CreateJob) -> (Vec<String>, bool, bool) {
+    (
+        job.exclude_patterns.clone(),
+        job.exclude_caches,
+        job.one_file_system,
+    )
 }

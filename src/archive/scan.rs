@@ -89,6 +89,111 @@ pub struct ScanOptions {
     /// Do not descend into directories on another filesystem than the root (the mount point itself is
     /// recorded, as with `tar --one-file-system`), so `/proc`-like mounts and backup disks are skipped.
     pub one_file_system: bool,
+    /// Shell patterns (`*`, `?`, `[…]`; `*` also crosses '/') of paths neither recorded nor
+    /// descended into, as `tar --exclude`: one without '/' is tried on every name, one with '/'
+    /// on the relative path and each of its tails that starts at a component.
+    pub exclude_patterns: Vec<String>,
+    /// Skip the contents of directories holding a valid CACHEDIR.TAG (the directory and the tag
+    /// itself are kept, as `tar --exclude-caches`).
+    pub exclude_caches: bool,
+    /// Counts what the exclusions above (patterns, caches, other filesystems) left out.
+    pub excluded: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// The signature a CACHEDIR.TAG must start with (bford.info/cachedir).
+const CACHEDIR_SIGNATURE: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55";
+
+fn is_cache_dir(dir: &Path) -> bool {
+    let mut head = [0u8; 43];
+    fs::File::open(dir.join("CACHEDIR.TAG"))
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok()
+        && head == CACHEDIR_SIGNATURE
+}
+
+/// Whether `rel` (a '/'-separated relative path) is excluded by `pattern` (see
+/// [`ScanOptions::exclude_patterns`]).
+pub fn pattern_excludes(pattern: &str, rel: &[u8]) -> bool {
+    let p = pattern
+        .trim_start_matches("./")
+        .trim_end_matches('/')
+        .as_bytes();
+    if p.is_empty() {
+        return false;
+    }
+    if !p.contains(&b'/') {
+        let name = rel.rsplit(|&b| b == b'/').next().unwrap_or(rel);
+        return glob_match(p, name);
+    }
+    let p = p.strip_prefix(b"/").unwrap_or(p);
+    std::iter::once(0)
+        .chain(
+            rel.iter()
+                .enumerate()
+                .filter(|(_, &b)| b == b'/')
+                .map(|(i, _)| i + 1),
+        )
+        .any(|start| glob_match(p, &rel[start..]))
+}
+
+/// fnmatch-style matching of bytes: `*` any run (also '/'), `?` one byte, `[abc]`, `[a-z]`,
+/// `[!…]` a set; `\\` quotes the next byte.
+pub fn glob_match(p: &[u8], s: &[u8]) -> bool {
+    let (mut pi, mut si) = (0, 0);
+    let mut star: Option<(usize, usize)> = None;
+    while si < s.len() {
+        let step = match p.get(pi) {
+            Some(b'*') => {
+                star = Some((pi, si));
+                pi += 1;
+                continue;
+            }
+            Some(b'?') => Some(pi + 1),
+            Some(b'[') => class_match(p, pi, s[si]),
+            Some(b'\\') if pi + 1 < p.len() => (p[pi + 1] == s[si]).then_some(pi + 2),
+            Some(&c) => (c == s[si]).then_some(pi + 1),
+            None => None,
+        };
+        match (step, star) {
+            (Some(next), _) => {
+                pi = next;
+                si += 1;
+            }
+            (None, Some((sp, ss))) => {
+                pi = sp + 1;
+                si = ss + 1;
+                star = Some((sp, ss + 1));
+            }
+            (None, None) => return false,
+        }
+    }
+    p[pi..].iter().all(|&c| c == b'*')
+}
+
+/// Matches `c` against the class starting at `p[at] == '['`; the index after it, if it matches.
+fn class_match(p: &[u8], at: usize, c: u8) -> Option<usize> {
+    let mut i = at + 1;
+    let negate = matches!(p.get(i), Some(b'!' | b'^'));
+    if negate {
+        i += 1;
+    }
+    let mut hit = false;
+    let mut first = true;
+    while let Some(&b) = p.get(i) {
+        if b == b']' && !first {
+            return (hit != negate).then_some(i + 1);
+        }
+        if p.get(i + 1) == Some(&b'-') && p.get(i + 2).is_some_and(|&e| e != b']') {
+            hit |= (b..=p[i + 2]).contains(&c);
+            i += 3;
+        } else {
+            hit |= b == c;
+            i += 1;
+        }
+        first = false;
+    }
+    // No closing ']': a literal '['.
+    (c == b'[').then_some(at + 1)
 }
 
 /// Why a scan could not start: the root itself is unusable. Problems below the root are [`ScanProblem`]s.
@@ -200,6 +305,15 @@ pub fn scan_tree(
         if excluded_ids.contains(&(meta.dev(), meta.ino())) || excluded_paths.contains(&abs) {
             continue;
         }
+        if opts
+            .exclude_patterns
+            .iter()
+            .any(|p| pattern_excludes(p, &rel))
+        {
+            opts.excluded
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            continue;
+        }
 
         let ft = meta.file_type();
         let mut size = 0;
@@ -253,7 +367,13 @@ pub fn scan_tree(
         let mtime_nsec = u32::try_from(meta.mtime_nsec())
             .unwrap_or(0)
             .min(999_999_999);
-        let descend = kind == EntryKind::Dir && (!opts.one_file_system || meta.dev() == root_dev);
+        let other_fs = opts.one_file_system && meta.dev() != root_dev;
+        let cache = kind == EntryKind::Dir && opts.exclude_caches && is_cache_dir(&abs);
+        if kind == EntryKind::Dir && (other_fs || cache) {
+            opts.excluded
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let descend = kind == EntryKind::Dir && !other_fs;
         out.push(SourceEntry {
             rel_path: rel.clone(),
             kind,
@@ -272,6 +392,15 @@ pub fn scan_tree(
 
         if descend {
             match list_dir(&abs) {
+                // A cache directory keeps only its tag (tar --exclude-caches).
+                Ok(pending) if cache => stack.push(Frame {
+                    abs,
+                    rel,
+                    pending: pending
+                        .into_iter()
+                        .filter(|n| n.as_bytes() == b"CACHEDIR.TAG")
+                        .collect(),
+                }),
                 Ok(pending) => stack.push(Frame { abs, rel, pending }),
                 Err(e) => on_problem(problem(&abs, "cannot list directory", &e)),
             }
@@ -339,5 +468,25 @@ mod tests {
         })
         .unwrap();
         assert_eq!(last, v.len() as u64);
+    }
+}
+
+#[cfg(test)]
+mod pattern_tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_as_tar_excludes() {
+        assert!(pattern_excludes("*.o", b"src/a.o"));
+        assert!(!pattern_excludes("*.o", b"src/a.oo"));
+        assert!(pattern_excludes("build", b"a/build"));
+        assert!(pattern_excludes("./build/", b"build"));
+        assert!(pattern_excludes("a/b", b"x/a/b"));
+        assert!(!pattern_excludes("a/b", b"xa/b"));
+        assert!(pattern_excludes("photos/*/raw", b"photos/2024/raw"));
+        assert!(pattern_excludes("f[0-9]?", b"f1x"));
+        assert!(!pattern_excludes("f[!0-9]", b"f1"));
+        assert!(pattern_excludes("*", b"anything"));
+        assert!(!pattern_excludes("", b"x"));
     }
 }

@@ -207,6 +207,20 @@ pub struct CreateArgs {
     /// are kept (checked), the rest is rebuilt with the same chain id.
     #[arg(long = "resume")]
     pub resume: bool,
+    /// Leave out paths matching PATTERN (as tar: `*`, `?`, `[…]`; without '/' it is tried on
+    /// every name, with '/' on the path below SRC); repeat for several.
+    #[arg(long = "exclude", value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Read --exclude patterns from FILE, one per line (empty lines and lines starting with '#'
+    /// are skipped).
+    #[arg(long = "exclude-file", value_name = "FILE")]
+    pub exclude_file: Option<std::path::PathBuf>,
+    /// Leave out the contents of directories holding a valid CACHEDIR.TAG (the tag is kept).
+    #[arg(long = "exclude-caches")]
+    pub exclude_caches: bool,
+    /// Do not descend into directories on other filesystems (the mount points are recorded).
+    #[arg(long = "one-file-system")]
+    pub one_file_system: bool,
 }
 
 /// `extract` flags.

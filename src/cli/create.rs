@@ -145,7 +145,26 @@ fn job(args: &CreateArgs, ui: &Ui) -> Result<CreateJob> {
         resume: args.resume,
         no_binary: args.no_binary,
         dry_run: args.dry_run,
+        exclude_patterns: exclude_patterns(args)?,
+        exclude_caches: args.exclude_caches,
+        one_file_system: args.one_file_system,
     })
+}
+
+/// `--exclude` patterns plus those of `--exclude-file`.
+fn exclude_patterns(args: &CreateArgs) -> Result<Vec<String>> {
+    let mut patterns = args.exclude.clone();
+    if let Some(f) = &args.exclude_file {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| anyhow::anyhow!("--exclude-file {}: {e}", f.display()))?;
+        patterns.extend(
+            text.lines()
+                .map(str::trim_end)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    Ok(patterns)
 }
 
 /// `-b 25G` (GiB) is what people type for a BD-25, but it is 26.8 GB: discs that would not fit
@@ -287,6 +306,12 @@ fn print_overview(
     }
     for l in lines {
         ui.info(&l);
+    }
+    if o.excluded > 0 {
+        ui.info(&format!(
+            "Excluded:      {} path(s) left out by --exclude/--exclude-file/--exclude-caches/--one-file-system (a directory counts once)",
+            o.excluded
+        ));
     }
     if let Some(d) = delta {
         ui.info(&format!(
