@@ -700,3 +700,53 @@ fn create_excludes_like_tar() {
         assert!(!listing.contains(gone), "{gone}: {listing}");
     }
 }
+
+#[test]
+fn only_takes_dot_slash_paths_and_patterns() {
+    let t = tmp();
+    let src = t.path().join("src");
+    write(&src.join("docs/a.md"), b"a");
+    write(&src.join("docs/sub/b.md"), b"b");
+    write(&src.join("docs/c.txt"), b"c");
+    write(&src.join("photos/2024/x.raw"), b"x");
+    let out = t.path().join("out");
+    expect_code(&create(&src, &out, "only", &["-b", "32M", "-y", "-q"]), 0);
+    let img = out.to_str().unwrap();
+    let restore = |name: &str, only: &[&str]| {
+        let x = t.path().join(name);
+        let mut args = vec!["extract", "-o", x.to_str().unwrap(), img];
+        for o in only {
+            args.extend(["--only", o]);
+        }
+        let o = bd(&args);
+        expect_code(&o, 0);
+        let mut got = vec![];
+        for rel in [
+            "docs/a.md",
+            "docs/sub/b.md",
+            "docs/c.txt",
+            "photos/2024/x.raw",
+        ] {
+            if x.join(rel).is_file() {
+                got.push(rel);
+            }
+        }
+        got
+    };
+    assert_eq!(restore("x1", &["./docs/c.txt"]), ["docs/c.txt"]);
+    assert_eq!(restore("x2", &["*.md"]), ["docs/a.md", "docs/sub/b.md"]);
+    assert_eq!(restore("x3", &["photos/20??"]), ["photos/2024/x.raw"]);
+    assert_eq!(
+        restore("x4", &["./docs/"]),
+        ["docs/a.md", "docs/sub/b.md", "docs/c.txt"]
+    );
+    let o = bd(&[
+        "extract",
+        "-o",
+        t.path().join("x5").to_str().unwrap(),
+        img,
+        "--only",
+        "*.jpg",
+    ]);
+    expect_code(&o, 3);
+}

@@ -244,7 +244,8 @@ pub struct ExtractArgs {
     /// Drive reads: read speed in x (1x BD = 4.5 MB/s); slower often reads damaged discs better.
     #[arg(long = "read-speed", value_name = "X")]
     pub read_speed: Option<u32>,
-    /// Restore only this path (and everything below it); repeat for several paths.
+    /// Restore only this path (and everything below it); repeat for several paths. `./path`
+    /// is accepted, and patterns (`*`, `?`, `[…]`; `*` also crosses '/'): `--only '*.jpg'`.
     #[arg(long = "only", value_name = "PATH")]
     pub only: Vec<String>,
     /// Restore the state as of generation N.

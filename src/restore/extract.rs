@@ -410,18 +410,42 @@ fn incompleteness(set: &GenerationSet) -> Vec<String> {
 fn names_found_files(only: &[String], entries: &[&Entry]) -> bool {
     !only.is_empty()
         && only.iter().all(|p| {
-            let p = p.as_bytes();
-            entries
-                .iter()
-                .any(|e| e.path == p && e.kind != EntryKind::Dir)
+            let p = only_path(p);
+            !crate::util::glob::is_pattern(p)
+                && entries
+                    .iter()
+                    .any(|e| e.path == p.as_bytes() && e.kind != EntryKind::Dir)
         })
 }
 
+/// `--only` as given, in the catalog's spelling: no leading "./" or '/', no trailing '/'.
+fn only_path(p: &str) -> &str {
+    let mut p = p.trim_end_matches('/');
+    while let Some(rest) = p.strip_prefix("./") {
+        p = rest.trim_start_matches('/');
+    }
+    p.trim_start_matches('/')
+}
+
+/// Whether `--only` selects `e`: its path or one of its directories is a path given, or matches
+/// a pattern given (`*`, `?`, `[…]`; `*` also crosses '/', as tar --wildcards).
 fn selected(e: &Entry, only: &[String]) -> bool {
     only.is_empty()
         || only.iter().any(|p| {
-            let p = p.trim_end_matches('/').as_bytes();
-            e.path == p || (e.path.starts_with(p) && e.path.get(p.len()) == Some(&b'/'))
+            let p = only_path(p);
+            let pattern = crate::util::glob::is_pattern(p);
+            let hits = |prefix: &[u8]| {
+                if pattern {
+                    crate::util::glob::glob_match(p.as_bytes(), prefix)
+                } else {
+                    prefix == p.as_bytes()
+                }
+            };
+            hits(&e.path)
+                || e.path
+                    .iter()
+                    .enumerate()
+                    .any(|(i, &b)| b == b'/' && hits(&e.path[..i]))
         })
 }
 

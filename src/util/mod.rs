@@ -3,6 +3,7 @@ pub mod capacity;
 pub mod civil_time;
 pub mod digest_read;
 pub mod escape;
+pub mod glob;
 pub mod interrupt;
 pub mod positional_io;
 pub mod progress;
