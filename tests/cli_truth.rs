@@ -750,3 +750,54 @@ fn only_takes_dot_slash_paths_and_patterns() {
     ]);
     expect_code(&o, 3);
 }
+
+#[test]
+fn base_accepts_the_last_image_or_a_directory_of_images() {
+    let t = tmp();
+    let src = t.path().join("src");
+    for i in 0..4 {
+        write(&src.join(format!("f{i}")), &noise(9_000_000, 60 + i));
+    }
+    let g1 = t.path().join("g1");
+    expect_code(&create(&src, &g1, "b", &["-b", "32M", "-y", "-q"]), 0);
+    let imgs = images(&g1);
+    assert!(imgs.len() >= 2);
+    let shelf = t.path().join("shelf");
+    std::fs::create_dir_all(&shelf).unwrap();
+    for i in &imgs {
+        std::fs::copy(i, shelf.join(i.file_name().unwrap())).unwrap();
+    }
+    write(&src.join("new.txt"), b"new in generation 2");
+    let last = shelf.join(imgs.last().unwrap().file_name().unwrap());
+    for (n, base) in [(1, last.as_path()), (2, shelf.as_path())] {
+        let out = t.path().join(format!("g2-{n}"));
+        let o = create(
+            &src,
+            &out,
+            "b",
+            &[
+                "-b",
+                "32M",
+                "-y",
+                "--dry-run",
+                "--base",
+                base.to_str().unwrap(),
+            ],
+        );
+        expect_code(&o, 0);
+        let text = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            text.contains("(generation 2)") && text.contains("1 new"),
+            "{text}"
+        );
+    }
+    // The first disc alone has no catalog: refused, naming the catalog.
+    let first = shelf.join(imgs[0].file_name().unwrap());
+    let o = create(
+        &src,
+        &t.path().join("g2-x"),
+        "b",
+        &["-b", "32M", "-y", "--base", first.to_str().unwrap()],
+    );
+    expect_code(&o, 3);
+}

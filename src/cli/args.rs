@@ -155,8 +155,9 @@ pub struct CreateArgs {
     #[arg(short = 'r', long = "redundancy", value_name = "PCT", default_value_t = bd_archive::fec::DEFAULT_REDUNDANCY_PCT)]
     pub redundancy: u32,
     /// Make an incremental generation of the chain: only what changed since the generation in
-    /// this catalog (or the newest <NAME>-genG.catalog in this OUT dir) is stored; deletions are
-    /// recorded. A seed (Python bd-archive) catalogue or disc continues that chain.
+    /// this catalog (or the newest <NAME>-genG.catalog in this OUT dir, or on the previous
+    /// generation's last disc image, or among a directory of its images) is stored; deletions
+    /// are recorded. A seed (Python bd-archive) catalogue or disc continues that chain.
     #[arg(long = "base", value_name = "CATALOG")]
     pub base: Option<PathBuf>,
     /// Leave the newest new files out of this generation (listed in OUT/deferred-files.txt) when

@@ -190,7 +190,37 @@ fn base_catalog(path: &Path, name: &str) -> Result<Catalog> {
     if let Some(c) = bd_archive::legacy::seed_chain::load_seed_base(path, name)? {
         return Ok(c);
     }
-    Ok(load_base(path, name)?)
+    match load_base(path, name) {
+        Ok(c) => Ok(c),
+        // The previous generation's last disc image (or a directory of its images) carries
+        // the catalog too.
+        Err(e) => catalog_from_images(path, name)?.ok_or_else(|| e.into()),
+    }
+}
+
+/// The newest catalog of chain `name` on the images at `path` (an image, or a directory of
+/// images or disc directories); None when there is none.
+fn catalog_from_images(path: &Path, name: &str) -> Result<Option<Catalog>> {
+    use bd_archive::disc::reader::{expand_sources, Disc, RepairSettings};
+    let Ok(images) = expand_sources(&[path.to_path_buf()]) else {
+        return Ok(None);
+    };
+    let mut newest: Option<Catalog> = None;
+    for image in images {
+        let Ok(discs) = Disc::open_all(&image, &RepairSettings::default()) else {
+            continue;
+        };
+        for c in discs.into_iter().filter_map(|d| d.catalog) {
+            if c.chain.name == name
+                && newest
+                    .as_ref()
+                    .is_none_or(|n| c.chain.generation > n.chain.generation)
+            {
+                newest = Some(c);
+            }
+        }
+    }
+    Ok(newest)
 }
 
 /// Checks a chain name: UTF-8 (guaranteed by the CLI), 1..=64 bytes, no '/', NUL or control characters.
