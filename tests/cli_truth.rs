@@ -801,3 +801,41 @@ fn base_accepts_the_last_image_or_a_directory_of_images() {
     );
     expect_code(&o, 3);
 }
+
+#[test]
+fn list_of_two_catalogs_names_the_discs_of_both_generations() {
+    let t = tmp();
+    let src = t.path().join("src");
+    for i in 0..4 {
+        write(&src.join(format!("f{i}")), &noise(9_000_000, 30 + i));
+    }
+    let g1 = t.path().join("g1");
+    expect_code(&create(&src, &g1, "l", &["-b", "32M", "-y", "-q"]), 0);
+    write(&src.join("new.txt"), b"two");
+    let g2 = t.path().join("g2");
+    let base = g1.to_str().unwrap();
+    expect_code(
+        &create(&src, &g2, "l", &["-b", "32M", "-y", "-q", "--base", base]),
+        0,
+    );
+    let (c1, c2) = (g1.join("l-gen1.catalog"), g2.join("l-gen2.catalog"));
+    let o = bd(&["list", c1.to_str().unwrap(), c2.to_str().unwrap()]);
+    expect_code(&o, 0);
+    let text = String::from_utf8_lossy(&o.stdout).into_owned();
+    let f3 = text
+        .lines()
+        .find(|l| l.ends_with(" f3"))
+        .unwrap_or_else(|| panic!("{text}"));
+    assert!(f3.contains("g1:d"), "{text}");
+    let new = text.lines().find(|l| l.ends_with(" new.txt")).unwrap();
+    assert!(new.contains("g2:d1"), "{text}");
+    // Catalogs of two chains are refused.
+    let other = t.path().join("other");
+    expect_code(&create(&src, &other, "m", &["-b", "32M", "-y", "-q"]), 0);
+    let o = bd(&[
+        "list",
+        c2.to_str().unwrap(),
+        other.join("m-gen1.catalog").to_str().unwrap(),
+    ]);
+    expect_code(&o, 3);
+}
