@@ -839,3 +839,28 @@ fn list_of_two_catalogs_names_the_discs_of_both_generations() {
     ]);
     expect_code(&o, 3);
 }
+
+#[test]
+fn the_binary_not_carried_note_is_said_once() {
+    let t = tmp();
+    let src = t.path().join("src");
+    write(&src.join("a"), b"a");
+    let state = t.path().join("state");
+    let run = |out: &str| {
+        let o = Command::new(env!("CARGO_BIN_EXE_bd-archive"))
+            .args(["create", "-s", src.to_str().unwrap(), "-o"])
+            .arg(t.path().join(out))
+            .args(["-n", "once", "-b", "32M", "-y"])
+            .env("XDG_STATE_HOME", &state)
+            .stdin(Stdio::null())
+            .output()
+            .unwrap();
+        expect_code(&o, 0);
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    };
+    let first = run("o1");
+    // cargo's test build is dynamically linked, so it cannot be carried: the note is due once.
+    assert!(first.contains("not copied onto the discs"), "{first}");
+    let second = run("o2");
+    assert!(!second.contains("not copied onto the discs"), "{second}");
+}

@@ -123,6 +123,9 @@ pub struct CreateJob {
     pub exclude_caches: bool,
     /// `--one-file-system`.
     pub one_file_system: bool,
+    /// Warn when the binary cannot be copied onto the discs (else it is only a `-v` detail:
+    /// the command line says it once per binary, not on every run).
+    pub warn_binary_not_carried: bool,
 }
 
 impl CreateJob {
@@ -546,10 +549,11 @@ fn carried_binary(job: &CreateJob, progress: &dyn Progress) -> Option<Vec<u8>> {
         Ok(b) => Some(b),
         Err(crate::util::self_binary::NotCarried::Disabled) => None,
         Err(why) => {
-            if !job.dry_run {
-                progress.warn(&format!(
-                    "the bd-archive binary is not copied onto the discs: {why}"
-                ));
+            let msg = format!("the bd-archive binary is not copied onto the discs: {why}");
+            if job.warn_binary_not_carried && !job.dry_run {
+                progress.warn(&format!("{msg} (said once for this binary)"));
+            } else {
+                progress.detail(&msg);
             }
             None
         }

@@ -278,7 +278,7 @@ pub struct ExtractArgs {
 /// `list` flags.
 #[derive(Args, Debug)]
 pub struct ListArgs {
-    /// A catalog file, disc images, or directories of images.
+    /// Catalog files (of one chain: the newest is listed), disc images, or directories of images.
     #[arg(value_name = "SOURCE|CATALOG", required = true)]
     pub sources: Vec<PathBuf>,
     /// JSON output (one object with an "entries" array).

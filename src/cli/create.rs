@@ -52,6 +52,9 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         return Ok(crate::cli::exit::OK);
     }
     let report = archive::create(&job, prepared, ui)?;
+    if job.warn_binary_not_carried {
+        binary_note::remember();
+    }
     // The scan's problems were shown when met.
     for p in report.problems.iter().skip(report.scan_problems) {
         ui.warn(&format!("{}: {}", escape_path(&p.path), p.message));
@@ -148,6 +151,7 @@ fn job(args: &CreateArgs, ui: &Ui) -> Result<CreateJob> {
         exclude_patterns: exclude_patterns(args)?,
         exclude_caches: args.exclude_caches,
         one_file_system: args.one_file_system,
+        warn_binary_not_carried: !binary_note::given(),
     })
 }
 
@@ -373,5 +377,44 @@ fn report_deferred(ui: &Ui, deferred: &[SourceEntry], incremental: bool, pct: u3
     }
     if !incremental {
         ui.warn("deferred files are NOT archived in this full archive; they will be included by the next incremental generation (--base)");
+    }
+}
+
+/// Whether the note "the binary is not copied onto the discs" was given for this very binary
+/// (path and mtime) already: it is said once, not on every run. Kept in
+/// `$XDG_STATE_HOME/bd-archive/binary-noted` (default `~/.local/state`); without a home, always said.
+mod binary_note {
+    use std::path::PathBuf;
+
+    fn marker() -> Option<PathBuf> {
+        let state = std::env::var_os("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
+        Some(state.join("bd-archive").join("binary-noted"))
+    }
+
+    fn this_binary() -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let exe = std::env::current_exe().ok()?;
+        let m = std::fs::metadata(&exe).ok()?;
+        Some(format!("{} {}", exe.display(), m.mtime()))
+    }
+
+    /// True when the note was given for this binary.
+    pub fn given() -> bool {
+        match (marker(), this_binary()) {
+            (Some(m), Some(b)) => std::fs::read_to_string(m).is_ok_and(|t| t.trim() == b),
+            _ => false,
+        }
+    }
+
+    /// Records that the note was given (best effort).
+    pub fn remember() {
+        if let (Some(m), Some(b)) = (marker(), this_binary()) {
+            if let Some(dir) = m.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let _ = std::fs::write(m, b + "\n");
+        }
     }
 }
