@@ -84,8 +84,9 @@ fn our_encode_fresh(s: &Setup) {
     fec::encode(s.file.as_file(), &s.layout, encode_budget(), &|_| {}).unwrap();
 }
 
-/// The same stripes encoded straight from RAM: stripe j = sectors j, j+S, j+2S, … (zero past D),
-/// one `reed_solomon_simd::encode` call per stripe, stripes in parallel.
+/// The same stripes encoded straight from RAM: shard r of stripe j = sector `data_lba(r, j)` (row r
+/// rotated, FORMAT.md §3.1; zero past D), one `reed_solomon_simd::encode` call per stripe, stripes
+/// in parallel.
 fn plain_encode(s: &Setup) {
     let k = s.layout.data_per_stripe() as usize;
     let m = s.layout.parity_per_stripe() as usize;
@@ -93,7 +94,7 @@ fn plain_encode(s: &Setup) {
     let zero = vec![0u8; SS];
     (0..stride).into_par_iter().for_each(|j| {
         let shards = (0..k).map(|r| {
-            let g = r * stride + j;
+            let g = s.layout.data_lba(r as u64, j as u64) as usize;
             s.data.get(g * SS..(g + 1) * SS).unwrap_or(&zero)
         });
         std::hint::black_box(reed_solomon_simd::encode(k, m, shards).unwrap());

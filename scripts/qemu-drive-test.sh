@@ -5,7 +5,8 @@
 #   bd-archive drive                 sysfs detection, INQUIRY, GET EVENT STATUS, TEST UNIT READY,
 #                                    GET CONFIGURATION, READ DISC INFORMATION, READ CAPACITY
 #   bd-archive drive --read-to F     READ(12) of the whole disc through SG_IO, SHA-256 compared
-#                                    with the image on the host
+#                                    with the image on the host; traced (-v): every READ as large
+#                                    as the guest's queue limit (max_hw_sectors_kb) and none failed
 #   bd-archive verify /dev/sr0       the SG_IO damaged-disc reader + FEC check
 #   bd-archive verify -D --map F     ddrescue mapfile + rescue copy; extract -D: restore via the drive
 #   bd-archive create -D /dev/sr0    capacity from the drive: must refuse the pressed CD-ROM
@@ -97,9 +98,15 @@ else
   step detect bd-archive drive
 fi
 step json bd-archive drive -D /dev/sr0 --json
+q=/sys/block/sr0/queue
+echo "BDA limits hw=$(cat $q/max_hw_sectors_kb) soft=$(cat $q/max_sectors_kb) segs=$(cat $q/max_segments) segsize=$(cat $q/max_segment_size)"
 step readto bd-archive -q drive -D /dev/sr0 --read-to /tmp/disc.iso
 echo "BDA guest-sha $(sha256sum /tmp/disc.iso | cut -d' ' -f1)"
 rm -f /tmp/disc.iso
+# The same copy traced: every READ(12) as large as the kernel's queue limit allows, none refused.
+step readtrace sh -c 'bd-archive -v drive -D /dev/sr0 --read-to /tmp/disc.iso 2>/tmp/trace.txt'
+rm -f /tmp/disc.iso
+echo "BDA reads n=$(grep -c 'READ(12)' /tmp/trace.txt) failed=$(grep 'READ(12)' /tmp/trace.txt | grep -vc GOOD) max=$(sed -n 's/.*READ(12).*GOOD, \([0-9]*\) bytes.*/\1/p' /tmp/trace.txt | sort -n | tail -1)"
 step verify bd-archive -q verify /dev/sr0
 mkdir -p /tmp/s; echo x > /tmp/s/x
 step createD bd-archive create -s /tmp/s -o /tmp/o -n t -D /dev/sr0 -y
@@ -167,6 +174,24 @@ run_bus() {
   check "$log.txt" "--json report" "\"readable_sectors\": $SECTORS"
   check "$log.txt" "READ(12) of the whole disc" "read $SECTORS sectors"
   check "$log.txt" "whole-disc SHA-256 equals the image's" "BDA guest-sha $HOST_SHA"
+  # The kernel's queue limit (sg_io() refuses a longer transfer with EIO): our READs use all of
+  # it, up to our 1 MiB cap, in 32 KiB multiples, and never more.
+  # (segments − 1) pages, because an unaligned buffer's pages need not be adjacent.
+  local hw soft segs limit maxread
+  hw=$(sed -n 's/^BDA limits hw=\([0-9]*\) .*/\1/p' "$log.txt" | head -1)
+  soft=$(sed -n 's/^BDA limits hw=[0-9]* soft=\([0-9]*\) .*/\1/p' "$log.txt" | head -1)
+  segs=$(sed -n 's/^BDA limits .* segs=\([0-9]*\) .*/\1/p' "$log.txt" | head -1)
+  echo "  info $bus: $(grep -m1 '^BDA limits' "$log.txt" | sed 's/^BDA limits //')"
+  if [ -n "$hw" ] && [ -n "$soft" ] && [ -n "$segs" ]; then
+    limit=$(( (hw < soft ? hw : soft) )); [ "$limit" -gt 1024 ] && limit=1024
+    [ $(( (segs - 1) * 4 )) -lt "$limit" ] && limit=$(( (segs - 1) * 4 ))
+    check "$log.txt" "drive reports the kernel's transfer limit ($limit KiB)" "transfer: +$limit KiB per command"
+    limit=$(( limit / 32 * 32 ))
+    maxread=$(( limit * 1024 )); [ $(( SECTORS * 2048 )) -lt "$maxread" ] && maxread=$(( SECTORS * 2048 ))
+    check "$log.txt" "READ(12)s of $maxread bytes (the limit), none refused" "BDA reads n=[0-9]+ failed=0 max=$maxread\$"
+  else
+    echo "  FAIL no queue limits from the guest"; fail=1
+  fi
   check "$log.txt" "verify /dev/sr0 (SG_IO damaged-disc reader + FEC check): intact" 'BDA verify rc=0'
   check "$log.txt" "verify -D --map: intact, ddrescue mapfile all finished" 'BDA verifymap rc=0'
   check "$log.txt" "  ...mapfile: one finished block, nothing else" 'BDA map-finished-blocks 1 map-other-blocks 0'

@@ -1,13 +1,11 @@
 //! `burn` through the CLI against the simulated drive (`-D sim:DIR`): full burns and resumes,
 //! refusals, write errors, read-back checks that catch bad media, and the tray/command sequence.
 
-mod common;
-
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::common::{bd, create, expect_code, images, noise, stderr, stdout, write};
 use bd_archive::optical::sim::{MediumState, SimConfig};
-use common::{bd, create, expect_code, noise, write};
 use serde_json::{json, Value};
 
 /// A 3-disc set (32 MiB discs) made by `create`; returns (tempdir, OUT).
@@ -21,15 +19,6 @@ fn three_disc_set() -> (tempfile::TempDir, PathBuf) {
     expect_code(&o, 0);
     assert_eq!(images(&out).len(), 3, "expected a 3-disc set");
     (t, out)
-}
-
-fn images(out: &Path) -> Vec<PathBuf> {
-    let mut v: Vec<PathBuf> = fs::read_dir(out.join("images"))
-        .unwrap()
-        .map(|e| e.unwrap().path())
-        .collect();
-    v.sort();
-    v
 }
 
 fn blank(label: &str) -> Value {
@@ -56,13 +45,6 @@ fn burn(out: &Path, simdir: &Path, extra: &[&str]) -> std::process::Output {
     let mut args = vec!["burn", "-i", out.to_str().unwrap(), "-D", &dev, "-y"];
     args.extend_from_slice(extra);
     bd(&args)
-}
-
-fn stderr(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-fn stdout(o: &std::process::Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// The medium's contents equal the image byte for byte, plus zeros up to the 64 KiB cluster.
@@ -334,15 +316,29 @@ fn tray_and_command_sequence() {
         "TEST_UNIT_READY",
         "GET_CONFIGURATION",
         "READ_DISC_INFORMATION",
+        // Track number from READ DISC INFORMATION (never FFh on BD).
         "READ_TRACK_INFORMATION",
         "READ_FORMAT_CAPACITIES",
+        // Feature 0038h: refuse a POW-formatted BD-R.
+        "GET_CONFIGURATION",
+        // -S: the listed write speeds, then SET STREAMING with one of them.
+        "GET_PERFORMANCE",
         "SET_STREAMING",
+        // The once-per-disc report: speed in effect, buffer size.
+        "GET_PERFORMANCE",
+        "READ_BUFFER_CAPACITY",
         "PREVENT_ALLOW_MEDIUM_REMOVAL lock",
+        "READ_DISC_INFORMATION",
         "WRITE10",
+        "READ_DISC_INFORMATION",
+        // Immed=1, then TEST UNIT READY until the drive is done, for each long command.
         "SYNCHRONIZE_CACHE",
+        "TEST_UNIT_READY",
         "CLOSE_TRACK_SESSION function=1",
+        "TEST_UNIT_READY",
         "CLOSE_TRACK_SESSION function=6",
         "TEST_UNIT_READY",
+        "READ_DISC_INFORMATION",
         "PREVENT_ALLOW_MEDIUM_REMOVAL unlock",
         "READ12",
         "START_STOP_UNIT eject",
@@ -370,6 +366,37 @@ fn tray_and_command_sequence() {
         assert!(l.contains("n=32 -> GOOD"), "{l}");
         next += 32;
     }
+    // Long commands are sent with Immed, once each per disc.
+    for what in [
+        "SYNCHRONIZE_CACHE immed",
+        "function=1 number=1 immed",
+        "function=6 number=0 immed",
+    ] {
+        assert_eq!(log.matches(what).count(), 3, "{what}\n{log}");
+    }
+    // Reads stay within the drive's 128 KiB limit (64 sectors) and none failed.
+    for l in log.lines().filter(|l| l.contains("READ12")) {
+        let n: u64 = l
+            .split("n=")
+            .nth(1)
+            .unwrap()
+            .split(' ')
+            .next()
+            .unwrap()
+            .parse()
+            .unwrap();
+        assert!(n <= 64, "{l}");
+    }
+    assert!(!log.contains("EIO"), "{log}");
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("transfer limit 128 KiB (WRITE 64 KiB, READ 128 KiB), write speed 4.0x (17980 kB/s), buffer 4.0 MiB"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("of the listed 8.0x, 6.0x, 4.0x, 2.0x"),
+        "{stderr}"
+    );
     // -S 4x: 4 × 4495 kB/s.
     let cfg = SimConfig::load(&s).unwrap();
     assert_eq!(cfg.write_kbs, 17_980);
@@ -487,5 +514,126 @@ fn burned_discs_verify_and_extract_through_the_drive() {
     let restored = t.path().join("restored");
     let o = bd(&["extract", "-D", &dev, "-o", restored.to_str().unwrap()]);
     expect_code(&o, 0);
-    common::assert_same_tree(&t.path().join("src"), &restored);
+    crate::common::assert_same_tree(&t.path().join("src"), &restored);
+}
+
+/// A 1-disc set (a few MiB) and its source tree.
+fn one_disc_set() -> (tempfile::TempDir, PathBuf) {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    write(&src.join("photo.raw"), &noise(3 << 20, 11));
+    write(&src.join("notes.txt"), b"notes\n");
+    let out = t.path().join("out");
+    expect_code(&create(&src, &out, "small", &["-b", "32M", "-y"]), 0);
+    (t, out)
+}
+
+/// A drive with `extra` settings holding one blank BD-R.
+fn sim_with(dir: &Path, medium: Value, extra: Value) {
+    let mut cfg = json!({"vendor": "BDSIM", "model": "TEST WRITER", "medium": medium});
+    for (k, v) in extra.as_object().unwrap() {
+        cfg[k] = v.clone();
+    }
+    fs::create_dir_all(dir).unwrap();
+    fs::write(dir.join("drive.json"), cfg.to_string()).unwrap();
+}
+
+fn n_values(log: &str, command: &str) -> Vec<u64> {
+    log.lines()
+        .filter(|l| l.contains(command) && l.contains(" n="))
+        .map(|l| {
+            l.split(" n=")
+                .nth(1)
+                .unwrap()
+                .split(' ')
+                .next()
+                .unwrap()
+                .parse()
+                .unwrap()
+        })
+        .collect()
+}
+
+/// Drives that behave as real ones do — a kernel limit of 32 KiB per command (a USB bridge), a
+/// 15-minute finalise, a buffer answered with 2/04/08 on every fill — are burned and read back
+/// through `burn`, `verify -D` and `extract -D`.
+#[test]
+fn real_drive_behaviours_burn_and_read_back() {
+    let cases = [
+        ("usb-32k", json!({"max_transfer": 32768})),
+        ("slow-finalise", json!({"close_session_ms": 900_000})),
+        (
+            "buffer-full",
+            json!({"buffer_full_long_write": true, "buffer_kb": 2048}),
+        ),
+    ];
+    for (name, extra) in cases {
+        let (t, out) = one_disc_set();
+        let s = t.path().join("sim");
+        sim_with(&s, blank("d1"), extra);
+        let o = burn(&out, &s, &["-S", "8"]);
+        expect_code(&o, 0);
+        assert!(
+            stdout(&o).contains("read back OK"),
+            "{name}: {}",
+            stdout(&o)
+        );
+        assert_burned(&s, "d1", &images(&out)[0]);
+        let log = fs::read_to_string(s.join("commands.log")).unwrap();
+        assert!(!log.contains("EIO"), "{name}: {log}");
+        assert!(!log.contains("CHECK ILLEGAL"), "{name}: {log}");
+        assert_eq!(log.matches("function=6").count(), 1, "{name}");
+        let cfg = SimConfig::load(&s).unwrap();
+        match name {
+            "usb-32k" => {
+                assert!(n_values(&log, "WRITE10").iter().all(|&n| n == 16), "{name}");
+                assert!(n_values(&log, "READ12").iter().all(|&n| n <= 16), "{name}");
+                assert!(
+                    stderr(&o).contains("transfer limit 32 KiB"),
+                    "{}",
+                    stderr(&o)
+                );
+            }
+            "slow-finalise" => {
+                assert!(cfg.clock().as_secs() >= 900, "{:?}", cfg.clock());
+                assert!(log.matches("TEST_UNIT_READY -> CHECK NOT READY").count() > 1000);
+            }
+            _ => {
+                assert_eq!(cfg.underruns, 0, "the laser stopped");
+                assert!(
+                    log.contains("WRITE10") && log.contains("(2/04/08)"),
+                    "{name}"
+                );
+            }
+        }
+        // The same disc through verify -D and extract -D.
+        let dev = format!("sim:{}", s.display());
+        let o = bd(&["verify", "-D", &dev]);
+        expect_code(&o, 0);
+        let restored = t.path().join("restored");
+        let o = bd(&["extract", "-D", &dev, "-o", restored.to_str().unwrap()]);
+        expect_code(&o, 0);
+        crate::common::assert_same_tree(&t.path().join("src"), &restored);
+        let log = fs::read_to_string(s.join("commands.log")).unwrap();
+        assert!(!log.contains("EIO"), "{name}: {log}");
+    }
+}
+
+#[test]
+fn a_pow_formatted_bd_r_is_refused_before_writing() {
+    let (t, out) = one_disc_set();
+    let s = t.path().join("sim");
+    sim_with(
+        &s,
+        json!({"label": "pow", "profile": "bd-r", "capacity": "bd25", "pow": true}),
+        json!({}),
+    );
+    let o = burn(&out, &s, &[]);
+    expect_code(&o, 3);
+    let e = stderr(&o);
+    assert!(e.contains("Pseudo-Overwrite (POW)"), "{e}");
+    assert!(e.contains("unformatted BD-R"), "{e}");
+    let log = fs::read_to_string(s.join("commands.log")).unwrap();
+    assert!(!log.contains("WRITE10"), "{log}");
+    assert_eq!(log_status(&out), vec![(1, "refused".into())]);
 }

@@ -2,15 +2,13 @@
 //! says 1 and `extract` restores everything bit-exact (exit 0); over the budget `verify` says 2 and
 //! `extract` restores every file whose data survives and lists exactly the others (exit 1).
 
-mod common;
-
 use std::fs;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
 
+use crate::common::*;
 use bd_archive::util::xorshift::Xorshift64;
-use common::*;
 
 const SS: u64 = 2048;
 

@@ -1,10 +1,8 @@
 //! The first five minutes: demo, completions, man pages, help with examples, JSON outputs.
 
-mod common;
-
 use std::process::Command;
 
-use common::*;
+use crate::common::*;
 
 #[test]
 fn demo_runs_end_to_end() {

@@ -1,13 +1,11 @@
 //! Foundation acceptance: create → images → extract round trips, byte for byte, and bad input.
 
-mod common;
-
 use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::{symlink, PermissionsExt};
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 
 /// A tree with every kind of entry the issue names (the 300 MB file is in its own test).
 fn rich_tree(src: &Path, small_files: usize) {

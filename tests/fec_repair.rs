@@ -61,11 +61,11 @@ fn build(layout: &FecLayout, seed: u64, budget: u64) -> Vec<u8> {
     out
 }
 
-/// Default geometry at 10 %, D = 15 001 (not a multiple of S = 2): k = 7501, m = 751.
+/// `create -r 10` geometry, D = 15 001 (not a multiple of S = 32): k = 469, m = 99.
 fn default_image() -> &'static (FecLayout, Vec<u8>) {
     static IMG: OnceLock<(FecLayout, Vec<u8>)> = OnceLock::new();
     IMG.get_or_init(|| {
-        let l = fec::plan(15_001, fec::DEFAULT_REDUNDANCY_PCT).unwrap();
+        let l = fec::plan_for_loss(15_001, fec::DEFAULT_REDUNDANCY_PCT).unwrap();
         let img = build(&l, 1, GIB);
         (l, img)
     })
@@ -150,7 +150,7 @@ fn clean_image_scans_clean_and_locates() {
     let (l, img) = default_image();
     assert_eq!(
         (l.data_per_stripe(), l.parity_per_stripe(), l.stripes()),
-        (7501, 751, 2)
+        (469, 99, 32)
     );
     let src = MemorySectorSource { data: img.clone() };
     let hinted = fec::locate(&src, Some(l.protected_sectors())).unwrap();
@@ -159,7 +159,7 @@ fn clean_image_scans_clean_and_locates() {
     assert_eq!(hinted.region_lba, l.protected_sectors());
     let scan = fec::scan(&src, &hinted, &|_| {}).unwrap();
     assert!(scan.is_clean() && scan.is_repairable());
-    assert_eq!(scan.worst_margin(), 751);
+    assert_eq!(scan.worst_margin(), 99);
 }
 
 #[test]
@@ -246,7 +246,7 @@ fn bit_flips_in_0_1_pct() {
     let mut rng = Rng(21);
     let hit = rng.sample(
         0,
-        l.protected_sectors() + l.parity_offset() + l.parity_sectors(),
+        l.parity_row_lba(u64::from(l.parity_per_stripe()) - 1) + l.stripes(),
         end / 1000,
     );
     for &x in &hit {
@@ -257,16 +257,16 @@ fn bit_flips_in_0_1_pct() {
 }
 
 #[test]
-fn damaged_parity_and_whole_table_copy() {
+fn damaged_parity_and_whole_table() {
     let (l, clean) = default_image();
     let d = l.protected_sectors();
     let mut img = clean.clone();
-    let p0 = d + l.parity_offset();
+    let p0 = l.parity_row_lba(0);
     for x in p0 + 100..p0 + 100 + l.parity_sectors() * 3 / 10 {
         zero(&mut img, x);
     }
     for x in d..d + 1 + l.table_sectors() {
-        zero(&mut img, x); // first header copy + all of table copy A
+        zero(&mut img, x); // first header copy + the whole table: rebuilt from the table parity
     }
     for &x in &Rng(31).sample(0, d, d * 3 / 100) {
         zero(&mut img, x);
@@ -277,13 +277,17 @@ fn damaged_parity_and_whole_table_copy() {
 }
 
 #[test]
-fn both_copies_of_a_table_sector_lost_means_erasures() {
+fn table_sector_beyond_its_code_means_erasures() {
     let (l, clean) = default_image();
-    let d = l.protected_sectors();
     let mut img = clean.clone();
-    // Table sector 3 covers protected LBAs 1437..1916: lose it in both copies.
-    zero(&mut img, d + l.table_a_offset() + 3);
-    zero(&mut img, d + l.table_b_offset() + 3);
+    // Table sector 3 covers protected LBAs 1437..1916: lose it and all of its table stripe's
+    // parity, so nothing can rebuild it.
+    let (kt, st) = (l.table_k(), l.table_stripes());
+    let jt = 3 % st;
+    zero(&mut img, l.table_shard_lba(3 / st, jt));
+    for r in kt..3 * kt {
+        zero(&mut img, l.table_shard_lba(r, jt));
+    }
     zero(&mut img, 1500); // and one of the sectors it covers really is damaged
     let scan = check_repairs(l, clean, img);
     assert_eq!(scan.unknown_sectors(), fec::ENTRIES_PER_TABLE_SECTOR);
@@ -291,12 +295,32 @@ fn both_copies_of_a_table_sector_lost_means_erasures() {
 }
 
 #[test]
+fn table_rebuilt_from_one_third_of_its_code() {
+    let (l, clean) = default_image();
+    let mut img = clean.clone();
+    // Lose the table sectors and the first half of the table parity: the second half (at the
+    // end of the region) alone rebuilds the table, so no entry is unknown.
+    let (kt, st) = (l.table_k(), l.table_stripes());
+    for jt in 0..st {
+        for r in 0..2 * kt {
+            zero(&mut img, l.table_shard_lba(r, jt));
+        }
+    }
+    for &x in &Rng(37).sample(0, l.protected_sectors(), 50) {
+        zero(&mut img, x);
+    }
+    let scan = check_repairs(l, clean, img);
+    assert_eq!(scan.unknown_sectors(), 0);
+    assert_eq!(scan.lost_data_sectors(), 50);
+}
+
+#[test]
 fn region_found_with_most_metadata_gone() {
     let (l, clean) = default_image();
     let d = l.protected_sectors();
     let mut img = clean.clone();
-    // Everything from D to the middle of table B is gone; a hint pointing at garbage is ignored.
-    for x in d..d + l.table_b_offset() + l.table_sectors() / 2 {
+    // Everything but the last header copy is gone; a hint pointing at garbage is ignored.
+    for x in d..d + l.region_sectors() - 1 {
         zero(&mut img, x);
     }
     let src = MemorySectorSource { data: img };
@@ -317,12 +341,12 @@ fn over_budget_reports_and_repairs_the_rest() {
     let mut img = clean.clone();
     // Stripe 7 loses m + 1 data sectors; every other stripe loses 3.
     for r in 0..=m {
-        zero(&mut img, r * s + 7);
+        zero(&mut img, l.data_lba(r, 7));
     }
     for j in (0..s).filter(|&j| j != 7) {
         for r in [10, 40, 90] {
-            if r * s + j < d {
-                zero(&mut img, r * s + j);
+            if l.data_lba(r, j) < d {
+                zero(&mut img, l.data_lba(r, j));
             }
         }
     }
@@ -339,31 +363,31 @@ fn over_budget_reports_and_repairs_the_rest() {
     })
     .unwrap();
     assert_eq!(rep.failed_stripes, vec![7]);
-    assert_eq!(
-        rep.unrepaired_lbas,
-        (0..=m).map(|r| r * s + 7).collect::<Vec<_>>()
-    );
+    let mut lost7: Vec<u64> = (0..=m).map(|r| l.data_lba(r, 7)).collect();
+    lost7.sort_unstable();
+    assert_eq!(rep.unrepaired_lbas, lost7);
     for x in 0..d {
         let same = fixed[x as usize * SS..][..SS] == clean[x as usize * SS..][..SS];
-        assert_eq!(same, x % s != 7 || x / s > m, "LBA {x}");
+        assert_eq!(same, lost7.binary_search(&x).is_err(), "LBA {x}");
     }
     // The repaired view refuses the unrecoverable sectors instead of returning garbage.
     let rs = fec::RepairedSource::new(&src, &found, &scan, GIB, None).unwrap();
     let mut sec = vec![0u8; SS];
-    assert!(rs.read_sectors(7, &mut sec).is_err());
-    rs.read_sectors(10 * s, &mut sec).unwrap();
-    assert!(sec[..] == clean[10 * s as usize * SS..][..SS]);
+    assert!(rs.read_sectors(lost7[0], &mut sec).is_err());
+    let fine = l.data_lba(10, 8);
+    rs.read_sectors(fine, &mut sec).unwrap();
+    assert!(sec[..] == clean[fine as usize * SS..][..SS]);
 
-    // 15 % random over the default geometry: over budget everywhere, nothing is claimed repaired.
+    // 30 % random over the default geometry: over budget everywhere, nothing is claimed repaired.
     let (l, clean) = default_image();
     let mut img = clean.clone();
-    for &x in &Rng(41).sample(0, l.protected_sectors(), l.protected_sectors() * 15 / 100) {
+    for &x in &Rng(41).sample(0, l.protected_sectors(), l.protected_sectors() * 30 / 100) {
         zero(&mut img, x);
     }
     let src = MemorySectorSource { data: img };
     let scan = fec::scan(&src, &fec::locate(&src, None).unwrap(), &|_| {}).unwrap();
     assert!(!scan.is_repairable());
-    assert_eq!(scan.unrepairable_stripes().len(), 2);
+    assert_eq!(scan.unrepairable_stripes().len() as u64, l.stripes());
 }
 
 #[test]
@@ -389,4 +413,77 @@ fn tiny_image_one_sector() {
     let mut img = clean.clone();
     zero(&mut img, 0);
     check_repairs(&l, &clean, img);
+}
+
+/// A source whose lost clusters are unreadable, as on a damaged disc.
+struct Unreadable<'a> {
+    data: &'a [u8],
+    lost: &'a fec::damage_model::LostClusters,
+}
+
+impl SectorSource for Unreadable<'_> {
+    fn sector_count(&self) -> u64 {
+        (self.data.len() / SS) as u64
+    }
+    fn read_sectors(&self, lba: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let n = (buf.len() / SS) as u64;
+        if lba + n > self.sector_count() || (lba..lba + n).any(|x| self.lost.is_lost(x)) {
+            return Err(std::io::Error::other("unreadable sector"));
+        }
+        buf.copy_from_slice(&self.data[lba as usize * SS..(lba + n) as usize * SS]);
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "damaged test image".into()
+    }
+}
+
+/// The damage model's verdict (what `benches/damage_sim.rs` tabulates) is what scan finds on a
+/// real image with the same clusters unreadable: the same worst stripe, the same unknown table.
+#[test]
+fn damage_model_agrees_with_scan() {
+    use fec::damage_model::{judge, Damage, DiscGeometry, LostClusters};
+    let l = fec::plan_for_loss(60_000, 10).unwrap();
+    let clean = build(&l, 5, GIB);
+    let disc = DiscGeometry {
+        name: "test",
+        layers: 1,
+        layer_sectors: (clean.len() / SS) as u64,
+    };
+    let region = disc.radius_of(l.protected_sectors());
+    let mut cases: Vec<LostClusters> = vec![
+        // A tiny "disc" has < 1 sector per turn: radial shapes become bands, kept narrow here.
+        Damage::Crack { angle: 0.2 }.apply(&disc, 0.5, l.stripes()),
+        Damage::Smudge {
+            radius: region,
+            angle: 0.5,
+        }
+        .apply(&disc, 0.1, l.stripes()),
+        Damage::Ring { radius: 30.0 }.apply(&disc, 1.0, l.stripes()),
+        Damage::Random { seed: 3 }.apply(&disc, 0.12, l.stripes()),
+        Damage::Periodic.apply(&disc, 8.0, l.stripes()), // every 8·S = 256 sectors
+    ];
+    // The table and two thirds of its code: entries unknown, counted as lost.
+    let mut table = LostClusters::new(disc.sectors());
+    let (kt, st) = (l.table_k(), l.table_stripes());
+    for r in 0..2 * kt {
+        table.lose_lba(l.table_shard_lba(r, 0));
+    }
+    table.lose_lba(l.table_shard_lba(2 * kt + 1, st - 1));
+    cases.push(table);
+    for (i, lost) in cases.iter().enumerate() {
+        let src = Unreadable { data: &clean, lost };
+        let found = fec::locate(&src, None)
+            .unwrap_or_else(|e| panic!("case {i}: {e} ({} lost)", lost.lost_sectors()));
+        let scan = fec::scan(&src, &found, &|_| {}).unwrap();
+        let v = judge(&l, lost);
+        assert_eq!(
+            u64::from(scan.max_stripe_loss()),
+            v.worst_stripe,
+            "case {i}: {v:?}"
+        );
+        assert_eq!(scan.is_repairable(), v.repairable(), "case {i}");
+        let unknown_expected = v.unknown_table_sectors > 0;
+        assert_eq!(scan.unknown_sectors() > 0, unknown_expected, "case {i}");
+    }
 }

@@ -179,8 +179,32 @@ fn directory_vanishing_mid_scan_is_a_problem_and_scan_continues() {
 #[test]
 fn unreadable_directory_is_a_problem_when_not_root() {
     if nix::unistd::geteuid().is_root() {
-        return; // root reads everything; covered by the vanishing-directory test instead
+        // Root reads a 0o000 directory, so the check runs in this test binary re-run as `nobody`.
+        use std::os::unix::process::CommandExt;
+        let me = std::env::current_exe().unwrap();
+        let o = std::process::Command::new(&me)
+            .args([
+                "--exact",
+                "restore_scan::unreadable_directory_is_a_problem_when_not_root",
+            ])
+            .env("TMPDIR", std::env::temp_dir())
+            .uid(65534)
+            .gid(65534)
+            .output()
+            .unwrap_or_else(|e| panic!("re-run {} as nobody: {e}", me.display()));
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success() && out.contains("1 passed"),
+            "the re-run as nobody (uid 65534; it needs to read and run {}) failed:\n{out}{}",
+            me.display(),
+            String::from_utf8_lossy(&o.stderr)
+        );
+    } else {
+        unreadable_directory_is_a_problem();
     }
+}
+
+fn unreadable_directory_is_a_problem() {
     let tmp = tempfile::tempdir().unwrap();
     fs::create_dir_all(tmp.path().join("locked/x")).unwrap();
     fs::set_permissions(tmp.path().join("locked"), fs::Permissions::from_mode(0o000)).unwrap();

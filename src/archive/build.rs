@@ -6,7 +6,7 @@ use std::path::{Path, PathBuf};
 use std::sync::mpsc::{sync_channel, Receiver};
 use std::sync::{Arc, Mutex};
 
-use anyhow::{anyhow, Result};
+use crate::archive::error::CreateError;
 
 use crate::archive::disc_writer::{DiscEvent, DiscSetConfig, DiscSetWriter};
 use crate::archive::scan::SourceEntry;
@@ -41,7 +41,7 @@ pub(crate) fn build_images(
     total: u64,
     done: Vec<(DiscIndex, PathBuf)>,
     progress: &dyn Progress,
-) -> Result<Built> {
+) -> Result<Built, CreateError> {
     let chain_id = cfg.chain.chain_id;
     let generation = cfg.chain.generation;
     let mut writer = DiscSetWriter::new(cfg)?;
@@ -65,10 +65,10 @@ pub(crate) fn build_images(
         .map(|n| n.get())
         .unwrap_or(2);
     let (raw_tx, raw_rx) = sync_channel::<StreamChunk>(threads * 2);
-    let (res_tx, res_rx) = sync_channel::<Result<Compressed>>(threads * 2);
+    let (res_tx, res_rx) = sync_channel::<Result<Compressed, CreateError>>(threads * 2);
     let raw_rx = Arc::new(Mutex::new(raw_rx));
     let mut problems = Vec::new();
-    let outcome = std::thread::scope(|s| -> Result<Vec<PathBuf>> {
+    let outcome = std::thread::scope(|s| -> Result<Vec<PathBuf>, CreateError> {
         let pb_reader = Arc::clone(&pb);
         let problems_ref = &mut problems;
         let reader = s.spawn(move || {
@@ -118,12 +118,11 @@ pub(crate) fn build_images(
         }
         let tar_len = reader
             .join()
-            .map_err(|_| anyhow!("the source reader thread panicked"))?
-            .map_err(|_| -> anyhow::Error {
+            .map_err(|_| CreateError::ReaderPanicked)?
+            .map_err(|_| {
                 crate::util::interrupt::Interrupted(
                     "; complete images are kept: re-run the same command with --resume".into(),
                 )
-                .into()
             })?;
         let images = writer.finish(tar_len, reuse, &mut |c| {
             save_catalog(catalog_path, catalog_id, c)
@@ -137,7 +136,7 @@ pub(crate) fn build_images(
 
 fn compress_worker(
     rx: Arc<Mutex<Receiver<StreamChunk>>>,
-    tx: std::sync::mpsc::SyncSender<Result<Compressed>>,
+    tx: std::sync::mpsc::SyncSender<Result<Compressed, CreateError>>,
     compression: Compression,
     chain_id: [u8; 16],
     generation: u32,
@@ -147,7 +146,7 @@ fn compress_worker(
         Compression::Zstd(l) => match new_compressor(l) {
             Ok(c) => Some(c),
             Err(e) => {
-                let _ = tx.send(Err(anyhow!("zstd: {e}")));
+                let _ = tx.send(Err(CreateError::Compress(format!("zstd: {e}"))));
                 return;
             }
         },
@@ -183,7 +182,7 @@ fn compress_worker(
             completed: c.completed,
             open: c.open,
         })
-        .map_err(|e| anyhow!("compressing chunk {}: {e}", c.seq));
+        .map_err(|e| CreateError::Compress(format!("compressing chunk {}: {e}", c.seq)));
         if tx.send(r).is_err() {
             return;
         }

@@ -25,16 +25,16 @@ pub const RENAME_MIN_SIZE: u64 = 64 * 1024;
 #[derive(Debug, Error)]
 pub enum ChainError {
     /// Not found or unreadable.
-    #[error("--base {0}: {1}")]
+    #[error("{0}: {1}")]
     Io(PathBuf, std::io::Error),
     /// No catalog in the given directory.
-    #[error("--base {0}: no <name>-gen<N>.catalog file for '{1}' in this directory")]
+    #[error("{0}: no <name>-gen<N>.catalog file for '{1}' in this directory")]
     NoCatalog(PathBuf, String),
     /// The file is not a valid catalog.
-    #[error("--base {0}: {1} (the catalog is damaged or not a bd-archive catalog; use the copy on the generation's last disc)")]
+    #[error("{0}: {1} (the catalog is damaged or not a bd-archive catalog; use the copy on the generation's last disc)")]
     Damaged(PathBuf, records::RecordError),
     /// Another chain.
-    #[error("--base {0}: belongs to chain '{1}', not '{2}'; all generations of a chain must use the same -n")]
+    #[error("{0}: belongs to chain '{1}', not '{2}'")]
     OtherChain(PathBuf, String, String),
 }
 

@@ -51,14 +51,14 @@ pub enum WriteError {
     /// Internal planning error: the image would not fit the medium.
     #[error("{0}: image of {1} sectors exceeds the disc capacity of {2} sectors (a bug; please report it)")]
     Oversize(PathBuf, u64, u64),
-    /// `--resume` cannot continue consistently.
-    #[error("--resume: {0}")]
+    /// A resumed create cannot continue consistently.
+    #[error("{0}")]
     Resume(String),
     /// The `save` function given to [`DiscSetWriter::finish`] failed.
     #[error("saving the catalog: {0}")]
     SaveCatalog(std::io::Error),
     /// An image with the final name already exists.
-    #[error("{0} already exists; refusing to overwrite it (choose another -o or remove it)")]
+    #[error("{0} already exists; refusing to overwrite it")]
     Exists(PathBuf),
 }
 
@@ -698,19 +698,76 @@ impl DiscSetWriter {
         if let Some(p) = d.part.take() {
             d.parts.push(p.record);
         }
+        let open = d.open_entry.take();
+        let record = self.disc_record(&d, 0);
+        let (mut files, section, protected) =
+            self.write_records(&d, &record, catalog, own, open.as_ref())?;
+        if let Some(open) = open {
+            self.carry = Some(open);
+        }
+        let layout = self
+            .fec_layout(protected)
+            .map_err(|e| WriteError::Fec(d.final_path.clone(), e))?;
+        let fec_sectors = layout.region_sectors();
+        let total =
+            (protected + fec_sectors + TRAILER_SECTORS).div_ceil(CLUSTER_SECTORS) * CLUSTER_SECTORS;
+        // Planning guarantees this; checked anyway because an oversize image fails only at the end
+        // of a burn, the worst moment to find out.
+        if total > self.cfg.capacity_sectors {
+            return Err(WriteError::Oversize(
+                d.final_path.clone(),
+                total,
+                self.cfg.capacity_sectors,
+            ));
+        }
+        let stem = format!("{0}/{0}", self.gen_dir());
+        files.push(ImageFile {
+            path: format!("{stem}-disc{:04}.fec", d.number),
+            lba: protected,
+            size: fec_sectors * SECTOR_SIZE as u64,
+            mtime: self.cfg.chain.created_unix,
+            executable: false,
+        });
+        // Every non-zero sector after the data is described by a file, so tools that check for
+        // trailing garbage (7-Zip) accept the image; the header copy is readable by name too.
+        files.push(ImageFile {
+            path: format!("{stem}-disc{:04}.hdr", d.number),
+            lba: total - 2,
+            size: SECTOR_SIZE as u64,
+            mtime: self.cfg.chain.created_unix,
+            executable: false,
+        });
+        self.write_image(&d, &record, &files, section, protected, fec_sectors, total)?;
+        Ok(WrittenDisc {
+            d,
+            layout,
+            record,
+            protected,
+            total,
+        })
+    }
+
+    /// Writes the disc's index (and, on the last disc, the catalog) after its data parts; returns
+    /// the image's files so far, its disc-header section and the end of the protected region.
+    fn write_records(
+        &self,
+        d: &OpenDisc,
+        record: &DiscRecord,
+        catalog: Option<&Catalog>,
+        own: &[Entry],
+        open: Option<&Entry>,
+    ) -> Result<(Vec<ImageFile>, DiscSection, u64), WriteError> {
         let mut lba = d
             .parts
             .last()
             .map(|p| p.lba + sectors_for(p.bytes))
             .unwrap_or(d.data_start_lba);
-        let open = d.open_entry.take();
-        let record = self.disc_record(&d, 0);
         let index = DiscIndexView {
             chain: &self.cfg.chain,
-            disc: &record,
+            disc: record,
             parts: &d.parts,
             chunks: &d.chunks,
-            entries: EntriesView(own, open.as_ref()),
+            entries: EntriesView(own, open),
         };
         let gen_dir = self.gen_dir();
         let stem = format!("{gen_dir}/{gen_dir}");
@@ -723,9 +780,6 @@ impl DiscSetWriter {
             &index,
         )
         .map_err(io_err(&d.tmp_path))?;
-        if let Some(open) = open {
-            self.carry = Some(open);
-        }
         let mut files = d.fixed_files.clone();
         for p in &d.parts {
             files.push(ImageFile {
@@ -781,38 +835,21 @@ impl DiscSetWriter {
             section.catalog_bytes = cat_len;
             lba += sectors_for(cat_len);
         }
-        let protected = lba;
-        let layout = self
-            .fec_layout(protected)
-            .map_err(|e| WriteError::Fec(d.final_path.clone(), e))?;
-        let fec_sectors = layout.region_sectors();
-        let total =
-            (protected + fec_sectors + TRAILER_SECTORS).div_ceil(CLUSTER_SECTORS) * CLUSTER_SECTORS;
-        // Planning guarantees this; checked anyway because an oversize image fails only at the end
-        // of a burn, the worst moment to find out.
-        if total > self.cfg.capacity_sectors {
-            return Err(WriteError::Oversize(
-                d.final_path.clone(),
-                total,
-                self.cfg.capacity_sectors,
-            ));
-        }
-        files.push(ImageFile {
-            path: format!("{stem}-disc{:04}.fec", d.number),
-            lba: protected,
-            size: fec_sectors * SECTOR_SIZE as u64,
-            mtime: self.cfg.chain.created_unix,
-            executable: false,
-        });
-        // Every non-zero sector after the data is described by a file, so tools that check for
-        // trailing garbage (7-Zip) accept the image; the header copy is readable by name too.
-        files.push(ImageFile {
-            path: format!("{stem}-disc{:04}.hdr", d.number),
-            lba: total - 2,
-            size: SECTOR_SIZE as u64,
-            mtime: self.cfg.chain.created_unix,
-            executable: false,
-        });
+        Ok((files, section, lba))
+    }
+
+    /// Sizes the image file, writes its filesystem and the disc header (LBA 0 and N−2).
+    #[allow(clippy::too_many_arguments)]
+    fn write_image(
+        &self,
+        d: &OpenDisc,
+        record: &DiscRecord,
+        files: &[ImageFile],
+        section: DiscSection,
+        protected: u64,
+        fec_sectors: u64,
+        total: u64,
+    ) -> Result<(), WriteError> {
         let spec = VolumeSpec {
             volume_id: record.volume_label.clone(),
             publisher: "bd-archive".into(),
@@ -822,7 +859,7 @@ impl DiscSetWriter {
         d.file
             .set_len(total * SECTOR_SIZE as u64)
             .map_err(io_err(&d.tmp_path))?;
-        image::write_filesystem(&d.file, &spec, &files, total)
+        image::write_filesystem(&d.file, &spec, files, total)
             .map_err(|e| WriteError::Image(d.final_path.clone(), e))?;
         let header = DiscHeader {
             chain_id: self.cfg.chain.chain_id,
@@ -842,13 +879,7 @@ impl DiscSetWriter {
         d.file
             .write_all_at(&hb, (total - 2) * SECTOR_SIZE as u64)
             .map_err(io_err(&d.tmp_path))?;
-        Ok(WrittenDisc {
-            d,
-            layout,
-            record,
-            protected,
-            total,
-        })
+        Ok(())
     }
 
     /// Second half of [`DiscSetWriter::close_disc`]: FEC, fsync, rename. Returns the image's

@@ -18,19 +18,20 @@
 //! Nothing here prints: the caller passes a [`Progress`].
 pub mod delta;
 pub mod disc_writer;
-pub mod pax;
+mod pax;
 pub mod plan;
 pub mod scan;
 pub mod tar_stream;
 
 mod build;
+mod error;
 mod output;
 mod pack;
 mod resume;
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+pub use error::{CreateError, ResumeSetting};
 
 pub use output::write_atomically;
 pub use pack::open_pack;
@@ -198,7 +199,7 @@ pub struct CreateReport {
 
 /// Decides what the new generation holds: checks OUT, scans the source, compares with the base
 /// and sizes the discs. Writes nothing.
-pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation> {
+pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation, CreateError> {
     let base = base_catalog(job)?;
     let out = &job.output;
     let images_dir = out.join("images");
@@ -212,15 +213,15 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation> 
     let src = &job.source;
     let (scanned, scan_problems, excluded) = scan_source(job, progress)?;
     if scanned.is_empty() && !job.allow_empty {
-        bail!(
-            "{}: the source directory is empty; pass --allow-empty to archive it anyway",
-            src.display()
-        );
+        return Err(CreateError::EmptySource(src.clone()));
     }
     let mut plan = plan_generation(base, scanned, src, job.checksum)?;
     if let Some(st) = &resume_state {
         if st.generation != generation {
-            bail!("--resume: the interrupted create made generation {}, this one would be {generation}", st.generation);
+            return Err(CreateError::ResumeGeneration {
+                made: st.generation,
+                would: generation,
+            });
         }
         plan.chain_id = resume::parse_hex_id(&st.chain_id)?;
     }
@@ -277,7 +278,7 @@ pub fn create(
     job: &CreateJob,
     prepared: Prepared,
     progress: &dyn Progress,
-) -> Result<CreateReport> {
+) -> Result<CreateReport, CreateError> {
     let Prepared {
         generation,
         overview,
@@ -292,7 +293,7 @@ pub fn create(
     let images_dir = out.join("images");
     let catalog_path = catalog_path(job, generation);
     std::fs::create_dir_all(&images_dir)
-        .with_context(|| format!("creating {}", images_dir.display()))?;
+        .map_err(|e| CreateError::Output(format!("creating {}", images_dir.display()), e))?;
     let chain = ChainInfo {
         name: job.name.clone(),
         chain_id: plan.chain_id,
@@ -350,8 +351,9 @@ pub fn create(
             return Err(e);
         }
     };
-    std::fs::rename(&catalog_tmp, &catalog_path)
-        .with_context(|| format!("renaming {} into place", catalog_tmp.display()))?;
+    std::fs::rename(&catalog_tmp, &catalog_path).map_err(|e| {
+        CreateError::Output(format!("renaming {} into place", catalog_tmp.display()), e)
+    })?;
     let scanned_problems = scan_problems.len();
     let problems: Vec<SourceProblem> = scan_problems.into_iter().chain(build_problems).collect();
     let problems_file = output::write_problems(out, &job.name, generation, &problems)?;
@@ -375,7 +377,7 @@ fn catalog_path(job: &CreateJob, generation: u32) -> PathBuf {
 }
 
 /// The catalog the new generation continues: `--base`, or the packed image's own.
-fn base_catalog(job: &CreateJob) -> Result<Option<Catalog>> {
+fn base_catalog(job: &CreateJob) -> Result<Option<Catalog>, CreateError> {
     Ok(match (&job.base, &job.pack) {
         (Some(base), pack) => {
             if let Some(Pack {
@@ -387,12 +389,11 @@ fn base_catalog(job: &CreateJob) -> Result<Option<Catalog>> {
                 if cat.chain.chain_id != base.chain.chain_id
                     || cat.chain.generation != base.chain.generation
                 {
-                    bail!(
-                        "--pack-with {}: holds generation {} of its chain, but --base is generation {}; pack onto the last disc of the --base generation",
-                        carry.image.display(),
-                        cat.chain.generation,
-                        base.chain.generation
-                    );
+                    return Err(CreateError::PackNotOnBase {
+                        image: carry.image.clone(),
+                        packed: cat.chain.generation,
+                        base: base.chain.generation,
+                    });
                 }
             }
             Some(base.catalog.clone())
@@ -419,7 +420,7 @@ fn plan_generation(
     scanned: Vec<SourceEntry>,
     root: &Path,
     checksum: bool,
-) -> Result<GenerationPlan> {
+) -> Result<GenerationPlan, CreateError> {
     let Some(base) = base else {
         return Ok(GenerationPlan {
             chain_id: random_chain_id()?,
@@ -449,11 +450,10 @@ fn plan_generation(
     })
 }
 
-fn random_chain_id() -> Result<[u8; 16]> {
+fn random_chain_id() -> Result<[u8; 16], CreateError> {
     let mut id = [0u8; 16];
-    let mut f =
-        std::fs::File::open("/dev/urandom").context("reading /dev/urandom for the chain id")?;
-    std::io::Read::read_exact(&mut f, &mut id).context("reading /dev/urandom for the chain id")?;
+    let mut f = std::fs::File::open("/dev/urandom").map_err(CreateError::Random)?;
+    std::io::Read::read_exact(&mut f, &mut id).map_err(CreateError::Random)?;
     Ok(id)
 }
 
@@ -469,7 +469,7 @@ fn now_unix() -> i64 {
 fn scan_source(
     job: &CreateJob,
     progress: &dyn Progress,
-) -> Result<(Vec<SourceEntry>, Vec<SourceProblem>, u64)> {
+) -> Result<(Vec<SourceEntry>, Vec<SourceProblem>, u64), CreateError> {
     let src = &job.source;
     let mut exclude = vec![resume::absolute(&job.output)];
     if let Some(w) = &job.workdir {
@@ -511,14 +511,17 @@ fn scan_source(
 }
 
 /// (ratio, its margin, where it comes from).
-fn estimate_ratio(job: &CreateJob, entries: &[SourceEntry]) -> Result<(f64, f64, String)> {
+fn estimate_ratio(
+    job: &CreateJob,
+    entries: &[SourceEntry],
+) -> Result<(f64, f64, String), CreateError> {
     let level = match job.compression {
         Compression::None => return Ok((1.0, 0.0, "-c none".into())),
         Compression::Zstd(l) => l,
     };
     if let RatioEstimate::Given(r) = job.ratio {
         if !(0.0..=1.5).contains(&r) || r == 0.0 {
-            bail!("--ratio {r}: give compressed/original between 0 and 1 (e.g. 0.6)");
+            return Err(CreateError::BadRatio(r));
         }
         return Ok((r, 0.0, "--ratio".into()));
     }
@@ -526,7 +529,7 @@ fn estimate_ratio(job: &CreateJob, entries: &[SourceEntry]) -> Result<(f64, f64,
         let sample = scan_tree(dir, &ScanOptions::default(), &mut |_| {}, &mut |_| {})?;
         let s = sample_ratio_with_margin(&sample, dir, Some(level));
         if s.bytes == 0 {
-            bail!("--sample {}: holds no readable file content", dir.display());
+            return Err(CreateError::EmptySample(dir.clone()));
         }
         return Ok((
             s.ratio,

@@ -4,38 +4,36 @@
 use std::io::Write;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use crate::archive::error::CreateError;
 
 use crate::archive::scan::SourceEntry;
 use crate::archive::tar_stream::SourceProblem;
 use crate::util::escape::escape_path;
 
 /// Refuses an OUT that already holds images or this generation's catalog.
-pub(crate) fn check_output(out: &Path, images_dir: &Path, catalog: &Path) -> Result<()> {
+pub(crate) fn check_output(
+    out: &Path,
+    images_dir: &Path,
+    catalog: &Path,
+) -> Result<(), CreateError> {
     if out.join(crate::archive::resume::STATE_FILE).exists() {
-        bail!(
-            "{} holds an interrupted create; continue it with --resume (same options), or choose another -o (nothing was changed)",
-            out.display()
-        );
+        return Err(CreateError::UnfinishedCreate(out.to_path_buf()));
     }
     if out.exists() && !out.is_dir() {
-        bail!("-o {}: exists and is not a directory", out.display());
+        return Err(CreateError::OutputNotADirectory(out.to_path_buf()));
     }
     if catalog.exists() {
-        bail!(
-            "{} already exists; choose another -o (nothing was changed)",
-            catalog.display()
-        );
+        return Err(CreateError::CatalogExists(catalog.to_path_buf()));
     }
     if let Ok(rd) = std::fs::read_dir(images_dir) {
         for e in rd.flatten() {
             let n = e.file_name();
             let n = n.to_string_lossy();
             if n.starts_with("disc_") && n.ends_with(".iso") {
-                bail!(
-                    "{} already holds disc images ({n}); choose an empty -o or remove them (nothing was changed)",
-                    images_dir.display()
-                );
+                return Err(CreateError::ImagesExist {
+                    dir: images_dir.to_path_buf(),
+                    image: n.to_string(),
+                });
             }
         }
     }
@@ -43,20 +41,23 @@ pub(crate) fn check_output(out: &Path, images_dir: &Path, catalog: &Path) -> Res
 }
 
 /// Writes `bytes` to `path` via a temporary file, fsync and rename, so `path` is complete or absent.
-pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<()> {
+pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), CreateError> {
     let tmp = path.with_extension("partial");
-    let mut f =
-        std::fs::File::create(&tmp).with_context(|| format!("creating {}", tmp.display()))?;
+    let failed = |what: &str| {
+        let msg = format!("{what} {}", tmp.display());
+        move |e| CreateError::Output(msg, e)
+    };
+    let mut f = std::fs::File::create(&tmp).map_err(failed("creating"))?;
     f.write_all(bytes)
         .and_then(|_| f.sync_all())
-        .with_context(|| format!("writing {}", tmp.display()))?;
+        .map_err(failed("writing"))?;
     std::fs::rename(&tmp, path)
-        .with_context(|| format!("renaming {} into place", tmp.display()))?;
+        .map_err(|e| CreateError::Output(format!("renaming {} into place", tmp.display()), e))?;
     Ok(())
 }
 
 /// Writes OUT/deferred-files.txt (one escaped path per line) when files were deferred.
-pub(crate) fn write_deferred(out: &Path, deferred: &[SourceEntry]) -> Result<()> {
+pub(crate) fn write_deferred(out: &Path, deferred: &[SourceEntry]) -> Result<(), CreateError> {
     if deferred.is_empty() {
         return Ok(());
     }
@@ -77,7 +78,7 @@ pub(crate) fn write_problems(
     name: &str,
     generation: u32,
     problems: &[SourceProblem],
-) -> Result<Option<PathBuf>> {
+) -> Result<Option<PathBuf>, CreateError> {
     if problems.is_empty() {
         return Ok(None);
     }

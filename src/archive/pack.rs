@@ -2,7 +2,7 @@
 
 use std::path::Path;
 
-use anyhow::{anyhow, bail, Context, Result};
+use crate::archive::error::CreateError;
 
 use crate::archive::disc_writer::CarryIn;
 use crate::disc::reader::{Disc, RepairSettings};
@@ -10,44 +10,35 @@ use crate::format::catalog::Catalog;
 
 /// Opens the unburned image for `--pack-with`: it must be an intact last disc of its generation
 /// (it holds the catalog, which becomes the base of the new generation).
-pub fn open_pack(path: &Path, name: &str) -> Result<(CarryIn, Catalog)> {
+pub fn open_pack(path: &Path, name: &str) -> Result<(CarryIn, Catalog), CreateError> {
     let discs = Disc::open_all(path, &RepairSettings::default())
-        .with_context(|| format!("--pack-with {}", path.display()))?;
+        .map_err(|e| CreateError::PackUnreadable(path.to_path_buf(), e))?;
     let last = discs.last().expect("open_all returns at least one section");
     if last.repair_summary().is_some() || !last.problems.is_empty() {
-        bail!(
-            "--pack-with {}: the image is damaged; run `bd-archive verify --repair` first",
-            path.display()
-        );
+        return Err(CreateError::PackDamaged(path.to_path_buf()));
     }
     if last.header.name != name {
-        bail!(
-            "--pack-with {}: belongs to chain '{}', not '{name}'",
-            path.display(),
-            last.header.name
-        );
+        return Err(CreateError::PackOtherChain {
+            image: path.to_path_buf(),
+            found: last.header.name.clone(),
+            name: name.to_string(),
+        });
     }
     let Some(catalog) = last.catalog.clone() else {
-        bail!(
-            "--pack-with {}: is disc {} of generation {} but not its last disc (no catalog); only the unburned last disc can be packed",
-            path.display(),
-            last.number(),
-            last.generation()
-        );
+        return Err(CreateError::PackNotLastDisc {
+            image: path.to_path_buf(),
+            disc: last.number(),
+            generation: last.generation(),
+        });
     };
     if last.header.sections.len() >= crate::format::disc_header::MAX_SECTIONS {
-        bail!(
-            "--pack-with {}: already holds {} generations, the most one disc can",
-            path.display(),
-            last.header.sections.len()
-        );
+        return Err(CreateError::PackFull(
+            path.to_path_buf(),
+            last.header.sections.len(),
+        ));
     }
-    let fs = crate::image::read_filesystem(last.source().as_ref()).map_err(|e| {
-        anyhow!(
-            "--pack-with {}: cannot read its filesystem: {e}",
-            path.display()
-        )
-    })?;
+    let fs = crate::image::read_filesystem(last.source().as_ref())
+        .map_err(|e| CreateError::PackFilesystem(path.to_path_buf(), e))?;
     let protected_end = last.header.fec_lba;
     let files = fs
         .files

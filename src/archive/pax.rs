@@ -7,13 +7,13 @@
 use crate::format::catalog::{Entry, EntryKind};
 
 /// tar block size.
-pub const BLOCK: usize = 512;
+pub(super) const BLOCK: usize = 512;
 
 /// The end-of-archive marker: two zero blocks.
-pub const END_OF_ARCHIVE: [u8; 2 * BLOCK] = [0; 2 * BLOCK];
+pub(super) const END_OF_ARCHIVE: [u8; 2 * BLOCK] = [0; 2 * BLOCK];
 
 /// Bytes of zero padding after `size` content bytes so the next header is block-aligned.
-pub fn padding(size: u64) -> usize {
+pub(super) fn padding(size: u64) -> usize {
     ((BLOCK as u64 - size % BLOCK as u64) % BLOCK as u64) as usize
 }
 
@@ -48,7 +48,7 @@ fn typeflag(kind: EntryKind) -> Option<tar::EntryType> {
 
 /// Writes the PAX + ustar header blocks for `e` into `out` (content is not included).
 /// Returns false (and writes nothing) for kinds tar cannot represent.
-pub fn write_headers(e: &Entry, out: &mut Vec<u8>) -> bool {
+pub(super) fn write_headers(e: &Entry, out: &mut Vec<u8>) -> bool {
     let Some(flag) = typeflag(e.kind) else {
         return false;
     };

@@ -283,26 +283,20 @@ pub fn overview(
 }
 
 /// What `--fill-parity` gives a disc of `protected` sectors with `avail` sectors free for the FEC:
-/// the largest whole percentage f of its sectors that may be lost at random and still be repaired,
-/// for the layout `fec::plan_fill` would write. A sector whose checksum is lost in both table
-/// copies counts as lost too, so a stripe sees e = f + (1 − f)·f²; the rule `-r` keeps is
-/// m ≥ e·n + z·√(e(1−e)·n) per stripe of n = k + m shards (z = [`fec::LOSS_SIGMAS`]). Capped at
-/// [`fec::MAX_LOSS_PCT`], the most `-r` promises (beyond it the few copies of the FEC header
-/// become the weak point).
+/// the largest whole percentage of its sectors that may be lost under the rule `-r` keeps
+/// ([`fec::parity_for_loss`]: a burst always, a random scatter with failure probability ≤ 10⁻⁶),
+/// for the layout `fec::plan_fill` would write. Capped at [`fec::MAX_LOSS_PCT`], the most `-r`
+/// promises.
 fn fill_parity_loss_pct(protected: u64, avail: u64) -> u32 {
     let Ok(layout) = fec::plan_fill(protected.max(1), avail) else {
         return 0;
     };
-    let m = f64::from(layout.parity_per_stripe());
-    let n = f64::from(layout.data_per_stripe()) + m;
-    let z = fec::LOSS_SIGMAS;
+    let m = u64::from(layout.parity_per_stripe());
+    let k = u64::from(layout.data_per_stripe());
+    let stripes = layout.stripes();
     (1..=fec::MAX_LOSS_PCT)
         .rev()
-        .find(|&pct| {
-            let f = f64::from(pct) / 100.0;
-            let e = f + (1.0 - f) * f * f;
-            m >= e * n + z * (e * (1.0 - e) * n).sqrt()
-        })
+        .find(|&pct| fec::parity_for_loss(k, stripes, pct) <= m)
         .unwrap_or(0)
 }
 

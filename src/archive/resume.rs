@@ -2,7 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
+use crate::archive::error::{CreateError, ResumeSetting};
 
 use crate::archive::output::write_atomically;
 use crate::archive::CreateJob;
@@ -55,61 +55,67 @@ impl CreateState {
     }
 }
 
-pub(crate) fn write_state(out: &Path, st: &CreateState) -> Result<()> {
+pub(crate) fn write_state(out: &Path, st: &CreateState) -> Result<(), CreateError> {
     let json = serde_json::to_vec_pretty(st)?;
     write_atomically(&out.join(STATE_FILE), &json)
 }
 
 /// Reads the state of an interrupted create and checks that this run asks for the same archive.
-pub(crate) fn read_state(job: &CreateJob) -> Result<CreateState> {
+pub(crate) fn read_state(job: &CreateJob) -> Result<CreateState, CreateError> {
     let out = &job.output;
     let path = out.join(STATE_FILE);
-    let raw = std::fs::read(&path).map_err(|_| {
-        anyhow!(
-            "--resume: {} has no interrupted create to resume ({} missing)",
-            out.display(),
-            STATE_FILE
-        )
+    let raw = std::fs::read(&path).map_err(|_| CreateError::NothingToResume {
+        out: out.to_path_buf(),
+        file: STATE_FILE,
     })?;
     let st: CreateState = serde_json::from_slice(&raw)
-        .with_context(|| format!("--resume: {} is damaged", path.display()))?;
+        .map_err(|e| CreateError::ResumeStateDamaged(path.clone(), e))?;
     let compression = job.compression_name();
-    let checks: [(&str, bool); 11] = [
-        ("-n", st.name == job.name),
-        ("-s", st.source == absolute(&job.source)),
-        ("-b/-D", st.capacity_sectors == job.capacity_sectors),
-        ("-c/-l", st.compression == compression),
-        ("-r", st.redundancy == job.redundancy_pct),
-        ("--fill-parity", st.fill_parity == job.fill_parity),
-        ("--base", st.base == job.base_path().map(absolute)),
-        ("--pack-with", st.pack_with == job.pack_path().map(absolute)),
+    let checks: [(ResumeSetting, bool); 11] = [
+        (ResumeSetting::Name, st.name == job.name),
+        (ResumeSetting::Source, st.source == absolute(&job.source)),
         (
-            "--min-last-disc-fill",
+            ResumeSetting::Capacity,
+            st.capacity_sectors == job.capacity_sectors,
+        ),
+        (ResumeSetting::Compression, st.compression == compression),
+        (
+            ResumeSetting::Redundancy,
+            st.redundancy == job.redundancy_pct,
+        ),
+        (ResumeSetting::FillParity, st.fill_parity == job.fill_parity),
+        (
+            ResumeSetting::Base,
+            st.base == job.base_path().map(absolute),
+        ),
+        (
+            ResumeSetting::PackWith,
+            st.pack_with == job.pack_path().map(absolute),
+        ),
+        (
+            ResumeSetting::MinLastDiscFill,
             st.min_last_disc_fill == job.min_last_disc_fill,
         ),
-        ("--checksum", st.checksum == job.checksum),
-        (
-            "--exclude/--exclude-file/--exclude-caches/--one-file-system",
-            st.exclusions == exclusions(job),
-        ),
+        (ResumeSetting::Checksum, st.checksum == job.checksum),
+        (ResumeSetting::Exclusions, st.exclusions == exclusions(job)),
     ];
-    if let Some((flag, _)) = checks.iter().find(|(_, same)| !same) {
-        bail!(
-            "--resume: {flag} differs from the interrupted create in {}; repeat its exact options",
-            out.display()
-        );
+    if let Some(&(setting, _)) = checks.iter().find(|(_, same)| !same) {
+        return Err(CreateError::ResumeSettingDiffers {
+            setting,
+            out: out.to_path_buf(),
+        });
     }
     Ok(st)
 }
 
-pub(crate) fn parse_hex_id(s: &str) -> Result<[u8; 16]> {
+pub(crate) fn parse_hex_id(s: &str) -> Result<[u8; 16], CreateError> {
     let mut id = [0u8; 16];
     if s.len() != 32 {
-        bail!("--resume: chain id in {STATE_FILE} is damaged");
+        return Err(CreateError::ResumeChainIdDamaged(STATE_FILE));
     }
     for (i, b) in id.iter_mut().enumerate() {
         *b = u8::from_str_radix(&s[2 * i..2 * i + 2], 16)
-            .map_err(|_| anyhow!("--resume: chain id in {STATE_FILE} is damaged"))?;
+            .map_err(|_| CreateError::ResumeChainIdDamaged(STATE_FILE))?;
     }
     Ok(id)
 }
@@ -119,7 +125,7 @@ pub(crate) fn parse_hex_id(s: &str) -> Result<[u8; 16]> {
 pub(crate) fn completed_discs(
     images_dir: &Path,
     progress: &dyn Progress,
-) -> Result<Vec<(DiscIndex, PathBuf)>> {
+) -> Result<Vec<(DiscIndex, PathBuf)>, CreateError> {
     let mut done = Vec::new();
     for n in 1.. {
         let p = images_dir.join(format!("disc_{n:04}.iso"));
@@ -127,12 +133,9 @@ pub(crate) fn completed_discs(
             break;
         }
         let disc = Disc::open_path(&p, &RepairSettings::default())
-            .with_context(|| format!("--resume: reading {}", p.display()))?;
+            .map_err(|e| CreateError::ResumeImageUnreadable(p.clone(), e))?;
         let (true, Some(index)) = (disc.repair_summary().is_none(), disc.index) else {
-            bail!(
-                "--resume: {} is damaged; remove it and the images after it, then resume",
-                p.display()
-            );
+            return Err(CreateError::ResumeImageDamaged(p));
         };
         done.push((index, p));
     }

@@ -140,7 +140,7 @@ pub fn pattern_excludes(pattern: &str, rel: &[u8]) -> bool {
 #[derive(Debug, thiserror::Error)]
 pub enum ScanError {
     /// The root does not exist or cannot be `stat`ed.
-    #[error("source directory {}: {source} (check the -s path)", path.display())]
+    #[error("source directory {}: {source}", path.display())]
     Root {
         /// The root as given.
         path: PathBuf,
@@ -148,7 +148,7 @@ pub enum ScanError {
         source: io::Error,
     },
     /// The root exists but is not a directory (a symlink to a directory is followed for the root only).
-    #[error("source {} is not a directory (-s must name a directory)", path.display())]
+    #[error("source {} is not a directory", path.display())]
     NotADirectory {
         /// The root as given.
         path: PathBuf,

@@ -19,8 +19,8 @@ use crate::cli::{progress_bar, Ui};
 use bd_archive::disc::reader::find_disc_header;
 use bd_archive::fec;
 use bd_archive::optical::burn::{
-    check_blank_bd_r, finalize, identify, parse_speed, write_image, BurnReadback, MediumInfo,
-    BD_1X_KBS,
+    check_blank_bd_r, finalize, identify, parse_speed, set_write_speed, write_image, BurnReadback,
+    DriveLimits, MediumInfo, BD_1X_KBS,
 };
 use bd_archive::optical::capacity::{fit_check, padded_sectors};
 use bd_archive::optical::device::open_device;
@@ -337,15 +337,21 @@ fn burn_one(
         human_bytes(len),
         info.describe()
     ));
-    let padded = padded_sectors(image_sectors);
     if let Some(kbs) = speed {
-        let end = u32::try_from(padded.saturating_sub(1)).unwrap_or(u32::MAX);
-        if let Err(e) = d.set_speed(end, u32::MAX, kbs) {
-            ui.warn(&format!(
-                "the drive refused the write speed: {e}; it picks its own"
-            ));
+        // SET STREAMING covers the whole disc (libburn, growisofs), not just the image.
+        let disc_end = free.unwrap_or_else(|| padded_sectors(image_sectors));
+        let end = u32::try_from(disc_end.saturating_sub(1)).unwrap_or(u32::MAX);
+        let choice = set_write_speed(d, kbs, end);
+        if choice.refused.is_some() {
+            ui.warn(&choice.describe());
+        } else {
+            ui.say(&format!("Disc {num}/{last}: {}", choice.describe()));
         }
     }
+    ui.say(&format!(
+        "Disc {num}/{last}: drive {}",
+        DriveLimits::query(d).describe()
+    ));
     if bd_archive::util::interrupt::requested() {
         return Err(bd_archive::util::interrupt::Interrupted(String::new()).into());
     }
@@ -412,9 +418,26 @@ fn burn_locked(
             });
         }
     };
-    write_image(d, file, image_sectors, &mut progress).map_err(|e| write_failure(e, num))?;
+    let stats =
+        write_image(d, file, image_sectors, &mut progress).map_err(|e| write_failure(e, num))?;
+    if stats.repeated > 0 {
+        ui.warn(&format!(
+            "disc {num}/{last}: {} WRITE(s) sent again after a drive reset or timeout (the drive had not recorded them)",
+            stats.repeated
+        ));
+    }
+    if stats.buffer_full > 0 {
+        ui.detail(&format!(
+            "disc {num}/{last}: the drive's buffer was full {} time(s) (2/04/08); those WRITEs were sent again",
+            stats.buffer_full
+        ));
+    }
     pb.set_message("finalising");
-    finalize(d).context("finalising the disc (SYNCHRONIZE CACHE / CLOSE TRACK / CLOSE SESSION)")?;
+    finalize(d, &mut |step, fraction| match fraction {
+        Some(f) => pb.set_message(format!("finalising: {} {:.0} %", step.name(), f * 100.0)),
+        None => pb.set_message(format!("finalising: {}", step.name())),
+    })
+    .context("finalising the disc (SYNCHRONIZE CACHE / CLOSE TRACK / CLOSE SESSION)")?;
     pb.finish_and_clear();
     let secs = start.elapsed().as_secs_f64().max(1e-3);
     ui.detail(&format!(

@@ -3,23 +3,24 @@
 
 use std::path::Path;
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 
 use crate::cli::args::{CompressionArg, CreateArgs};
 use crate::cli::{confirm, parse_memory, Ui};
-use bd_archive::archive::delta::{load_base, DeltaStats};
+use bd_archive::archive::delta::{load_base, ChainError, DeltaStats};
 use bd_archive::archive::plan::Overview;
 use bd_archive::archive::scan::SourceEntry;
 use bd_archive::archive::{self, Base, CreateJob, Pack, Preparation, RatioEstimate};
 use bd_archive::format::catalog::Catalog;
 use bd_archive::format::chunk::Compression;
+use bd_archive::legacy::{BaseProblem, SeedError};
 use bd_archive::util::capacity::{human_bytes, parse_capacity};
 use bd_archive::util::escape::escape_path;
 
 /// Runs `create`.
 pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
     let job = job(args, ui)?;
-    let prepared = match archive::prepare(&job, ui)? {
+    let prepared = match archive::prepare(&job, ui).map_err(crate::cli::explain::create)? {
         Preparation::Unchanged { base_generation } => {
             ui.info(&format!(
                 "Nothing changed since generation {base_generation}; no new generation written (pass --allow-empty to write one anyway)."
@@ -51,7 +52,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         ui.say("Cancelled; nothing written.");
         return Ok(crate::cli::exit::OK);
     }
-    let report = archive::create(&job, prepared, ui)?;
+    let report = archive::create(&job, prepared, ui).map_err(crate::cli::explain::create)?;
     if job.warn_binary_not_carried {
         binary_note::remember();
     }
@@ -95,7 +96,7 @@ fn job(args: &CreateArgs, ui: &Ui) -> Result<CreateJob> {
     refuse_unavailable(args)?;
     let capacity_sectors = match (&args.bytes, &args.device) {
         (Some(bytes), _) => {
-            let sectors = parse_capacity(bytes)?;
+            let sectors = parse_capacity(bytes).map_err(|e| anyhow!("-b {e}"))?;
             warn_near_preset(bytes, sectors, ui);
             sectors
         }
@@ -112,7 +113,8 @@ fn job(args: &CreateArgs, ui: &Ui) -> Result<CreateJob> {
     let memory_budget = parse_memory(args.memory.as_deref())?;
     let pack = match &args.pack_with {
         Some(p) => {
-            let (carry, catalog) = archive::open_pack(p, &args.name)?;
+            let (carry, catalog) =
+                archive::open_pack(p, &args.name).map_err(crate::cli::explain::create)?;
             Some(Pack { carry, catalog })
         }
         None => None,
@@ -191,14 +193,30 @@ fn warn_near_preset(given: &str, sectors: u64, ui: &Ui) {
 /// `--base`: a seed chain's dar catalogue (or its discs) is continued in our format; otherwise a
 /// catalog of ours, or an OUT directory holding one. The format is decided here, once.
 fn base_catalog(path: &Path, name: &str) -> Result<Catalog> {
-    if let Some(c) = bd_archive::legacy::seed_chain::load_seed_base(path, name)? {
+    let seed = bd_archive::legacy::seed_chain::load_seed_base(path, name).map_err(|e| match e {
+        SeedError::Base {
+            problem: BaseProblem::OtherChain { ref found, .. },
+            ..
+        } => anyhow!("--base {e}; a continued chain keeps its name (-n {found})"),
+        SeedError::Base { .. } => anyhow!("--base {e}"),
+        e => anyhow::Error::new(e),
+    })?;
+    if let Some(c) = seed {
         return Ok(c);
     }
     match load_base(path, name) {
         Ok(c) => Ok(c),
         // The previous generation's last disc image (or a directory of its images) carries
         // the catalog too.
-        Err(e) => catalog_from_images(path, name)?.ok_or_else(|| e.into()),
+        Err(e) => match catalog_from_images(path, name)? {
+            Some(c) => Ok(c),
+            None => Err(match e {
+                ChainError::OtherChain(..) => {
+                    anyhow!("--base {e}; all generations of a chain must use the same -n")
+                }
+                e => anyhow!("--base {e}"),
+            }),
+        },
     }
 }
 

@@ -24,10 +24,6 @@ use bd_archive::util::capacity::{human_bytes, MIN_CAPACITY_BYTES};
 /// How long a freshly closed tray may take to spin the disc up.
 const SETTLE: Duration = Duration::from_secs(30);
 
-/// Sectors per READ(12) of `--read-to`: one 64 KiB ECC cluster, which every Linux drive queue
-/// accepts in one command.
-const READ_CHUNK_SECTORS: u32 = 32;
-
 /// Opens the drive for queries and reads; with `-v` every command is shown on stderr.
 fn open_traced(dev: &Path, ui: &Ui) -> Result<Box<dyn Drive>> {
     let d = open_device(dev, Access::Read)?;
@@ -74,9 +70,14 @@ pub fn run(args: &DriveArgs, ui: &Ui) -> Result<i32> {
         let mut j = json_report(&report);
         j["in_use"] = in_use.into();
         j["exclusive_open"] = exclusive.into();
+        j["max_transfer"] = drive.max_transfer().into();
         ui.info(&serde_json::to_string_pretty(&j)?);
     } else {
         print_report(&report, ui);
+        ui.info(&format!(
+            "transfer:   {} per command (the kernel's limit for this drive)",
+            bd_archive::optical::transfer::describe_limit(drive.max_transfer())
+        ));
         if let Some(b) = &in_use {
             ui.info(&format!("in use:     {b}"));
         }
@@ -186,7 +187,9 @@ fn read_whole_disc(
     let mut file = std::fs::File::create(out)
         .with_context(|| format!("--read-to {}: cannot create", out.display()))?;
     let mut hash = Sha256::new();
-    let mut buf = vec![0u8; READ_CHUNK_SECTORS as usize * SECTOR_SIZE];
+    // A plain copy: as many sectors per READ(12) as the kernel's limit for the drive allows.
+    let per_read = bd_archive::optical::transfer::read_sectors(drive.max_transfer()) as u32;
+    let mut buf = vec![0u8; per_read as usize * SECTOR_SIZE];
     let pb = progress_bar(ui, Some(u64::from(total) * SECTOR_SIZE as u64), "reading");
     let start = Instant::now();
     let mut lba = 0u32;
@@ -198,7 +201,7 @@ fn read_whole_disc(
             ))
             .into());
         }
-        let n = READ_CHUNK_SECTORS.min(total - lba);
+        let n = per_read.min(total - lba);
         let chunk = &mut buf[..n as usize * SECTOR_SIZE];
         drive.read_sectors(lba, chunk, LONG_TIMEOUT).with_context(|| {
             format!(

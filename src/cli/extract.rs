@@ -85,8 +85,9 @@ fn extract_with(
     pick: Option<i64>,
     ui: &Ui,
 ) -> Result<i32> {
-    let by_gen = open_discs(sources, settings, pick, ui)?;
-    let report = extract::extract(by_gen, prelude, opts, ui)?;
+    let by_gen = open_discs(sources, settings, pick, ui).map_err(crate::cli::explain::extract)?;
+    let report =
+        extract::extract(by_gen, prelude, opts, ui).map_err(crate::cli::explain::extract)?;
     finish_report(&report, ui)
 }
 
@@ -148,7 +149,10 @@ pub fn finish_report(report: &ExtractReport, ui: &Ui) -> Result<i32> {
     for n in &report.notes {
         ui.warn(n);
     }
-    if let Some(path) = report.write_corrupted_files()? {
+    if let Some(path) = report
+        .write_corrupted_files()
+        .map_err(crate::cli::explain::extract)?
+    {
         ui.warn(&format!(
             "{} of {total} entries not restored bit-exact; listed in {}",
             report.damaged.len(),

@@ -42,7 +42,8 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
             &bd_archive::disc::reader::RepairSettings::default(),
             args.set,
             ui,
-        )?;
+        )
+        .map_err(crate::cli::explain::extract)?;
         let Some((_, discs)) = by_gen.pop_last() else {
             bail!("no discs found")
         };

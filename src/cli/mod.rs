@@ -8,6 +8,7 @@ pub mod demo;
 pub mod docs;
 pub mod drive;
 pub mod exit;
+pub mod explain;
 pub mod extract;
 pub mod extract_drive;
 pub mod list;

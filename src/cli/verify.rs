@@ -93,9 +93,9 @@ pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
                     img.display()
                 );
             }
-            verify_disc_dir(img, memory)?
+            verify_disc_dir(img, memory).map_err(crate::cli::explain::verify)?
         } else {
-            verify_image(img, out.as_deref(), memory, ui)?
+            verify_image(img, out.as_deref(), memory, ui).map_err(crate::cli::explain::verify)?
         };
         if !args.json {
             print_report(&r, ui);
@@ -187,7 +187,8 @@ fn verify_drive(
     }
     let name = src.describe();
     let retry = dr::fec_retry(&src, opts.retries, ui);
-    let result = verify_source(&name, src.clone(), repair_to, memory, ui, Some(&retry));
+    let result = verify_source(&name, src.clone(), repair_to, memory, ui, Some(&retry))
+        .map_err(crate::cli::explain::verify);
     if let Err(e) = src.save_map() {
         ui.warn(&e.to_string());
     }

@@ -20,7 +20,7 @@ struct Mapped {
 }
 
 /// A virtual image assembled from a disc directory.
-pub struct DiscDirSource {
+pub(crate) struct DiscDirSource {
     dir: PathBuf,
     /// Sorted by `lba`, non-overlapping.
     files: Vec<Mapped>,
@@ -28,7 +28,7 @@ pub struct DiscDirSource {
 }
 
 /// Finds the disc-header copies (`*/<name>-gen<G>-disc<NNNN>.hdr`) in a disc directory.
-pub fn header_files(dir: &Path) -> Vec<PathBuf> {
+pub(crate) fn header_files(dir: &Path) -> Vec<PathBuf> {
     let mut v = Vec::new();
     let Ok(rd) = std::fs::read_dir(dir) else {
         return v;
@@ -51,7 +51,7 @@ pub fn header_files(dir: &Path) -> Vec<PathBuf> {
 
 impl DiscDirSource {
     /// Assembles the virtual image of the disc whose header copy is `hdr` inside `dir`.
-    pub fn open(dir: &Path, hdr: &Path) -> std::io::Result<DiscDirSource> {
+    pub(crate) fn open(dir: &Path, hdr: &Path) -> std::io::Result<DiscDirSource> {
         let bad = |m: String| std::io::Error::new(std::io::ErrorKind::InvalidData, m);
         let raw = std::fs::read(hdr)?;
         let header =

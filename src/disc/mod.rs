@@ -1,3 +1,3 @@
 //! Finding and reading our discs (images, disc directories, drives): used by both engines.
-pub mod dir;
+pub(crate) mod dir;
 pub mod reader;

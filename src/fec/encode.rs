@@ -4,7 +4,8 @@
 //! (one pwritev per row); encoders are reused run after run.
 
 use super::layout::{
-    sector_crcs, set_table_entry, write_meta_sector, FecLayout, MetaKind, ENTRIES_PER_TABLE_SECTOR,
+    seal_table_parity, sector_crcs, set_table_entry, table_shard_of, write_meta_sector, FecLayout,
+    MetaKind, ENTRIES_PER_TABLE_SECTOR, TABLE_PARITY_FACTOR,
 };
 use super::stripe_encoder::StripeEncoder;
 use super::{io_err, FecError};
@@ -246,67 +247,80 @@ impl Runner<'_> {
         let engine = &set.engine;
         let encs = &mut set.encoders[..w];
 
-        // Row r of the run = sectors [r·S + a, r·S + b) ∩ [0, D), zero past D: shard r of each
-        // stripe, read with one preadv straight into the encoders.
+        // Row r of the run = the one or two stretches of row r holding stripes [a, b) (FORMAT.md
+        // §3.1: each row is rotated), zero past D: shard r of each stripe, read with one preadv per
+        // stretch straight into the encoders.
         for r in 0..k {
-            let (start, row) = (r * s + a, r as usize);
-            let n = (start + w as u64).min(d).saturating_sub(start) as usize;
-            if n > 0 {
-                let mut iov: Vec<IoSliceMut> = encs[..n]
-                    .iter_mut()
-                    .map(|e| IoSliceMut::new(e.original_mut(row)))
-                    .collect();
-                read_exact_vectored_at(self.image, &mut iov, start * SS as u64).map_err(|e| {
-                    io_err(format!(
-                        "reading sectors {start}..{} of the image",
-                        start + n as u64
-                    ))(e)
-                })?;
+            let row = r as usize;
+            for (col, t0, len) in l.row_parts(r, a, w as u64) {
+                let start = r * s + col;
+                let n = (start + len as u64).min(d).saturating_sub(start) as usize;
+                let part = &mut encs[t0..t0 + len];
+                if n > 0 {
+                    let mut iov: Vec<IoSliceMut> = part[..n]
+                        .iter_mut()
+                        .map(|e| IoSliceMut::new(e.original_mut(row)))
+                        .collect();
+                    read_exact_vectored_at(self.image, &mut iov, start * SS as u64).map_err(
+                        |e| {
+                            io_err(format!(
+                                "reading sectors {start}..{} of the image",
+                                start + n as u64
+                            ))(e)
+                        },
+                    )?;
+                }
+                for e in &mut part[n..] {
+                    e.original_mut(row).fill(0); // virtual zero sectors past D
+                }
+                let part = &*part;
+                sector_crcs(
+                    start,
+                    n,
+                    |i| part[i].original(row),
+                    |t, crc| self.crcs[start as usize + t].store(crc, Ordering::Relaxed),
+                );
             }
-            for e in &mut encs[n..] {
-                e.original_mut(row).fill(0); // virtual zero sectors past D
-            }
-            let encs = &*encs;
-            sector_crcs(
-                start,
-                n,
-                |i| encs[i].original(row),
-                |t, crc| self.crcs[start as usize + t].store(crc, Ordering::Relaxed),
-            );
         }
         for e in encs.iter_mut() {
             e.encode(engine);
         }
 
-        // Parity row p of the run = region positions [p·S + a, p·S + b): one pwritev each.
+        // Parity row p of the run: one pwritev per stretch.
         for p in 0..m {
-            let lba = l.parity_lba(p, a);
-            let entry = (d + p * s + a) as usize;
-            let encs = &*encs;
-            sector_crcs(
-                lba,
-                w,
-                |i| encs[i].recovery(p as usize),
-                |t, crc| self.crcs[entry + t].store(crc, Ordering::Relaxed),
-            );
-            let mut iov: Vec<IoSlice> = encs
-                .iter()
-                .map(|e| IoSlice::new(e.recovery(p as usize)))
-                .collect();
-            write_all_vectored_at(self.image, &mut iov, lba * SS as u64)
-                .map_err(|e| io_err(format!("writing parity sectors at LBA {lba}"))(e))?;
+            for (col, t0, len) in l.row_parts(k + p, a, w as u64) {
+                if len == 0 {
+                    continue;
+                }
+                let lba = l.parity_row_lba(p) + col;
+                let entry = (d + p * s + col) as usize;
+                let part = &encs[t0..t0 + len];
+                sector_crcs(
+                    lba,
+                    len,
+                    |i| part[i].recovery(p as usize),
+                    |t, crc| self.crcs[entry + t].store(crc, Ordering::Relaxed),
+                );
+                let mut iov: Vec<IoSlice> = part
+                    .iter()
+                    .map(|e| IoSlice::new(e.recovery(p as usize)))
+                    .collect();
+                write_all_vectored_at(self.image, &mut iov, lba * SS as u64)
+                    .map_err(|e| io_err(format!("writing parity sectors at LBA {lba}"))(e))?;
+            }
         }
         self.sets.give(set);
 
-        let covered: u64 = (0..k)
-            .map(|r| (r * s + b).min(d).saturating_sub(r * s + a))
-            .sum();
+        let covered = (0..k)
+            .map(|r| (0..w as u64).filter(|&t| l.data_lba(r, a + t) < d).count() as u64)
+            .sum::<u64>();
         (self.progress)(self.done.fetch_add(covered, Ordering::Relaxed) + covered);
         Ok(())
     }
 }
 
-/// Writes the four header copies and both checksum-table copies; `entry(g)` gives table entry g.
+/// Writes the four header copies, the checksum table and the table code's parity; `entry(g)`
+/// gives table entry g.
 pub(crate) fn write_metadata(
     image: &File,
     layout: &FecLayout,
@@ -324,40 +338,63 @@ pub(crate) fn write_metadata(
                 d + off
             )))?;
     }
-    const CHUNK: u64 = 512;
-    let t = layout.table_sectors();
-    let e = layout.table_entries();
-    let mut buf = vec![0u8; CHUNK as usize * SS];
-    let mut i0 = 0;
-    while i0 < t {
-        let n = CHUNK.min(t - i0);
-        let buf = &mut buf[..n as usize * SS];
-        buf.par_chunks_mut(SS).enumerate().for_each(|(x, sec)| {
-            let i = i0 + x as u64;
-            sec.fill(0);
-            for (slot, g) in (i * ENTRIES_PER_TABLE_SECTOR
-                ..((i + 1) * ENTRIES_PER_TABLE_SECTOR).min(e))
-                .enumerate()
-            {
-                set_table_entry(sec, slot, entry(g));
+    // Table sectors, then the table code stripe by stripe from the sectors just built.
+    let (t, kt, st) = (
+        layout.table_sectors(),
+        layout.table_k(),
+        layout.table_stripes(),
+    );
+    for jt in 0..st {
+        let mut sectors = vec![vec![0u8; SS]; kt as usize];
+        sectors.par_iter_mut().enumerate().for_each(|(r, sec)| {
+            let i = r as u64 * st + jt;
+            if i < t {
+                table_sector(layout, i, entry, sec);
             }
         });
-        for (kind, base) in [
-            (MetaKind::TableA, layout.table_a_offset()),
-            (MetaKind::TableB, layout.table_b_offset()),
-        ] {
-            for (x, sec) in buf.chunks_mut(SS).enumerate() {
-                let i = i0 + x as u64;
-                write_meta_sector(layout, kind, base + i, i, sec);
+        let mut shards = vec![vec![0u8; SS]; kt as usize];
+        for (r, sec) in sectors.iter().enumerate() {
+            if (r as u64 * st + jt) < t {
+                let lba = layout.table_shard_lba(r as u64, jt);
+                image
+                    .write_all_at(sec, lba * SS as u64)
+                    .map_err(io_err(format!("writing checksum table at LBA {lba}")))?;
+                table_shard_of(sec, &mut shards[r]);
             }
-            let lba = d + base + i0;
-            image
-                .write_all_at(buf, lba * SS as u64)
-                .map_err(io_err(format!("writing checksum table at LBA {lba}")))?;
         }
-        i0 += n;
+        drop(sectors);
+        let parity =
+            reed_solomon_simd::encode(kt as usize, (TABLE_PARITY_FACTOR * kt) as usize, &shards)?;
+        for (p, sec) in parity.into_iter().enumerate() {
+            let lba = layout.table_shard_lba(kt + p as u64, jt);
+            let mut sec = sec;
+            let sealed = seal_table_parity(lba, &mut sec);
+            debug_assert!(sealed, "table parity not zero where the table shards are");
+            image
+                .write_all_at(&sec, lba * SS as u64)
+                .map_err(io_err(format!(
+                    "writing checksum-table parity at LBA {lba}"
+                )))?;
+        }
     }
     Ok(())
+}
+
+/// Builds table sector i (< T): entries [479·i, 479·i + 479) ∩ [0, E), unused tail zero.
+pub(crate) fn table_sector(
+    layout: &FecLayout,
+    i: u64,
+    entry: &(dyn Fn(u64) -> u32 + Sync),
+    sec: &mut [u8],
+) {
+    sec.fill(0);
+    let e = layout.table_entries();
+    for (slot, g) in
+        (i * ENTRIES_PER_TABLE_SECTOR..((i + 1) * ENTRIES_PER_TABLE_SECTOR).min(e)).enumerate()
+    {
+        set_table_entry(sec, slot, entry(g));
+    }
+    write_meta_sector(layout, MetaKind::Table, layout.table_offset() + i, i, sec);
 }
 
 #[cfg(test)]
@@ -377,8 +414,8 @@ mod tests {
     }
 
     /// The region a straightforward encoder writes: every stripe gathered by its definition in
-    /// FORMAT.md (sectors j, j+S, …, zero past D), `reed_solomon_simd::encode`, parity p of stripe
-    /// j at LBA D + parity_offset + p·S + j, then the CRC tables.
+    /// FORMAT.md §3.1 (shard r of stripe j at `data_lba(r, j)`, zero past D),
+    /// `reed_solomon_simd::encode`, parity p of stripe j at `parity_lba(p, j)`, then the table.
     fn reference(layout: &FecLayout, img: &File) -> Vec<u8> {
         let (d, s) = (layout.protected_sectors(), layout.stripes());
         let (k, m) = (
@@ -394,7 +431,7 @@ mod tests {
         for j in 0..s {
             let shards: Vec<Vec<u8>> = (0..k)
                 .map(|r| {
-                    let g = r * s + j;
+                    let g = layout.data_lba(r, j);
                     if g < d {
                         all[g as usize * SS..][..SS].to_vec()
                     } else {
@@ -406,7 +443,7 @@ mod tests {
             for (p, shard) in par.iter().enumerate() {
                 let lba = layout.parity_lba(p as u64, j);
                 all[lba as usize * SS..][..SS].copy_from_slice(shard);
-                crcs[(d + p as u64 * s + j) as usize] = sector_crc(lba, shard);
+                crcs[(d + layout.parity_position(p as u64, j)) as usize] = sector_crc(lba, shard);
             }
         }
         let f = tempfile::tempfile().unwrap();
@@ -424,6 +461,7 @@ mod tests {
             (5003, 40, 17),
             (300, 300, 2),
             (50, 1, 9),
+            (70_000, 64, 5), // 3 table sectors; w > 1 runs that wrap past column S − 1
         ] {
             let layout = FecLayout::from_geometry(d, stride, m).unwrap();
             let img = image(d, &layout);

@@ -1,16 +1,21 @@
 //! Reed–Solomon forward error correction over a whole disc image.
 //!
-//! The protected sectors [0, D) are cut into S interleaved stripes (stripe j = sectors j, j+S, j+2S, …)
-//! of k ≤ 8192 single-sector shards; each stripe gets m parity sectors from `reed-solomon-simd`. So any
-//! pattern of lost sectors — scattered, one burst, a cut-off tail — that leaves ≤ m losses in every stripe
-//! is rebuilt exactly. Because that code is an *erasure* code, every protected and parity sector has a
-//! CRC32C (bound to its LBA) in a checksum table stored twice; the region's geometry is in self-describing,
-//! checksummed metadata sectors so the region can be found by scanning a damaged image.
+//! The protected sectors [0, D) are cut into rows of S sectors; every row holds one single-sector
+//! shard of each of the S stripes, rotated by a per-row pseudo-random amount (so no periodic loss
+//! lands on one stripe); each stripe of k ≤ 8192 shards gets m parity sectors from
+//! `reed-solomon-simd`, laid out in rows the same way. So any pattern of lost sectors — scattered,
+//! one burst, a cut-off tail, a crack — that leaves ≤ m losses in every stripe is rebuilt exactly.
+//! Because that code is an *erasure* code, every protected and parity sector has a CRC32C (bound to
+//! its LBA) in a checksum table, which is itself protected by a rate-1/3 code whose thirds lie at
+//! the inner edge, middle and outer edge of the region; the region's geometry is in
+//! self-describing, checksummed metadata sectors so it can be found by scanning a damaged image.
+//! `damage_model` measures all this against physical damage (FORMAT.md §3.5).
 //!
 //! Flow: [`plan`] (size the region) → caller writes [0, D) → [`encode`] writes [D, D+F).
 //! Reading: [`locate`] → [`scan`] → [`repair`] / [`RepairedSource`] / [`write_repaired_image`].
 //! The byte format is FORMAT.md §3.
 
+pub mod damage_model;
 mod encode;
 mod layout;
 mod repair;
@@ -19,9 +24,10 @@ mod stripe_encoder;
 
 pub use encode::{encode, RegionEncoder};
 pub use layout::{
-    max_protected, max_protected_for_loss, parity_for_loss, plan, plan_fill, plan_for_loss,
-    sector_crc, FecLayout, ENTRIES_PER_TABLE_SECTOR, FEC_MAGIC, FEC_VERSION, LOSS_SIGMAS,
-    MAX_LOSS_PCT, MAX_REDUNDANCY_PCT, TARGET_K,
+    binomial_upper_tail, max_protected, max_protected_for_loss, parity_for_loss, plan, plan_fill,
+    plan_for_loss, random_loss_failure_probability, sector_crc, FecLayout,
+    ENTRIES_PER_TABLE_SECTOR, FEC_MAGIC, FEC_VERSION, MAX_LOSS_PCT, MAX_REDUNDANCY_PCT,
+    RANDOM_LOSS_FAILURE_TARGET, TARGET_K,
 };
 pub use repair::{repair, write_repaired_image, RepairReport, RepairedSource};
 pub use scan::{locate, scan, FecScan, LocatedFec};
@@ -49,7 +55,7 @@ pub enum FecError {
     #[error("damaged FEC metadata: {0}")]
     BadHeader(String),
     /// The region was written by a newer format version this reader does not understand.
-    #[error("FEC region has format version {0}; this bd-archive reads version 1 only — use a newer release")]
+    #[error("FEC region has format version {0}; this bd-archive reads version 2 only — a newer region needs a newer release")]
     UnsupportedVersion(u16),
     /// No valid FEC header copy was found anywhere on the source.
     #[error("no FEC region found on {0} (no valid header or checksum-table sector anywhere)")]

@@ -71,16 +71,15 @@ fn repair_impl(
     let s = l.stripes();
     let k = l.data_per_stripe() as usize;
     let m = l.parity_per_stripe() as usize;
-    let parity_base = d + l.parity_offset();
 
     // Which stripes have something to rebuild.
     let mut want = vec![false; s as usize];
     for &x in &scan.bad_protected {
-        want[(x % s) as usize] = true;
+        want[l.stripe_of_data(x) as usize] = true;
     }
     if with_parity {
         for &q in &scan.bad_parity {
-            want[(q % s) as usize] = true;
+            want[l.stripe_of_parity(q) as usize] = true;
         }
     }
     let mut failed: Vec<bool> = (0..s as usize)
@@ -107,32 +106,33 @@ fn repair_impl(
         }
         let w = (b - a) as usize;
         let buf = &mut buf[..(k + m) * w * SS];
-        // Row r < k: data sectors r·S + [a, b); row k + p: parity positions p·S + [a, b).
+        // Row x < k: data row x; row k + p: parity row p; in each, the one or two stretches
+        // holding stripes [a, b) (FORMAT.md §3.1), stripe a + t at buffer slot t.
         let present: Vec<Vec<bool>> = buf
             .par_chunks_mut(w * SS)
             .enumerate()
-            .map(|(r, row)| {
-                let r = r as u64;
-                let (lba0, g0, limit) = if r < k as u64 {
-                    (r * s + a, r * s + a, d)
-                } else {
-                    let q = (r - k as u64) * s + a;
-                    (parity_base + q, d + q, u64::MAX)
-                };
-                let real = limit.saturating_sub(lba0).min(w as u64) as usize;
-                let ok = read_tolerant(src, lba0, &mut row[..real * SS]);
-                row[real * SS..].fill(0);
-                (0..w)
-                    .map(|t| {
-                        if t >= real {
-                            return true; // virtual zero sector past D
-                        }
-                        let sec = &row[t * SS..(t + 1) * SS];
-                        ok[t]
+            .map(|(x, row)| {
+                let x = x as u64;
+                let mut present = vec![true; w]; // virtual zero sectors past D stay "present"
+                for (col, t0, len) in l.row_parts(x, a, w as u64) {
+                    let (lba0, g0, limit) = if x < k as u64 {
+                        (x * s + col, x * s + col, d)
+                    } else {
+                        let p = x - k as u64;
+                        (l.parity_row_lba(p) + col, d + p * s + col, u64::MAX)
+                    };
+                    let part = &mut row[t0 * SS..(t0 + len) * SS];
+                    let real = limit.saturating_sub(lba0).min(len as u64) as usize;
+                    let ok = read_tolerant(src, lba0, &mut part[..real * SS]);
+                    part[real * SS..].fill(0);
+                    for t in 0..real {
+                        let sec = &part[t * SS..(t + 1) * SS];
+                        present[t0 + t] = ok[t]
                             && scan.expected_crc(g0 + t as u64)
-                                == Some(sector_crc(lba0 + t as u64, sec))
-                    })
-                    .collect()
+                                == Some(sector_crc(lba0 + t as u64, sec));
+                    }
+                }
+                present
             })
             .collect();
         let buf_ro: &[u8] = buf;
@@ -177,7 +177,7 @@ fn repair_impl(
         .bad_protected
         .iter()
         .copied()
-        .filter(|&x| failed[(x % s) as usize])
+        .filter(|&x| failed[l.stripe_of_data(x) as usize])
         .collect();
     Ok(report)
 }
@@ -195,7 +195,6 @@ fn rebuild_stripe<'b>(
     encoders: &Pool<ReedSolomonEncoder>,
 ) -> Result<Vec<(u64, Vec<u8>, bool)>, FecError> {
     let d = l.protected_sectors();
-    let s = l.stripes();
     let k = l.data_per_stripe() as usize;
     let m = l.parity_per_stripe() as usize;
     let fail = || FecError::Geometry(format!("stripe {j} cannot be rebuilt"));
@@ -224,7 +223,7 @@ fn rebuild_stripe<'b>(
             let res = dec.decode()?;
             for &r in &missing_data {
                 let data = res.restored_original(r).ok_or_else(fail)?;
-                let lba = r as u64 * s + j;
+                let lba = l.data_lba(r as u64, j);
                 // Never hand out a rebuilt sector the checksum table contradicts.
                 if scan
                     .expected_crc(lba)
@@ -239,7 +238,7 @@ fn rebuild_stripe<'b>(
     }
     // Protected sectors the scan called lost: rebuilt, or re-read fine this time.
     for r in 0..k {
-        let lba = r as u64 * s + j;
+        let lba = l.data_lba(r as u64, j);
         if lba >= d
             || (scan.bad_protected.binary_search(&lba).is_err() && !restored.contains_key(&r))
         {
@@ -458,20 +457,14 @@ pub fn write_repaired_image(
     })?;
     // Table entries whose table sector was lost everywhere: take them from the rebuilt sectors, but
     // keep sectors we could not rebuild marked bad (inverted CRC) so a later scan still flags them.
-    let d = l.protected_sectors();
-    let parity_base = d + l.parity_offset();
-    let s = l.stripes();
     let failed: HashSet<u64> = report.failed_stripes.iter().copied().collect();
     let mut fill: HashMap<u64, u32> = HashMap::new();
     let mut sec = vec![0u8; SS];
     for i in (0..scan.known.len() as u64).filter(|&i| !scan.known[i as usize]) {
         let g0 = i * ENTRIES_PER_TABLE_SECTOR;
         for g in g0..(g0 + ENTRIES_PER_TABLE_SECTOR).min(l.table_entries()) {
-            let (at, stripe) = if g < d {
-                (g, g % s)
-            } else {
-                (parity_base + g - d, (g - d) % s)
-            };
+            let at = l.entry_lba(g);
+            let stripe = l.stripe_of_lba(at).unwrap_or(u64::MAX);
             out.read_exact_at(&mut sec, at * SS as u64)
                 .map_err(io_err(what("reading back")))?;
             let crc = sector_crc(at, &sec);

@@ -1,8 +1,8 @@
 //! Finding the FEC region on a possibly damaged image and checking every protected and parity sector.
 
 use super::layout::{
-    parse_meta_sector, sector_crc, table_entry, FecLayout, MetaKind, ENTRIES_PER_TABLE_SECTOR,
-    FEC_MAGIC,
+    open_table_parity, parse_meta_sector, seal_table_sector, sector_crc, table_entry,
+    table_shard_of, FecLayout, MetaKind, ENTRIES_PER_TABLE_SECTOR, FEC_MAGIC, TABLE_PARITY_FACTOR,
 };
 use super::FecError;
 use crate::sector::{SectorSource, SECTOR_SIZE};
@@ -144,7 +144,7 @@ impl FecScan {
     pub fn bad_protected_lbas(&self) -> &[u64] {
         &self.bad_protected
     }
-    /// Lost parity positions q = p·S + j (stored at LBA D + parity_offset + q), ascending.
+    /// Lost parity positions q (stored at `layout.parity_position_lba(q)`), ascending.
     pub fn bad_parity_positions(&self) -> &[u64] {
         &self.bad_parity
     }
@@ -191,20 +191,19 @@ impl FecScan {
     /// only sectors worth re-reading from a damaged disc, since every other loss is rebuilt.
     pub fn lost_lbas_in_unrepairable_stripes(&self) -> Vec<u64> {
         let m = self.layout.parity_per_stripe();
-        let s = self.layout.stripes();
-        let over = |x: u64| self.stripe_losses[(x % s) as usize] > m;
-        let parity_lba = self.layout.protected_sectors() + self.layout.parity_offset();
+        let l = &self.layout;
+        let over = |j: u64| self.stripe_losses[j as usize] > m;
         let mut v: Vec<u64> = self
             .bad_protected
             .iter()
             .copied()
-            .filter(|&x| over(x))
+            .filter(|&x| over(l.stripe_of_data(x)))
             .collect();
         v.extend(
             self.bad_parity
                 .iter()
-                .filter(|&&q| over(q))
-                .map(|&q| parity_lba + q),
+                .filter(|&&q| over(l.stripe_of_parity(q)))
+                .map(|&q| l.parity_position_lba(q)),
         );
         v
     }
@@ -217,50 +216,119 @@ impl FecScan {
     }
 }
 
-/// Loads the checksum table: copy A in large reads, then copy B only for the sectors A lost.
+/// Whether `sec`, read at table index i, is a valid table sector of `l`.
+fn valid_table_sector(sec: &[u8], i: u64, l: &FecLayout) -> bool {
+    matches!(parse_meta_sector(sec), Ok(Some(ref mb)) if mb.kind == MetaKind::Table && mb.table_index == i && mb.layout == *l)
+}
+
+/// Loads the checksum table: the table sectors in large reads, then, for each table stripe that
+/// lost some, its rebuild from the table code (every rebuilt sector must pass its own CRC).
 fn load_table(src: &dyn SectorSource, l: &FecLayout) -> (Vec<u32>, Vec<bool>, u64) {
     let d = l.protected_sectors();
     let t = l.table_sectors();
     let mut expected = vec![0u32; l.table_entries() as usize];
     let mut known = vec![false; t as usize];
     let mut bad_meta = 0u64;
+    let take = |i: u64, sec: &[u8], expected: &mut Vec<u32>| {
+        let g0 = i * ENTRIES_PER_TABLE_SECTOR;
+        let g1 = (g0 + ENTRIES_PER_TABLE_SECTOR).min(l.table_entries());
+        for g in g0..g1 {
+            expected[g as usize] = table_entry(sec, (g - g0) as usize);
+        }
+    };
     let mut buf = vec![0u8; BLOCK_SECTORS as usize * SS];
-    for (kind, base) in [
-        (MetaKind::TableA, l.table_a_offset()),
-        (MetaKind::TableB, l.table_b_offset()),
-    ] {
-        let mut i0 = 0;
-        while i0 < t {
-            let n = BLOCK_SECTORS.min(t - i0);
-            if known[i0 as usize..(i0 + n) as usize].iter().all(|&k| k) {
-                i0 += n;
-                continue;
-            }
-            let buf = &mut buf[..n as usize * SS];
-            let ok = read_tolerant(src, d + base + i0, buf);
-            for x in 0..n as usize {
-                let i = i0 + x as u64;
-                let sec = &buf[x * SS..(x + 1) * SS];
-                let valid = ok[x]
-                    && matches!(parse_meta_sector(sec), Ok(Some(ref mb)) if mb.kind == kind && mb.table_index == i && mb.layout == *l);
-                if !valid {
-                    bad_meta += 1;
-                    continue;
-                }
-                if known[i as usize] {
-                    continue;
-                }
+    let mut i0 = 0;
+    while i0 < t {
+        let n = BLOCK_SECTORS.min(t - i0);
+        let buf = &mut buf[..n as usize * SS];
+        let ok = read_tolerant(src, d + l.table_offset() + i0, buf);
+        for x in 0..n as usize {
+            let i = i0 + x as u64;
+            let sec = &buf[x * SS..(x + 1) * SS];
+            if ok[x] && valid_table_sector(sec, i, l) {
                 known[i as usize] = true;
-                let g0 = i * ENTRIES_PER_TABLE_SECTOR;
-                let g1 = (g0 + ENTRIES_PER_TABLE_SECTOR).min(l.table_entries());
-                for g in g0..g1 {
-                    expected[g as usize] = table_entry(sec, (g - g0) as usize);
-                }
+                take(i, sec, &mut expected);
+            } else {
+                bad_meta += 1;
             }
-            i0 += n;
+        }
+        i0 += n;
+    }
+    let (kt, st) = (l.table_k(), l.table_stripes());
+    for jt in 0..st {
+        let missing = (0..kt)
+            .map(|r| r * st + jt)
+            .any(|i| i < t && !known[i as usize]);
+        if !missing {
+            continue;
+        }
+        for (i, sec) in rebuild_table_stripe(src, l, jt, &known) {
+            if valid_table_sector(&sec, i, l) {
+                known[i as usize] = true;
+                take(i, &sec, &mut expected);
+            }
         }
     }
     (expected, known, bad_meta)
+}
+
+/// Rebuilds the lost table sectors of table stripe jt from its surviving table sectors and its
+/// verified table-parity sectors; empty if fewer than k_t shards survive. The caller checks each
+/// rebuilt sector's fields again.
+fn rebuild_table_stripe(
+    src: &dyn SectorSource,
+    l: &FecLayout,
+    jt: u64,
+    known: &[bool],
+) -> Vec<(u64, Vec<u8>)> {
+    let (t, kt, st) = (l.table_sectors(), l.table_k(), l.table_stripes());
+    let mt = TABLE_PARITY_FACTOR * kt;
+    let Ok(mut dec) = reed_solomon_simd::ReedSolomonDecoder::new(kt as usize, mt as usize, SS)
+    else {
+        return Vec::new();
+    };
+    let mut sec = vec![0u8; SS];
+    let mut shard = vec![0u8; SS];
+    let zero = vec![0u8; SS];
+    let mut have = 0;
+    for r in 0..kt {
+        let i = r * st + jt;
+        if i >= t {
+            let _ = dec.add_original_shard(r as usize, &zero); // virtual
+            have += 1;
+        } else if known[i as usize] {
+            let ok = read_tolerant(src, l.table_shard_lba(r, jt), &mut sec);
+            if ok[0] && valid_table_sector(&sec, i, l) {
+                table_shard_of(&sec, &mut shard);
+                let _ = dec.add_original_shard(r as usize, &shard);
+                have += 1;
+            }
+        }
+    }
+    for p in 0..mt {
+        if have >= kt {
+            break; // enough shards: the decoder needs exactly k_t
+        }
+        let lba = l.table_shard_lba(kt + p, jt);
+        let ok = read_tolerant(src, lba, &mut sec);
+        if ok[0]
+            && open_table_parity(lba, &mut sec)
+            && dec.add_recovery_shard(p as usize, &sec).is_ok()
+        {
+            have += 1;
+        }
+    }
+    let Ok(res) = dec.decode() else {
+        return Vec::new();
+    };
+    res.restored_original_iter()
+        .map(|(r, data)| {
+            let mut sec = data.to_vec();
+            seal_table_sector(&mut sec);
+            (r as u64 * st + jt, sec)
+        })
+        .filter(|(i, _)| *i < t)
+        .collect()
 }
 
 /// A sector worth recording: its LBA and (lost, lost only for an unknown checksum, bad metadata).
@@ -291,16 +359,12 @@ pub fn scan(
     let mut bad_parity = Vec::new();
     let mut unknown = 0u64;
     let end = l.region_end();
-    let parity_lba = d + l.parity_offset();
-    let parity_end = parity_lba + l.parity_sectors();
     // Verdict for one sector: (lost, lost only because its checksum is unknown, bad metadata).
     let judge = |at: u64, ok: bool, sec: &[u8]| -> (bool, bool, bool) {
         let g = if at < d {
             Some(at)
-        } else if (parity_lba..parity_end).contains(&at) {
-            Some(d + at - parity_lba)
         } else {
-            None
+            l.parity_position_at(at).map(|q| d + q)
         };
         match g {
             Some(g) => {
@@ -309,11 +373,18 @@ pub fn scan(
                 (lost, unk, false)
             }
             None => {
-                // Header copies only (table sectors were judged while loading the table).
+                // Header copies and table-parity sectors are checked here; table sectors were
+                // judged while loading the table.
                 let off = at - d;
-                let meta_bad = matches!(l.meta_kind_at(off), Some((MetaKind::Header, _)))
-                    && !(ok
-                        && matches!(parse_meta_sector(sec), Ok(Some(ref mb)) if mb.layout == *l && mb.self_offset == off));
+                let meta_bad = match l.meta_kind_at(off) {
+                    Some((MetaKind::Header, _)) => {
+                        !(ok && matches!(parse_meta_sector(sec), Ok(Some(ref mb)) if mb.layout == *l && mb.self_offset == off))
+                    }
+                    Some(_) => false,
+                    None => {
+                        l.is_table_parity(off) && !(ok && open_table_parity(at, &mut sec.to_vec()))
+                    }
+                };
                 (false, false, meta_bad)
             }
         }
@@ -359,7 +430,7 @@ pub fn scan(
                 if at < d {
                     bad_protected.push(at);
                 } else {
-                    bad_parity.push(at - parity_lba);
+                    bad_parity.extend(l.parity_position_at(at));
                 }
                 unknown += u64::from(unk);
             }
@@ -369,8 +440,11 @@ pub fn scan(
         progress(lba);
     }
     let mut stripe_losses = vec![0u32; s as usize];
-    for &x in bad_protected.iter().chain(bad_parity.iter()) {
-        stripe_losses[(x % s) as usize] += 1;
+    for &x in &bad_protected {
+        stripe_losses[l.stripe_of_data(x) as usize] += 1;
+    }
+    for &q in &bad_parity {
+        stripe_losses[l.stripe_of_parity(q) as usize] += 1;
     }
     Ok(FecScan {
         layout: l.clone(),

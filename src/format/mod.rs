@@ -4,5 +4,5 @@
 pub mod catalog;
 pub mod chunk;
 pub mod disc_header;
-pub mod readme;
+pub(crate) mod readme;
 pub mod records;

@@ -4,7 +4,7 @@
 use crate::format::catalog::ChainInfo;
 
 /// README text for disc `disc` of the generation described by `chain`.
-pub fn disc_readme(chain: &ChainInfo, disc: u32) -> String {
+pub(crate) fn disc_readme(chain: &ChainInfo, disc: u32) -> String {
     let g = chain.generation;
     let name = &chain.name;
     let id: String = chain.chain_id.iter().map(|b| format!("{b:02x}")).collect();

@@ -509,42 +509,7 @@ pub(crate) fn write(
     alloc: &mut Alloc,
 ) -> Result<(), ImageError> {
     let nd = tree.dirs.len();
-    let mut names = Names {
-        dir_iso: vec![Vec::new(); nd],
-        file_iso: vec![Vec::new(); tree.files.len()],
-        dir_jol: vec![Vec::new(); nd],
-        file_jol: vec![Vec::new(); tree.files.len()],
-    };
-    let mut iso_children = vec![Vec::new(); nd];
-    let mut jol_children = vec![Vec::new(); nd];
-    for (d, dir) in tree.dirs.iter().enumerate() {
-        let mut used_iso = HashSet::new();
-        let mut used_jol = HashSet::new();
-        let mut iso_keyed: Vec<(Vec<u8>, Child)> = Vec::new();
-        let mut jol_keyed: Vec<(Vec<u8>, Child)> = Vec::new();
-        for &c in &dir.subdirs {
-            names.dir_iso[c] = iso_dir_key(&tree.dirs[c].name, &mut used_iso).into_bytes();
-            names.dir_jol[c] = ucs2(&joliet_key(&tree.dirs[c].name, &mut used_jol));
-            iso_keyed.push((names.dir_iso[c].clone(), Child::Dir(c)));
-            jol_keyed.push((names.dir_jol[c].clone(), Child::Dir(c)));
-        }
-        for &f in &dir.files {
-            let key = iso_file_key(&tree.files[f].name, &mut used_iso);
-            let id = if key.contains('.') {
-                format!("{key};1")
-            } else {
-                format!("{key}.;1")
-            };
-            names.file_iso[f] = id.into_bytes();
-            names.file_jol[f] = ucs2(&joliet_key(&tree.files[f].name, &mut used_jol));
-            iso_keyed.push((names.file_iso[f].clone(), Child::File(f)));
-            jol_keyed.push((names.file_jol[f].clone(), Child::File(f)));
-        }
-        iso_keyed.sort_by(|a, b| a.0.cmp(&b.0));
-        jol_keyed.sort_by(|a, b| a.0.cmp(&b.0));
-        iso_children[d] = iso_keyed.into_iter().map(|x| x.1).collect();
-        jol_children[d] = jol_keyed.into_iter().map(|x| x.1).collect();
-    }
+    let (names, iso_children, jol_children) = names_and_children(tree);
     let ctx = Ctx {
         tree,
         spec,
@@ -638,7 +603,7 @@ pub(crate) fn write(
         &path_table(&jol_order, tree, &ctx.names.dir_jol, &loc.jol_lba, true),
     )?;
 
-    // Volume descriptors.
+    let root = |lba: u64, len: u64| record(&[0], lba, len, true, dir_date(spec.created_unix), &[]);
     let pvd = volume_descriptor(
         spec,
         total_sectors,
@@ -646,14 +611,7 @@ pub(crate) fn write(
         pt_len,
         l_pt,
         m_pt,
-        &record(
-            &[0],
-            loc.iso_lba[0],
-            loc.iso_len[0],
-            true,
-            dir_date(spec.created_unix),
-            &[],
-        ),
+        &root(loc.iso_lba[0], loc.iso_len[0]),
     );
     put(region, 16, &pvd)?;
     let svd = volume_descriptor(
@@ -663,16 +621,18 @@ pub(crate) fn write(
         jpt_len,
         jl_pt,
         jm_pt,
-        &record(
-            &[0],
-            loc.jol_lba[0],
-            loc.jol_len[0],
-            true,
-            dir_date(spec.created_unix),
-            &[],
-        ),
+        &root(loc.jol_lba[0], loc.jol_len[0]),
     );
     put(region, 17, &svd)?;
+    write_descriptor_terminators(tree, region)
+}
+
+/// The volume descriptor set terminator (LBA 18) and the UDF volume recognition sequence
+/// (BEA01, NSR03, TEA01 at 19..=21).
+fn write_descriptor_terminators(tree: &Tree, region: &mut Region) -> Result<(), ImageError> {
+    let put = |region: &mut Region, lba: u64, b: &[u8]| {
+        region.put(lba, b).ok_or_else(|| tree.too_large())
+    };
     let mut term = vec![0u8; SECTOR_SIZE];
     term[0] = 255;
     term[1..6].copy_from_slice(b"CD001");
@@ -685,6 +645,49 @@ pub(crate) fn write(
         put(region, lba, &s)?;
     }
     Ok(())
+}
+
+/// ISO9660 and Joliet identifiers of every directory and file (unique per directory), and each
+/// directory's children sorted by them (the order of its records).
+fn names_and_children(tree: &Tree) -> (Names, Vec<Vec<Child>>, Vec<Vec<Child>>) {
+    let nd = tree.dirs.len();
+    let mut names = Names {
+        dir_iso: vec![Vec::new(); nd],
+        file_iso: vec![Vec::new(); tree.files.len()],
+        dir_jol: vec![Vec::new(); nd],
+        file_jol: vec![Vec::new(); tree.files.len()],
+    };
+    let mut iso_children = vec![Vec::new(); nd];
+    let mut jol_children = vec![Vec::new(); nd];
+    for (d, dir) in tree.dirs.iter().enumerate() {
+        let mut used_iso = HashSet::new();
+        let mut used_jol = HashSet::new();
+        let mut iso_keyed: Vec<(Vec<u8>, Child)> = Vec::new();
+        let mut jol_keyed: Vec<(Vec<u8>, Child)> = Vec::new();
+        for &c in &dir.subdirs {
+            names.dir_iso[c] = iso_dir_key(&tree.dirs[c].name, &mut used_iso).into_bytes();
+            names.dir_jol[c] = ucs2(&joliet_key(&tree.dirs[c].name, &mut used_jol));
+            iso_keyed.push((names.dir_iso[c].clone(), Child::Dir(c)));
+            jol_keyed.push((names.dir_jol[c].clone(), Child::Dir(c)));
+        }
+        for &f in &dir.files {
+            let key = iso_file_key(&tree.files[f].name, &mut used_iso);
+            let id = if key.contains('.') {
+                format!("{key};1")
+            } else {
+                format!("{key}.;1")
+            };
+            names.file_iso[f] = id.into_bytes();
+            names.file_jol[f] = ucs2(&joliet_key(&tree.files[f].name, &mut used_jol));
+            iso_keyed.push((names.file_iso[f].clone(), Child::File(f)));
+            jol_keyed.push((names.file_jol[f].clone(), Child::File(f)));
+        }
+        iso_keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        jol_keyed.sort_by(|a, b| a.0.cmp(&b.0));
+        iso_children[d] = iso_keyed.into_iter().map(|x| x.1).collect();
+        jol_children[d] = jol_keyed.into_iter().map(|x| x.1).collect();
+    }
+    (names, iso_children, jol_children)
 }
 
 /// Fills a text field: a-characters padded with spaces, or UCS-2BE padded with UCS-2 spaces.

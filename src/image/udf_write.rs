@@ -190,6 +190,35 @@ fn fi_name(name: &str, path: &str) -> Result<Vec<u8>, ImageError> {
     Ok(b)
 }
 
+/// Where everything of the UDF file set goes: partition block numbers, unique ids and the file
+/// identifiers of every directory and file (indices as in [`Tree`]).
+struct Layout {
+    /// Directories in breadth-first order (root first).
+    order: Vec<usize>,
+    /// CS0 file identifier of each directory (empty for the root).
+    dir_fi: Vec<Vec<u8>>,
+    /// CS0 file identifier of each file.
+    file_fi: Vec<Vec<u8>>,
+    /// Bytes of each directory's FID stream.
+    fids_len: Vec<usize>,
+    /// Partition block of each directory's file entry; its FID stream follows at `fids_lbn`.
+    fe_lbn: Vec<u64>,
+    /// Partition block of each directory's FID stream.
+    fids_lbn: Vec<u64>,
+    /// Partition block of each file's file entry.
+    file_fe: Vec<u64>,
+    /// Unique id of each directory (root 0, others from 16).
+    uid_dir: Vec<u64>,
+    /// Unique id of each file (after the directories').
+    uid_file: Vec<u64>,
+    /// The next unique id (recorded in the LVID).
+    next_uid: u64,
+    /// First sector of the partition.
+    part_start: u64,
+    /// Sectors in the partition (up to the second AVDP, exclusive).
+    part_len: u64,
+}
+
 /// Writes the UDF structures into `region`; returns the last sector (second AVDP).
 pub(crate) fn write(
     tree: &Tree,
@@ -198,7 +227,41 @@ pub(crate) fn write(
     region: &mut Region,
     alloc: &mut Alloc,
 ) -> Result<Vec<u8>, ImageError> {
-    let too_large = || tree.too_large();
+    let l = layout(tree, total_sectors, alloc)?;
+    let put = |region: &mut Region, lba: u64, b: &[u8]| put(tree, region, lba, b);
+    put(region, l.part_start, &file_set_descriptor(spec, &l))?;
+    let mut td = vec![0u8; 512];
+    finish_tag(&mut td, tag::TD, 1);
+    put(region, l.part_start + 1, &td)?;
+    write_directories(tree, spec, &l, region)?;
+    write_file_entries(tree, &l, region)?;
+    for vds in [MAIN_VDS_LBA, RESERVE_VDS_LBA] {
+        write_volume_descriptors(tree, spec, &l, vds, region)?;
+    }
+    write_integrity(tree, spec, &l, region)?;
+    // Anchors.
+    let avdp = |loc: u64| {
+        let mut a = vec![0u8; 512];
+        put_u32(&mut a, 16, (VDS_SECTORS * SECTOR_SIZE as u64) as u32);
+        put_u32(&mut a, 20, MAIN_VDS_LBA as u32);
+        put_u32(&mut a, 24, (VDS_SECTORS * SECTOR_SIZE as u64) as u32);
+        put_u32(&mut a, 28, RESERVE_VDS_LBA as u32);
+        finish_tag(&mut a, tag::AVDP, loc as u32);
+        a
+    };
+    put(region, AVDP_LBA, &avdp(AVDP_LBA))?;
+    let mut last = vec![0u8; SECTOR_SIZE];
+    last[..512].copy_from_slice(&avdp(total_sectors - 1));
+    Ok(last)
+}
+
+/// Puts `b` at `lba`, or fails as "the tree does not fit".
+fn put(tree: &Tree, region: &mut Region, lba: u64, b: &[u8]) -> Result<(), ImageError> {
+    region.put(lba, b).ok_or_else(|| tree.too_large())
+}
+
+/// Names, sizes, block numbers and unique ids of the file set; takes the partition from `alloc`.
+fn layout(tree: &Tree, total_sectors: u64, alloc: &mut Alloc) -> Result<Layout, ImageError> {
     let nd = tree.dirs.len();
     let order = tree.bfs_by(|d| tree.dirs[d].name.clone());
     // Directory path for error messages.
@@ -249,7 +312,7 @@ pub(crate) fn write(
         next += 1;
     }
     alloc.skip_fixed();
-    let part_start = alloc.take(next).ok_or_else(too_large)?;
+    let part_start = alloc.take(next).ok_or_else(|| tree.too_large())?;
     let part_len = total_sectors - 1 - part_start;
     // Unique ids: root 0, others from 16.
     let mut uid_dir = vec![0u64; nd];
@@ -263,9 +326,24 @@ pub(crate) fn write(
         *u = uid;
         uid += 1;
     }
-    let put = |region: &mut Region, lba: u64, b: &[u8]| region.put(lba, b).ok_or_else(too_large);
+    Ok(Layout {
+        order,
+        dir_fi,
+        file_fi,
+        fids_len,
+        fe_lbn,
+        fids_lbn,
+        file_fe,
+        uid_dir,
+        uid_file,
+        next_uid: uid,
+        part_start,
+        part_len,
+    })
+}
 
-    // File set descriptor + terminator.
+/// The file set descriptor (partition block 0).
+fn file_set_descriptor(spec: &VolumeSpec, l: &Layout) -> Vec<u8> {
     let mut fsd = vec![0u8; 512];
     timestamp(&mut fsd[16..28], spec.created_unix);
     put_u16(&mut fsd, 28, 3);
@@ -276,16 +354,38 @@ pub(crate) fn write(
     fsd[112..240].copy_from_slice(&dstring(&spec.volume_id, 128));
     charspec(&mut fsd[240..304]);
     fsd[304..336].copy_from_slice(&dstring(&spec.volume_id, 32));
-    long_ad(&mut fsd[400..416], SECTOR_SIZE as u32, fe_lbn[0] as u32, 0);
+    long_ad(
+        &mut fsd[400..416],
+        SECTOR_SIZE as u32,
+        l.fe_lbn[0] as u32,
+        0,
+    );
     domain_regid(&mut fsd[416..448]);
     finish_tag(&mut fsd, tag::FSD, 0);
-    put(region, part_start, &fsd)?;
-    let mut td = vec![0u8; 512];
-    finish_tag(&mut td, tag::TD, 1);
-    put(region, part_start + 1, &td)?;
+    fsd
+}
 
-    // Directories.
-    for &d in &order {
+/// Each directory's file entry and FID stream.
+fn write_directories(
+    tree: &Tree,
+    spec: &VolumeSpec,
+    l: &Layout,
+    region: &mut Region,
+) -> Result<(), ImageError> {
+    let Layout {
+        dir_fi,
+        file_fi,
+        fids_len,
+        fe_lbn,
+        fids_lbn,
+        file_fe,
+        uid_dir,
+        uid_file,
+        part_start,
+        ..
+    } = l;
+    let put = |region: &mut Region, lba: u64, b: &[u8]| put(tree, region, lba, b);
+    for &d in &l.order {
         let dir = &tree.dirs[d];
         let base = fids_lbn[d];
         let mut stream: Vec<u8> = Vec::with_capacity(fids_len[d]);
@@ -333,7 +433,13 @@ pub(crate) fn write(
         put(region, part_start + fe_lbn[d], &fe)?;
         put(region, part_start + base, &stream)?;
     }
-    // Files.
+    Ok(())
+}
+
+/// Each file's file entry, its content as extents of at most [`MAX_EXTENT`] bytes.
+fn write_file_entries(tree: &Tree, l: &Layout, region: &mut Region) -> Result<(), ImageError> {
+    let (file_fe, uid_file, part_start) = (&l.file_fe, &l.uid_file, l.part_start);
+    let put = |region: &mut Region, lba: u64, b: &[u8]| put(tree, region, lba, b);
     for (i, f) in tree.files.iter().enumerate() {
         let mut extents = Vec::new();
         let mut left = f.size;
@@ -358,84 +464,103 @@ pub(crate) fn write(
         );
         put(region, part_start + file_fe[i], &fe)?;
     }
+    Ok(())
+}
 
-    // Volume descriptor sequences.
+/// One volume descriptor sequence (main or reserve) starting at `vds`.
+fn write_volume_descriptors(
+    tree: &Tree,
+    spec: &VolumeSpec,
+    l: &Layout,
+    vds: u64,
+    region: &mut Region,
+) -> Result<(), ImageError> {
+    let (part_start, part_len) = (l.part_start, l.part_len);
+    let put = |region: &mut Region, lba: u64, b: &[u8]| put(tree, region, lba, b);
+    let mut pvd = vec![0u8; 512];
+    put_u32(&mut pvd, 16, 1);
+    put_u32(&mut pvd, 20, 0);
+    pvd[24..56].copy_from_slice(&dstring(&spec.volume_id, 32));
+    put_u16(&mut pvd, 56, 1);
+    put_u16(&mut pvd, 58, 1);
+    put_u16(&mut pvd, 60, 2);
+    put_u16(&mut pvd, 62, 3);
+    put_u32(&mut pvd, 64, 1);
+    put_u32(&mut pvd, 68, 1);
+    let vsid = format!("{:016x}{}", spec.created_unix as u64, spec.volume_id);
+    pvd[72..200].copy_from_slice(&dstring(&vsid, 128));
+    charspec(&mut pvd[200..264]);
+    charspec(&mut pvd[264..328]);
+    impl_regid(&mut pvd[344..376]);
+    timestamp(&mut pvd[376..388], spec.created_unix);
+    impl_regid(&mut pvd[388..420]);
+    finish_tag(&mut pvd, tag::PVD, vds as u32);
+    put(region, vds, &pvd)?;
+
+    let mut iuvd = vec![0u8; 512];
+    put_u32(&mut iuvd, 16, 2);
+    udf_regid(&mut iuvd[20..52], "*UDF LV Info");
+    charspec(&mut iuvd[52..116]);
+    iuvd[116..244].copy_from_slice(&dstring(&spec.volume_id, 128));
+    iuvd[244..280].copy_from_slice(&dstring(&spec.publisher, 36));
+    iuvd[280..316].copy_from_slice(&dstring(&spec.application, 36));
+    impl_regid(&mut iuvd[352..384]);
+    finish_tag(&mut iuvd, tag::IUVD, (vds + 1) as u32);
+    put(region, vds + 1, &iuvd)?;
+
+    let mut pd = vec![0u8; 512];
+    put_u32(&mut pd, 16, 3);
+    put_u16(&mut pd, 20, 1);
+    put_u16(&mut pd, 22, 0);
+    regid(&mut pd[24..56], "+NSR03", &[]);
+    put_u32(&mut pd, 184, 1); // read-only
+    put_u32(&mut pd, 188, part_start as u32);
+    put_u32(&mut pd, 192, part_len as u32);
+    impl_regid(&mut pd[196..228]);
+    finish_tag(&mut pd, tag::PD, (vds + 2) as u32);
+    put(region, vds + 2, &pd)?;
+
+    let mut lvd = vec![0u8; 446];
+    put_u32(&mut lvd, 16, 4);
+    charspec(&mut lvd[20..84]);
+    lvd[84..212].copy_from_slice(&dstring(&spec.volume_id, 128));
+    put_u32(&mut lvd, 212, SECTOR_SIZE as u32);
+    domain_regid(&mut lvd[216..248]);
+    long_ad(&mut lvd[248..264], SECTOR_SIZE as u32, 0, 0);
+    put_u32(&mut lvd, 264, 6);
+    put_u32(&mut lvd, 268, 1);
+    impl_regid(&mut lvd[272..304]);
+    put_u32(&mut lvd, 432, (LVID_SECTORS * SECTOR_SIZE as u64) as u32);
+    put_u32(&mut lvd, 436, LVID_LBA as u32);
+    lvd[440] = 1;
+    lvd[441] = 6;
+    put_u16(&mut lvd, 442, 1);
+    put_u16(&mut lvd, 444, 0);
+    finish_tag(&mut lvd, tag::LVD, (vds + 3) as u32);
+    put(region, vds + 3, &lvd)?;
+
+    let mut usd = vec![0u8; 24];
+    put_u32(&mut usd, 16, 5);
+    finish_tag(&mut usd, tag::USD, (vds + 4) as u32);
+    put(region, vds + 4, &usd)?;
+
+    let mut td = vec![0u8; 512];
+    finish_tag(&mut td, tag::TD, (vds + 5) as u32);
+    put(region, vds + 5, &td)?;
+    Ok(())
+}
+
+/// The logical volume integrity descriptor (closed) and its terminator.
+fn write_integrity(
+    tree: &Tree,
+    spec: &VolumeSpec,
+    l: &Layout,
+    region: &mut Region,
+) -> Result<(), ImageError> {
     let files = tree.files.len() as u32;
-    let dirs = nd as u32;
-    for vds in [MAIN_VDS_LBA, RESERVE_VDS_LBA] {
-        let mut pvd = vec![0u8; 512];
-        put_u32(&mut pvd, 16, 1);
-        put_u32(&mut pvd, 20, 0);
-        pvd[24..56].copy_from_slice(&dstring(&spec.volume_id, 32));
-        put_u16(&mut pvd, 56, 1);
-        put_u16(&mut pvd, 58, 1);
-        put_u16(&mut pvd, 60, 2);
-        put_u16(&mut pvd, 62, 3);
-        put_u32(&mut pvd, 64, 1);
-        put_u32(&mut pvd, 68, 1);
-        let vsid = format!("{:016x}{}", spec.created_unix as u64, spec.volume_id);
-        pvd[72..200].copy_from_slice(&dstring(&vsid, 128));
-        charspec(&mut pvd[200..264]);
-        charspec(&mut pvd[264..328]);
-        impl_regid(&mut pvd[344..376]);
-        timestamp(&mut pvd[376..388], spec.created_unix);
-        impl_regid(&mut pvd[388..420]);
-        finish_tag(&mut pvd, tag::PVD, vds as u32);
-        put(region, vds, &pvd)?;
-
-        let mut iuvd = vec![0u8; 512];
-        put_u32(&mut iuvd, 16, 2);
-        udf_regid(&mut iuvd[20..52], "*UDF LV Info");
-        charspec(&mut iuvd[52..116]);
-        iuvd[116..244].copy_from_slice(&dstring(&spec.volume_id, 128));
-        iuvd[244..280].copy_from_slice(&dstring(&spec.publisher, 36));
-        iuvd[280..316].copy_from_slice(&dstring(&spec.application, 36));
-        impl_regid(&mut iuvd[352..384]);
-        finish_tag(&mut iuvd, tag::IUVD, (vds + 1) as u32);
-        put(region, vds + 1, &iuvd)?;
-
-        let mut pd = vec![0u8; 512];
-        put_u32(&mut pd, 16, 3);
-        put_u16(&mut pd, 20, 1);
-        put_u16(&mut pd, 22, 0);
-        regid(&mut pd[24..56], "+NSR03", &[]);
-        put_u32(&mut pd, 184, 1); // read-only
-        put_u32(&mut pd, 188, part_start as u32);
-        put_u32(&mut pd, 192, part_len as u32);
-        impl_regid(&mut pd[196..228]);
-        finish_tag(&mut pd, tag::PD, (vds + 2) as u32);
-        put(region, vds + 2, &pd)?;
-
-        let mut lvd = vec![0u8; 446];
-        put_u32(&mut lvd, 16, 4);
-        charspec(&mut lvd[20..84]);
-        lvd[84..212].copy_from_slice(&dstring(&spec.volume_id, 128));
-        put_u32(&mut lvd, 212, SECTOR_SIZE as u32);
-        domain_regid(&mut lvd[216..248]);
-        long_ad(&mut lvd[248..264], SECTOR_SIZE as u32, 0, 0);
-        put_u32(&mut lvd, 264, 6);
-        put_u32(&mut lvd, 268, 1);
-        impl_regid(&mut lvd[272..304]);
-        put_u32(&mut lvd, 432, (LVID_SECTORS * SECTOR_SIZE as u64) as u32);
-        put_u32(&mut lvd, 436, LVID_LBA as u32);
-        lvd[440] = 1;
-        lvd[441] = 6;
-        put_u16(&mut lvd, 442, 1);
-        put_u16(&mut lvd, 444, 0);
-        finish_tag(&mut lvd, tag::LVD, (vds + 3) as u32);
-        put(region, vds + 3, &lvd)?;
-
-        let mut usd = vec![0u8; 24];
-        put_u32(&mut usd, 16, 5);
-        finish_tag(&mut usd, tag::USD, (vds + 4) as u32);
-        put(region, vds + 4, &usd)?;
-
-        let mut td = vec![0u8; 512];
-        finish_tag(&mut td, tag::TD, (vds + 5) as u32);
-        put(region, vds + 5, &td)?;
-    }
-
-    // Logical volume integrity descriptor (closed) + terminator.
+    let dirs = tree.dirs.len() as u32;
+    let (uid, part_len) = (l.next_uid, l.part_len);
+    let put = |region: &mut Region, lba: u64, b: &[u8]| put(tree, region, lba, b);
     let mut lvid = vec![0u8; 88 + 46];
     timestamp(&mut lvid[16..28], spec.created_unix);
     put_u32(&mut lvid, 28, 1);
@@ -455,19 +580,5 @@ pub(crate) fn write(
     let mut td = vec![0u8; 512];
     finish_tag(&mut td, tag::TD, (LVID_LBA + 1) as u32);
     put(region, LVID_LBA + 1, &td)?;
-
-    // Anchors.
-    let avdp = |loc: u64| {
-        let mut a = vec![0u8; 512];
-        put_u32(&mut a, 16, (VDS_SECTORS * SECTOR_SIZE as u64) as u32);
-        put_u32(&mut a, 20, MAIN_VDS_LBA as u32);
-        put_u32(&mut a, 24, (VDS_SECTORS * SECTOR_SIZE as u64) as u32);
-        put_u32(&mut a, 28, RESERVE_VDS_LBA as u32);
-        finish_tag(&mut a, tag::AVDP, loc as u32);
-        a
-    };
-    put(region, AVDP_LBA, &avdp(AVDP_LBA))?;
-    let mut last = vec![0u8; SECTOR_SIZE];
-    last[..512].copy_from_slice(&avdp(total_sectors - 1));
-    Ok(last)
+    Ok(())
 }

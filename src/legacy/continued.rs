@@ -5,7 +5,7 @@
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use crate::legacy::SeedError;
 
 use crate::format::catalog::Entry;
 use crate::legacy::seed_chain::seed_chain_id;
@@ -13,6 +13,7 @@ use crate::legacy::seed_disc::{SeedChain, SeedOutcome, SliceState};
 use crate::legacy::work_dir::WorkDir;
 use crate::restore::extract::{Damage, Prelude};
 use crate::restore::writer::Restorer;
+use crate::restore::ExtractError;
 use crate::util::progress::Progress;
 
 /// The seed part of an `extract` whose sources mix seed discs with bd-archive discs of a chain
@@ -26,7 +27,11 @@ pub struct SeedPrelude {
 
 impl SeedPrelude {
     /// The prelude of an extract into `output` (work files under `workdir`, or OUT/.bd-archive-work).
-    pub fn new(chain: SeedChain, output: &Path, workdir: Option<&PathBuf>) -> Result<Self> {
+    pub fn new(
+        chain: SeedChain,
+        output: &Path,
+        workdir: Option<&PathBuf>,
+    ) -> Result<Self, SeedError> {
         let default_parent = output.join(".bd-archive-work");
         let work = WorkDir::new(workdir, Some(&default_parent))?;
         Ok(SeedPrelude {
@@ -38,15 +43,33 @@ impl SeedPrelude {
 }
 
 impl Prelude for SeedPrelude {
-    /// Checks that the seed discs hold dar generations 1..`needed` (the number the bd-archive
-    /// catalog refers to), then restores them into OUT through `r`.
     fn replay(
         &mut self,
         r: &mut Restorer,
         needed: u32,
         chain_id: Option<[u8; 16]>,
         progress: &dyn Progress,
-    ) -> Result<()> {
+    ) -> Result<(), ExtractError> {
+        self.replay_seed(r, needed, chain_id, progress)
+            .map_err(|e| ExtractError::Prelude(e.into()))
+    }
+
+    fn finish(&self, r: &mut Restorer, entries: &[Entry]) -> Result<Vec<Damage>, ExtractError> {
+        self.finish_seed(r, entries)
+            .map_err(|e| ExtractError::Prelude(e.into()))
+    }
+}
+
+impl SeedPrelude {
+    /// Checks that the seed discs hold dar generations 1..`needed` (the number the bd-archive
+    /// catalog refers to), then restores them into OUT through `r`.
+    fn replay_seed(
+        &mut self,
+        r: &mut Restorer,
+        needed: u32,
+        chain_id: Option<[u8; 16]>,
+        progress: &dyn Progress,
+    ) -> Result<(), SeedError> {
         if needed == 0 {
             progress.warn(&format!(
                 "the seed (dar) discs of '{}' are not needed: this generation keeps nothing from the dar chain; they are ignored",
@@ -65,21 +88,19 @@ impl Prelude for SeedPrelude {
             self.chain.name
         ));
         if let Some(g) = (1..=needed).find(|g| !have.contains(g)) {
-            bail!(
-                "dar generation {g} of seed chain '{}' is not among the sources: this chain continues dar generations 1..{needed}; pass all their discs",
-                self.chain.name
-            );
+            return Err(SeedError::MissingGeneration {
+                generation: g,
+                chain: self.chain.name.clone(),
+                needed,
+            });
         }
         let data_name = self
             .chain
             .open_catalogue(1)
-            .and_then(|a| a.data_name().map_err(anyhow::Error::from))
-            .context("dar generation 1")?;
+            .and_then(|a| a.data_name().map_err(SeedError::from))
+            .map_err(SeedError::of("dar generation 1"))?;
         if chain_id.is_some_and(|id| id != seed_chain_id(&self.chain.name, &data_name)) {
-            bail!(
-                "the seed (dar) discs given are of chain '{}', but not of the dar chain the bd-archive discs continue (chain id differs); pass the seed discs of that chain",
-                self.chain.name
-            );
+            return Err(SeedError::OtherChainId(self.chain.name.clone()));
         }
         if let Some(&g) = have.iter().find(|&&g| g > needed) {
             progress.warn(&format!(
@@ -103,7 +124,7 @@ impl Prelude for SeedPrelude {
 
     /// After the bd-archive generation: removes what dar restored and `entries` (the generation's
     /// complete tree) no longer has. Returns the damage found while replaying dar.
-    fn finish(&self, r: &mut Restorer, entries: &[Entry]) -> Result<Vec<Damage>> {
+    fn finish_seed(&self, r: &mut Restorer, entries: &[Entry]) -> Result<Vec<Damage>, SeedError> {
         let Some(out) = &self.outcome else {
             return Ok(Vec::new());
         };

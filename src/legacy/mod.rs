@@ -7,14 +7,15 @@
 //! through `crate::restore::extract` with a [`continued::SeedPrelude`].
 pub mod continued;
 pub mod dar;
+mod error;
 pub mod par2;
 pub mod seed_chain;
 pub mod seed_disc;
 mod work_dir;
 
-use std::path::PathBuf;
+pub use error::{BaseProblem, SeedError};
 
-use anyhow::{Context, Result};
+use std::path::PathBuf;
 
 use crate::legacy::continued::unrepairable_slices;
 use crate::legacy::dar::DarEntry;
@@ -42,7 +43,7 @@ pub enum Sources {
 }
 
 /// Sorts the SOURCE arguments of `extract`, `verify` or `list` into the formats they hold.
-pub fn classify_sources(sources: &[PathBuf]) -> Result<Sources> {
+pub fn classify_sources(sources: &[PathBuf]) -> Result<Sources, SeedError> {
     let (seed, ours) = split_sources(sources);
     if ours.is_empty() {
         return Ok(match detect(sources)? {
@@ -65,7 +66,7 @@ pub fn extract(
     opts: &ExtractOptions,
     workdir: Option<&PathBuf>,
     progress: &dyn Progress,
-) -> Result<ExtractReport> {
+) -> Result<ExtractReport, SeedError> {
     progress.step(&format!(
         "Seed chain '{}' (dar + par2 discs), generation(s) {:?}",
         chain.name,
@@ -77,7 +78,7 @@ pub fn extract(
     ));
     // Staging (only damaged slices are copied) next to OUT by default, like our own extract.
     std::fs::create_dir_all(&opts.output)
-        .with_context(|| format!("creating {}", opts.output.display()))?;
+        .map_err(|e| SeedError::Output(format!("creating {}", opts.output.display()), e))?;
     let default_parent = opts.output.join(".bd-archive-work");
     let work = WorkDir::new(workdir, Some(&default_parent))?;
     let ropts = RestoreOptions {
@@ -110,14 +111,14 @@ pub fn extract(
 }
 
 /// `verify` of seed discs: sha512 sidecars, then par2; one line per slice.
-pub fn verify(chain: &SeedChain, progress: &dyn Progress) -> Result<Health> {
+pub fn verify(chain: &SeedChain, progress: &dyn Progress) -> Result<Health, SeedError> {
     let work = WorkDir::new(None, None)?;
     progress.step(&format!("Seed chain '{}' (dar + par2 discs)", chain.name));
     chain.verify(work.path(), |m| progress.result(m))
 }
 
 /// `list` of seed discs: the newest generation's number and catalogue.
-pub fn list(chain: &SeedChain) -> Result<(u32, Vec<DarEntry>)> {
+pub fn list(chain: &SeedChain) -> Result<(u32, Vec<DarEntry>), SeedError> {
     let work = WorkDir::new(None, None)?;
     chain.list(work.path())
 }

@@ -16,7 +16,7 @@
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
-use anyhow::{anyhow, bail, Context, Result};
+use crate::legacy::error::{BaseProblem, SeedError};
 use sha2::{Digest, Sha256};
 
 use super::dar::{DarEntry, DarKind};
@@ -39,20 +39,17 @@ pub fn seed_chain_id(name: &str, gen1_data_name: &[u8; 10]) -> [u8; 16] {
 }
 
 /// The seed chain found on `sources`, which must be chain `name`.
-fn chain_named(sources: &[PathBuf], name: &str, what: &Path) -> Result<SeedChain> {
-    let chain = detect(sources)?.ok_or_else(|| {
-        anyhow!(
-            "--base {}: no dar files of the seed chain found there",
-            what.display()
-        )
-    })?;
+fn chain_named(sources: &[PathBuf], name: &str, what: &Path) -> Result<SeedChain, SeedError> {
+    let base = |problem| SeedError::Base {
+        path: what.to_path_buf(),
+        problem,
+    };
+    let chain = detect(sources)?.ok_or_else(|| base(BaseProblem::NotFound))?;
     if chain.name != name {
-        bail!(
-            "--base {}: belongs to seed chain '{}', not '{name}'; a continued chain keeps its name (-n {})",
-            what.display(),
-            chain.name,
-            chain.name
-        );
+        return Err(base(BaseProblem::OtherChain {
+            found: chain.name,
+            name: name.to_string(),
+        }));
     }
     Ok(chain)
 }
@@ -61,33 +58,30 @@ fn chain_named(sources: &[PathBuf], name: &str, what: &Path) -> Result<SeedChain
 /// must be beside it, or in a sibling folder, for the chain id), or a directory or image(s) holding
 /// the seed discs (the newest generation found is the base). `Ok(None)` when `path` is not a seed
 /// base, so the caller reads it as one of ours.
-pub fn load_seed_base(path: &Path, name: &str) -> Result<Option<Catalog>> {
+pub fn load_seed_base(path: &Path, name: &str) -> Result<Option<Catalog>, SeedError> {
+    let base = |problem| SeedError::Base {
+        path: path.to_path_buf(),
+        problem,
+    };
     let file_name = path
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
         .unwrap_or_default();
     let (chain, base_gen) = if path.is_file() && file_name.ends_with(".dar") {
         let Some(p) = parse_dar_name(&file_name) else {
-            bail!(
-                "--base {}: not a seed file name (<name>[-gen<N>]-catalog.NNNN.dar)",
-                path.display()
-            );
+            return Err(base(BaseProblem::NotASeedName));
         };
         if !p.catalog {
-            bail!(
-                "--base {}: this is a data slice; pass the isolated catalogue {}-gen{}-catalog.0001.dar, or the directory of seed discs",
-                path.display(),
-                p.chain,
-                p.generation
-            );
+            return Err(base(BaseProblem::DataSlice {
+                chain: p.chain,
+                generation: p.generation,
+            }));
         }
         if p.chain != name {
-            bail!(
-                "--base {}: belongs to seed chain '{}', not '{name}'; a continued chain keeps its name (-n {})",
-                path.display(),
-                p.chain,
-                p.chain
-            );
+            return Err(base(BaseProblem::OtherChain {
+                found: p.chain,
+                name: name.to_string(),
+            }));
         }
         // Generation 1 (for the chain id) is beside the catalogue, or in a sibling disc folder.
         let parent = path.parent().unwrap_or(Path::new(".")).to_path_buf();
@@ -100,7 +94,7 @@ pub fn load_seed_base(path: &Path, name: &str) -> Result<Option<Catalog>> {
         (chain, p.generation)
     } else {
         let probe = super::seed_disc::SeedFiles::collect(&[path.to_path_buf()])
-            .with_context(|| format!("--base {}", path.display()))?;
+            .map_err(|e| base(BaseProblem::Unreadable(e)))?;
         if probe.is_none() {
             return Ok(None);
         }
@@ -114,23 +108,17 @@ pub fn load_seed_base(path: &Path, name: &str) -> Result<Option<Catalog>> {
         (chain, newest)
     };
     if !chain.generations.iter().any(|g| g.generation == 1) {
-        bail!(
-            "--base {}: generation 1 of seed chain '{name}' ({name}-gen1-catalog.0001.dar or {name}-catalog.0001.dar, or its slices) is needed to derive the chain id; put it beside the catalogue, or pass the directory holding all generations' catalogues",
-            path.display()
-        );
+        return Err(base(BaseProblem::NoGeneration1(name.to_string())));
     }
-    let gen1 = chain
-        .open_catalogue(1)
-        .with_context(|| format!("--base {}: generation 1", path.display()))?;
-    let data_name = gen1
-        .data_name()
-        .map_err(|e| anyhow!("--base {}: generation 1: {e}", path.display()))?;
-    let base = chain
+    let generation = |g: u32| move |e: SeedError| base(BaseProblem::Generation(g, Box::new(e)));
+    let gen1 = chain.open_catalogue(1).map_err(generation(1))?;
+    let data_name = gen1.data_name().map_err(|e| generation(1)(e.into()))?;
+    let newest = chain
         .open_catalogue(base_gen)
-        .with_context(|| format!("--base {}: generation {base_gen}", path.display()))?;
-    let entries = base
+        .map_err(generation(base_gen))?;
+    let entries = newest
         .catalogue()
-        .map_err(|e| anyhow!("--base {}: generation {base_gen}: {e}", path.display()))?;
+        .map_err(|e| generation(base_gen)(e.into()))?;
     Ok(Some(Catalog {
         chain: ChainInfo {
             name: name.to_string(),

@@ -16,6 +16,7 @@ use sha2::Sha512;
 use super::dar::extract::{restore_archive, DarRestoreReport};
 use super::dar::{DarArchive, DarEntry, DarError, DarKind};
 use super::par2::{Par2Set, Par2Status};
+use crate::legacy::SeedError;
 use crate::restore::verify::Health;
 use crate::restore::writer::{RestoreOptions, Restorer};
 use crate::sector::FileSectorSource;
@@ -294,7 +295,7 @@ pub struct SeedOutcome {
 }
 
 /// Finds the seed chain on `sources`; None if they hold no seed slice. Several chains: error.
-pub fn detect(sources: &[PathBuf]) -> anyhow::Result<Option<SeedChain>> {
+pub fn detect(sources: &[PathBuf]) -> Result<Option<SeedChain>, SeedError> {
     let Some(files) = SeedFiles::collect(sources)? else {
         return Ok(None);
     };
@@ -327,10 +328,9 @@ pub fn detect(sources: &[PathBuf]) -> anyhow::Result<Option<SeedChain>> {
         }
     }
     if chains.len() > 1 {
-        anyhow::bail!(
-            "the sources hold several seed chains ({}); pass the discs of one chain only",
-            chains.keys().cloned().collect::<Vec<_>>().join(", ")
-        );
+        return Err(SeedError::SeveralChains(
+            chains.keys().cloned().collect::<Vec<_>>().join(", "),
+        ));
     }
     let Some((name, gens)) = chains.into_iter().next() else {
         return Ok(None);
@@ -399,7 +399,7 @@ impl SeedChain {
         name: &str,
         work: &Path,
         repair: bool,
-    ) -> anyhow::Result<(SliceState, Option<PathBuf>)> {
+    ) -> Result<(SliceState, Option<PathBuf>), SeedError> {
         self.check_slice_ranges(name, work, repair, &mut Vec::new())
     }
 
@@ -410,7 +410,7 @@ impl SeedChain {
         work: &Path,
         repair: bool,
         bad_out: &mut Vec<(u64, u64)>,
-    ) -> anyhow::Result<(SliceState, Option<PathBuf>)> {
+    ) -> Result<(SliceState, Option<PathBuf>), SeedError> {
         let sha = sha512_ok(&self.files, name)?;
         if sha == Some(true) {
             return Ok((SliceState::Ok, None));
@@ -486,13 +486,13 @@ impl SeedChain {
     }
 
     /// `verify`: 0 when every slice passes sha512 (or par2), 1 when damage is repairable, 2 when not.
-    pub fn verify(&self, work: &Path, mut say: impl FnMut(&str)) -> anyhow::Result<Health> {
+    pub fn verify(&self, work: &Path, mut say: impl FnMut(&str)) -> Result<Health, SeedError> {
         let mut worst = Health::Ok;
         for g in &self.generations {
             for name in g.slices.values().chain(g.catalogs.values()) {
                 let (st, _) = self
                     .check_slice(name, work, false)
-                    .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+                    .map_err(SeedError::of(name.as_str()))?;
                 let code = match &st {
                     SliceState::Ok | SliceState::Par2Ok | SliceState::Unchecked => Health::Ok,
                     SliceState::Repairable(_) => Health::Repairable,
@@ -507,24 +507,19 @@ impl SeedChain {
 
     /// Opens generation `generation`'s isolated catalogue if at hand, else its slices (read in
     /// place, unchecked: dar's own checks and the catalogue parser apply).
-    pub fn open_catalogue(&self, generation: u32) -> anyhow::Result<DarArchive> {
+    pub fn open_catalogue(&self, generation: u32) -> Result<DarArchive, SeedError> {
         let g = self
             .generations
             .iter()
             .find(|g| g.generation == generation)
-            .ok_or_else(|| {
-                anyhow::anyhow!("generation {generation} is not among the seed files")
-            })?;
+            .ok_or(SeedError::NoGeneration(generation))?;
         let paths = self.catalogue_locations(g)?;
-        DarArchive::open_ranges(&paths).map_err(|e| anyhow::anyhow!("{}: {e}", g.basename))
+        DarArchive::open_ranges(&paths).map_err(|e| SeedError::of(g.basename.as_str())(e.into()))
     }
 
     /// Entries of the newest generation's catalogue (isolated catalogue if present, else the archive).
-    pub fn list(&self, work: &Path) -> anyhow::Result<(u32, Vec<DarEntry>)> {
-        let g = self
-            .generations
-            .last()
-            .ok_or_else(|| anyhow::anyhow!("no generation found"))?;
+    pub fn list(&self, work: &Path) -> Result<(u32, Vec<DarEntry>), SeedError> {
+        let g = self.generations.last().ok_or(SeedError::NoGenerations)?;
         let dir = work.join("slices");
         std::fs::create_dir_all(&dir)?;
         let paths = self.catalogue_locations(g)?;
@@ -539,7 +534,7 @@ impl SeedChain {
         work: &Path,
         opts: RestoreOptions,
         mut say: impl FnMut(&str),
-    ) -> anyhow::Result<SeedOutcome> {
+    ) -> Result<SeedOutcome, SeedError> {
         std::fs::create_dir_all(out)?;
         let mut r = Restorer::new(out, opts)?;
         let outcome = self.extract_into(&mut r, work, &mut say)?;
@@ -556,7 +551,7 @@ impl SeedChain {
         r: &mut Restorer,
         work: &Path,
         mut say: impl FnMut(&str),
-    ) -> anyhow::Result<SeedOutcome> {
+    ) -> Result<SeedOutcome, SeedError> {
         let mut outcome = SeedOutcome::default();
         for g in &self.generations {
             if g.slices.is_empty() {
@@ -582,7 +577,7 @@ impl SeedChain {
                 let mut ranges = Vec::new();
                 let (st, p) = self
                     .check_slice_ranges(name, work, true, &mut ranges)
-                    .map_err(|e| anyhow::anyhow!("{name}: {e}"))?;
+                    .map_err(SeedError::of(name.as_str()))?;
                 if !ranges.is_empty() {
                     bad_ranges.push((n, ranges));
                 }
@@ -603,7 +598,10 @@ impl SeedChain {
             }
             let mut a = match DarArchive::open_ranges(&paths) {
                 Ok(a) => a,
-                Err(e) => anyhow::bail!("generation {} ({}): {e}", g.generation, g.basename),
+                Err(e) => {
+                    let what = format!("generation {} ({})", g.generation, g.basename);
+                    return Err(SeedError::of(what)(e.into()));
+                }
             };
             for (slice, ranges) in &bad_ranges {
                 a.mark_damaged(*slice, ranges);
@@ -616,8 +614,9 @@ impl SeedChain {
                         .map(|e| e.path),
                 );
             }
-            restore_archive(&a, r, &mut outcome.report)
-                .map_err(|e: DarError| anyhow::anyhow!("generation {}: {e}", g.generation))?;
+            restore_archive(&a, r, &mut outcome.report).map_err(|e: DarError| {
+                SeedError::of(format!("generation {}", g.generation))(e.into())
+            })?;
             outcome.generations.push(g.generation);
             say(&format!(
                 "generation {} restored ({} slice(s))",

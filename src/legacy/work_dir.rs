@@ -4,7 +4,7 @@
 use std::path::{Path, PathBuf};
 
 /// The directory, and whether it is ours to remove.
-pub struct WorkDir {
+pub(super) struct WorkDir {
     path: PathBuf,
     keep: bool,
     /// Parent created for it, removed too when left empty.
@@ -14,7 +14,7 @@ pub struct WorkDir {
 impl WorkDir {
     /// `base`: kept user work directory; else a fresh one under `parent` (or the temp dir),
     /// removed on drop.
-    pub fn new(base: Option<&PathBuf>, parent: Option<&Path>) -> std::io::Result<WorkDir> {
+    pub(super) fn new(base: Option<&PathBuf>, parent: Option<&Path>) -> std::io::Result<WorkDir> {
         if let Some(b) = base {
             std::fs::create_dir_all(b)?;
             return Ok(WorkDir {
@@ -42,7 +42,7 @@ impl WorkDir {
         })
     }
     /// Its path.
-    pub fn path(&self) -> &Path {
+    pub(super) fn path(&self) -> &Path {
         &self.path
     }
 }

@@ -20,6 +20,8 @@ pub mod op {
     pub const READ_TRACK_INFORMATION: u8 = 0x52;
     pub const MODE_SENSE_10: u8 = 0x5A;
     pub const CLOSE_TRACK_SESSION: u8 = 0x5B;
+    pub const READ_BUFFER_CAPACITY: u8 = 0x5C;
+    pub const GET_PERFORMANCE: u8 = 0xAC;
     pub const READ_12: u8 = 0xA8;
     pub const WRITE_12: u8 = 0xAA;
     pub const SET_STREAMING: u8 = 0xB6;
@@ -159,6 +161,28 @@ pub fn streaming_descriptor(end_lba: u32, read_kbs: u32, write_kbs: u32) -> [u8;
     d[20..24].copy_from_slice(&be32(write_kbs));
     d[24..28].copy_from_slice(&be32(1000));
     d
+}
+
+/// READ BUFFER CAPACITY (MMC-6 §6.20): byte 1 bit 0 BLOCK (0 = sizes in bytes), bytes 7–8
+/// ALLOCATION LENGTH. Answer: bytes 4–7 LENGTH OF BUFFER, 8–11 BLANK LENGTH OF BUFFER.
+pub fn read_buffer_capacity(alloc: u16) -> [u8; 10] {
+    let mut c = [0u8; 10];
+    c[0] = op::READ_BUFFER_CAPACITY;
+    c[7..9].copy_from_slice(&be16(alloc));
+    c
+}
+
+/// GET PERFORMANCE (MMC-6 §6.8): byte 1 DATA TYPE (type 00h: bits 4–3 TOLERANCE, bit 2 WRITE,
+/// bits 1–0 EXCEPT), bytes 2–5 STARTING LBA, 8–9 MAXIMUM NUMBER OF DESCRIPTORS, byte 10 TYPE
+/// (00h performance, 03h write speed).
+pub fn get_performance(data_type: u8, lba: u32, max_descriptors: u16, ty: u8) -> [u8; 12] {
+    let mut c = [0u8; 12];
+    c[0] = op::GET_PERFORMANCE;
+    c[1] = data_type;
+    c[2..6].copy_from_slice(&be32(lba));
+    c[8..10].copy_from_slice(&be16(max_descriptors));
+    c[10] = ty;
+    c
 }
 
 /// READ(10) (SBC-3 Table 97 / MMC-6 §6.15): bytes 2–5 LBA, bytes 7–8 TRANSFER LENGTH.
@@ -326,6 +350,12 @@ mod tests {
         );
         assert_eq!(write_12(1, 2), [0xAA, 0, 0, 0, 0, 1, 0, 0, 0, 2, 0, 0]);
         assert_eq!(synchronize_cache(true), [0x35, 2, 0, 0, 0, 0, 0, 0, 0, 0]);
+        assert_eq!(read_buffer_capacity(12), [0x5C, 0, 0, 0, 0, 0, 0, 0, 12, 0]);
+        assert_eq!(
+            get_performance(0, 0, 16, 3),
+            [0xAC, 0, 0, 0, 0, 0, 0, 0, 0, 16, 3, 0]
+        );
+        assert_eq!(get_performance(0x14, 0, 1, 0)[1], 0x14);
         assert_eq!(
             close_track_session(true, 2, 1),
             [0x5B, 1, 2, 0, 0, 1, 0, 0, 0, 0]

@@ -27,7 +27,8 @@ use crate::sector::{SectorSource, SECTOR_SIZE};
 /// How hard to try.
 #[derive(Clone, Debug)]
 pub struct ReadPolicy {
-    /// Most sectors per READ command (64 KiB = one BD ECC cluster is the unit of damage).
+    /// Most sectors per READ command (64 KiB = one BD ECC cluster is the unit of damage);
+    /// lowered at [`DriveSectorSource::open`] to the drive's transfer limit.
     pub max_block: u32,
     /// Consecutive unreadable sectors after which the rest of a failing area is skipped.
     pub skip_after: u32,
@@ -94,10 +95,14 @@ impl DriveSectorSource {
     /// missing is read from this drive.
     pub fn open(
         mut drive: Box<dyn Drive>,
-        policy: ReadPolicy,
+        mut policy: ReadPolicy,
         rescue: Option<(&Path, &Path)>,
     ) -> Result<Self, DiscSourceError> {
         let name = drive.name();
+        // Never above what the kernel lets through for this drive (32 KiB multiples).
+        policy.max_block =
+            super::transfer::sectors_per_command(drive.max_transfer(), u64::from(policy.max_block))
+                as u32;
         let (sectors, block) = drive.read_capacity().map_err(|e| DiscSourceError::Drive {
             drive: name.clone(),
             source: e,

@@ -58,6 +58,12 @@ pub trait Drive: Send {
     /// How the user knows this drive, e.g. "/dev/sr0 (HL-DT-ST BD-RE WH16NS60)".
     fn name(&self) -> String;
 
+    /// Largest data phase, in bytes, one command may carry on the path to this drive (the
+    /// kernel's queue limit for SG_IO: a longer one fails with EIO and moves nothing). Transfer
+    /// sizes are decided from it in [`super::transfer`], nowhere else. No default: a wrapper
+    /// that forgot to pass it on would silently lift the limit.
+    fn max_transfer(&self) -> usize;
+
     /// Lets waiting loops sleep: the simulated drive advances its own clock instead, so tests
     /// of "becoming ready" and slow sectors run in milliseconds.
     fn sleep(&mut self, d: Duration) {
@@ -76,6 +82,9 @@ impl<D: Drive + ?Sized> Drive for Box<D> {
     }
     fn name(&self) -> String {
         (**self).name()
+    }
+    fn max_transfer(&self) -> usize {
+        (**self).max_transfer()
     }
     fn sleep(&mut self, d: Duration) {
         (**self).sleep(d)

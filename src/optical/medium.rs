@@ -205,6 +205,9 @@ mod tests {
                 _ => Ok(CommandStatus::CheckCondition(invalid)),
             }
         }
+        fn max_transfer(&self) -> usize {
+            128 << 10
+        }
         fn name(&self) -> String {
             "/dev/sr0 (PIONEER BD-RW BDR-XD08)".into()
         }

@@ -14,9 +14,14 @@ use super::sense::{Action, Sense};
 
 /// Timeout for quick commands (inquiry, status, configuration).
 pub const SHORT_TIMEOUT: Duration = Duration::from_secs(30);
-/// Timeout for reads/writes of one transfer and for SYNCHRONIZE CACHE / CLOSE, which can take
-/// minutes on a BD-R (finalisation).
+/// Timeout for reads/writes of one transfer and for tray movements.
 pub const LONG_TIMEOUT: Duration = Duration::from_secs(600);
+/// Timeout of SYNCHRONIZE CACHE / CLOSE TRACK/SESSION sent with Immed=1, which return as soon
+/// as the drive has accepted them (libburn: 200 s, spc.h `Libburn_mmc_sync_timeouT`).
+pub const IMMED_TIMEOUT: Duration = Duration::from_secs(200);
+/// Timeout of the same commands without Immed: they return when finished, which can take most
+/// of an hour on a BD-R (libburn `Libburn_mmc_sync_noim_timeouT`, `…close_noim_timeouT`: 3600 s).
+pub const NO_IMMED_TIMEOUT: Duration = Duration::from_secs(3600);
 
 /// Why an MMC command failed.
 #[derive(Debug, thiserror::Error)]
@@ -89,10 +94,17 @@ fn run<D: Drive + ?Sized>(
     data: DataPhase<'_>,
     timeout: Duration,
 ) -> Result<usize, MmcError> {
+    let offered = match &data {
+        DataPhase::None => 0,
+        DataPhase::In(b) => b.len(),
+        DataPhase::Out(b) => b.len(),
+    };
     match d.execute(cdb, data, timeout) {
         Ok(CommandStatus::Good { transferred }) => Ok(transferred),
         Ok(CommandStatus::CheckCondition(sense)) => match sense {
-            Some(s) if s.action() == Action::Ok => Ok(0),
+            // RECOVERED ERROR / NO SENSE: the command completed and its data is good (libburn:
+            // GO_ON with the data). The transport counted no residue, so all of it arrived.
+            Some(s) if s.action() == Action::Ok => Ok(offered),
             sense => Err(MmcError::Check { command, sense }),
         },
         Ok(CommandStatus::Busy) => Err(MmcError::Busy { command }),
@@ -130,6 +142,18 @@ pub trait Mmc: Drive {
                 _ => Err(e),
             },
         }
+    }
+
+    /// TEST UNIT READY, unclassified: the sense says why the drive is not ready.
+    fn test_unit_ready(&mut self) -> Result<(), MmcError> {
+        run(
+            self,
+            "TEST UNIT READY",
+            &cdb::test_unit_ready(),
+            DataPhase::None,
+            SHORT_TIMEOUT,
+        )
+        .map(|_| ())
     }
 
     /// Polls TEST UNIT READY until the medium is ready (or `limit` passes). `Ok(false)` when the
@@ -246,33 +270,100 @@ pub trait Mmc: Drive {
         .map(|_| ())
     }
 
-    /// SYNCHRONIZE CACHE: flush the drive's write buffer to the medium.
-    fn synchronize_cache(&mut self) -> Result<(), MmcError> {
+    /// SYNCHRONIZE CACHE: flush the drive's write buffer to the medium. With `immed` the drive
+    /// answers at once and reports 2/04/08 to TEST UNIT READY until the flush is done.
+    fn synchronize_cache(&mut self, immed: bool) -> Result<(), MmcError> {
         run(
             self,
             "SYNCHRONIZE CACHE",
-            &cdb::synchronize_cache(false),
+            &cdb::synchronize_cache(immed),
             DataPhase::None,
-            LONG_TIMEOUT,
+            if immed {
+                IMMED_TIMEOUT
+            } else {
+                NO_IMMED_TIMEOUT
+            },
         )
         .map(|_| ())
     }
 
-    /// CLOSE TRACK/SESSION with `function` (1 = close track, 2 = close session; on BD-R SRM
-    /// function 2 finalises when no further session is wanted) for track/session `number`.
-    fn close_track_session(&mut self, function: u8, number: u16) -> Result<(), MmcError> {
+    /// CLOSE TRACK/SESSION with `function` (1 = close track, 2 = close session, 6 = finalise
+    /// a BD-R) for track/session `number`. With `immed` the drive answers at once and reports
+    /// 2/04/07 (or 2/04/08) to TEST UNIT READY until it is done.
+    fn close_track_session(
+        &mut self,
+        immed: bool,
+        function: u8,
+        number: u16,
+    ) -> Result<(), MmcError> {
         run(
             self,
             "CLOSE TRACK/SESSION",
-            &cdb::close_track_session(false, function, number),
+            &cdb::close_track_session(immed, function, number),
             DataPhase::None,
-            LONG_TIMEOUT,
+            if immed {
+                IMMED_TIMEOUT
+            } else {
+                NO_IMMED_TIMEOUT
+            },
         )
         .map(|_| ())
     }
 
-    /// SET STREAMING with one performance descriptor covering the disc (`kbs` in kB/s, both
-    /// read and write). Falls back to SET CD SPEED when the drive rejects SET STREAMING.
+    /// GET PERFORMANCE type 03h: the write speeds the drive offers for the loaded medium, as
+    /// (end LBA, read kB/s, write kB/s), fastest first as drives list them.
+    fn write_speeds(&mut self) -> Result<Vec<(u32, u32, u32)>, MmcError> {
+        let max: u16 = 16;
+        let alloc = 8 + 16 * usize::from(max);
+        let d = read_in(
+            self,
+            "GET PERFORMANCE",
+            &cdb::get_performance(0, 0, max, 3),
+            alloc,
+        )?;
+        response::parse_write_speeds(&d).ok_or(MmcError::Malformed {
+            command: "GET PERFORMANCE",
+        })
+    }
+
+    /// GET PERFORMANCE type 00h, write, nominal: the write speed in effect (kB/s).
+    fn current_write_speed(&mut self) -> Result<Option<u32>, MmcError> {
+        let d = read_in(
+            self,
+            "GET PERFORMANCE",
+            &cdb::get_performance(0x14, 0, 4, 0),
+            8 + 16 * 4,
+        )?;
+        Ok(response::parse_nominal_performance(&d))
+    }
+
+    /// READ BUFFER CAPACITY: (buffer size, free bytes) of the drive's write buffer.
+    fn buffer_capacity(&mut self) -> Result<(u32, u32), MmcError> {
+        let d = read_in(
+            self,
+            "READ BUFFER CAPACITY",
+            &cdb::read_buffer_capacity(12),
+            12,
+        )?;
+        response::parse_buffer_capacity(&d).ok_or(MmcError::Malformed {
+            command: "READ BUFFER CAPACITY",
+        })
+    }
+
+    /// Whether the medium is formatted for BD-R Pseudo-Overwrite (feature 0038h current).
+    fn pow_current(&mut self) -> Result<bool, MmcError> {
+        let alloc = cdb::GET_CONFIGURATION_MIN_ALLOC.max(64);
+        let d = read_in(
+            self,
+            "GET CONFIGURATION",
+            &cdb::get_configuration(2, 0x0038, alloc),
+            usize::from(alloc),
+        )?;
+        Ok(response::parse_pow_current(&d))
+    }
+
+    /// SET STREAMING with one performance descriptor from LBA 0 to `end_lba` (read and write
+    /// speeds in kB/s). Falls back to SET CD SPEED when the drive rejects SET STREAMING.
     fn set_speed(&mut self, end_lba: u32, read_kbs: u32, write_kbs: u32) -> Result<(), MmcError> {
         let desc = cdb::streaming_descriptor(end_lba, read_kbs, write_kbs);
         let c = cdb::set_streaming(desc.len() as u16);

@@ -19,3 +19,4 @@ pub mod sense;
 pub mod sg;
 pub mod sim;
 pub mod trace;
+pub mod transfer;

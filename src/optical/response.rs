@@ -79,14 +79,16 @@ pub enum DiscStatus {
 
 /// Standard disc information (MMC-6 Table 446): byte 2 bit 4 ERASABLE, bits 3–2 STATE OF LAST
 /// SESSION, bits 1–0 DISC STATUS; byte 4 NUMBER OF SESSIONS (LSB); byte 6 LAST TRACK IN LAST
-/// SESSION (LSB).
+/// SESSION (LSB), byte 11 its MSB.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub struct DiscInfo {
     pub status: DiscStatus,
     pub erasable: bool,
     pub last_session_state: u8,
     pub sessions: u8,
-    pub last_track: u8,
+    /// Last track in the last session: the track READ TRACK INFORMATION and CLOSE TRACK
+    /// address on BD-R (1 on a blank disc, its invisible track).
+    pub last_track: u16,
 }
 
 pub fn parse_disc_information(d: &[u8]) -> Option<DiscInfo> {
@@ -101,8 +103,50 @@ pub fn parse_disc_information(d: &[u8]) -> Option<DiscInfo> {
         erasable: b2 & 0x10 != 0,
         last_session_state: (b2 >> 2) & 0x03,
         sessions: d.get(4).copied().unwrap_or(0),
-        last_track: d.get(6).copied().unwrap_or(0),
+        last_track: u16::from_be_bytes([
+            d.get(11).copied().unwrap_or(0),
+            d.get(6).copied().unwrap_or(0),
+        ]),
     })
+}
+
+/// Write speed descriptors of GET PERFORMANCE type 03h (MMC-6 Table 341): an 8-byte header,
+/// then 16-byte descriptors, bytes 4–7 END LBA, 8–11 READ SPEED, 12–15 WRITE SPEED (kB/s).
+/// Returns (end LBA, read kB/s, write kB/s) per descriptor, in the drive's order.
+pub fn parse_write_speeds(d: &[u8]) -> Option<Vec<(u32, u32, u32)>> {
+    let len = usize::try_from(be32(d, 0)?).ok()?;
+    let end = (len.saturating_add(4)).min(d.len());
+    let body = d.get(8..end)?;
+    Some(
+        body.chunks_exact(16)
+            .filter_map(|c| Some((be32(c, 4)?, be32(c, 8)?, be32(c, 12)?)))
+            .collect(),
+    )
+}
+
+/// Nominal performance of GET PERFORMANCE type 00h (MMC-6 Table 339): 8-byte header, then
+/// 16-byte descriptors, bytes 4–7 START PERFORMANCE, 12–15 END PERFORMANCE (kB/s). Returns the
+/// highest END PERFORMANCE (the speed the drive will use at the outer edge).
+pub fn parse_nominal_performance(d: &[u8]) -> Option<u32> {
+    let len = usize::try_from(be32(d, 0)?).ok()?;
+    let end = (len.saturating_add(4)).min(d.len());
+    d.get(8..end)?
+        .chunks_exact(16)
+        .filter_map(|c| be32(c, 12))
+        .max()
+}
+
+/// READ BUFFER CAPACITY (MMC-6 Table 517): bytes 4–7 LENGTH OF BUFFER, 8–11 BLANK LENGTH OF
+/// BUFFER, in bytes. Returns (size, free).
+pub fn parse_buffer_capacity(d: &[u8]) -> Option<(u32, u32)> {
+    Some((be32(d, 4)?, be32(d, 8)?))
+}
+
+/// Whether GET CONFIGURATION (RT=2, starting feature 0038h) reports feature 0038h "BD-R
+/// Pseudo-Overwrite" as current: feature descriptor from byte 8, code in bytes 0–1, bit 0 of
+/// byte 2 CURRENT.
+pub fn parse_pow_current(d: &[u8]) -> bool {
+    be16(d, 8) == Some(0x0038) && d.get(10).is_some_and(|b| b & 0x01 != 0)
 }
 
 /// Track information (MMC-6 Table 540): byte 7 bit 0 NWA_V, bytes 8–11 LOGICAL TRACK START
@@ -168,6 +212,10 @@ pub fn fuzz_responses(data: &[u8]) {
     let _ = parse_disc_information(data);
     let _ = parse_track_information(data);
     let _ = parse_format_capacities(data);
+    let _ = parse_write_speeds(data);
+    let _ = parse_nominal_performance(data);
+    let _ = parse_buffer_capacity(data);
+    let _ = parse_pow_current(data);
     let _ = super::sense::Sense::parse(data).map(|s| (s.action(), s.describe()));
 }
 

@@ -58,6 +58,9 @@ pub struct Sense {
     pub key: SenseKey,
     pub asc: u8,
     pub ascq: u8,
+    /// PROGRESS INDICATION of a NOT READY answer while a long operation runs (sense-key
+    /// specific bytes with SKSV set): done fraction × 65 536. `None` when the drive gave none.
+    pub progress: Option<u16>,
 }
 
 /// (ASC, ASCQ or None for "any qualifier", action, text) — SPC-4 Annex D (Table D.1) and
@@ -80,6 +83,20 @@ const TABLE: &[(u8, Option<u8>, Action, &str)] = &[
         Some(0x01),
         Action::Retry,
         "logical unit is in process of becoming ready",
+    ),
+    // 04/02 and 04/03 never clear by themselves: libburn's spc_wait_unit_attention (spc.c:150)
+    // fails at once instead of waiting out its limit.
+    (
+        0x04,
+        Some(0x02),
+        Action::Fail,
+        "logical unit not ready, initializing command required",
+    ),
+    (
+        0x04,
+        Some(0x03),
+        Action::Fail,
+        "logical unit not ready, manual intervention required",
     ),
     (
         0x04,
@@ -165,7 +182,10 @@ const TABLE: &[(u8, Option<u8>, Action, &str)] = &[
     (0x30, None, Action::Illegal, "incompatible medium"),
     (0x31, None, Action::Medium, "medium format corrupted"),
     (0x3A, None, Action::NoMedium, "medium not present"),
-    (0x3E, Some(0x02), Action::Retry, "timeout on logical unit"),
+    // 3E/xx: the logical unit failed (self-test, timeout): libburn gives up (spc.c, FAIL), and
+    // so do we rather than repeat a command the drive could not finish.
+    (0x3E, Some(0x02), Action::Fail, "timeout on logical unit"),
+    (0x3E, None, Action::Fail, "logical unit failure"),
     (0x44, None, Action::Fail, "internal target failure"),
     (0x53, Some(0x02), Action::Fail, "medium removal prevented"),
     (
@@ -184,7 +204,23 @@ const TABLE: &[(u8, Option<u8>, Action, &str)] = &[
     ),
 ];
 
+/// The sense-key specific field (3 bytes): SKSV (byte 0 bit 7) and a 16-bit value.
+fn progress_field(b: Option<&[u8]>) -> Option<u16> {
+    let b = b?;
+    (b.len() == 3 && b[0] & 0x80 != 0).then(|| u16::from_be_bytes([b[1], b[2]]))
+}
+
 impl Sense {
+    /// Sense without progress indication.
+    pub fn new(key: SenseKey, asc: u8, ascq: u8) -> Sense {
+        Sense {
+            key,
+            asc,
+            ascq,
+            progress: None,
+        }
+    }
+
     /// Parse sense data in fixed or descriptor format. `None` when there is nothing usable
     /// (too short, unknown response code). Never panics.
     pub fn parse(data: &[u8]) -> Option<Sense> {
@@ -202,17 +238,36 @@ impl Sense {
                 } else {
                     (0, 0)
                 };
+                // Sense-key specific bytes 15–17 exist when the additional length covers them.
+                let progress = if add_len >= 10 {
+                    progress_field(data.get(15..18))
+                } else {
+                    None
+                };
                 Some(Sense {
                     key: SenseKey::from_u8(key),
                     asc,
                     ascq,
+                    progress,
                 })
             }
-            0x72 | 0x73 => Some(Sense {
-                key: SenseKey::from_u8(*data.get(1)?),
-                asc: data.get(2).copied().unwrap_or(0),
-                ascq: data.get(3).copied().unwrap_or(0),
-            }),
+            0x72 | 0x73 => {
+                // Descriptors from byte 8: type 02h is the sense-key specific one (SPC-4 §4.5.2.3).
+                let mut progress = None;
+                let mut at = 8usize;
+                while let (Some(&ty), Some(&len)) = (data.get(at), data.get(at + 1)) {
+                    if ty == 0x02 {
+                        progress = progress_field(data.get(at + 4..at + 7));
+                    }
+                    at += 2 + usize::from(len);
+                }
+                Some(Sense {
+                    key: SenseKey::from_u8(*data.get(1)?),
+                    asc: data.get(2).copied().unwrap_or(0),
+                    ascq: data.get(3).copied().unwrap_or(0),
+                    progress,
+                })
+            }
             _ => None,
         }
     }
@@ -303,23 +358,19 @@ mod tests {
     #[test]
     fn decodes_fixed_and_descriptor_formats() {
         let s = Sense::parse(&fixed(0x02, 0x04, 0x08)).unwrap();
-        assert_eq!(
-            s,
-            Sense {
-                key: SenseKey::NotReady,
-                asc: 0x04,
-                ascq: 0x08
-            }
-        );
+        assert_eq!(s, Sense::new(SenseKey::NotReady, 0x04, 0x08));
         let s = Sense::parse(&[0x72, 0x03, 0x11, 0x00, 0, 0, 0, 0]).unwrap();
-        assert_eq!(
-            s,
-            Sense {
-                key: SenseKey::MediumError,
-                asc: 0x11,
-                ascq: 0
-            }
-        );
+        assert_eq!(s, Sense::new(SenseKey::MediumError, 0x11, 0));
+        // Progress indication of a long operation (SKSV + 16 bits), both formats.
+        let mut f = fixed(0x02, 0x04, 0x07);
+        f[15..18].copy_from_slice(&[0x80, 0x40, 0x00]);
+        assert_eq!(Sense::parse(&f).unwrap().progress, Some(0x4000));
+        f[15] = 0;
+        assert_eq!(Sense::parse(&f).unwrap().progress, None);
+        let d = [
+            0x72, 0x02, 0x04, 0x08, 0, 0, 0, 8, 0x02, 6, 0, 0, 0x80, 0x80, 0x00, 0,
+        ];
+        assert_eq!(Sense::parse(&d).unwrap().progress, Some(0x8000));
         // The valid bit (0x80) does not change the format.
         let mut f = fixed(0x05, 0x24, 0);
         f[0] = 0xF0;
@@ -331,6 +382,17 @@ mod tests {
         let cases: &[(u8, u8, u8, Action, &str)] = &[
             (0x02, 0x04, 0x08, Action::Retry, "long write in progress"),
             (0x02, 0x04, 0x01, Action::Retry, "becoming ready"),
+            (
+                0x02,
+                0x04,
+                0x02,
+                Action::Fail,
+                "initializing command required",
+            ),
+            (0x02, 0x04, 0x03, Action::Fail, "manual intervention"),
+            (0x02, 0x04, 0x07, Action::Retry, "operation in progress"),
+            (0x0B, 0x3E, 0x02, Action::Fail, "timeout on logical unit"),
+            (0x04, 0x3E, 0x01, Action::Fail, "logical unit failure"),
             (0x02, 0x3A, 0x01, Action::NoMedium, "medium not present"),
             (0x02, 0x3A, 0x02, Action::NoMedium, "medium not present"),
             (0x03, 0x0C, 0x00, Action::Medium, "write error"),

@@ -36,6 +36,7 @@ use std::time::Duration;
 
 use super::drive::{CommandStatus, DataPhase, Drive, TransportError};
 use super::sense::Sense;
+use super::transfer::KernelLimits;
 
 /// How the drive will be used, which decides the open flags.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -127,9 +128,6 @@ nix::ioctl_read_bad!(blk_sect_get, BLKSECTGET, libc::c_ushort);
 /// fits in 18, descriptor format in a few more. 64 leaves room for vendor descriptors.
 const SENSE_LEN: usize = 64;
 
-/// Largest transfer we put into one command, whatever the kernel allows.
-const MAX_TRANSFER_CAP: usize = 1 << 20;
-
 /// A real optical drive opened through Linux SG_IO.
 pub struct SgDrive {
     /// The open device node; every command goes through it.
@@ -140,8 +138,9 @@ pub struct SgDrive {
     ident: String,
     /// Whether `file` was opened for writing (write commands need it).
     writable: bool,
-    /// Largest data phase the kernel accepts for this device in one command, in bytes: a
-    /// multiple of 2048, at least 2048, at most [`MAX_TRANSFER_CAP`].
+    /// Largest data phase the kernel accepts for this device in one command, in bytes: the
+    /// smallest of BLKSECTGET and the queue's `max_hw_sectors_kb` / `max_sectors_kb`; a
+    /// multiple of 2048, at least 2048, at most [`super::transfer::LIMIT_CAP`].
     max_transfer: usize,
 }
 
@@ -164,17 +163,8 @@ impl SgDrive {
         if unsafe { sg_get_version_num(file.as_raw_fd(), &mut version) }.is_err() {
             return Err(OpenError::NotScsi { path: shown });
         }
-        let max_transfer = if ft.is_block_device() {
-            let mut sectors: libc::c_ushort = 0;
-            // SAFETY: valid open descriptor; BLKSECTGET writes one unsigned short to `sectors`.
-            match unsafe { blk_sect_get(file.as_raw_fd(), &mut sectors) } {
-                Ok(_) if sectors > 0 => usize::from(sectors) * 512,
-                _ => 64 << 10,
-            }
-        } else {
-            64 << 10
-        };
-        let max_transfer = (max_transfer.min(MAX_TRANSFER_CAP) / 2048).max(1) * 2048;
+        let limits = kernel_limits(&file, &meta);
+        let max_transfer = limits.effective();
         let mut drive = SgDrive {
             file,
             path: path.to_path_buf(),
@@ -198,10 +188,52 @@ impl SgDrive {
     pub fn writable(&self) -> bool {
         self.writable
     }
+}
 
-    /// Largest data phase for one command, in bytes (a multiple of 2048).
-    pub fn max_transfer(&self) -> usize {
-        self.max_transfer
+/// The kernel's limits for one command to this device: BLKSECTGET on a block device, and the
+/// request queue's `max_hw_sectors_kb` (what `sg_io()` enforces), `max_sectors_kb`,
+/// `max_segments` and `max_segment_size` from sysfs — `/sys/dev/block/MAJ:MIN/queue` for `/dev/srN`, the `device/block/*/queue` of
+/// `/sys/dev/char/MAJ:MIN` for `/dev/sgN`.
+fn kernel_limits(file: &File, meta: &std::fs::Metadata) -> KernelLimits {
+    use std::os::unix::fs::MetadataExt;
+    let ft = meta.file_type();
+    let blksectget = if ft.is_block_device() {
+        let mut sectors: libc::c_ushort = 0;
+        // SAFETY: valid open descriptor; BLKSECTGET writes one unsigned short to `sectors`.
+        match unsafe { blk_sect_get(file.as_raw_fd(), &mut sectors) } {
+            Ok(_) if sectors > 0 => Some(usize::from(sectors) * 512),
+            _ => None,
+        }
+    } else {
+        None
+    };
+    let rdev = meta.rdev();
+    let major = ((rdev >> 8) & 0xfff) | ((rdev >> 32) & !0xfff);
+    let minor = (rdev & 0xff) | ((rdev >> 12) & !0xff);
+    let queue = if ft.is_block_device() {
+        Some(PathBuf::from(format!(
+            "/sys/dev/block/{major}:{minor}/queue"
+        )))
+    } else {
+        std::fs::read_dir(format!("/sys/dev/char/{major}:{minor}/device/block"))
+            .ok()
+            .and_then(|mut rd| rd.next())
+            .and_then(|e| e.ok())
+            .map(|e| e.path().join("queue"))
+    };
+    let read_number = |name: &str| {
+        queue
+            .as_ref()
+            .and_then(|q| std::fs::read_to_string(q.join(name)).ok())
+            .and_then(|t| t.trim().parse::<usize>().ok())
+    };
+    let kb = |name: &str| read_number(name).and_then(|v| v.checked_mul(1024));
+    KernelLimits {
+        blksectget,
+        max_hw_sectors: kb("max_hw_sectors_kb"),
+        max_sectors: kb("max_sectors_kb"),
+        max_segments: read_number("max_segments"),
+        max_segment_size: read_number("max_segment_size"),
     }
 }
 
@@ -345,6 +377,10 @@ impl Drive for SgDrive {
         )
     }
 
+    fn max_transfer(&self) -> usize {
+        self.max_transfer
+    }
+
     fn name(&self) -> String {
         if self.ident.is_empty() {
             self.path.display().to_string()
@@ -366,6 +402,9 @@ fn ioctl_error(errno: nix::errno::Errno, opcode: u8, len: usize, writable: bool)
         ),
         Errno::EINVAL | Errno::ENOMEM | Errno::EOVERFLOW => format!(
             "the kernel rejected command 0x{opcode:02X} with a {len}-byte transfer ({errno}); the transfer may be too large for this drive"
+        ),
+        Errno::EIO if len > 0 => format!(
+            "SG_IO failed: {errno} (drive disconnected, or the {len}-byte transfer of command 0x{opcode:02X} is above the kernel's limit for this drive)"
         ),
         Errno::ENODEV | Errno::ENXIO | Errno::EIO => {
             format!("SG_IO failed: {errno} (drive disconnected?)")
@@ -414,6 +453,14 @@ mod driver {
     pub const SENSE: u16 = 0x08;
 }
 
+/// GOOD with the bytes actually moved (`dxfer_len − resid`, a nonsense residue clamped).
+fn good(o: &Outcome<'_>) -> CommandStatus {
+    let resid = usize::try_from(o.resid).unwrap_or(0).min(o.dxfer_len);
+    CommandStatus::Good {
+        transferred: o.dxfer_len - resid,
+    }
+}
+
 /// Decides what one SG_IO round trip means. Pure, so the whole table is unit-tested.
 fn classify(o: &Outcome<'_>, timeout: Duration) -> Result<CommandStatus, TransportError> {
     match o.host_status {
@@ -458,12 +505,14 @@ fn classify(o: &Outcome<'_>, timeout: Duration) -> Result<CommandStatus, Transpo
                     return Ok(CommandStatus::CheckCondition(Some(s)));
                 }
             }
-            let resid = usize::try_from(o.resid).unwrap_or(0).min(o.dxfer_len);
-            Ok(CommandStatus::Good {
-                transferred: o.dxfer_len - resid,
-            })
+            Ok(good(o))
         }
-        0x02 => Ok(CommandStatus::CheckCondition(Sense::parse(o.sense))),
+        // RECOVERED ERROR (or NO SENSE) with CHECK CONDITION: the command completed and its
+        // data is good — keep what was transferred (libburn: GO_ON, spc.c).
+        0x02 => match Sense::parse(o.sense) {
+            Some(s) if s.action() == super::sense::Action::Ok => Ok(good(o)),
+            sense => Ok(CommandStatus::CheckCondition(sense)),
+        },
         0x08 | 0x18 | 0x28 => Ok(CommandStatus::Busy),
         0x40 => Err(TransportError::Reset), // TASK ABORTED: another initiator's reset
         s => Err(TransportError::Other(format!(
@@ -551,6 +600,11 @@ mod tests {
         assert_eq!(
             classify(&outcome(0, 0, 0, 0, &recovered), T).unwrap(),
             CommandStatus::Good { transferred: 2048 }
+        );
+        // CHECK CONDITION with RECOVERED ERROR: the data arrived and is kept.
+        assert_eq!(
+            classify(&outcome(0x02, 0, driver::SENSE, 48, &recovered), T).unwrap(),
+            CommandStatus::Good { transferred: 2000 }
         );
     }
 

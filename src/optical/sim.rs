@@ -7,6 +7,15 @@
 //! load, "long write in progress" (2/04/08) after SYNCHRONIZE CACHE / CLOSE, and a unit attention
 //! (6/29/00, bus reset) after N commands.
 //!
+//! It also refuses what real drives and the Linux kernel refuse, so tests catch code that only
+//! works on a forgiving simulator: a transfer above `max_transfer` fails with EIO before the
+//! drive sees it; READ TRACK INFORMATION of track FFh on BD media gets 5/24/00; flushes and
+//! closes take simulated time (Immed=1: answered at once, then 2/04/08 or 2/04/07 with progress;
+//! without Immed: a transport timeout past the command's timeout while the drive carries on); a
+//! POW-formatted BD-R cannot be closed; SET STREAMING with FFFFFFFFh sizes is refused; a
+//! modelled write buffer answers 2/04/08 when full and counts underruns; chosen answers can be
+//! lost (`lost_answers`).
+//!
 //! Two ways to build one:
 //! - in memory ([`SimDrive::in_memory`]): for unit tests; contents live in `Vec`s;
 //! - file-backed ([`SimDrive::open_dir`], `-D sim:DIR` on the command line): the drive is
@@ -37,6 +46,8 @@ use crate::sector::SECTOR_SIZE;
 /// BD 1x in kB/s (MMC speeds count 1000 bytes per kB).
 pub const BD_1X_KBS: u32 = 4495;
 const SS: u64 = SECTOR_SIZE as u64;
+/// Host → drive transfer rate when the write buffer is modelled (SATA, about 150 MB/s).
+const HOST_BYTES_PER_SEC: f64 = 150e6;
 
 /// Errors opening or saving a file-backed simulated drive.
 #[derive(Debug, thiserror::Error)]
@@ -83,6 +94,9 @@ impl Profile {
             Profile::DvdPlusR => 0x1B,
             Profile::BdRom => 0x40,
         }
+    }
+    fn is_bd(self) -> bool {
+        matches!(self, Profile::BdR | Profile::BdRe | Profile::BdRom)
     }
     fn write_once(self) -> bool {
         matches!(self, Profile::BdR | Profile::DvdPlusR)
@@ -235,9 +249,18 @@ pub struct Medium {
     /// Scattered unreadable sectors without listing them: see [`RandomDamage`].
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub random_unreadable: Option<RandomDamage>,
+    /// A BD-R formatted for Pseudo-Overwrite: GET CONFIGURATION reports feature 0038h current,
+    /// READ FORMAT CAPACITIES a formatted disc, and closing the session fails with 5/24/00
+    /// (Debian #713016).
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub pow: bool,
     /// In-memory contents (in-memory drives only).
     #[serde(skip)]
     pub data: Vec<u8>,
+}
+
+fn is_false(v: &bool) -> bool {
+    !*v
 }
 
 fn one() -> u8 {
@@ -262,6 +285,7 @@ impl Medium {
             slow: Vec::new(),
             unreadable_ms: 0,
             random_unreadable: None,
+            pow: false,
             data: Vec::new(),
         }
     }
@@ -375,6 +399,74 @@ pub struct SimConfig {
     /// Real milliseconds each WRITE takes (default 0): lets a test interrupt a burn midway.
     #[serde(default, skip_serializing_if = "is_zero")]
     pub real_ms_per_write: u64,
+    /// Largest data phase of one command, in bytes (default 131 072, libata's ATAPI limit). A
+    /// longer command fails as Linux fails it: EIO from SG_IO, nothing transferred, the drive
+    /// never sees it.
+    #[serde(default = "default_max_transfer")]
+    pub max_transfer: u64,
+    /// Simulated milliseconds SYNCHRONIZE CACHE, CLOSE TRACK and CLOSE SESSION (finalising)
+    /// take. With Immed=1 the command returns at once and the drive answers 2/04/08 (flush) or
+    /// 2/04/07 (close) with a progress indication until the time has passed; without Immed the
+    /// command takes the time, and past its timeout it fails as a transport timeout while the
+    /// drive carries on.
+    #[serde(default = "default_sync_ms")]
+    pub sync_cache_ms: u64,
+    #[serde(default = "default_sync_ms")]
+    pub close_track_ms: u64,
+    #[serde(default = "default_close_session_ms")]
+    pub close_session_ms: u64,
+    /// Write speeds offered (GET PERFORMANCE type 03h), × 1x; SET STREAMING snaps to the
+    /// fastest not above the request. Default 2, 4, 6, 8 (capped at `max_write_x`).
+    #[serde(default = "default_write_speeds")]
+    pub write_speeds_x: Vec<f64>,
+    /// Write buffer size in KiB (READ BUFFER CAPACITY). Default 4096.
+    #[serde(default = "default_buffer_kb")]
+    pub buffer_kb: u64,
+    /// Model the write buffer: WRITEs fill it at host speed, the laser drains it at the write
+    /// speed, and a WRITE that does not fit is refused with 2/04/08 "long write in progress",
+    /// as Pioneer drives do on every buffer fill. A buffer that runs empty before the last
+    /// WRITE counts as an underrun.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub buffer_full_long_write: bool,
+    /// State: bytes in the write buffer at `buffer_clock_us`; buffer underruns so far.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub buffer_level: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub buffer_clock_us: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub underruns: u64,
+    /// State: a long operation runs from `busy_since_us` to `busy_until_us` (simulated clock);
+    /// media access meanwhile answers 2/04/`busy_ascq`.
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub busy_since_us: u64,
+    #[serde(default, skip_serializing_if = "is_zero")]
+    pub busy_until_us: u64,
+    #[serde(default)]
+    pub busy_ascq: u8,
+    /// Commands the drive executes but whose answer is lost (the host sees a transport timeout
+    /// after the command's timeout), each once: prefixes of the log's command text, e.g.
+    /// `"WRITE10 lba=640"` or `"CLOSE_TRACK_SESSION function=6"`. With a `reset:` prefix the
+    /// command is lost to a bus reset before the drive acts on it (the host sees a reset, the
+    /// next command a unit attention).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub lost_answers: Vec<String>,
+}
+
+fn default_sync_ms() -> u64 {
+    2000
+}
+fn default_close_session_ms() -> u64 {
+    30_000
+}
+fn default_write_speeds() -> Vec<f64> {
+    vec![2.0, 4.0, 6.0, 8.0]
+}
+fn default_buffer_kb() -> u64 {
+    4096
+}
+
+fn default_max_transfer() -> u64 {
+    128 << 10
 }
 
 fn is_zero(v: &u64) -> bool {
@@ -506,11 +598,7 @@ pub struct SimDrive {
 type Reply = Result<CommandStatus, Sense>;
 
 fn sense(key: u8, asc: u8, ascq: u8) -> Sense {
-    Sense {
-        key: SenseKey::from_u8(key),
-        asc,
-        ascq,
-    }
+    Sense::new(SenseKey::from_u8(key), asc, ascq)
 }
 
 fn be16(d: &[u8], at: usize) -> u16 {
@@ -549,6 +637,8 @@ fn command_name(opcode: u8) -> &'static str {
         op::READ_TRACK_INFORMATION => "READ_TRACK_INFORMATION",
         op::MODE_SENSE_10 => "MODE_SENSE10",
         op::CLOSE_TRACK_SESSION => "CLOSE_TRACK_SESSION",
+        op::READ_BUFFER_CAPACITY => "READ_BUFFER_CAPACITY",
+        op::GET_PERFORMANCE => "GET_PERFORMANCE",
         op::READ_12 => "READ12",
         op::WRITE_12 => "WRITE12",
         op::SET_STREAMING => "SET_STREAMING",
@@ -775,7 +865,54 @@ impl SimDrive {
             self.config.pending_long_write -= 1;
             return Err(sense(2, 0x04, 0x08));
         }
+        let (now, since, until) = (
+            self.config.clock_us,
+            self.config.busy_since_us,
+            self.config.busy_until_us,
+        );
+        if now < until {
+            let done = (now.saturating_sub(since)) as f64 / (until - since).max(1) as f64;
+            let mut s = sense(2, 0x04, self.config.busy_ascq);
+            s.progress = Some((done * 65536.0).min(65535.0) as u16);
+            return Err(s);
+        }
         Ok(())
+    }
+
+    /// A long operation (flush, close) of `ms` simulated milliseconds. With `immed` it runs in
+    /// the background; without, the command waits for it — up to its timeout, after which the
+    /// kernel gives up on the command (transport timeout) while the drive carries on.
+    fn long_operation(&mut self, ms: u64, ascq: u8, immed: bool, timeout: Duration) -> Reply {
+        let start = self.config.clock_us;
+        let end = start.saturating_add(ms.saturating_mul(1000));
+        if immed {
+            self.config.busy_since_us = start;
+            self.config.busy_until_us = end;
+            self.config.busy_ascq = ascq;
+            return Ok(CommandStatus::Good { transferred: 0 });
+        }
+        let d = Duration::from_millis(ms);
+        if d > timeout {
+            self.advance(timeout);
+            self.config.busy_since_us = start;
+            self.config.busy_until_us = end;
+            self.config.busy_ascq = ascq;
+            return Err(sense(0xB, 0x3E, 0x02));
+        }
+        self.advance(d);
+        Ok(CommandStatus::Good { transferred: 0 })
+    }
+
+    /// Drains the write buffer for the time passed since the last look; returns whether it ran
+    /// empty meanwhile.
+    fn drain_buffer(&mut self) -> bool {
+        let now = self.config.clock_us;
+        let elapsed = now.saturating_sub(self.config.buffer_clock_us);
+        self.config.buffer_clock_us = now;
+        let drained = (elapsed as f64 / 1e6 * f64::from(self.write_kbs()) * 1000.0) as u64;
+        let level = self.config.buffer_level;
+        self.config.buffer_level = level.saturating_sub(drained);
+        level > 0 && drained > level
     }
 
     fn dispatch(&mut self, cdb: &[u8], data: &mut DataPhase<'_>, timeout: Duration) -> Reply {
@@ -839,13 +976,33 @@ impl SimDrive {
             }
             op::SYNCHRONIZE_CACHE_10 => {
                 self.need_medium()?;
-                self.advance(Duration::from_secs(2));
                 self.config.pending_long_write = self.config.long_write_turs;
-                Ok(CommandStatus::Good { transferred: 0 })
+                // Flushing takes at least what the buffer still holds.
+                self.drain_buffer();
+                let flush_ms =
+                    self.config.buffer_level * 1000 / (u64::from(self.write_kbs()) * 1000).max(1);
+                self.config.buffer_level = 0;
+                let ms = self.config.sync_cache_ms.max(flush_ms);
+                self.long_operation(ms, 0x08, cdb[1] & 0x02 != 0, timeout)
             }
             op::CLOSE_TRACK_SESSION => {
                 self.need_medium()?;
-                self.cmd_close(cdb)
+                self.cmd_close(cdb, timeout)
+            }
+            op::GET_PERFORMANCE => self.cmd_get_performance(cdb, data),
+            op::READ_BUFFER_CAPACITY => {
+                self.drain_buffer();
+                let size = self
+                    .config
+                    .buffer_kb
+                    .saturating_mul(1024)
+                    .min(u64::from(u32::MAX));
+                let free = size.saturating_sub(self.config.buffer_level);
+                let mut r = vec![0u8; 12];
+                r[0..2].copy_from_slice(&10u16.to_be_bytes());
+                r[4..8].copy_from_slice(&(size as u32).to_be_bytes());
+                r[8..12].copy_from_slice(&(free as u32).to_be_bytes());
+                reply_in(data, &r, usize::from(be16(cdb, 7)))
             }
             op::START_STOP_UNIT => self.cmd_start_stop(cdb),
             op::PREVENT_ALLOW_MEDIUM_REMOVAL => {
@@ -910,6 +1067,10 @@ impl SimDrive {
         features.push((0x0000, pl));
         // Core: physical interface 7 (SATA/ATAPI), DBE.
         features.push((0x0001, vec![0, 0, 0, 7, 0x01, 0, 0, 0]));
+        // BD-R Pseudo-Overwrite (MMC-6 §5.3.34): current only on a POW-formatted BD-R.
+        let pow = matches!(&self.config.medium, Some(m) if m.pow && m.profile == Profile::BdR)
+            && !self.config.tray_open;
+        features.push((0x0038, vec![0, 0, 0, 0]));
         let mut r = vec![0u8; 8];
         r[6..8].copy_from_slice(&current.to_be_bytes());
         for (code, body) in features {
@@ -921,7 +1082,11 @@ impl SimDrive {
                 continue;
             }
             r.extend_from_slice(&code.to_be_bytes());
-            r.push(0x03); // version 0, persistent, current
+            // version 0; Core and Profile List persistent and current; POW current when formatted.
+            r.push(match code {
+                0x0038 => u8::from(pow),
+                _ => 0x03,
+            });
             r.push(body.len() as u8);
             r.extend_from_slice(&body);
         }
@@ -980,6 +1145,11 @@ impl SimDrive {
         let writable = m.profile.write_once() || m.profile == Profile::BdRe;
         let tracks = self.tracks();
         let v = u64::from(be32(cdb, 2));
+        // Track FFh (the invisible track) is defined for CD, DVD+R and DVD+R DL only (libburn
+        // mmc.c:437, after mmc5r03c): BD drives refuse it.
+        if cdb[1] & 0x03 == 1 && v == 0xFF && m.profile.is_bd() {
+            return Err(sense(5, 0x24, 0x00));
+        }
         let idx = match cdb[1] & 0x03 {
             0 => tracks
                 .iter()
@@ -1025,6 +1195,9 @@ impl SimDrive {
             (Some(m), false) => {
                 let cap = m.capacity_sectors().min(u64::from(u32::MAX)) as u32;
                 match (m.profile, m.state) {
+                    (Profile::BdR, _) if m.pow => {
+                        descs.push((cap.saturating_sub(393_216), 2, 2048));
+                    }
                     (Profile::BdR, MediumState::Blank) => {
                         descs.push((cap, 1, 2048));
                         // Format type 0x32: BD-R with the default spare areas (SL: 393 216).
@@ -1148,8 +1321,21 @@ impl SimDrive {
             .filter_map(|r| r.first_in(lba, n))
             .min();
         let good = bad.map_or(n, |b| b - lba);
-        let secs = (bytes as f64) / (f64::from(self.write_kbs()) * 1000.0);
-        let cost = Duration::from_secs_f64(secs);
+        let cost = if self.config.buffer_full_long_write {
+            // The host fills the buffer; the laser drains it at the write speed.
+            if self.drain_buffer() {
+                self.config.underruns += 1;
+            }
+            let size = self.config.buffer_kb.saturating_mul(1024);
+            if self.config.buffer_level + bytes as u64 > size {
+                return Err(sense(2, 0x04, 0x08));
+            }
+            self.config.buffer_level += bytes as u64;
+            Duration::from_secs_f64(bytes as f64 / HOST_BYTES_PER_SEC)
+        } else {
+            let secs = (bytes as f64) / (f64::from(self.write_kbs()) * 1000.0);
+            Duration::from_secs_f64(secs)
+        };
         if cost > timeout {
             self.advance(timeout);
             return Err(sense(0xB, 0x3E, 0x02));
@@ -1180,12 +1366,16 @@ impl SimDrive {
         Ok(CommandStatus::Good { transferred: bytes })
     }
 
-    fn cmd_close(&mut self, cdb: &[u8]) -> Reply {
+    fn cmd_close(&mut self, cdb: &[u8], timeout: Duration) -> Reply {
         let function = cdb[2] & 0x07;
+        let immed = cdb[1] & 0x01 != 0;
         let m = self.config.medium.as_mut().ok_or(sense(2, 0x3A, 0))?;
         if !m.profile.write_once() {
             // BD-RE: closing is a no-op (MMC-6 §6.3 for random-writable media).
             return Ok(CommandStatus::Good { transferred: 0 });
+        }
+        if m.pow && function != 1 {
+            return Err(sense(5, 0x24, 0x00));
         }
         match (function, m.state) {
             (_, MediumState::Blank) => return Err(sense(5, 0x2C, 0x00)),
@@ -1197,10 +1387,14 @@ impl SimDrive {
             (2 | 6, MediumState::Complete) => {}
             _ => return Err(sense(5, 0x24, 0x00)),
         }
-        self.advance(Duration::from_secs(if function == 1 { 2 } else { 30 }));
         self.config.pending_long_write = self.config.long_write_turs;
         self.dirty = true;
-        Ok(CommandStatus::Good { transferred: 0 })
+        let ms = if function == 1 {
+            self.config.close_track_ms
+        } else {
+            self.config.close_session_ms
+        };
+        self.long_operation(ms, 0x07, immed, timeout)
     }
 
     fn cmd_start_stop(&mut self, cdb: &[u8]) -> Reply {
@@ -1268,11 +1462,95 @@ impl SimDrive {
         if d.len() < 28 {
             return Err(sense(5, 0x26, 0));
         }
+        // Firmware that reads the 32-bit sizes as signed takes FFFFFFFFh for −1 (the review's
+        // row 14): refuse it, as such a drive would.
+        if be32(d, 12) >= 0x8000_0000 || be32(d, 20) >= 0x8000_0000 {
+            return Err(sense(5, 0x26, 0x00));
+        }
         let size_kb = u64::from(be32(d, 20));
         let time_ms = u64::from(be32(d, 24)).max(1);
         let kbs = (size_kb * 1000 / time_ms).min(u64::from(u32::MAX)) as u32;
-        self.config.write_kbs = if kbs >= self.max_write_kbs() { 0 } else { kbs };
+        // Drives snap to a speed they support: the fastest listed one not above the request.
+        let listed = self.listed_write_kbs();
+        let snapped = listed
+            .iter()
+            .copied()
+            .filter(|&k| k <= kbs.saturating_add(kbs / 50))
+            .max()
+            .or_else(|| listed.iter().copied().min())
+            .unwrap_or(kbs);
+        self.config.write_kbs = if snapped >= self.max_write_kbs() {
+            0
+        } else {
+            snapped
+        };
         Ok(CommandStatus::Good { transferred: 0 })
+    }
+
+    /// Write speeds offered for the loaded medium, kB/s, fastest first.
+    fn listed_write_kbs(&self) -> Vec<u32> {
+        let one = f64::from(self.one_x());
+        let mut v: Vec<u32> = self
+            .config
+            .write_speeds_x
+            .iter()
+            .filter(|&&x| x > 0.0 && x <= self.config.max_write_x)
+            .map(|&x| (one * x) as u32)
+            .collect();
+        v.sort_unstable_by(|a, b| b.cmp(a));
+        v.dedup();
+        v
+    }
+
+    /// GET PERFORMANCE (MMC-6 §6.8): type 03h write speed descriptors, type 00h nominal
+    /// performance (write when byte 1 bit 2 is set: the speed in effect).
+    fn cmd_get_performance(&mut self, cdb: &[u8], data: &mut DataPhase<'_>) -> Reply {
+        self.need_medium()?;
+        let max = usize::from(be16(cdb, 8));
+        let end_lba = self
+            .config
+            .medium
+            .as_ref()
+            .map(|m| {
+                m.capacity_sectors()
+                    .saturating_sub(1)
+                    .min(u64::from(u32::MAX)) as u32
+            })
+            .unwrap_or(0);
+        let mut descs: Vec<[u8; 16]> = Vec::new();
+        match cdb[10] {
+            0x03 => {
+                let read = (f64::from(self.one_x()) * self.config.read_x_outer) as u32;
+                for w in self.listed_write_kbs() {
+                    let mut d = [0u8; 16];
+                    d[4..8].copy_from_slice(&end_lba.to_be_bytes());
+                    d[8..12].copy_from_slice(&read.to_be_bytes());
+                    d[12..16].copy_from_slice(&w.to_be_bytes());
+                    descs.push(d);
+                }
+            }
+            0x00 => {
+                let kbs = if cdb[1] & 0x04 != 0 {
+                    self.write_kbs()
+                } else {
+                    (f64::from(self.one_x()) * self.config.read_x_outer) as u32
+                };
+                let mut d = [0u8; 16];
+                d[4..8].copy_from_slice(&kbs.to_be_bytes());
+                d[8..12].copy_from_slice(&end_lba.to_be_bytes());
+                d[12..16].copy_from_slice(&kbs.to_be_bytes());
+                descs.push(d);
+            }
+            _ => return Err(sense(5, 0x24, 0)),
+        }
+        descs.truncate(max);
+        let mut r = vec![0u8; 8];
+        for d in &descs {
+            r.extend_from_slice(d);
+        }
+        let len = (r.len() - 4) as u32;
+        r[0..4].copy_from_slice(&len.to_be_bytes());
+        reply_in(data, &r, usize::MAX)
     }
 
     /// MODE SENSE(10) page 2A, the MM capabilities page (minimal, MMC-6 Table 771 of MMC-3).
@@ -1304,18 +1582,23 @@ impl Drive for SimDrive {
         timeout: Duration,
     ) -> Result<CommandStatus, TransportError> {
         let opcode = cdb.first().copied().unwrap_or(0xFF);
-        let reply = if cdb.is_empty() || cdb.len() < cdb_len(opcode) {
-            Err(sense(5, 0x24, 0x00))
-        } else {
-            self.dispatch(cdb, &mut data, timeout)
+        let len = match &data {
+            DataPhase::None => 0,
+            DataPhase::In(b) => b.len(),
+            DataPhase::Out(b) => b.len(),
         };
-        self.config.commands += 1;
-        self.advance(Duration::from_micros(200));
-        let outcome = match &reply {
-            Ok(CommandStatus::Good { transferred }) => format!("GOOD {transferred}"),
-            Ok(CommandStatus::CheckCondition(_)) | Ok(CommandStatus::Busy) => "OTHER".into(),
-            Err(s) => format!("CHECK {}", s.describe()),
-        };
+        if len as u64 > self.config.max_transfer {
+            // The kernel's sg_io() check: the command never reaches the drive.
+            self.record(format!(
+                "{:.3} {} len={len} -> EIO (above max_transfer {})",
+                self.config.clock_us as f64 / 1e6,
+                command_name(opcode),
+                self.config.max_transfer
+            ));
+            return Err(TransportError::Other(format!(
+                "SG_IO failed: EIO (drive disconnected, or the {len}-byte transfer of command 0x{opcode:02X} is above the kernel's limit for this drive)"
+            )));
+        }
         let detail = match opcode {
             op::READ_10 | op::WRITE_10 if cdb.len() >= 10 => {
                 format!(" lba={} n={}", be32(cdb, 2), be16(cdb, 7))
@@ -1331,19 +1614,69 @@ impl Drive for SimDrive {
             op::PREVENT_ALLOW_MEDIUM_REMOVAL if cdb.len() >= 6 => {
                 if cdb[4] & 1 != 0 { " lock" } else { " unlock" }.into()
             }
-            op::CLOSE_TRACK_SESSION if cdb.len() >= 6 => {
-                format!(" function={} number={}", cdb[2] & 7, be16(cdb, 4))
-            }
+            op::CLOSE_TRACK_SESSION if cdb.len() >= 6 => format!(
+                " function={} number={}{}",
+                cdb[2] & 7,
+                be16(cdb, 4),
+                if cdb[1] & 0x01 != 0 { " immed" } else { "" }
+            ),
+            op::SYNCHRONIZE_CACHE_10 if cdb.len() >= 10 && cdb[1] & 0x02 != 0 => " immed".into(),
             _ => String::new(),
         };
+        let what = format!("{}{}", command_name(opcode), detail);
+        // A bus reset that wipes the command before the drive acts on it (`lost_answers`
+        // entries starting with "reset:").
+        if let Some(i) = self.config.lost_answers.iter().position(|p| {
+            p.strip_prefix("reset:")
+                .is_some_and(|p| what.starts_with(p))
+        }) {
+            self.config.lost_answers.remove(i);
+            self.config.pending_medium_changed = true;
+            self.record(format!(
+                "{:.3} {what} -> RESET (not executed)",
+                self.config.clock_us as f64 / 1e6
+            ));
+            let _ = self.save();
+            return Err(TransportError::Reset);
+        }
+        let reply = if cdb.is_empty() || cdb.len() < cdb_len(opcode) {
+            Err(sense(5, 0x24, 0x00))
+        } else {
+            self.dispatch(cdb, &mut data, timeout)
+        };
+        self.config.commands += 1;
+        self.advance(Duration::from_micros(200));
+        let outcome = match &reply {
+            Ok(CommandStatus::Good { transferred }) => format!("GOOD {transferred}"),
+            Ok(CommandStatus::CheckCondition(_)) | Ok(CommandStatus::Busy) => "OTHER".into(),
+            Err(s) => format!("CHECK {}", s.describe()),
+        };
+        // A command the drive executed whose answer never reached the host (`lost_answers`).
+        let lost = matches!(reply, Ok(CommandStatus::Good { .. }))
+            && match self
+                .config
+                .lost_answers
+                .iter()
+                .position(|p| what.starts_with(p.as_str()))
+            {
+                Some(i) => {
+                    self.config.lost_answers.remove(i);
+                    self.dirty = true;
+                    true
+                }
+                None => false,
+            };
         let line = format!(
-            "{:.3} {}{} -> {}",
+            "{:.3} {what} -> {outcome}{}",
             self.config.clock_us as f64 / 1e6,
-            command_name(opcode),
-            detail,
-            outcome
+            if lost { " (answer lost: timeout)" } else { "" }
         );
         self.record(line);
+        if lost {
+            self.advance(timeout);
+            let _ = self.save();
+            return Err(TransportError::Timeout(timeout));
+        }
         // drive.json is rewritten after every state-changing command, except that a run of
         // writes saves every 256 commands (and on drop): a 25 GB burn is 380 000 WRITEs.
         let quiet = matches!(opcode, op::READ_10 | op::READ_12 | op::TEST_UNIT_READY);
@@ -1375,6 +1708,12 @@ impl Drive for SimDrive {
 
     fn sleep(&mut self, d: Duration) {
         self.advance(d);
+    }
+
+    fn max_transfer(&self) -> usize {
+        usize::try_from(self.config.max_transfer)
+            .unwrap_or(usize::MAX)
+            .max(SECTOR_SIZE)
     }
 }
 
@@ -1422,7 +1761,7 @@ mod tests {
         assert_eq!(d.current_profile().unwrap(), 0x41);
         let di = d.disc_information().unwrap();
         assert_eq!(di.status, DiscStatus::Blank);
-        let t = d.track_information(TrackAddress::Track(0xFF)).unwrap();
+        let t = d.track_information(TrackAddress::Track(1)).unwrap();
         assert_eq!((t.next_writable, t.free_blocks), (Some(0), 12_219_392));
         let f = d.format_capacities().unwrap();
         assert_eq!((f[0].blocks, f[0].type_byte & 3), (12_219_392, 1));
@@ -1444,6 +1783,7 @@ mod tests {
     #[test]
     fn sequential_writes_only_and_close_completes() {
         let mut d = blank_bdr(1024);
+        d.config.max_transfer = 4 << 20;
         let chunk = vec![7u8; 32 * 2048];
         d.write_sectors(0, &chunk).unwrap();
         // Not at the NWA: 5/21/02.
@@ -1453,15 +1793,15 @@ mod tests {
         );
         assert_eq!(check(d.write_sectors(0, &chunk).unwrap_err()), (5, 0x21, 2));
         d.write_sectors(32, &chunk).unwrap();
-        let t = d.track_information(TrackAddress::Track(0xFF)).unwrap();
+        let t = d.track_information(TrackAddress::Track(1)).unwrap();
         assert_eq!((t.next_writable, t.free_blocks), (Some(64), 960));
         assert_eq!(d.disc_information().unwrap().status, DiscStatus::Appendable);
         // Beyond the capacity: 5/21/00.
         let big = vec![0u8; 1024 * 2048];
         assert_eq!(check(d.write_sectors(64, &big).unwrap_err()), (5, 0x21, 0));
-        d.synchronize_cache().unwrap();
-        d.close_track_session(1, 1).unwrap();
-        d.close_track_session(2, 1).unwrap();
+        d.synchronize_cache(false).unwrap();
+        d.close_track_session(false, 1, 1).unwrap();
+        d.close_track_session(false, 2, 1).unwrap();
         let di = d.disc_information().unwrap();
         assert_eq!(di.status, DiscStatus::Complete);
         assert_eq!(d.read_capacity().unwrap(), (64, 2048));
@@ -1642,7 +1982,7 @@ mod tests {
         assert_eq!(d.current_profile().unwrap(), 0x43);
         assert_eq!(d.config.removed[0].label, "a");
         // Long write in progress after SYNCHRONIZE CACHE.
-        d.synchronize_cache().unwrap();
+        d.synchronize_cache(false).unwrap();
         assert_eq!(d.readiness().unwrap(), Readiness::NotYet);
         assert_eq!(d.readiness().unwrap(), Readiness::NotYet);
         assert_eq!(d.readiness().unwrap(), Readiness::Ready);
@@ -1686,6 +2026,7 @@ mod tests {
     #[test]
     fn speed_and_write_timing() {
         let mut d = blank_bdr(100_000);
+        d.config.max_transfer = 1 << 20;
         let chunk = vec![0u8; 32 * 2048 * 16];
         let t0 = d.clock();
         for i in 0..100u32 {
@@ -1694,7 +2035,7 @@ mod tests {
         let secs = (d.clock() - t0).as_secs_f64();
         let mbps = 100.0 * chunk.len() as f64 / secs / 1e6;
         assert!((mbps - 35.96).abs() < 1.0, "8x = 36 MB/s, got {mbps}");
-        d.set_speed(100_000, 0xFFFF_FFFF, 2 * BD_1X_KBS).unwrap();
+        d.set_speed(100_000, 0x1000_0000, 2 * BD_1X_KBS).unwrap();
         let t0 = d.clock();
         d.write_sectors(51_200, &chunk).unwrap();
         let mbps = chunk.len() as f64 / (d.clock() - t0).as_secs_f64() / 1e6;
@@ -1747,8 +2088,8 @@ mod tests {
         {
             let mut d = SimDrive::open_dir(&dir).unwrap();
             d.write_sectors(0, &vec![5u8; 64 * 2048]).unwrap();
-            d.close_track_session(1, 1).unwrap();
-            d.close_track_session(2, 1).unwrap();
+            d.close_track_session(false, 1, 1).unwrap();
+            d.close_track_session(false, 2, 1).unwrap();
             d.tray(true).unwrap();
         }
         {
@@ -1772,5 +2113,166 @@ mod tests {
         let log = std::fs::read_to_string(dir.join("commands.log")).unwrap();
         assert!(log.contains("WRITE10 lba=0 n=64 -> GOOD"));
         assert!(log.contains("START_STOP_UNIT eject"));
+    }
+
+    #[test]
+    fn transfers_above_max_transfer_fail_like_linux() {
+        let mut d = blank_bdr(4096);
+        assert_eq!(d.max_transfer(), 128 << 10);
+        let e = d.write_sectors(0, &vec![1u8; 65 * 2048]).unwrap_err();
+        assert!(
+            matches!(&e, MmcError::Transport { source: TransportError::Other(m), .. } if m.contains("EIO")),
+            "{e}"
+        );
+        // Nothing reached the drive.
+        assert_eq!(d.config.medium.as_ref().unwrap().written(), 0);
+        assert_eq!(d.config.commands, 0);
+        d.write_sectors(0, &vec![1u8; 64 * 2048]).unwrap();
+        let mut buf = vec![0u8; 128 * 2048];
+        assert!(d
+            .read_sectors(0, &mut buf, Duration::from_secs(30))
+            .is_err());
+        d.read_sectors(0, &mut buf[..64 * 2048], Duration::from_secs(30))
+            .unwrap();
+        assert!(d.log.iter().any(|l| l.contains("READ12 len=262144 -> EIO")));
+    }
+
+    #[test]
+    fn track_ffh_is_refused_on_bd_media_only() {
+        let mut d = blank_bdr(4096);
+        let e = d.track_information(TrackAddress::Track(0xFF)).unwrap_err();
+        assert_eq!(check(e), (5, 0x24, 0));
+        let t = d.track_information(TrackAddress::Track(1)).unwrap();
+        assert_eq!((t.next_writable, t.free_blocks), (Some(0), 4096));
+        let mut d = SimDrive::in_memory(SimConfig::with_medium(Medium::blank(
+            "p",
+            Profile::DvdPlusR,
+            4096,
+        )));
+        assert!(d.track_information(TrackAddress::Track(0xFF)).is_ok());
+    }
+
+    #[test]
+    fn immed_long_commands_return_at_once_and_report_progress() {
+        let mut d = blank_bdr(4096);
+        d.config.close_session_ms = 15 * 60 * 1000;
+        d.write_sectors(0, &vec![1u8; 32 * 2048]).unwrap();
+        d.synchronize_cache(true).unwrap();
+        assert_eq!(check(d.test_unit_ready().unwrap_err()), (2, 4, 8));
+        d.sleep(Duration::from_secs(3));
+        d.test_unit_ready().unwrap();
+        d.close_track_session(true, 1, 1).unwrap();
+        d.sleep(Duration::from_secs(3));
+        let t0 = d.clock();
+        d.close_track_session(true, 6, 0).unwrap();
+        assert!(d.clock() - t0 < Duration::from_secs(1));
+        d.sleep(Duration::from_secs(450));
+        let s = d.test_unit_ready().unwrap_err().sense().unwrap();
+        assert_eq!((s.asc, s.ascq), (4, 7));
+        let p = s.progress.unwrap();
+        assert!((32_000..33_600).contains(&p), "about half done: {p}");
+        // Media access waits too; a second CLOSE is refused, not executed twice.
+        assert_eq!(check(d.disc_information().unwrap_err()), (2, 4, 7));
+        assert_eq!(
+            check(d.close_track_session(true, 6, 0).unwrap_err()),
+            (2, 4, 7)
+        );
+        d.sleep(Duration::from_secs(451));
+        d.test_unit_ready().unwrap();
+        assert_eq!(d.disc_information().unwrap().status, DiscStatus::Complete);
+    }
+
+    #[test]
+    fn without_immed_a_long_command_times_out_and_the_drive_carries_on() {
+        let mut d = blank_bdr(4096);
+        d.config.sync_cache_ms = 700_000;
+        d.write_sectors(0, &vec![1u8; 32 * 2048]).unwrap();
+        let r = d.execute(
+            &cdb::synchronize_cache(false),
+            DataPhase::None,
+            Duration::from_secs(600),
+        );
+        assert!(matches!(r, Err(TransportError::Timeout(_))), "{r:?}");
+        assert_eq!(check(d.test_unit_ready().unwrap_err()), (2, 4, 8));
+        d.sleep(Duration::from_secs(101));
+        d.test_unit_ready().unwrap();
+    }
+
+    #[test]
+    fn lost_answers_hide_a_command_that_was_executed() {
+        let mut d = blank_bdr(4096);
+        d.config.lost_answers = vec!["WRITE10 lba=32".into()];
+        let chunk = vec![1u8; 32 * 2048];
+        d.write_sectors(0, &chunk).unwrap();
+        let e = d.write_sectors(32, &chunk).unwrap_err();
+        assert!(matches!(e, MmcError::Transport { .. }), "{e}");
+        let t = d.track_information(TrackAddress::Track(1)).unwrap();
+        assert_eq!(t.next_writable, Some(64));
+        assert!(d.config.lost_answers.is_empty());
+    }
+
+    #[test]
+    fn write_speeds_are_listed_snapped_and_reported() {
+        let mut d = blank_bdr(4096);
+        let listed: Vec<u32> = d.write_speeds().unwrap().iter().map(|w| w.2).collect();
+        assert_eq!(listed, [35_960, 26_970, 17_980, 8_990]);
+        // A read size of FFFFFFFFh is refused (5/26/00), 0x10000000 is not.
+        let desc = cdb::streaming_descriptor(4095, u32::MAX, 17_980);
+        let c = cdb::set_streaming(28);
+        let r = d
+            .execute(&c, DataPhase::Out(&desc), Duration::from_secs(30))
+            .unwrap();
+        assert!(matches!(r, CommandStatus::CheckCondition(Some(s)) if s.asc == 0x26));
+        // 5x is not offered: the drive takes 4x.
+        d.set_speed(4095, 0x1000_0000, 5 * BD_1X_KBS).unwrap();
+        assert_eq!(d.current_write_speed().unwrap(), Some(17_980));
+        d.set_speed(4095, 0x1000_0000, 100 * BD_1X_KBS).unwrap();
+        assert_eq!(d.current_write_speed().unwrap(), Some(35_960));
+        assert_eq!(d.buffer_capacity().unwrap(), (4 << 20, 4 << 20));
+    }
+
+    #[test]
+    fn pow_formatted_bd_r() {
+        let mut m = Medium::blank("pow", Profile::BdR, 4096);
+        m.pow = true;
+        let mut d = SimDrive::in_memory(SimConfig::with_medium(m));
+        assert!(d.pow_current().unwrap());
+        let f = d.format_capacities().unwrap();
+        assert_eq!(f[0].type_byte & 3, 2, "formatted");
+        d.write_sectors(0, &vec![1u8; 32 * 2048]).unwrap();
+        assert_eq!(
+            check(d.close_track_session(false, 6, 0).unwrap_err()),
+            (5, 0x24, 0)
+        );
+        assert!(!blank_bdr(4096).pow_current().unwrap());
+    }
+
+    #[test]
+    fn a_full_buffer_refuses_writes_with_long_write_in_progress() {
+        let mut d = blank_bdr(100_000);
+        d.config.buffer_full_long_write = true;
+        d.config.buffer_kb = 256;
+        let chunk = vec![1u8; 32 * 2048];
+        // Host speed fills faster than 8x drains: within a few WRITEs one does not fit.
+        let mut lba = 0;
+        let refused = loop {
+            match d.write_sectors(lba, &chunk) {
+                Ok(()) => lba += 32,
+                Err(e) => break e,
+            }
+            assert!(lba < 32 * 20, "the buffer never filled");
+        };
+        assert_eq!(check(refused), (2, 4, 8));
+        assert_eq!(d.config.medium.as_ref().unwrap().written(), u64::from(lba));
+        let (size, free) = d.buffer_capacity().unwrap();
+        assert_eq!(size, 256 << 10);
+        assert!(free < 64 << 10, "{free}");
+        d.sleep(Duration::from_millis(3));
+        d.write_sectors(lba, &chunk).unwrap();
+        assert_eq!(d.config.underruns, 0);
+        // Waiting until the buffer is empty, then writing again: one underrun.
+        d.sleep(Duration::from_secs(1));
+        d.write_sectors(lba + 32, &chunk).unwrap();
+        assert_eq!(d.config.underruns, 1);
     }
 }

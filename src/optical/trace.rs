@@ -24,6 +24,8 @@ pub fn command_name(opcode: u8) -> &'static str {
         op::READ_TRACK_INFORMATION => "READ TRACK INFORMATION",
         op::MODE_SENSE_10 => "MODE SENSE(10)",
         op::CLOSE_TRACK_SESSION => "CLOSE TRACK/SESSION",
+        op::READ_BUFFER_CAPACITY => "READ BUFFER CAPACITY",
+        op::GET_PERFORMANCE => "GET PERFORMANCE",
         op::READ_12 => "READ(12)",
         op::WRITE_12 => "WRITE(12)",
         op::SET_STREAMING => "SET STREAMING",
@@ -80,6 +82,9 @@ impl<D: Drive, F: FnMut(&str) + Send> Drive for Traced<D, F> {
     }
     fn name(&self) -> String {
         self.inner.name()
+    }
+    fn max_transfer(&self) -> usize {
+        self.inner.max_transfer()
     }
     fn sleep(&mut self, d: Duration) {
         self.inner.sleep(d)

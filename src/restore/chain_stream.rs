@@ -10,7 +10,7 @@ use crate::format::catalog::Catalog;
 
 /// Why a range of the stream is unavailable.
 #[derive(Clone, Debug, PartialEq, Eq)]
-pub enum Gap {
+pub(crate) enum Gap {
     /// The disc holding it was not given.
     MissingDisc(u32),
     /// No chunk covers this range (the disc's index and the catalog are both missing).
@@ -35,12 +35,12 @@ impl std::fmt::Display for Gap {
 type Decoded = Result<Arc<Vec<u8>>, Gap>;
 
 /// A chunk of a chain: (generation, index in that generation's chunk table).
-pub type ChunkKey = (u32, usize);
+pub(crate) type ChunkKey = (u32, usize);
 
 /// Bytes of one decoded chunk, shared rather than copied: handing a piece to another thread (the
 /// one writing files) costs no copy, and the chunk's buffer is freed when its last piece is.
 #[derive(Clone, Debug)]
-pub struct Piece {
+pub(crate) struct Piece {
     /// The whole decoded chunk.
     chunk: Arc<Vec<u8>>,
     /// The bytes of it this piece is; always within `chunk`.
@@ -223,7 +223,7 @@ fn pieces(
 /// Serves tar-stream bytes of every generation at hand, so entries of a chain catalog can be read
 /// from whichever generation stores their data. With [`ChainStreams::read_ahead`], chunks are
 /// decoded by worker threads ahead of the reader; without, each chunk is decoded when first needed.
-pub struct ChainStreams<'a> {
+pub(crate) struct ChainStreams<'a> {
     sets: BTreeMap<u32, &'a GenerationSet>,
     /// The chunk served last: consecutive small files share it.
     current: Option<(ChunkKey, Decoded)>,
@@ -235,7 +235,7 @@ pub struct ChainStreams<'a> {
 
 impl<'a> ChainStreams<'a> {
     /// One stream per generation set.
-    pub fn new(sets: &'a BTreeMap<u32, GenerationSet>) -> Self {
+    pub(crate) fn new(sets: &'a BTreeMap<u32, GenerationSet>) -> Self {
         ChainStreams {
             sets: sets.iter().map(|(&g, s)| (g, s)).collect(),
             current: None,
@@ -246,7 +246,7 @@ impl<'a> ChainStreams<'a> {
 
     /// The chunks that reading `ranges` (generation, start, length) in this order needs, in order,
     /// each once per run of consecutive uses: the plan for [`ChainStreams::read_ahead`].
-    pub fn plan(&self, ranges: impl IntoIterator<Item = (u32, u64, u64)>) -> Vec<ChunkKey> {
+    pub(crate) fn plan(&self, ranges: impl IntoIterator<Item = (u32, u64, u64)>) -> Vec<ChunkKey> {
         let mut plan: Vec<ChunkKey> = Vec::new();
         for (g, start, len) in ranges {
             let Some(set) = self.sets.get(&g) else {
@@ -266,7 +266,7 @@ impl<'a> ChainStreams<'a> {
     /// Runs `f` while `threads` workers decode the chunks of `plan` ahead of it, at most `window`
     /// chunks ahead. Reads in `f` that follow the plan get chunks decoded in parallel and
     /// overlapped with whatever `f` does; any other read still works (it decodes on its own).
-    pub fn read_ahead<R>(
+    pub(crate) fn read_ahead<R>(
         &mut self,
         plan: Vec<ChunkKey>,
         threads: usize,
@@ -325,7 +325,7 @@ impl<'a> ChainStreams<'a> {
     /// Reads `[start, start+len)` of the stream of `generation`, calling `sink(offset_in_range,
     /// piece)` for every piece that is available and `gap(offset_in_range, len, why)` for every
     /// piece that is not.
-    pub fn read_range(
+    pub(crate) fn read_range(
         &mut self,
         generation: u32,
         start: u64,

@@ -16,7 +16,7 @@
 use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Context, Result};
+use crate::restore::ExtractError;
 
 use crate::disc::reader::{Disc, GenerationSet};
 use crate::format::catalog::{in_seed, seed_generations, Entry, EntryKind};
@@ -68,11 +68,11 @@ pub trait Prelude {
         needed: u32,
         chain_id: Option<[u8; 16]>,
         progress: &dyn Progress,
-    ) -> Result<()>;
+    ) -> Result<(), ExtractError>;
 
     /// After our generation: removes what the prelude restored and `entries` (the generation's
     /// complete tree) no longer has; returns the damage met while replaying.
-    fn finish(&self, r: &mut Restorer, entries: &[Entry]) -> Result<Vec<Damage>>;
+    fn finish(&self, r: &mut Restorer, entries: &[Entry]) -> Result<Vec<Damage>, ExtractError>;
 }
 
 /// What an extract restored, and what not.
@@ -95,7 +95,7 @@ impl ExtractReport {
     }
 
     /// Writes OUT/corrupted-files.txt when anything is not bit-exact; returns its path.
-    pub fn write_corrupted_files(&self) -> Result<Option<PathBuf>> {
+    pub fn write_corrupted_files(&self) -> Result<Option<PathBuf>, ExtractError> {
         if self.is_bit_exact() {
             return Ok(None);
         }
@@ -123,7 +123,8 @@ impl ExtractReport {
                 d.reason
             ));
         }
-        std::fs::write(&path, text).with_context(|| format!("writing {}", path.display()))?;
+        std::fs::write(&path, text)
+            .map_err(|e| ExtractError::Output(format!("writing {}", path.display()), e))?;
         Ok(Some(path))
     }
 }
@@ -135,7 +136,7 @@ pub fn extract(
     mut prelude: Option<&mut dyn Prelude>,
     opts: &ExtractOptions,
     progress: &dyn Progress,
-) -> Result<ExtractReport> {
+) -> Result<ExtractReport, ExtractError> {
     let (sets, generation) = generation_sets(discs, opts.generation)?;
     let set = &sets[&generation];
     progress.step(&format!(
@@ -157,7 +158,7 @@ pub fn extract(
         .filter(|e| selected(e, &opts.only))
         .collect();
     if !opts.only.is_empty() && entries.is_empty() {
-        bail!("--only: no entry matches {:?}", opts.only);
+        return Err(ExtractError::NoMatch(opts.only.clone()));
     }
     if names_found_files(&opts.only, &entries) {
         // Every requested file was found: what the sources lack elsewhere (no catalog, other
@@ -221,16 +222,16 @@ pub fn extract(
 fn generation_sets(
     by_gen: BTreeMap<u32, Vec<Disc>>,
     wanted: Option<u32>,
-) -> Result<(BTreeMap<u32, GenerationSet>, u32)> {
+) -> Result<(BTreeMap<u32, GenerationSet>, u32), ExtractError> {
     let Some(&newest) = by_gen.keys().next_back() else {
-        bail!("none of the sources could be read");
+        return Err(ExtractError::NothingReadable);
     };
     let generation = wanted.unwrap_or(newest);
     if !by_gen.contains_key(&generation) {
-        bail!(
-            "--generation {generation}: none of the sources holds that generation (found {:?})",
-            by_gen.keys().collect::<Vec<_>>()
-        );
+        return Err(ExtractError::GenerationMissing {
+            wanted: generation,
+            found: by_gen.keys().copied().collect(),
+        });
     }
     let mut sets = BTreeMap::new();
     for (g, discs) in by_gen {
@@ -242,9 +243,9 @@ fn generation_sets(
 }
 
 /// Creates OUT, refuses to overwrite what the user has there, and opens the restorer on it.
-fn open_restorer(opts: &ExtractOptions, entries: &[&Entry]) -> Result<Restorer> {
+fn open_restorer(opts: &ExtractOptions, entries: &[&Entry]) -> Result<Restorer, ExtractError> {
     std::fs::create_dir_all(&opts.output)
-        .with_context(|| format!("creating {}", opts.output.display()))?;
+        .map_err(|e| ExtractError::Output(format!("creating {}", opts.output.display()), e))?;
     let fresh = holds_nothing_but(&opts.output, &opts.workdir)?;
     if !opts.overwrite && !opts.resume && !fresh {
         refuse_existing(&opts.output, entries)?;
@@ -276,7 +277,7 @@ fn restore_entries(
     replayed: bool,
     opts: &ExtractOptions,
     progress: &dyn Progress,
-) -> Result<(Vec<Damage>, u64)> {
+) -> Result<(Vec<Damage>, u64), ExtractError> {
     let total: u64 = entries.iter().map(|e| e.size).sum();
     let pb = progress.meter(Some(total), "restoring");
     let mut damaged = Vec::new();
@@ -288,7 +289,7 @@ fn restore_entries(
     // Pieces share their decoded chunk, so a batch (≥ 1 MiB of pieces) may keep two chunks
     // alive: a few batches queued are enough to ride out a slow file, and keep memory flat.
     let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<(usize, Feed)>>(FEED_BATCHES);
-    let outcome = std::thread::scope(|s| -> Result<()> {
+    let outcome = std::thread::scope(|s| -> Result<(), ExtractError> {
         s.spawn(move || feed_contents(entries, streams, tx));
         let mut rx = FeedRx::new(rx);
         let rx = &mut rx;
@@ -451,10 +452,11 @@ fn selected(e: &Entry, only: &[String]) -> bool {
 
 /// Whether `out` is empty apart from `allowed` (the work directory): then nothing in it can be in
 /// the way, and the per-entry existence check (a path lookup per file) is not needed.
-fn holds_nothing_but(out: &Path, allowed: &Path) -> Result<bool> {
-    let dir = std::fs::read_dir(out).with_context(|| format!("reading {}", out.display()))?;
+fn holds_nothing_but(out: &Path, allowed: &Path) -> Result<bool, ExtractError> {
+    let failed = |e| ExtractError::Output(format!("reading {}", out.display()), e);
+    let dir = std::fs::read_dir(out).map_err(failed)?;
     for item in dir {
-        let item = item.with_context(|| format!("reading {}", out.display()))?;
+        let item = item.map_err(failed)?;
         if item.path() != allowed {
             return Ok(false);
         }
@@ -463,7 +465,7 @@ fn holds_nothing_but(out: &Path, allowed: &Path) -> Result<bool> {
 }
 
 /// Refuses to start when a file to be restored already exists in OUT (directories may exist).
-fn refuse_existing(out: &Path, entries: &[&Entry]) -> Result<()> {
+fn refuse_existing(out: &Path, entries: &[&Entry]) -> Result<(), ExtractError> {
     use std::os::unix::ffi::OsStrExt;
     for e in entries {
         if e.kind == EntryKind::Dir {
@@ -471,14 +473,14 @@ fn refuse_existing(out: &Path, entries: &[&Entry]) -> Result<()> {
         }
         let p = out.join(std::ffi::OsStr::from_bytes(&e.path));
         if p.symlink_metadata().is_ok() {
-            bail!("{} already exists; nothing was restored (after an interrupted extract, re-run with --resume to continue it; --overwrite replaces existing files; or choose an empty -o)", p.display());
+            return Err(ExtractError::Exists(p));
         }
     }
     Ok(())
 }
 
 /// Restores one entry; returns what is wrong with it, if anything.
-fn restore_entry(restorer: &mut Restorer, e: &Entry) -> Result<Option<Damage>> {
+fn restore_entry(restorer: &mut Restorer, e: &Entry) -> Result<Option<Damage>, ExtractError> {
     let fail = |reason: String, e: &Entry| Damage {
         path: e.path.clone(),
         ranges: if e.size > 0 {
@@ -505,7 +507,7 @@ fn restore_file(
     rx: &mut FeedRx,
     i: usize,
     e: &Entry,
-) -> Result<Option<Damage>> {
+) -> Result<Option<Damage>, ExtractError> {
     let mut f = match restorer.create_file(e) {
         Ok(f) => Some(f),
         Err(err) => {
@@ -524,14 +526,14 @@ fn restore_file(
     let mut gaps: Vec<(u64, u64, Gap)> = Vec::new();
     let hash = loop {
         let Ok((j, msg)) = rx.recv() else {
-            bail!("the reading thread stopped early")
+            return Err(ExtractError::ReaderStopped);
         };
         debug_assert_eq!(j, i);
         match msg {
             Feed::Piece(off, bytes) => {
                 if let Some(file) = f.as_mut() {
                     file.write_at(off, &bytes)
-                        .context("writing restored file (disk full?)")?;
+                        .map_err(ExtractError::WriteFile)?;
                 }
             }
             Feed::Gap(off, len, why) => gaps.push((off, off + len, why)),
@@ -574,7 +576,7 @@ fn merge_ranges(gaps: &[(u64, u64, Gap)]) -> Vec<(u64, u64)> {
 
 /// A file whose content a migrated chain left in its seed (dar) generations (restored by the
 /// [`Prelude`]): keep it, with this generation's metadata.
-fn adopt(r: &mut Restorer, e: &Entry, replayed: bool) -> Result<Option<Damage>> {
+fn adopt(r: &mut Restorer, e: &Entry, replayed: bool) -> Result<Option<Damage>, ExtractError> {
     if replayed && r.adopt_restored_file(e)? {
         return Ok(None);
     }

@@ -5,6 +5,7 @@ use sha2::{Digest, Sha256};
 
 use crate::format::catalog::{Entry, EntryKind};
 use crate::restore::chain_stream::{ChainStreams, Gap, Piece};
+use crate::restore::ExtractError;
 
 /// What the reading thread sends for each regular file, in order: pieces and gaps, then its hash.
 pub(crate) enum Feed {
@@ -151,7 +152,7 @@ fn feed_files<'e>(
 }
 
 /// Skips the feed of entry `i` (a file kept by --resume).
-pub(crate) fn drain(rx: &mut FeedRx, i: usize, e: &Entry) -> anyhow::Result<()> {
+pub(crate) fn drain(rx: &mut FeedRx, i: usize, e: &Entry) -> Result<(), ExtractError> {
     if e.kind != EntryKind::File {
         return Ok(());
     }
@@ -159,7 +160,7 @@ pub(crate) fn drain(rx: &mut FeedRx, i: usize, e: &Entry) -> anyhow::Result<()> 
         match rx.recv() {
             Ok((j, Feed::End(_))) if j == i => return Ok(()),
             Ok(_) => {}
-            Err(_) => anyhow::bail!("the reading thread stopped early"),
+            Err(_) => return Err(ExtractError::ReaderStopped),
         }
     }
 }

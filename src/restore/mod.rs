@@ -10,10 +10,13 @@
 //!
 //! This module never imports `crate::archive`, nor `crate::legacy` (which implements
 //! [`extract::Prelude`] for chains continued from the Python tool).
-pub mod chain_stream;
+pub(crate) mod chain_stream;
 pub mod drive;
+mod error;
 pub mod extract;
 mod feed;
 pub mod sources;
 pub mod verify;
 pub mod writer;
+
+pub use error::{ExtractError, VerifyError};

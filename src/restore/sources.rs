@@ -2,7 +2,7 @@
 
 use std::collections::BTreeMap;
 
-use anyhow::{bail, Result};
+use crate::restore::ExtractError;
 
 use crate::disc::reader::{expand_sources, Disc, ReadError, RepairSettings};
 use crate::util::progress::Progress;
@@ -15,9 +15,9 @@ pub fn open_discs(
     settings: &RepairSettings,
     pick: Option<i64>,
     progress: &dyn Progress,
-) -> Result<BTreeMap<u32, Vec<Disc>>> {
+) -> Result<BTreeMap<u32, Vec<Disc>>, ExtractError> {
     if sources.is_empty() {
-        bail!("no SOURCE given: pass disc images or directories of images (reading from a drive is not available yet)");
+        return Err(ExtractError::NoSources);
     }
     let paths = expand_sources(sources)?;
     let mut by_gen: BTreeMap<u32, Vec<Disc>> = BTreeMap::new();
@@ -52,11 +52,11 @@ pub fn open_discs(
             match &chain {
                 None => chain = Some((disc.header.chain_id, disc.header.name.clone())),
                 Some((id, name)) if *id != disc.header.chain_id => {
-                    bail!(
-                        "{}: belongs to chain '{}', but the other sources belong to '{name}'; extract one chain at a time",
-                        p.display(),
-                        disc.header.name
-                    );
+                    return Err(ExtractError::MixedChains {
+                        path: p.clone(),
+                        found: disc.header.name.clone(),
+                        first: name.clone(),
+                    });
                 }
                 _ => {}
             }
@@ -72,7 +72,7 @@ pub fn open_discs(
         }
     }
     if by_gen.is_empty() {
-        bail!("none of the sources could be read");
+        return Err(ExtractError::NothingReadable);
     }
     resolve_sets(by_gen, pick, progress)
 }
@@ -94,7 +94,7 @@ fn resolve_sets(
     by_gen: BTreeMap<u32, Vec<Disc>>,
     pick: Option<i64>,
     progress: &dyn Progress,
-) -> Result<BTreeMap<u32, Vec<Disc>>> {
+) -> Result<BTreeMap<u32, Vec<Disc>>, ExtractError> {
     let mut picked = false;
     let mut out = BTreeMap::new();
     for (g, discs) in by_gen {
@@ -110,7 +110,11 @@ fn resolve_sets(
             continue;
         }
         let Some(p) = pick.filter(|p| sets.contains_key(p)) else {
-            bail!("{}", describe_conflict(&discs[0].header.name, g, &sets));
+            return Err(ExtractError::SetConflict(describe_conflict(
+                &discs[0].header.name,
+                g,
+                &sets,
+            )));
         };
         picked = true;
         let (keep, drop): (Vec<Disc>, Vec<Disc>) =
@@ -121,7 +125,7 @@ fn resolve_sets(
         out.insert(g, keep);
     }
     if let (Some(p), false) = (pick, picked) {
-        bail!("--set {p}: none of the sources belongs to a set with that id (the ids are named when two sets of one generation are given; `extract -v` shows each disc's)");
+        return Err(ExtractError::NoSuchSet(p));
     }
     Ok(out)
 }

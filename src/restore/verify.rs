@@ -5,7 +5,7 @@
 use std::path::Path;
 use std::sync::Arc;
 
-use anyhow::{bail, Context, Result};
+use crate::restore::VerifyError;
 use serde::Serialize;
 
 use crate::disc::reader::{find_disc_header, Disc, RepairSettings};
@@ -82,10 +82,9 @@ pub fn verify_image(
     repair_to: Option<&Path>,
     memory: u64,
     progress: &dyn Progress,
-) -> Result<VerifyReport> {
-    let src: Arc<dyn SectorSource> = Arc::new(
-        FileSectorSource::open(img).with_context(|| format!("opening {}", img.display()))?,
-    );
+) -> Result<VerifyReport, VerifyError> {
+    let src: Arc<dyn SectorSource> =
+        Arc::new(FileSectorSource::open(img).map_err(|e| VerifyError::Open(img.to_path_buf(), e))?);
     verify_source(
         &img.display().to_string(),
         src,
@@ -108,12 +107,12 @@ pub fn verify_source(
     memory: u64,
     progress: &dyn Progress,
     retry: Option<RetryHook<'_>>,
-) -> Result<VerifyReport> {
+) -> Result<VerifyReport, VerifyError> {
     let header = find_disc_header(src.as_ref());
     let located = fec::locate(src.as_ref(), header.as_ref().map(|h| h.fec_lba))
-        .with_context(|| format!("{name}: not a bd-archive disc, or its FEC data is destroyed"))?;
+        .map_err(|e| VerifyError::NoFec(name.to_string(), e))?;
     let total = located.layout.protected_sectors() + located.layout.region_sectors();
-    let run_scan = || -> Result<fec::FecScan> {
+    let run_scan = || -> Result<fec::FecScan, VerifyError> {
         let pb = progress.meter(Some(total * SECTOR_SIZE as u64), "verifying");
         let scan = fec::scan(src.as_ref(), &located, &|n| {
             pb.set_position(n * SECTOR_SIZE as u64)
@@ -160,10 +159,7 @@ pub fn verify_source(
     }
     if let Some(out) = repair_to {
         if out.exists() {
-            bail!(
-                "--repair -o {}: exists; choose a new file name (nothing was written)",
-                out.display()
-            );
+            return Err(VerifyError::RepairTargetExists(out.to_path_buf()));
         }
         let rep = fec::write_repaired_image(src.as_ref(), &located, &scan, out, memory)?;
         report.repaired_to = Some(out.display().to_string());
@@ -217,11 +213,11 @@ fn describe_damage(
     let _ = disc.ensure_repaired();
     let unrepaired: Vec<u64> = {
         let stripes = scan.unrepairable_stripes();
-        let s = located.layout.stripes();
+        let layout = &located.layout;
         let mut v: Vec<u64> = bad
             .iter()
             .copied()
-            .filter(|l| stripes.binary_search(&(l % s)).is_ok())
+            .filter(|&l| stripes.binary_search(&layout.stripe_of_data(l)).is_ok())
             .collect();
         v.sort_unstable();
         v
@@ -257,7 +253,7 @@ fn describe_damage(
 
 /// Checks a disc given as a directory (mounted disc or copy): every chunk of every data part is
 /// read and checked; damage is repaired through the FEC over the reassembled image if possible.
-pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport> {
+pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyError> {
     let settings = RepairSettings {
         memory_budget: memory,
         spill_dir: None,

@@ -24,14 +24,14 @@ pub fn preset_just_below(sectors: u64) -> Option<(&'static str, u64)> {
 /// Smallest disc capacity accepted (32 MiB): room for filesystem, headers, index, FEC and data.
 pub const MIN_CAPACITY_BYTES: u64 = 32 << 20;
 
-/// Errors parsing `-b`.
+/// Errors parsing a disc capacity.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum CapacityError {
     /// Not a number, suffix or preset.
-    #[error("-b {0}: not a size; give bytes (e.g. 25025314816), K/M/G (KiB/MiB/GiB, e.g. 64M) or a preset: bd25, bd50, bd100, bd128")]
+    #[error("{0}: not a size; give bytes (e.g. 25025314816), K/M/G (KiB/MiB/GiB, e.g. 64M) or a preset: bd25, bd50, bd100, bd128")]
     Syntax(String),
     /// Below the minimum.
-    #[error("-b {0}: smaller than the minimum disc size of 32M")]
+    #[error("{0}: smaller than the minimum disc size of 32M")]
     TooSmall(String),
 }
 

@@ -7,7 +7,7 @@ use std::io::{self, Read};
 use sha2::digest::{Digest, Output};
 
 /// Reads `r` to its end in 1 MiB reads (retrying interrupted ones) and returns its digest.
-pub fn digest_reader<D: Digest>(mut r: impl Read) -> io::Result<Output<D>> {
+pub(crate) fn digest_reader<D: Digest>(mut r: impl Read) -> io::Result<Output<D>> {
     let mut h = D::new();
     let mut buf = vec![0u8; 1 << 20];
     loop {

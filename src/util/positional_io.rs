@@ -14,7 +14,7 @@ const MAX_IOV: usize = 1024;
 
 /// Fills every buffer of `bufs` in order from `file` at `offset`; an end of file before they are
 /// full is an `UnexpectedEof` error.
-pub fn read_exact_vectored_at(
+pub(crate) fn read_exact_vectored_at(
     file: &File,
     mut bufs: &mut [IoSliceMut<'_>],
     mut offset: u64,
@@ -35,7 +35,7 @@ pub fn read_exact_vectored_at(
 }
 
 /// Writes every buffer of `bufs` in order to `file` at `offset`.
-pub fn write_all_vectored_at(
+pub(crate) fn write_all_vectored_at(
     file: &File,
     mut bufs: &mut [IoSlice<'_>],
     mut offset: u64,

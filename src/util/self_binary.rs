@@ -5,7 +5,7 @@ use std::path::Path;
 
 /// Why the binary is not carried.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum NotCarried {
+pub(crate) enum NotCarried {
     /// `--no-binary`.
     Disabled,
     /// Could not read the running executable.
@@ -28,7 +28,7 @@ impl std::fmt::Display for NotCarried {
 }
 
 /// Whether an ELF executable is statically linked: it has no PT_INTERP program header.
-pub fn is_static_elf(b: &[u8]) -> bool {
+pub(crate) fn is_static_elf(b: &[u8]) -> bool {
     let u16_at = |o: usize| {
         b.get(o..o + 2)
             .map(|s| u16::from_le_bytes([s[0], s[1]]) as usize)
@@ -51,7 +51,7 @@ pub fn is_static_elf(b: &[u8]) -> bool {
 }
 
 /// Loads the binary to carry on each disc of `capacity_bytes`, or says why not.
-pub fn load(exe: &Path, capacity_bytes: u64, disabled: bool) -> Result<Vec<u8>, NotCarried> {
+pub(crate) fn load(exe: &Path, capacity_bytes: u64, disabled: bool) -> Result<Vec<u8>, NotCarried> {
     if disabled {
         return Err(NotCarried::Disabled);
     }

@@ -1,5 +1,4 @@
 //! Tiny harness: a temp dir plus a way to run the real binary, so each test reads like a session.
-#![allow(dead_code)]
 
 use std::ffi::OsStr;
 use std::fs;
@@ -149,14 +148,73 @@ fn sha(b: &[u8]) -> Vec<u8> {
     sha2::Sha256::digest(b).to_vec()
 }
 
-/// Whether `tool` runs (`tool arg`); prints a visible SKIPPED line when it does not, so a
-/// test that needs it can return early without pretending to have checked anything.
-pub fn have(tool: &str, arg: &str) -> bool {
-    let ok = Command::new(tool).arg(arg).output().is_ok();
-    if !ok {
-        println!("SKIPPED: {tool} is not installed (apt install it; .ci/run does)");
+/// Whether `tool` is an executable file in a `PATH` directory.
+pub fn on_path(tool: &str) -> bool {
+    std::env::var_os("PATH").is_some_and(|path| {
+        std::env::split_paths(&path).any(|d| {
+            fs::metadata(d.join(tool))
+                .is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+        })
+    })
+}
+
+/// Fails the test unless every tool in `tools` is installed. Tests that need a tool `cargo test`
+/// does not bring are `#[ignore = "needs …"]`; when one is run explicitly (`--ignored`,
+/// `--include-ignored`, as .ci/run does) on a machine without the tool it must fail, never pass
+/// without having checked anything.
+pub fn require(tools: &[&str]) {
+    let missing: Vec<String> = tools
+        .iter()
+        .filter(|t| !on_path(t))
+        .map(|t| format!("{t} (Debian package {})", debian_package(t)))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "prerequisite missing: {} not installed; this test is #[ignore]d for that reason and was \
+         run explicitly: install it (.ci/run does) or leave out --ignored/--include-ignored",
+        missing.join(", ")
+    );
+}
+
+fn debian_package(tool: &str) -> &str {
+    match tool {
+        "isoinfo" => "genisoimage",
+        "7zz" => "7zip",
+        "udfinfo" => "udftools",
+        "qemu-system-x86_64" => "qemu-system-x86",
+        other => other,
     }
-    ok
+}
+
+/// Whether this machine has an optical drive (`/sys/block/sr*`): tests of the "no drive" messages
+/// need one without.
+pub fn has_optical_drive() -> bool {
+    fs::read_dir("/sys/block")
+        .map(|rd| {
+            rd.flatten()
+                .any(|e| e.file_name().to_string_lossy().starts_with("sr"))
+        })
+        .unwrap_or(false)
+}
+
+/// Fails the test on a machine with an optical drive, where the "no drive found" paths cannot be
+/// reached (those tests are `#[ignore]`d for that reason; CI machines have no drive).
+pub fn require_no_optical_drive() {
+    assert!(
+        !has_optical_drive(),
+        "prerequisite missing: a machine without an optical drive (/sys/block/sr* exists here); \
+         this test is #[ignore]d for that reason and was run explicitly"
+    );
+}
+
+/// The process's stderr as text.
+pub fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// The process's stdout as text.
+pub fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
 }
 
 /// Runs a fixture-making command (dar, par2, genisoimage …), failing the test with its output.

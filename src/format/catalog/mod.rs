@@ -4,7 +4,7 @@
 //! integers, u64 length prefixes, u32 enum variant indices) inside a record file (see
 //! `container::records`). FORMAT.md §5 lists every field in order.
 
-pub mod entry;
+mod entry;
 pub use entry::{DataRef, Entry, EntryKind};
 
 use serde::{Deserialize, Serialize};

@@ -10,7 +10,7 @@
 
 pub mod catalogue;
 pub mod extract;
-pub mod stream;
+mod stream;
 
 use std::io::{self, Read, Write};
 use std::path::PathBuf;

@@ -8,11 +8,11 @@ use std::path::{Path, PathBuf};
 use super::{infinint_from, DarError, Result};
 
 /// Magic number at the start of every slice (big-endian u32).
-pub const SLICE_MAGIC: u32 = 123;
+pub(super) const SLICE_MAGIC: u32 = 123;
 /// The five fixed bytes that start every escape mark; a sixth byte gives the mark type.
-pub const ESCAPE_PREFIX: [u8; 5] = [0xAD, 0xFD, 0xEA, 0x77, 0x21];
+pub(super) const ESCAPE_PREFIX: [u8; 5] = [0xAD, 0xFD, 0xEA, 0x77, 0x21];
 /// Sixth byte meaning "the five bytes before me are data, not a mark".
-pub const ESCAPE_DATA: u8 = b'X';
+pub(super) const ESCAPE_DATA: u8 = b'X';
 
 /// Where one slice's bytes come from.
 #[derive(Debug)]
@@ -66,7 +66,7 @@ pub struct SliceHeader {
 }
 
 /// Parses a slice header from the start of `data`.
-pub fn parse_slice_header(data: &[u8]) -> Result<SliceHeader> {
+pub(super) fn parse_slice_header(data: &[u8]) -> Result<SliceHeader> {
     let mut r = data;
     let mut magic = [0u8; 4];
     read_exact(&mut r, &mut magic)?;
@@ -365,7 +365,7 @@ impl Read for RawReader<'_> {
 
 /// Removes dar's escaping: `prefix + 'X'` becomes the five prefix bytes; any other mark ends the
 /// stream (its type byte is kept in [`Unescape::mark`]).
-pub struct Unescape<R> {
+pub(super) struct Unescape<R> {
     inner: R,
     /// First byte of the mark prefix: 0xAD for the archive layer, 0xAE inside sparse file data.
     first: u8,
@@ -380,12 +380,12 @@ const UNESCAPE_BUF: usize = 64 * 1024;
 
 impl<R: Read> Unescape<R> {
     /// Wraps `inner`.
-    pub fn new(inner: R) -> Self {
+    pub(super) fn new(inner: R) -> Self {
         Self::with_first(inner, ESCAPE_PREFIX[0])
     }
 
     /// Wraps `inner`, with a mark prefix starting with `first` instead of 0xAD.
-    pub fn with_first(inner: R, first: u8) -> Self {
+    pub(super) fn with_first(inner: R, first: u8) -> Self {
         Unescape {
             inner,
             first,
@@ -425,14 +425,14 @@ impl<R: Read> Unescape<R> {
 
 impl<R: Read> Unescape<R> {
     /// Steps over the mark that ended the stream, so reading goes on after it.
-    pub fn consume_mark(&mut self) {
+    pub(super) fn consume_mark(&mut self) {
         if self.mark.take().is_some() {
             self.pos += ESCAPE_PREFIX.len() + 1;
         }
     }
 
     /// One raw (not unescaped) byte, for fields that follow a mark.
-    pub fn raw_byte(&mut self) -> io::Result<Option<u8>> {
+    pub(super) fn raw_byte(&mut self) -> io::Result<Option<u8>> {
         self.fill(1)?;
         match self.buf.get(self.pos) {
             Some(&b) => {
@@ -446,14 +446,14 @@ impl<R: Read> Unescape<R> {
 
 /// Expands dar's sparse-file encoding: data escaped with the 0xAE prefix, and each hole written as
 /// mark `F` followed by an infinint count of zero bytes.
-pub struct SparseExpand<R> {
+pub(super) struct SparseExpand<R> {
     u: Unescape<R>,
     zeros: u64,
 }
 
 impl<R: Read> SparseExpand<R> {
     /// Wraps the decompressed data of a file saved with hole detection.
-    pub fn new(inner: R) -> Self {
+    pub(super) fn new(inner: R) -> Self {
         SparseExpand {
             u: Unescape::with_first(inner, 0xAE),
             zeros: 0,
@@ -548,7 +548,7 @@ impl<R: Read> Read for Unescape<R> {
 }
 
 /// Uncompressed size of one lz4 block in dar's streaming mode (`PRE_2_7_0_LZO_BLOCK_SIZE`).
-pub const LZ4_BLOCK_SIZE: usize = 246_660;
+pub(super) const LZ4_BLOCK_SIZE: usize = 246_660;
 /// Largest compressed block: LZ4_compressBound of a full block.
 const LZ4_MAX_COMPRESSED: usize = LZ4_BLOCK_SIZE + LZ4_BLOCK_SIZE / 255 + 16;
 const LZ4_H_DATA: u8 = 1;
@@ -558,7 +558,7 @@ const LZ4_H_EOF: u8 = 2;
 /// a sequence of blocks `[type byte][infinint size][size bytes]`, type 1 = one raw LZ4 block
 /// (`LZ4_compress_default` of at most 246 660 bytes), type 2 = end of stream (size 0). Not the
 /// LZ4 frame format.
-pub struct Lz4Blocks<R> {
+pub(super) struct Lz4Blocks<R> {
     inner: R,
     zipped: Vec<u8>,
     clear: Vec<u8>,
@@ -568,7 +568,7 @@ pub struct Lz4Blocks<R> {
 
 impl<R: Read> Lz4Blocks<R> {
     /// Wraps the (unescaped) compressed stream.
-    pub fn new(inner: R) -> Self {
+    pub(super) fn new(inner: R) -> Self {
         Lz4Blocks {
             inner,
             zipped: Vec::new(),
