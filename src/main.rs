@@ -1,13 +1,20 @@
-//! bd-archive command-line entry point: parse, dispatch, map errors to exit codes.
+//! bd-archive command-line entry point: parse, dispatch, map outcomes to exit codes (the one place
+//! that does).
 
 mod cli;
 
 use bd_archive::util::interrupt;
 use clap::Parser;
 use cli::args::{Cli, Command};
-use cli::{exit, Ui};
+use cli::{err_line, error_line, exit, is_broken_pipe, Ui};
 
 fn main() {
+    std::process::exit(try_main());
+}
+
+/// Runs the command and returns the process's exit code. A reader that went away (`| head`,
+/// `| less` quit early, `| grep -m1`) ends the run quietly: exit 0, like ripgrep and cat.
+fn try_main() -> i32 {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
@@ -18,7 +25,7 @@ fn main() {
                 _ => exit::ERROR,
             };
             let _ = e.print();
-            std::process::exit(code);
+            return code;
         }
     };
     interrupt::install();
@@ -38,19 +45,20 @@ fn main() {
         Command::Burn(a) => cli::burn::run(a, &ui),
     };
     match result {
-        Ok(code) => std::process::exit(code),
+        Ok(code) => code,
+        Err(e) if is_broken_pipe(&e) => exit::OK,
         Err(e) => {
-            eprintln!(
+            err_line(&format!(
                 "error: {}",
-                bd_archive::util::escape::terminal_text(&format!("{e:#}"))
-            );
+                bd_archive::util::escape::terminal_text(&error_line(&e))
+            ));
             let interrupted =
                 e.downcast_ref::<interrupt::Interrupted>().is_some() || interrupt::requested();
-            std::process::exit(if interrupted {
+            if interrupted {
                 exit::INTERRUPTED
             } else {
                 exit::ERROR
-            });
+            }
         }
     }
 }

@@ -127,6 +127,7 @@ fn exclusion_skips_entry_and_subtree() {
     let opts = ScanOptions {
         exclude: vec![root.join("out"), root.join("not-yet-created")],
         one_file_system: true,
+        ..ScanOptions::default()
     };
     let (v, problems) = scan(root, &opts);
     assert!(problems.is_empty());

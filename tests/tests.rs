@@ -20,6 +20,7 @@ mod cli_large;
 mod cli_oracles;
 mod cli_resume;
 mod cli_robustness;
+mod cli_truth;
 mod compat_continue;
 mod compat_dar;
 mod compat_par2;

@@ -83,13 +83,17 @@ fuzz_target!(|data: &[u8]| {
         resume: false,
         no_binary: true,
         dry_run: false,
+        exclude_patterns: Vec::new(),
+        exclude_caches: false,
+        one_file_system: false,
+        warn_binary_not_carried: false,
     };
     let Preparation::Ready(prepared) = archive::prepare(&job, &Silent).unwrap() else {
         panic!("a full archive always has something to write");
     };
     let report = archive::create(&job, *prepared, &Silent).unwrap();
     assert!(report.problems.is_empty(), "{:?}", report.problems);
-    let discs = open_discs(&report.images, &RepairSettings::default(), &Silent).unwrap();
+    let discs = open_discs(&report.images, &RepairSettings::default(), None, &Silent).unwrap();
     let opts = ExtractOptions {
         output: tmp.join("restored"),
         workdir: tmp.join("work"),

@@ -34,6 +34,8 @@ pub enum ResumeSetting {
     MinLastDiscFill,
     /// Comparing files by content.
     Checksum,
+    /// What the scan leaves out (patterns, caches, other filesystems).
+    Exclusions,
 }
 
 /// Errors of [`crate::archive::prepare`], [`crate::archive::create`] and

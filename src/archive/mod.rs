@@ -38,7 +38,7 @@ pub use pack::open_pack;
 
 use crate::archive::delta::{plan_delta, DeltaStats, Planned};
 use crate::archive::disc_writer::{CarryIn, DiscSetConfig};
-use crate::archive::plan::{defer_for_fill, overview, sample_ratio, Overview};
+use crate::archive::plan::{defer_for_fill, overview, sample_ratio_with_margin, Overview};
 use crate::archive::scan::{scan_tree, ScanOptions, SourceEntry};
 use crate::archive::tar_stream::SourceProblem;
 use crate::format::catalog::{Catalog, ChainInfo, Entry};
@@ -118,6 +118,15 @@ pub struct CreateJob {
     pub no_binary: bool,
     /// Only the overview will be used (no warning about the binary).
     pub dry_run: bool,
+    /// `--exclude` / `--exclude-file` patterns (see [`ScanOptions::exclude_patterns`]).
+    pub exclude_patterns: Vec<String>,
+    /// `--exclude-caches`.
+    pub exclude_caches: bool,
+    /// `--one-file-system`.
+    pub one_file_system: bool,
+    /// Warn when the binary cannot be copied onto the discs (else it is only a `-v` detail:
+    /// the command line says it once per binary, not on every run).
+    pub warn_binary_not_carried: bool,
 }
 
 impl CreateJob {
@@ -162,6 +171,8 @@ pub struct Prepared {
     /// Whether this generation continues a base.
     pub incremental: bool,
     plan: GenerationPlan,
+    /// Objects the scan could not read (already reported through `progress`).
+    scan_problems: Vec<SourceProblem>,
     resume_state: Option<resume::CreateState>,
     binary: Option<Vec<u8>>,
 }
@@ -176,8 +187,12 @@ pub struct CreateReport {
     pub images_dir: PathBuf,
     /// The generation's catalog (the next `--base`).
     pub catalog: PathBuf,
-    /// Source files not archived exactly as they are now.
+    /// Source files not archived exactly as they are now: those the scan could not read first
+    /// (reported through `progress` when met: the first `scan_problems` of them), then those
+    /// unreadable or changed while being read.
     pub problems: Vec<SourceProblem>,
+    /// How many of `problems` the scan found (and reported already).
+    pub scan_problems: usize,
     /// Where `problems` are listed (when there are any).
     pub problems_file: Option<PathBuf>,
 }
@@ -196,7 +211,7 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation, 
         None
     };
     let src = &job.source;
-    let scanned = scan_source(src, out, job.workdir.as_deref(), progress)?;
+    let (scanned, scan_problems, excluded) = scan_source(job, progress)?;
     if scanned.is_empty() && !job.allow_empty {
         return Err(CreateError::EmptySource(src.clone()));
     }
@@ -218,7 +233,7 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation, 
         }
     }
     let binary = carried_binary(job, progress);
-    let (ratio, ratio_source) = estimate_ratio(job, &plan.store)?;
+    let (ratio, ratio_margin, ratio_source) = estimate_ratio(job, &plan.store)?;
     let fixed_bytes = binary.as_ref().map_or(0, |b| b.len() as u64);
     let est = |store: &[SourceEntry]| {
         overview(
@@ -226,6 +241,7 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation, 
             job.capacity_sectors,
             job.redundancy_pct,
             ratio,
+            ratio_margin,
             ratio_source.clone(),
             fixed_bytes,
         )
@@ -241,7 +257,8 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation, 
         job.min_last_disc_fill,
         &est,
     );
-    let overview = est(&plan.store);
+    let mut overview = est(&plan.store);
+    overview.excluded = excluded;
     Ok(Preparation::Ready(Box::new(Prepared {
         generation,
         overview,
@@ -249,6 +266,7 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation, 
         deferred,
         incremental: plan.base.is_some(),
         plan,
+        scan_problems,
         resume_state,
         binary,
     })))
@@ -266,6 +284,7 @@ pub fn create(
         overview,
         deferred,
         mut plan,
+        scan_problems,
         resume_state,
         binary,
         ..
@@ -324,7 +343,7 @@ pub fn create(
         done,
         progress,
     );
-    let (images, problems) = match result {
+    let (images, build_problems) = match result {
         Ok(r) => r,
         Err(e) => {
             build::remove_partials(&images_dir);
@@ -335,6 +354,8 @@ pub fn create(
     std::fs::rename(&catalog_tmp, &catalog_path).map_err(|e| {
         CreateError::Output(format!("renaming {} into place", catalog_tmp.display()), e)
     })?;
+    let scanned_problems = scan_problems.len();
+    let problems: Vec<SourceProblem> = scan_problems.into_iter().chain(build_problems).collect();
     let problems_file = output::write_problems(out, &job.name, generation, &problems)?;
     output::write_deferred(out, &deferred)?;
     let _ = std::fs::remove_file(out.join(resume::STATE_FILE));
@@ -344,6 +365,7 @@ pub fn create(
         images_dir,
         catalog: catalog_path,
         problems,
+        scan_problems: scanned_problems,
         problems_file,
     })
 }
@@ -442,19 +464,23 @@ fn now_unix() -> i64 {
         .unwrap_or(0)
 }
 
+/// Scans the source; returns its entries, what could not be read, and how many paths the
+/// exclusions (patterns, caches, other filesystems) left out.
 fn scan_source(
-    src: &Path,
-    out: &Path,
-    workdir: Option<&Path>,
+    job: &CreateJob,
     progress: &dyn Progress,
-) -> Result<Vec<SourceEntry>, CreateError> {
-    let mut exclude = vec![resume::absolute(out)];
-    if let Some(w) = workdir {
+) -> Result<(Vec<SourceEntry>, Vec<SourceProblem>, u64), CreateError> {
+    let src = &job.source;
+    let mut exclude = vec![resume::absolute(&job.output)];
+    if let Some(w) = &job.workdir {
         exclude.push(resume::absolute(w));
     }
     let opts = ScanOptions {
         exclude,
-        one_file_system: false,
+        one_file_system: job.one_file_system,
+        exclude_patterns: job.exclude_patterns.clone(),
+        exclude_caches: job.exclude_caches,
+        ..ScanOptions::default()
     };
     let pb = progress.meter(None, "scanning");
     let mut problems = Vec::new();
@@ -464,37 +490,59 @@ fn scan_source(
         }
     })?;
     pb.finish();
-    for p in &problems {
-        progress.warn(&format!(
-            "{}: {} (not archived)",
-            p.path.display(),
-            p.message
-        ));
-    }
-    Ok(entries)
+    let problems = problems
+        .into_iter()
+        .map(|p| {
+            progress.warn(&format!(
+                "{}: {} (not archived)",
+                p.path.display(),
+                p.message
+            ));
+            let rel = p.path.strip_prefix(src).unwrap_or(&p.path);
+            SourceProblem {
+                path: rel.as_os_str().as_encoded_bytes().to_vec(),
+                message: format!("{} (not archived)", p.message),
+                archived: false,
+            }
+        })
+        .collect();
+    let excluded = opts.excluded.load(std::sync::atomic::Ordering::Relaxed);
+    Ok((entries, problems, excluded))
 }
 
-fn estimate_ratio(job: &CreateJob, entries: &[SourceEntry]) -> Result<(f64, String), CreateError> {
+/// (ratio, its margin, where it comes from).
+fn estimate_ratio(
+    job: &CreateJob,
+    entries: &[SourceEntry],
+) -> Result<(f64, f64, String), CreateError> {
     let level = match job.compression {
-        Compression::None => return Ok((1.0, "-c none".into())),
+        Compression::None => return Ok((1.0, 0.0, "-c none".into())),
         Compression::Zstd(l) => l,
     };
     if let RatioEstimate::Given(r) = job.ratio {
         if !(0.0..=1.5).contains(&r) || r == 0.0 {
             return Err(CreateError::BadRatio(r));
         }
-        return Ok((r, "--ratio".into()));
+        return Ok((r, 0.0, "--ratio".into()));
     }
     if let RatioEstimate::Sample(dir) = &job.ratio {
         let sample = scan_tree(dir, &ScanOptions::default(), &mut |_| {}, &mut |_| {})?;
-        let (r, n) = sample_ratio(&sample, dir, Some(level));
-        if n == 0 {
+        let s = sample_ratio_with_margin(&sample, dir, Some(level));
+        if s.bytes == 0 {
             return Err(CreateError::EmptySample(dir.clone()));
         }
-        return Ok((r, format!("sampled {} of --sample", human_bytes(n))));
+        return Ok((
+            s.ratio,
+            s.margin,
+            format!("sampled {} of --sample", human_bytes(s.bytes)),
+        ));
     }
-    let (r, n) = sample_ratio(entries, &job.source, Some(level));
-    Ok((r, format!("sampled {} of the source", human_bytes(n))))
+    let s = sample_ratio_with_margin(entries, &job.source, Some(level));
+    Ok((
+        s.ratio,
+        s.margin,
+        format!("sampled {} of the source", human_bytes(s.bytes)),
+    ))
 }
 
 /// The static binary to put on every disc, or None with a one-line warning saying why not.
@@ -504,10 +552,11 @@ fn carried_binary(job: &CreateJob, progress: &dyn Progress) -> Option<Vec<u8>> {
         Ok(b) => Some(b),
         Err(crate::util::self_binary::NotCarried::Disabled) => None,
         Err(why) => {
-            if !job.dry_run {
-                progress.warn(&format!(
-                    "the bd-archive binary is not copied onto the discs: {why}"
-                ));
+            let msg = format!("the bd-archive binary is not copied onto the discs: {why}");
+            if job.warn_binary_not_carried && !job.dry_run {
+                progress.warn(&format!("{msg} (said once for this binary)"));
+            } else {
+                progress.detail(&msg);
             }
             None
         }

@@ -17,7 +17,7 @@ use crate::image::FIRST_DATA_LBA;
 use crate::sector::SECTOR_SIZE;
 
 /// Bytes read from the source to estimate the compression ratio.
-pub const SAMPLE_BYTES: u64 = 32 << 20;
+pub const SAMPLE_BYTES: u64 = 64 << 20;
 
 /// The overview shown before `create` writes anything (also `--dry-run --json`).
 #[derive(Debug, Clone, Serialize)]
@@ -36,6 +36,14 @@ pub struct Overview {
     pub stream_bytes: u64,
     /// Compressed/original, from sampling or --ratio.
     pub ratio: f64,
+    /// How sure the sampled ratio is: ± this much covers it with about 95 % confidence (0 when
+    /// given with --ratio or -c none).
+    pub ratio_margin: f64,
+    /// Discs needed at ratio − margin and ratio + margin: the range the real count falls in.
+    pub discs_range: (u64, u64),
+    /// Paths left out by --exclude, --exclude-file, --exclude-caches, --one-file-system (a
+    /// directory counts once, not its contents).
+    pub excluded: u64,
     /// Where the ratio came from ("sampled 32 MiB of the source", "--ratio").
     pub ratio_source: String,
     /// Estimated bytes after compression incl. chunk framing.
@@ -50,8 +58,10 @@ pub struct Overview {
     pub discs: u64,
     /// How full the last disc will be (data + catalog), percent.
     pub last_disc_fill_pct: f64,
-    /// Redundancy the last disc would get with --fill-parity, percent.
-    pub fill_parity_last_pct: f64,
+    /// With --fill-parity: share of the last disc's sectors (percent) that may be lost and still
+    /// be repaired, in the sense of `-r` (a burst always, a random scatter with the 5 σ margin);
+    /// at least `redundancy_pct`, and never more than the parity that fits can deliver.
+    pub fill_parity_loss_pct: u32,
 }
 
 /// Estimated tar-stream size of an entry.
@@ -69,19 +79,53 @@ fn stream_size(e: &SourceEntry) -> u64 {
     }
 }
 
+/// Bytes of one sample window: many small windows spread over the tree see more of its variety
+/// than a few large ones; each is compressed as the stream would hold it (see [`sample_ratio`]).
+pub const SAMPLE_WINDOW: u64 = 512 << 10;
+
+/// A compression ratio measured on samples of the source.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct RatioSample {
+    /// Compressed / original over all windows.
+    pub ratio: f64,
+    /// Two standard errors of `ratio` (about 95 % confidence), from the windows' spread.
+    pub margin: f64,
+    /// Bytes sampled.
+    pub bytes: u64,
+}
+
 /// Samples up to [`SAMPLE_BYTES`] of file content spread evenly over `entries` and returns
 /// (compressed/original ratio, bytes sampled). Unreadable files are skipped.
 pub fn sample_ratio(entries: &[SourceEntry], root: &Path, level: Option<i32>) -> (f64, u64) {
-    let Some(level) = level else { return (1.0, 0) };
+    let s = sample_ratio_with_margin(entries, root, level);
+    (s.ratio, s.bytes)
+}
+
+/// Compresses [`SAMPLE_BYTES`] / [`SAMPLE_WINDOW`] windows of the tar stream `entries` would
+/// make, at positions spread evenly over their content: a window starting in a small file runs
+/// on into the next ones with tar-like headers between them (many small files compress better
+/// together than alone, and their headers nearly vanish), as in the stream's 1 MiB chunks. The
+/// ratio's margin comes from how much the windows differ. Unreadable files are skipped.
+pub fn sample_ratio_with_margin(
+    entries: &[SourceEntry],
+    root: &Path,
+    level: Option<i32>,
+) -> RatioSample {
+    let none = RatioSample {
+        ratio: 1.0,
+        margin: 0.0,
+        bytes: 0,
+    };
+    let Some(level) = level else { return none };
     let files: Vec<&SourceEntry> = entries
         .iter()
         .filter(|e| e.kind == EntryKind::File && e.size > 0)
         .collect();
     let total: u64 = files.iter().map(|e| e.size).sum();
     if total == 0 {
-        return (1.0, 0);
+        return none;
     }
-    let piece = (CHUNK_SIZE as u64 / 4).min(total);
+    let piece = SAMPLE_WINDOW.min(total);
     let n = (SAMPLE_BYTES / piece).max(1);
     // Byte positions spread evenly over the concatenation of all files.
     let mut picks = Vec::new();
@@ -102,20 +146,70 @@ pub fn sample_ratio(entries: &[SourceEntry], root: &Path, level: Option<i32>) ->
     let results: Vec<(u64, u64)> = picks
         .par_iter()
         .filter_map(|&(fi, off)| {
-            let f = File::open(files[fi].path_in(root)).ok()?;
-            let mut buf = vec![0u8; piece.min(files[fi].size) as usize];
-            let n = f.read_at(&mut buf, off).ok()?;
-            buf.truncate(n);
+            let buf = stream_window(&files, fi, off, piece as usize, root);
+            if buf.is_empty() {
+                return None;
+            }
             let c = zstd::bulk::compress(&buf, level).ok()?;
-            Some((n as u64, (c.len() as u64).min(n as u64)))
+            Some((buf.len() as u64, (c.len() as u64).min(buf.len() as u64)))
         })
         .collect();
     let raw: u64 = results.iter().map(|r| r.0).sum();
     let comp: u64 = results.iter().map(|r| r.1).sum();
     if raw == 0 {
-        return (1.0, 0);
+        return none;
     }
-    (comp as f64 / raw as f64, raw)
+    let ratio = comp as f64 / raw as f64;
+    // Ratio estimator's variance: Σ(cᵢ − R·uᵢ)² / (k(k−1)·ū²).
+    let k = results.len() as f64;
+    let margin = if results.len() > 1 {
+        let mean_raw = raw as f64 / k;
+        let ss: f64 = results
+            .iter()
+            .map(|&(u, c)| (c as f64 - ratio * u as f64).powi(2))
+            .sum();
+        2.0 * (ss / (k * (k - 1.0))).sqrt() / mean_raw
+    } else {
+        ratio
+    };
+    RatioSample {
+        ratio,
+        margin,
+        bytes: raw,
+    }
+}
+
+/// Up to `len` bytes of the stream from byte `off` of `files[fi]` on: content padded to 512, then
+/// for each following file a header-like block (its path in 1536 mostly-zero bytes, as the PAX
+/// and ustar headers are) and its content.
+fn stream_window(files: &[&SourceEntry], fi: usize, off: u64, len: usize, root: &Path) -> Vec<u8> {
+    let mut buf = Vec::with_capacity(len);
+    let mut at = off;
+    for (i, f) in files.iter().enumerate().skip(fi) {
+        if buf.len() >= len {
+            break;
+        }
+        if i > fi {
+            let start = buf.len();
+            buf.resize(start + 1536, 0);
+            let p = &f.rel_path[..f.rel_path.len().min(500)];
+            buf[start + 512..start + 512 + p.len()].copy_from_slice(p);
+            buf[start + 1024..start + 1024 + p.len().min(100)]
+                .copy_from_slice(&p[..p.len().min(100)]);
+            at = 0;
+        }
+        let Ok(file) = File::open(f.path_in(root)) else {
+            continue;
+        };
+        let want = (len.saturating_sub(buf.len()) as u64).min(f.size.saturating_sub(at)) as usize;
+        let start = buf.len();
+        buf.resize(start + want, 0);
+        let n = file.read_at(&mut buf[start..], at).unwrap_or(0);
+        buf.truncate(start + n);
+        buf.resize(buf.len().div_ceil(512) * 512, 0);
+    }
+    buf.truncate(len);
+    buf
 }
 
 /// Computes the overview for the scanned entries.
@@ -124,6 +218,7 @@ pub fn overview(
     capacity_sectors: u64,
     redundancy_pct: u32,
     ratio: f64,
+    ratio_margin: f64,
     ratio_source: String,
     fixed_bytes_per_disc: u64,
 ) -> Overview {
@@ -135,6 +230,9 @@ pub fn overview(
         data_bytes: 0,
         stream_bytes: 1024,
         ratio,
+        ratio_margin,
+        discs_range: (0, 0),
+        excluded: 0,
         ratio_source,
         est_stored_bytes: 0,
         capacity_bytes: capacity_sectors * SECTOR_SIZE as u64,
@@ -142,7 +240,7 @@ pub fn overview(
         redundancy_pct,
         discs: 0,
         last_disc_fill_pct: 0.0,
-        fill_parity_last_pct: 0.0,
+        fill_parity_loss_pct: 0,
     };
     for e in entries {
         match e.kind {
@@ -166,12 +264,40 @@ pub fn overview(
         + chunks * 48;
     let total = o.est_stored_bytes + 2 * catalog;
     o.discs = total.div_ceil(o.data_per_disc.max(1)).max(1);
+    let discs_at = |r: f64| {
+        let stored = (o.stream_bytes as f64 * r.clamp(0.0, 1.0)) as u64 + chunks * 100;
+        (stored + 2 * catalog)
+            .div_ceil(o.data_per_disc.max(1))
+            .max(1)
+    };
+    o.discs_range = (
+        discs_at(ratio - ratio_margin),
+        discs_at(ratio + ratio_margin).max(o.discs),
+    );
     let last = total - (o.discs - 1) * o.data_per_disc;
     o.last_disc_fill_pct = 100.0 * last as f64 / o.data_per_disc.max(1) as f64;
-    let last_protected = (last / SECTOR_SIZE as u64 + fixed) as f64;
-    let avail = (capacity_sectors - TRAILER_SECTORS) as f64 - last_protected;
-    o.fill_parity_last_pct = (100.0 * avail / last_protected).max(redundancy_pct as f64);
+    let last_protected = last / SECTOR_SIZE as u64 + fixed;
+    let avail = (capacity_sectors - TRAILER_SECTORS).saturating_sub(last_protected);
+    o.fill_parity_loss_pct = fill_parity_loss_pct(last_protected, avail).max(redundancy_pct);
     o
+}
+
+/// What `--fill-parity` gives a disc of `protected` sectors with `avail` sectors free for the FEC:
+/// the largest whole percentage of its sectors that may be lost under the rule `-r` keeps
+/// ([`fec::parity_for_loss`]: a burst always, a random scatter with failure probability ≤ 10⁻⁶),
+/// for the layout `fec::plan_fill` would write. Capped at [`fec::MAX_LOSS_PCT`], the most `-r`
+/// promises.
+fn fill_parity_loss_pct(protected: u64, avail: u64) -> u32 {
+    let Ok(layout) = fec::plan_fill(protected.max(1), avail) else {
+        return 0;
+    };
+    let m = u64::from(layout.parity_per_stripe());
+    let k = u64::from(layout.data_per_stripe());
+    let stripes = layout.stripes();
+    (1..=fec::MAX_LOSS_PCT)
+        .rev()
+        .find(|&pct| fec::parity_for_loss(k, stripes, pct) <= m)
+        .unwrap_or(0)
 }
 
 /// `--min-last-disc-fill PCT`: defers the newest files (by mtime) among those `may_defer` allows,

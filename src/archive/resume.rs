@@ -29,6 +29,9 @@ pub(crate) struct CreateState {
     pack_with: Option<PathBuf>,
     min_last_disc_fill: u32,
     checksum: bool,
+    /// Exclusions (absent in states written before they existed: none).
+    #[serde(default)]
+    exclusions: (Vec<String>, bool, bool),
 }
 
 impl CreateState {
@@ -47,6 +50,7 @@ impl CreateState {
             pack_with: job.pack_path().map(absolute),
             min_last_disc_fill: job.min_last_disc_fill,
             checksum: job.checksum,
+            exclusions: exclusions(job),
         }
     }
 }
@@ -67,7 +71,7 @@ pub(crate) fn read_state(job: &CreateJob) -> Result<CreateState, CreateError> {
     let st: CreateState = serde_json::from_slice(&raw)
         .map_err(|e| CreateError::ResumeStateDamaged(path.clone(), e))?;
     let compression = job.compression_name();
-    let checks: [(ResumeSetting, bool); 10] = [
+    let checks: [(ResumeSetting, bool); 11] = [
         (ResumeSetting::Name, st.name == job.name),
         (ResumeSetting::Source, st.source == absolute(&job.source)),
         (
@@ -93,6 +97,7 @@ pub(crate) fn read_state(job: &CreateJob) -> Result<CreateState, CreateError> {
             st.min_last_disc_fill == job.min_last_disc_fill,
         ),
         (ResumeSetting::Checksum, st.checksum == job.checksum),
+        (ResumeSetting::Exclusions, st.exclusions == exclusions(job)),
     ];
     if let Some(&(setting, _)) = checks.iter().find(|(_, same)| !same) {
         return Err(CreateError::ResumeSettingDiffers {
@@ -144,4 +149,13 @@ pub(crate) fn absolute(p: &Path) -> PathBuf {
             .map(|c| c.join(p))
             .unwrap_or_else(|_| p.to_path_buf())
     })
+}
+
+/// What decides which source paths are left out.
+fn exclusions(job: &CreateJob) -> (Vec<String>, bool, bool) {
+    (
+        job.exclude_patterns.clone(),
+        job.exclude_caches,
+        job.one_file_system,
+    )
 }

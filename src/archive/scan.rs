@@ -89,6 +89,51 @@ pub struct ScanOptions {
     /// Do not descend into directories on another filesystem than the root (the mount point itself is
     /// recorded, as with `tar --one-file-system`), so `/proc`-like mounts and backup disks are skipped.
     pub one_file_system: bool,
+    /// Shell patterns (`*`, `?`, `[…]`; `*` also crosses '/') of paths neither recorded nor
+    /// descended into, as `tar --exclude`: one without '/' is tried on every name, one with '/'
+    /// on the relative path and each of its tails that starts at a component.
+    pub exclude_patterns: Vec<String>,
+    /// Skip the contents of directories holding a valid CACHEDIR.TAG (the directory and the tag
+    /// itself are kept, as `tar --exclude-caches`).
+    pub exclude_caches: bool,
+    /// Counts what the exclusions above (patterns, caches, other filesystems) left out.
+    pub excluded: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+/// The signature a CACHEDIR.TAG must start with (bford.info/cachedir).
+const CACHEDIR_SIGNATURE: &[u8] = b"Signature: 8a477f597d28d172789f06886806bc55";
+
+fn is_cache_dir(dir: &Path) -> bool {
+    let mut head = [0u8; 43];
+    fs::File::open(dir.join("CACHEDIR.TAG"))
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .is_ok()
+        && head == CACHEDIR_SIGNATURE
+}
+
+/// Whether `rel` (a '/'-separated relative path) is excluded by `pattern` (see
+/// [`ScanOptions::exclude_patterns`]).
+pub fn pattern_excludes(pattern: &str, rel: &[u8]) -> bool {
+    let p = pattern
+        .trim_start_matches("./")
+        .trim_end_matches('/')
+        .as_bytes();
+    if p.is_empty() {
+        return false;
+    }
+    if !p.contains(&b'/') {
+        let name = rel.rsplit(|&b| b == b'/').next().unwrap_or(rel);
+        return crate::util::glob::glob_match(p, name);
+    }
+    let p = p.strip_prefix(b"/").unwrap_or(p);
+    std::iter::once(0)
+        .chain(
+            rel.iter()
+                .enumerate()
+                .filter(|(_, &b)| b == b'/')
+                .map(|(i, _)| i + 1),
+        )
+        .any(|start| crate::util::glob::glob_match(p, &rel[start..]))
 }
 
 /// Why a scan could not start: the root itself is unusable. Problems below the root are [`ScanProblem`]s.
@@ -200,6 +245,15 @@ pub fn scan_tree(
         if excluded_ids.contains(&(meta.dev(), meta.ino())) || excluded_paths.contains(&abs) {
             continue;
         }
+        if opts
+            .exclude_patterns
+            .iter()
+            .any(|p| pattern_excludes(p, &rel))
+        {
+            opts.excluded
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            continue;
+        }
 
         let ft = meta.file_type();
         let mut size = 0;
@@ -253,7 +307,13 @@ pub fn scan_tree(
         let mtime_nsec = u32::try_from(meta.mtime_nsec())
             .unwrap_or(0)
             .min(999_999_999);
-        let descend = kind == EntryKind::Dir && (!opts.one_file_system || meta.dev() == root_dev);
+        let other_fs = opts.one_file_system && meta.dev() != root_dev;
+        let cache = kind == EntryKind::Dir && opts.exclude_caches && is_cache_dir(&abs);
+        if kind == EntryKind::Dir && (other_fs || cache) {
+            opts.excluded
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        }
+        let descend = kind == EntryKind::Dir && !other_fs;
         out.push(SourceEntry {
             rel_path: rel.clone(),
             kind,
@@ -272,6 +332,15 @@ pub fn scan_tree(
 
         if descend {
             match list_dir(&abs) {
+                // A cache directory keeps only its tag (tar --exclude-caches).
+                Ok(pending) if cache => stack.push(Frame {
+                    abs,
+                    rel,
+                    pending: pending
+                        .into_iter()
+                        .filter(|n| n.as_bytes() == b"CACHEDIR.TAG")
+                        .collect(),
+                }),
                 Ok(pending) => stack.push(Frame { abs, rel, pending }),
                 Err(e) => on_problem(problem(&abs, "cannot list directory", &e)),
             }
@@ -339,5 +408,25 @@ mod tests {
         })
         .unwrap();
         assert_eq!(last, v.len() as u64);
+    }
+}
+
+#[cfg(test)]
+mod pattern_tests {
+    use super::*;
+
+    #[test]
+    fn patterns_match_as_tar_excludes() {
+        assert!(pattern_excludes("*.o", b"src/a.o"));
+        assert!(!pattern_excludes("*.o", b"src/a.oo"));
+        assert!(pattern_excludes("build", b"a/build"));
+        assert!(pattern_excludes("./build/", b"build"));
+        assert!(pattern_excludes("a/b", b"x/a/b"));
+        assert!(!pattern_excludes("a/b", b"xa/b"));
+        assert!(pattern_excludes("photos/*/raw", b"photos/2024/raw"));
+        assert!(pattern_excludes("f[0-9]?", b"f1x"));
+        assert!(!pattern_excludes("f[!0-9]", b"f1"));
+        assert!(pattern_excludes("*", b"anything"));
+        assert!(!pattern_excludes("", b"x"));
     }
 }

@@ -9,7 +9,8 @@ use clap::{Args, Parser, Subcommand, ValueEnum};
 #[derive(Parser, Debug)]
 #[command(name = "bd-archive", version = bd_archive::version_string(), propagate_version = true)]
 #[command(
-    after_help = "Exit codes: 0 ok · 1 finished with damage (repairable / some files not bit-exact) · \
+    after_help = "Exit codes: 0 ok · 1 finished with damage (repairable / some files not bit-exact / \
+source files unreadable or changed while read) · \
 2 verify: not repairable · 3 error · 130 interrupted"
 )]
 pub struct Cli {
@@ -74,7 +75,9 @@ bd-archive completions zsh > ~/.zfunc/_bd-archive"
     )]
     Manpage(ManpageArgs),
     /// Show the whole product in a minute: a 3-disc set, one disc damaged, verified, restored.
-    #[command(after_help = "Examples:\n  bd-archive demo\n  bd-archive demo /tmp/bd-demo")]
+    #[command(
+        after_help = "Examples:\n  bd-archive demo\n  bd-archive demo -q\n  bd-archive demo /tmp/bd-demo"
+    )]
     Demo(DemoArgs),
 }
 
@@ -97,9 +100,13 @@ pub struct ManpageArgs {
 /// `demo` arguments.
 #[derive(Args, Debug)]
 pub struct DemoArgs {
-    /// Where to put the sample tree, the images and the restore (default: a new temporary directory).
+    /// Where to put the sample tree, the images and the restore (kept). Default: a new
+    /// temporary directory, removed at the end unless --keep.
     #[arg(value_name = "DIR")]
     pub dir: Option<PathBuf>,
+    /// Keep the temporary directory (about 230 MB) to look at afterwards.
+    #[arg(long = "keep")]
+    pub keep: bool,
 }
 
 /// Compression choices (`-c`). The seed's lzma/lz4/gzip/bzip2 are refused with a hint.
@@ -147,13 +154,19 @@ pub struct CreateArgs {
     /// bursts) and still be repaired, 1..=50 (default 10; costs about 13 % extra space).
     #[arg(short = 'r', long = "redundancy", value_name = "PCT", default_value_t = bd_archive::fec::DEFAULT_REDUNDANCY_PCT)]
     pub redundancy: u32,
-    /// Previous generation's catalog (or its OUT dir) for an incremental generation (not available yet).
+    /// Make an incremental generation of the chain: only what changed since the generation in
+    /// this catalog (or the newest <NAME>-genG.catalog in this OUT dir, or on the previous
+    /// generation's last disc image, or among a directory of its images) is stored; deletions
+    /// are recorded. A seed (Python bd-archive) catalogue or disc continues that chain.
     #[arg(long = "base", value_name = "CATALOG")]
     pub base: Option<PathBuf>,
-    /// Defer the newest files until the last disc is at least PCT full (not available yet).
+    /// Leave the newest new files out of this generation (listed in OUT/deferred-files.txt) when
+    /// that saves a disc whose fill would be under PCT percent; 0 (default) defers nothing.
     #[arg(long = "min-last-disc-fill", value_name = "PCT", default_value_t = 0)]
     pub min_last_disc_fill: u32,
-    /// Pack onto the free space of an unburned image (not available yet).
+    /// Put this generation on the free space of an unburned last disc image of the previous
+    /// generation (it becomes the base); a new copy is written to OUT/images, the given image is
+    /// left untouched.
     #[arg(long = "pack-with", value_name = "IMAGE")]
     pub pack_with: Option<PathBuf>,
     /// Compression ratio for the preview (compressed/original, e.g. 0.6) instead of sampling.
@@ -162,7 +175,8 @@ pub struct CreateArgs {
     /// Directory to sample for the compression ratio instead of the source itself.
     #[arg(long = "sample", value_name = "DIR")]
     pub sample: Option<PathBuf>,
-    /// Work directory for transient files (default OUT/.bd-archive-work).
+    /// Accepted for the seed's scripts: create writes no transient files (every byte goes
+    /// straight into the images); DIR is only kept out of the scan.
     #[arg(short = 'w', long = "workdir", value_name = "DIR")]
     pub workdir: Option<PathBuf>,
     /// Do not ask for confirmation.
@@ -172,7 +186,7 @@ pub struct CreateArgs {
     #[arg(long = "dry-run")]
     pub dry_run: bool,
     /// With --dry-run: print the overview as JSON.
-    #[arg(long = "json")]
+    #[arg(long = "json", requires = "dry_run")]
     pub json: bool,
     /// Do not copy the bd-archive binary onto each disc.
     #[arg(long = "no-binary")]
@@ -183,15 +197,31 @@ pub struct CreateArgs {
     /// Memory budget for the FEC passes (e.g. 512M, 2G; default min(25% of RAM, 768M)).
     #[arg(long = "memory", value_name = "SIZE")]
     pub memory: Option<String>,
-    /// Compare file contents (not only size and mtime) against --base (not available yet).
+    /// With --base: compare the content (SHA-256) of files whose size and mtime match the base,
+    /// instead of trusting size and mtime.
     #[arg(long = "checksum")]
     pub checksum: bool,
     /// Allow an archive or incremental generation with no changes.
     #[arg(long = "allow-empty")]
     pub allow_empty: bool,
-    /// Resume an interrupted create (not available yet).
+    /// Continue an interrupted create in the same OUT with the same options: complete images
+    /// are kept (checked), the rest is rebuilt with the same chain id.
     #[arg(long = "resume")]
     pub resume: bool,
+    /// Leave out paths matching PATTERN (as tar: `*`, `?`, `[…]`; without '/' it is tried on
+    /// every name, with '/' on the path below SRC); repeat for several.
+    #[arg(long = "exclude", value_name = "PATTERN")]
+    pub exclude: Vec<String>,
+    /// Read --exclude patterns from FILE, one per line (empty lines and lines starting with '#'
+    /// are skipped).
+    #[arg(long = "exclude-file", value_name = "FILE")]
+    pub exclude_file: Option<std::path::PathBuf>,
+    /// Leave out the contents of directories holding a valid CACHEDIR.TAG (the tag is kept).
+    #[arg(long = "exclude-caches")]
+    pub exclude_caches: bool,
+    /// Do not descend into directories on other filesystems (the mount points are recorded).
+    #[arg(long = "one-file-system")]
+    pub one_file_system: bool,
 }
 
 /// `extract` flags.
@@ -215,12 +245,18 @@ pub struct ExtractArgs {
     /// Drive reads: read speed in x (1x BD = 4.5 MB/s); slower often reads damaged discs better.
     #[arg(long = "read-speed", value_name = "X")]
     pub read_speed: Option<u32>,
-    /// Restore only this path (and everything below it); repeat for several paths.
+    /// Restore only this path (and everything below it); repeat for several paths. `./path`
+    /// is accepted, and patterns (`*`, `?`, `[…]`; `*` also crosses '/'): `--only '*.jpg'`.
     #[arg(long = "only", value_name = "PATH")]
     pub only: Vec<String>,
     /// Restore the state as of generation N.
     #[arg(long = "generation", value_name = "N")]
     pub generation: Option<u32>,
+    /// When one generation is given as two different sets (two create runs with the same
+    /// --base), restore from the set with this id (named in the refusal: the set's creation
+    /// time in seconds since 1970).
+    #[arg(long = "set", value_name = "ID")]
+    pub set: Option<i64>,
     /// Replace existing files in OUT.
     #[arg(long = "overwrite")]
     pub overwrite: bool,
@@ -242,12 +278,16 @@ pub struct ExtractArgs {
 /// `list` flags.
 #[derive(Args, Debug)]
 pub struct ListArgs {
-    /// A catalog file, disc images, or directories of images.
+    /// Catalog files (of one chain: the newest is listed), disc images, or directories of images.
     #[arg(value_name = "SOURCE|CATALOG", required = true)]
     pub sources: Vec<PathBuf>,
     /// JSON output (one object with an "entries" array).
     #[arg(long = "json")]
     pub json: bool,
+    /// With images of two different sets of one generation: list the set with this id (see
+    /// `extract --set`).
+    #[arg(long = "set", value_name = "ID")]
+    pub set: Option<i64>,
 }
 
 /// `verify` flags.

@@ -412,9 +412,9 @@ fn burn_locked(
         if !warned && bd_archive::util::interrupt::requested() {
             warned = true;
             pb.suspend(|| {
-                eprintln!(
+                super::err_line(&format!(
                     "Ctrl+C: finishing disc {num}/{last} first (stopping now would ruin it); press Ctrl+C again to abort at once"
-                )
+                ))
             });
         }
     };

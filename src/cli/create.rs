@@ -34,7 +34,7 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
     report_deferred(ui, deferred, prepared.incremental, pct);
     if args.json && args.dry_run {
         let doc = serde_json::json!({ "generation": generation, "overview": prepared.overview, "changes": prepared.delta });
-        println!("{}", serde_json::to_string_pretty(&doc)?);
+        ui.info(&serde_json::to_string_pretty(&doc)?);
         return Ok(crate::cli::exit::OK);
     }
     print_overview(
@@ -53,12 +53,16 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         return Ok(crate::cli::exit::OK);
     }
     let report = archive::create(&job, prepared, ui).map_err(crate::cli::explain::create)?;
-    for p in &report.problems {
+    if job.warn_binary_not_carried {
+        binary_note::remember();
+    }
+    // The scan's problems were shown when met.
+    for p in report.problems.iter().skip(report.scan_problems) {
         ui.warn(&format!("{}: {}", escape_path(&p.path), p.message));
     }
     if let Some(path) = &report.problems_file {
         ui.warn(&format!(
-            "{} source problem(s) listed in {}",
+            "{} source problem(s) listed in {} (exit 1: finished with damage)",
             report.problems.len(),
             path.display()
         ));
@@ -77,7 +81,12 @@ pub fn run(args: &CreateArgs, ui: &Ui) -> Result<i32> {
         report.images_dir.display(),
         report.catalog.display()
     ));
-    Ok(crate::cli::exit::OK)
+    // As tar: files unreadable or changed while read make the run "finished with damage".
+    Ok(if report.problems.is_empty() {
+        crate::cli::exit::OK
+    } else {
+        crate::cli::exit::DAMAGED
+    })
 }
 
 /// The flags checked and turned into the engine's job (in the order the errors were always given).
@@ -86,7 +95,11 @@ fn job(args: &CreateArgs, ui: &Ui) -> Result<CreateJob> {
     let compression = compression(args)?;
     refuse_unavailable(args)?;
     let capacity_sectors = match (&args.bytes, &args.device) {
-        (Some(bytes), _) => parse_capacity(bytes).map_err(|e| anyhow!("-b {e}"))?,
+        (Some(bytes), _) => {
+            let sectors = parse_capacity(bytes).map_err(|e| anyhow!("-b {e}"))?;
+            warn_near_preset(bytes, sectors, ui);
+            sectors
+        }
         (None, Some(dev)) => super::drive::capacity_from_drive(dev, ui)?,
         (None, None) => bail!("no disc capacity: pass -b bd25|bd50|bd100|bd128, a size such as -b 64M, or -D DEV with a blank BD-R"),
     };
@@ -137,7 +150,44 @@ fn job(args: &CreateArgs, ui: &Ui) -> Result<CreateJob> {
         resume: args.resume,
         no_binary: args.no_binary,
         dry_run: args.dry_run,
+        exclude_patterns: exclude_patterns(args)?,
+        exclude_caches: args.exclude_caches,
+        one_file_system: args.one_file_system,
+        warn_binary_not_carried: !binary_note::given(),
     })
+}
+
+/// `--exclude` patterns plus those of `--exclude-file`.
+fn exclude_patterns(args: &CreateArgs) -> Result<Vec<String>> {
+    let mut patterns = args.exclude.clone();
+    if let Some(f) = &args.exclude_file {
+        let text = std::fs::read_to_string(f)
+            .map_err(|e| anyhow::anyhow!("--exclude-file {}: {e}", f.display()))?;
+        patterns.extend(
+            text.lines()
+                .map(str::trim_end)
+                .filter(|l| !l.is_empty() && !l.starts_with('#'))
+                .map(str::to_string),
+        );
+    }
+    Ok(patterns)
+}
+
+/// `-b 25G` (GiB) is what people type for a BD-25, but it is 26.8 GB: discs that would not fit
+/// (found out only at `burn`). Said before anything is written.
+fn warn_near_preset(given: &str, sectors: u64, ui: &Ui) {
+    let Some((preset, preset_sectors)) = bd_archive::util::capacity::preset_just_below(sectors)
+    else {
+        return;
+    };
+    let gb = |s: u64| s as f64 * 2048.0 / 1e9;
+    ui.warn(&format!(
+        "-b {given}: did you mean -b {preset}? ({given} = {:.1} GB > {}'s {:.1} GB; K/M/G are KiB/MiB/GiB) — images this size will not fit a {}",
+        gb(sectors),
+        preset.to_uppercase().replace("BD", "BD-"),
+        gb(preset_sectors),
+        preset.to_uppercase().replace("BD", "BD-"),
+    ));
 }
 
 /// `--base`: a seed chain's dar catalogue (or its discs) is continued in our format; otherwise a
@@ -154,12 +204,45 @@ fn base_catalog(path: &Path, name: &str) -> Result<Catalog> {
     if let Some(c) = seed {
         return Ok(c);
     }
-    load_base(path, name).map_err(|e| match e {
-        ChainError::OtherChain(..) => {
-            anyhow!("--base {e}; all generations of a chain must use the same -n")
+    match load_base(path, name) {
+        Ok(c) => Ok(c),
+        // The previous generation's last disc image (or a directory of its images) carries
+        // the catalog too.
+        Err(e) => match catalog_from_images(path, name)? {
+            Some(c) => Ok(c),
+            None => Err(match e {
+                ChainError::OtherChain(..) => {
+                    anyhow!("--base {e}; all generations of a chain must use the same -n")
+                }
+                e => anyhow!("--base {e}"),
+            }),
+        },
+    }
+}
+
+/// The newest catalog of chain `name` on the images at `path` (an image, or a directory of
+/// images or disc directories); None when there is none.
+fn catalog_from_images(path: &Path, name: &str) -> Result<Option<Catalog>> {
+    use bd_archive::disc::reader::{expand_sources, Disc, RepairSettings};
+    let Ok(images) = expand_sources(&[path.to_path_buf()]) else {
+        return Ok(None);
+    };
+    let mut newest: Option<Catalog> = None;
+    for image in images {
+        let Ok(discs) = Disc::open_all(&image, &RepairSettings::default()) else {
+            continue;
+        };
+        for c in discs.into_iter().filter_map(|d| d.catalog) {
+            if c.chain.name == name
+                && newest
+                    .as_ref()
+                    .is_none_or(|n| c.chain.generation > n.chain.generation)
+            {
+                newest = Some(c);
+            }
         }
-        e => anyhow!("--base {e}"),
-    })
+    }
+    Ok(newest)
 }
 
 /// Checks a chain name: UTF-8 (guaranteed by the CLI), 1..=64 bytes, no '/', NUL or control characters.
@@ -219,32 +302,54 @@ fn print_overview(
             o.others
         ),
         format!("Data:          {}", human_bytes(o.data_bytes)),
-        format!(
-            "Compression:   ratio {:.3} ({}) → about {}",
-            o.ratio,
-            o.ratio_source,
-            human_bytes(o.est_stored_bytes)
-        ),
+        if o.ratio_margin > 0.0 {
+            format!(
+                "Compression:   ratio {:.3} ± {:.3} ({}) → about {}",
+                o.ratio,
+                o.ratio_margin,
+                o.ratio_source,
+                human_bytes(o.est_stored_bytes)
+            )
+        } else {
+            format!(
+                "Compression:   ratio {:.3} ({}) → about {}",
+                o.ratio,
+                o.ratio_source,
+                human_bytes(o.est_stored_bytes)
+            )
+        },
         format!(
             "Disc:          {} each, FEC {} % → {} of data per disc",
             human_bytes(o.capacity_bytes),
             o.redundancy_pct,
             human_bytes(o.data_per_disc)
         ),
-        format!(
-            "Discs:         {} (last disc about {:.0} % full)",
-            o.discs,
-            o.last_disc_fill_pct.min(100.0)
-        ),
+        match o.discs_range {
+            (lo, hi) if lo < hi => format!(
+                "Discs:         {} (last disc about {:.0} % full); {lo} to {hi} within the ratio's ± range",
+                o.discs,
+                o.last_disc_fill_pct.min(100.0)
+            ),
+            _ => format!(
+                "Discs:         {} (last disc about {:.0} % full; the same across the ratio's ± range)",
+                o.discs,
+                o.last_disc_fill_pct.min(100.0)
+            ),
+        },
         if args.fill_parity {
             format!(
-                "Fill parity:   on — the last disc gets about {:.0} % redundancy",
-                o.fill_parity_last_pct
+                "Fill parity:   on — any {} % of the last disc may be lost (other discs: {} %)",
+                o.fill_parity_loss_pct, o.redundancy_pct
+            )
+        } else if o.fill_parity_loss_pct > o.redundancy_pct {
+            format!(
+                "Fill parity:   off — with --fill-parity any {} % of the last disc may be lost (now {} %)",
+                o.fill_parity_loss_pct, o.redundancy_pct
             )
         } else {
             format!(
-                "Fill parity:   off — --fill-parity would raise the last disc's protection from {} % to about {:.0} %",
-                o.redundancy_pct, o.fill_parity_last_pct
+                "Fill parity:   off — the last disc is too full for --fill-parity to add protection (any {} % may be lost)",
+                o.redundancy_pct
             )
         },
     ];
@@ -253,6 +358,12 @@ fn print_overview(
     }
     for l in lines {
         ui.info(&l);
+    }
+    if o.excluded > 0 {
+        ui.info(&format!(
+            "Excluded:      {} path(s) left out by --exclude/--exclude-file/--exclude-caches/--one-file-system (a directory counts once)",
+            o.excluded
+        ));
     }
     if let Some(d) = delta {
         ui.info(&format!(
@@ -284,5 +395,44 @@ fn report_deferred(ui: &Ui, deferred: &[SourceEntry], incremental: bool, pct: u3
     }
     if !incremental {
         ui.warn("deferred files are NOT archived in this full archive; they will be included by the next incremental generation (--base)");
+    }
+}
+
+/// Whether the note "the binary is not copied onto the discs" was given for this very binary
+/// (path and mtime) already: it is said once, not on every run. Kept in
+/// `$XDG_STATE_HOME/bd-archive/binary-noted` (default `~/.local/state`); without a home, always said.
+mod binary_note {
+    use std::path::PathBuf;
+
+    fn marker() -> Option<PathBuf> {
+        let state = std::env::var_os("XDG_STATE_HOME")
+            .map(PathBuf::from)
+            .or_else(|| std::env::var_os("HOME").map(|h| PathBuf::from(h).join(".local/state")))?;
+        Some(state.join("bd-archive").join("binary-noted"))
+    }
+
+    fn this_binary() -> Option<String> {
+        use std::os::unix::fs::MetadataExt;
+        let exe = std::env::current_exe().ok()?;
+        let m = std::fs::metadata(&exe).ok()?;
+        Some(format!("{} {}", exe.display(), m.mtime()))
+    }
+
+    /// True when the note was given for this binary.
+    pub fn given() -> bool {
+        match (marker(), this_binary()) {
+            (Some(m), Some(b)) => std::fs::read_to_string(m).is_ok_and(|t| t.trim() == b),
+            _ => false,
+        }
+    }
+
+    /// Records that the note was given (best effort).
+    pub fn remember() {
+        if let (Some(m), Some(b)) = (marker(), this_binary()) {
+            if let Some(dir) = m.parent() {
+                let _ = std::fs::create_dir_all(dir);
+            }
+            let _ = std::fs::write(m, b + "\n");
+        }
     }
 }

@@ -15,9 +15,12 @@ use bd_archive::util::xorshift::{noise, Xorshift64};
 
 /// Runs `demo`.
 pub fn run(args: &DemoArgs, ui: &Ui) -> Result<i32> {
-    let dir = match &args.dir {
-        Some(d) => d.clone(),
-        None => std::env::temp_dir().join(format!("bd-archive-demo-{}", std::process::id())),
+    let (dir, temporary) = match &args.dir {
+        Some(d) => (d.clone(), false),
+        None => (
+            std::env::temp_dir().join(format!("bd-archive-demo-{}", std::process::id())),
+            true,
+        ),
     };
     if dir.exists()
         && std::fs::read_dir(&dir)
@@ -29,65 +32,85 @@ pub fn run(args: &DemoArgs, ui: &Ui) -> Result<i32> {
             dir.display()
         );
     }
+    let result = run_in(&dir, ui);
+    if temporary && !args.keep {
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+    let (n, bytes) = result?;
+    let whereabouts = if temporary && !args.keep {
+        "Its temporary files are removed (`demo --keep` keeps them).".to_string()
+    } else {
+        format!("Everything is in {}", dir.display())
+    };
+    ui.info(&format!(
+        "Demo complete: {n} files ({}, hard-linked data counted once) restored bit-exact despite the damage. {whereabouts}",
+        bd_archive::util::capacity::human_bytes(bytes),
+    ));
+    Ok(crate::cli::exit::OK)
+}
+
+/// The demo's steps in `dir`; returns what the final comparison found (files, bytes).
+fn run_in(dir: &Path, ui: &Ui) -> Result<(u64, u64)> {
     let (src, out, restored) = (dir.join("source"), dir.join("out"), dir.join("restored"));
-    ui.info(&format!("1. Making a sample tree in {}", src.display()));
+    // -q: only the final summary (and errors); the steps run quietly too.
+    let say = |msg: &str| {
+        if !ui.quiet {
+            ui.info(msg)
+        }
+    };
+    say(&format!("1. Making a sample tree in {}", src.display()));
     make_tree(&src)?;
     let exe = std::env::current_exe().context("finding the bd-archive binary")?;
     let s = |p: &Path| p.display().to_string();
-    ui.info("2. Building a 3-disc set of 32 MiB discs");
-    step(
-        &exe,
-        &[
-            "create",
-            "-s",
-            &s(&src),
-            "-o",
-            &s(&out),
-            "-n",
-            "demo",
-            "-b",
-            "32M",
-            "-y",
-        ],
-        &[0],
-    )?;
+    say("2. Building a 3-disc set of 32 MiB discs");
+    let create = [
+        "create",
+        "-s",
+        &s(&src),
+        "-o",
+        &s(&out),
+        "-n",
+        "demo",
+        "-b",
+        "32M",
+        "-y",
+    ];
+    step(&exe, &create, &[0], ui)?;
     let images = list_images(&out.join("images"))?;
-    ui.info(&format!(
+    say(&format!(
         "   {} image(s) in {}",
         images.len(),
         out.join("images").display()
     ));
     let victim = &images[images.len() / 2];
-    ui.info(&format!(
+    say(&format!(
         "3. Damaging {}: a 1 % scratch and 3 % scattered bad sectors",
         victim.display()
     ));
     damage(victim)?;
-    ui.info("4. verify (exit 1 = damaged but repairable)");
-    let code = step(&exe, &["verify", &s(&out.join("images"))], &[1])?;
-    ui.info(&format!("   verify exited with {code}"));
-    ui.info("5. extract from the images in reverse order, repairing on the way");
+    say("4. verify (exit 1 = damaged but repairable)");
+    let code = step(&exe, &["verify", &s(&out.join("images"))], &[1], ui)?;
+    say(&format!("   verify exited with {code}"));
+    say("5. extract from the images in reverse order, repairing on the way");
     let mut ex = vec!["extract".to_string(), "-o".into(), s(&restored)];
     ex.extend(images.iter().rev().map(|p| s(p)));
     let ex: Vec<&str> = ex.iter().map(String::as_str).collect();
-    step(&exe, &ex, &[0])?;
-    ui.info("6. Comparing every restored file with the original");
-    let (n, bytes) = compare_trees(&src, &restored)?;
-    ui.info(&format!(
-        "Demo complete: {n} files ({}) restored bit-exact despite the damage. Everything is in {}",
-        bd_archive::util::capacity::human_bytes(bytes),
-        dir.display()
-    ));
-    Ok(crate::cli::exit::OK)
+    step(&exe, &ex, &[0], ui)?;
+    say("6. Comparing every restored file with the original");
+    compare_trees(&src, &restored)
 }
 
-/// Runs one bd-archive command, showing it, and checks its exit code.
-fn step(exe: &Path, args: &[&str], ok: &[i32]) -> Result<i32> {
-    println!("   $ bd-archive {}", args.join(" "));
-    let st = Command::new(exe)
-        .args(args)
-        .status()
-        .context("running bd-archive")?;
+/// Runs one bd-archive command, showing it, and checks its exit code. With -q the command runs
+/// with -q and its report is not shown (errors still are).
+fn step(exe: &Path, args: &[&str], ok: &[i32], ui: &Ui) -> Result<i32> {
+    let mut cmd = Command::new(exe);
+    cmd.args(args);
+    if ui.quiet {
+        cmd.arg("-q").stdout(std::process::Stdio::null());
+    } else {
+        super::out_line(&format!("   $ bd-archive {}", args.join(" ")))?;
+    }
+    let st = cmd.status().context("running bd-archive")?;
     let code = st.code().unwrap_or(-1);
     if !ok.contains(&code) {
         bail!("`bd-archive {}` exited with {code}", args[0]);
@@ -161,9 +184,12 @@ fn damage(img: &Path) -> Result<()> {
     Ok(())
 }
 
-/// Compares every regular file under `a` with the same path under `b`; returns (files, bytes).
+/// Compares every regular file under `a` with the same path under `b`; returns (files, bytes),
+/// the bytes of hard-linked files counted once (as the overview counts them).
 fn compare_trees(a: &Path, b: &Path) -> Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
     let (mut n, mut bytes) = (0, 0);
+    let mut inodes = std::collections::HashSet::new();
     let mut stack = vec![a.to_path_buf()];
     while let Some(dir) = stack.pop() {
         for e in std::fs::read_dir(&dir)? {
@@ -183,7 +209,9 @@ fn compare_trees(a: &Path, b: &Path) -> Result<(u64, u64)> {
                     bail!("{} differs from the original", other.display());
                 }
                 n += 1;
-                bytes += meta.len();
+                if meta.nlink() < 2 || inodes.insert((meta.dev(), meta.ino())) {
+                    bytes += meta.len();
+                }
             }
         }
     }

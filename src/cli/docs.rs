@@ -11,8 +11,28 @@ use crate::cli::args::{Cli, CompletionsArgs, ManpageArgs};
 /// Prints a completion script for the chosen shell.
 pub fn completions(args: &CompletionsArgs) -> Result<i32> {
     let mut cmd = Cli::command();
-    clap_complete::generate(args.shell, &mut cmd, "bd-archive", &mut std::io::stdout());
+    let mut script = Vec::new();
+    clap_complete::generate(args.shell, &mut cmd, BIN, &mut script);
+    if args.shell == clap_complete::Shell::Bash {
+        script = fix_bash_case_arms(&script);
+    }
+    super::out(&script)?;
     Ok(crate::cli::exit::OK)
+}
+
+const BIN: &str = "bd-archive";
+
+/// clap_complete's bash generator mangles a hyphenated binary name two ways: the state variable
+/// becomes `bd__archive__subcmd__create` ('-' → "__"), but the case arms that offer a
+/// subcommand's options read `bd__subcmd__archive__subcmd__create` ('-' → "__subcmd__"), so no
+/// option of a subcommand was ever completed. Renaming the arms to the state's spelling fixes it
+/// (the tests load the script in bash and complete `bd-archive create --`).
+fn fix_bash_case_arms(script: &[u8]) -> Vec<u8> {
+    let wrong = BIN.replace('-', "__subcmd__");
+    let right = BIN.replace('-', "__");
+    String::from_utf8_lossy(script)
+        .replace(&wrong, &right)
+        .into_bytes()
 }
 
 /// Writes man pages into a directory, or the main page to stdout.
@@ -20,7 +40,9 @@ pub fn manpage(args: &ManpageArgs) -> Result<i32> {
     let cmd = Cli::command();
     match &args.dir {
         None => {
-            clap_mangen::Man::new(cmd).render(&mut std::io::stdout())?;
+            let mut page = Vec::new();
+            clap_mangen::Man::new(cmd).render(&mut page)?;
+            super::out(&page)?;
         }
         Some(dir) => write_pages(cmd, dir)?,
     }

@@ -28,7 +28,7 @@ const SETTLE: Duration = Duration::from_secs(30);
 fn open_traced(dev: &Path, ui: &Ui) -> Result<Box<dyn Drive>> {
     let d = open_device(dev, Access::Read)?;
     Ok(if ui.verbose {
-        Box::new(Traced::new(d, |line: &str| eprintln!("{line}")))
+        Box::new(Traced::new(d, |line: &str| super::err_line(line)))
     } else {
         d
     })
@@ -71,7 +71,7 @@ pub fn run(args: &DriveArgs, ui: &Ui) -> Result<i32> {
         j["in_use"] = in_use.into();
         j["exclusive_open"] = exclusive.into();
         j["max_transfer"] = drive.max_transfer().into();
-        println!("{}", serde_json::to_string_pretty(&j)?);
+        ui.info(&serde_json::to_string_pretty(&j)?);
     } else {
         print_report(&report, ui);
         ui.info(&format!(

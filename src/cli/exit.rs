@@ -2,7 +2,8 @@
 
 /// Success.
 pub const OK: i32 = 0;
-/// Finished with damage: verify found repairable damage; extract could not restore some files bit-exact.
+/// Finished with damage: verify found repairable damage; extract could not restore some files
+/// bit-exact; create met source files unreadable or changed while being read.
 pub const DAMAGED: i32 = 1;
 /// verify: damage beyond what the FEC can repair.
 pub const BROKEN: i32 = 2;

@@ -88,6 +88,7 @@ fn resume_flag(s: ResumeSetting) -> &'static str {
         ResumeSetting::PackWith => "--pack-with",
         ResumeSetting::MinLastDiscFill => "--min-last-disc-fill",
         ResumeSetting::Checksum => "--checksum",
+        ResumeSetting::Exclusions => "--exclude/--exclude-file/--exclude-caches/--one-file-system",
     }
 }
 
@@ -99,7 +100,10 @@ pub fn extract(e: ExtractError) -> anyhow::Error {
         E::GenerationMissing { .. } => anyhow!("--generation {e}"),
         E::NoMatch(_) => anyhow!("--only: {e}"),
         E::Exists(_) => anyhow!(
-            "{e} (pass --overwrite to replace existing files, or choose an empty -o)"
+            "{e} (after an interrupted extract, re-run with --resume to continue it; --overwrite replaces existing files; or choose an empty -o)"
+        ),
+        E::NoSuchSet(_) => anyhow!(
+            "--set {e} (the ids are named when two sets of one generation are given; `-v` shows each disc's)"
         ),
         E::Prelude(b) => anyhow::Error::from_boxed(b),
         E::Interrupted(i) => anyhow::Error::new(i),

@@ -1,6 +1,8 @@
 //! `list`: the entries of an archive with size, mtime and the discs holding each, from a catalog
 //! file or from disc images.
 
+use std::collections::BTreeMap;
+use std::io::Write;
 use std::path::Path;
 
 use anyhow::{bail, Result};
@@ -23,63 +25,76 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
         Sources::Continued { ours, .. } => ours,
         Sources::Ours(sources) => sources,
     };
-    let (name, generation, entries, chunks, complete, damaged) = if sources.len() == 1
-        && is_catalog(&sources[0])
-    {
-        let raw = std::fs::read(&sources[0])?;
-        let (_, c): (_, Catalog) = decode_record(records::CATALOG_MAGIC, "catalog", &raw)
-            .map_err(|e| anyhow::anyhow!("{}: {e}", sources[0].display()))?;
-        let mut chunks = c.chunks;
-        let mut seqs: Vec<u64> = (0..chunks.len() as u64).collect();
-        if bd_archive::format::catalog::retain_valid_chunks(&mut chunks, &mut seqs) > 0 {
-            ui.warn("chunk records that break FORMAT.md §5 are ignored (disc column)");
-        }
-        (
-            c.chain.name,
-            c.chain.generation,
-            c.entries,
-            chunks,
-            true,
-            false,
-        )
-    } else {
-        let mut by_gen = open_discs(
-            &sources,
-            &bd_archive::disc::reader::RepairSettings::default(),
-            ui,
-        )
-        .map_err(crate::cli::explain::extract)?;
-        let Some((_, discs)) = by_gen.pop_last() else {
-            bail!("no discs found")
+    // Chunk tables of earlier generations whose catalogs were given too: they say which of
+    // their discs hold the entries the newest generation reuses.
+    let mut earlier = BTreeMap::new();
+    let (name, generation, entries, chunks, complete, damaged) =
+        if sources.iter().all(|p| is_catalog(p)) {
+            let mut catalogs = read_catalogs(&sources)?;
+            for c in &mut catalogs {
+                let mut seqs: Vec<u64> = (0..c.chunks.len() as u64).collect();
+                if bd_archive::format::catalog::retain_valid_chunks(&mut c.chunks, &mut seqs) > 0 {
+                    ui.warn("chunk records that break FORMAT.md §5 are ignored (disc column)");
+                }
+            }
+            let c = catalogs.pop().expect("at least one source");
+            earlier = catalogs
+                .into_iter()
+                .map(|c| (c.chain.generation, c.chunks))
+                .collect();
+            (
+                c.chain.name,
+                c.chain.generation,
+                c.entries,
+                c.chunks,
+                true,
+                false,
+            )
+        } else {
+            let mut by_gen = open_discs(
+                &sources,
+                &bd_archive::disc::reader::RepairSettings::default(),
+                args.set,
+                ui,
+            )
+            .map_err(crate::cli::explain::extract)?;
+            let Some((_, discs)) = by_gen.pop_last() else {
+                bail!("no discs found")
+            };
+            let set = GenerationSet::new(discs)?;
+            let complete = set.catalog.is_some();
+            for n in &set.notes {
+                ui.warn(n);
+            }
+            // A disc whose index or catalog could not be read: the listing may lack entries.
+            let damaged =
+                set.discs.values().any(|d| !d.problems.is_empty()) || !set.notes.is_empty();
+            (
+                set.name,
+                set.generation,
+                set.entries,
+                set.chunks,
+                complete,
+                damaged,
+            )
         };
-        let set = GenerationSet::new(discs)?;
-        let complete = set.catalog.is_some();
-        for n in &set.notes {
-            ui.warn(n);
-        }
-        // A disc whose index or catalog could not be read: the listing may lack entries.
-        let damaged = set.discs.values().any(|d| !d.problems.is_empty()) || !set.notes.is_empty();
-        (
-            set.name,
-            set.generation,
-            set.entries,
-            set.chunks,
-            complete,
-            damaged,
-        )
-    };
     if !complete {
         ui.warn(
             "the catalog disc is not among the sources: listing only what the given discs hold",
         );
     }
     if args.json {
-        print_json(&name, generation, &entries, &chunks);
+        earlier.insert(generation, chunks);
+        print_json(&name, generation, &entries, &earlier)?;
     } else {
+        // Buffered: a million entries are one write per 8 KiB, and a closed pipe stops the loop.
+        earlier.insert(generation, chunks);
+        let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         for e in &entries {
-            let text = line(e, &holder(e, generation, &chunks));
-            println!("{}", bd_archive::util::escape::terminal_text(&text));
+            let text = line(e, &holder(e, &earlier));
+            writeln!(out, "{}", bd_archive::util::escape::terminal_text(&text))?;
         }
+        out.flush()?;
     }
     Ok(if damaged {
         crate::cli::exit::DAMAGED
@@ -96,17 +111,57 @@ fn list_seed(chain: &SeedChain, ui: &Ui) -> Result<i32> {
         chain.name,
         entries.len()
     ));
+    let mut out = std::io::BufWriter::new(std::io::stdout().lock());
     for e in entries {
         let status = if e.data_present() { ' ' } else { '.' };
-        println!(
+        writeln!(
+            out,
             "{}{status} {:>12} {} {}",
             kind_letter(&e.kind),
             e.size,
             utc(i64::try_from(e.mtime.0).unwrap_or(i64::MAX)),
             escape_path(&e.path)
-        );
+        )?;
     }
+    out.flush()?;
     Ok(crate::cli::exit::OK)
+}
+
+/// Chunk tables by generation: which discs of that generation hold what.
+type ChunkTables = BTreeMap<u32, Vec<bd_archive::format::catalog::ChunkRecord>>;
+
+/// Reads catalogs of one chain, oldest generation first; two of one generation must be the same
+/// set (see `extract --set`).
+fn read_catalogs(paths: &[std::path::PathBuf]) -> Result<Vec<Catalog>> {
+    let mut by_gen: BTreeMap<u32, (Catalog, &Path)> = BTreeMap::new();
+    for p in paths {
+        let raw = std::fs::read(p).map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+        let (_, c): (_, Catalog) = decode_record(records::CATALOG_MAGIC, "catalog", &raw)
+            .map_err(|e| anyhow::anyhow!("{}: {e}", p.display()))?;
+        if let Some((first, fp)) = by_gen.values().next() {
+            if first.chain.chain_id != c.chain.chain_id {
+                bail!(
+                    "{}: belongs to chain '{}', but {} to '{}'; list one chain at a time",
+                    p.display(),
+                    c.chain.name,
+                    fp.display(),
+                    first.chain.name
+                );
+            }
+        }
+        if let Some((other, op)) = by_gen.get(&c.chain.generation) {
+            if other.chain.created_unix != c.chain.created_unix {
+                bail!(
+                    "{} and {} are two different sets of generation {} (separate create runs); list them one at a time",
+                    op.display(),
+                    p.display(),
+                    c.chain.generation
+                );
+            }
+        }
+        by_gen.insert(c.chain.generation, (c, p));
+    }
+    Ok(by_gen.into_values().map(|(c, _)| c).collect())
 }
 
 fn is_catalog(p: &Path) -> bool {
@@ -150,15 +205,11 @@ pub fn utc(secs: i64) -> String {
 
 /// "g2:d1,2" — generation and disc(s) holding the entry's tar record; discs of earlier
 /// generations are known only from their own catalogs ("g1").
-fn holder(
-    e: &Entry,
-    generation: u32,
-    chunks: &[bd_archive::format::catalog::ChunkRecord],
-) -> String {
+fn holder(e: &Entry, chunks: &ChunkTables) -> String {
     let g = e.data.generation;
-    if g != generation {
+    let Some(chunks) = chunks.get(&g) else {
         return format!("g{g}");
-    }
+    };
     let discs = discs_of(chunks, e)
         .iter()
         .map(|d| d.to_string())
@@ -187,12 +238,7 @@ fn line(e: &Entry, holder: &str) -> String {
     s
 }
 
-fn print_json(
-    name: &str,
-    generation: u32,
-    entries: &[Entry],
-    chunks: &[bd_archive::format::catalog::ChunkRecord],
-) {
+fn print_json(name: &str, generation: u32, entries: &[Entry], chunks: &ChunkTables) -> Result<()> {
     let list: Vec<serde_json::Value> = entries
         .iter()
         .map(|e| {
@@ -204,11 +250,12 @@ fn print_json(
                 "mtime": e.mtime_sec,
                 "mtime_nsec": e.mtime_nsec,
                 "link_target": escape_path(&e.link_target),
-                "discs": if e.data.generation == generation { discs_of(chunks, e) } else { Vec::new() },
+                "discs": chunks.get(&e.data.generation).map(|c| discs_of(c, e)).unwrap_or_default(),
                 "generation": e.data.generation,
             })
         })
         .collect();
     let doc = serde_json::json!({ "chain": name, "generation": generation, "entries": list });
-    println!("{}", serde_json::to_string_pretty(&doc).unwrap_or_default());
+    super::out_line(&serde_json::to_string_pretty(&doc)?)?;
+    Ok(())
 }

@@ -37,26 +37,88 @@ impl Ui {
     /// Normal progress messages (stderr; hidden with -q).
     pub fn say(&self, msg: &str) {
         if !self.quiet {
-            eprintln!("{}", terminal_text(msg));
+            err_line(&terminal_text(msg));
         }
     }
 
-    /// Overview lines and results meant for the user even when piped (stdout).
+    /// Overview lines and results meant for the user even when piped (stdout). A reader that
+    /// went away (`| head`) ends the output, not the command: its verdict and exit code stand.
     pub fn info(&self, msg: &str) {
-        println!("{}", terminal_text(msg));
+        if !stdout_closed() {
+            let _ = out_line(&terminal_text(msg));
+        }
     }
 
     /// Warnings (stderr, always).
     pub fn warn(&self, msg: &str) {
-        eprintln!("warning: {}", terminal_text(msg));
+        err_line(&format!("warning: {}", terminal_text(msg)));
     }
 
     /// Detail shown with -v.
     pub fn detail(&self, msg: &str) {
         if self.verbose {
-            eprintln!("{}", terminal_text(msg));
+            err_line(&terminal_text(msg));
         }
     }
+}
+
+static STDOUT_CLOSED: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// True once a write to stdout found the reader gone (EPIPE).
+pub fn stdout_closed() -> bool {
+    STDOUT_CLOSED.load(std::sync::atomic::Ordering::Relaxed)
+}
+
+/// Writes `text` to stdout. A broken pipe is returned as an error (so a long listing stops at once;
+/// `main` ends such a run quietly) and remembered, so later output is skipped.
+pub fn out(text: &[u8]) -> std::io::Result<()> {
+    let mut o = std::io::stdout().lock();
+    let r = o.write_all(text).and_then(|()| o.flush());
+    if let Err(e) = &r {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            STDOUT_CLOSED.store(true, std::sync::atomic::Ordering::Relaxed);
+        }
+    }
+    r
+}
+
+/// [`out`] with a newline.
+pub fn out_line(line: &str) -> std::io::Result<()> {
+    let mut b = Vec::with_capacity(line.len() + 1);
+    b.extend_from_slice(line.as_bytes());
+    b.push(b'\n');
+    out(&b)
+}
+
+/// One line to stderr; a closed stderr is not worth a panic (unlike `eprintln!`).
+pub fn err_line(line: &str) {
+    let _ = writeln!(std::io::stderr().lock(), "{line}");
+}
+
+/// The one line an error is printed as: its chain joined by ": ", each cause said once. Library
+/// errors often put their OS error in their own message *and* expose it as their source, which
+/// `{:#}` then printed twice ("… (os error 2) (check the -s path): No such file … (os error 2)").
+pub fn error_line(e: &anyhow::Error) -> String {
+    let mut line = String::new();
+    for cause in e.chain() {
+        let text = cause.to_string();
+        if line.contains(&text) {
+            continue;
+        }
+        if !line.is_empty() {
+            line.push_str(": ");
+        }
+        line.push_str(&text);
+    }
+    line
+}
+
+/// True when `e`'s chain holds a broken pipe: the reader of our output went away (`| head`).
+pub fn is_broken_pipe(e: &anyhow::Error) -> bool {
+    e.chain().any(|c| {
+        c.downcast_ref::<std::io::Error>()
+            .is_some_and(|io| io.kind() == std::io::ErrorKind::BrokenPipe)
+    })
 }
 
 /// A progress bar on stderr, hidden when stderr is not a terminal or with -q.

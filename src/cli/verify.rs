@@ -111,10 +111,45 @@ pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
         reports.push(r);
     }
     if args.json {
-        println!("{}", serde_json::to_string_pretty(&reports)?);
+        ui.info(&serde_json::to_string_pretty(&reports)?);
+    }
+    if let Some(conflict) = set_conflict(&reports) {
+        bail!("{conflict}");
     }
     let worst = reports.iter().map(|r| r.health).max().unwrap_or(Health::Ok);
     Ok(crate::cli::exit::of_health(worst))
+}
+
+/// Names the sets when images of one generation come from two different create runs (extract
+/// refuses such a mix; each image's own verdict above still stands).
+fn set_conflict(reports: &[VerifyReport]) -> Option<String> {
+    use std::collections::BTreeMap;
+    let mut sets: BTreeMap<(&str, u32), BTreeMap<i64, Vec<&str>>> = BTreeMap::new();
+    for r in reports {
+        if let (Some(c), Some(g), Some(id)) = (&r.chain, r.generation, r.set) {
+            sets.entry((c, g))
+                .or_default()
+                .entry(id)
+                .or_default()
+                .push(&r.image);
+        }
+    }
+    let ((chain, generation), ids) = sets.into_iter().find(|(_, ids)| ids.len() > 1)?;
+    let described: Vec<String> = ids
+        .iter()
+        .map(|(id, images)| {
+            format!(
+                "set {id} (created {} UTC): {}",
+                super::list::utc(*id),
+                images.join(", ")
+            )
+        })
+        .collect();
+    Some(format!(
+        "these images hold generation {generation} of chain '{chain}' from {} different sets (separate create runs): {}; they are not one set — extract refuses the mix unless --set ID picks one",
+        ids.len(),
+        described.join("; ")
+    ))
 }
 
 /// Verifies the disc in a drive: reads it defensively (trimming and skipping unreadable areas),
@@ -175,9 +210,23 @@ fn print_report(r: &VerifyReport, ui: &Ui) {
         _ => "disc header unreadable".into(),
     };
     let size = human_bytes(r.sectors * SECTOR_SIZE as u64);
-    match r.health {
-        Health::Ok => ui.info(&format!("{}: OK — {who}, {size}, every sector intact", r.image)),
-        Health::Repairable => ui.info(&format!(
+    match (&r.directory, r.health) {
+        (Some(d), health) => {
+            let verdict = match health {
+                Health::Ok => "OK",
+                Health::Repairable => "DAMAGED, REPAIRABLE",
+                Health::Broken => "BROKEN",
+            };
+            ui.info(&format!(
+                "{}: {verdict} — {who} (disc directory): {} data chunk(s) checked against their checksums, {} damaged, {} of them rebuilt through the FEC file",
+                r.image, d.chunks_checked, d.chunks_damaged, d.chunks_rebuilt
+            ));
+            for n in &d.not_checked {
+                ui.info(&format!("  not checked: {n}"));
+            }
+        }
+        (None, Health::Ok) => ui.info(&format!("{}: OK — {who}, {size}, every sector intact", r.image)),
+        (None, Health::Repairable) => ui.info(&format!(
             "{}: DAMAGED, REPAIRABLE — {who}: {} data and {} parity sector(s) lost; worst stripe lost {} of {} (margin {})",
             r.image,
             r.lost_data_sectors,
@@ -186,7 +235,7 @@ fn print_report(r: &VerifyReport, ui: &Ui) {
             r.parity_per_stripe,
             i64::from(r.parity_per_stripe) - i64::from(r.worst_stripe_loss)
         )),
-        Health::Broken => ui.info(&format!(
+        (None, Health::Broken) => ui.info(&format!(
             "{}: BROKEN — {who}: {} data sector(s) lost; worst stripe lost {} but only {} can be rebuilt",
             r.image, r.lost_data_sectors, r.worst_stripe_loss, r.parity_per_stripe
         )),

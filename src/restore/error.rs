@@ -40,6 +40,13 @@ pub enum ExtractError {
     /// No entry matches the paths asked for.
     #[error("no entry matches {0:?}")]
     NoMatch(Vec<String>),
+    /// One generation is given as two or more different sets (separate create runs); the
+    /// message names each set's id, creation time and images.
+    #[error("{0}")]
+    SetConflict(String),
+    /// `--set ID` names no set among the sources.
+    #[error("{0}: none of the sources belongs to a set with that id")]
+    NoSuchSet(i64),
     /// A file to restore already exists in OUT.
     #[error("{0} already exists; nothing was restored")]
     Exists(PathBuf),

@@ -174,10 +174,17 @@ pub fn extract(
             " (its catalog disc is not among them: restoring what the discs hold)"
         }
     ));
-    let notes = chain_notes(&sets, generation, progress);
+    let mut notes = chain_notes(&sets, generation, progress);
     let (entries, skipped) = checked_entries(&sets, set, &opts.only);
     if !opts.only.is_empty() && entries.is_empty() && skipped.is_empty() {
         return Err(ExtractError::NoMatch(opts.only.clone()));
+    }
+    if names_found_files(&opts.only, &entries) {
+        // Every requested file was found: what the sources lack elsewhere (no catalog, other
+        // discs) cannot touch them, so it is said, but their checks alone decide the result.
+        for n in notes.drain(..) {
+            progress.warn(&n);
+        }
     }
     let mut restorer = open_restorer(opts, &entries)?;
     let seed_gens = seed_generations(&set.entries);
@@ -225,10 +232,7 @@ pub fn extract(
     for set in sets.values() {
         for d in set.discs.values() {
             if let Some(Ok(r)) = d.repair_summary() {
-                progress.step(&format!(
-                    "{}: {} damaged sector(s) were rebuilt from the disc's FEC data",
-                    d.name, r.lost_sectors
-                ));
+                progress.step(&rebuilt_message(&d.name, &r));
             }
         }
     }
@@ -320,7 +324,7 @@ fn restore_entries(
         for (i, e) in entries.iter().enumerate() {
             if crate::util::interrupt::requested() {
                 return Err(crate::util::interrupt::Interrupted(format!(
-                    "; {} was restored only in part (files restored so far are complete)",
+                    "; {} was restored only in part (files restored so far are complete): continue with the same command and --resume",
                     opts.output.display()
                 ))
                 .into());
@@ -357,6 +361,22 @@ fn restore_entries(
     });
     pb.finish();
     outcome.map(|()| (damaged, kept))
+}
+
+/// "N damaged sector(s): R rebuilt, U could not be" — never claims more than the FEC did.
+fn rebuilt_message(disc: &str, r: &crate::disc::reader::RepairSummary) -> String {
+    let rebuilt = r.lost_sectors.saturating_sub(r.unrepaired);
+    if r.unrepaired == 0 {
+        format!(
+            "{disc}: all {} damaged sector(s) were rebuilt from the disc's FEC data",
+            r.lost_sectors
+        )
+    } else {
+        format!(
+            "{disc}: {} damaged sector(s): {rebuilt} rebuilt from the disc's FEC data, {} could not be (beyond the FEC; the files on them are listed as not bit-exact)",
+            r.lost_sectors, r.unrepaired
+        )
+    }
 }
 
 /// Warnings and report notes about what the chain at hand lacks.
@@ -417,11 +437,47 @@ fn incompleteness(set: &GenerationSet) -> Vec<String> {
     notes
 }
 
+/// True when `--only` was given and each of its paths names a file (not a directory, whose
+/// content may lie on discs not given) among the entries found.
+fn names_found_files(only: &[String], entries: &[&Entry]) -> bool {
+    !only.is_empty()
+        && only.iter().all(|p| {
+            let p = only_path(p);
+            !crate::util::glob::is_pattern(p)
+                && entries
+                    .iter()
+                    .any(|e| e.path == p.as_bytes() && e.kind != EntryKind::Dir)
+        })
+}
+
+/// `--only` as given, in the catalog's spelling: no leading "./" or '/', no trailing '/'.
+fn only_path(p: &str) -> &str {
+    let mut p = p.trim_end_matches('/');
+    while let Some(rest) = p.strip_prefix("./") {
+        p = rest.trim_start_matches('/');
+    }
+    p.trim_start_matches('/')
+}
+
+/// Whether `--only` selects `e`: its path or one of its directories is a path given, or matches
+/// a pattern given (`*`, `?`, `[…]`; `*` also crosses '/', as tar --wildcards).
 fn selected(e: &Entry, only: &[String]) -> bool {
     only.is_empty()
         || only.iter().any(|p| {
-            let p = p.trim_end_matches('/').as_bytes();
-            e.path == p || (e.path.starts_with(p) && e.path.get(p.len()) == Some(&b'/'))
+            let p = only_path(p);
+            let pattern = crate::util::glob::is_pattern(p);
+            let hits = |prefix: &[u8]| {
+                if pattern {
+                    crate::util::glob::glob_match(p.as_bytes(), prefix)
+                } else {
+                    prefix == p.as_bytes()
+                }
+            };
+            hits(&e.path)
+                || e.path
+                    .iter()
+                    .enumerate()
+                    .any(|(i, &b)| b == b'/' && hits(&e.path[..i]))
         })
 }
 

@@ -41,6 +41,9 @@ pub struct VerifyReport {
     pub generation: Option<u32>,
     /// Disc number within the generation.
     pub disc: Option<u32>,
+    /// Which set of its generation the disc belongs to (the generation's creation time, as
+    /// `extract --set` takes it); two ids for one generation mean two different create runs.
+    pub set: Option<i64>,
     /// Sectors checked.
     pub sectors: u64,
     /// Protected sectors (data, filesystem, index, catalog) lost or damaged.
@@ -57,6 +60,22 @@ pub struct VerifyReport {
     pub lost_entries: Vec<String>,
     /// Path of the repaired copy written with --repair.
     pub repaired_to: Option<String>,
+    /// For a disc directory (a disc's files copied off): what could be checked there. The
+    /// sector counts above do not apply to it (a copy has no filesystem sectors to read).
+    pub directory: Option<DirectoryCheck>,
+}
+
+/// What `verify` checked on a disc directory, and what it could not.
+#[derive(Debug, Clone, Default, Serialize)]
+pub struct DirectoryCheck {
+    /// Data chunks whose stored bytes were checked against their CRC32C from the index.
+    pub chunks_checked: u64,
+    /// Of those, chunks that failed the check.
+    pub chunks_damaged: u64,
+    /// Of the damaged ones, chunks rebuilt through the disc's FEC file.
+    pub chunks_rebuilt: u64,
+    /// What was not checked, one line each.
+    pub not_checked: Vec<String>,
 }
 
 /// Checks one image and optionally writes a repaired copy.
@@ -122,6 +141,11 @@ pub fn verify_source(
         chain: header.as_ref().map(|h| h.name.clone()),
         generation: header.as_ref().map(|h| h.sections[0].generation),
         disc: header.as_ref().map(|h| h.sections[0].disc),
+        // A packed disc's header time is its newest generation's; sections[0] is older.
+        set: header
+            .as_ref()
+            .filter(|h| h.sections.len() == 1)
+            .map(|h| h.created_unix),
         sectors: src.sector_count(),
         lost_data_sectors: scan.lost_data_sectors(),
         lost_parity_sectors: scan.lost_parity_sectors(),
@@ -130,6 +154,7 @@ pub fn verify_source(
         affected_disc_files: Vec::new(),
         lost_entries: Vec::new(),
         repaired_to: None,
+        directory: None,
     };
     if health != Health::Ok {
         describe_damage(name, &src, &scan, &located, memory, &mut report);
@@ -283,6 +308,7 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
         chain: Some(first.header.name.clone()),
         generation: Some(first.generation()),
         disc: Some(first.number()),
+        set: super::sources::set_id(first),
         sectors: first.header.image_sectors,
         lost_data_sectors: 0,
         lost_parity_sectors: 0,
@@ -291,6 +317,14 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
         affected_disc_files: Vec::new(),
         lost_entries: Vec::new(),
         repaired_to: None,
+        directory: None,
+    };
+    let mut check = DirectoryCheck {
+        not_checked: vec![
+            "files' SHA-256 sums (extract checks every one)".into(),
+            "sectors outside the disc's files (a copy has no filesystem to read)".into(),
+        ],
+        ..DirectoryCheck::default()
     };
     let repaired_on_open = first.repair_summary().is_some();
     let mut bad = Vec::new();
@@ -300,6 +334,10 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
             report
                 .affected_disc_files
                 .push(format!("generation {} index", d.generation()));
+            check.not_checked.push(format!(
+                "the data of generation {}: its index is unreadable (the chunk checksums are in it)",
+                d.generation()
+            ));
             continue;
         };
         let parts = parts_by_number(&idx.parts);
@@ -307,6 +345,7 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
             let Some(p) = parts.get(&c.part) else {
                 continue;
             };
+            check.chunks_checked += 1;
             let mut out = Vec::new();
             if d.read_chunk_once(idx.disc.first_chunk + i as u64, c, p.lba, &mut out)
                 .is_err()
@@ -315,10 +354,14 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
             }
         }
     }
+    check.chunks_damaged = bad.len() as u64;
     if bad.is_empty() && !repaired_on_open {
+        report.directory = Some(check);
         return Ok(report);
     }
-    report.health = Health::Repairable;
+    if report.health == Health::Ok {
+        report.health = Health::Repairable;
+    }
     // Lost stream ranges per disc (by its position in `discs`), matched to entries once.
     let mut lost: HashMap<usize, Vec<(u64, u64)>> = HashMap::new();
     let position = |d: &Disc| discs.iter().position(|x| std::ptr::eq(x, d)).unwrap_or(0);
@@ -338,9 +381,11 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
             p.part
         ));
         let mut out = Vec::new();
-        if d.read_chunk(idx.disc.first_chunk + i as u64, c, p.lba, &mut out)
-            .is_err()
-        {
+        let rebuilt = d
+            .read_chunk(idx.disc.first_chunk + i as u64, c, p.lba, &mut out)
+            .is_ok();
+        check.chunks_rebuilt += u64::from(rebuilt);
+        if !rebuilt {
             report.health = Health::Broken;
             let range = (
                 c.tar_offset,
@@ -358,5 +403,6 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
     }
     report.affected_disc_files.dedup();
     report.lost_entries.dedup();
+    report.directory = Some(check);
     Ok(report)
 }

@@ -12,6 +12,15 @@ pub const PRESETS: &[(&str, u64)] = &[
     ("bd128", 62_500_864),
 ];
 
+/// The preset a capacity just exceeds (by at most 10 %): `-b 25G` is 26.8 GB, more than a BD-25
+/// holds, and almost certainly meant `bd25`. None for a preset itself or anything else.
+pub fn preset_just_below(sectors: u64) -> Option<(&'static str, u64)> {
+    PRESETS
+        .iter()
+        .find(|(_, p)| sectors > *p && sectors * 10 <= *p * 11)
+        .copied()
+}
+
 /// Smallest disc capacity accepted (32 MiB): room for filesystem, headers, index, FEC and data.
 pub const MIN_CAPACITY_BYTES: u64 = 32 << 20;
 
@@ -74,6 +83,30 @@ pub fn human_bytes(n: u64) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn gib_sizes_just_above_a_preset_are_noticed() {
+        for (given, preset) in [
+            ("25G", "bd25"),
+            ("50G", "bd50"),
+            ("100G", "bd100"),
+            ("128G", "bd128"),
+        ] {
+            let sectors = parse_capacity(given).unwrap();
+            assert_eq!(
+                preset_just_below(sectors).map(|p| p.0),
+                Some(preset),
+                "{given}"
+            );
+        }
+        for fine in ["bd25", "bd128", "23G", "64M", "200G"] {
+            assert_eq!(
+                preset_just_below(parse_capacity(fine).unwrap()),
+                None,
+                "{fine}"
+            );
+        }
+    }
 
     #[test]
     fn presets_and_suffixes() {

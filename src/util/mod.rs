@@ -3,6 +3,7 @@ pub mod capacity;
 pub mod civil_time;
 pub(crate) mod digest_read;
 pub mod escape;
+pub mod glob;
 pub mod interrupt;
 pub(crate) mod positional_io;
 pub mod progress;
