@@ -44,7 +44,7 @@ fn try_main() -> i32 {
         Command::Drive(a) => cli::drive::run(a, &ui),
         Command::Burn(a) => cli::burn::run(a, &ui),
     };
-    match result {
+    let code = match result {
         Ok(code) => code,
         Err(e) if is_broken_pipe(&e) => exit::OK,
         Err(e) => {
@@ -60,5 +60,33 @@ fn try_main() -> i32 {
                 exit::ERROR
             }
         }
+    };
+    if ui.verbose {
+        err_line(&resources_line());
     }
+    code
+}
+
+/// "resources: peak memory N KiB, CPU U s user + S s system" — for bug reports and for the tests'
+/// memory bounds. Peak memory is `VmHWM` of /proc/self/status: the high-water mark of this
+/// program's own address space (getrusage's ru_maxrss would also count the parent's memory
+/// copied before exec).
+fn resources_line() -> String {
+    let peak = std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<u64>().ok())
+        })
+        .map_or_else(|| "?".to_string(), |k| k.to_string());
+    let (user, system) = nix::sys::resource::getrusage(nix::sys::resource::UsageWho::RUSAGE_SELF)
+        .map(|u| {
+            let secs = |t: nix::sys::time::TimeVal| {
+                t.tv_sec() as f64 + f64::from(t.tv_usec() as i32) / 1e6
+            };
+            (secs(u.user_time()), secs(u.system_time()))
+        })
+        .unwrap_or((0.0, 0.0));
+    format!("resources: peak memory {peak} KiB, CPU {user:.3} s user + {system:.3} s system")
 }

@@ -188,45 +188,42 @@ pub struct Measured {
     pub stdout: String,
     /// Standard error.
     pub stderr: String,
-    /// Peak resident set of the child alone, KiB (GNU time's %M, from `wait4`).
+    /// Peak resident set of the child alone, KiB (its own `VmHWM`).
     pub max_rss_kib: u64,
     /// User + system CPU time of the child, seconds.
     pub cpu_secs: f64,
 }
 
-/// Runs bd-archive with `args` under GNU time, which forks it from its own small process and
-/// reports that child's peak RSS and CPU time. (`wait4` on a child of the test process itself
-/// would not do: a child spawned by vfork inherits the test process's peak RSS at exec.)
+/// Runs bd-archive with `args` and `-v`, which makes it report, as its last stderr line, its own
+/// peak RSS (`VmHWM`, the high-water mark of its own address space) and CPU time. (`wait4` on a
+/// child of the test process would not do: a child spawned by vfork inherits the test process's
+/// peak RSS at exec.)
 pub fn measure(args: &[&std::ffi::OsStr], scratch: &Path) -> Measured {
     let out_path = scratch.join("measure.stdout");
     let err_path = scratch.join("measure.stderr");
-    let time_path = scratch.join("measure.time");
-    let status = std::process::Command::new("/usr/bin/time")
-        .arg("-o")
-        .arg(&time_path)
-        .args(["-f", "%M %U %S"])
-        .arg(env!("CARGO_BIN_EXE_bd-archive"))
+    let status = std::process::Command::new(env!("CARGO_BIN_EXE_bd-archive"))
+        .arg("-v")
         .args(args)
         .stdin(std::process::Stdio::null())
         .stdout(fs::File::create(&out_path).unwrap())
         .stderr(fs::File::create(&err_path).unwrap())
         .status()
-        .expect("these tests need GNU time as /usr/bin/time (apt-get install time)");
-    let time = fs::read_to_string(&time_path).unwrap();
-    // GNU time writes "Command exited with non-zero status N" first when N != 0.
-    let figures: Vec<f64> = time
+        .unwrap();
+    let stderr = fs::read_to_string(&err_path).unwrap_or_default();
+    // "resources: peak memory N KiB, CPU U s user + S s system"
+    let line = stderr
         .lines()
-        .last()
-        .unwrap_or_default()
-        .split_whitespace()
-        .map(|v| v.parse().unwrap())
-        .collect();
+        .rev()
+        .find(|l| l.starts_with("resources: "))
+        .unwrap_or_else(|| panic!("no resources line (a panic?) in: {stderr}"));
+    let words: Vec<&str> = line.split_whitespace().collect();
+    let figure = |i: usize| -> f64 { words[i].parse().unwrap() };
     Measured {
         code: status.code().unwrap_or(-1),
         stdout: fs::read_to_string(&out_path).unwrap_or_default(),
-        stderr: fs::read_to_string(&err_path).unwrap_or_default(),
-        max_rss_kib: figures[0] as u64,
-        cpu_secs: figures[1] + figures[2],
+        max_rss_kib: figure(3) as u64,
+        cpu_secs: figure(6) + figure(10),
+        stderr,
     }
 }
 
