@@ -321,6 +321,11 @@ pub struct VerifyArgs {
     /// Memory budget for repair (e.g. 512M).
     #[arg(long = "memory", value_name = "SIZE")]
     pub memory: Option<String>,
+    /// The generation's catalog file (<NAME>-gen<G>.catalog): when a broken disc's own index is
+    /// destroyed, its lost files are listed from the catalog's chunk table. Without it, a
+    /// .catalog beside the images/ directory of an OUT dir given as TARGET is used.
+    #[arg(long = "catalog", value_name = "CAT")]
+    pub catalog: Option<PathBuf>,
 }
 
 /// `burn` flags.
