@@ -117,6 +117,13 @@ fn destroyed_index_lists_lost_files_from_the_catalog() {
     let o = bd(&["verify", out.to_str().unwrap()]);
     expect_code(&o, 2);
     assert_eq!(lost_lines(&stdout(&o)), listed);
+
+    // All images of the set as targets: the catalog is read from the intact discs.
+    let mut args = vec!["verify"];
+    args.extend(imgs.iter().map(|p| p.to_str().unwrap()));
+    let o = bd(&args);
+    expect_code(&o, 2);
+    assert_eq!(lost_lines(&stdout(&o)), listed);
 }
 
 #[test]

@@ -48,7 +48,7 @@ bd-archive extract -o ~/restored disc_0002.iso disc_0001.iso --only 2024/holiday
     /// Check discs or images: exit 0 intact, 1 damaged but repairable, 2 not repairable.
     #[command(
         after_help = "Examples:\n  bd-archive verify /staging/photos/images\n  \
-bd-archive verify disc_0001.iso --repair -o fixed.iso"
+bd-archive verify disc_0001.iso --repair -o fixed.iso\n  bd-archive verify disc_0001.iso --catalog photos-gen1.catalog"
     )]
     Verify(VerifyArgs),
     /// Burn images to blank BD-R discs, each read back and checked.

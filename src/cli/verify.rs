@@ -117,9 +117,15 @@ pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
         }
         reports.push(r);
     }
-    let catalogs = catalogs_for(args, &files)?;
+    let mut catalogs = Vec::new();
+    if reports.iter().any(|r| r.index_destroyed) {
+        catalogs = catalogs_for(args, &files)?;
+        if catalogs.is_empty() {
+            catalogs = catalogs_on_discs(&images, &reports, memory);
+        }
+    }
     for r in reports.iter_mut().filter(|r| r.index_destroyed) {
-        apply_catalog(r, &catalogs)?;
+        apply_catalog(r, &catalogs, args.catalog.is_some())?;
         if !args.json {
             print_lost(r, ui);
         }
@@ -310,9 +316,39 @@ fn catalogs_for(args: &VerifyArgs, files: &[PathBuf]) -> Result<Vec<(PathBuf, Ca
         .collect()
 }
 
+/// The catalogs held by the other discs given (the catalog disc of a set among the targets),
+/// when neither --catalog nor an OUT dir's catalog is there; discs that cannot be read are skipped.
+fn catalogs_on_discs(
+    images: &[PathBuf],
+    reports: &[VerifyReport],
+    memory: u64,
+) -> Vec<(PathBuf, Catalog)> {
+    use bd_archive::disc::reader::{Disc, RepairSettings};
+    let settings = RepairSettings {
+        memory_budget: memory,
+        spill_dir: None,
+    };
+    images
+        .iter()
+        .zip(reports)
+        .filter(|(img, r)| !r.index_destroyed && img.is_file())
+        .filter_map(|(img, _)| {
+            Disc::open_path(img, &settings)
+                .ok()?
+                .catalog
+                .map(|c| (img.clone(), c))
+        })
+        .collect()
+}
+
 /// Lists a destroyed-index disc's lost files from the catalog of its chain and generation;
-/// a catalog given with --catalog that is of another chain or generation is refused.
-fn apply_catalog(r: &mut VerifyReport, catalogs: &[(PathBuf, Catalog)]) -> Result<()> {
+/// a catalog given with --catalog (`explicit`) that is of another chain or generation is
+/// refused; catalogs found by themselves that do not fit leave the hint in place.
+fn apply_catalog(
+    r: &mut VerifyReport,
+    catalogs: &[(PathBuf, Catalog)],
+    explicit: bool,
+) -> Result<()> {
     if catalogs.is_empty() {
         return Ok(());
     }
@@ -327,6 +363,9 @@ fn apply_catalog(r: &mut VerifyReport, catalogs: &[(PathBuf, Catalog)]) -> Resul
         .iter()
         .find(|(_, c)| c.chain.chain_id == id && c.chain.generation == generation);
     let Some((_, cat)) = fitting else {
+        if !explicit {
+            return Ok(());
+        }
         let (p, c) = &catalogs[0];
         bail!(
             "--catalog {}: it is the catalog of '{}' generation {}, but {} is a disc of '{}' generation {}; give that generation's catalog",
