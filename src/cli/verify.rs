@@ -305,15 +305,18 @@ fn catalogs_for(args: &VerifyArgs, files: &[PathBuf]) -> Result<Vec<(PathBuf, Ca
             .filter(|p| p.extension().is_some_and(|x| x == "catalog") && p.is_file())
             .collect(),
     };
-    paths
-        .into_iter()
-        .map(|p| {
-            let raw = std::fs::read(&p).map_err(|e| anyhow!("--catalog {}: {e}", p.display()))?;
-            let (_, c): (_, Catalog) = decode_record(records::CATALOG_MAGIC, "catalog", &raw)
-                .map_err(|e| anyhow!("--catalog {}: not a bd-archive catalog ({e}); give the <NAME>-gen<G>.catalog file of the disc's generation", p.display()))?;
-            Ok((p, c))
-        })
-        .collect()
+    let read = |p: PathBuf| -> Result<(PathBuf, Catalog)> {
+        let raw = std::fs::read(&p).map_err(|e| anyhow!("--catalog {}: {e}", p.display()))?;
+        let (_, c): (_, Catalog) = decode_record(records::CATALOG_MAGIC, "catalog", &raw)
+            .map_err(|e| anyhow!("--catalog {}: not a bd-archive catalog ({e}); give the <NAME>-gen<G>.catalog file of the disc's generation", p.display()))?;
+        Ok((p, c))
+    };
+    if args.catalog.is_some() {
+        paths.into_iter().map(read).collect()
+    } else {
+        // Catalogs found by themselves: an unreadable one is no reason to fail the verify.
+        Ok(paths.into_iter().filter_map(|p| read(p).ok()).collect())
+    }
 }
 
 /// The catalogs held by the other discs given (the catalog disc of a set among the targets),
