@@ -143,3 +143,37 @@ fn catalog_of_another_chain_is_refused() {
     assert!(e.contains("--catalog") && e.contains("'other'"), "{e}");
     assert_eq!(e.trim().lines().count(), 1, "{e}");
 }
+
+#[test]
+fn catalog_of_another_generation_is_refused() {
+    let (t, out, _) = set("vcat", 40);
+    write(&t.path().join("src/new.bin"), b"generation two");
+    let out2 = t.path().join("out2");
+    let base = out.to_str().unwrap();
+    let src = t.path().join("src");
+    expect_code(
+        &create(
+            &src,
+            &out2,
+            "vcat",
+            &["-b", "32M", "-y", "-q", "--base", base],
+        ),
+        0,
+    );
+    let gen2 = out2.join("vcat-gen2.catalog");
+    assert!(gen2.is_file());
+    let imgs = images(&out);
+    break_disc_one(&imgs[0]);
+    let o = bd(&[
+        "verify",
+        imgs[0].to_str().unwrap(),
+        "--catalog",
+        gen2.to_str().unwrap(),
+    ]);
+    expect_code(&o, 3);
+    let e = stderr(&o);
+    assert!(
+        e.contains("generation 2") && e.contains("generation 1"),
+        "{e}"
+    );
+}
