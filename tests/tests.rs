@@ -21,6 +21,7 @@ mod cli_oracles;
 mod cli_resume;
 mod cli_robustness;
 mod cli_truth;
+mod cli_verify_catalog;
 mod compat_continue;
 mod compat_dar;
 mod compat_par2;

@@ -48,7 +48,7 @@ bd-archive extract -o ~/restored disc_0002.iso disc_0001.iso --only 2024/holiday
     /// Check discs or images: exit 0 intact, 1 damaged but repairable, 2 not repairable.
     #[command(
         after_help = "Examples:\n  bd-archive verify /staging/photos/images\n  \
-bd-archive verify disc_0001.iso --repair -o fixed.iso"
+bd-archive verify disc_0001.iso --repair -o fixed.iso\n  bd-archive verify disc_0001.iso --catalog photos-gen1.catalog"
     )]
     Verify(VerifyArgs),
     /// Burn images to blank BD-R discs, each read back and checked.
@@ -321,6 +321,11 @@ pub struct VerifyArgs {
     /// Memory budget for repair (e.g. 512M).
     #[arg(long = "memory", value_name = "SIZE")]
     pub memory: Option<String>,
+    /// The generation's catalog file (<NAME>-gen<G>.catalog): when a broken disc's own index is
+    /// destroyed, its lost files are listed from the catalog's chunk table. Without it, a
+    /// .catalog beside the images/ directory of an OUT dir given as TARGET is used.
+    #[arg(long = "catalog", value_name = "CAT")]
+    pub catalog: Option<PathBuf>,
 }
 
 /// `burn` flags.

@@ -4,17 +4,20 @@
 
 use std::path::{Path, PathBuf};
 
-use anyhow::{bail, Result};
+use anyhow::{anyhow, bail, Result};
 
 use crate::cli::args::VerifyArgs;
 use crate::cli::{parse_memory, Ui};
 use bd_archive::disc::reader::expand_sources;
+use bd_archive::format::catalog::Catalog;
+use bd_archive::format::records::{self, decode_record};
 use bd_archive::legacy::{self, Sources};
 use bd_archive::restore::verify::{
-    verify_disc_dir, verify_image, verify_source, Health, VerifyReport,
+    lost_entries_from_catalog, verify_disc_dir, verify_image, verify_source, Health, VerifyReport,
 };
 use bd_archive::sector::{SectorSource, SECTOR_SIZE};
 use bd_archive::util::capacity::human_bytes;
+use bd_archive::util::escape::terminal_text;
 
 /// Runs `verify`.
 pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
@@ -47,6 +50,7 @@ pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
                 output: None,
                 json: false,
                 memory: args.memory.clone(),
+                catalog: args.catalog.clone(),
             };
             let b = run(&ours_args, ui)?;
             return Ok(crate::cli::exit::of_health(a).max(b));
@@ -99,6 +103,9 @@ pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
         };
         if !args.json {
             print_report(&r, ui);
+            if !r.index_destroyed {
+                print_lost(&r, ui);
+            }
         }
         reports.push(r);
     }
@@ -109,6 +116,19 @@ pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
             print_report(&r, ui);
         }
         reports.push(r);
+    }
+    let mut catalogs = Vec::new();
+    if reports.iter().any(|r| r.index_destroyed) {
+        catalogs = catalogs_for(args, &files)?;
+        if catalogs.is_empty() {
+            catalogs = catalogs_on_discs(&images, &reports, memory);
+        }
+    }
+    for r in reports.iter_mut().filter(|r| r.index_destroyed) {
+        apply_catalog(r, &catalogs, args.catalog.is_some())?;
+        if !args.json {
+            print_lost(r, ui);
+        }
     }
     if args.json {
         ui.info(&serde_json::to_string_pretty(&reports)?);
@@ -246,6 +266,19 @@ fn print_report(r: &VerifyReport, ui: &Ui) {
             r.affected_disc_files.join(", ")
         ));
     }
+    if let Some(p) = &r.repaired_to {
+        ui.info(&format!("  repaired copy written to {p}"));
+    }
+}
+
+/// The lost archived entries of a broken disc (after the catalog, if any, has named them).
+fn print_lost(r: &VerifyReport, ui: &Ui) {
+    if r.index_destroyed && !r.lost_entries.is_empty() {
+        ui.info(&format!(
+            "{}: lost files (from the disc's index or the catalog):",
+            r.image
+        ));
+    }
     for e in r.lost_entries.iter().take(50) {
         ui.info(&format!("  lost: {e}"));
     }
@@ -255,7 +288,98 @@ fn print_report(r: &VerifyReport, ui: &Ui) {
             r.lost_entries.len() - 50
         ));
     }
-    if let Some(p) = &r.repaired_to {
-        ui.info(&format!("  repaired copy written to {p}"));
+}
+
+/// The catalogs to map destroyed indexes through: `--catalog CAT`, else every
+/// `<NAME>-gen<G>.catalog` beside the images/ directory of an OUT dir given as a target.
+fn catalogs_for(args: &VerifyArgs, files: &[PathBuf]) -> Result<Vec<(PathBuf, Catalog)>> {
+    let paths: Vec<PathBuf> = match &args.catalog {
+        Some(c) => vec![c.clone()],
+        None => files
+            .iter()
+            .filter(|f| f.join("images").is_dir())
+            .filter_map(|f| std::fs::read_dir(f).ok())
+            .flatten()
+            .flatten()
+            .map(|e| e.path())
+            .filter(|p| p.extension().is_some_and(|x| x == "catalog") && p.is_file())
+            .collect(),
+    };
+    let read = |p: PathBuf| -> Result<(PathBuf, Catalog)> {
+        let raw = std::fs::read(&p).map_err(|e| anyhow!("--catalog {}: {e}", p.display()))?;
+        let (_, c): (_, Catalog) = decode_record(records::CATALOG_MAGIC, "catalog", &raw)
+            .map_err(|e| anyhow!("--catalog {}: not a bd-archive catalog ({e}); give the <NAME>-gen<G>.catalog file of the disc's generation", p.display()))?;
+        Ok((p, c))
+    };
+    if args.catalog.is_some() {
+        paths.into_iter().map(read).collect()
+    } else {
+        // Catalogs found by themselves: an unreadable one is no reason to fail the verify.
+        Ok(paths.into_iter().filter_map(|p| read(p).ok()).collect())
     }
+}
+
+/// The catalogs held by the other discs given (the catalog disc of a set among the targets),
+/// when neither --catalog nor an OUT dir's catalog is there; discs that cannot be read are skipped.
+fn catalogs_on_discs(
+    images: &[PathBuf],
+    reports: &[VerifyReport],
+    memory: u64,
+) -> Vec<(PathBuf, Catalog)> {
+    use bd_archive::disc::reader::{Disc, RepairSettings};
+    let settings = RepairSettings {
+        memory_budget: memory,
+        spill_dir: None,
+    };
+    images
+        .iter()
+        .zip(reports)
+        .filter(|(img, r)| !r.index_destroyed && img.is_file())
+        .filter_map(|(img, _)| {
+            Disc::open_path(img, &settings)
+                .ok()?
+                .catalog
+                .map(|c| (img.clone(), c))
+        })
+        .collect()
+}
+
+/// Lists a destroyed-index disc's lost files from the catalog of its chain and generation;
+/// a catalog given with --catalog (`explicit`) that is of another chain or generation is
+/// refused; catalogs found by themselves that do not fit leave the hint in place.
+fn apply_catalog(
+    r: &mut VerifyReport,
+    catalogs: &[(PathBuf, Catalog)],
+    explicit: bool,
+) -> Result<()> {
+    if catalogs.is_empty() {
+        return Ok(());
+    }
+    let (Some(id), Some(generation), Some(disc)) = (r.chain_id, r.generation, r.disc) else {
+        r.lost_entries = vec![
+            "(the disc index and header are destroyed: the catalog cannot be matched to the disc)"
+                .into(),
+        ];
+        return Ok(());
+    };
+    let fitting = catalogs
+        .iter()
+        .find(|(_, c)| c.chain.chain_id == id && c.chain.generation == generation);
+    let Some((_, cat)) = fitting else {
+        if !explicit {
+            return Ok(());
+        }
+        let (p, c) = &catalogs[0];
+        bail!(
+            "--catalog {}: it is the catalog of '{}' generation {}, but {} is a disc of '{}' generation {}; give that generation's catalog",
+            p.display(),
+            terminal_text(&c.chain.name),
+            c.chain.generation,
+            r.image,
+            terminal_text(r.chain.as_deref().unwrap_or("?")),
+            generation
+        );
+    };
+    r.lost_entries = lost_entries_from_catalog(cat, disc, &r.unrepaired_lbas);
+    Ok(())
 }

@@ -11,7 +11,7 @@ use serde::Serialize;
 
 use crate::disc::reader::{find_disc_header, Disc, RepairSettings};
 use crate::fec;
-use crate::format::catalog::{Entry, PartRecord};
+use crate::format::catalog::{Catalog, ChunkRecord, Entry, PartRecord};
 use crate::sector::{FileSectorSource, SectorSource, SECTOR_SIZE};
 use crate::util::escape::escape_path;
 use crate::util::progress::Progress;
@@ -63,6 +63,58 @@ pub struct VerifyReport {
     /// For a disc directory (a disc's files copied off): what could be checked there. The
     /// sector counts above do not apply to it (a copy has no filesystem sectors to read).
     pub directory: Option<DirectoryCheck>,
+    /// The disc's chain id from its header (matched against a `--catalog`; not in the JSON).
+    #[serde(skip)]
+    pub chain_id: Option<[u8; 16]>,
+    /// Data sectors the FEC cannot rebuild, sorted (mapped through a catalog when the disc's
+    /// own index is destroyed).
+    #[serde(skip)]
+    pub unrepaired_lbas: Vec<u64>,
+    /// The disc's index could not be read (so `lost_entries` needs the generation's catalog).
+    #[serde(skip)]
+    pub index_destroyed: bool,
+}
+
+/// The hint put in `lost_entries` when a broken disc's index is destroyed and no catalog is given.
+pub const INDEX_DESTROYED_HINT: &str =
+    "(the disc index is destroyed: pass the generation's catalog with --catalog CAT to list the lost files)";
+
+/// Escaped paths of the catalog's entries stored on the unrepairable sectors `unrepaired`
+/// (sorted) of disc `disc`. The disc's chunks are one slice of the catalog's chunk table
+/// (disc numbers never decrease along it, FORMAT §5), found by binary search, so the cost is
+/// (chunks of the disc + entries) × log.
+pub fn lost_entries_from_catalog(cat: &Catalog, disc: u32, unrepaired: &[u64]) -> Vec<String> {
+    let first = cat.chunks.partition_point(|c| c.disc < disc);
+    let end = first + cat.chunks[first..].partition_point(|c| c.disc <= disc);
+    let parts = parts_by_number(&cat.parts);
+    let lost = cat.chunks[first..end]
+        .iter()
+        .filter(|c| chunk_is_lost(c, &parts, unrepaired))
+        .map(|c| {
+            (
+                c.tar_offset,
+                c.tar_offset.saturating_add(u64::from(c.tar_len)),
+            )
+        })
+        .collect();
+    entries_touching(cat.entries.iter(), lost)
+}
+
+/// Whether any sector of the chunk (its 80-byte header frame and stored bytes) is unrepairable.
+fn chunk_is_lost(c: &ChunkRecord, parts: &HashMap<u32, &PartRecord>, unrepaired: &[u64]) -> bool {
+    let Some(p) = parts.get(&c.part) else {
+        return false;
+    };
+    let start = p
+        .lba
+        .saturating_mul(SECTOR_SIZE as u64)
+        .saturating_add(c.part_offset);
+    let a = start / SECTOR_SIZE as u64;
+    let b = start
+        .saturating_add(80 + u64::from(c.stored_len))
+        .div_ceil(SECTOR_SIZE as u64);
+    let i = unrepaired.partition_point(|&l| l < a);
+    unrepaired.get(i).is_some_and(|&l| l < b)
 }
 
 /// What `verify` checked on a disc directory, and what it could not.
@@ -155,6 +207,9 @@ pub fn verify_source(
         lost_entries: Vec::new(),
         repaired_to: None,
         directory: None,
+        chain_id: header.as_ref().map(|h| h.chain_id),
+        unrepaired_lbas: Vec::new(),
+        index_destroyed: false,
     };
     if health != Health::Ok {
         describe_damage(name, &src, &scan, &located, memory, &mut report);
@@ -225,30 +280,23 @@ fn describe_damage(
         v
     };
     let Some(idx) = &disc.index else {
-        report.lost_entries.push(
-            "(the disc index is destroyed: use the catalog to see which files are lost)".into(),
-        );
+        report.index_destroyed = true;
+        report.lost_entries.push(INDEX_DESTROYED_HINT.into());
+        report.unrepaired_lbas = unrepaired;
         return;
     };
     let parts = parts_by_number(&idx.parts);
-    let mut lost_chunks = Vec::new();
-    for c in &idx.chunks {
-        let Some(p) = parts.get(&c.part) else {
-            continue;
-        };
-        let start = p.lba * SECTOR_SIZE as u64 + c.part_offset;
-        let (a, b) = (
-            start / SECTOR_SIZE as u64,
-            (start + 80 + u64::from(c.stored_len)).div_ceil(SECTOR_SIZE as u64),
-        );
-        let i = unrepaired.partition_point(|&l| l < a);
-        if unrepaired.get(i).is_some_and(|&l| l < b) {
-            lost_chunks.push((
+    let lost_chunks = idx
+        .chunks
+        .iter()
+        .filter(|c| chunk_is_lost(c, &parts, &unrepaired))
+        .map(|c| {
+            (
                 c.tar_offset,
                 c.tar_offset.saturating_add(u64::from(c.tar_len)),
-            ));
-        }
-    }
+            )
+        })
+        .collect();
     report
         .lost_entries
         .extend(entries_touching(disc.index_entries(), lost_chunks));
@@ -318,6 +366,9 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
         lost_entries: Vec::new(),
         repaired_to: None,
         directory: None,
+        chain_id: None,
+        unrepaired_lbas: Vec::new(),
+        index_destroyed: false,
     };
     let mut check = DirectoryCheck {
         not_checked: vec![

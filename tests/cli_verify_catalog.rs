@@ -1,0 +1,179 @@
+//! `verify --catalog` (#19): a broken disc whose own index is destroyed has its lost files
+//! listed from the generation's catalog — exactly the files `extract` cannot restore.
+
+use std::fs;
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use crate::common::*;
+use bd_archive::disc::reader::find_disc_header;
+use bd_archive::sector::FileSectorSource;
+use bd_archive::util::xorshift::Xorshift64;
+
+const SS: u64 = 2048;
+
+fn noise(len: usize, seed: u64) -> Vec<u8> {
+    let mut r = Xorshift64::new(seed | 1);
+    (0..len).map(|_| r.next_u64() as u8).collect()
+}
+
+fn zero(img: &Path, lbas: impl Iterator<Item = u64>) {
+    let f = fs::OpenOptions::new().write(true).open(img).unwrap();
+    for l in lbas {
+        f.write_all_at(&[0u8; SS as usize], l * SS).unwrap();
+    }
+}
+
+/// A 2+-disc set of chain `name`: (root temp dir, OUT dir, catalog path).
+fn set(name: &str, seed: u64) -> (tempfile::TempDir, PathBuf, PathBuf) {
+    let t = tmp();
+    let src = t.path().join("src");
+    for i in 0..10 {
+        write(
+            &src.join(format!("f{i:02}.bin")),
+            &noise(4_000_000, seed + i),
+        );
+    }
+    let out = t.path().join("out");
+    expect_code(&create(&src, &out, name, &["-b", "32M", "-y", "-q"]), 0);
+    assert!(images(&out).len() >= 2, "expected a multi-disc set");
+    let cat = out.join(format!("{name}-gen1.catalog"));
+    assert!(cat.is_file());
+    (t, out, cat)
+}
+
+/// Destroys disc 1's index and catalog copy and over half of its sectors (beyond its FEC).
+fn break_disc_one(img: &Path) {
+    let h = find_disc_header(&FileSectorSource::open(img).unwrap()).unwrap();
+    let s = &h.sections[0];
+    zero(img, s.index_lba..s.index_lba + s.index_bytes.div_ceil(SS));
+    zero(
+        img,
+        s.catalog_lba..s.catalog_lba + s.catalog_bytes.div_ceil(SS),
+    );
+    let n = fs::metadata(img).unwrap().len() / SS;
+    let mut r = Xorshift64::new(77);
+    let lbas: Vec<u64> = (0..n)
+        .map(|_| r.next_u64() % n)
+        .filter(|&l| l >= 1024)
+        .collect();
+    zero(img, lbas.into_iter());
+}
+
+fn lost_lines(out: &str) -> Vec<String> {
+    let mut v: Vec<String> = out
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("lost: "))
+        .map(str::to_string)
+        .collect();
+    v.sort();
+    v
+}
+
+#[test]
+fn destroyed_index_lists_lost_files_from_the_catalog() {
+    let (t, out, cat) = set("vcat", 10);
+    let imgs = images(&out);
+    break_disc_one(&imgs[0]);
+    let img = imgs[0].to_str().unwrap();
+
+    // Without a catalog: the hint, exit 2.
+    let o = bd(&["verify", img]);
+    expect_code(&o, 2);
+    assert!(stdout(&o).contains("--catalog CAT"), "{}", stdout(&o));
+
+    // With it: the lost files, exactly those extract cannot restore.
+    let o = bd(&["verify", img, "--catalog", cat.to_str().unwrap()]);
+    expect_code(&o, 2);
+    let listed = lost_lines(&stdout(&o));
+    assert!(!listed.is_empty(), "{}", stdout(&o));
+    let restored = t.path().join("restored");
+    let mut args = vec!["extract", "-o", restored.to_str().unwrap()];
+    args.extend(imgs.iter().map(|p| p.to_str().unwrap()));
+    expect_code(&bd(&args), 1);
+    let mut corrupted: Vec<String> = fs::read_to_string(restored.join("corrupted-files.txt"))
+        .unwrap()
+        .lines()
+        .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        .map(|l| l.split('\t').next().unwrap().trim().to_string())
+        .collect();
+    corrupted.sort();
+    assert_eq!(listed, corrupted);
+
+    // JSON carries the same list.
+    let o = bd(&["verify", img, "--catalog", cat.to_str().unwrap(), "--json"]);
+    expect_code(&o, 2);
+    let v: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let mut js: Vec<String> = v[0]["lost_entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e.as_str().unwrap().to_string())
+        .collect();
+    js.sort();
+    assert_eq!(js, listed);
+
+    // The OUT dir as target finds the catalog beside images/.
+    let o = bd(&["verify", out.to_str().unwrap()]);
+    expect_code(&o, 2);
+    assert_eq!(lost_lines(&stdout(&o)), listed);
+
+    // All images of the set as targets: the catalog is read from the intact discs.
+    let mut args = vec!["verify"];
+    args.extend(imgs.iter().map(|p| p.to_str().unwrap()));
+    let o = bd(&args);
+    expect_code(&o, 2);
+    assert_eq!(lost_lines(&stdout(&o)), listed);
+}
+
+#[test]
+fn catalog_of_another_chain_is_refused() {
+    let (_t, out, _) = set("vcat", 20);
+    let (_u, _, other) = set("other", 30);
+    let imgs = images(&out);
+    break_disc_one(&imgs[0]);
+    let o = bd(&[
+        "verify",
+        imgs[0].to_str().unwrap(),
+        "--catalog",
+        other.to_str().unwrap(),
+    ]);
+    expect_code(&o, 3);
+    let e = stderr(&o);
+    assert!(e.contains("--catalog") && e.contains("'other'"), "{e}");
+    assert_eq!(e.trim().lines().count(), 1, "{e}");
+}
+
+#[test]
+fn catalog_of_another_generation_is_refused() {
+    let (t, out, _) = set("vcat", 40);
+    write(&t.path().join("src/new.bin"), b"generation two");
+    let out2 = t.path().join("out2");
+    let base = out.to_str().unwrap();
+    let src = t.path().join("src");
+    expect_code(
+        &create(
+            &src,
+            &out2,
+            "vcat",
+            &["-b", "32M", "-y", "-q", "--base", base],
+        ),
+        0,
+    );
+    let gen2 = out2.join("vcat-gen2.catalog");
+    assert!(gen2.is_file());
+    let imgs = images(&out);
+    break_disc_one(&imgs[0]);
+    let o = bd(&[
+        "verify",
+        imgs[0].to_str().unwrap(),
+        "--catalog",
+        gen2.to_str().unwrap(),
+    ]);
+    expect_code(&o, 3);
+    let e = stderr(&o);
+    assert!(
+        e.contains("generation 2") && e.contains("generation 1"),
+        "{e}"
+    );
+}
