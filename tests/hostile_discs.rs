@@ -347,3 +347,65 @@ fn escape_sequences_from_the_disc_never_reach_the_terminal() {
     }
     assert!(s.report().contains("bad\\x1b[2J.txt"));
 }
+
+/// A sparse image of `gib` GiB whose FEC region (made by our own encoder, every CRC valid) claims
+/// all of it, though the file holds almost no data; returns its path.
+fn sparse_fec_claim(dir: &Path, gib: u64) -> PathBuf {
+    let path = dir.join(format!("claim-{gib}GiB.img"));
+    let d = (gib << 30) / 2048;
+    let layout = bd_archive::fec::FecLayout::from_geometry(d, d / 8192, 1).unwrap();
+    let f = fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(true)
+        .open(&path)
+        .unwrap();
+    f.set_len(d * 2048).unwrap();
+    bd_archive::fec::encode(&f, &layout, 64 << 20, &|_| {}).unwrap();
+    path
+}
+
+/// Issue #16 item 4: what `verify` keeps for a claimed FEC geometry is bounded by the sectors it
+/// finds, not by what the header claims: a 2 GiB and an 8 GiB claim cost about the same. (This
+/// sparse claim is self-consistent — zero data, zero parity, valid CRCs — so exit 0 is right.)
+#[test]
+fn fec_geometry_claim_costs_no_memory_per_claimed_sector() {
+    let s = Scene::new();
+    let mut rss = Vec::new();
+    for (gib, cut) in [(2u64, false), (8, false), (2, true), (8, true)] {
+        let img = sparse_fec_claim(s.t.path(), gib);
+        if cut {
+            // Only the header survives: the table, the parity and nothing else the claim names.
+            let d = (gib << 30) / 2048;
+            fs::OpenOptions::new()
+                .write(true)
+                .open(&img)
+                .unwrap()
+                .set_len((d + 1) * 2048)
+                .unwrap();
+        }
+        let m = hostile::measure(
+            &[std::ffi::OsStr::new("verify"), img.as_os_str()],
+            s.t.path(),
+        );
+        eprintln!("verify {gib} GiB claim (tail cut: {cut}): {m:?}");
+        assert!(!m.stderr.contains("panicked"), "{}", m.stderr);
+        assert!(matches!(m.code, 0..=3), "{m:?}");
+        assert!(
+            m.max_rss_kib < 300 << 10,
+            "{gib} GiB: {} KiB",
+            m.max_rss_kib
+        );
+        rss.push(m.max_rss_kib);
+        fs::remove_file(&img).unwrap();
+    }
+    assert!(
+        rss[1] < 2 * rss[0] + (32 << 10),
+        "RSS grows with the claim: {rss:?}"
+    );
+    assert!(
+        rss[3] < 2 * rss[2] + (32 << 10),
+        "RSS grows with the claim: {rss:?}"
+    );
+}

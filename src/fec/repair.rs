@@ -286,8 +286,6 @@ pub struct RepairedSource<S: SectorSource> {
     ram: HashMap<u64, Box<[u8]>>,
     /// Spill file and LBA → byte offset in it (used instead of `ram` for large repairs).
     spill: Option<(File, HashMap<u64, u64>)>,
-    /// Lost protected LBAs that could not be rebuilt: reading them is an error, never stale bytes.
-    unrepaired: HashSet<u64>,
     /// At least D: the protected area is readable even from a truncated image.
     sectors: u64,
     /// What the repair achieved.
@@ -345,7 +343,6 @@ impl<S: SectorSource> RepairedSource<S> {
         Ok(RepairedSource {
             ram,
             spill,
-            unrepaired: report.unrepaired_lbas.iter().copied().collect(),
             sectors: src.sector_count().max(d),
             inner: src,
             report,
@@ -355,6 +352,13 @@ impl<S: SectorSource> RepairedSource<S> {
     /// What the repair achieved (failed stripes and unrecoverable LBAs).
     pub fn report(&self) -> &RepairReport {
         &self.report
+    }
+
+    /// Whether `lba` is a lost protected sector that could not be rebuilt: reading it is an error,
+    /// never stale bytes. A binary search of the report's ascending list, not a set beside it: a
+    /// hostile geometry can make that list as long as the claimed disc (issue #16).
+    fn is_unrepaired(&self, lba: u64) -> bool {
+        self.report.unrepaired_lbas.binary_search(&lba).is_ok()
     }
 
     fn lookup(&self, lba: u64, out: &mut [u8]) -> Option<io::Result<()>> {
@@ -367,7 +371,7 @@ impl<S: SectorSource> RepairedSource<S> {
                 return Some(f.read_exact_at(out, off));
             }
         }
-        if self.unrepaired.contains(&lba) {
+        if self.is_unrepaired(lba) {
             return Some(Err(io::Error::new(
                 io::ErrorKind::InvalidData,
                 format!(
@@ -396,7 +400,7 @@ impl<S: SectorSource> SectorSource for RepairedSource<S> {
         let touched = (0..n).any(|i| {
             let x = lba.saturating_add(i);
             self.ram.contains_key(&x)
-                || self.unrepaired.contains(&x)
+                || self.is_unrepaired(x)
                 || self
                     .spill
                     .as_ref()
