@@ -176,7 +176,7 @@ fn random_scatter_1_5_9_pct() {
         let scan = check_repairs(l, clean, img);
         // Every zeroed protected sector (except the all-zero one) must be reported.
         let expect: Vec<u64> = hit.iter().copied().filter(|&x| x < d && x != 5).collect();
-        assert_eq!(scan.bad_protected_lbas(), &expect[..], "{pct} %");
+        assert_eq!(scan.bad_protected_lbas().to_vec(), expect, "{pct} %");
     }
     // 9 % of the protected sectors (9 % of the whole image would exceed the 751/8252 = 9.1 % budget
     // in some stripe by chance: MDS guarantees ≤ m per stripe, not a binomial tail).
@@ -365,7 +365,7 @@ fn over_budget_reports_and_repairs_the_rest() {
     assert_eq!(rep.failed_stripes, vec![7]);
     let mut lost7: Vec<u64> = (0..=m).map(|r| l.data_lba(r, 7)).collect();
     lost7.sort_unstable();
-    assert_eq!(rep.unrepaired_lbas, lost7);
+    assert_eq!(rep.unrepaired_lbas.to_vec(), lost7);
     for x in 0..d {
         let same = fixed[x as usize * SS..][..SS] == clean[x as usize * SS..][..SS];
         assert_eq!(same, lost7.binary_search(&x).is_err(), "LBA {x}");

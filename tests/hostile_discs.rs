@@ -1,6 +1,7 @@
 //! Checksum-valid hostile discs (built by `common::hostile` as an attacker would) against the real
 //! binary: nothing outside OUT changes, exit codes and reports are as documented, no panic.
 
+use std::ffi::OsStr;
 use std::fs;
 use std::os::unix::fs::symlink as make_symlink;
 use std::path::{Path, PathBuf};
@@ -408,4 +409,68 @@ fn fec_geometry_claim_costs_no_memory_per_claimed_sector() {
         rss[3] < 2 * rss[2] + (32 << 10),
         "RSS grows with the claim: {rss:?}"
     );
+}
+
+/// Issue #16 item 4, the issue's own case: a real 2 MiB-file disc stretched (sparse) to 1 and
+/// 4 GiB under a forged FEC header claiming all of it as protected plus 100 × that in parity
+/// past the end of the file. `verify` and `extract` cost what the file holds, not the claim:
+/// the same few MB for both sizes (before: 1.69 GB / 861 MB RSS at 2 GiB), CPU time following
+/// the file's size, the claimed tail reported as missing.
+#[test]
+fn forged_fec_claim_costs_what_the_file_holds() {
+    let s = Scene::new();
+    let mut runs = Vec::new();
+    for mib in [1024u64, 4096] {
+        let img = hostile::forged_fec_claim(&s.work().join(mib.to_string()), mib);
+        hostile::keep(&img, &format!("class4-forged-claim-{mib}MiB"));
+        let verify = hostile::measure(&[OsStr::new("verify"), img.as_os_str()], s.t.path());
+        let out = s.t.path().join(format!("out-{mib}"));
+        let args = [
+            OsStr::new("extract"),
+            OsStr::new("-o"),
+            out.as_os_str(),
+            img.as_os_str(),
+        ];
+        let extract = hostile::measure(&args, s.t.path());
+        for m in [&verify, &extract] {
+            eprintln!(
+                "{mib} MiB: exit {} {} KiB {:.2} s",
+                m.code, m.max_rss_kib, m.cpu_secs
+            );
+            assert!(!m.stderr.contains("panicked"), "{}", m.stderr);
+            assert!(m.max_rss_kib < 64 << 10, "{mib} MiB: {m:?}");
+        }
+        assert_eq!(verify.code, 2, "{verify:?}");
+        assert!(
+            verify.stderr.contains("lie past its end"),
+            "{}",
+            verify.stderr
+        );
+        assert!(
+            verify.stdout.contains("lost: photo.raw"),
+            "{}",
+            verify.stdout
+        );
+        assert_eq!(extract.code, 1, "{extract:?}");
+        let report = fs::read_to_string(out.join("corrupted-files.txt")).unwrap();
+        assert!(report.contains("photo.raw\t"), "{report}");
+        fs::remove_dir_all(s.work().join(mib.to_string())).unwrap();
+        runs.push((verify, extract));
+    }
+    let (small, big) = (&runs[0], &runs[1]);
+    for (a, b, what) in [(&small.0, &big.0, "verify"), (&small.1, &big.1, "extract")] {
+        assert!(
+            b.max_rss_kib < a.max_rss_kib + (16 << 10),
+            "{what}: RSS grows with the claim: {} -> {} KiB",
+            a.max_rss_kib,
+            b.max_rss_kib
+        );
+        // Four times the file (and the claim) may cost at most ~6 times the CPU.
+        assert!(
+            b.cpu_secs <= 6.0 * a.cpu_secs.max(0.5),
+            "{what}: {:.2} s for 4x the file vs {:.2} s",
+            b.cpu_secs,
+            a.cpu_secs
+        );
+    }
 }
