@@ -474,3 +474,76 @@ fn forged_fec_claim_costs_what_the_file_holds() {
         );
     }
 }
+
+/// A broken disc whose index holds `copies` + 1 entries on a `mib` MiB file, every other
+/// sector of its data part zeroed (far past the FEC budget): `verify` maps thousands of lost
+/// ranges to every entry; measured.
+fn damage_description_run(s: &Scene, mib: usize, copies: usize) -> hostile::Measured {
+    let content = bd_archive::util::xorshift::noise(mib << 20, 5);
+    let mut recipe = Recipe::mutating(move |entries| {
+        let big = entries[0].clone();
+        for i in 0..copies {
+            let mut e = big.clone();
+            e.path = format!("copy/{i:07}").into_bytes();
+            entries.push(e);
+        }
+    });
+    recipe.capacity_sectors = ((mib as u64 + 16) << 20) / 2048 * 2;
+    let work = s.t.path().join(format!("dd-{mib}"));
+    let img = build(&work, &[file(b"big", &content)], recipe).remove(0);
+    let src = bd_archive::sector::FileSectorSource::open(&img).unwrap();
+    let part = bd_archive::image::read_filesystem(&src)
+        .unwrap()
+        .files
+        .into_iter()
+        .find(|f| f.path.ends_with(".tar.zst"))
+        .unwrap();
+    drop(src);
+    let f = fs::OpenOptions::new().write(true).open(&img).unwrap();
+    use std::os::unix::fs::FileExt;
+    let zero = [0u8; 2048];
+    let sectors = part.size / 2048;
+    for x in (1..sectors).step_by(2) {
+        f.write_all_at(&zero, (part.lba + x) * 2048).unwrap();
+    }
+    hostile::keep(
+        &img,
+        &format!("class3-damage-description-{mib}MiB-{copies}"),
+    );
+    let args = [OsStr::new("verify"), OsStr::new("--json"), img.as_os_str()];
+    let m = hostile::measure(&args, s.t.path());
+    fs::remove_dir_all(&work).unwrap();
+    m
+}
+
+/// Issue #16 item 3, verify's damage description: a broken disc with a huge index and
+/// thousands of lost ranges. Mapping ranges to entries is (entries + ranges) × log, so ten
+/// times the entries and the ranges cost about ten times the time, never entries × ranges.
+#[test]
+fn verify_damage_description_costs_linear_time() {
+    let s = Scene::new();
+    let small = damage_description_run(&s, 4, 20_000);
+    let big = damage_description_run(&s, 40, 200_000);
+    for (m, n) in [(&small, 20_001), (&big, 200_001)] {
+        eprintln!(
+            "{n} entries: exit {} {} KiB {:.2} s",
+            m.code, m.max_rss_kib, m.cpu_secs
+        );
+        assert!(!m.stderr.contains("panicked"), "{}", m.stderr);
+        assert_eq!(m.code, 2, "{m:?}");
+        assert!(m.max_rss_kib < 1 << 20, "peak RSS {} KiB", m.max_rss_kib);
+        assert!(
+            m.stdout.contains("copy/0000000"),
+            "{}",
+            &m.stdout[..500.min(m.stdout.len())]
+        );
+        let listed = m.stdout.matches("copy/").count();
+        assert!(listed >= n - 1, "{listed} of {n} entries listed as lost");
+    }
+    assert!(
+        big.cpu_secs <= 12.0 * small.cpu_secs.max(0.1),
+        "{:.2} s for 10x the entries and ranges vs {:.2} s",
+        big.cpu_secs,
+        small.cpu_secs
+    );
+}

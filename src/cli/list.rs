@@ -19,6 +19,8 @@ use bd_archive::util::escape::escape_path;
 
 /// Runs `list`.
 pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
+    // Sets the decode budget for catalogs and indexes too when given.
+    let memory_budget = crate::cli::parse_memory(args.memory.as_deref())?;
     let sources = match legacy::classify_sources(&args.sources)? {
         Sources::Seed(chain) => return list_seed(&chain, ui),
         // A continued chain: the bd-archive generation's catalog lists the whole tree.
@@ -53,7 +55,10 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
         } else {
             let mut by_gen = open_discs(
                 &sources,
-                &bd_archive::disc::reader::RepairSettings::default(),
+                &bd_archive::disc::reader::RepairSettings {
+                    memory_budget,
+                    spill_dir: None,
+                },
                 args.set,
                 ui,
             )
