@@ -547,3 +547,106 @@ fn verify_damage_description_costs_linear_time() {
         small.cpu_secs
     );
 }
+
+/// Issue #16 item 3: a genuine catalog may compress far better than a ratio cap expects
+/// (empty directories under a ~4 000-byte common prefix: over 512:1). Within the decode budget
+/// it is read and restored whatever its ratio; only its size is bounded.
+#[test]
+fn a_genuine_catalog_compressing_past_512_to_1_restores() {
+    let s = Scene::new();
+    let comp = "p".repeat(250);
+    let mut items = Vec::new();
+    let mut prefix = String::new();
+    for _ in 0..15 {
+        prefix = if prefix.is_empty() {
+            comp.clone()
+        } else {
+            format!("{prefix}/{comp}")
+        };
+        items.push(hostile::dir(prefix.as_bytes()));
+    }
+    let leaf = format!("{prefix}/d0000000");
+    items.push(hostile::dir(leaf.as_bytes()));
+    let n = 15_000;
+    let mut recipe = Recipe::mutating(move |entries| {
+        let template = entries.last().unwrap().clone();
+        for i in 1..n {
+            let mut e = template.clone();
+            e.path = format!(
+                "{}/d{i:07}",
+                String::from_utf8_lossy(&template.path[..template.path.len() - 9])
+            )
+            .into_bytes();
+            entries.push(e);
+        }
+    });
+    recipe.capacity_sectors = (400 << 20) / 2048; // records are planned as if incompressible
+    let imgs = build(&s.work(), &items, recipe);
+    hostile::keep(&imgs[0], "class2-genuine-ratio");
+    let src = bd_archive::sector::FileSectorSource::open(&imgs[0]).unwrap();
+    let cat = bd_archive::image::read_filesystem(&src)
+        .unwrap()
+        .files
+        .into_iter()
+        .find(|f| f.path.ends_with(".catalog"))
+        .unwrap();
+    let mut head = vec![0u8; 2048];
+    bd_archive::sector::SectorSource::read_sectors(&src, cat.lba, &mut head).unwrap();
+    let h = bd_archive::format::records::decode_header(
+        bd_archive::format::records::CATALOG_MAGIC,
+        "catalog",
+        &head[..bd_archive::format::records::RECORD_HEADER_LEN],
+    )
+    .unwrap();
+    let ratio = h.raw_len / h.stored_len;
+    eprintln!(
+        "catalog {} -> {} bytes ({ratio}:1)",
+        h.stored_len, h.raw_len
+    );
+    assert!(
+        h.raw_len > h.stored_len * 512 + (1 << 20),
+        "not past the old cap: {ratio}:1"
+    );
+    let o = s.extract(&imgs[0], &[]);
+    expect_code(&o, 0);
+    let last = s.out.join(format!("{prefix}/d{:07}", n - 1));
+    assert!(last.is_dir(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Issue #16 item 3, the other side: a catalog bomb of `n` minimal entries (a few hundred
+/// bytes per thousand entries stored). Below the decode budget it is decoded (the budget bounds
+/// it), past it refused at the header; `list` measured.
+fn catalog_bomb_run(s: &Scene, n: usize) -> hostile::Measured {
+    let mut recipe = Recipe::mutating(move |entries| {
+        let template = entries[0].clone();
+        entries.reserve(n);
+        for i in 0..n {
+            let mut e = template.clone();
+            e.path = format!("c/{i:08}").into_bytes();
+            entries.push(e);
+        }
+    });
+    recipe.capacity_sectors = ((n as u64 * 300) / 2048).next_multiple_of(32).max(32768);
+    let work = s.t.path().join(format!("bomb-{n}"));
+    let img = build(&work, &[file(b"a", b"a\n")], recipe).remove(0);
+    hostile::keep(&img, &format!("class2-catalog-bomb-{n}"));
+    let m = hostile::measure(&[OsStr::new("list"), img.as_os_str()], s.t.path());
+    fs::remove_dir_all(&work).unwrap();
+    m
+}
+
+/// The near-budget bomb (4.4 M entries, ~480 MB decoded index; its catalog is then past the
+/// budget and refused) stays under the 1 GiB default ceiling. (The generator holds ~2 GB.)
+#[test]
+fn a_catalog_bomb_within_the_budget_stays_under_one_gib() {
+    let s = Scene::new();
+    for n in [400_000, 4_400_000] {
+        let m = catalog_bomb_run(&s, n);
+        eprintln!(
+            "{n} entries: exit {} {} KiB {:.2} s",
+            m.code, m.max_rss_kib, m.cpu_secs
+        );
+        assert!(!m.stderr.contains("panicked"), "{}", m.stderr);
+        assert!(m.max_rss_kib < 1 << 20, "peak RSS {} KiB", m.max_rss_kib);
+    }
+}

@@ -420,4 +420,23 @@ mod tests {
         let r: Result<(_, Body), _> = decode_record_from(INDEX_MAGIC, "x", short);
         assert!(matches!(r, Err(RecordError::Truncated(..))), "{r:?}");
     }
+
+    /// Issue #16 item 3: within the decode budget a body may have any ratio (genuine catalogs
+    /// reach 1 000:1); past the budget only a plausible one (≤ MAX_RATIO:1) is decoded.
+    #[test]
+    fn the_ratio_cap_applies_only_past_the_decode_budget() {
+        let header =
+            |stored: u64, raw: u64| header_bytes(CATALOG_MAGIC, id(), stored, raw, &[0; 32]);
+        let budget = DEFAULT_DECODE_BUDGET;
+        for (stored, raw, ok) in [
+            (1000, budget, true),             // 536 871:1, within the budget
+            (100_000, 116_582_037, true),     // the 1 149:1 catalog of hostile_discs
+            (1000, budget + 1, false),        // past the budget and implausible
+            (budget / 256, budget * 2, true), // past the budget at 512:1
+            (budget / 1024, budget * 2 + (2 << 20), false),
+        ] {
+            let r = decode_header(CATALOG_MAGIC, "catalog", &header(stored, raw));
+            assert_eq!(r.is_ok(), ok, "{stored} -> {raw}: {r:?}");
+        }
+    }
 }

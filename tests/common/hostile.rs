@@ -35,6 +35,16 @@ pub fn file(path: &[u8], content: &[u8]) -> Item {
     }
 }
 
+/// A directory.
+pub fn dir(path: &[u8]) -> Item {
+    Item {
+        path: path.to_vec(),
+        kind: EntryKind::Dir,
+        content: Vec::new(),
+        target: Vec::new(),
+    }
+}
+
 /// A symlink.
 pub fn symlink(path: &[u8], target: &[u8]) -> Item {
     Item {
