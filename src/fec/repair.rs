@@ -134,9 +134,12 @@ fn repair_impl(
     let per_stripe = l.stripe_bytes() + 2 * m as u64 * SS as u64;
     let w_max = stripes_per_pass(l, memory_budget, 0, per_stripe)?;
     let mut report = RepairReport::default();
-    let mut buf = vec![0u8; (k + m) * w_max as usize * SS];
+    let windows = plan.windows(w_max);
+    // Sized for the widest window actually needed (nothing when no stripe can be decoded).
+    let widest = windows.iter().map(|(a, b)| b - a).max().unwrap_or(0) as usize;
+    let mut buf = vec![0u8; (k + m) * widest * SS];
     let codecs = Codecs::default();
-    for (a, b) in plan.windows(w_max) {
+    for (a, b) in windows {
         let w = (b - a) as usize;
         let buf = &mut buf[..(k + m) * w * SS];
         let present = read_window(src, l, scan, a, w, buf);
