@@ -165,6 +165,7 @@ mod tests {
                 header_offset: 0,
                 content_offset: 512,
             },
+            stamp: Default::default(),
         }
     }
 
