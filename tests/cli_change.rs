@@ -317,6 +317,29 @@ fn the_newest_catalog_alone_names_the_discs_of_every_generation() {
         "{newest}"
     );
 
+    // extract without generation 1 names the discs to fetch from the newest catalog's map;
+    // with only its first disc (not the one holding its catalog), the missing disc.
+    let newer: Vec<PathBuf> = images(&out2).into_iter().chain(images(&out3)).collect();
+    let restore = |extra: &[PathBuf]| {
+        let to = tmp();
+        let dest = to.path().join("r");
+        let mut a = vec!["extract", "-o", dest.to_str().unwrap()];
+        a.extend(newer.iter().chain(extra).map(|p| p.to_str().unwrap()));
+        let o = bd(&a);
+        expect_code(&o, 1);
+        stderr(&o)
+    };
+    let err = restore(&[]);
+    assert!(
+        err.contains("generation 1 is missing") && err.contains("(they are on g1:d1,2)"),
+        "{err}"
+    );
+    let err = restore(&images(&out1)[..1]);
+    assert!(
+        err.contains("disc(s) [2] of generation 1 not given"),
+        "{err}"
+    );
+
     // A crafted map (valid checksums, a disc claiming chunks past its generation's stream)
     // is flagged, and its generation's discs are not named.
     let raw = fs::read(&cats[2]).unwrap();

@@ -130,6 +130,22 @@ impl DiscMap {
         self.generation(g).iter().map(|s| s.disc).collect()
     }
 
+    /// Discs of generation `g` holding any byte of the given entries that point into it,
+    /// ascending (e.g. what to fetch of a missing generation).
+    pub fn discs_holding<'e>(
+        &self,
+        entries: impl Iterator<Item = &'e Entry>,
+        g: u32,
+    ) -> std::collections::BTreeSet<u32> {
+        if !self.has(g) {
+            return Default::default();
+        }
+        entries
+            .filter(|e| e.data.generation == g)
+            .flat_map(|e| self.discs_of(e))
+            .collect()
+    }
+
     /// Discs of `e.data.generation` holding any byte of the entry's tar record (empty when the
     /// map does not describe that generation or the record lies past its stream). Binary
     /// search: O(log discs + discs of the entry).
