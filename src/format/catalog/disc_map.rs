@@ -12,7 +12,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use super::{Catalog, Entry};
+use super::{Catalog, Entry, CHUNK_BYTES};
 
 /// Most spans a catalog's disc map may hold (32 bytes each: 32 MiB decoded); a longer list
 /// makes the record undecodable. A chain of 10 000 generations of 100 discs stays below it.
@@ -20,9 +20,6 @@ pub const MAX_DISC_SPANS: usize = 1 << 20;
 
 /// Bytes of one span in the record body (FORMAT §6): 4 + 4 + 8 + 8 + 8.
 pub const DISC_SPAN_BYTES: usize = 32;
-
-/// Length of a full chunk (FORMAT §5).
-const CHUNK_BYTES: u64 = 1 << 20;
 
 /// One disc of an earlier generation and the chunks of that generation's stream it holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
@@ -77,7 +74,7 @@ impl DiscMap {
             } else if g == 0 || g >= generation {
                 Some("a generation that is not earlier than the catalog's own")
             } else {
-                group_rule(group)
+                super::validate::disc_span_rule(group)
             };
             last_gen = last_gen.max(g);
             match rule {
@@ -174,41 +171,6 @@ impl DiscMap {
     }
 }
 
-/// The first rule one generation's spans (all of one generation, in list order) break.
-fn group_rule(group: &[DiscSpan]) -> Option<&'static str> {
-    let mut next_chunk = 0u64;
-    let mut prev_end = 0u64;
-    let mut prev_disc = 0u32;
-    for s in group {
-        if s.disc <= prev_disc {
-            return Some("disc numbers not increasing within a generation");
-        }
-        if s.first_chunk != next_chunk {
-            return Some("chunk ranges of a generation not contiguous from 0");
-        }
-        let Some(end_chunk) = s.first_chunk.checked_add(s.chunk_count) else {
-            return Some("chunk range beyond any stream");
-        };
-        let Some(limit) = end_chunk.checked_mul(CHUNK_BYTES) else {
-            return Some("chunk range beyond any stream");
-        };
-        let fits = if s.chunk_count == 0 {
-            s.tar_end == prev_end
-        } else {
-            prev_end == s.first_chunk * CHUNK_BYTES
-                && s.tar_end > limit - CHUNK_BYTES
-                && s.tar_end <= limit
-        };
-        if !fits {
-            return Some("tar_end does not match the disc's chunks");
-        }
-        prev_disc = s.disc;
-        next_chunk = end_chunk;
-        prev_end = s.tar_end;
-    }
-    None
-}
-
 /// `catalog`'s own generation as spans, from its disc list and chunk table; `None` when the
 /// two disagree or the chunk table breaks FORMAT §5 (then no map can describe it).
 pub fn spans_of_catalog(catalog: &Catalog) -> Option<Vec<DiscSpan>> {
@@ -236,7 +198,10 @@ pub fn spans_of_catalog(catalog: &Catalog) -> Option<Vec<DiscSpan>> {
         .iter()
         .enumerate()
         .all(|(k, c)| c.tar_offset == k as u64 * CHUNK_BYTES);
-    (covered == chunks.len() as u64 && offsets_ok && group_rule(&spans).is_none()).then_some(spans)
+    (covered == chunks.len() as u64
+        && offsets_ok
+        && super::validate::disc_span_rule(&spans).is_none())
+    .then_some(spans)
 }
 
 #[cfg(test)]
