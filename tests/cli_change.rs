@@ -367,3 +367,21 @@ fn the_newest_catalog_alone_names_the_discs_of_every_generation() {
         }
     }
 }
+
+#[test]
+fn the_golden_second_generation_names_the_first_generations_disc() {
+    let t = tmp();
+    let fixture = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/fixtures/golden/gen2.iso.zst");
+    let img = t.path().join("gen2.iso");
+    fs::write(
+        &img,
+        zstd::decode_all(&fs::read(fixture).unwrap()[..]).unwrap(),
+    )
+    .unwrap();
+    let l = listing(&[&img]);
+    let kept: Vec<&Value> = l.values().filter(|e| e["generation"] == 1).collect();
+    assert!(!kept.is_empty(), "{l:?}");
+    for e in kept {
+        assert_eq!(e["holder"], "g1:d1", "{e}");
+    }
+}
