@@ -16,7 +16,7 @@ use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
-use crate::cli::Ui;
+use crate::cli::{explain, Ui};
 use bd_archive::disc::reader::RepairSettings;
 use bd_archive::fec;
 use bd_archive::optical::disc_source::DriveSectorSource;
@@ -43,9 +43,9 @@ pub fn collect_discs(
 ) -> Result<Vec<PathBuf>> {
     let dir = workdir.join("discs");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut drive = drive_read::open_drive(opts)?;
+    let mut drive = drive_read::open_drive(opts).map_err(explain::drive_read)?;
     let name = drive.name();
-    if !wait_for_disc(drive.as_mut())? {
+    if !wait_for_disc(drive.as_mut()).map_err(explain::drive_read)? {
         bail!("{name}: no disc in the drive; insert a disc of the archive (any one, in any order) and run extract again");
     }
     ui.say(&format!(
@@ -57,8 +57,8 @@ pub fn collect_discs(
     let mut chain: Option<[u8; 16]> = None;
     let mut seen_this_run: HashSet<DiscKey> = HashSet::new();
     loop {
-        drive_read::apply_read_speed(drive.as_mut(), opts, ui);
-        let (header, d) = identify(drive)?;
+        explain::apply_read_speed(drive.as_mut(), opts, ui);
+        let (header, d) = identify(drive).map_err(explain::drive_read)?;
         drive = d;
         match header {
             None => ui.warn(&format!(
@@ -87,7 +87,7 @@ pub fn collect_discs(
                     "{name}: '{}' generation {} disc {}",
                     h.name, section.generation, section.disc
                 ));
-                let src = open_source(drive, Some((&img, &map)))?;
+                let src = open_source(drive, Some((&img, &map))).map_err(explain::drive_read)?;
                 if src.map().is_complete() {
                     ui.say("  already read completely in an earlier pass");
                 } else {

@@ -5,7 +5,7 @@ use std::io::{BufRead, IsTerminal, Write};
 
 use anyhow::{Context, Result};
 
-use crate::cli::Ui;
+use crate::cli::{explain, Ui};
 use bd_archive::optical::drive::Drive;
 use bd_archive::optical::mmc::Mmc;
 use bd_archive::restore::drive::wait_for_disc;
@@ -49,7 +49,7 @@ pub(super) fn next_disc(drive: &mut dyn Drive, still_needed: &str, ui: &Ui) -> R
         // Slot-loading and laptop drives cannot pull the tray in: the user pushes it.
         ui.detail(&format!("{name}: closing the tray: {e}"));
     }
-    Ok(if wait_for_disc(drive)? {
+    Ok(if wait_for_disc(drive).map_err(explain::drive_read)? {
         NextDisc::Inserted
     } else {
         NextDisc::Finish
