@@ -4,6 +4,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use bd_archive::disc::reader::{Disc, RepairSettings};
+use bd_archive::format::catalog::DiscMap;
 
 /// Per generation: the disc numbers read so far and, once the disc holding the generation's
 /// catalog was read, the numbers of all its discs. Filled once per disc copy, so asking what is
@@ -22,6 +23,14 @@ impl ChainProgress {
             have.insert(d.number());
             if let Some(c) = &d.catalog {
                 *all = Some(c.discs.iter().map(|r| r.disc).collect());
+                // Its disc map names the discs of earlier generations not read yet.
+                let (map, _) = DiscMap::checked(&c.disc_map, d.generation());
+                for g in 1..d.generation() {
+                    let (_, all) = self.0.entry(g).or_default();
+                    if all.is_none() && map.has(g) {
+                        *all = Some(map.discs(g));
+                    }
+                }
             }
         }
     }

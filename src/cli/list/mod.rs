@@ -15,14 +15,14 @@ use anyhow::{bail, Result};
 use crate::cli::args::ListArgs;
 use crate::cli::Ui;
 use bd_archive::disc::reader::GenerationSet;
-use bd_archive::format::catalog::{ChunkRecord, Entry};
+use bd_archive::format::catalog::{ChunkRecord, DiscMap, DiscSpan, Entry};
 use bd_archive::legacy::seed_disc::{kind_letter, SeedChain};
 use bd_archive::legacy::{self, Sources};
 use bd_archive::restore::sources::open_discs;
 use bd_archive::util::escape::escape_path;
 use catalogs::{is_catalog, read_catalogs};
 pub use render::utc;
-use render::{holder, line, print_json};
+use render::{line, print_json, Holders};
 
 /// Chunk tables by generation: which discs of that generation hold what.
 type ChunkTables = BTreeMap<u32, Vec<ChunkRecord>>;
@@ -34,9 +34,11 @@ struct Listing {
     entries: Vec<Entry>,
     /// The listed generation's chunk table.
     chunks: Vec<ChunkRecord>,
-    /// Chunk tables of earlier generations whose catalogs were given too: they say which of
-    /// their discs hold the entries the newest generation reuses.
+    /// Chunk tables of earlier generations whose catalogs were given too, else the newest
+    /// catalog's disc map: they say which of their discs hold the entries it reuses.
     earlier: ChunkTables,
+    /// The listed catalog's disc map as read (empty without a catalog; checked before use).
+    disc_map: Vec<DiscSpan>,
     /// False when the catalog disc is not among the sources (only what the discs hold is listed).
     complete: bool,
     /// A disc whose index or catalog could not be read: the listing may lack entries.
@@ -57,8 +59,9 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
         entries,
         chunks,
         mut earlier,
+        disc_map,
         complete,
-        damaged,
+        mut damaged,
     } = if sources.iter().all(|p| is_catalog(p)) {
         from_catalogs(&sources, ui)?
     } else {
@@ -69,15 +72,26 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
             "the catalog disc is not among the sources: listing only what the given discs hold",
         );
     }
+    let (map, problems) = DiscMap::checked(&disc_map, generation);
+    for p in &problems {
+        ui.warn(&format!(
+            "the catalog's disc map of generation {} breaks FORMAT.md §6.1 ({}): its discs are not named",
+            p.generation, p.rule
+        ));
+        damaged = true;
+    }
+    earlier.insert(generation, chunks);
+    let holders = Holders {
+        tables: earlier,
+        map,
+    };
     if args.json {
-        earlier.insert(generation, chunks);
-        print_json(&name, generation, &entries, &earlier)?;
+        print_json(&name, generation, &entries, &holders)?;
     } else {
         // Buffered: a million entries are one write per 8 KiB, and a closed pipe stops the loop.
-        earlier.insert(generation, chunks);
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         for e in &entries {
-            let text = line(e, &holder(e, &earlier));
+            let text = line(e, &holders.holder(e));
             writeln!(out, "{}", bd_archive::util::escape::terminal_text(&text))?;
         }
         out.flush()?;
@@ -98,7 +112,8 @@ fn from_catalogs(sources: &[PathBuf], ui: &Ui) -> Result<Listing> {
             ui.warn("chunk records that break FORMAT.md §5 are ignored (disc column)");
         }
     }
-    let c = catalogs.pop().expect("at least one source");
+    let mut c = catalogs.pop().expect("at least one source");
+    let disc_map = std::mem::take(&mut c.disc_map);
     let earlier = catalogs
         .into_iter()
         .map(|c| (c.chain.generation, c.chunks))
@@ -109,6 +124,7 @@ fn from_catalogs(sources: &[PathBuf], ui: &Ui) -> Result<Listing> {
         entries: c.entries,
         chunks: c.chunks,
         earlier,
+        disc_map,
         complete: true,
         damaged: false,
     })
@@ -126,8 +142,13 @@ fn from_discs(sources: &[PathBuf], args: &ListArgs, ui: &Ui) -> Result<Listing> 
     let Some((_, discs)) = by_gen.pop_last() else {
         bail!("no discs found")
     };
-    let set = GenerationSet::new(discs)?;
+    let mut set = GenerationSet::new(discs)?;
     let complete = set.catalog.is_some();
+    let disc_map = set
+        .catalog
+        .as_mut()
+        .map(|c| std::mem::take(&mut c.disc_map))
+        .unwrap_or_default();
     for n in &set.notes {
         ui.warn(n);
     }
@@ -138,6 +159,7 @@ fn from_discs(sources: &[PathBuf], args: &ListArgs, ui: &Ui) -> Result<Listing> 
         entries: set.entries,
         chunks: set.chunks,
         earlier: BTreeMap::new(),
+        disc_map,
         complete,
         damaged,
     })

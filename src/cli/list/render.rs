@@ -3,7 +3,7 @@
 
 use anyhow::Result;
 
-use bd_archive::format::catalog::{discs_of, Entry, EntryKind};
+use bd_archive::format::catalog::{discs_of, DiscMap, Entry, EntryKind};
 use bd_archive::util::escape::escape_path;
 
 use super::ChunkTables;
@@ -39,19 +39,35 @@ pub fn utc(secs: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02}")
 }
 
-/// "g2:d1,2" — generation and disc(s) holding the entry's tar record; discs of earlier
-/// generations are known only from their own catalogs ("g1").
-pub(super) fn holder(e: &Entry, chunks: &ChunkTables) -> String {
-    let g = e.data.generation;
-    let Some(chunks) = chunks.get(&g) else {
-        return format!("g{g}");
-    };
-    let discs = discs_of(chunks, e)
-        .iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
-    format!("g{g}:d{discs}")
+/// What says which disc of a generation holds an entry: chunk tables at hand (the listed
+/// generation's, earlier catalogs given), else the listed catalog's disc map.
+pub(super) struct Holders {
+    pub(super) tables: ChunkTables,
+    pub(super) map: DiscMap,
+}
+
+impl Holders {
+    /// Discs of the entry's generation holding its tar record; `None` when unknown.
+    fn discs(&self, e: &Entry) -> Option<Vec<u32>> {
+        let g = e.data.generation;
+        match self.tables.get(&g) {
+            Some(chunks) => Some(discs_of(chunks, e)),
+            None => self.map.has(g).then(|| self.map.discs_of(e)),
+        }
+    }
+
+    /// "g2:d1,2" — generation and disc(s) holding the entry's tar record; "g1" when no table
+    /// or map describes that generation.
+    pub(super) fn holder(&self, e: &Entry) -> String {
+        let g = e.data.generation;
+        match self.discs(e) {
+            Some(discs) => {
+                let discs: Vec<String> = discs.iter().map(u32::to_string).collect();
+                format!("g{g}:d{}", discs.join(","))
+            }
+            None => format!("g{g}"),
+        }
+    }
 }
 
 pub(super) fn line(e: &Entry, holder: &str) -> String {
@@ -78,7 +94,7 @@ pub(super) fn print_json(
     name: &str,
     generation: u32,
     entries: &[Entry],
-    chunks: &ChunkTables,
+    holders: &Holders,
 ) -> Result<()> {
     let list: Vec<serde_json::Value> = entries
         .iter()
@@ -91,8 +107,9 @@ pub(super) fn print_json(
                 "mtime": e.mtime_sec,
                 "mtime_nsec": e.mtime_nsec,
                 "link_target": escape_path(&e.link_target),
-                "discs": chunks.get(&e.data.generation).map(|c| discs_of(c, e)).unwrap_or_default(),
+                "discs": holders.discs(e).unwrap_or_default(),
                 "generation": e.data.generation,
+                "holder": holders.holder(e),
             })
         })
         .collect();
