@@ -148,7 +148,9 @@ pub struct DirectoryCheck {
     pub not_checked: Vec<String>,
 }
 
-/// Checks one image and optionally writes a repaired copy.
+/// Checks one image and optionally writes a repaired copy (never modifying the image).
+/// The report, not an error, carries the verdict: a broken disc is a result of `verify`, and
+/// the caller turns [`Health`] into the exit code.
 pub fn verify_image(
     img: &Path,
     repair_to: Option<&Path>,
@@ -172,6 +174,8 @@ pub fn verify_image(
 pub type RetryHook<'a> = &'a dyn Fn(&fec::FecScan) -> bool;
 
 /// Checks any sector source (image file, disc in a drive) and optionally writes a repaired copy.
+/// Public for the drive path: the caller owns the drive (rescue copy, map, retries through
+/// `retry`), this only reads sectors, so one check serves images and discs alike.
 pub fn verify_source(
     name: &str,
     src: Arc<dyn SectorSource>,

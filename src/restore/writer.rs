@@ -245,6 +245,8 @@ enum Restored {
 }
 
 /// Restores entries into one output directory without ever touching anything outside it.
+/// Public because every format restores through it — ours and the seed's dar generations
+/// (`crate::legacy`) — so the guarantees of this module hold for both.
 ///
 /// Use: [`Restorer::new`], then one `create_*` call per entry in archive order (directories before
 /// their children), then [`Restorer::finish`] to apply directory metadata and collect notices.
