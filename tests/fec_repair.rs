@@ -1,9 +1,9 @@
 //! End-to-end FEC tests: encode a synthetic image, damage it the ways discs get damaged, and check that
 //! scan sees exactly the damage and repair restores the image byte for byte.
 
+use crate::common::rng::Rng;
 use bd_archive::fec::{self, FecLayout, LocatedFec};
 use bd_archive::sector::{MemorySectorSource, SectorSource, SECTOR_SIZE};
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::OnceLock;
 
@@ -11,28 +11,6 @@ const SS: usize = SECTOR_SIZE;
 const GIB: u64 = 1 << 30;
 /// Unprotected trailer after the region (disc-header copy + UDF anchor in the real image).
 const TRAILER: u64 = 2;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    /// `count` distinct values from [lo, hi).
-    fn sample(&mut self, lo: u64, hi: u64, count: u64) -> BTreeSet<u64> {
-        let mut s = BTreeSet::new();
-        while (s.len() as u64) < count {
-            s.insert(lo + self.below(hi - lo));
-        }
-        s
-    }
-}
 
 /// Builds an image: D random sectors, then the FEC region, then the trailer; returns its bytes.
 fn build(layout: &FecLayout, seed: u64, budget: u64) -> Vec<u8> {

@@ -159,7 +159,9 @@ pub struct DirectoryCheck {
     pub not_checked: Vec<String>,
 }
 
-/// Checks one image and optionally writes a repaired copy.
+/// Checks one image and optionally writes a repaired copy (never modifying the image).
+/// The report, not an error, carries the verdict: a broken disc is a result of `verify`, and
+/// the caller turns [`Health`] into the exit code.
 pub fn verify_image(
     img: &Path,
     repair_to: Option<&Path>,
@@ -183,6 +185,8 @@ pub fn verify_image(
 pub type RetryHook<'a> = &'a dyn Fn(&fec::FecScan) -> bool;
 
 /// Checks any sector source (image file, disc in a drive) and optionally writes a repaired copy.
+/// Public for the drive path: the caller owns the drive (rescue copy, map, retries through
+/// `retry`), this only reads sectors, so one check serves images and discs alike.
 pub fn verify_source(
     name: &str,
     src: Arc<dyn SectorSource>,
@@ -377,7 +381,34 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
     };
     let discs = Disc::open_all(dir, &settings)?;
     let first = &discs[0];
-    let mut report = VerifyReport {
+    let mut report = disc_dir_report(dir, first);
+    let mut check = DirectoryCheck {
+        not_checked: vec![
+            "files' SHA-256 sums (extract checks every one)".into(),
+            "sectors outside the disc's files (a copy has no filesystem to read)".into(),
+        ],
+        ..DirectoryCheck::default()
+    };
+    let repaired_on_open = first.repair_summary().is_some();
+    let bad = check_chunks(&discs, &mut report, &mut check);
+    check.chunks_damaged = bad.len() as u64;
+    if bad.is_empty() && !repaired_on_open {
+        report.directory = Some(check);
+        return Ok(report);
+    }
+    if report.health == Health::Ok {
+        report.health = Health::Repairable;
+    }
+    rebuild_chunks(&discs, bad, &mut report, &mut check);
+    report.affected_disc_files.dedup();
+    report.lost_entries.dedup();
+    report.directory = Some(check);
+    Ok(report)
+}
+
+/// The report of a disc directory before anything is checked: `first`'s identity, intact.
+fn disc_dir_report(dir: &Path, first: &Disc) -> VerifyReport {
+    VerifyReport {
         image: dir.display().to_string(),
         health: Health::Ok,
         chain: Some(first.header.name.clone()),
@@ -397,17 +428,18 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
         chain_id: None,
         unrepaired_lbas: SectorRanges::new(),
         index_destroyed: false,
-    };
-    let mut check = DirectoryCheck {
-        not_checked: vec![
-            "files' SHA-256 sums (extract checks every one)".into(),
-            "sectors outside the disc's files (a copy has no filesystem to read)".into(),
-        ],
-        ..DirectoryCheck::default()
-    };
-    let repaired_on_open = first.repair_summary().is_some();
+    }
+}
+
+/// Reads every chunk of every data part once, checking it against its checksum; returns the
+/// damaged ones (disc, chunk index in its index). A disc without a readable index is broken.
+fn check_chunks<'d>(
+    discs: &'d [Disc],
+    report: &mut VerifyReport,
+    check: &mut DirectoryCheck,
+) -> Vec<(&'d Disc, usize)> {
     let mut bad = Vec::new();
-    for d in &discs {
+    for d in discs {
         let Some(idx) = &d.index else {
             report.health = Health::Broken;
             report
@@ -433,14 +465,17 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
             }
         }
     }
-    check.chunks_damaged = bad.len() as u64;
-    if bad.is_empty() && !repaired_on_open {
-        report.directory = Some(check);
-        return Ok(report);
-    }
-    if report.health == Health::Ok {
-        report.health = Health::Repairable;
-    }
+    bad
+}
+
+/// Rebuilds the damaged chunks through the FEC where possible; the others make the disc broken
+/// and their entries lost.
+fn rebuild_chunks(
+    discs: &[Disc],
+    bad: Vec<(&Disc, usize)>,
+    report: &mut VerifyReport,
+    check: &mut DirectoryCheck,
+) {
     // Lost stream ranges per disc (by its position in `discs`), matched to entries once.
     let mut lost: HashMap<usize, Vec<(u64, u64)>> = HashMap::new();
     let position = |d: &Disc| discs.iter().position(|x| std::ptr::eq(x, d)).unwrap_or(0);
@@ -480,8 +515,4 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
             .lost_entries
             .extend(entries_touching(discs[k].index_entries(), ranges));
     }
-    report.affected_disc_files.dedup();
-    report.lost_entries.dedup();
-    report.directory = Some(check);
-    Ok(report)
 }
