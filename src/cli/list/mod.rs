@@ -47,6 +47,8 @@ struct Listing {
 
 /// Runs `list`.
 pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
+    // Sets the decode budget for catalogs and indexes too when given.
+    let memory_budget = crate::cli::parse_memory(args.memory.as_deref())?;
     let sources = match legacy::classify_sources(&args.sources)? {
         Sources::Seed(chain) => return list_seed(&chain, ui),
         // A continued chain: the bd-archive generation's catalog lists the whole tree.
@@ -65,7 +67,7 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
     } = if sources.iter().all(|p| is_catalog(p)) {
         from_catalogs(&sources, ui)?
     } else {
-        from_discs(&sources, args, ui)?
+        from_discs(&sources, args, memory_budget, ui)?
     };
     if !complete {
         ui.warn(
@@ -131,10 +133,18 @@ fn from_catalogs(sources: &[PathBuf], ui: &Ui) -> Result<Listing> {
 }
 
 /// The listing of disc images or disc directories (their newest generation).
-fn from_discs(sources: &[PathBuf], args: &ListArgs, ui: &Ui) -> Result<Listing> {
+fn from_discs(
+    sources: &[PathBuf],
+    args: &ListArgs,
+    memory_budget: u64,
+    ui: &Ui,
+) -> Result<Listing> {
     let mut by_gen = open_discs(
         sources,
-        &bd_archive::disc::reader::RepairSettings::default(),
+        &bd_archive::disc::reader::RepairSettings {
+            memory_budget,
+            spill_dir: None,
+        },
         args.set,
         ui,
     )
