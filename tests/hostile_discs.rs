@@ -414,8 +414,9 @@ fn fec_geometry_claim_costs_no_memory_per_claimed_sector() {
 /// Issue #16 item 4, the issue's own case: a real 2 MiB-file disc stretched (sparse) to 1 and
 /// 4 GiB under a forged FEC header claiming all of it as protected plus 100 × that in parity
 /// past the end of the file. `verify` and `extract` cost what the file holds, not the claim:
-/// the same few MB for both sizes (before: 1.69 GB / 861 MB RSS at 2 GiB), CPU time following
-/// the file's size, the claimed tail reported as missing.
+/// the same few MB for both sizes (before: 1.69 GB / 861 MB RSS at 2 GiB), the claimed tail
+/// reported as missing. (No CPU-ratio check: file and claim grow together here, and reading
+/// a sparse file's holes costs system time that swings with the machine's load.)
 #[test]
 fn forged_fec_claim_costs_what_the_file_holds() {
     let s = Scene::new();
@@ -464,13 +465,6 @@ fn forged_fec_claim_costs_what_the_file_holds() {
             "{what}: RSS grows with the claim: {} -> {} KiB",
             a.max_rss_kib,
             b.max_rss_kib
-        );
-        // Four times the file (and the claim) may cost at most ~6 times the CPU.
-        assert!(
-            b.cpu_secs <= 6.0 * a.cpu_secs.max(0.5),
-            "{what}: {:.2} s for 4x the file vs {:.2} s",
-            b.cpu_secs,
-            a.cpu_secs
         );
     }
 }
