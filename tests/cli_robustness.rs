@@ -68,6 +68,7 @@ fn build_with(
         first_image_number: 1,
         carry_in: None,
         binary,
+        parity_reserve_sectors: 0,
     };
     let mut writer = DiscSetWriter::new(cfg).unwrap();
     let mut chunks = Vec::new();

@@ -153,6 +153,7 @@ fn job(args: &CreateArgs, ui: &Ui) -> Result<CreateJob> {
         exclude_patterns: exclude_patterns(args)?,
         exclude_caches: args.exclude_caches,
         one_file_system: args.one_file_system,
+        parity_discs: args.parity_discs,
         warn_binary_not_carried: !binary_note::given(),
     })
 }
@@ -359,6 +360,7 @@ fn print_overview(
     for l in lines {
         ui.info(&l);
     }
+    ui.info(&parity_line(o));
     if o.excluded > 0 {
         ui.info(&format!(
             "Excluded:      {} path(s) left out by --exclude/--exclude-file/--exclude-caches/--one-file-system (a directory counts once)",
@@ -370,6 +372,28 @@ fn print_overview(
             "Changes:       {} new, {} changed, {} renamed/copied (not stored again), {} metadata only, {} deleted, {} unchanged; only new and changed entries are stored (counted above)",
             d.new, d.changed, d.renamed, d.metadata_only, d.deleted, d.unchanged
         ));
+    }
+}
+
+/// What parity discs cost and protect (and, without them, what one would).
+fn parity_line(o: &Overview) -> String {
+    let cost = human_bytes(o.parity_reserve_bytes);
+    match o.parity_discs {
+        0 => format!(
+            "Parity discs:  none — --parity-discs 1 would add 1 disc ({cost} less data per disc): any 1 of the {} discs could then be lost",
+            o.discs + 1
+        ),
+        p => {
+            let set = o.discs + u64::from(p);
+            let mirror = if o.discs == 1 && p == 1 {
+                " (with one data disc the parity disc is a mirror of it)"
+            } else {
+                ""
+            };
+            format!(
+                "Parity discs:  +{p} disc(s) ({cost} less data per disc): any {p} of the {set} discs may be lost{mirror}"
+            )
+        }
     }
 }
 

@@ -226,6 +226,10 @@ fn repair_target(out: &Path, img: &Path) -> PathBuf {
 
 fn print_report(r: &VerifyReport, ui: &Ui) {
     let who = match (&r.chain, r.generation, r.disc) {
+        (Some(c), Some(g), _) if r.parity_disc.is_some() => format!(
+            "'{c}' generation {g} parity disc {}",
+            r.parity_disc.unwrap_or(0)
+        ),
         (Some(c), Some(g), Some(d)) => format!("'{c}' generation {g} disc {d}"),
         _ => "disc header unreadable".into(),
     };

@@ -13,8 +13,10 @@
 //!
 //! Flow: [`plan`] (size the region) → caller writes [0, D) → [`encode`] writes [D, D+F).
 //! Reading: [`locate`] → [`scan`] → [`repair`] / [`RepairedSource`] / [`write_repaired_image`].
-//! The byte format is FORMAT.md §3.
+//! The byte format is FORMAT.md §3. [`column`] is the code across the discs of a set (parity
+//! discs, FORMAT.md §10).
 
+pub mod column;
 pub mod damage_model;
 mod encode;
 mod layout;
