@@ -82,6 +82,15 @@ pub(crate) fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> 
     move |source| FecError::Io { what, source }
 }
 
+/// The region geometry (with its rotation key) described by one FEC metadata sector (a header
+/// copy or checksum-table sector, FORMAT.md §3.2): what a parity manifest keeps of each data disc,
+/// so a rebuilt disc's FEC region is re-encoded exactly as it was written.
+pub fn layout_of_meta_sector(sector: &[u8]) -> Result<FecLayout, FecError> {
+    layout::parse_meta_sector(sector)?
+        .map(|m| m.layout)
+        .ok_or_else(|| FecError::BadHeader("not an FEC metadata sector".into()))
+}
+
 /// cargo-fuzz entry point: parses arbitrary bytes as FEC metadata sectors (header and table sectors).
 ///
 /// Exists so the fuzz target exercises exactly the parser `locate`/`scan` use on untrusted discs; it
