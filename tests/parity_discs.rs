@@ -71,3 +71,189 @@ fn parity_disc_is_an_ordinary_disc_that_verifies_alone() {
     let o = bd(&["verify", out.to_str().unwrap()]);
     expect_code(&o, 0);
 }
+
+/// Copies `keep` into a fresh directory DIR/`name` (the set as the user has it).
+fn set_of(t: &tempfile::TempDir, name: &str, keep: &[&PathBuf]) -> PathBuf {
+    let dir = t.path().join(name);
+    fs::create_dir_all(&dir).unwrap();
+    for img in keep {
+        fs::copy(img, dir.join(img.file_name().unwrap())).unwrap();
+    }
+    dir
+}
+
+/// Overwrites a random `pct` % of an image's 64 KiB clusters with noise (deterministic by
+/// `seed`): damage as a disc suffers it, a whole ECC cluster at a time.
+fn damage(img: &Path, pct: u64, seed: u64) -> u64 {
+    use std::os::unix::fs::FileExt;
+    let f = fs::OpenOptions::new().write(true).open(img).unwrap();
+    let clusters = f.metadata().unwrap().len() / (64 << 10);
+    let mut rng = bd_archive::util::xorshift::Xorshift64::new(seed | 1);
+    let junk = noise(64 << 10, seed + 1);
+    let mut hit = 0;
+    for c in 0..clusters {
+        if rng.next_u64() % 100 < pct {
+            f.write_all_at(&junk, c * (64 << 10)).unwrap();
+            hit += 1;
+        }
+    }
+    hit
+}
+
+/// `verify --repair -o FIXED SET` must exit `code`; every image named in `expect` is then in
+/// FIXED, byte-identical to the original.
+fn repair_set(t: &tempfile::TempDir, set: &Path, code: i32, expect: &[&PathBuf]) -> String {
+    let fixed = t.path().join(format!(
+        "{}-fixed",
+        set.file_name().unwrap().to_string_lossy()
+    ));
+    fs::create_dir_all(&fixed).unwrap();
+    let o = bd(&[
+        "verify",
+        "--repair",
+        "-o",
+        fixed.to_str().unwrap(),
+        set.to_str().unwrap(),
+    ]);
+    expect_code(&o, code);
+    for img in expect {
+        let got = fixed.join(img.file_name().unwrap());
+        assert!(
+            fs::read(&got).ok() == Some(fs::read(img).unwrap()),
+            "{} not rebuilt byte-identical\n{}",
+            got.display(),
+            stdout(&o)
+        );
+    }
+    fs::remove_dir_all(&fixed).unwrap();
+    stdout(&o)
+}
+
+#[test]
+fn p1_any_single_missing_data_disc_is_rebuilt_byte_identical() {
+    let (t, _src, _out, data, parity) = parity_set(1);
+    for (i, gone) in data.iter().enumerate() {
+        let keep: Vec<&PathBuf> = data.iter().chain(&parity).filter(|p| *p != gone).collect();
+        let set = set_of(&t, &format!("miss{i}"), &keep);
+        let o = bd(&["verify", set.to_str().unwrap()]);
+        expect_code(&o, 1);
+        assert!(
+            stdout(&o).contains(&format!(
+                "disc {} missing — rebuildable from the parity discs",
+                i + 1
+            )),
+            "{}",
+            stdout(&o)
+        );
+        // The last data disc holds the catalog: rebuilt like any other.
+        repair_set(&t, &set, 1, &[gone]);
+        fs::remove_dir_all(&set).unwrap();
+    }
+}
+
+#[test]
+fn p2_any_two_missing_data_discs_are_rebuilt_byte_identical() {
+    let (t, _src, _out, data, parity) = parity_set(2);
+    for a in 0..data.len() {
+        for b in a + 1..data.len() {
+            let keep: Vec<&PathBuf> = data
+                .iter()
+                .chain(&parity)
+                .filter(|p| **p != data[a] && **p != data[b])
+                .collect();
+            let set = set_of(&t, &format!("miss{a}{b}"), &keep);
+            repair_set(&t, &set, 1, &[&data[a], &data[b]]);
+            fs::remove_dir_all(&set).unwrap();
+        }
+    }
+    // A missing parity disc and a missing data disc: the other parity disc suffices.
+    let keep: Vec<&PathBuf> = data[1..].iter().chain(&parity[1..]).collect();
+    let set = set_of(&t, "missp", &keep);
+    let text = repair_set(&t, &set, 1, &[&data[0]]);
+    assert!(text.contains("parity disc 1 missing"), "{text}");
+}
+
+#[test]
+fn p1_one_disc_damaged_far_beyond_its_own_fec_is_rebuilt() {
+    let (t, _src, _out, data, parity) = parity_set(1);
+    let all: Vec<&PathBuf> = data.iter().chain(&parity).collect();
+    let set = set_of(&t, "d25", &all);
+    let victim = set.join(data[1].file_name().unwrap());
+    damage(&victim, 25, 5);
+    let o = bd(&["verify", victim.to_str().unwrap()]);
+    expect_code(&o, 2); // alone: beyond its own FEC
+    let text = repair_set(&t, &set, 1, &[&data[1]]);
+    assert!(
+        text.contains("disc 2 broken beyond its own FEC — rebuilt"),
+        "{text}"
+    );
+}
+
+/// The "two discs with 15 % damage each" on a BD: a 32 MiB image's own FEC carries more
+/// parity (about 21 % at -r 10, FORMAT.md §3.5), so here each disc gets 22 % of its clusters —
+/// again beyond its own FEC, and the two overlap in about 5 % of the columns, beyond P = 1.
+#[test]
+fn p1_two_discs_damaged_beyond_their_fec_need_both_codes() {
+    let (t, _src, _out, data, parity) = parity_set(1);
+    let all: Vec<&PathBuf> = data.iter().chain(&parity).collect();
+    let set = set_of(&t, "d15", &all);
+    for (i, seed) in [(0usize, 11u64), (2, 13)] {
+        let v = set.join(data[i].file_name().unwrap());
+        damage(&v, 22, seed);
+        // Neither code alone: the disc's own FEC fails, and two discs are unknown in many
+        // columns while P = 1.
+        expect_code(&bd(&["verify", v.to_str().unwrap()]), 2);
+    }
+    // The rebuild needs more than one round of (own FEC, column code).
+    let o = bd(&["-v", "verify", set.to_str().unwrap()]);
+    expect_code(&o, 1);
+    let all_text = format!("{}{}", stdout(&o), crate::common::stderr(&o));
+    assert!(all_text.contains("set rebuild round 2:"), "{all_text}");
+    repair_set(&t, &set, 1, &[&data[0], &data[2]]);
+}
+
+#[test]
+fn p2_one_missing_and_one_20_percent_damaged() {
+    let (t, _src, _out, data, parity) = parity_set(2);
+    let keep: Vec<&PathBuf> = data
+        .iter()
+        .chain(&parity)
+        .filter(|p| **p != data[3])
+        .collect();
+    let set = set_of(&t, "m1d20", &keep);
+    damage(&set.join(data[0].file_name().unwrap()), 20, 17);
+    repair_set(&t, &set, 1, &[&data[0], &data[3]]);
+}
+
+#[test]
+fn one_disc_more_missing_than_parity_names_exactly_the_lost_files() {
+    let (t, _src, _out, data, parity) = parity_set(1);
+    let keep: Vec<&PathBuf> = data[2..].iter().chain(&parity).collect();
+    let set = set_of(&t, "miss2", &keep);
+    let o = bd(&["verify", set.to_str().unwrap()]);
+    expect_code(&o, 2);
+    let text = stdout(&o);
+    assert!(
+        text.contains("2 disc(s) lost or broken, P = 1 — not rebuildable"),
+        "{text}"
+    );
+    let mut lost: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("lost: "))
+        .map(str::to_string)
+        .collect();
+    lost.sort();
+    // Exactly what extract from the same discs cannot restore.
+    let x = t.path().join("x");
+    let e = bd(&["extract", "-o", x.to_str().unwrap(), set.to_str().unwrap()]);
+    expect_code(&e, 1);
+    let report = fs::read_to_string(x.join("corrupted-files.txt")).unwrap();
+    let mut want: Vec<String> = report
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .map(|l| l.split('\t').next().unwrap().to_string())
+        .collect();
+    want.sort();
+    assert!(!want.is_empty());
+    assert_eq!(lost, want, "verify's lost files differ from extract's");
+}

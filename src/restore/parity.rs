@@ -579,11 +579,17 @@ fn finish_data_disc(m: &Member, rec: &DataDiscRecord, memory: u64) -> Result<(),
         .ok_or_else(|| fec_err(FecError::Geometry("closed".into())))?;
     file.set_len(rec.image_sectors * SS).map_err(io(path))?;
     let layout = fec::layout_of_meta_sector(&rec.fec_header).map_err(fec_err)?;
-    fec::encode(file, &layout, memory, &|_| {}).map_err(fec_err)?;
-    let zero = vec![0u8; SECTOR_SIZE];
-    for lba in rec.protected + rec.fec_sectors..rec.image_sectors - 2 {
-        file.write_all_at(&zero, lba * SS).map_err(io(path))?;
+    // Everything after the protected region is made anew: zeros first (a damaged copy's
+    // alignment gaps and padding may hold garbage the encoder does not overwrite), then the FEC.
+    let zero = vec![0u8; 64 * SECTOR_SIZE];
+    let mut lba = rec.protected;
+    while lba < rec.image_sectors - 2 {
+        let k = 64.min(rec.image_sectors - 2 - lba);
+        file.write_all_at(&zero[..(k * SS) as usize], lba * SS)
+            .map_err(io(path))?;
+        lba += k;
     }
+    fec::encode(file, &layout, memory, &|_| {}).map_err(fec_err)?;
     file.write_all_at(&rec.sector_n2, (rec.image_sectors - 2) * SS)
         .map_err(io(path))?;
     file.write_all_at(&rec.sector_n1, (rec.image_sectors - 1) * SS)

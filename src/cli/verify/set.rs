@@ -37,7 +37,11 @@ pub(super) fn verify_sets(
     };
     let sets = find_parity_sets(images, &state_of, memory).map_err(|e| anyhow!("{e}"))?;
     let mut out = Vec::new();
-    for set in sets {
+    // Parity discs given alone are verified as the ordinary discs they are.
+    for set in sets
+        .into_iter()
+        .filter(|s| s.data.iter().any(|m| m.path.is_some()))
+    {
         out.push(verify_set(&set, repair_dir, memory, ui)?);
     }
     Ok(out)
