@@ -15,6 +15,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use crate::cli::Ui;
 use bd_archive::disc::reader::{Disc, RepairSettings};
 use bd_archive::fec;
+use bd_archive::format::catalog::DiscMap;
 use bd_archive::optical::disc_source::DriveSectorSource;
 use bd_archive::optical::drive::Drive;
 use bd_archive::optical::mmc::Mmc;
@@ -173,6 +174,14 @@ impl ChainProgress {
             have.insert(d.number());
             if let Some(c) = &d.catalog {
                 *all = Some(c.discs.iter().map(|r| r.disc).collect());
+                // Its disc map names the discs of earlier generations not read yet.
+                let (map, _) = DiscMap::checked(&c.disc_map, d.generation());
+                for g in 1..d.generation() {
+                    let (_, all) = self.0.entry(g).or_default();
+                    if all.is_none() && map.has(g) {
+                        *all = Some(map.discs(g));
+                    }
+                }
             }
         }
     }
