@@ -37,6 +37,7 @@ use crate::format::parity_manifest::{DataDiscRecord, ParityManifest};
 use crate::format::records::{self, decode_record};
 use crate::sector::{FileSectorSource, SectorSource, SECTOR_SIZE};
 use crate::util::progress::Progress;
+use crate::util::sector_ranges::SectorRanges;
 
 const SS: u64 = SECTOR_SIZE as u64;
 
@@ -234,8 +235,8 @@ pub struct RebuildOptions {
 pub struct RebuildReport {
     /// Data discs rebuilt bit-identical (SHA-256 of the manifest), with where they were written.
     pub rebuilt: Vec<(u32, Option<PathBuf>)>,
-    /// Data discs that could not be rebuilt, with their protected LBAs still unknown (sorted).
-    pub lost: Vec<(u32, Vec<u64>)>,
+    /// Data discs that could not be rebuilt, with their protected LBAs still unknown.
+    pub lost: Vec<(u32, SectorRanges)>,
     /// Rounds of (own FEC, column code) run.
     pub rounds: u32,
 }
@@ -380,7 +381,11 @@ fn rebuild_members(
         }
         let disc = i as u32 + 1;
         if !m.unknown.is_empty() {
-            report.lost.push((disc, expand(&m.unknown)));
+            let mut lost = SectorRanges::new();
+            for &(a, b) in &m.unknown {
+                lost.insert_range(a, b);
+            }
+            report.lost.push((disc, lost));
             continue;
         }
         let rec = &set.manifest.discs[i];
@@ -421,22 +426,6 @@ fn unknown_count(r: &Ranges) -> u64 {
     r.iter().map(|(a, b)| b - a).sum()
 }
 
-fn expand(r: &Ranges) -> Vec<u64> {
-    r.iter().flat_map(|&(a, b)| a..b).collect()
-}
-
-/// Sorted LBAs → ranges.
-fn ranges_of(lbas: impl Iterator<Item = u64>) -> Ranges {
-    let mut out: Ranges = Vec::new();
-    for l in lbas {
-        match out.last_mut() {
-            Some(last) if last.1 == l => last.1 += 1,
-            _ => out.push((l, l + 1)),
-        }
-    }
-    out
-}
-
 /// Runs a damaged disc's own FEC over its working copy: what it rebuilds is written in place;
 /// its unknown columns become the protected sectors still failing their checksums.
 fn own_fec(m: &mut Member, memory: u64) -> Result<(), ParityError> {
@@ -456,12 +445,14 @@ fn own_fec(m: &mut Member, memory: u64) -> Result<(), ParityError> {
     })
     .map_err(fec_err)?;
     let (off, cols) = (m.offset, m.columns);
-    m.unknown = ranges_of(
-        rep.unrepaired_lbas
-            .iter()
-            .filter(|&&l| l >= off && l < off + cols)
-            .map(|l| l - off),
-    );
+    m.unknown = rep
+        .unrepaired_lbas
+        .ranges()
+        .iter()
+        .map(|&(a, b)| (a.max(off), b.min(off + cols)))
+        .filter(|(a, b)| a < b)
+        .map(|(a, b)| (a - off, b - off))
+        .collect();
     Ok(())
 }
 
@@ -624,10 +615,6 @@ mod tests {
     #[test]
     fn ranges_subtract_and_build() {
         assert_eq!(
-            ranges_of([1, 2, 3, 7, 9, 10].into_iter()),
-            vec![(1, 4), (7, 8), (9, 11)]
-        );
-        assert_eq!(
             subtract(&vec![(0, 10)], &vec![(2, 4), (6, 7)]),
             vec![(0, 2), (4, 6), (7, 10)]
         );
@@ -636,6 +623,5 @@ mod tests {
             vec![(25, 30)]
         );
         assert_eq!(subtract(&vec![(5, 6)], &vec![]), vec![(5, 6)]);
-        assert_eq!(expand(&vec![(1, 3), (5, 6)]), vec![1, 2, 5]);
     }
 }
