@@ -644,3 +644,32 @@ fn a_pow_formatted_bd_r_is_refused_before_writing() {
     assert!(!log.contains("WRITE10"), "{log}");
     assert_eq!(log_status(&out), vec![(1, "refused".into())]);
 }
+
+/// Parity discs are burned after the data discs (their names sort after them), each read back.
+#[test]
+fn parity_discs_burn_after_the_data_discs() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    write(&src.join("big.bin"), &noise(30 << 20, 8));
+    let out = t.path().join("out");
+    let o = create(
+        &src,
+        &out,
+        "burnp",
+        &["-b", "32M", "-c", "none", "--parity-discs", "1", "-y"],
+    );
+    expect_code(&o, 0);
+    let imgs = images(&out);
+    assert_eq!(imgs.len(), 3, "two data discs and a parity disc: {imgs:?}");
+    let parity = out.join("images/burnp-gen0001-parity0001.iso");
+    assert!(parity.is_file());
+    let s = t.path().join("sim");
+    sim(&s, blank("d1"), vec![blank("d2"), blank("p1")]);
+    let o = burn(&out, &s, &[]);
+    expect_code(&o, 0);
+    assert_eq!(stdout(&o).matches("read back OK").count(), 3);
+    assert_burned(&s, "d1", &out.join("images/disc_0001.iso"));
+    assert_burned(&s, "d2", &out.join("images/disc_0002.iso"));
+    assert_burned(&s, "p1", &parity);
+    assert_eq!(log_status(&out).len(), 3);
+}

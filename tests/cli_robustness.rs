@@ -67,6 +67,7 @@ fn build_with(
         first_image_number: 1,
         carry_in: None,
         binary,
+        parity_reserve_sectors: 0,
         disc_map: Vec::new(),
     };
     let mut writer = DiscSetWriter::new(cfg).unwrap();

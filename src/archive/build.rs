@@ -205,7 +205,11 @@ fn compress_worker(
 
 /// Writes `catalog` as a record file at `path` and syncs it, compressing straight into the file
 /// (the encoded catalog of a large tree is never held in memory).
-fn save_catalog(path: &Path, id: RecordIdentity, catalog: &Catalog) -> std::io::Result<()> {
+pub(crate) fn save_catalog(
+    path: &Path,
+    id: RecordIdentity,
+    catalog: &Catalog,
+) -> std::io::Result<()> {
     let named =
         |e: std::io::Error| std::io::Error::new(e.kind(), format!("{}: {e}", path.display()));
     let f = std::fs::File::create(path).map_err(named)?;

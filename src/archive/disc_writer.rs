@@ -57,6 +57,14 @@ pub enum WriteError {
     /// The `save` function given to [`DiscSetWriter::finish`] failed.
     #[error("saving the catalog: {0}")]
     SaveCatalog(std::io::Error),
+    /// A parity disc of this set would not fit the medium (never written oversized).
+    #[error("a parity disc of this set would need {sectors} sectors, more than the disc capacity of {capacity}: the catalog grew beyond what was reserved for its copy; the data images are complete — re-run without parity discs in a new output directory, or with a larger disc")]
+    ParityDiscTooLarge {
+        /// Sectors the parity image would need.
+        sectors: u64,
+        /// The medium's sectors.
+        capacity: u64,
+    },
     /// An image with the final name already exists.
     #[error("{0} already exists; refusing to overwrite it")]
     Exists(PathBuf),
@@ -92,6 +100,10 @@ pub struct DiscSetConfig {
     pub carry_in: Option<CarryIn>,
     /// The static bd-archive binary placed on every disc as `bd-archive` (None: not carried).
     pub binary: Option<Vec<u8>>,
+    /// Sectors each data disc leaves unused so that a parity disc of the same medium fits (its
+    /// filesystem, README, FORMAT.md, manifest and catalog copy beside the column parity); 0
+    /// without parity discs.
+    pub parity_reserve_sectors: u64,
     /// The earlier generations' disc map the catalog carries (FORMAT §6.1; empty for a full
     /// archive): what [`crate::format::catalog::DiscMap::carried_from`] the base catalog keeps.
     pub disc_map: Vec<crate::format::catalog::DiscSpan>,
@@ -259,7 +271,8 @@ impl DiscSetWriter {
     /// Prepares a writer; nothing is written until the first chunk arrives.
     pub fn new(cfg: DiscSetConfig) -> Result<Self, WriteError> {
         let max_protected =
-            fec::max_protected_for_loss(cfg.capacity_sectors - TRAILER_SECTORS, cfg.redundancy_pct);
+            fec::max_protected_for_loss(cfg.capacity_sectors - TRAILER_SECTORS, cfg.redundancy_pct)
+                .saturating_sub(cfg.parity_reserve_sectors);
         let fixed = FIRST_DATA_LBA + sectors_for(cfg.format_md.len() as u64) + 8 + 16;
         if max_protected
             <= fixed
@@ -804,6 +817,7 @@ impl DiscSetWriter {
                 .map(|p| p.part)
                 .unwrap_or(self.parts.len() as u32 + 1),
             part_count: d.parts.len() as u32,
+            data_discs: 0,
             index_lba: lba,
             index_bytes: idx_len,
             catalog_lba: 0,

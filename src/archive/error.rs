@@ -36,6 +36,8 @@ pub enum ResumeSetting {
     Checksum,
     /// What the scan leaves out (patterns, caches, other filesystems).
     Exclusions,
+    /// Parity discs per generation.
+    ParityDiscs,
 }
 
 /// Errors of [`crate::archive::prepare`], [`crate::archive::create`] and
@@ -152,6 +154,12 @@ pub enum CreateError {
     /// The filesystem of the image to pack onto cannot be read.
     #[error("{0}: cannot read its filesystem: {1}")]
     PackFilesystem(PathBuf, ImageError),
+    /// Parity discs and packing onto an earlier generation's disc were both asked for.
+    #[error("parity discs cannot cover a disc packed with an earlier generation (its other generation's discs are not in this set)")]
+    ParityWithPack,
+    /// A data image could not be read back for the parity discs.
+    #[error("{0}")]
+    ParityInput(String),
     /// Writing the images failed.
     #[error(transparent)]
     Write(#[from] WriteError),

@@ -27,6 +27,7 @@ mod build;
 mod error;
 mod output;
 mod pack;
+pub mod parity_disc;
 mod resume;
 
 use std::path::{Path, PathBuf};
@@ -126,6 +127,8 @@ pub struct CreateJob {
     pub exclude_caches: bool,
     /// `--one-file-system`.
     pub one_file_system: bool,
+    /// Parity discs per generation (`--parity-discs`, FORMAT.md §10); 0 = none.
+    pub parity_discs: u32,
     /// Warn when the binary cannot be copied onto the discs (else it is only a `-v` detail:
     /// the command line says it once per binary, not on every run).
     pub warn_binary_not_carried: bool,
@@ -206,6 +209,9 @@ pub struct CreateReport {
 /// the last) and let the user change their mind — or stop for `--dry-run` — before a single byte
 /// is written; [`create`] then builds exactly the [`Prepared`] generation that was shown.
 pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation, CreateError> {
+    if job.parity_discs > 0 && job.pack.is_some() {
+        return Err(CreateError::ParityWithPack);
+    }
     let base = base_catalog(job)?;
     let out = &job.output;
     let images_dir = out.join("images");
@@ -250,6 +256,7 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation, 
             ratio_margin,
             ratio_source.clone(),
             fixed_bytes,
+            job.parity_discs,
         )
     };
     let base_paths: std::collections::HashSet<&[u8]> = plan
@@ -323,6 +330,11 @@ pub fn create(
         first_image_number: 1,
         carry_in: job.pack.as_ref().map(|p| p.carry.clone()),
         binary,
+        parity_reserve_sectors: if job.parity_discs > 0 {
+            overview.parity_reserve_bytes / crate::sector::SECTOR_SIZE as u64
+        } else {
+            0
+        },
         disc_map: carried_disc_map(plan.base.as_ref(), progress),
     };
     build::remove_partials(&images_dir);
@@ -339,17 +351,35 @@ pub fn create(
         generation,
         disc: 0,
     };
-    let result = build::build_images(
-        cfg,
-        (&catalog_tmp, id),
-        &job.source,
-        std::mem::take(&mut plan.store),
-        plan.reuse,
-        job.compression,
-        overview.data_bytes,
-        done,
-        progress,
-    );
+    // A resumed create whose data images are all complete (it stopped during the parity discs)
+    // takes the catalog from the last image instead of writing the generation again.
+    let finished = match done.last() {
+        Some((_, last)) if resume_state.is_some() => resume::finished_catalog(last),
+        _ => None,
+    };
+    let result = match finished {
+        Some(cat) => build::save_catalog(&catalog_tmp, id, &cat)
+            .map_err(|e| CreateError::Output(format!("writing {}", catalog_tmp.display()), e))
+            .map(|_| (done.iter().map(|(_, p)| p.clone()).collect(), Vec::new())),
+        None => build::build_images(
+            cfg.clone(),
+            (&catalog_tmp, id),
+            &job.source,
+            std::mem::take(&mut plan.store),
+            plan.reuse,
+            job.compression,
+            overview.data_bytes,
+            done,
+            progress,
+        ),
+    };
+    let result = result.and_then(|(data, problems)| {
+        if job.parity_discs == 0 {
+            return Ok((data, problems));
+        }
+        let parity = parity_disc::write_parity_discs(&cfg, job.parity_discs, &data, progress)?;
+        Ok((data.into_iter().chain(parity).collect(), problems))
+    });
     let (images, build_problems) = match result {
         Ok(r) => r,
         Err(e) => {

@@ -62,6 +62,12 @@ pub struct Overview {
     /// be repaired, in the sense of `-r` (a burst always, a random scatter with the 5 σ margin);
     /// at least `redundancy_pct`, and never more than the parity that fits can deliver.
     pub fill_parity_loss_pct: u32,
+    /// Parity discs per generation (`--parity-discs`).
+    pub parity_discs: u32,
+    /// Data bytes each data disc gives up so that a parity disc fits the same medium (its
+    /// filesystem, README, FORMAT.md, manifest and catalog copy); counted in `data_per_disc`
+    /// only when `parity_discs` > 0, shown either way (what P = 1 would cost).
+    pub parity_reserve_bytes: u64,
 }
 
 /// Estimated tar-stream size of an entry.
@@ -213,6 +219,7 @@ fn stream_window(files: &[&SourceEntry], fi: usize, off: u64, len: usize, root: 
 }
 
 /// Computes the overview for the scanned entries.
+#[allow(clippy::too_many_arguments)]
 pub fn overview(
     entries: &[SourceEntry],
     capacity_sectors: u64,
@@ -221,6 +228,7 @@ pub fn overview(
     ratio_margin: f64,
     ratio_source: String,
     fixed_bytes_per_disc: u64,
+    parity_discs: u32,
 ) -> Overview {
     let mut o = Overview {
         entries: entries.len() as u64,
@@ -241,6 +249,8 @@ pub fn overview(
         discs: 0,
         last_disc_fill_pct: 0.0,
         fill_parity_loss_pct: 0,
+        parity_discs,
+        parity_reserve_bytes: 0,
     };
     for e in entries {
         match e.kind {
@@ -256,12 +266,22 @@ pub fn overview(
     o.est_stored_bytes = (o.stream_bytes as f64 * ratio) as u64 + chunks * 100;
     let max_d = fec::max_protected_for_loss(capacity_sectors - TRAILER_SECTORS, redundancy_pct);
     let fixed = FIRST_DATA_LBA + 64 + fixed_bytes_per_disc.div_ceil(SECTOR_SIZE as u64);
-    o.data_per_disc = max_d.saturating_sub(fixed) * SECTOR_SIZE as u64;
     // Catalog on the last disc plus the per-disc indexes (together about one more catalog);
     // both compress well, this is an upper estimate.
     let catalog = o.entries * 160
         + entries.iter().map(|e| e.rel_path.len() as u64).sum::<u64>()
         + chunks * 48;
+    let plain_discs = (o.est_stored_bytes + 2 * catalog)
+        .div_ceil((max_d.saturating_sub(fixed) * SECTOR_SIZE as u64).max(1))
+        .max(1);
+    o.parity_reserve_bytes =
+        parity_reserve_sectors(fixed, catalog, plain_discs * 2 + 8) * SECTOR_SIZE as u64;
+    let reserve = if parity_discs > 0 {
+        o.parity_reserve_bytes / SECTOR_SIZE as u64
+    } else {
+        0
+    };
+    o.data_per_disc = max_d.saturating_sub(fixed + reserve) * SECTOR_SIZE as u64;
     let total = o.est_stored_bytes + 2 * catalog;
     o.discs = total.div_ceil(o.data_per_disc.max(1)).max(1);
     let discs_at = |r: f64| {
@@ -280,6 +300,19 @@ pub fn overview(
     let avail = (capacity_sectors - TRAILER_SECTORS).saturating_sub(last_protected);
     o.fill_parity_loss_pct = fill_parity_loss_pct(last_protected, avail).max(redundancy_pct);
     o
+}
+
+/// Sectors a data disc leaves free so that a parity disc of the same medium fits: the parity
+/// disc holds, besides the column parity (≤ the largest data disc's protected region, which
+/// already counts filesystem, README, FORMAT.md and binary), its manifest (for up to
+/// `max_discs` data discs) and a copy of the catalog (`catalog_bytes`, an upper estimate),
+/// and its own fixed files again (`fixed`); 32 sectors of alignment slack.
+pub fn parity_reserve_sectors(fixed: u64, catalog_bytes: u64, max_discs: u64) -> u64 {
+    let manifest = crate::format::parity_manifest::ParityManifest::encoded_len(max_discs as usize);
+    fixed
+        + (manifest as u64).div_ceil(SECTOR_SIZE as u64)
+        + catalog_bytes.div_ceil(SECTOR_SIZE as u64)
+        + 32
 }
 
 /// What `--fill-parity` gives a disc of `protected` sectors with `avail` sectors free for the FEC:

@@ -29,6 +29,9 @@ pub(crate) struct CreateState {
     pack_with: Option<PathBuf>,
     min_last_disc_fill: u32,
     checksum: bool,
+    /// Parity discs (absent in states written before they existed: none).
+    #[serde(default)]
+    parity_discs: u32,
     /// Exclusions (absent in states written before they existed: none).
     #[serde(default)]
     exclusions: (Vec<String>, bool, bool),
@@ -50,6 +53,7 @@ impl CreateState {
             pack_with: job.pack_path().map(absolute),
             min_last_disc_fill: job.min_last_disc_fill,
             checksum: job.checksum,
+            parity_discs: job.parity_discs,
             exclusions: exclusions(job),
         }
     }
@@ -71,7 +75,7 @@ pub(crate) fn read_state(job: &CreateJob) -> Result<CreateState, CreateError> {
     let st: CreateState = serde_json::from_slice(&raw)
         .map_err(|e| CreateError::ResumeStateDamaged(path.clone(), e))?;
     let compression = job.compression_name();
-    let checks: [(ResumeSetting, bool); 11] = [
+    let checks: [(ResumeSetting, bool); 12] = [
         (ResumeSetting::Name, st.name == job.name),
         (ResumeSetting::Source, st.source == absolute(&job.source)),
         (
@@ -98,6 +102,10 @@ pub(crate) fn read_state(job: &CreateJob) -> Result<CreateState, CreateError> {
         ),
         (ResumeSetting::Checksum, st.checksum == job.checksum),
         (ResumeSetting::Exclusions, st.exclusions == exclusions(job)),
+        (
+            ResumeSetting::ParityDiscs,
+            st.parity_discs == job.parity_discs,
+        ),
     ];
     if let Some(&(setting, _)) = checks.iter().find(|(_, same)| !same) {
         return Err(CreateError::ResumeSettingDiffers {
@@ -141,6 +149,18 @@ pub(crate) fn completed_discs(
     }
     progress.step(&format!("Resuming after {} complete image(s)", done.len()));
     Ok(done)
+}
+
+/// The catalog of a generation whose last data image `last` is complete (it holds the catalog),
+/// with that disc's image size filled in as the catalog in OUT has it; None when `last` is not
+/// the generation's last disc.
+pub(crate) fn finished_catalog(last: &Path) -> Option<crate::format::catalog::Catalog> {
+    let disc = Disc::open_path(last, &RepairSettings::default()).ok()?;
+    let mut cat = disc.catalog?;
+    if let Some(rec) = cat.discs.last_mut() {
+        rec.image_sectors = disc.header.image_sectors;
+    }
+    Some(cat)
 }
 
 pub(crate) fn absolute(p: &Path) -> PathBuf {

@@ -194,6 +194,11 @@ pub struct CreateArgs {
     /// Fill each disc's free space with extra parity.
     #[arg(long = "fill-parity")]
     pub fill_parity: bool,
+    /// Write P parity discs after the generation's data discs: any P discs of the set may then
+    /// be lost (or damaged beyond their own repair data) and are rebuilt bit for bit. Not with
+    /// --pack-with.
+    #[arg(long = "parity-discs", value_name = "P", default_value_t = 0)]
+    pub parity_discs: u32,
     /// Memory budget for the FEC passes (e.g. 512M, 2G; default min(25% of RAM, 768M)).
     #[arg(long = "memory", value_name = "SIZE")]
     pub memory: Option<String>,

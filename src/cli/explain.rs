@@ -73,6 +73,10 @@ pub fn create(e: CreateError) -> anyhow::Error {
         | E::PackNotLastDisc { .. }
         | E::PackFull(..)
         | E::PackFilesystem(..) => anyhow!("--pack-with {e}"),
+        E::ParityWithPack => anyhow!(
+            "--parity-discs with --pack-with: {e}; pack without parity discs, or write this generation on discs of its own with --base and --parity-discs"
+        ),
+        E::Write(WriteError::ParityDiscTooLarge { .. }) => anyhow!("--parity-discs: {e}"),
         E::Write(WriteError::Exists(_)) => anyhow!("{e} (choose another -o or remove it)"),
         E::Interrupted(i) => anyhow::Error::new(i),
         e => anyhow::Error::new(e),
@@ -92,6 +96,7 @@ fn resume_flag(s: ResumeSetting) -> &'static str {
         ResumeSetting::PackWith => "--pack-with",
         ResumeSetting::MinLastDiscFill => "--min-last-disc-fill",
         ResumeSetting::Checksum => "--checksum",
+        ResumeSetting::ParityDiscs => "--parity-discs",
         ResumeSetting::Exclusions => "--exclude/--exclude-file/--exclude-caches/--one-file-system",
     }
 }

@@ -38,6 +38,10 @@ pub enum ReadError {
     /// Structural inconsistency.
     #[error("{0}: {1}")]
     Inconsistent(String, String),
+    /// A parity disc (FORMAT.md §10): it holds no archived data of its own; it is read by the
+    /// set rebuild (`restore::parity`), not as a data disc.
+    #[error("{0}: a parity disc of '{1}' generation {2} (holds no files of its own; used to rebuild missing data discs)")]
+    ParityDisc(String, String, u32),
 }
 
 /// Reads `len` bytes at byte `offset` from a sector source.
@@ -283,6 +287,13 @@ fn read_contents(
             format!("disc header has no section {section}"),
         )
     })?;
+    if let Some(p) = s.parity() {
+        return Err(ReadError::ParityDisc(
+            name.to_string(),
+            header.name.clone(),
+            p.generation,
+        ));
+    }
     let mut claims = Vec::new();
     let catalog = if s.flags & SECTION_LAST_DISC != 0 && s.catalog_bytes > 0 {
         let at = (s.catalog_lba, s.catalog_bytes);
@@ -418,6 +429,9 @@ impl Disc {
         section: usize,
     ) -> Result<Disc, ReadError> {
         let first = read_contents(&name, source.as_ref(), section);
+        if let Err(e @ ReadError::ParityDisc(..)) = first {
+            return Err(e);
+        }
         if let Ok(c) = &first {
             if c.complete() {
                 let c = first.expect("checked");

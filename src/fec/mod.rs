@@ -13,8 +13,10 @@
 //!
 //! Flow: [`plan`] (size the region) → caller writes [0, D) → [`encode`] writes [D, D+F).
 //! Reading: [`locate`] → [`scan`] → [`repair`] / [`RepairedSource`] / [`write_repaired_image`].
-//! The byte format is FORMAT.md §3.
+//! The byte format is FORMAT.md §3. [`column`] is the code across the discs of a set (parity
+//! discs, FORMAT.md §10).
 
+pub mod column;
 pub mod damage_model;
 mod encode;
 mod layout;
@@ -78,6 +80,15 @@ pub enum FecError {
 pub(crate) fn io_err(what: impl Into<String>) -> impl FnOnce(std::io::Error) -> FecError {
     let what = what.into();
     move |source| FecError::Io { what, source }
+}
+
+/// The region geometry (with its rotation key) described by one FEC metadata sector (a header
+/// copy or checksum-table sector, FORMAT.md §3.2): what a parity manifest keeps of each data disc,
+/// so a rebuilt disc's FEC region is re-encoded exactly as it was written.
+pub fn layout_of_meta_sector(sector: &[u8]) -> Result<FecLayout, FecError> {
+    layout::parse_meta_sector(sector)?
+        .map(|m| m.layout)
+        .ok_or_else(|| FecError::BadHeader("not an FEC metadata sector".into()))
 }
 
 /// cargo-fuzz entry point: parses arbitrary bytes as FEC metadata sectors (header and table sectors).

@@ -4,5 +4,6 @@
 pub mod catalog;
 pub mod chunk;
 pub mod disc_header;
+pub mod parity_manifest;
 pub(crate) mod readme;
 pub mod records;

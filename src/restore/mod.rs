@@ -15,6 +15,7 @@ pub mod drive;
 mod error;
 pub mod extract;
 mod feed;
+pub mod parity;
 pub mod sources;
 pub mod verify;
 pub mod writer;

@@ -28,6 +28,12 @@ pub fn open_discs(
         let discs = match Disc::open_all(p, settings) {
             Ok(d) => d,
             Err(e @ ReadError::NotOurs(_)) => return Err(e.into()),
+            Err(e @ ReadError::ParityDisc(..)) => {
+                progress.detail(&format!(
+                    "{e}; not needed while the data discs are readable"
+                ));
+                continue;
+            }
             Err(e) => {
                 progress.warn(&format!("{e}; this disc is skipped"));
                 continue;

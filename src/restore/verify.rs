@@ -42,6 +42,9 @@ pub struct VerifyReport {
     pub generation: Option<u32>,
     /// Disc number within the generation.
     pub disc: Option<u32>,
+    /// For a parity disc (FORMAT.md §10): its number p among the generation's parity discs
+    /// (`disc` is then its number n + p in the set).
+    pub parity_disc: Option<u32>,
     /// Which set of its generation the disc belongs to (the generation's creation time, as
     /// `extract --set` takes it); two ids for one generation mean two different create runs.
     pub set: Option<i64>,
@@ -226,6 +229,7 @@ pub fn verify_source(
         chain: header.as_ref().map(|h| h.name.clone()),
         generation: header.as_ref().map(|h| h.sections[0].generation),
         disc: header.as_ref().map(|h| h.sections[0].disc),
+        parity_disc: header.as_ref().and_then(|h| h.parity()).map(|p| p.index),
         // A packed disc's header time is its newest generation's; sections[0] is older.
         set: header
             .as_ref()
@@ -414,6 +418,7 @@ fn disc_dir_report(dir: &Path, first: &Disc) -> VerifyReport {
         chain: Some(first.header.name.clone()),
         generation: Some(first.generation()),
         disc: Some(first.number()),
+        parity_disc: None,
         set: super::sources::set_id(first),
         sectors: first.header.image_sectors,
         lost_data_sectors: 0,

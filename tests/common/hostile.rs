@@ -165,6 +165,7 @@ pub fn build(work: &Path, items: &[Item], mut recipe: Recipe) -> Vec<PathBuf> {
         first_image_number: 1,
         carry_in: None,
         binary: None,
+        parity_reserve_sectors: 0,
         disc_map: Vec::new(),
     };
     let mut writer = DiscSetWriter::new(cfg).unwrap();

@@ -75,6 +75,7 @@ pub(super) fn job(args: &CreateArgs, ui: &Ui) -> Result<CreateJob> {
         exclude_patterns: exclude_patterns(args)?,
         exclude_caches: args.exclude_caches,
         one_file_system: args.one_file_system,
+        parity_discs: args.parity_discs,
         warn_binary_not_carried: !binary_note::given(),
     })
 }

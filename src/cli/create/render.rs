@@ -84,6 +84,7 @@ pub(super) fn print_overview(
     for l in lines {
         ui.info(&l);
     }
+    ui.info(&parity_line(o));
     if o.excluded > 0 {
         ui.info(&format!(
             "Excluded:      {} path(s) left out by --exclude/--exclude-file/--exclude-caches/--one-file-system (a directory counts once)",
@@ -100,6 +101,28 @@ pub(super) fn print_overview(
                 "               {} file(s) read to compare content with the base (ctime/inode changed or not recorded, or --checksum): only those that differ are stored",
                 d.hashed
             ));
+        }
+    }
+}
+
+/// What parity discs cost and protect (and, without them, what one would).
+fn parity_line(o: &Overview) -> String {
+    let cost = human_bytes(o.parity_reserve_bytes);
+    match o.parity_discs {
+        0 => format!(
+            "Parity discs:  none — --parity-discs 1 would add 1 disc ({cost} less data per disc): any 1 of the {} discs could then be lost",
+            o.discs + 1
+        ),
+        p => {
+            let set = o.discs + u64::from(p);
+            let mirror = if o.discs == 1 && p == 1 {
+                " (with one data disc the parity disc is a mirror of it)"
+            } else {
+                ""
+            };
+            format!(
+                "Parity discs:  +{p} disc(s) ({cost} less data per disc): any {p} of the {set} discs may be lost{mirror}"
+            )
         }
     }
 }

@@ -4,11 +4,13 @@
 //!
 //! - `drive`: the disc in a drive, read defensively;
 //! - `catalog`: a destroyed index's lost files named through a catalog;
-//! - `render`: the verdicts and lost files printed, and the set-conflict message.
+//! - `render`: the verdicts and lost files printed, and the set-conflict message;
+//! - `set`: generations with parity discs judged (and rebuilt) as sets.
 
 mod catalog;
 mod drive;
 mod render;
+mod set;
 
 use std::path::{Path, PathBuf};
 
@@ -146,7 +148,19 @@ fn verify_ours(args: &VerifyArgs, targets: &[PathBuf], ui: &Ui) -> Result<i32> {
     if let Some(conflict) = set_conflict(&reports) {
         bail!("{conflict}");
     }
-    let worst = reports.iter().map(|r| r.health).max().unwrap_or(Health::Ok);
+    let repair_dir = args.output.as_deref().filter(|o| args.repair && o.is_dir());
+    let sets = set::verify_sets(&images, &reports, repair_dir, memory, ui)?;
+    // A set's verdict replaces its discs' own (a broken disc the set rebuilds is repairable).
+    let covered = |r: &&bd_archive::restore::verify::VerifyReport| {
+        sets.iter().any(|s| s.covered.contains(&r.image))
+    };
+    let worst = reports
+        .iter()
+        .filter(|r| !covered(r))
+        .map(|r| r.health)
+        .chain(sets.iter().map(|s| s.health))
+        .max()
+        .unwrap_or(Health::Ok);
     Ok(crate::cli::exit::of_health(worst))
 }
 

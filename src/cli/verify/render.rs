@@ -8,6 +8,10 @@ use bd_archive::util::capacity::human_bytes;
 
 pub(super) fn print_report(r: &VerifyReport, ui: &Ui) {
     let who = match (&r.chain, r.generation, r.disc) {
+        (Some(c), Some(g), _) if r.parity_disc.is_some() => format!(
+            "'{c}' generation {g} parity disc {}",
+            r.parity_disc.unwrap_or(0)
+        ),
         (Some(c), Some(g), Some(d)) => format!("'{c}' generation {g} disc {d}"),
         _ => "disc header unreadable".into(),
     };

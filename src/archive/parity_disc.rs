@@ -1,0 +1,543 @@
+//! Parity discs (FORMAT.md §10): after the last data image of a generation is complete, one
+//! sequential pass over the data images computes the column code window by window and writes
+//! the P parity images, each an ordinary disc (header, filesystem, README, FORMAT.md, own FEC).
+//!
+//! ```text
+//! write_parity_discs:
+//!     read each data image's header, FEC header copy, sectors N−2, N−1; the catalog bytes of
+//!     the last data disc; size the parity discs and refuse if one would not fit the medium
+//!     for each window of w columns (memory (n + P)·w sectors, w from --memory):
+//!         read sectors [c, c+w) of every data disc (zeros past D_i), hash them (SHA-256)
+//!         encode the column code, write parity shard p at column LBA + c of parity image p
+//!     hash each data image's [D, N) (so every image is read exactly once in all)
+//!     per parity image: manifest, catalog copy, filesystem, headers, FEC, fsync, rename
+//! ```
+//! Parity images are built under `.NAME.partial` names and renamed when complete, so `create
+//! --resume` finds each either complete or absent; those present are kept.
+
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+
+use rayon::prelude::*;
+use sha2::{Digest, Sha256};
+
+use crate::archive::disc_writer::{DiscSetConfig, WriteError, PART_MAX_BYTES, TRAILER_SECTORS};
+use crate::archive::error::CreateError;
+use crate::fec::{self, column::ColumnCodec, FecLayout};
+use crate::format::disc_header::{DiscHeader, DiscSection, ParitySection};
+use crate::format::parity_manifest::{DataDiscRecord, ParityManifest};
+use crate::image::{self, ImageFile, VolumeSpec, FIRST_DATA_LBA};
+use crate::sector::{CLUSTER_SECTORS, SECTOR_SIZE};
+use crate::util::progress::Progress;
+
+const SS: u64 = SECTOR_SIZE as u64;
+
+fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
+    move |err| WriteError::Io {
+        path: path.to_path_buf(),
+        err,
+    }
+}
+
+/// `OUT/images/<NAME>-gen<GGGG>-parity<NNNN>.iso` (sorts after the generation's data images).
+pub fn parity_image_name(name: &str, generation: u32, p: u32) -> String {
+    format!("{name}-gen{generation:04}-parity{p:04}.iso")
+}
+
+/// Sectors a parity disc needs besides the column parity itself: filesystem area, README,
+/// FORMAT.md, binary, manifest for `n` data discs, the catalog copy. The data discs are planned
+/// `reserve` smaller than the medium allows so that L + this fits (`catalog_bytes` estimated).
+pub fn parity_overhead_sectors(cfg: &DiscSetConfig, n: usize, catalog_bytes: u64) -> u64 {
+    let readme = parity_readme(&cfg.chain, 1, n as u32).len() as u64 + 64;
+    FIRST_DATA_LBA
+        + readme.div_ceil(SS)
+        + (cfg.format_md.len() as u64).div_ceil(SS)
+        + cfg
+            .binary
+            .as_ref()
+            .map_or(0, |b| b.len() as u64)
+            .div_ceil(SS)
+        + (ParityManifest::encoded_len(n) as u64).div_ceil(SS)
+        + catalog_bytes.div_ceil(SS)
+}
+
+/// One data image as the parity pass reads it.
+struct DataImage {
+    path: PathBuf,
+    file: File,
+    header: DiscHeader,
+    record: DataDiscRecord,
+    hasher: Sha256,
+}
+
+/// Writes the missing parity images of the generation whose data images are `data` (in disc
+/// order, all complete). Returns every parity image (kept and new), in order.
+pub fn write_parity_discs(
+    cfg: &DiscSetConfig,
+    parity_discs: u32,
+    data: &[PathBuf],
+    progress: &dyn Progress,
+) -> Result<Vec<PathBuf>, CreateError> {
+    let finals: Vec<PathBuf> = (1..=parity_discs)
+        .map(|p| {
+            cfg.images_dir
+                .join(parity_image_name(&cfg.chain.name, cfg.chain.generation, p))
+        })
+        .collect();
+    let todo: Vec<u32> = (1..=parity_discs)
+        .filter(|p| !finals[*p as usize - 1].exists())
+        .collect();
+    if todo.is_empty() {
+        return Ok(finals);
+    }
+    let mut discs = open_data_images(data)?;
+    let catalog = last_disc_catalog(&discs)?;
+    let columns = discs.iter().map(|d| d.record.protected).max().unwrap_or(0);
+    let n = discs.len();
+    let layout_of =
+        |p: u32| ParityDiscLayout::new(cfg, (n, parity_discs), p, columns, catalog.len() as u64);
+    for &p in &todo {
+        layout_of(p).check_fits(cfg)?;
+    }
+    let mut outs: Vec<(u32, ParityDiscLayout, File, PathBuf)> = Vec::new();
+    for &p in &todo {
+        let l = layout_of(p);
+        let tmp = cfg.images_dir.join(format!(
+            ".{}.partial",
+            parity_image_name(&cfg.chain.name, cfg.chain.generation, p)
+        ));
+        let f = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(&tmp)
+            .map_err(io_err(&tmp))?;
+        l.write_fixed_files(cfg, &f, &tmp)?;
+        outs.push((p, l, f, tmp));
+    }
+    let started = std::time::Instant::now();
+    let read: u64 = discs.iter().map(|d| d.record.image_sectors * SS).sum();
+    let [r, e, w] = column_pass(cfg, parity_discs, &mut discs, columns, &outs, progress)?;
+    let secs = started.elapsed().as_secs_f64();
+    progress.detail(&format!(
+        "parity: column code of {n} data image(s) ({} MB read) in {secs:.1} s ({:.0} MB/s; read and SHA-256 {r:.1} s, encode {e:.1} s, write {w:.1} s)",
+        read / 1_000_000,
+        read as f64 / 1e6 / secs.max(1e-9)
+    ));
+    let records: Vec<DataDiscRecord> = discs.into_iter().map(|d| d.record).collect();
+    for (p, l, f, tmp) in outs {
+        let manifest = ParityManifest {
+            chain_id: cfg.chain.chain_id,
+            generation: cfg.chain.generation,
+            index: p,
+            parity_discs,
+            columns,
+            discs: records.clone(),
+        };
+        let final_path = &finals[p as usize - 1];
+        let started = std::time::Instant::now();
+        l.seal(cfg, &f, &tmp, final_path, &manifest.encode(), &catalog)?;
+        progress.step(&format!(
+            "parity disc {p} of {parity_discs} complete: {} (filesystem and own FEC in {:.1} s)",
+            final_path.display(),
+            started.elapsed().as_secs_f64()
+        ));
+    }
+    Ok(finals)
+}
+
+fn open_data_images(data: &[PathBuf]) -> Result<Vec<DataImage>, CreateError> {
+    let mut out = Vec::new();
+    for (i, path) in data.iter().enumerate() {
+        let file = File::open(path).map_err(io_err(path))?;
+        let mut sector = vec![0u8; SECTOR_SIZE];
+        file.read_exact_at(&mut sector, 0).map_err(io_err(path))?;
+        let header = DiscHeader::decode(&sector).map_err(|e| {
+            CreateError::ParityInput(format!("{}: disc header unreadable: {e}", path.display()))
+        })?;
+        let (n_sec, d, f) = (header.image_sectors, header.fec_lba, header.fec_sectors);
+        let read = |lba: u64| -> Result<Vec<u8>, WriteError> {
+            let mut s = vec![0u8; SECTOR_SIZE];
+            file.read_exact_at(&mut s, lba * SS).map_err(io_err(path))?;
+            Ok(s)
+        };
+        let record = DataDiscRecord {
+            disc: i as u32 + 1,
+            image_sectors: n_sec,
+            protected: d,
+            fec_sectors: f,
+            sha256: [0; 32],
+            fec_header: read(d)?,
+            sector_n2: read(n_sec - 2)?,
+            sector_n1: read(n_sec - 1)?,
+        };
+        out.push(DataImage {
+            path: path.clone(),
+            file,
+            header,
+            record,
+            hasher: Sha256::new(),
+        });
+    }
+    Ok(out)
+}
+
+/// The catalog record file exactly as the last data disc holds it.
+fn last_disc_catalog(discs: &[DataImage]) -> Result<Vec<u8>, CreateError> {
+    let last = discs
+        .last()
+        .ok_or_else(|| CreateError::ParityInput("no data images".into()))?;
+    let s = last
+        .header
+        .sections
+        .last()
+        .filter(|s| s.catalog_bytes > 0)
+        .ok_or_else(|| {
+            CreateError::ParityInput(format!("{}: holds no catalog", last.path.display()))
+        })?;
+    let mut buf = vec![0u8; s.catalog_bytes as usize];
+    last.file
+        .read_exact_at(&mut buf, s.catalog_lba * SS)
+        .map_err(io_err(&last.path))?;
+    Ok(buf)
+}
+
+/// Reads every data image once in windows of columns, writes the column parity of each window
+/// into the parity images, and leaves each data image's SHA-256 in its record.
+fn column_pass(
+    cfg: &DiscSetConfig,
+    parity_discs: u32,
+    discs: &mut [DataImage],
+    columns: u64,
+    outs: &[(u32, ParityDiscLayout, File, PathBuf)],
+    progress: &dyn Progress,
+) -> Result<[f64; 3], CreateError> {
+    let mut spent = [0f64; 3]; // read + hash, encode, write (seconds; shown with -v)
+    let n = discs.len();
+    let p_all = parity_discs as usize;
+    let w = fec::column::window_for_budget(n, p_all, cfg.memory_budget);
+    let mut codec =
+        ColumnCodec::new(n, p_all).map_err(|e| WriteError::Fec(cfg.images_dir.clone(), e))?;
+    let mut bufs = vec![vec![0u8; (w * SS) as usize]; n];
+    let mut parity = vec![vec![0u8; (w * SS) as usize]; p_all];
+    let total: u64 = discs.iter().map(|d| d.record.image_sectors * SS).sum();
+    let meter = progress.meter(Some(total), "parity discs");
+    let mut c = 0u64;
+    while c < columns {
+        if crate::util::interrupt::requested() {
+            return Err(crate::util::interrupt::Interrupted(
+                "; complete images are kept: re-run the same command with --resume".into(),
+            )
+            .into());
+        }
+        let cols = w.min(columns - c);
+        let bytes = (cols * SS) as usize;
+        let t0 = std::time::Instant::now();
+        discs
+            .par_iter_mut()
+            .zip(bufs.par_iter_mut())
+            .try_for_each(|(d, buf)| read_window(d, &mut buf[..bytes], c))?;
+        meter.inc(
+            discs
+                .iter()
+                .map(|d| d.record.protected.min(c + cols).saturating_sub(c) * SS)
+                .sum(),
+        );
+        let t1 = std::time::Instant::now();
+        {
+            let originals: Vec<&[u8]> = bufs.iter().map(|b| &b[..bytes]).collect();
+            let mut outs_p: Vec<&mut [u8]> = parity.iter_mut().map(|b| &mut b[..bytes]).collect();
+            codec
+                .encode(&originals, &mut outs_p)
+                .map_err(|e| WriteError::Fec(cfg.images_dir.clone(), e))?;
+        }
+        let t2 = std::time::Instant::now();
+        outs.par_iter().try_for_each(|(p, l, f, tmp)| {
+            f.write_all_at(&parity[*p as usize - 1][..bytes], (l.column_lba + c) * SS)
+                .map_err(io_err(tmp))
+        })?;
+        spent[0] += (t1 - t0).as_secs_f64();
+        spent[1] += (t2 - t1).as_secs_f64();
+        spent[2] += t2.elapsed().as_secs_f64();
+        c += cols;
+    }
+    let t0 = std::time::Instant::now();
+    discs.par_iter_mut().try_for_each(|d| {
+        let (from, to) = (d.record.protected, d.record.image_sectors);
+        hash_range(d, from, to)?;
+        d.record.sha256 = std::mem::take(&mut d.hasher).finalize().into();
+        Ok::<(), WriteError>(())
+    })?;
+    spent[0] += t0.elapsed().as_secs_f64();
+    meter.finish();
+    Ok(spent)
+}
+
+/// Sectors [c, c + len) of a data disc's protected region into `buf` (zeros past D), hashed.
+fn read_window(d: &mut DataImage, buf: &mut [u8], c: u64) -> Result<(), WriteError> {
+    let have = d
+        .record
+        .protected
+        .saturating_sub(c)
+        .min(buf.len() as u64 / SS);
+    let (data, rest) = buf.split_at_mut((have * SS) as usize);
+    d.file
+        .read_exact_at(data, c * SS)
+        .map_err(io_err(&d.path))?;
+    rest.fill(0);
+    d.hasher.update(&*data);
+    Ok(())
+}
+
+fn hash_range(d: &mut DataImage, from: u64, to: u64) -> Result<(), WriteError> {
+    let mut buf = vec![0u8; 4 << 20];
+    let (mut pos, end) = (from * SS, to * SS);
+    while pos < end {
+        let len = ((end - pos) as usize).min(buf.len());
+        d.file
+            .read_exact_at(&mut buf[..len], pos)
+            .map_err(io_err(&d.path))?;
+        d.hasher.update(&buf[..len]);
+        pos += len as u64;
+    }
+    Ok(())
+}
+
+/// Where everything lies on parity disc p.
+struct ParityDiscLayout {
+    section: ParitySection,
+    readme: String,
+    /// LBA of the column parity (L sectors).
+    column_lba: u64,
+    columns: u64,
+    /// End of the protected region (D of the parity disc).
+    protected: u64,
+    fec: FecLayout,
+    /// N.
+    total: u64,
+}
+
+impl ParityDiscLayout {
+    fn new(
+        cfg: &DiscSetConfig,
+        (n, parity_discs): (usize, u32),
+        p: u32,
+        columns: u64,
+        catalog: u64,
+    ) -> Self {
+        let readme = parity_readme(&cfg.chain, p, n as u32);
+        let mut lba = FIRST_DATA_LBA + (readme.len() as u64).div_ceil(SS);
+        lba += (cfg.format_md.len() as u64).div_ceil(SS);
+        lba += cfg
+            .binary
+            .as_ref()
+            .map_or(0, |b| b.len() as u64)
+            .div_ceil(SS);
+        let column_lba = lba;
+        let manifest_lba = column_lba + columns;
+        let manifest_bytes = ParityManifest::encoded_len(n) as u64;
+        let catalog_lba = manifest_lba + manifest_bytes.div_ceil(SS);
+        let protected = catalog_lba + catalog.div_ceil(SS);
+        let fec = if cfg.fill_parity {
+            let avail = cfg
+                .capacity_sectors
+                .saturating_sub(TRAILER_SECTORS + protected);
+            fec::plan_fill(protected, avail)
+        } else {
+            fec::plan_for_loss(protected, cfg.redundancy_pct)
+        }
+        .or_else(|_| fec::plan_for_loss(protected, cfg.redundancy_pct))
+        .unwrap_or_else(|_| FecLayout::from_geometry(protected, protected, 1).expect("1 stripe"));
+        let total = (protected + fec.region_sectors() + TRAILER_SECTORS).div_ceil(CLUSTER_SECTORS)
+            * CLUSTER_SECTORS;
+        ParityDiscLayout {
+            section: ParitySection {
+                generation: cfg.chain.generation,
+                index: p,
+                parity_discs,
+                data_discs: n as u32,
+                manifest: (manifest_lba, manifest_bytes),
+                catalog: (catalog_lba, catalog),
+                column_lba,
+            },
+            readme,
+            column_lba,
+            columns,
+            protected,
+            fec,
+            total,
+        }
+    }
+
+    /// Refuses a parity disc that would not fit the medium: never a silently oversized image.
+    fn check_fits(&self, cfg: &DiscSetConfig) -> Result<(), WriteError> {
+        if self.total > cfg.capacity_sectors {
+            return Err(WriteError::ParityDiscTooLarge {
+                sectors: self.total,
+                capacity: cfg.capacity_sectors,
+            });
+        }
+        Ok(())
+    }
+
+    fn write_fixed_files(
+        &self,
+        cfg: &DiscSetConfig,
+        f: &File,
+        tmp: &Path,
+    ) -> Result<(), WriteError> {
+        let mut lba = FIRST_DATA_LBA;
+        for bytes in self.fixed(cfg) {
+            f.write_all_at(bytes.1, lba * SS).map_err(io_err(tmp))?;
+            lba += (bytes.1.len() as u64).div_ceil(SS);
+        }
+        Ok(())
+    }
+
+    fn fixed<'a>(&'a self, cfg: &'a DiscSetConfig) -> Vec<(&'static str, &'a [u8])> {
+        let mut v: Vec<(&str, &[u8])> = vec![
+            ("README.txt", self.readme.as_bytes()),
+            ("FORMAT.md", &cfg.format_md[..]),
+        ];
+        if let Some(b) = &cfg.binary {
+            v.push(("bd-archive", &b[..]));
+        }
+        v
+    }
+
+    /// Manifest, catalog copy, filesystem, disc headers, FEC, fsync, rename.
+    fn seal(
+        self,
+        cfg: &DiscSetConfig,
+        f: &File,
+        tmp: &Path,
+        final_path: &Path,
+        manifest: &[u8],
+        catalog: &[u8],
+    ) -> Result<(), WriteError> {
+        let s = self.section;
+        f.write_all_at(manifest, s.manifest.0 * SS)
+            .map_err(io_err(tmp))?;
+        f.write_all_at(catalog, s.catalog.0 * SS)
+            .map_err(io_err(tmp))?;
+        let mtime = cfg.chain.created_unix;
+        let file = |path: String, lba: u64, size: u64, executable: bool| ImageFile {
+            path,
+            lba,
+            size,
+            mtime,
+            executable,
+        };
+        let mut files = Vec::new();
+        let mut lba = FIRST_DATA_LBA;
+        for (name, bytes) in self.fixed(cfg) {
+            files.push(file(
+                name.into(),
+                lba,
+                bytes.len() as u64,
+                name == "bd-archive",
+            ));
+            lba += (bytes.len() as u64).div_ceil(SS);
+        }
+        let g = format!("{}-gen{}", cfg.chain.name, cfg.chain.generation);
+        let stem = format!("{g}/{g}-parity{:04}", s.index);
+        // The column parity as pieces below 4 GiB (one ISO9660 extent each), in name order.
+        let piece = PART_MAX_BYTES / SS;
+        let mut at = 0;
+        let mut i = 1;
+        while at < self.columns {
+            let len = piece.min(self.columns - at);
+            files.push(file(
+                format!("{stem}.{i:04}.bin"),
+                self.column_lba + at,
+                len * SS,
+                false,
+            ));
+            at += len;
+            i += 1;
+        }
+        files.push(file(
+            format!("{stem}.manifest"),
+            s.manifest.0,
+            s.manifest.1,
+            false,
+        ));
+        files.push(file(
+            format!("{g}/{g}.catalog"),
+            s.catalog.0,
+            s.catalog.1,
+            false,
+        ));
+        let fec_sectors = self.fec.region_sectors();
+        files.push(file(
+            format!("{stem}.fec"),
+            self.protected,
+            fec_sectors * SS,
+            false,
+        ));
+        files.push(file(format!("{stem}.hdr"), self.total - 2, SS, false));
+        let spec = VolumeSpec {
+            volume_id: image::volume_label(
+                &cfg.chain.name,
+                cfg.chain.generation,
+                s.data_discs + s.index,
+            ),
+            publisher: "bd-archive".into(),
+            application: format!("bd-archive {}", env!("CARGO_PKG_VERSION")),
+            created_unix: mtime,
+        };
+        f.set_len(self.total * SS).map_err(io_err(tmp))?;
+        image::write_filesystem(f, &spec, &files, self.total)
+            .map_err(|e| WriteError::Image(final_path.to_path_buf(), e))?;
+        let header = DiscHeader {
+            chain_id: cfg.chain.chain_id,
+            name: cfg.chain.name.clone(),
+            image_sectors: self.total,
+            capacity_sectors: cfg.capacity_sectors,
+            fec_lba: self.protected,
+            fec_sectors,
+            created_unix: mtime,
+            sections: vec![DiscSection::from_parity(&s)],
+        };
+        let hb = header.encode();
+        f.write_all_at(&hb, 0).map_err(io_err(tmp))?;
+        f.write_all_at(&hb, (self.total - 2) * SS)
+            .map_err(io_err(tmp))?;
+        fec::encode(f, &self.fec, cfg.memory_budget, &|_| {})
+            .map_err(|e| WriteError::Fec(final_path.to_path_buf(), e))?;
+        f.sync_all().map_err(io_err(tmp))?;
+        if final_path.exists() {
+            return Err(WriteError::Exists(final_path.to_path_buf()));
+        }
+        std::fs::rename(tmp, final_path).map_err(io_err(final_path))?;
+        if let Ok(dir) = File::open(&cfg.images_dir) {
+            let _ = dir.sync_all();
+        }
+        Ok(())
+    }
+}
+
+/// README.txt of parity disc p of a generation of n data discs.
+fn parity_readme(chain: &crate::format::catalog::ChainInfo, p: u32, n: u32) -> String {
+    let g = chain.generation;
+    let name = &chain.name;
+    let id: String = chain.chain_id.iter().map(|b| format!("{b:02x}")).collect();
+    format!(
+        "BD-ARCHIVE | {name} | Gen {g} | PARITY disc {p} (set disc {d}) | created {created} (unix time)\n\
+\n\
+This is parity disc {p} of generation {g} of the bd-archive chain '{name}' (chain id {id}).\n\
+It holds no files of the archive itself: it holds a Reed-Solomon code across the {n} data\n\
+discs of generation {g}, so that whole data discs that are lost, or damaged beyond their own\n\
+repair data, can be rebuilt bit for bit (FORMAT.md section 10). It also holds a copy of the\n\
+generation's catalog ({name}-gen{g}/{name}-gen{g}.catalog), the list of every archived file.\n\
+\n\
+CHECK THE SET / REBUILD MISSING OR BROKEN DISC IMAGES:\n\
+    bd-archive verify DIR_OF_IMAGES                      (reports which discs can be rebuilt)\n\
+    bd-archive verify --repair -o FIXED_DIR DIR_OF_IMAGES (writes the rebuilt images)\n\
+",
+        d = n + p,
+        created = chain.created_unix,
+    )
+}

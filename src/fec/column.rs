@@ -1,0 +1,255 @@
+//! The column code of parity discs (FORMAT.md §10): a Reed–Solomon code *across* the data discs of
+//! a generation. Column c is the sector at LBA c of every data disc (2048 zero bytes past a disc's
+//! protected region); it is one codeword of FORMAT.md §3.3 with k = n originals (the data discs in
+//! disc order) and m = P parity shards (parity disc p holds shard p at its column-parity LBA + c).
+//!
+//! The code works on every 64-byte block independently, so a *window* of w adjacent columns is
+//! encoded in one call as shards of w·2048 bytes (disc i's sectors [c, c+w) are original i): the
+//! same parity as w separate calls, at the library's full speed.
+
+use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
+
+use super::FecError;
+use crate::sector::SECTOR_SIZE;
+
+/// Encodes and decodes windows of columns for one (n, P) set. Reused window after window (the
+/// codec's working memory, ≈ (n + P) shards, is allocated once).
+pub struct ColumnCodec {
+    n: usize,
+    parity: usize,
+    encoder: Option<ReedSolomonEncoder>,
+    decoder: Option<ReedSolomonDecoder>,
+}
+
+impl ColumnCodec {
+    /// A codec for `n` data discs and `parity` parity discs. Refused where the library's shard
+    /// limits refuse it (far beyond any real set: n + P ≤ 65 536).
+    pub fn new(n: usize, parity: usize) -> Result<Self, FecError> {
+        if n == 0 || parity == 0 {
+            return Err(FecError::Geometry(format!(
+                "column code needs at least one data and one parity disc (n = {n}, P = {parity})"
+            )));
+        }
+        if !ReedSolomonEncoder::supports(n, parity) {
+            return Err(FecError::Geometry(format!(
+                "column code of {n} data and {parity} parity discs is beyond the codec's limits"
+            )));
+        }
+        Ok(ColumnCodec {
+            n,
+            parity,
+            encoder: None,
+            decoder: None,
+        })
+    }
+
+    /// Data discs (k).
+    pub fn data_discs(&self) -> usize {
+        self.n
+    }
+
+    /// Parity discs (m).
+    pub fn parity_discs(&self) -> usize {
+        self.parity
+    }
+
+    /// Computes the parity of one window: `originals[i]` is disc i's w sectors (w·2048 bytes, the
+    /// same w for all), `parity[p]` receives parity disc p's w sectors.
+    pub fn encode(
+        &mut self,
+        originals: &[&[u8]],
+        parity: &mut [&mut [u8]],
+    ) -> Result<(), FecError> {
+        let bytes = self.check(
+            originals.len(),
+            parity.len(),
+            originals.first().map(|o| o.len()),
+        )?;
+        let enc = match self.encoder.as_mut() {
+            Some(e) => {
+                e.reset(self.n, self.parity, bytes)?;
+                e
+            }
+            None => self
+                .encoder
+                .insert(ReedSolomonEncoder::new(self.n, self.parity, bytes)?),
+        };
+        for o in originals {
+            enc.add_original_shard(o)?;
+        }
+        let result = enc.encode()?;
+        for (out, shard) in parity.iter_mut().zip(result.recovery_iter()) {
+            out.copy_from_slice(shard);
+        }
+        Ok(())
+    }
+
+    /// Rebuilds the unknown shards of one window in place: `shards` are the n originals then the
+    /// P parity shards (each w·2048 bytes), `known[i]` says whether shard i holds its true bytes.
+    /// Needs at least n known shards; unknown originals are decoded, unknown parity re-encoded.
+    pub fn decode(&mut self, shards: &mut [&mut [u8]], known: &[bool]) -> Result<(), FecError> {
+        let total = self.n + self.parity;
+        if shards.len() != total || known.len() != total {
+            return Err(FecError::Geometry(format!(
+                "column window has {} shards, expected {total}",
+                shards.len()
+            )));
+        }
+        let bytes = self.check(self.n, self.parity, shards.first().map(|s| s.len()))?;
+        let lost = known.iter().filter(|k| !**k).count();
+        if lost > self.parity {
+            return Err(FecError::Geometry(format!(
+                "{lost} unknown shards in a column window, only {} can be rebuilt",
+                self.parity
+            )));
+        }
+        if known[..self.n].iter().any(|k| !k) {
+            let dec = match self.decoder.as_mut() {
+                Some(d) => {
+                    d.reset(self.n, self.parity, bytes)?;
+                    d
+                }
+                None => self
+                    .decoder
+                    .insert(ReedSolomonDecoder::new(self.n, self.parity, bytes)?),
+            };
+            for (i, s) in shards.iter().enumerate().filter(|(i, _)| known[*i]) {
+                if i < self.n {
+                    dec.add_original_shard(i, &**s)?;
+                } else {
+                    dec.add_recovery_shard(i - self.n, &**s)?;
+                }
+            }
+            let result = dec.decode()?;
+            for (i, shard) in result.restored_original_iter() {
+                shards[i].copy_from_slice(shard);
+            }
+        }
+        if known[self.n..].iter().any(|k| !k) {
+            let (originals, parity) = shards.split_at_mut(self.n);
+            let originals: Vec<&[u8]> = originals.iter().map(|s| &**s).collect();
+            let mut fresh: Vec<Vec<u8>> = vec![vec![0u8; bytes]; self.parity];
+            let mut outs: Vec<&mut [u8]> = fresh.iter_mut().map(|v| v.as_mut_slice()).collect();
+            self.encode(&originals, &mut outs)?;
+            for (p, out) in parity.iter_mut().enumerate() {
+                if !known[self.n + p] {
+                    out.copy_from_slice(&fresh[p]);
+                }
+            }
+        }
+        Ok(())
+    }
+
+    fn check(&self, n: usize, p: usize, bytes: Option<usize>) -> Result<usize, FecError> {
+        let bytes = bytes.unwrap_or(0);
+        if n != self.n || p != self.parity || bytes == 0 || bytes % SECTOR_SIZE != 0 {
+            return Err(FecError::Geometry(format!(
+                "column window of {n}+{p} shards of {bytes} bytes for a {}+{} code (shards must be whole sectors)",
+                self.n, self.parity
+            )));
+        }
+        Ok(bytes)
+    }
+}
+
+/// Columns per window for a memory budget: the n + P shards of a window plus the codec's working
+/// space (about as much again, twice for the decoder) must fit; at least 1, at most 2048 (4 MiB
+/// shards: larger windows gain nothing).
+pub fn window_for_budget(n: usize, parity: usize, budget: u64) -> u64 {
+    let per_column = 4 * (n + parity) as u64 * SECTOR_SIZE as u64;
+    (budget / per_column.max(1)).clamp(1, 2048)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::util::xorshift::Xorshift64;
+
+    fn random(rng: &mut Xorshift64, len: usize) -> Vec<u8> {
+        (0..len).map(|_| rng.next_u64() as u8).collect()
+    }
+
+    /// A window of w columns gives the parity of w one-sector calls (the code is per 64-byte
+    /// block), and that parity is reed_solomon_simd::encode's, which FORMAT.md §3.3 defines.
+    #[test]
+    fn window_equals_columns_and_library_parity() {
+        let mut rng = Xorshift64::new(7);
+        let (n, p, w) = (5, 2, 3);
+        let discs: Vec<Vec<u8>> = (0..n).map(|_| random(&mut rng, w * SECTOR_SIZE)).collect();
+        let mut codec = ColumnCodec::new(n, p).unwrap();
+        let mut par = vec![vec![0u8; w * SECTOR_SIZE]; p];
+        {
+            let o: Vec<&[u8]> = discs.iter().map(|d| d.as_slice()).collect();
+            let mut outs: Vec<&mut [u8]> = par.iter_mut().map(|v| v.as_mut_slice()).collect();
+            codec.encode(&o, &mut outs).unwrap();
+        }
+        for c in 0..w {
+            let r = c * SECTOR_SIZE..(c + 1) * SECTOR_SIZE;
+            let column: Vec<&[u8]> = discs.iter().map(|d| &d[r.clone()]).collect();
+            let lib = reed_solomon_simd::encode(n, p, &column).unwrap();
+            for q in 0..p {
+                assert_eq!(lib[q], &par[q][r.clone()], "column {c} parity {q}");
+            }
+        }
+    }
+
+    #[test]
+    fn any_p_lost_shards_are_rebuilt() {
+        let mut rng = Xorshift64::new(11);
+        for (n, p) in [(4usize, 1usize), (4, 2), (1, 1), (6, 3)] {
+            let w = 2;
+            let discs: Vec<Vec<u8>> = (0..n).map(|_| random(&mut rng, w * SECTOR_SIZE)).collect();
+            let mut codec = ColumnCodec::new(n, p).unwrap();
+            let mut par = vec![vec![0u8; w * SECTOR_SIZE]; p];
+            {
+                let o: Vec<&[u8]> = discs.iter().map(|d| d.as_slice()).collect();
+                let mut outs: Vec<&mut [u8]> = par.iter_mut().map(|v| v.as_mut_slice()).collect();
+                codec.encode(&o, &mut outs).unwrap();
+            }
+            let all: Vec<Vec<u8>> = discs.iter().chain(par.iter()).cloned().collect();
+            // Every set of p lost shards (pairs at most here: p ≤ 3, exhaustive for p ≤ 2).
+            let total = n + p;
+            for mask in 0u32..(1 << total) {
+                if mask.count_ones() as usize != p {
+                    continue;
+                }
+                let known: Vec<bool> = (0..total).map(|i| mask & (1 << i) == 0).collect();
+                let mut work: Vec<Vec<u8>> = all
+                    .iter()
+                    .zip(&known)
+                    .map(|(s, k)| if *k { s.clone() } else { vec![0xEE; s.len()] })
+                    .collect();
+                let mut refs: Vec<&mut [u8]> = work.iter_mut().map(|v| v.as_mut_slice()).collect();
+                codec.decode(&mut refs, &known).unwrap();
+                assert_eq!(work, all, "n {n} P {p} lost mask {mask:b}");
+            }
+            // One more than P: refused, never a wrong answer.
+            let known: Vec<bool> = (0..total).map(|i| i > p).collect();
+            let mut work = all.clone();
+            let mut refs: Vec<&mut [u8]> = work.iter_mut().map(|v| v.as_mut_slice()).collect();
+            assert!(codec.decode(&mut refs, &known).is_err());
+        }
+    }
+
+    #[test]
+    fn single_disc_set_is_a_mirror() {
+        let mut rng = Xorshift64::new(3);
+        let disc = random(&mut rng, SECTOR_SIZE);
+        let mut codec = ColumnCodec::new(1, 1).unwrap();
+        let mut par = vec![0u8; SECTOR_SIZE];
+        codec.encode(&[&disc], &mut [&mut par]).unwrap();
+        assert_eq!(par, disc);
+    }
+
+    #[test]
+    fn bad_geometry_is_an_error() {
+        assert!(ColumnCodec::new(0, 1).is_err());
+        assert!(ColumnCodec::new(3, 0).is_err());
+        let mut c = ColumnCodec::new(2, 1).unwrap();
+        let a = vec![0u8; 100];
+        let mut out = vec![0u8; 100];
+        assert!(c.encode(&[&a, &a], &mut [&mut out]).is_err());
+        assert_eq!(window_for_budget(12, 1, 768 << 20), 2048);
+        assert_eq!(window_for_budget(12, 1, 1), 1);
+    }
+}

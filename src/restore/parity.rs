@@ -1,0 +1,627 @@
+//! Sets with parity discs (FORMAT.md §10): which discs of a generation are at hand, in what state,
+//! and the rebuild of data discs that are missing or damaged beyond their own FEC.
+//!
+//! ```text
+//! find_parity_sets(images):  group the images by (chain, generation, set); a group with a parity
+//!                            disc is a parity set; its manifest (from any parity disc) gives n, P
+//!                            and each data disc's N, D, F, FEC header, trailer and SHA-256
+//! rebuild(set):
+//!     members = the n data discs then the P parity discs; an intact one is read in place,
+//!     every other one gets a working copy in WORKDIR (a missing one: a sparse file)
+//!     unknown(member) = its column sectors that fail its checksum table after its own FEC
+//!                       (all of them when it is missing), kept as sorted LBA ranges
+//!     repeat until no progress:
+//!         own FEC of each member with unknown sectors (scan + repair of its working copy)
+//!         column code: sweep the columns; where a run of columns has 1..=P unknown shards,
+//!                      decode it window by window and write the rebuilt sectors
+//!     each data disc with nothing unknown: FEC region re-encoded from the manifest's header
+//!     copy, sectors N−2 and N−1 from the manifest, SHA-256 checked — only then is it rebuilt
+//! ```
+//! Memory: (n + P) windows of w sectors (w from the budget) plus one disc's FEC repair at a time;
+//! never an image in RAM. The library API is shared by `verify --repair` and extract.
+
+use std::collections::BTreeMap;
+use std::fs::{File, OpenOptions};
+use std::os::unix::fs::FileExt;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use sha2::{Digest, Sha256};
+use thiserror::Error;
+
+use crate::disc::reader::find_disc_header;
+use crate::fec::{self, column::ColumnCodec, FecError};
+use crate::format::catalog::Catalog;
+use crate::format::disc_header::{DiscHeader, ParitySection};
+use crate::format::parity_manifest::{DataDiscRecord, ParityManifest};
+use crate::format::records::{self, decode_record};
+use crate::sector::{FileSectorSource, SectorSource, SECTOR_SIZE};
+use crate::util::progress::Progress;
+use crate::util::sector_ranges::SectorRanges;
+
+const SS: u64 = SECTOR_SIZE as u64;
+
+/// Errors of the set rebuild.
+#[derive(Debug, Error)]
+pub enum ParityError {
+    /// I/O on an image or a working file.
+    #[error("{0}: {1}")]
+    Io(PathBuf, std::io::Error),
+    /// The FEC of a disc could not be used.
+    #[error("{0}: {1}")]
+    Fec(PathBuf, FecError),
+    /// No parity disc's manifest could be read.
+    #[error("generation {0}: no parity disc's manifest is readable")]
+    NoManifest(u32),
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ParityError + '_ {
+    move |e| ParityError::Io(path.to_path_buf(), e)
+}
+
+/// What state a disc of a set is in.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DiscState {
+    /// Every sector intact.
+    Intact,
+    /// Damaged; its own FEC repairs it.
+    Repairable,
+    /// Damaged beyond its own FEC.
+    Broken,
+    /// Not among the discs given.
+    Missing,
+}
+
+/// One disc of a parity set.
+#[derive(Clone, Debug)]
+pub struct SetMember {
+    /// Data disc d (1..=n) or parity disc p (n+1..=n+P) of the set.
+    pub disc: u32,
+    /// The image, if given.
+    pub path: Option<PathBuf>,
+    /// Its state (from the caller's verify, or `Missing`).
+    pub state: DiscState,
+}
+
+/// A generation whose images include at least one parity disc.
+#[derive(Clone, Debug)]
+pub struct ParitySet {
+    /// Chain name.
+    pub name: String,
+    /// Generation.
+    pub generation: u32,
+    /// The manifest (from the first readable parity disc).
+    pub manifest: ParityManifest,
+    /// Data discs 1..=n.
+    pub data: Vec<SetMember>,
+    /// Parity discs 1..=P.
+    pub parity: Vec<SetMember>,
+    /// Each parity disc's section (where its column parity lies), by parity index.
+    sections: BTreeMap<u32, ParitySection>,
+    /// The generation's catalog (the copy on a parity disc), if readable.
+    pub catalog: Option<Catalog>,
+}
+
+impl ParitySet {
+    /// n.
+    pub fn data_discs(&self) -> u32 {
+        self.data.len() as u32
+    }
+    /// P.
+    pub fn parity_discs(&self) -> u32 {
+        self.parity.len() as u32
+    }
+    /// Discs that need the column code: missing or broken.
+    pub fn lost(&self) -> impl Iterator<Item = &SetMember> {
+        self.data
+            .iter()
+            .chain(&self.parity)
+            .filter(|m| m.state >= DiscState::Broken)
+    }
+}
+
+/// Groups `images` (with the state verify found for each, `state_of`) into parity sets: every
+/// (chain, generation, set) that has a parity disc among them. Images that are not ours, or of a
+/// generation without a parity disc here, are left to the caller.
+pub fn find_parity_sets(
+    images: &[PathBuf],
+    state_of: &dyn Fn(&Path) -> DiscState,
+    memory: u64,
+) -> Result<Vec<ParitySet>, ParityError> {
+    type Key = ([u8; 16], u32, i64);
+    let mut groups: BTreeMap<Key, Vec<(PathBuf, DiscHeader)>> = BTreeMap::new();
+    for p in images.iter().filter(|p| p.is_file()) {
+        let Ok(src) = FileSectorSource::open(p) else {
+            continue;
+        };
+        let Some(h) = find_disc_header(&src) else {
+            continue;
+        };
+        if h.sections.len() != 1 {
+            continue; // a packed disc carries no parity set (refused at create)
+        }
+        let key = (h.chain_id, h.sections[0].generation, h.created_unix);
+        groups.entry(key).or_default().push((p.clone(), h));
+    }
+    let mut sets = Vec::new();
+    for ((_, generation, _), members) in groups {
+        let parity: Vec<(PathBuf, ParitySection)> = members
+            .iter()
+            .filter_map(|(p, h)| h.parity().map(|s| (p.clone(), s)))
+            .collect();
+        if parity.is_empty() {
+            continue;
+        }
+        let (manifest, catalog) = parity
+            .iter()
+            .find_map(|(p, s)| read_manifest(p, s, memory))
+            .ok_or(ParityError::NoManifest(generation))?;
+        let n = manifest.discs.len() as u32;
+        let member = |disc: u32, path: Option<PathBuf>| SetMember {
+            disc,
+            state: path.as_deref().map_or(DiscState::Missing, state_of),
+            path,
+        };
+        let data_path = |d: u32| {
+            members
+                .iter()
+                .find(|(_, h)| !h.is_parity() && h.sections[0].disc == d)
+                .map(|(p, _)| p.clone())
+        };
+        let data = (1..=n).map(|d| member(d, data_path(d))).collect();
+        let parity_path = |q: u32| {
+            parity
+                .iter()
+                .find(|(_, s)| s.index == q)
+                .map(|(p, _)| p.clone())
+        };
+        let parity_count = manifest.parity_discs;
+        let parity_members = (1..=parity_count)
+            .map(|q| member(n + q, parity_path(q)))
+            .collect();
+        sets.push(ParitySet {
+            name: members[0].1.name.clone(),
+            generation,
+            manifest,
+            data,
+            parity: parity_members,
+            sections: parity.iter().map(|(_, s)| (s.index, *s)).collect(),
+            catalog,
+        });
+    }
+    Ok(sets)
+}
+
+/// The manifest and catalog copy of a parity disc, read through its own FEC if they are damaged.
+fn read_manifest(
+    path: &Path,
+    s: &ParitySection,
+    memory: u64,
+) -> Option<(ParityManifest, Option<Catalog>)> {
+    let src: Arc<dyn SectorSource> = Arc::new(FileSectorSource::open(path).ok()?);
+    let read = |src: &dyn SectorSource| -> Option<(ParityManifest, Option<Catalog>)> {
+        let m =
+            crate::disc::reader::read_bytes(src, s.manifest.0 * SS, s.manifest.1 as usize).ok()?;
+        let m = ParityManifest::decode(&m).ok()?;
+        let cat = crate::disc::reader::read_bytes(src, s.catalog.0 * SS, s.catalog.1 as usize)
+            .ok()
+            .and_then(|b| decode_record::<Catalog>(records::CATALOG_MAGIC, "catalog", &b).ok())
+            .map(|(_, c)| c);
+        Some((m, cat))
+    };
+    if let Some(r) = read(src.as_ref()) {
+        return Some(r);
+    }
+    let located = fec::locate(src.as_ref(), None).ok()?;
+    let scan = fec::scan(src.as_ref(), &located, &|_| {}).ok()?;
+    let repaired = fec::RepairedSource::new(src, &located, &scan, memory, None).ok()?;
+    read(&repaired)
+}
+
+/// Where rebuild works and what it keeps.
+#[derive(Clone, Debug)]
+pub struct RebuildOptions {
+    /// Working copies go here (created if missing; removed afterwards unless kept in `out_dir`).
+    pub workdir: PathBuf,
+    /// Rebuilt data images are moved here (named by `image_name`); None: only checked.
+    pub out_dir: Option<PathBuf>,
+    /// Memory budget in bytes.
+    pub memory: u64,
+}
+
+/// What a rebuild achieved.
+#[derive(Clone, Debug, Default)]
+pub struct RebuildReport {
+    /// Data discs rebuilt bit-identical (SHA-256 of the manifest), with where they were written.
+    pub rebuilt: Vec<(u32, Option<PathBuf>)>,
+    /// Data discs that could not be rebuilt, with their protected LBAs still unknown.
+    pub lost: Vec<(u32, SectorRanges)>,
+    /// Rounds of (own FEC, column code) run.
+    pub rounds: u32,
+}
+
+/// Sorted, disjoint half-open ranges of column numbers.
+type Ranges = Vec<(u64, u64)>;
+
+/// One disc of the set as the rebuild sees it.
+struct Member {
+    /// Read from here (the original when intact, else the working copy).
+    file: Option<File>,
+    path: PathBuf,
+    /// LBA of column 0 (0 for data discs; the column-parity LBA for parity discs).
+    offset: u64,
+    /// Columns this disc contributes (D for a data disc, L for a parity disc).
+    columns: u64,
+    /// Columns not known yet.
+    unknown: Ranges,
+    /// Whether this disc's working copy is ours (to rebuild/remove).
+    working: bool,
+    /// Whether its own FEC is worth running (a present, damaged disc).
+    own_fec: bool,
+}
+
+/// Rebuilds every data disc of `set` that is missing or broken, as far as the column code and the
+/// discs' own FEC allow together (iterating both), and checks each against the manifest.
+pub fn rebuild(
+    set: &ParitySet,
+    opts: &RebuildOptions,
+    progress: &dyn Progress,
+) -> Result<RebuildReport, ParityError> {
+    std::fs::create_dir_all(&opts.workdir).map_err(io(&opts.workdir))?;
+    let mut members = open_members(set, opts)?;
+    let result = rebuild_members(set, opts, &mut members, progress);
+    for m in &members {
+        if m.working {
+            let _ = std::fs::remove_file(&m.path);
+        }
+    }
+    result
+}
+
+fn open_members(set: &ParitySet, opts: &RebuildOptions) -> Result<Vec<Member>, ParityError> {
+    let columns = set.manifest.columns;
+    let mut out = Vec::new();
+    let all = set.data.iter().chain(&set.parity);
+    for (i, m) in all.enumerate() {
+        let data = set.manifest.discs.get(i);
+        let (offset, cols) = match data {
+            Some(d) => (0, d.protected),
+            None => {
+                let q = i as u32 - set.data_discs() + 1;
+                (set.sections.get(&q).map_or(0, |s| s.column_lba), columns)
+            }
+        };
+        let size = data.map_or(offset + columns, |d| d.image_sectors);
+        let work = opts.workdir.join(format!("disc{:04}.work", m.disc));
+        let member = match (&m.path, m.state) {
+            (Some(p), DiscState::Intact) => Member {
+                file: Some(File::open(p).map_err(io(p))?),
+                path: p.clone(),
+                offset,
+                columns: cols,
+                unknown: Vec::new(),
+                working: false,
+                own_fec: false,
+            },
+            (Some(p), _) => {
+                std::fs::copy(p, &work).map_err(io(&work))?;
+                Member {
+                    file: Some(rw(&work)?),
+                    path: work,
+                    offset,
+                    columns: cols,
+                    unknown: vec![(0, cols)], // until its own FEC says better
+                    working: true,
+                    own_fec: true,
+                }
+            }
+            (None, _) => {
+                let f = rw(&work)?;
+                f.set_len(size * SS).map_err(io(&work))?;
+                Member {
+                    file: Some(f),
+                    path: work,
+                    offset,
+                    columns: cols,
+                    unknown: vec![(0, cols)],
+                    working: true,
+                    own_fec: false,
+                }
+            }
+        };
+        out.push(member);
+    }
+    Ok(out)
+}
+
+fn rw(path: &Path) -> Result<File, ParityError> {
+    OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .open(path)
+        .map_err(io(path))
+}
+
+fn rebuild_members(
+    set: &ParitySet,
+    opts: &RebuildOptions,
+    members: &mut [Member],
+    progress: &dyn Progress,
+) -> Result<RebuildReport, ParityError> {
+    let n = set.data.len();
+    let p = set.parity.len();
+    let mut codec =
+        ColumnCodec::new(n, p).map_err(|e| ParityError::Fec(opts.workdir.clone(), e))?;
+    let mut report = RebuildReport::default();
+    loop {
+        report.rounds += 1;
+        let before: u64 = members.iter().map(|m| unknown_count(&m.unknown)).sum();
+        for m in members
+            .iter_mut()
+            .filter(|m| m.own_fec && !m.unknown.is_empty())
+        {
+            own_fec(m, opts.memory)?;
+        }
+        column_step(members, n, &mut codec, opts.memory)?;
+        let after: u64 = members.iter().map(|m| unknown_count(&m.unknown)).sum();
+        progress.detail(&format!(
+            "set rebuild round {}: {before} → {after} sector(s) unknown",
+            report.rounds
+        ));
+        if after == 0 || after == before {
+            break;
+        }
+    }
+    for (i, m) in members.iter().enumerate().take(n) {
+        if !m.working {
+            continue;
+        }
+        let disc = i as u32 + 1;
+        if !m.unknown.is_empty() {
+            let mut lost = SectorRanges::new();
+            for &(a, b) in &m.unknown {
+                lost.insert_range(a, b);
+            }
+            report.lost.push((disc, lost));
+            continue;
+        }
+        let rec = &set.manifest.discs[i];
+        finish_data_disc(m, rec, opts.memory)?;
+        let kept = match &opts.out_dir {
+            Some(dir) => {
+                let to = dir.join(data_image_name(set, disc));
+                move_into_place(&m.path, &to)?;
+                Some(to)
+            }
+            None => None,
+        };
+        report.rebuilt.push((disc, kept));
+    }
+    Ok(report)
+}
+
+/// The image name of a rebuilt data disc: the name of the image it replaces if one was given,
+/// else the name `create` gives data images.
+fn data_image_name(set: &ParitySet, disc: u32) -> String {
+    let given = set.data[disc as usize - 1]
+        .path
+        .as_ref()
+        .and_then(|p| p.file_name())
+        .map(|f| f.to_string_lossy().into_owned());
+    given.unwrap_or_else(|| format!("disc_{disc:04}.iso"))
+}
+
+fn move_into_place(from: &Path, to: &Path) -> Result<(), ParityError> {
+    if std::fs::rename(from, to).is_err() {
+        std::fs::copy(from, to).map_err(io(to))?;
+        let _ = std::fs::remove_file(from);
+    }
+    Ok(())
+}
+
+fn unknown_count(r: &Ranges) -> u64 {
+    r.iter().map(|(a, b)| b - a).sum()
+}
+
+/// Runs a damaged disc's own FEC over its working copy: what it rebuilds is written in place;
+/// its unknown columns become the protected sectors still failing their checksums.
+fn own_fec(m: &mut Member, memory: u64) -> Result<(), ParityError> {
+    let fec_err = |e| ParityError::Fec(m.path.clone(), e);
+    let src = FileSectorSource::open(&m.path).map_err(io(&m.path))?;
+    let located = match fec::locate(&src, None) {
+        Ok(l) => l,
+        Err(_) => return Ok(()), // its FEC region is gone: the column code alone must do
+    };
+    let scan = fec::scan(&src, &located, &|_| {}).map_err(fec_err)?;
+    let file = m
+        .file
+        .as_ref()
+        .ok_or_else(|| fec_err(FecError::Geometry("closed".into())))?;
+    let rep = fec::repair(&src, &located, &scan, memory, &mut |lba, data| {
+        file.write_all_at(data, lba * SS)
+    })
+    .map_err(fec_err)?;
+    let (off, cols) = (m.offset, m.columns);
+    m.unknown = rep
+        .unrepaired_lbas
+        .ranges()
+        .iter()
+        .map(|&(a, b)| (a.max(off), b.min(off + cols)))
+        .filter(|(a, b)| a < b)
+        .map(|(a, b)| (a - off, b - off))
+        .collect();
+    Ok(())
+}
+
+/// One sweep of the column code over every run of columns with 1..=P unknown shards.
+fn column_step(
+    members: &mut [Member],
+    n: usize,
+    codec: &mut ColumnCodec,
+    memory: u64,
+) -> Result<(), ParityError> {
+    let total = members.len();
+    let parity = total - n;
+    let mut cuts: Vec<u64> = members
+        .iter()
+        .flat_map(|m| m.unknown.iter().flat_map(|&(a, b)| [a, b]))
+        .collect();
+    cuts.sort_unstable();
+    cuts.dedup();
+    let w = fec::column::window_for_budget(n, parity, memory);
+    let mut bufs = vec![vec![0u8; (w * SS) as usize]; total];
+    let mut solved: Vec<Ranges> = vec![Vec::new(); total];
+    for seg in cuts.windows(2) {
+        let (a, b) = (seg[0], seg[1]);
+        let lost: Vec<bool> = members
+            .iter()
+            .map(|m| m.unknown.iter().any(|&(x, y)| x <= a && a < y))
+            .collect();
+        let count = lost.iter().filter(|l| **l).count();
+        if count == 0 || count > parity {
+            continue;
+        }
+        let known: Vec<bool> = lost.iter().map(|l| !l).collect();
+        let mut c = a;
+        while c < b {
+            let cols = w.min(b - c);
+            let bytes = (cols * SS) as usize;
+            for (m, buf) in members.iter().zip(bufs.iter_mut()) {
+                read_columns(m, c, &mut buf[..bytes])?;
+            }
+            {
+                let mut shards: Vec<&mut [u8]> = bufs.iter_mut().map(|b| &mut b[..bytes]).collect();
+                codec
+                    .decode(&mut shards, &known)
+                    .map_err(|e| ParityError::Fec(members[0].path.clone(), e))?;
+            }
+            for (i, m) in members.iter().enumerate().filter(|(i, _)| lost[*i]) {
+                write_columns(m, c, &bufs[i][..bytes])?;
+            }
+            c += cols;
+        }
+        for (i, s) in solved.iter_mut().enumerate() {
+            if lost[i] {
+                s.push((a, b));
+            }
+        }
+    }
+    for (m, s) in members.iter_mut().zip(solved) {
+        m.unknown = subtract(&m.unknown, &s);
+    }
+    Ok(())
+}
+
+/// Columns [c, c + len) of a member into `buf`: zeros past its columns (and for unknown ones).
+fn read_columns(m: &Member, c: u64, buf: &mut [u8]) -> Result<(), ParityError> {
+    buf.fill(0);
+    let have = m.columns.saturating_sub(c).min(buf.len() as u64 / SS);
+    if let (Some(f), true) = (&m.file, have > 0) {
+        f.read_exact_at(&mut buf[..(have * SS) as usize], (m.offset + c) * SS)
+            .map_err(io(&m.path))?;
+    }
+    Ok(())
+}
+
+fn write_columns(m: &Member, c: u64, buf: &[u8]) -> Result<(), ParityError> {
+    let have = m.columns.saturating_sub(c).min(buf.len() as u64 / SS);
+    if let (Some(f), true) = (&m.file, have > 0) {
+        f.write_all_at(&buf[..(have * SS) as usize], (m.offset + c) * SS)
+            .map_err(io(&m.path))?;
+    }
+    Ok(())
+}
+
+/// `r` without the (sorted, disjoint) ranges `minus`.
+fn subtract(r: &Ranges, minus: &Ranges) -> Ranges {
+    let mut out = Vec::new();
+    for &(mut a, b) in r {
+        for &(x, y) in minus {
+            if y <= a || x >= b {
+                continue;
+            }
+            if x > a {
+                out.push((a, x));
+            }
+            a = a.max(y);
+            if a >= b {
+                break;
+            }
+        }
+        if a < b {
+            out.push((a, b));
+        }
+    }
+    out
+}
+
+/// A data disc whose protected sectors are all known: its FEC region re-encoded with the
+/// geometry of its manifest header copy, the gap after it zeroed, sectors N−2 and N−1 from the
+/// manifest, and the whole image checked against the manifest's SHA-256.
+fn finish_data_disc(m: &Member, rec: &DataDiscRecord, memory: u64) -> Result<(), ParityError> {
+    let path = &m.path;
+    let fec_err = |e| ParityError::Fec(path.clone(), e);
+    let file = m
+        .file
+        .as_ref()
+        .ok_or_else(|| fec_err(FecError::Geometry("closed".into())))?;
+    file.set_len(rec.image_sectors * SS).map_err(io(path))?;
+    let layout = fec::layout_of_meta_sector(&rec.fec_header).map_err(fec_err)?;
+    // Everything after the protected region is made anew: zeros first (a damaged copy's
+    // alignment gaps and padding may hold garbage the encoder does not overwrite), then the FEC.
+    let zero = vec![0u8; 64 * SECTOR_SIZE];
+    let mut lba = rec.protected;
+    while lba < rec.image_sectors - 2 {
+        let k = 64.min(rec.image_sectors - 2 - lba);
+        file.write_all_at(&zero[..(k * SS) as usize], lba * SS)
+            .map_err(io(path))?;
+        lba += k;
+    }
+    fec::encode(file, &layout, memory, &|_| {}).map_err(fec_err)?;
+    file.write_all_at(&rec.sector_n2, (rec.image_sectors - 2) * SS)
+        .map_err(io(path))?;
+    file.write_all_at(&rec.sector_n1, (rec.image_sectors - 1) * SS)
+        .map_err(io(path))?;
+    file.sync_all().map_err(io(path))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 4 << 20];
+    let (mut pos, end) = (0u64, rec.image_sectors * SS);
+    while pos < end {
+        let len = ((end - pos) as usize).min(buf.len());
+        file.read_exact_at(&mut buf[..len], pos).map_err(io(path))?;
+        h.update(&buf[..len]);
+        pos += len as u64;
+    }
+    let got: [u8; 32] = h.finalize().into();
+    if got != rec.sha256 {
+        return Err(ParityError::Fec(
+            path.clone(),
+            FecError::BadHeader(format!(
+                "rebuilt data disc {} does not match the SHA-256 its parity manifest records",
+                rec.disc
+            )),
+        ));
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_subtract_and_build() {
+        assert_eq!(
+            subtract(&vec![(0, 10)], &vec![(2, 4), (6, 7)]),
+            vec![(0, 2), (4, 6), (7, 10)]
+        );
+        assert_eq!(
+            subtract(&vec![(0, 10), (20, 30)], &vec![(0, 25)]),
+            vec![(25, 30)]
+        );
+        assert_eq!(subtract(&vec![(5, 6)], &vec![]), vec![(5, 6)]);
+    }
+}
