@@ -15,6 +15,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use crate::cli::Ui;
 use bd_archive::disc::reader::{Disc, RepairSettings};
 use bd_archive::fec;
+use bd_archive::format::disc_header::DiscHeader;
 use bd_archive::optical::disc_source::DriveSectorSource;
 use bd_archive::optical::drive::Drive;
 use bd_archive::optical::mmc::Mmc;
@@ -82,24 +83,32 @@ pub fn collect_discs(
                     h.name, section.generation, section.disc
                 ));
                 let src = open_source(drive, Some((&img, &map)))?;
-                if src.map().is_complete() {
+                let readable = if src.map().is_complete() {
                     ui.say("  already read completely in an earlier pass");
+                    true
                 } else {
                     read_disc(&src, ui);
-                    check_with_fec(&src, opts.retries, ui)?;
+                    let readable = check_with_fec(&src, opts.retries, ui)?;
                     src.save_map()?;
                     ui.say(&format!("  {}", describe_reading(&src)));
-                }
+                    readable
+                };
                 drive = Arc::into_inner(src)
                     .context("internal: the disc source is still shared")?
                     .into_drive();
-                progress.record(&img, settings);
+                progress.record(&img, &h, readable, settings);
                 copies.insert(key, img);
             }
         }
-        let needed = progress.still_needed();
+        let (needed, rebuilt) = progress.still_needed();
         if needed.is_empty() {
-            ui.say("All discs of the chain are read.");
+            ui.say(&match rebuilt.is_empty() {
+                true => "All discs of the chain are read.".to_string(),
+                false => format!(
+                    "All discs needed are read: {} will be rebuilt from the parity discs.",
+                    rebuilt.join("; ")
+                ),
+            });
             let _ = drive.tray(true);
             break;
         }
@@ -119,15 +128,15 @@ pub fn collect_discs(
 }
 
 /// Scans the copy against the disc's FEC and re-reads (through the drive) the unreadable
-/// sectors of stripes the FEC cannot rebuild.
-fn check_with_fec(src: &Arc<DriveSectorSource>, retries: u32, ui: &Ui) -> Result<()> {
+/// sectors of stripes the FEC cannot rebuild; false when the damage stays beyond the FEC.
+fn check_with_fec(src: &Arc<DriveSectorSource>, retries: u32, ui: &Ui) -> Result<bool> {
     let header = bd_archive::disc::reader::find_disc_header(src.as_ref());
     let Ok(located) = fec::locate(src.as_ref(), header.map(|h| h.fec_lba)) else {
         ui.warn(&format!(
             "{}: the FEC data of this disc cannot be located; whatever was read is used as is",
             src.describe()
         ));
-        return Ok(());
+        return Ok(false);
     };
     let scan = fec::scan(src.as_ref(), &located, &|_| {})?;
     if scan.is_repairable() {
@@ -139,65 +148,120 @@ fn check_with_fec(src: &Arc<DriveSectorSource>, retries: u32, ui: &Ui) -> Result
                 scan.parity_per_stripe()
             ));
         }
-        return Ok(());
+        return Ok(true);
     }
     let retry = drive_read::fec_retry(src, retries, ui);
     if retry(&scan) {
         let again = fec::scan(src.as_ref(), &located, &|_| {})?;
         if again.is_repairable() {
             ui.say("  the retries recovered enough: the FEC can now rebuild the rest");
-            return Ok(());
+            return Ok(true);
         }
     }
     ui.warn(&format!(
-        "{}: more is lost than the FEC can rebuild; files on the lost sectors will be listed in corrupted-files.txt (another drive may read more: re-insert the disc there, the map continues)",
+        "{}: more is lost than the FEC can rebuild; files on the lost sectors will be listed in corrupted-files.txt unless the generation's parity discs rebuild it (another drive may read more: re-insert the disc there, the map continues)",
         src.describe()
     ));
-    Ok(())
+    Ok(false)
 }
 
-/// Per generation: the disc numbers read so far and, once the disc holding the generation's
-/// catalog was read, the numbers of all its discs. Filled once per disc copy, so asking what is
-/// still missing never re-opens the copies already read.
+/// Per generation: what was read so far, and what the set holds once it is known.
 #[derive(Default)]
-struct ChainProgress(BTreeMap<u32, (BTreeSet<u32>, Option<Vec<u32>>)>);
+struct GenerationProgress {
+    /// Data disc numbers read.
+    have: BTreeSet<u32>,
+    /// Data discs read whose damage is beyond their own FEC.
+    broken: BTreeSet<u32>,
+    /// All data disc numbers: from the catalog (on the last disc), or 1..=n from a parity disc.
+    all: Option<Vec<u32>>,
+    /// Parity discs read (their index p).
+    parity: BTreeSet<u32>,
+}
+
+/// Per generation: the discs read so far. Filled once per disc copy, so asking what is still
+/// missing never re-opens the copies already read.
+#[derive(Default)]
+struct ChainProgress(BTreeMap<u32, GenerationProgress>);
 
 impl ChainProgress {
-    /// Takes note of the disc (every generation section of it) in the copy at `path`.
-    fn record(&mut self, path: &Path, settings: &RepairSettings) {
+    /// Takes note of the disc (every generation section of it) in the copy at `path`; `readable`
+    /// is false when its damage is beyond its own FEC.
+    fn record(
+        &mut self,
+        path: &Path,
+        header: &DiscHeader,
+        readable: bool,
+        settings: &RepairSettings,
+    ) {
+        if let Some(p) = header.parity() {
+            // A parity disc (FORMAT.md §10) names n: the set's data discs are 1..=n.
+            let g = self.0.entry(p.generation).or_default();
+            g.parity.insert(p.index);
+            g.all.get_or_insert_with(|| (1..=p.data_discs).collect());
+            return;
+        }
         let Ok(discs) = Disc::open_all(path, settings) else {
             return;
         };
         for d in discs {
-            let (have, all) = self.0.entry(d.generation()).or_default();
-            have.insert(d.number());
+            let g = self.0.entry(d.generation()).or_default();
+            g.have.insert(d.number());
+            if !readable {
+                g.broken.insert(d.number());
+            }
             if let Some(c) = &d.catalog {
-                *all = Some(c.discs.iter().map(|r| r.disc).collect());
+                g.all = Some(c.discs.iter().map(|r| r.disc).collect());
             }
         }
     }
 
-    /// What is still missing, as readable phrases (empty: the chain is complete).
-    fn still_needed(&self) -> Vec<String> {
+    /// What is still missing, as readable phrases (empty: the chain is complete, or what lacks
+    /// can be rebuilt from the parity discs read), and what the parity discs will rebuild.
+    fn still_needed(&self) -> (Vec<String>, Vec<String>) {
         let newest = self.0.keys().next_back().copied().unwrap_or(0);
         let mut needed = Vec::new();
+        let mut rebuilt = Vec::new();
         for g in 1..=newest {
-            match self.0.get(&g) {
-                None => needed.push(format!("generation {g} (no disc read yet)")),
-                Some((have, Some(all))) => {
-                    let missing: Vec<u32> =
-                        all.iter().copied().filter(|n| !have.contains(n)).collect();
-                    if !missing.is_empty() {
-                        needed.push(format!("generation {g} disc(s) {}", join(&missing)));
-                    }
-                }
-                Some((have, None)) => needed.push(format!(
+            let Some(p) = self.0.get(&g) else {
+                needed.push(format!("generation {g} (no disc read yet)"));
+                continue;
+            };
+            let Some(all) = &p.all else {
+                needed.push(format!(
                     "generation {g}: its last disc (which holds the catalog) — read so far: disc(s) {}",
-                    join(&have.iter().copied().collect::<Vec<_>>())
-                )),
+                    join(&p.have.iter().copied().collect::<Vec<_>>())
+                ));
+                continue;
+            };
+            let missing: Vec<u32> = all
+                .iter()
+                .copied()
+                .filter(|n| !p.have.contains(n))
+                .collect();
+            let lost = missing.len() + p.broken.len();
+            if lost == 0 {
+                continue;
             }
+            if lost <= p.parity.len() {
+                let mut discs: Vec<u32> = missing.iter().chain(&p.broken).copied().collect();
+                discs.sort_unstable();
+                rebuilt.push(format!("generation {g} disc(s) {}", join(&discs)));
+                continue;
+            }
+            let mut want = Vec::new();
+            if !missing.is_empty() {
+                want.push(format!("disc(s) {}", join(&missing)));
+            }
+            if !p.broken.is_empty() || !p.parity.is_empty() {
+                want.push(format!(
+                    "its parity discs, if it has any ({} read; disc(s) {} beyond their own FEC)",
+                    p.parity.len(),
+                    join(&p.broken.iter().copied().collect::<Vec<_>>())
+                ));
+            }
+            needed.push(format!("generation {g} {}", want.join(" or ")));
         }
-        needed
+        (needed, rebuilt)
     }
 }
 
