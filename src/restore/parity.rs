@@ -236,6 +236,8 @@ pub struct RebuildReport {
     pub rebuilt: Vec<(u32, Option<PathBuf>)>,
     /// Data discs that could not be rebuilt, with their protected LBAs still unknown (sorted).
     pub lost: Vec<(u32, Vec<u64>)>,
+    /// Of those, the ones kept as partial images ([`rebuild_keeping_partial`]), with their path.
+    pub partial: Vec<(u32, PathBuf)>,
     /// Rounds of (own FEC, column code) run.
     pub rounds: u32,
 }
@@ -267,9 +269,30 @@ pub fn rebuild(
     opts: &RebuildOptions,
     progress: &dyn Progress,
 ) -> Result<RebuildReport, ParityError> {
+    rebuild_inner(set, opts, false, progress)
+}
+
+/// Like [`rebuild`]; a data disc that cannot be rebuilt whole is still written to `opts.out_dir`
+/// as a partial image: everything the two codes recovered, its header copies (sectors N−2 and
+/// N−1) from the manifest, the rest zeros (missing disc) or as read (broken disc). Not to burn:
+/// for extract, which checks every chunk and file it reads from it.
+pub fn rebuild_keeping_partial(
+    set: &ParitySet,
+    opts: &RebuildOptions,
+    progress: &dyn Progress,
+) -> Result<RebuildReport, ParityError> {
+    rebuild_inner(set, opts, true, progress)
+}
+
+fn rebuild_inner(
+    set: &ParitySet,
+    opts: &RebuildOptions,
+    keep_partial: bool,
+    progress: &dyn Progress,
+) -> Result<RebuildReport, ParityError> {
     std::fs::create_dir_all(&opts.workdir).map_err(io(&opts.workdir))?;
     let mut members = open_members(set, opts)?;
-    let result = rebuild_members(set, opts, &mut members, progress);
+    let result = rebuild_members(set, opts, keep_partial, &mut members, progress);
     for m in &members {
         if m.working {
             let _ = std::fs::remove_file(&m.path);
@@ -347,6 +370,7 @@ fn rw(path: &Path) -> Result<File, ParityError> {
 fn rebuild_members(
     set: &ParitySet,
     opts: &RebuildOptions,
+    keep_partial: bool,
     members: &mut [Member],
     progress: &dyn Progress,
 ) -> Result<RebuildReport, ParityError> {
@@ -381,6 +405,11 @@ fn rebuild_members(
         let disc = i as u32 + 1;
         if !m.unknown.is_empty() {
             report.lost.push((disc, expand(&m.unknown)));
+            if let (true, Some(dir)) = (keep_partial, &opts.out_dir) {
+                let to = dir.join(data_image_name(set, disc));
+                keep_partial_image(m, &set.manifest.discs[i], &to)?;
+                report.partial.push((disc, to));
+            }
             continue;
         }
         let rec = &set.manifest.discs[i];
@@ -396,6 +425,18 @@ fn rebuild_members(
         report.rebuilt.push((disc, kept));
     }
     Ok(report)
+}
+
+/// A data disc's working copy moved to `to` as it is, with the header copies of the manifest.
+fn keep_partial_image(m: &Member, rec: &DataDiscRecord, to: &Path) -> Result<(), ParityError> {
+    if let (Some(f), Some(n2)) = (&m.file, rec.image_sectors.checked_sub(2)) {
+        f.set_len(rec.image_sectors * SS).map_err(io(&m.path))?;
+        f.write_all_at(&rec.sector_n2, n2 * SS)
+            .map_err(io(&m.path))?;
+        f.write_all_at(&rec.sector_n1, (n2 + 1) * SS)
+            .map_err(io(&m.path))?;
+    }
+    move_into_place(&m.path, to)
 }
 
 /// The image name of a rebuilt data disc: the name of the image it replaces if one was given,

@@ -12,11 +12,14 @@
 //!         none missing or broken → nothing to do (the parity discs are not read)
 //!         else: the parity discs checked the same way; rebuild(set) into WORKDIR/rebuilt/genG
 //!               (working copies in WORKDIR, bounded by --memory; each rebuilt image checked
-//!               against the manifest's SHA-256); a rebuilt image replaces the source it stands for
+//!               against the manifest's SHA-256); a rebuilt image replaces the source it stands
+//!               for, and so does a partial one of a disc that cannot be rebuilt whole
 //!         the last data disc still lost → the catalog copy of a parity disc stands in for it
 //! ```
-//! A data disc that cannot be rebuilt is read as given (its own FEC does what it can), and the
-//! files stored where nothing is known are listed as not bit-exact, as without parity discs.
+//! A data disc that cannot be rebuilt whole (more discs lost in some columns than P) is read
+//! as far as both codes recovered it — a partial image in place of the disc given, every chunk
+//! and file read from it checked as usual — and the files stored where nothing is known are
+//! listed as not bit-exact.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -25,7 +28,7 @@ use crate::disc::reader::{expand_sources, find_disc_header, Disc};
 use crate::fec;
 use crate::format::catalog::Catalog;
 use crate::restore::parity::{
-    find_parity_sets, rebuild, DiscState, ParitySet, RebuildOptions, RebuildReport,
+    find_parity_sets, rebuild_keeping_partial, DiscState, ParitySet, RebuildOptions, RebuildReport,
 };
 use crate::restore::ExtractError;
 use crate::sector::FileSectorSource;
@@ -160,7 +163,7 @@ fn rebuild_set(
         out_dir: Some(rebuilt_dir),
         memory,
     };
-    let report = rebuild(set, &opts, progress);
+    let report = rebuild_keeping_partial(set, &opts, progress);
     let _ = std::fs::remove_dir_all(&opts.workdir);
     let report = match report {
         Ok(r) => r,
@@ -186,6 +189,13 @@ fn rebuild_set(
         progress.step(&format!(
             "{who}: disc {disc} rebuilt from the parity discs, bit-identical to the original"
         ));
+    }
+    for (disc, path) in &report.partial {
+        // What both codes recovered of a disc they cannot rebuild whole: read instead of the
+        // disc as given (every chunk and file read from it is checked as usual).
+        let given = set.data[*disc as usize - 1].path.as_ref();
+        out.paths.retain(|p| Some(p) != given);
+        out.paths.push(path.clone());
     }
     for (disc, lbas) in &report.lost {
         if !lbas.is_empty() {
