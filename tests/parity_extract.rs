@@ -309,3 +309,47 @@ fn extract_from_a_drive_rebuilds_a_lost_disc_from_the_parity_disc() {
         text(&o)
     );
 }
+
+/// `verify -D` of a parity disc checks it as the ordinary disc it is (its own FEC); a set read
+/// disc by disc through drives (`--map` keeps each copy) is then verified and restored as a set.
+#[test]
+fn verify_from_a_drive_checks_a_parity_disc_and_the_copies_form_a_set() {
+    let (t, src, _out, data, parity) = parity_set(1);
+    let copies = t.path().join("copies");
+    fs::create_dir_all(&copies).unwrap();
+    let discs: Vec<(&str, &PathBuf)> = vec![("p1", &parity[0]), ("d1", &data[0])]
+        .into_iter()
+        .chain(data[2..].iter().map(|d| ("dn", d)))
+        .collect();
+    for (i, (label, img)) in discs.iter().enumerate() {
+        let dir = t.path().join(format!("drive{i}"));
+        fs::create_dir_all(&dir).unwrap();
+        let mut m = medium(&dir, label, img);
+        if *label == "p1" {
+            // A scratch its own FEC repairs.
+            m["unreadable"] = json!([[1000, 1300]]);
+        }
+        let dev = sim_drive(&dir, vec![m]);
+        let map = copies.join(format!("c{i}.map"));
+        let o = bd(&["verify", "-D", &dev, "--map", map.to_str().unwrap()]);
+        expect_code(&o, if *label == "p1" { 1 } else { 0 });
+        if *label == "p1" {
+            assert!(stdout(&o).contains("parity disc"), "{}", stdout(&o));
+        }
+    }
+    let o = bd(&["verify", copies.to_str().unwrap()]);
+    expect_code(&o, 1);
+    assert!(
+        stdout(&o).contains("disc 2 missing — rebuildable from the parity discs"),
+        "{}",
+        stdout(&o)
+    );
+    let x = t.path().join("x");
+    let o = bd(&[
+        "extract",
+        "-o",
+        x.to_str().unwrap(),
+        copies.to_str().unwrap(),
+    ]);
+    assert_rebuilt_and_exact(&o, &src, &x);
+}

@@ -379,6 +379,7 @@ fn rebuild_members(
     let mut codec =
         ColumnCodec::new(n, p).map_err(|e| ParityError::Fec(opts.workdir.clone(), e))?;
     let mut report = RebuildReport::default();
+    pin_column_zero(set, members, &mut codec)?;
     loop {
         report.rounds += 1;
         let before: u64 = members.iter().map(|m| unknown_count(&m.unknown)).sum();
@@ -387,6 +388,7 @@ fn rebuild_members(
             .filter(|m| m.own_fec && !m.unknown.is_empty())
         {
             own_fec(m, opts.memory)?;
+            m.unknown = subtract(&m.unknown, &vec![(0, 1)]);
         }
         column_step(members, n, &mut codec, opts.memory)?;
         let after: u64 = members.iter().map(|m| unknown_count(&m.unknown)).sum();
@@ -425,6 +427,45 @@ fn rebuild_members(
         report.rebuilt.push((disc, kept));
     }
     Ok(report)
+}
+
+/// Writes column 0 into every working copy and marks it known. It is known without reading it:
+/// a data disc's LBA 0 is its disc header, identical to the copy at N−2 the manifest holds, and
+/// a parity disc's column 0 is the column code over those headers. It must not be trusted from a
+/// damaged copy: with P = 1 and an even n, the parity of the headers (each a record ending in its
+/// CRC32C) is itself a CRC32C codeword, so its sector checksum is that of a zero sector and a
+/// zeroed (unread) copy of it passes as intact — the own FEC would then repair its stripe wrongly.
+fn pin_column_zero(
+    set: &ParitySet,
+    members: &mut [Member],
+    codec: &mut ColumnCodec,
+) -> Result<(), ParityError> {
+    let n = set.data.len();
+    let mut column: Vec<Vec<u8>> = set
+        .manifest
+        .discs
+        .iter()
+        .map(|d| d.sector_n2.to_vec())
+        .collect();
+    column.resize(members.len(), vec![0u8; SECTOR_SIZE]);
+    if column.iter().any(|c| c.len() != SECTOR_SIZE) {
+        return Ok(()); // a manifest that does not hold whole sectors: nothing to pin
+    }
+    {
+        let (data, parity) = column.split_at_mut(n);
+        let originals: Vec<&[u8]> = data.iter().map(|c| &c[..]).collect();
+        let mut outs: Vec<&mut [u8]> = parity.iter_mut().map(|c| &mut c[..]).collect();
+        codec
+            .encode(&originals, &mut outs)
+            .map_err(|e| ParityError::Fec(members[0].path.clone(), e))?;
+    }
+    for (m, c) in members.iter_mut().zip(&column) {
+        if m.working && m.columns > 0 {
+            write_columns(m, 0, c)?;
+            m.unknown = subtract(&m.unknown, &vec![(0, 1)]);
+        }
+    }
+    Ok(())
 }
 
 /// A data disc's working copy moved to `to` as it is, with the header copies of the manifest.
