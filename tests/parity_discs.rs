@@ -257,3 +257,83 @@ fn one_disc_more_missing_than_parity_names_exactly_the_lost_files() {
     assert!(!want.is_empty());
     assert_eq!(lost, want, "verify's lost files differ from extract's");
 }
+
+/// Killed while the parity disc is being computed (its `.partial` exists): `--resume` keeps every
+/// data image as it is and writes the parity disc, and the set then rebuilds a missing disc.
+#[test]
+fn create_killed_during_the_parity_disc_resumes() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    for i in 0..9u64 {
+        write(&src.join(format!("f{i}.bin")), &noise(8 << 20, 100 + i));
+    }
+    let out = t.path().join("out");
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "create".to_string(),
+            "-s".into(),
+            src.display().to_string(),
+            "-o".into(),
+            out.display().to_string(),
+            "-n".into(),
+            "par".into(),
+            "-b".into(),
+            "32M".into(),
+            "-c".into(),
+            "none".into(),
+            "--parity-discs".into(),
+            "1".into(),
+            "-y".into(),
+            "-q".into(),
+        ];
+        a.extend(extra.iter().map(|s| s.to_string()));
+        a
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bd-archive"))
+        .args(args(&[]))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let partial = out.join("images/.par-gen0001-parity0001.iso.partial");
+    let start = Instant::now();
+    let mut killed = false;
+    while start.elapsed() < Duration::from_secs(120) {
+        if partial.exists() {
+            let _ = child.kill();
+            killed = true;
+            break;
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = child.wait();
+    assert!(
+        killed,
+        "create finished before the parity disc could be interrupted"
+    );
+    assert!(!out.join("images/par-gen0001-parity0001.iso").exists());
+    let data = images(&out);
+    let before: Vec<Vec<u8>> = data.iter().map(|p| fs::read(p).unwrap()).collect();
+    let a = args(&["--resume"]);
+    let a: Vec<&str> = a.iter().map(String::as_str).collect();
+    expect_code(&bd(&a), 0);
+    for (p, b) in data.iter().zip(&before) {
+        assert!(
+            fs::read(p).unwrap() == *b,
+            "{} changed on resume",
+            p.display()
+        );
+    }
+    assert!(out.join("par-gen1.catalog").is_file());
+    let all = images(&out);
+    assert_eq!(all.len(), data.len() + 1);
+    let keep: Vec<&PathBuf> = all.iter().skip(1).collect();
+    let set = set_of(&t, "resumed", &keep);
+    repair_set(&t, &set, 1, &[&all[0]]);
+}

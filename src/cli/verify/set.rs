@@ -99,7 +99,12 @@ fn verify_set(
         out_dir: repair_dir.map(Path::to_path_buf),
         memory,
     };
+    let started = std::time::Instant::now();
     let report = rebuild(set, &opts, ui);
+    ui.detail(&format!(
+        "{who}: set rebuild took {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
     let _ = std::fs::remove_dir_all(&work);
     let report = report.map_err(|e| anyhow!("{who}: rebuilding from the parity discs: {e}"))?;
     for (d, kept) in &report.rebuilt {
