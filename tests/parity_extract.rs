@@ -353,3 +353,49 @@ fn verify_from_a_drive_checks_a_parity_disc_and_the_copies_form_a_set() {
     ]);
     assert_rebuilt_and_exact(&o, &src, &x);
 }
+
+/// A disc scratched far beyond its own FEC in the drive (a third of it unreadable) and the parity
+/// disc after it: extract -D asks for the parity disc, then restores bit-exact.
+#[test]
+fn extract_from_a_drive_rebuilds_a_disc_scratched_beyond_its_fec() {
+    let (t, src, _out, data, parity) = parity_set(1);
+    let dir = t.path().join("sim");
+    fs::create_dir_all(&dir).unwrap();
+    let mut media: Vec<Value> = Vec::new();
+    for (i, img) in data.iter().enumerate().rev() {
+        let mut m = medium(&dir, &format!("d{}", i + 1), img);
+        if i == 1 {
+            let sectors = fs::metadata(img).unwrap().len() / 2048;
+            m["unreadable"] = json!([[sectors / 3, 2 * sectors / 3]]);
+        }
+        media.push(m);
+    }
+    media.push(medium(&dir, "p1", &parity[0]));
+    let dev = sim_drive(&dir, media);
+    let x = t.path().join("x");
+    let o = bd(&[
+        "extract",
+        "-D",
+        &dev,
+        "--retries",
+        "1",
+        "-o",
+        x.to_str().unwrap(),
+    ]);
+    let all = text(&o);
+    expect_code(&o, 0);
+    assert_same_tree(&src, &x);
+    assert!(
+        all.contains("generation 1: 1 more parity disc(s) if the set has them (0 read; disc(s) 2 damaged beyond their own FEC)"),
+        "{all}"
+    );
+    assert!(all.contains("generation 1 parity disc 1"), "{all}");
+    assert!(
+        all.contains("generation 1 disc(s) 2 will be rebuilt from the parity discs"),
+        "{all}"
+    );
+    assert!(
+        all.contains("disc 2 rebuilt from the parity discs"),
+        "{all}"
+    );
+}

@@ -71,16 +71,22 @@ pub fn collect_discs(
                     // An unattended drive gave us a disc we already have: nothing more will come.
                     break;
                 }
+                // A parity disc is disc n + p of its set: named as such.
+                let (kind, number) = match h.parity() {
+                    Some(p) => ("parity", p.index),
+                    None => ("disc", section.disc),
+                };
                 let stem = format!(
-                    "{}-gen{}-disc{:04}",
+                    "{}-gen{}-{kind}{number:04}",
                     sanitize(&h.name),
                     section.generation,
-                    section.disc
                 );
                 let (img, map) = (dir.join(format!("{stem}.iso")), dir.join(format!("{stem}.map")));
                 ui.say(&format!(
-                    "{name}: '{}' generation {} disc {}",
-                    h.name, section.generation, section.disc
+                    "{name}: '{}' generation {} {} {number}",
+                    h.name,
+                    section.generation,
+                    if kind == "parity" { "parity disc" } else { "disc" }
                 ));
                 let src = open_source(drive, Some((&img, &map)))?;
                 let readable = if src.map().is_complete() {
@@ -248,18 +254,29 @@ impl ChainProgress {
                 rebuilt.push(format!("generation {g} disc(s) {}", join(&discs)));
                 continue;
             }
-            let mut want = Vec::new();
-            if !missing.is_empty() {
-                want.push(format!("disc(s) {}", join(&missing)));
-            }
-            if !p.broken.is_empty() || !p.parity.is_empty() {
-                want.push(format!(
-                    "its parity discs, if it has any ({} read; disc(s) {} beyond their own FEC)",
-                    p.parity.len(),
+            // A parity disc is asked for only once the set is known to need one (a disc broken
+            // beyond its FEC, or parity discs already read): a set without them cannot say so.
+            let more = lost - p.parity.len();
+            let parity_too = !p.broken.is_empty() || !p.parity.is_empty();
+            let why = match p.broken.is_empty() {
+                true => String::new(),
+                false => format!(
+                    "; disc(s) {} damaged beyond their own FEC",
                     join(&p.broken.iter().copied().collect::<Vec<_>>())
-                ));
-            }
-            needed.push(format!("generation {g} {}", want.join(" or ")));
+                ),
+            };
+            needed.push(match (missing.is_empty(), parity_too) {
+                (false, false) => format!("generation {g} disc(s) {}", join(&missing)),
+                (false, true) => format!(
+                    "generation {g} disc(s) {}, or {more} more parity disc(s) if the set has them ({} read{why})",
+                    join(&missing),
+                    p.parity.len()
+                ),
+                (true, _) => format!(
+                    "generation {g}: {more} more parity disc(s) if the set has them ({} read{why})",
+                    p.parity.len()
+                ),
+            });
         }
         (needed, rebuilt)
     }
