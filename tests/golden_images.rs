@@ -87,35 +87,6 @@ fn golden_images_verify_and_restore_bit_exact() {
     check_tree(&out, 1);
 }
 
-/// A disc of format version 1 (the golden generation 1 of before version 2, kept as
-/// v1-gen1.iso.zst with its tree list) still verifies and restores bit-exact: version-2 readers
-/// read version-1 discs (FORMAT.md §8).
-#[test]
-fn format_version_1_disc_still_verifies_and_restores() {
-    let t = tmp();
-    let packed = fs::read(fixture("v1-gen1.iso.zst")).expect("v1 golden image");
-    let img = t.path().join("v1.iso");
-    fs::write(&img, zstd::decode_all(&packed[..]).unwrap()).unwrap();
-    assert_eq!(
-        &fs::read(&img).unwrap()[8..12],
-        &[1, 0, 1, 0],
-        "a version-1 disc"
-    );
-    expect_code(&bd(&["verify", "-q", img.to_str().unwrap()]), 0);
-    let out = t.path().join("x");
-    expect_code(&extract(&out, &[], &[&img]), 0);
-    let list = fs::read_to_string(fixture("v1-gen1.sha256")).unwrap();
-    for line in list.lines() {
-        let (hash, path) = line.split_once("  ").unwrap();
-        let data = fs::read(out.join(path.trim_start_matches("./"))).unwrap();
-        let got: String = Sha256::digest(&data)
-            .iter()
-            .map(|b| format!("{b:02x}"))
-            .collect();
-        assert_eq!(got, hash, "{path}");
-    }
-}
-
 /// Overwrites sector `lba` of the image with garbage (detectably bad: its CRC no longer matches,
 /// even where the sector was all zeros).
 fn zero(img: &mut [u8], lba: u64) {

@@ -104,6 +104,9 @@ pub struct DiscSetConfig {
     /// filesystem, README, FORMAT.md, manifest and catalog copy beside the column parity); 0
     /// without parity discs.
     pub parity_reserve_sectors: u64,
+    /// The earlier generations' disc map the catalog carries (FORMAT §6.1; empty for a full
+    /// archive): [`crate::format::catalog::DiscMap::carried_from`] the base catalog.
+    pub disc_map: Vec<crate::format::catalog::DiscSpan>,
 }
 
 /// The protected contents of an unburned image that `--pack-with` puts onto the first disc:
@@ -689,6 +692,7 @@ impl DiscSetWriter {
             parts,
             chunks: self.chunks.clone(),
             entries: Vec::new(),
+            disc_map: self.cfg.disc_map.clone(),
         }
     }
 
@@ -969,6 +973,7 @@ mod index_view_tests {
                 header_offset: 9,
                 content_offset: 10,
             },
+            stamp: Default::default(),
         }
     }
 

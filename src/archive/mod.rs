@@ -329,6 +329,11 @@ pub fn create(
         } else {
             0
         },
+        disc_map: plan
+            .base
+            .as_ref()
+            .map(crate::format::catalog::DiscMap::carried_from)
+            .unwrap_or_default(),
     };
     build::remove_partials(&images_dir);
     let done = match &resume_state {

@@ -15,6 +15,7 @@ use std::io::{BufRead, IsTerminal, Write};
 use crate::cli::Ui;
 use bd_archive::disc::reader::{Disc, RepairSettings};
 use bd_archive::fec;
+use bd_archive::format::catalog::DiscMap;
 use bd_archive::format::disc_header::DiscHeader;
 use bd_archive::optical::disc_source::DriveSectorSource;
 use bd_archive::optical::drive::Drive;
@@ -217,6 +218,14 @@ impl ChainProgress {
             }
             if let Some(c) = &d.catalog {
                 g.all = Some(c.discs.iter().map(|r| r.disc).collect());
+                // Its disc map names the discs of earlier generations not read yet.
+                let (map, _) = DiscMap::checked(&c.disc_map, d.generation());
+                for e in 1..d.generation() {
+                    let earlier = self.0.entry(e).or_default();
+                    if earlier.all.is_none() && map.has(e) {
+                        earlier.all = Some(map.discs(e));
+                    }
+                }
             }
         }
     }

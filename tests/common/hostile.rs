@@ -111,8 +111,7 @@ pub fn build(work: &Path, items: &[Item], mut recipe: Recipe) -> Vec<PathBuf> {
                 },
                 link_target: it.target.clone(),
                 rdev: 0,
-                dev: 0,
-                ino: 0,
+                stamp: Default::default(),
             }
         })
         .collect();
@@ -157,6 +156,7 @@ pub fn build(work: &Path, items: &[Item], mut recipe: Recipe) -> Vec<PathBuf> {
         carry_in: None,
         binary: None,
         parity_reserve_sectors: 0,
+        disc_map: Vec::new(),
     };
     let mut writer = DiscSetWriter::new(cfg).unwrap();
     writer.reserve_entries(entries.len());
