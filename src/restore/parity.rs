@@ -37,6 +37,7 @@ use crate::format::parity_manifest::{DataDiscRecord, ParityManifest};
 use crate::format::records::{self, decode_record};
 use crate::sector::{FileSectorSource, SectorSource, SECTOR_SIZE};
 use crate::util::progress::Progress;
+use crate::util::sector_ranges::SectorRanges;
 
 const SS: u64 = SECTOR_SIZE as u64;
 
@@ -234,8 +235,9 @@ pub struct RebuildOptions {
 pub struct RebuildReport {
     /// Data discs rebuilt bit-identical (SHA-256 of the manifest), with where they were written.
     pub rebuilt: Vec<(u32, Option<PathBuf>)>,
-    /// Data discs that could not be rebuilt, with their protected LBAs still unknown (sorted).
-    pub lost: Vec<(u32, Vec<u64>)>,
+    /// Data discs that could not be rebuilt, with their protected LBAs still unknown (as ranges:
+    /// a whole missing BD-100 is 16 bytes, not 8 per sector).
+    pub lost: Vec<(u32, SectorRanges)>,
     /// Of those, the ones kept as partial images ([`rebuild_keeping_partial`]), with their path.
     pub partial: Vec<(u32, PathBuf)>,
     /// Rounds of (own FEC, column code) run.
@@ -406,7 +408,11 @@ fn rebuild_members(
         }
         let disc = i as u32 + 1;
         if !m.unknown.is_empty() {
-            report.lost.push((disc, expand(&m.unknown)));
+            let mut lbas = SectorRanges::new();
+            for &(a, b) in &m.unknown {
+                lbas.insert_range(a, b); // a data disc's column c is its LBA c
+            }
+            report.lost.push((disc, lbas));
             if let (true, Some(dir)) = (keep_partial, &opts.out_dir) {
                 let to = dir.join(data_image_name(set, disc));
                 keep_partial_image(m, &set.manifest.discs[i], &to)?;
@@ -503,11 +509,13 @@ fn unknown_count(r: &Ranges) -> u64 {
     r.iter().map(|(a, b)| b - a).sum()
 }
 
+#[cfg(test)]
 fn expand(r: &Ranges) -> Vec<u64> {
     r.iter().flat_map(|&(a, b)| a..b).collect()
 }
 
 /// Sorted LBAs → ranges.
+#[cfg(test)]
 fn ranges_of(lbas: impl Iterator<Item = u64>) -> Ranges {
     let mut out: Ranges = Vec::new();
     for l in lbas {
@@ -538,12 +546,16 @@ fn own_fec(m: &mut Member, memory: u64) -> Result<(), ParityError> {
     })
     .map_err(fec_err)?;
     let (off, cols) = (m.offset, m.columns);
-    m.unknown = ranges_of(
-        rep.unrepaired_lbas
-            .iter()
-            .filter(|&&l| l >= off && l < off + cols)
-            .map(|l| l - off),
-    );
+    // The unrepaired LBAs are ranges (SectorRanges): clipped to this disc's columns as ranges.
+    m.unknown = rep
+        .unrepaired_lbas
+        .ranges()
+        .iter()
+        .filter_map(|&(a, b)| {
+            let (a, b) = (a.max(off), b.min(off + cols));
+            (a < b).then(|| (a - off, b - off))
+        })
+        .collect();
     Ok(())
 }
 

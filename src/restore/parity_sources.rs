@@ -175,7 +175,7 @@ fn rebuild_set(
             ));
             let lost = set.data.iter().filter(|m| m.state >= DiscState::Broken);
             RebuildReport {
-                lost: lost.map(|m| (m.disc, Vec::new())).collect(),
+                lost: lost.map(|m| (m.disc, Default::default())).collect(),
                 ..Default::default()
             }
         }

@@ -1,0 +1,190 @@
+//! `extract` from a drive: discs are inserted one at a time, in any order; each is read into a
+//! rescue copy in the work directory (with a ddrescue mapfile, so a re-inserted disc — or the
+//! same disc in another drive — only has its missing sectors read), checked against its FEC
+//! (retrying only what the FEC cannot rebuild), and the user is told which discs are still needed.
+//! The restore then runs over the copies exactly as over image files.
+//!
+//! - `chain_progress`: which discs were read and which are still needed;
+//! - `next_disc`: the eject and the prompt for the next disc.
+
+mod chain_progress;
+mod next_disc;
+
+use std::collections::{BTreeMap, HashSet};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use anyhow::{bail, Context, Result};
+
+use crate::cli::{explain, Ui};
+use bd_archive::disc::reader::RepairSettings;
+use bd_archive::fec;
+use bd_archive::optical::disc_source::DriveSectorSource;
+use bd_archive::optical::drive::Drive;
+use bd_archive::optical::mmc::Mmc;
+use bd_archive::restore::drive::{
+    self as drive_read, describe_reading, identify, open_source, read_disc, wait_for_disc,
+    DriveReadOptions,
+};
+use bd_archive::sector::SectorSource;
+use chain_progress::ChainProgress;
+use next_disc::{next_disc, NextDisc};
+
+/// Identity of a disc: chain id, generation, disc number.
+type DiscKey = ([u8; 16], u32, u32);
+
+/// Reads discs from the drive until the chain is complete or the user says so; returns the
+/// rescue copies (image files under `workdir/discs`).
+pub fn collect_discs(
+    opts: &DriveReadOptions,
+    workdir: &Path,
+    settings: &RepairSettings,
+    ui: &Ui,
+) -> Result<Vec<PathBuf>> {
+    let dir = workdir.join("discs");
+    std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
+    let mut drive = drive_read::open_drive(opts).map_err(explain::drive_read)?;
+    let name = drive.name();
+    if !wait_for_disc(drive.as_mut()).map_err(explain::drive_read)? {
+        bail!("{name}: no disc in the drive; insert a disc of the archive (any one, in any order) and run extract again");
+    }
+    ui.say(&format!(
+        "Reading discs from {name}: insert them in any order; each is copied to {} and checked.",
+        dir.display()
+    ));
+    let mut copies: BTreeMap<DiscKey, PathBuf> = BTreeMap::new();
+    let mut progress = ChainProgress::default();
+    let mut chain: Option<[u8; 16]> = None;
+    let mut seen_this_run: HashSet<DiscKey> = HashSet::new();
+    loop {
+        explain::apply_read_speed(drive.as_mut(), opts, ui);
+        let (header, d) = identify(drive).map_err(explain::drive_read)?;
+        drive = d;
+        match header {
+            None => ui.warn(&format!(
+                "{name}: this disc has no bd-archive disc header (not ours, or LBA 0 and its copy are both unreadable); skipped"
+            )),
+            Some(h) if chain.is_some_and(|c| c != h.chain_id) => ui.warn(&format!(
+                "{name}: this disc belongs to chain '{}', not to the chain being restored; skipped",
+                h.name
+            )),
+            Some(h) => {
+                let section = h.sections.first().context("disc header without sections")?;
+                let key = (h.chain_id, section.generation, section.disc);
+                chain = Some(h.chain_id);
+                if !seen_this_run.insert(key) && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+                    // An unattended drive gave us a disc we already have: nothing more will come.
+                    break;
+                }
+                // A parity disc is disc n + p of its set: named as such.
+                let (kind, number) = match h.parity() {
+                    Some(p) => ("parity", p.index),
+                    None => ("disc", section.disc),
+                };
+                let stem = format!(
+                    "{}-gen{}-{kind}{number:04}",
+                    sanitize(&h.name),
+                    section.generation,
+                );
+                let (img, map) = (dir.join(format!("{stem}.iso")), dir.join(format!("{stem}.map")));
+                ui.say(&format!(
+                    "{name}: '{}' generation {} {} {number}",
+                    h.name,
+                    section.generation,
+                    if kind == "parity" { "parity disc" } else { "disc" }
+                ));
+                let src = open_source(drive, Some((&img, &map))).map_err(explain::drive_read)?;
+                let readable = if src.map().is_complete() {
+                    ui.say("  already read completely in an earlier pass");
+                    true
+                } else {
+                    read_disc(&src, ui);
+                    let readable = check_with_fec(&src, opts.retries, ui)?;
+                    src.save_map()?;
+                    ui.say(&format!("  {}", describe_reading(&src)));
+                    readable
+                };
+                drive = Arc::into_inner(src)
+                    .context("internal: the disc source is still shared")?
+                    .into_drive();
+                progress.record(&img, &h, readable, settings);
+                copies.insert(key, img);
+            }
+        }
+        let (needed, rebuilt) = progress.still_needed();
+        if needed.is_empty() {
+            ui.say(&match rebuilt.is_empty() {
+                true => "All discs of the chain are read.".to_string(),
+                false => format!(
+                    "All discs needed are read: {} will be rebuilt from the parity discs.",
+                    rebuilt.join("; ")
+                ),
+            });
+            let _ = drive.tray(true);
+            break;
+        }
+        if next_disc(
+            drive.as_mut(),
+            &format!("Still needed: {}", needed.join("; ")),
+            ui,
+        )? == NextDisc::Finish
+        {
+            break;
+        }
+    }
+    if copies.is_empty() {
+        bail!("{name}: no disc of a bd-archive chain was read");
+    }
+    Ok(copies.into_values().collect())
+}
+
+/// Scans the copy against the disc's FEC and re-reads (through the drive) the unreadable
+/// sectors of stripes the FEC cannot rebuild; false when the damage stays beyond the FEC.
+fn check_with_fec(src: &Arc<DriveSectorSource>, retries: u32, ui: &Ui) -> Result<bool> {
+    let header = bd_archive::disc::reader::find_disc_header(src.as_ref());
+    let Ok(located) = fec::locate(src.as_ref(), header.map(|h| h.fec_lba)) else {
+        ui.warn(&format!(
+            "{}: the FEC data of this disc cannot be located; whatever was read is used as is",
+            src.describe()
+        ));
+        return Ok(false);
+    };
+    let scan = fec::scan(src.as_ref(), &located, &|_| {})?;
+    if scan.is_repairable() {
+        if !scan.is_clean() {
+            ui.say(&format!(
+                "  damaged: {} data sector(s) lost, all rebuildable from the FEC (worst stripe {} of {})",
+                scan.lost_data_sectors(),
+                scan.max_stripe_loss(),
+                scan.parity_per_stripe()
+            ));
+        }
+        return Ok(true);
+    }
+    let retry = drive_read::fec_retry(src, retries, ui);
+    if retry(&scan) {
+        let again = fec::scan(src.as_ref(), &located, &|_| {})?;
+        if again.is_repairable() {
+            ui.say("  the retries recovered enough: the FEC can now rebuild the rest");
+            return Ok(true);
+        }
+    }
+    ui.warn(&format!(
+        "{}: more is lost than the FEC can rebuild; files on the lost sectors will be listed in corrupted-files.txt unless the generation's parity discs rebuild it (another drive may read more: re-insert the disc there, the map continues)",
+        src.describe()
+    ));
+    Ok(false)
+}
+
+/// A chain name as a file name component.
+fn sanitize(name: &str) -> String {
+    name.chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || "-_.".contains(c) {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect()
+}
