@@ -235,8 +235,7 @@ pub struct RebuildOptions {
 pub struct RebuildReport {
     /// Data discs rebuilt bit-identical (SHA-256 of the manifest), with where they were written.
     pub rebuilt: Vec<(u32, Option<PathBuf>)>,
-    /// Data discs that could not be rebuilt, with their protected LBAs still unknown (as ranges:
-    /// a whole missing BD-100 is 16 bytes, not 8 per sector).
+    /// Data discs that could not be rebuilt, with their protected LBAs still unknown.
     pub lost: Vec<(u32, SectorRanges)>,
     /// Of those, the ones kept as partial images ([`rebuild_keeping_partial`]), with their path.
     pub partial: Vec<(u32, PathBuf)>,
@@ -408,11 +407,11 @@ fn rebuild_members(
         }
         let disc = i as u32 + 1;
         if !m.unknown.is_empty() {
-            let mut lbas = SectorRanges::new();
+            let mut lost = SectorRanges::new();
             for &(a, b) in &m.unknown {
-                lbas.insert_range(a, b); // a data disc's column c is its LBA c
+                lost.insert_range(a, b);
             }
-            report.lost.push((disc, lbas));
+            report.lost.push((disc, lost));
             if let (true, Some(dir)) = (keep_partial, &opts.out_dir) {
                 let to = dir.join(data_image_name(set, disc));
                 keep_partial_image(m, &set.manifest.discs[i], &to)?;
@@ -509,24 +508,6 @@ fn unknown_count(r: &Ranges) -> u64 {
     r.iter().map(|(a, b)| b - a).sum()
 }
 
-#[cfg(test)]
-fn expand(r: &Ranges) -> Vec<u64> {
-    r.iter().flat_map(|&(a, b)| a..b).collect()
-}
-
-/// Sorted LBAs → ranges.
-#[cfg(test)]
-fn ranges_of(lbas: impl Iterator<Item = u64>) -> Ranges {
-    let mut out: Ranges = Vec::new();
-    for l in lbas {
-        match out.last_mut() {
-            Some(last) if last.1 == l => last.1 += 1,
-            _ => out.push((l, l + 1)),
-        }
-    }
-    out
-}
-
 /// Runs a damaged disc's own FEC over its working copy: what it rebuilds is written in place;
 /// its unknown columns become the protected sectors still failing their checksums.
 fn own_fec(m: &mut Member, memory: u64) -> Result<(), ParityError> {
@@ -546,15 +527,13 @@ fn own_fec(m: &mut Member, memory: u64) -> Result<(), ParityError> {
     })
     .map_err(fec_err)?;
     let (off, cols) = (m.offset, m.columns);
-    // The unrepaired LBAs are ranges (SectorRanges): clipped to this disc's columns as ranges.
     m.unknown = rep
         .unrepaired_lbas
         .ranges()
         .iter()
-        .filter_map(|&(a, b)| {
-            let (a, b) = (a.max(off), b.min(off + cols));
-            (a < b).then(|| (a - off, b - off))
-        })
+        .map(|&(a, b)| (a.max(off), b.min(off + cols)))
+        .filter(|(a, b)| a < b)
+        .map(|(a, b)| (a - off, b - off))
         .collect();
     Ok(())
 }
@@ -718,10 +697,6 @@ mod tests {
     #[test]
     fn ranges_subtract_and_build() {
         assert_eq!(
-            ranges_of([1, 2, 3, 7, 9, 10].into_iter()),
-            vec![(1, 4), (7, 8), (9, 11)]
-        );
-        assert_eq!(
             subtract(&vec![(0, 10)], &vec![(2, 4), (6, 7)]),
             vec![(0, 2), (4, 6), (7, 10)]
         );
@@ -730,6 +705,5 @@ mod tests {
             vec![(25, 30)]
         );
         assert_eq!(subtract(&vec![(5, 6)], &vec![]), vec![(5, 6)]);
-        assert_eq!(expand(&vec![(1, 3), (5, 6)]), vec![1, 2, 5]);
     }
 }

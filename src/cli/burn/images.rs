@@ -4,7 +4,7 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-/// `images/disc_NNNN.iso`, by disc number.
+/// `images/disc_NNNN.iso`, by disc number, then the parity discs.
 pub(super) fn list_images(out: &Path) -> Result<Vec<(u32, PathBuf)>> {
     let dir = out.join("images");
     let rd = std::fs::read_dir(&dir).with_context(|| {
