@@ -35,6 +35,7 @@ mod image_damage;
 mod image_multi_extent;
 mod image_oracles;
 mod parity_discs;
+mod parity_extract;
 mod qemu_drive;
 mod restore_safety;
 mod restore_scan;

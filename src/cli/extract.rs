@@ -14,6 +14,7 @@ use bd_archive::disc::reader::RepairSettings;
 use bd_archive::legacy::continued::SeedPrelude;
 use bd_archive::legacy::{self, Sources};
 use bd_archive::restore::extract::{self, ExtractOptions, ExtractReport, Prelude};
+use bd_archive::restore::parity_sources::complete_from_parity;
 use bd_archive::restore::sources::open_discs;
 
 /// Runs `extract`.
@@ -98,9 +99,22 @@ fn extract_with(
     pick: Option<i64>,
     ui: &Ui,
 ) -> Result<i32> {
-    let by_gen = open_discs(sources, settings, pick, ui).map_err(crate::cli::explain::extract)?;
-    let report =
-        extract::extract(by_gen, prelude, opts, ui).map_err(crate::cli::explain::extract)?;
+    // Data discs missing or broken beyond their own FEC are first rebuilt from the parity discs
+    // among the sources (into the work dir), then read like the others.
+    let mut completed = complete_from_parity(sources, &opts.workdir, settings.memory_budget, ui)
+        .map_err(crate::cli::explain::extract)?;
+    let result = open_discs(&completed.paths, settings, pick, ui).and_then(|mut by_gen| {
+        completed.lend_catalogs(&mut by_gen);
+        extract::extract(by_gen, prelude, opts, ui)
+    });
+    completed.remove_rebuilt();
+    let report = result.map_err(crate::cli::explain::extract)?;
+    if !completed.rebuilt.is_empty() {
+        ui.say(&format!(
+            "{} data disc(s) were rebuilt from the parity discs to restore; `bd-archive verify --repair -o DIR` writes their images to burn again.",
+            completed.rebuilt.len()
+        ));
+    }
     finish_report(&report, ui)
 }
 

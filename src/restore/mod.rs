@@ -6,6 +6,8 @@
 //!   [`chain_stream`] serves the tar-stream bytes of any generation, decoding chunks ahead;
 //!   [`writer`] creates every entry inside OUT and nowhere else;
 //! - [`verify`]: a disc checked against its FEC, and the health report;
+//! - [`parity_sources`]: data discs missing or broken beyond their FEC rebuilt from the
+//!   generation's parity discs before extract reads the sources ([`parity`] is the engine);
 //! - [`drive`]: reading discs from a drive defensively (rescue copies, retries).
 //!
 //! This module never imports `crate::archive`, nor `crate::legacy` (which implements
@@ -16,6 +18,7 @@ mod error;
 pub mod extract;
 mod feed;
 pub mod parity;
+pub mod parity_sources;
 pub mod sources;
 pub mod verify;
 pub mod writer;

@@ -237,6 +237,8 @@ pub struct RebuildReport {
     pub rebuilt: Vec<(u32, Option<PathBuf>)>,
     /// Data discs that could not be rebuilt, with their protected LBAs still unknown.
     pub lost: Vec<(u32, SectorRanges)>,
+    /// Of those, the ones kept as partial images ([`rebuild_keeping_partial`]), with their path.
+    pub partial: Vec<(u32, PathBuf)>,
     /// Rounds of (own FEC, column code) run.
     pub rounds: u32,
 }
@@ -268,9 +270,30 @@ pub fn rebuild(
     opts: &RebuildOptions,
     progress: &dyn Progress,
 ) -> Result<RebuildReport, ParityError> {
+    rebuild_inner(set, opts, false, progress)
+}
+
+/// Like [`rebuild`]; a data disc that cannot be rebuilt whole is still written to `opts.out_dir`
+/// as a partial image: everything the two codes recovered, its header copies (sectors N−2 and
+/// N−1) from the manifest, the rest zeros (missing disc) or as read (broken disc). Not to burn:
+/// for extract, which checks every chunk and file it reads from it.
+pub fn rebuild_keeping_partial(
+    set: &ParitySet,
+    opts: &RebuildOptions,
+    progress: &dyn Progress,
+) -> Result<RebuildReport, ParityError> {
+    rebuild_inner(set, opts, true, progress)
+}
+
+fn rebuild_inner(
+    set: &ParitySet,
+    opts: &RebuildOptions,
+    keep_partial: bool,
+    progress: &dyn Progress,
+) -> Result<RebuildReport, ParityError> {
     std::fs::create_dir_all(&opts.workdir).map_err(io(&opts.workdir))?;
     let mut members = open_members(set, opts)?;
-    let result = rebuild_members(set, opts, &mut members, progress);
+    let result = rebuild_members(set, opts, keep_partial, &mut members, progress);
     for m in &members {
         if m.working {
             let _ = std::fs::remove_file(&m.path);
@@ -348,6 +371,7 @@ fn rw(path: &Path) -> Result<File, ParityError> {
 fn rebuild_members(
     set: &ParitySet,
     opts: &RebuildOptions,
+    keep_partial: bool,
     members: &mut [Member],
     progress: &dyn Progress,
 ) -> Result<RebuildReport, ParityError> {
@@ -356,6 +380,7 @@ fn rebuild_members(
     let mut codec =
         ColumnCodec::new(n, p).map_err(|e| ParityError::Fec(opts.workdir.clone(), e))?;
     let mut report = RebuildReport::default();
+    pin_column_zero(set, members, &mut codec)?;
     loop {
         report.rounds += 1;
         let before: u64 = members.iter().map(|m| unknown_count(&m.unknown)).sum();
@@ -364,6 +389,7 @@ fn rebuild_members(
             .filter(|m| m.own_fec && !m.unknown.is_empty())
         {
             own_fec(m, opts.memory)?;
+            m.unknown = subtract(&m.unknown, &vec![(0, 1)]);
         }
         column_step(members, n, &mut codec, opts.memory)?;
         let after: u64 = members.iter().map(|m| unknown_count(&m.unknown)).sum();
@@ -386,6 +412,11 @@ fn rebuild_members(
                 lost.insert_range(a, b);
             }
             report.lost.push((disc, lost));
+            if let (true, Some(dir)) = (keep_partial, &opts.out_dir) {
+                let to = dir.join(data_image_name(set, disc));
+                keep_partial_image(m, &set.manifest.discs[i], &to)?;
+                report.partial.push((disc, to));
+            }
             continue;
         }
         let rec = &set.manifest.discs[i];
@@ -401,6 +432,57 @@ fn rebuild_members(
         report.rebuilt.push((disc, kept));
     }
     Ok(report)
+}
+
+/// Writes column 0 into every working copy and marks it known. It is known without reading it:
+/// a data disc's LBA 0 is its disc header, identical to the copy at N−2 the manifest holds, and
+/// a parity disc's column 0 is the column code over those headers. It must not be trusted from a
+/// damaged copy: with P = 1 and an even n, the parity of the headers (each a record ending in its
+/// CRC32C) is itself a CRC32C codeword, so its sector checksum is that of a zero sector and a
+/// zeroed (unread) copy of it passes as intact — the own FEC would then repair its stripe wrongly.
+fn pin_column_zero(
+    set: &ParitySet,
+    members: &mut [Member],
+    codec: &mut ColumnCodec,
+) -> Result<(), ParityError> {
+    let n = set.data.len();
+    let mut column: Vec<Vec<u8>> = set
+        .manifest
+        .discs
+        .iter()
+        .map(|d| d.sector_n2.to_vec())
+        .collect();
+    column.resize(members.len(), vec![0u8; SECTOR_SIZE]);
+    if column.iter().any(|c| c.len() != SECTOR_SIZE) {
+        return Ok(()); // a manifest that does not hold whole sectors: nothing to pin
+    }
+    {
+        let (data, parity) = column.split_at_mut(n);
+        let originals: Vec<&[u8]> = data.iter().map(|c| &c[..]).collect();
+        let mut outs: Vec<&mut [u8]> = parity.iter_mut().map(|c| &mut c[..]).collect();
+        codec
+            .encode(&originals, &mut outs)
+            .map_err(|e| ParityError::Fec(members[0].path.clone(), e))?;
+    }
+    for (m, c) in members.iter_mut().zip(&column) {
+        if m.working && m.columns > 0 {
+            write_columns(m, 0, c)?;
+            m.unknown = subtract(&m.unknown, &vec![(0, 1)]);
+        }
+    }
+    Ok(())
+}
+
+/// A data disc's working copy moved to `to` as it is, with the header copies of the manifest.
+fn keep_partial_image(m: &Member, rec: &DataDiscRecord, to: &Path) -> Result<(), ParityError> {
+    if let (Some(f), Some(n2)) = (&m.file, rec.image_sectors.checked_sub(2)) {
+        f.set_len(rec.image_sectors * SS).map_err(io(&m.path))?;
+        f.write_all_at(&rec.sector_n2, n2 * SS)
+            .map_err(io(&m.path))?;
+        f.write_all_at(&rec.sector_n1, (n2 + 1) * SS)
+            .map_err(io(&m.path))?;
+    }
+    move_into_place(&m.path, to)
 }
 
 /// The image name of a rebuilt data disc: the name of the image it replaces if one was given,

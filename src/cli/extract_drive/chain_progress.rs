@@ -1,61 +1,129 @@
-//! Which discs of the chain being restored from a drive were read, and which are still needed.
+//! Which discs of the chain being restored from a drive were read, and which are still needed
+//! (or can be rebuilt from the parity discs read, FORMAT.md §10).
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use bd_archive::disc::reader::{Disc, RepairSettings};
 use bd_archive::format::catalog::DiscMap;
+use bd_archive::format::disc_header::DiscHeader;
 
-/// Per generation: the disc numbers read so far and, once the disc holding the generation's
-/// catalog was read, the numbers of all its discs. Filled once per disc copy, so asking what is
-/// still missing never re-opens the copies already read.
+/// Per generation: what was read so far, and what the set holds once it is known.
 #[derive(Default)]
-pub(super) struct ChainProgress(BTreeMap<u32, (BTreeSet<u32>, Option<Vec<u32>>)>);
+struct GenerationProgress {
+    /// Data disc numbers read.
+    have: BTreeSet<u32>,
+    /// Data discs read whose damage is beyond their own FEC.
+    broken: BTreeSet<u32>,
+    /// All data disc numbers: from the catalog (on the last disc), or 1..=n from a parity disc.
+    all: Option<Vec<u32>>,
+    /// Parity discs read (their index p).
+    parity: BTreeSet<u32>,
+}
+
+/// Per generation: the discs read so far. Filled once per disc copy, so asking what is still
+/// missing never re-opens the copies already read.
+#[derive(Default)]
+pub(super) struct ChainProgress(BTreeMap<u32, GenerationProgress>);
 
 impl ChainProgress {
-    /// Takes note of the disc (every generation section of it) in the copy at `path`.
-    pub(super) fn record(&mut self, path: &Path, settings: &RepairSettings) {
+    /// Takes note of the disc (every generation section of it) in the copy at `path`; `readable`
+    /// is false when its damage is beyond its own FEC.
+    pub(super) fn record(
+        &mut self,
+        path: &Path,
+        header: &DiscHeader,
+        readable: bool,
+        settings: &RepairSettings,
+    ) {
+        if let Some(p) = header.parity() {
+            // A parity disc (FORMAT.md §10) names n: the set's data discs are 1..=n.
+            let g = self.0.entry(p.generation).or_default();
+            g.parity.insert(p.index);
+            g.all.get_or_insert_with(|| (1..=p.data_discs).collect());
+            return;
+        }
         let Ok(discs) = Disc::open_all(path, settings) else {
             return;
         };
         for d in discs {
-            let (have, all) = self.0.entry(d.generation()).or_default();
-            have.insert(d.number());
+            let g = self.0.entry(d.generation()).or_default();
+            g.have.insert(d.number());
+            if !readable {
+                g.broken.insert(d.number());
+            }
             if let Some(c) = &d.catalog {
-                *all = Some(c.discs.iter().map(|r| r.disc).collect());
+                g.all = Some(c.discs.iter().map(|r| r.disc).collect());
                 // Its disc map names the discs of earlier generations not read yet.
                 let (map, _) = DiscMap::checked(&c.disc_map, d.generation());
-                for g in 1..d.generation() {
-                    let (_, all) = self.0.entry(g).or_default();
-                    if all.is_none() && map.has(g) {
-                        *all = Some(map.discs(g));
+                for e in 1..d.generation() {
+                    let earlier = self.0.entry(e).or_default();
+                    if earlier.all.is_none() && map.has(e) {
+                        earlier.all = Some(map.discs(e));
                     }
                 }
             }
         }
     }
 
-    /// What is still missing, as readable phrases (empty: the chain is complete).
-    pub(super) fn still_needed(&self) -> Vec<String> {
+    /// What is still missing, as readable phrases (empty: the chain is complete, or what lacks
+    /// can be rebuilt from the parity discs read), and what the parity discs will rebuild.
+    pub(super) fn still_needed(&self) -> (Vec<String>, Vec<String>) {
         let newest = self.0.keys().next_back().copied().unwrap_or(0);
         let mut needed = Vec::new();
+        let mut rebuilt = Vec::new();
         for g in 1..=newest {
-            match self.0.get(&g) {
-                None => needed.push(format!("generation {g} (no disc read yet)")),
-                Some((have, Some(all))) => {
-                    let missing: Vec<u32> =
-                        all.iter().copied().filter(|n| !have.contains(n)).collect();
-                    if !missing.is_empty() {
-                        needed.push(format!("generation {g} disc(s) {}", join(&missing)));
-                    }
-                }
-                Some((have, None)) => needed.push(format!(
+            let Some(p) = self.0.get(&g) else {
+                needed.push(format!("generation {g} (no disc read yet)"));
+                continue;
+            };
+            let Some(all) = &p.all else {
+                needed.push(format!(
                     "generation {g}: its last disc (which holds the catalog) — read so far: disc(s) {}",
-                    join(&have.iter().copied().collect::<Vec<_>>())
-                )),
+                    join(&p.have.iter().copied().collect::<Vec<_>>())
+                ));
+                continue;
+            };
+            let missing: Vec<u32> = all
+                .iter()
+                .copied()
+                .filter(|n| !p.have.contains(n))
+                .collect();
+            let lost = missing.len() + p.broken.len();
+            if lost == 0 {
+                continue;
             }
+            if lost <= p.parity.len() {
+                let mut discs: Vec<u32> = missing.iter().chain(&p.broken).copied().collect();
+                discs.sort_unstable();
+                rebuilt.push(format!("generation {g} disc(s) {}", join(&discs)));
+                continue;
+            }
+            // A parity disc is asked for only once the set is known to need one (a disc broken
+            // beyond its FEC, or parity discs already read): a set without them cannot say so.
+            let more = lost - p.parity.len();
+            let parity_too = !p.broken.is_empty() || !p.parity.is_empty();
+            let why = match p.broken.is_empty() {
+                true => String::new(),
+                false => format!(
+                    "; disc(s) {} damaged beyond their own FEC",
+                    join(&p.broken.iter().copied().collect::<Vec<_>>())
+                ),
+            };
+            needed.push(match (missing.is_empty(), parity_too) {
+                (false, false) => format!("generation {g} disc(s) {}", join(&missing)),
+                (false, true) => format!(
+                    "generation {g} disc(s) {}, or {more} more parity disc(s) if the set has them ({} read{why})",
+                    join(&missing),
+                    p.parity.len()
+                ),
+                (true, _) => format!(
+                    "generation {g}: {more} more parity disc(s) if the set has them ({} read{why})",
+                    p.parity.len()
+                ),
+            });
         }
-        needed
+        (needed, rebuilt)
     }
 }
 

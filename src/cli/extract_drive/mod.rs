@@ -76,36 +76,50 @@ pub fn collect_discs(
                     // An unattended drive gave us a disc we already have: nothing more will come.
                     break;
                 }
+                // A parity disc is disc n + p of its set: named as such.
+                let (kind, number) = match h.parity() {
+                    Some(p) => ("parity", p.index),
+                    None => ("disc", section.disc),
+                };
                 let stem = format!(
-                    "{}-gen{}-disc{:04}",
+                    "{}-gen{}-{kind}{number:04}",
                     sanitize(&h.name),
                     section.generation,
-                    section.disc
                 );
                 let (img, map) = (dir.join(format!("{stem}.iso")), dir.join(format!("{stem}.map")));
                 ui.say(&format!(
-                    "{name}: '{}' generation {} disc {}",
-                    h.name, section.generation, section.disc
+                    "{name}: '{}' generation {} {} {number}",
+                    h.name,
+                    section.generation,
+                    if kind == "parity" { "parity disc" } else { "disc" }
                 ));
                 let src = open_source(drive, Some((&img, &map))).map_err(explain::drive_read)?;
-                if src.map().is_complete() {
+                let readable = if src.map().is_complete() {
                     ui.say("  already read completely in an earlier pass");
+                    true
                 } else {
                     read_disc(&src, ui);
-                    check_with_fec(&src, opts.retries, ui)?;
+                    let readable = check_with_fec(&src, opts.retries, ui)?;
                     src.save_map()?;
                     ui.say(&format!("  {}", describe_reading(&src)));
-                }
+                    readable
+                };
                 drive = Arc::into_inner(src)
                     .context("internal: the disc source is still shared")?
                     .into_drive();
-                progress.record(&img, settings);
+                progress.record(&img, &h, readable, settings);
                 copies.insert(key, img);
             }
         }
-        let needed = progress.still_needed();
+        let (needed, rebuilt) = progress.still_needed();
         if needed.is_empty() {
-            ui.say("All discs of the chain are read.");
+            ui.say(&match rebuilt.is_empty() {
+                true => "All discs of the chain are read.".to_string(),
+                false => format!(
+                    "All discs needed are read: {} will be rebuilt from the parity discs.",
+                    rebuilt.join("; ")
+                ),
+            });
             let _ = drive.tray(true);
             break;
         }
@@ -125,15 +139,15 @@ pub fn collect_discs(
 }
 
 /// Scans the copy against the disc's FEC and re-reads (through the drive) the unreadable
-/// sectors of stripes the FEC cannot rebuild.
-fn check_with_fec(src: &Arc<DriveSectorSource>, retries: u32, ui: &Ui) -> Result<()> {
+/// sectors of stripes the FEC cannot rebuild; false when the damage stays beyond the FEC.
+fn check_with_fec(src: &Arc<DriveSectorSource>, retries: u32, ui: &Ui) -> Result<bool> {
     let header = bd_archive::disc::reader::find_disc_header(src.as_ref());
     let Ok(located) = fec::locate(src.as_ref(), header.map(|h| h.fec_lba)) else {
         ui.warn(&format!(
             "{}: the FEC data of this disc cannot be located; whatever was read is used as is",
             src.describe()
         ));
-        return Ok(());
+        return Ok(false);
     };
     let scan = fec::scan(src.as_ref(), &located, &|_| {})?;
     if scan.is_repairable() {
@@ -145,21 +159,21 @@ fn check_with_fec(src: &Arc<DriveSectorSource>, retries: u32, ui: &Ui) -> Result
                 scan.parity_per_stripe()
             ));
         }
-        return Ok(());
+        return Ok(true);
     }
     let retry = drive_read::fec_retry(src, retries, ui);
     if retry(&scan) {
         let again = fec::scan(src.as_ref(), &located, &|_| {})?;
         if again.is_repairable() {
             ui.say("  the retries recovered enough: the FEC can now rebuild the rest");
-            return Ok(());
+            return Ok(true);
         }
     }
     ui.warn(&format!(
-        "{}: more is lost than the FEC can rebuild; files on the lost sectors will be listed in corrupted-files.txt (another drive may read more: re-insert the disc there, the map continues)",
+        "{}: more is lost than the FEC can rebuild; files on the lost sectors will be listed in corrupted-files.txt unless the generation's parity discs rebuild it (another drive may read more: re-insert the disc there, the map continues)",
         src.describe()
     ));
-    Ok(())
+    Ok(false)
 }
 
 /// A chain name as a file name component.
