@@ -239,6 +239,14 @@ fn column_pass(
             .par_iter_mut()
             .zip(bufs.par_iter_mut())
             .try_for_each(|(d, buf)| read_window(d, &mut buf[..bytes], c))?;
+        if c == 0 {
+            // Column 0 (the disc headers) is not coded (FORMAT.md §10.1): the manifest holds each
+            // header, and a code over records ending in their own CRC32C could yield a parity
+            // sector whose checksum equals a zero sector's, so a lost copy would pass as intact.
+            for b in bufs.iter_mut() {
+                b[..SS as usize].fill(0);
+            }
+        }
         meter.inc(
             discs
                 .iter()

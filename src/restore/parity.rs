@@ -380,7 +380,7 @@ fn rebuild_members(
     let mut codec =
         ColumnCodec::new(n, p).map_err(|e| ParityError::Fec(opts.workdir.clone(), e))?;
     let mut report = RebuildReport::default();
-    pin_column_zero(set, members, &mut codec)?;
+    pin_column_zero(set, members)?;
     loop {
         report.rounds += 1;
         let before: u64 = members.iter().map(|m| unknown_count(&m.unknown)).sum();
@@ -434,17 +434,12 @@ fn rebuild_members(
     Ok(report)
 }
 
-/// Writes column 0 into every working copy and marks it known. It is known without reading it:
-/// a data disc's LBA 0 is its disc header, identical to the copy at N−2 the manifest holds, and
-/// a parity disc's column 0 is the column code over those headers. It must not be trusted from a
-/// damaged copy: with P = 1 and an even n, the parity of the headers (each a record ending in its
-/// CRC32C) is itself a CRC32C codeword, so its sector checksum is that of a zero sector and a
-/// zeroed (unread) copy of it passes as intact — the own FEC would then repair its stripe wrongly.
-fn pin_column_zero(
-    set: &ParitySet,
-    members: &mut [Member],
-    codec: &mut ColumnCodec,
-) -> Result<(), ParityError> {
+/// Writes column 0 into every working copy and marks it known. Column 0 is not coded (FORMAT.md
+/// §10.1): a data disc's LBA 0 is its disc header, identical to the copy at N−2 the manifest
+/// holds, and a parity disc's column-0 sector is zero. A code over the headers (records ending in
+/// their own CRC32C) could give a parity sector whose checksum equals a zero sector's (P = 1, even
+/// n), so a zeroed copy would pass as intact; the writer therefore codes zeros there.
+fn pin_column_zero(set: &ParitySet, members: &mut [Member]) -> Result<(), ParityError> {
     let n = set.data.len();
     let mut column: Vec<Vec<u8>> = set
         .manifest
@@ -456,14 +451,7 @@ fn pin_column_zero(
     if column.iter().any(|c| c.len() != SECTOR_SIZE) {
         return Ok(()); // a manifest that does not hold whole sectors: nothing to pin
     }
-    {
-        let (data, parity) = column.split_at_mut(n);
-        let originals: Vec<&[u8]> = data.iter().map(|c| &c[..]).collect();
-        let mut outs: Vec<&mut [u8]> = parity.iter_mut().map(|c| &mut c[..]).collect();
-        codec
-            .encode(&originals, &mut outs)
-            .map_err(|e| ParityError::Fec(members[0].path.clone(), e))?;
-    }
+    debug_assert!(column[n..].iter().all(|c| c.iter().all(|&b| b == 0)));
     for (m, c) in members.iter_mut().zip(&column) {
         if m.working && m.columns > 0 {
             write_columns(m, 0, c)?;
