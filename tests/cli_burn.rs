@@ -637,3 +637,21 @@ fn a_pow_formatted_bd_r_is_refused_before_writing() {
     assert!(!log.contains("WRITE10"), "{log}");
     assert_eq!(log_status(&out), vec![(1, "refused".into())]);
 }
+
+#[test]
+fn old_image_names_burn_in_the_same_order_and_start_at_disc_n() {
+    let (t, out) = three_disc_set();
+    let named = images(&out);
+    for (i, img) in named.iter().enumerate() {
+        fs::rename(img, out.join(format!("images/disc_{:04}.iso", i + 1))).unwrap();
+    }
+    let old = images(&out);
+    let s = t.path().join("sim");
+    sim(&s, blank("d2"), vec![blank("d3")]);
+    let o = burn(&out, &s, &["--start", "2"]);
+    expect_code(&o, 0);
+    assert_eq!(stdout(&o).matches("read back OK").count(), 2);
+    assert_burned(&s, "d2", &old[1]);
+    assert_burned(&s, "d3", &old[2]);
+    assert_eq!(log_status(&out), vec![(2, "ok".into()), (3, "ok".into())]);
+}

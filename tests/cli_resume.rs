@@ -39,7 +39,7 @@ fn create_and_kill_after_first_image(src: &Path, out: &Path) -> bool {
         .unwrap();
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(120) {
-        if out.join("images/disc_0001.iso").exists() {
+        if out.join("images/res-gen0001-disc0001.iso").exists() {
             let _ = child.kill();
             let _ = child.wait();
             return !out.join("res-gen1.catalog").exists();
@@ -66,7 +66,7 @@ fn killed_create_resumes_to_a_complete_consistent_set() {
         create_and_kill_after_first_image(&src, &out),
         "create finished before it could be killed: the test could not check resume; make the source larger"
     );
-    let first = fs::read(out.join("images/disc_0001.iso")).unwrap();
+    let first = fs::read(out.join("images/res-gen0001-disc0001.iso")).unwrap();
     // Without --resume the output is refused; with other options too.
     expect_code(&bd(&create_args(&src, &out, &[])), 3);
     let mut other = create_args(&src, &out, &["--resume"]);
@@ -81,7 +81,7 @@ fn killed_create_resumes_to_a_complete_consistent_set() {
     // Resume: disc 1 is kept as it was, the rest is built.
     expect_code(&bd(&create_args(&src, &out, &["--resume"])), 0);
     assert_eq!(
-        fs::read(out.join("images/disc_0001.iso")).unwrap(),
+        fs::read(out.join("images/res-gen0001-disc0001.iso")).unwrap(),
         first,
         "disc 1 rewritten"
     );
@@ -137,7 +137,9 @@ fn ctrl_c_stops_cleanly_with_130_and_resume_finishes() {
         .spawn()
         .unwrap();
     let start = Instant::now();
-    while !out.join("images/disc_0001.iso").exists() && start.elapsed() < Duration::from_secs(60) {
+    while !out.join("images/res-gen0001-disc0001.iso").exists()
+        && start.elapsed() < Duration::from_secs(60)
+    {
         std::thread::sleep(Duration::from_millis(2));
     }
     nix::sys::signal::kill(

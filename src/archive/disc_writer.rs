@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use crate::disc::image_name::{image_file_name, ImageKind};
 use crate::fec::{self, FecLayout};
 use crate::format::catalog::{
     Catalog, ChainInfo, ChunkRecord, DiscIndex, DiscRecord, Entry, PartRecord,
@@ -86,7 +87,8 @@ pub struct DiscSetConfig {
     pub memory_budget: u64,
     /// FORMAT.md text placed on every disc.
     pub format_md: Vec<u8>,
-    /// Image number of the first disc of this run in `OUT/images` (disc_NNNN.iso).
+    /// Disc number of the first image this run writes to `OUT/images` (see
+    /// [`crate::disc::image_name`]).
     pub first_image_number: u32,
     /// `--pack-with`: an unburned image whose contents go onto the first disc of this run.
     pub carry_in: Option<CarryIn>,
@@ -299,14 +301,17 @@ impl DiscSetWriter {
     fn open_disc(&mut self, tar_start: u64) -> Result<(), WriteError> {
         let number = self.discs.len() as u32 + 1;
         let image_no = self.cfg.first_image_number + number - 1;
-        let final_path = self.cfg.images_dir.join(format!("disc_{image_no:04}.iso"));
+        let file_name = image_file_name(
+            &self.cfg.chain.name,
+            self.cfg.chain.generation,
+            ImageKind::Data,
+            image_no,
+        );
+        let final_path = self.cfg.images_dir.join(&file_name);
         if final_path.exists() {
             return Err(WriteError::Exists(final_path));
         }
-        let tmp_path = self
-            .cfg
-            .images_dir
-            .join(format!(".disc_{image_no:04}.iso.partial"));
+        let tmp_path = self.cfg.images_dir.join(format!(".{file_name}.partial"));
         let file = OpenOptions::new()
             .read(true)
             .write(true)

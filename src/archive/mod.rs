@@ -272,8 +272,8 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation, 
     })))
 }
 
-/// Builds the images of a prepared generation: OUT/images/disc_NNNN.iso, each complete when it
-/// appears, then the catalog and the lists of source problems and deferred files.
+/// Builds the images of a prepared generation: OUT/images/<name>-gen<GGGG>-disc<NNNN>.iso (see
+/// [`crate::disc::image_name`]), each complete when it appears, then the catalog and the lists of source problems and deferred files.
 pub fn create(
     job: &CreateJob,
     prepared: Prepared,
@@ -320,7 +320,7 @@ pub fn create(
     };
     build::remove_partials(&images_dir);
     let done = match &resume_state {
-        Some(_) => resume::completed_discs(&images_dir, progress)?,
+        Some(_) => resume::completed_discs(&images_dir, &chain, progress)?,
         None => Vec::new(),
     };
     resume::write_state(out, &resume::CreateState::new(job, &chain))?;

@@ -6,6 +6,7 @@ use crate::archive::error::{CreateError, ResumeSetting};
 
 use crate::archive::output::write_atomically;
 use crate::archive::CreateJob;
+use crate::disc::image_name::{image_file_name, legacy_image_file_name, ImageKind};
 use crate::disc::reader::{Disc, RepairSettings};
 use crate::format::catalog::{ChainInfo, DiscIndex};
 use crate::util::progress::Progress;
@@ -120,18 +121,27 @@ pub(crate) fn parse_hex_id(s: &str) -> Result<[u8; 16], CreateError> {
     Ok(id)
 }
 
-/// The images a resumed create keeps: disc_0001.iso, disc_0002.iso, … while they are consecutive
-/// and intact; anything after a gap is left alone and rebuilt under its name (refused if present).
+/// The images a resumed create keeps: discs 1, 2, … of this generation while they are
+/// consecutive and intact (named as `create` names them, or `disc_NNNN.iso` when an older
+/// bd-archive began the create); anything after a gap is left alone and rebuilt under its name
+/// (refused if present).
 pub(crate) fn completed_discs(
     images_dir: &Path,
+    chain: &ChainInfo,
     progress: &dyn Progress,
 ) -> Result<Vec<(DiscIndex, PathBuf)>, CreateError> {
     let mut done = Vec::new();
     for n in 1.. {
-        let p = images_dir.join(format!("disc_{n:04}.iso"));
-        if !p.exists() {
+        let named = images_dir.join(image_file_name(
+            &chain.name,
+            chain.generation,
+            ImageKind::Data,
+            n,
+        ));
+        let old = images_dir.join(legacy_image_file_name(n));
+        let Some(p) = [named, old].into_iter().find(|p| p.exists()) else {
             break;
-        }
+        };
         let disc = Disc::open_path(&p, &RepairSettings::default())
             .map_err(|e| CreateError::ResumeImageUnreadable(p.clone(), e))?;
         let (true, Some(index)) = (disc.repair_summary().is_none(), disc.index) else {

@@ -37,18 +37,18 @@ bd-archive create -s ~/Photos -o /tmp/p -n photos -b 64M -y --dry-run"
     /// Restore files from disc images (in any order), repairing damage, checking every file.
     #[command(
         after_help = "Examples:\n  bd-archive extract -o ~/restored /staging/photos/images\n  \
-bd-archive extract -o ~/restored disc_0002.iso disc_0001.iso --only 2024/holiday"
+bd-archive extract -o ~/restored photos-gen0001-disc0002.iso photos-gen0001-disc0001.iso --only 2024/holiday"
     )]
     Extract(ExtractArgs),
     /// List the entries of an archive: from a catalog file, disc images or a directory of images.
     #[command(
-        after_help = "Examples:\n  bd-archive list /staging/photos/photos-gen1.catalog\n  bd-archive list disc_0003.iso --json"
+        after_help = "Examples:\n  bd-archive list /staging/photos/photos-gen1.catalog\n  bd-archive list photos-gen0002-disc0003.iso --json"
     )]
     List(ListArgs),
     /// Check discs or images: exit 0 intact, 1 damaged but repairable, 2 not repairable.
     #[command(
         after_help = "Examples:\n  bd-archive verify /staging/photos/images\n  \
-bd-archive verify disc_0001.iso --repair -o fixed.iso\n  bd-archive verify disc_0001.iso --catalog photos-gen1.catalog"
+bd-archive verify photos-gen0001-disc0001.iso --repair -o fixed.iso\n  bd-archive verify photos-gen0001-disc0001.iso --catalog photos-gen1.catalog"
     )]
     Verify(VerifyArgs),
     /// Burn images to blank BD-R discs, each read back and checked.
@@ -132,7 +132,7 @@ pub struct CreateArgs {
     /// Source directory to archive.
     #[arg(short = 's', long = "source", value_name = "SRC")]
     pub source: PathBuf,
-    /// Output directory: images go to OUT/images/disc_NNNN.iso, the catalog to OUT/<NAME>-gen<G>.catalog.
+    /// Output directory: images go to OUT/images/<NAME>-gen<GGGG>-disc<NNNN>.iso, the catalog to OUT/<NAME>-gen<G>.catalog.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: PathBuf,
     /// Archive (chain) name: UTF-8, at most 64 bytes, no '/', NUL or control characters.
@@ -331,7 +331,7 @@ pub struct VerifyArgs {
 /// `burn` flags.
 #[derive(Args, Debug)]
 pub struct BurnArgs {
-    /// Directory made by create (holds images/disc_NNNN.iso).
+    /// Directory made by create (holds images/<NAME>-gen<GGGG>-disc<NNNN>.iso, burned in name order).
     #[arg(short = 'i', long = "input", value_name = "OUT")]
     pub input: PathBuf,
     /// Optical drive.
