@@ -142,9 +142,14 @@ pub(crate) fn completed_discs(
         let Some(p) = [named, old].into_iter().find(|p| p.exists()) else {
             break;
         };
-        let disc = Disc::open_path(&p, &RepairSettings::default())
-            .map_err(|e| CreateError::ResumeImageUnreadable(p.clone(), e))?;
-        let (true, Some(index)) = (disc.repair_summary().is_none(), disc.index) else {
+        // A `--pack-with` disc 1 holds the packed generation's section first: this run's
+        // generation is matched by its own section.
+        let disc = Disc::open_all(&p, &RepairSettings::default())
+            .map_err(|e| CreateError::ResumeImageUnreadable(p.clone(), e))?
+            .into_iter()
+            .find(|d| d.header.chain_id == chain.chain_id && d.generation() == chain.generation)
+            .ok_or_else(|| CreateError::ResumeImageForeign(p.clone()))?;
+        let (None, Some(index)) = (disc.repair_summary(), disc.index) else {
             return Err(CreateError::ResumeImageDamaged(p));
         };
         done.push((index, p));
