@@ -177,3 +177,36 @@ fn catalog_of_another_generation_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn catalog_given_as_the_last_disc_or_a_directory_of_images() {
+    let (t, out, cat) = set("vcat", 50);
+    let imgs = images(&out);
+    let last = t.path().join("last-disc.iso");
+    fs::copy(imgs.last().unwrap(), &last).unwrap();
+    break_disc_one(&imgs[0]);
+    let img = imgs[0].to_str().unwrap();
+    let with = |catalog: &Path| {
+        let o = bd(&["verify", img, "--catalog", catalog.to_str().unwrap()]);
+        expect_code(&o, 2);
+        lost_lines(&stdout(&o))
+    };
+    let listed = with(&cat);
+    assert!(!listed.is_empty());
+    assert_eq!(with(&last), listed, "the last disc's image");
+    assert_eq!(with(&out.join("images")), listed, "a directory of images");
+    assert_eq!(with(&out), listed, "an OUT directory");
+    // A directory without a catalog anywhere: refused, saying what to give.
+    let empty = t.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let o = bd(&["verify", img, "--catalog", empty.to_str().unwrap()]);
+    expect_code(&o, 3);
+    assert!(
+        stderr(&o).contains("holds no bd-archive catalog"),
+        "{}",
+        stderr(&o)
+    );
+    // A disc that is not the generation's last holds no catalog either.
+    let o = bd(&["verify", img, "--catalog", imgs[0].to_str().unwrap()]);
+    expect_code(&o, 3);
+}

@@ -321,9 +321,11 @@ pub struct VerifyArgs {
     /// Memory budget for repair (e.g. 512M).
     #[arg(long = "memory", value_name = "SIZE")]
     pub memory: Option<String>,
-    /// The generation's catalog file (<NAME>-gen<G>.catalog): when a broken disc's own index is
-    /// destroyed, its lost files are listed from the catalog's chunk table. Without it, a
-    /// .catalog beside the images/ directory of an OUT dir given as TARGET is used.
+    /// The generation's catalog: its <NAME>-gen<G>.catalog file, the generation's last disc
+    /// (image) that holds it, or a directory of its images (or its OUT dir). When a broken disc's
+    /// own index is destroyed, its lost files are listed from the catalog's chunk table. Without
+    /// it, a .catalog beside the images/ directory of an OUT dir given as TARGET is used, or the
+    /// catalog on another disc given.
     #[arg(long = "catalog", value_name = "CAT")]
     pub catalog: Option<PathBuf>,
 }

@@ -618,6 +618,25 @@ pub fn expand_sources(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ReadError> {
     Ok(out)
 }
 
+/// Every generation catalog held by the discs at `path` (an image, a directory of images, an OUT
+/// directory, disc directories), from every generation section of each disc (a `--pack-with`
+/// disc can hold the catalogs of several generations), with the image it was read from. Discs
+/// that cannot be read are skipped; an empty list when there is nothing of ours at `path`.
+pub fn catalogs_on(path: &Path, settings: &RepairSettings) -> Vec<(PathBuf, Catalog)> {
+    let Ok(images) = expand_sources(&[path.to_path_buf()]) else {
+        return Vec::new();
+    };
+    images
+        .into_iter()
+        .filter_map(|image| Some((Disc::open_all(&image, settings).ok()?, image)))
+        .flat_map(|(discs, image)| {
+            discs
+                .into_iter()
+                .filter_map(move |d| Some((image.clone(), d.catalog?)))
+        })
+        .collect()
+}
+
 /// A directory is a directory of images, an OUT directory (its `images/`), a disc directory (a
 /// mounted disc or a copy of one: it has `<name>-gen<G>/*.hdr`), or a directory of disc directories.
 fn expand_dir(p: &Path) -> Result<Vec<PathBuf>, ReadError> {
