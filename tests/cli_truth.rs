@@ -154,13 +154,13 @@ fn bash_completes_subcommand_options() {
     assert_eq!(top, vec!["extract".to_string()]);
 }
 
-/// The set ids ("set 1796…") an error message names, in order.
-fn set_ids(text: &str) -> Vec<String> {
+/// The set ids ("set 3f9a12c4: IMAGES") an error message names, each with the text after it.
+fn set_ids(text: &str) -> Vec<(String, String)> {
     text.split("set ")
         .skip(1)
         .filter_map(|t| {
-            let id: String = t.chars().take_while(char::is_ascii_digit).collect();
-            (!id.is_empty()).then_some(id)
+            let id: String = t.chars().take_while(char::is_ascii_hexdigit).collect();
+            (id.len() >= 8 && t[id.len()..].starts_with(':')).then(|| (id.clone(), t.to_string()))
         })
         .collect()
 }
@@ -180,8 +180,7 @@ fn one_generation_from_two_sets_is_refused_and_can_be_picked() {
         &create(&src, &ga, "c", &["-b", "32M", "-y", "-q", "--base", base]),
         0,
     );
-    // Set ids are creation times in seconds: the second run must start in another second.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // No pause: two runs are told apart by their random set ids, not their creation times.
     write(&src.join("a.txt"), b"second generation, run B (longer)");
     let gb = t.path().join("gb");
     expect_code(
@@ -203,8 +202,17 @@ fn one_generation_from_two_sets_is_refused_and_can_be_picked() {
     assert!(err.contains("generation 2"), "{err}");
     assert!(!x.join("a.txt").exists(), "nothing is restored from a mix");
     let ids = set_ids(&err);
-    assert!(ids.len() >= 2 && ids[0] != ids[1], "{err}");
-    // The ids are in creation order: the second is run B's.
+    assert!(ids.len() == 2 && ids[0].0 != ids[1].0, "{err}");
+    let run_b = &ids
+        .iter()
+        .find(|(_, rest)| rest.contains(ib))
+        .expect("run B named")
+        .0;
+    let run_a = &ids
+        .iter()
+        .find(|(_, rest)| rest.contains(ia))
+        .expect("run A named")
+        .0;
     let o = bd(&[
         "extract",
         "-o",
@@ -213,7 +221,7 @@ fn one_generation_from_two_sets_is_refused_and_can_be_picked() {
         ia,
         ib,
         "--set",
-        &ids[1],
+        run_b,
     ]);
     expect_code(&o, 0);
     assert_eq!(
@@ -246,7 +254,7 @@ fn one_generation_from_two_sets_is_refused_and_can_be_picked() {
     );
     // list refuses the mix as well.
     expect_code(&bd(&["list", ia, ib]), 3);
-    expect_code(&bd(&["list", ia, ib, "--set", &ids[0]]), 0);
+    expect_code(&bd(&["list", ia, ib, "--set", run_a]), 0);
 }
 
 /// Zeroes a share of an image's sectors past its first 2 MiB (header, filesystem), spread evenly.

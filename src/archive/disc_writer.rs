@@ -77,6 +77,9 @@ pub struct DiscSetConfig {
     pub images_dir: PathBuf,
     /// Chain and generation identity.
     pub chain: ChainInfo,
+    /// The set id of this run, written in the record header of every index and of the catalog
+    /// ([`RecordIdentity::set_id`]).
+    pub set_id: [u8; 16],
     /// Usable sectors of one medium (a multiple of 32).
     pub capacity_sectors: u64,
     /// FEC redundancy: percent of the disc's sectors that may be lost and still be repaired.
@@ -290,6 +293,7 @@ impl DiscSetWriter {
             chain_id: self.cfg.chain.chain_id,
             generation: self.cfg.chain.generation,
             disc,
+            set_id: self.cfg.set_id,
         }
     }
 
@@ -1016,6 +1020,7 @@ mod index_view_tests {
             chain_id: [1; 16],
             generation: 2,
             disc: 1,
+            set_id: [5; 16],
         };
         let bytes = records::encode_record(records::INDEX_MAGIC, id, &view).unwrap();
         let (h, back): (_, DiscIndex) =

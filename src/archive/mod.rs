@@ -306,9 +306,15 @@ pub fn create(
         compression: job.compression_name(),
         redundancy_pct: job.redundancy_pct,
     };
+    // A resumed run keeps its set id, so the kept images and the rest are one set.
+    let set_id = match &resume_state {
+        Some(st) => st.set_id()?,
+        None => random_chain_id()?,
+    };
     let cfg = DiscSetConfig {
         images_dir: images_dir.clone(),
         chain: chain.clone(),
+        set_id,
         capacity_sectors: job.capacity_sectors,
         redundancy_pct: job.redundancy_pct,
         fill_parity: job.fill_parity,
@@ -323,7 +329,7 @@ pub fn create(
         Some(_) => resume::completed_discs(&images_dir, &chain, progress)?,
         None => Vec::new(),
     };
-    resume::write_state(out, &resume::CreateState::new(job, &chain))?;
+    resume::write_state(out, &resume::CreateState::new(job, &chain, set_id))?;
     // The catalog is saved as catalog_tmp by the writer before the last image's FEC (so the
     // entries are freed first), and renamed into place once every image is complete.
     let catalog_tmp = catalog_path.with_extension("partial");
@@ -331,6 +337,7 @@ pub fn create(
         chain_id: chain.chain_id,
         generation,
         disc: 0,
+        set_id,
     };
     let result = build::build_images(
         cfg,

@@ -33,14 +33,18 @@ pub(crate) struct CreateState {
     /// Exclusions (absent in states written before they existed: none).
     #[serde(default)]
     exclusions: (Vec<String>, bool, bool),
+    /// The run's set id, hex (absent in states written before set ids: the kept images carry
+    /// none, so the rest is written without one too).
+    #[serde(default)]
+    set_id: String,
 }
 
 impl CreateState {
-    pub(crate) fn new(job: &CreateJob, chain: &ChainInfo) -> Self {
+    pub(crate) fn new(job: &CreateJob, chain: &ChainInfo, set_id: [u8; 16]) -> Self {
         CreateState {
             name: job.name.clone(),
             generation: chain.generation,
-            chain_id: chain.chain_id.iter().map(|b| format!("{b:02x}")).collect(),
+            chain_id: hex(&chain.chain_id),
             created_unix: chain.created_unix,
             source: absolute(&job.source),
             capacity_sectors: job.capacity_sectors,
@@ -52,8 +56,21 @@ impl CreateState {
             min_last_disc_fill: job.min_last_disc_fill,
             checksum: job.checksum,
             exclusions: exclusions(job),
+            set_id: hex(&set_id),
         }
     }
+
+    /// The set id the interrupted run wrote its images with.
+    pub(crate) fn set_id(&self) -> Result<[u8; 16], CreateError> {
+        match self.set_id.as_str() {
+            "" => Ok([0; 16]),
+            s => parse_hex_id(s),
+        }
+    }
+}
+
+fn hex(id: &[u8; 16]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub(crate) fn write_state(out: &Path, st: &CreateState) -> Result<(), CreateError> {

@@ -253,10 +253,10 @@ pub struct ExtractArgs {
     #[arg(long = "generation", value_name = "N")]
     pub generation: Option<u32>,
     /// When one generation is given as two different sets (two create runs with the same
-    /// --base), restore from the set with this id (named in the refusal: the set's creation
-    /// time in seconds since 1970).
+    /// --base), restore from the set with this id (named in the refusal: hex digits, any prefix
+    /// of 4 or more that names one set; for discs of format version 1 the set's creation time).
     #[arg(long = "set", value_name = "ID")]
-    pub set: Option<i64>,
+    pub set: Option<String>,
     /// Replace existing files in OUT.
     #[arg(long = "overwrite")]
     pub overwrite: bool,
@@ -287,7 +287,7 @@ pub struct ListArgs {
     /// With images of two different sets of one generation: list the set with this id (see
     /// `extract --set`).
     #[arg(long = "set", value_name = "ID")]
-    pub set: Option<i64>,
+    pub set: Option<String>,
 }
 
 /// `verify` flags.

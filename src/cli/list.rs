@@ -54,7 +54,7 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
             let mut by_gen = open_discs(
                 &sources,
                 &bd_archive::disc::reader::RepairSettings::default(),
-                args.set,
+                args.set.as_deref(),
                 ui,
             )
             .map_err(crate::cli::explain::extract)?;

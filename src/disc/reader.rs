@@ -142,6 +142,9 @@ pub struct Disc {
     pub problems: Vec<String>,
     /// Which generation section of the disc header this view reads (a packed disc has several).
     pub section: usize,
+    /// The set id in the record header of this section's index (else catalog), when one could
+    /// be read: all zero on discs of format version 1 (see [`records::RecordIdentity::set_id`]).
+    pub set_id: Option<[u8; 16]>,
     /// Shares of the decode budget held for its index and catalog (given back with the disc).
     _budget: Vec<records::BudgetClaim>,
 }
@@ -154,6 +157,8 @@ struct Contents {
     catalog: Result<Option<Catalog>, ReadError>,
     /// Decode-budget shares of the records read.
     claims: Vec<records::BudgetClaim>,
+    /// The set id in the record header of the index, else of the catalog, when one was read.
+    set_id: Option<[u8; 16]>,
 }
 
 /// A disc index as stored, decoded without keeping its entries: on a generation's last disc the
@@ -194,13 +199,39 @@ impl Contents {
 
 /// Decodes the record file of `bytes` bytes at `lba`, streaming from the sectors (a catalog of a
 /// million entries is tens of MB even compressed; it is never held next to its decoded entries).
+/// The set id of each generation section of a disc, from the record header of its index (else
+/// of its catalog), without decoding either: None where neither header can be read.
+pub fn section_set_ids(source: &dyn SectorSource, header: &DiscHeader) -> Vec<Option<[u8; 16]>> {
+    let set_at = |lba: u64, magic: &[u8; 8], what: &'static str| {
+        if lba == 0 || lba >= source.sector_count() {
+            return None;
+        }
+        let mut head = [0u8; records::RECORD_HEADER_LEN];
+        let mut r = SectorReader {
+            source,
+            pos: lba * SECTOR_SIZE as u64,
+            end: lba * SECTOR_SIZE as u64 + head.len() as u64,
+        };
+        std::io::Read::read_exact(&mut r, &mut head).ok()?;
+        Some(records::decode_header(magic, what, &head).ok()?.id.set_id)
+    };
+    header
+        .sections
+        .iter()
+        .map(|s| {
+            set_at(s.index_lba, records::INDEX_MAGIC, "disc index")
+                .or_else(|| set_at(s.catalog_lba, records::CATALOG_MAGIC, "catalog"))
+        })
+        .collect()
+}
+
 fn decode_at<T: serde::de::DeserializeOwned>(
     name: &str,
     source: &dyn SectorSource,
     (lba, bytes): (u64, u64),
     magic: &[u8; 8],
     what: &'static str,
-) -> Result<(T, records::BudgetClaim), ReadError> {
+) -> Result<(T, records::BudgetClaim, [u8; 16]), ReadError> {
     let too_big = bytes > records::MAX_BODY_LEN
         || lba.saturating_add(bytes.div_ceil(SECTOR_SIZE as u64)) > source.sector_count();
     if too_big {
@@ -223,7 +254,7 @@ fn decode_at<T: serde::de::DeserializeOwned>(
     let h = records::decode_header(magic, what, &head).map_err(record_err)?;
     let claim = records::claim_decode(what, h.raw_len).map_err(record_err)?;
     records::decode_record_from(magic, what, reader())
-        .map(|(_, v)| (v, claim))
+        .map(|(h, v)| (v, claim, h.id.set_id))
         .map_err(record_err)
 }
 
@@ -260,10 +291,12 @@ fn read_contents(
         )
     })?;
     let mut claims = Vec::new();
+    let mut set_id = None;
     let catalog = if s.flags & SECTION_LAST_DISC != 0 && s.catalog_bytes > 0 {
         let at = (s.catalog_lba, s.catalog_bytes);
-        decode_at(name, source, at, records::CATALOG_MAGIC, "catalog").map(|(c, claim)| {
+        decode_at(name, source, at, records::CATALOG_MAGIC, "catalog").map(|(c, claim, set)| {
             claims.push(claim);
+            set_id = Some(set);
             Some(c)
         })
     } else {
@@ -273,8 +306,9 @@ fn read_contents(
     let at = (s.index_lba, s.index_bytes);
     let decoded = if without_entries {
         decode_at(name, source, at, records::INDEX_MAGIC, "disc index")
-            .map(|(i, claim): (IndexWithoutEntries, _)| {
+            .map(|(i, claim, set): (IndexWithoutEntries, _, _)| {
                 claims.push(claim);
+                set_id = Some(set);
                 i
             })
             .map(|i: IndexWithoutEntries| DiscIndex {
@@ -286,8 +320,9 @@ fn read_contents(
             })
     } else {
         decode_at(name, source, at, records::INDEX_MAGIC, "disc index").map(
-            |(i, claim): (DiscIndex, _)| {
+            |(i, claim, set): (DiscIndex, _, _)| {
                 claims.push(claim);
+                set_id = Some(set);
                 i
             },
         )
@@ -306,6 +341,7 @@ fn read_contents(
         index,
         catalog,
         claims,
+        set_id,
     })
 }
 
@@ -471,6 +507,7 @@ impl Disc {
             catalog,
             problems,
             section,
+            set_id: c.set_id,
             _budget: c.claims,
         }
     }
@@ -867,6 +904,7 @@ mod tests {
             chain_id: [1; 16],
             generation: 1,
             disc: 1,
+            set_id: [0; 16],
         };
         let bytes = encode_record(records::INDEX_MAGIC, id, &index).unwrap();
         // The decoder refuses trailing bytes, so this also proves the entries were consumed.

@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::disc::reader::{find_disc_header, Disc, RepairSettings};
 use crate::fec;
 use crate::format::catalog::{Catalog, ChunkRecord, Entry, PartRecord};
+use crate::restore::sources::{section_sets, set_id, SetId};
 use crate::sector::{FileSectorSource, SectorSource, SECTOR_SIZE};
 use crate::util::escape::escape_path;
 use crate::util::progress::Progress;
@@ -41,9 +42,12 @@ pub struct VerifyReport {
     pub generation: Option<u32>,
     /// Disc number within the generation.
     pub disc: Option<u32>,
-    /// Which set of its generation the disc belongs to (the generation's creation time, as
-    /// `extract --set` takes it); two ids for one generation mean two different create runs.
-    pub set: Option<i64>,
+    /// Which set of its generation the disc belongs to (the id `extract --set` takes); two ids
+    /// for one generation mean two different create runs.
+    pub set: Option<SetId>,
+    /// Every generation the disc holds (a `--pack-with` disc holds several), with its disc
+    /// number and set: the set check of several images looks at all of them.
+    pub sections: Vec<SectionSet>,
     /// Sectors checked.
     pub sectors: u64,
     /// Protected sectors (data, filesystem, index, catalog) lost or damaged.
@@ -73,6 +77,17 @@ pub struct VerifyReport {
     /// The disc's index could not be read (so `lost_entries` needs the generation's catalog).
     #[serde(skip)]
     pub index_destroyed: bool,
+}
+
+/// One generation section of a disc and the set it belongs to.
+#[derive(Debug, Clone, Serialize)]
+pub struct SectionSet {
+    /// Generation.
+    pub generation: u32,
+    /// Disc number within that generation.
+    pub disc: u32,
+    /// Its set (None when its index and catalog cannot be read).
+    pub set: Option<SetId>,
 }
 
 /// The hint put in `lost_entries` when a broken disc's index is destroyed and no catalog is given.
@@ -163,6 +178,19 @@ pub fn verify_source(
     retry: Option<RetryHook<'_>>,
 ) -> Result<VerifyReport, VerifyError> {
     let header = find_disc_header(src.as_ref());
+    let sections: Vec<SectionSet> = header
+        .iter()
+        .flat_map(|h| {
+            h.sections
+                .iter()
+                .zip(section_sets(src.as_ref(), h))
+                .map(|(s, set)| SectionSet {
+                    generation: s.generation,
+                    disc: s.disc,
+                    set,
+                })
+        })
+        .collect();
     let located = fec::locate(src.as_ref(), header.as_ref().map(|h| h.fec_lba))
         .map_err(|e| VerifyError::NoFec(name.to_string(), e))?;
     let total = located.layout.protected_sectors() + located.layout.region_sectors();
@@ -193,11 +221,8 @@ pub fn verify_source(
         chain: header.as_ref().map(|h| h.name.clone()),
         generation: header.as_ref().map(|h| h.sections[0].generation),
         disc: header.as_ref().map(|h| h.sections[0].disc),
-        // A packed disc's header time is its newest generation's; sections[0] is older.
-        set: header
-            .as_ref()
-            .filter(|h| h.sections.len() == 1)
-            .map(|h| h.created_unix),
+        set: sections.first().and_then(|s| s.set),
+        sections,
         sectors: src.sector_count(),
         lost_data_sectors: scan.lost_data_sectors(),
         lost_parity_sectors: scan.lost_parity_sectors(),
@@ -356,7 +381,15 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
         chain: Some(first.header.name.clone()),
         generation: Some(first.generation()),
         disc: Some(first.number()),
-        set: super::sources::set_id(first),
+        set: set_id(first),
+        sections: discs
+            .iter()
+            .map(|d| SectionSet {
+                generation: d.generation(),
+                disc: d.number(),
+                set: set_id(d),
+            })
+            .collect(),
         sectors: first.header.image_sectors,
         lost_data_sectors: 0,
         lost_parity_sectors: 0,
