@@ -13,6 +13,7 @@ use anyhow::{bail, Context, Result};
 use std::io::{BufRead, IsTerminal, Write};
 
 use crate::cli::Ui;
+use bd_archive::disc::image_name::{image_file_name, ImageKind};
 use bd_archive::disc::reader::{Disc, RepairSettings};
 use bd_archive::fec;
 use bd_archive::optical::disc_source::DriveSectorSource;
@@ -63,20 +64,23 @@ pub fn collect_discs(
                 h.name
             )),
             Some(h) => {
-                let section = h.sections.first().context("disc header without sections")?;
+                // A --pack-with disc also holds the generation it was packed onto: it is known
+                // by its own (newest) generation, so it is not taken for that older disc.
+                let section = h.sections.last().context("disc header without sections")?;
                 let key = (h.chain_id, section.generation, section.disc);
                 chain = Some(h.chain_id);
                 if !seen_this_run.insert(key) && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
                     // An unattended drive gave us a disc we already have: nothing more will come.
                     break;
                 }
-                let stem = format!(
-                    "{}-gen{}-disc{:04}",
-                    sanitize(&h.name),
+                let file = image_file_name(
+                    &sanitize(&h.name),
                     section.generation,
-                    section.disc
+                    ImageKind::Data,
+                    section.disc,
                 );
-                let (img, map) = (dir.join(format!("{stem}.iso")), dir.join(format!("{stem}.map")));
+                let img = dir.join(&file);
+                let map = img.with_extension("map");
                 ui.say(&format!(
                     "{name}: '{}' generation {} disc {}",
                     h.name, section.generation, section.disc
