@@ -111,17 +111,25 @@ pub(super) fn apply_catalog(
     if catalogs.is_empty() {
         return Ok(());
     }
-    let (Some(id), Some(generation), Some(disc)) = (r.chain_id, r.generation, r.disc) else {
+    let (Some(id), Some(generation)) = (r.chain_id, r.generation) else {
         r.lost_entries = vec![
             "(the disc index and header are destroyed: the catalog cannot be matched to the disc)"
                 .into(),
         ];
         return Ok(());
     };
-    let fitting = catalogs
+    // Every generation the disc holds (a --pack-with disc holds several) is looked up.
+    let fitting: Vec<(&Catalog, u32)> = r
+        .sections
         .iter()
-        .find(|(_, c)| c.chain.chain_id == id && c.chain.generation == generation);
-    let Some((_, cat)) = fitting else {
+        .filter_map(|s| {
+            let (_, c) = catalogs
+                .iter()
+                .find(|(_, c)| c.chain.chain_id == id && c.chain.generation == s.generation)?;
+            Some((c, s.disc))
+        })
+        .collect();
+    if fitting.is_empty() {
         if !explicit {
             return Ok(());
         }
@@ -135,7 +143,10 @@ pub(super) fn apply_catalog(
             terminal_text(r.chain.as_deref().unwrap_or("?")),
             generation
         );
-    };
-    r.lost_entries = lost_entries_from_catalog(cat, disc, &r.unrepaired_lbas);
+    }
+    r.lost_entries = fitting
+        .into_iter()
+        .flat_map(|(c, disc)| lost_entries_from_catalog(c, disc, &r.unrepaired_lbas))
+        .collect();
     Ok(())
 }
