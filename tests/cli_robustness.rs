@@ -28,8 +28,7 @@ fn source(rel: &[u8], kind: EntryKind, abs: &Path, target: &[u8]) -> (SourceEntr
         },
         link_target: target.to_vec(),
         rdev: 0,
-        dev: 0,
-        ino: 0,
+        stamp: Default::default(),
     };
     (e, abs.to_path_buf())
 }
@@ -69,6 +68,7 @@ fn build_with(
         first_image_number: 1,
         carry_in: None,
         binary,
+        disc_map: Vec::new(),
     };
     let mut writer = DiscSetWriter::new(cfg).unwrap();
     let mut chunks = Vec::new();

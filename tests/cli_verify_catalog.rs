@@ -145,8 +145,8 @@ fn catalog_of_another_chain_is_refused() {
 }
 
 #[test]
-fn catalog_of_another_generation_is_refused() {
-    let (t, out, _) = set("vcat", 40);
+fn a_later_catalog_maps_the_disc_an_earlier_one_is_refused() {
+    let (t, out, cat1) = set("vcat", 40);
     write(&t.path().join("src/new.bin"), b"generation two");
     let out2 = t.path().join("out2");
     let base = out.to_str().unwrap();
@@ -164,11 +164,38 @@ fn catalog_of_another_generation_is_refused() {
     assert!(gen2.is_file());
     let imgs = images(&out);
     break_disc_one(&imgs[0]);
+    let img = imgs[0].to_str().unwrap();
+    // Generation 2's disc map places files of its tree on generation 1's disc 1: all of
+    // them are named (a superset of what generation 1's own catalog names as lost).
+    let o = bd(&["verify", img, "--catalog", gen2.to_str().unwrap()]);
+    expect_code(&o, 2);
+    let out_text = stdout(&o);
+    assert!(
+        out_text.contains("generation 2's catalog places these files"),
+        "{out_text}"
+    );
+    let from_map = lost_lines(&out_text);
+    let exact = lost_lines(&stdout(&bd(&[
+        "verify",
+        img,
+        "--catalog",
+        cat1.to_str().unwrap(),
+    ])));
+    assert!(!exact.is_empty());
+    for f in &exact {
+        assert!(
+            from_map.contains(f),
+            "{f} not named from the map: {from_map:?}"
+        );
+    }
+    // An earlier generation's catalog cannot describe a later disc: refused.
+    let imgs2 = images(&out2);
+    break_disc_one(&imgs2[0]);
     let o = bd(&[
         "verify",
-        imgs[0].to_str().unwrap(),
+        imgs2[0].to_str().unwrap(),
         "--catalog",
-        gen2.to_str().unwrap(),
+        cat1.to_str().unwrap(),
     ]);
     expect_code(&o, 3);
     let e = stderr(&o);

@@ -88,6 +88,7 @@ fn entry(path: &[u8], kind: EntryKind) -> Entry {
         rdev: 0,
         sha256: [0; 32],
         data: DataRef::default(),
+        stamp: Default::default(),
     }
 }
 

@@ -74,8 +74,8 @@ fn mixed_tree_preorder_sorted_with_kinds() {
         (meta.mtime(), meta.mtime_nsec())
     );
     assert_eq!(
-        (a.dev, a.ino, a.uid, a.gid),
-        (meta.dev(), meta.ino(), meta.uid(), meta.gid())
+        (a.stamp.dev, a.stamp.ino, a.stamp.ctime_sec, a.uid, a.gid),
+        (meta.dev(), meta.ino(), meta.ctime(), meta.uid(), meta.gid())
     );
 
     // Hard links: first name in traversal order is the File, later names point at it.
@@ -230,6 +230,7 @@ fn to_entry(s: &SourceEntry) -> Entry {
         rdev: s.rdev,
         sha256: [0; 32],
         data: DataRef::default(),
+        stamp: Default::default(),
     }
 }
 

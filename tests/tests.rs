@@ -11,6 +11,7 @@ mod common;
 
 mod cli_burn;
 mod cli_chain;
+mod cli_change;
 mod cli_damage;
 mod cli_drive;
 mod cli_drive_read;

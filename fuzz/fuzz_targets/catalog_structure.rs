@@ -6,8 +6,8 @@
 #![no_main]
 use bd_archive::format::catalog::validate::{entry_violations, Source};
 use bd_archive::format::catalog::{
-    discs_of, retain_valid_chunks, Catalog, ChainInfo, ChunkRecord, DataRef, DiscRecord, Entry,
-    EntryKind,
+    discs_of, retain_valid_chunks, Catalog, ChainInfo, ChunkRecord, DataRef, DiscMap, DiscRecord,
+    DiscSpan, Entry, EntryKind,
 };
 use bd_archive::format::records::{decode_record, encode_record, RecordIdentity, CATALOG_MAGIC};
 use libfuzzer_sys::fuzz_target;
@@ -16,8 +16,8 @@ fn base() -> Catalog {
     let chain = ChainInfo {
         name: "fuzz".into(),
         chain_id: [1; 16],
-        generation: 1,
-        base_generation: 0,
+        generation: 3,
+        base_generation: 2,
         created_unix: 0,
         tool_version: "fuzz".into(),
         compression: "none".into(),
@@ -40,6 +40,7 @@ fn base() -> Catalog {
             header_offset: i << 20,
             content_offset: (i << 20) + 512,
         },
+        stamp: Default::default(),
     };
     let chunks = (0..4u64)
         .map(|k| ChunkRecord {
@@ -74,6 +75,17 @@ fn base() -> Catalog {
             entry(2, "b", EntryKind::File, 2 << 20),
             entry(3, "c", EntryKind::Symlink, 0),
         ],
+        disc_map: (1..3u32)
+            .flat_map(|g| {
+                (0..2u64).map(move |d| DiscSpan {
+                    generation: g,
+                    disc: d as u32 + 1,
+                    first_chunk: 2 * d,
+                    chunk_count: 2,
+                    tar_end: (2 * d + 2) << 20,
+                })
+            })
+            .collect(),
     }
 }
 
@@ -112,7 +124,8 @@ fn mutate(c: &mut Catalog, ops: &mut Ops) -> Option<()> {
         let ne = c.entries.len().max(1);
         let i = ops.byte()? as usize % ne;
         let k = i % c.chunks.len().max(1);
-        match op % 16 {
+        let m = i % c.disc_map.len().max(1);
+        match op % 20 {
             0 if !c.entries.is_empty() => c.entries[i].path = ops.bytes()?,
             1 if !c.entries.is_empty() => c.entries[i].link_target = ops.bytes()?,
             2 if !c.entries.is_empty() => c.entries[i].size = ops.u64()?,
@@ -148,6 +161,13 @@ fn mutate(c: &mut Catalog, ops: &mut Ops) -> Option<()> {
             }
             14 => c.chain.name = String::from_utf8_lossy(&ops.bytes()?).into_owned(),
             15 if !c.entries.is_empty() => c.entries[i].mode = ops.u64()? as u32,
+            16 if !c.disc_map.is_empty() => c.disc_map[m].first_chunk = ops.u64()?,
+            17 if !c.disc_map.is_empty() => c.disc_map[m].chunk_count = ops.u64()?,
+            18 if !c.disc_map.is_empty() => c.disc_map[m].tar_end = ops.u64()?,
+            19 if !c.disc_map.is_empty() => {
+                c.disc_map[m].generation = ops.byte()? as u32;
+                c.disc_map[m].disc = ops.byte()? as u32;
+            }
             _ => {}
         }
     }
@@ -175,9 +195,11 @@ fuzz_target!(|data: &[u8]| {
         .last()
         .map_or(0, |ch| ch.tar_offset.saturating_add(u64::from(ch.tar_len)));
     let v = entry_violations(&c.entries, Source::Catalog, &|_| Some(end));
+    let (map, _) = DiscMap::checked(&c.disc_map, c.chain.generation);
     for (e, bad) in c.entries.iter().zip(v) {
         let discs = discs_of(&c.chunks, e);
         assert!(discs.len() <= c.chunks.len());
+        assert!(map.discs_of(e).len() <= c.disc_map.len());
         if bad.is_none() {
             assert!(e.path.len() <= 4096 && e.mtime_nsec < 1_000_000_000);
         }

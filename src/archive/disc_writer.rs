@@ -97,6 +97,9 @@ pub struct DiscSetConfig {
     pub carry_in: Option<CarryIn>,
     /// The static bd-archive binary placed on every disc as `bd-archive` (None: not carried).
     pub binary: Option<Vec<u8>>,
+    /// The earlier generations' disc map the catalog carries (FORMAT §6.1; empty for a full
+    /// archive): [`crate::format::catalog::DiscMap::carried_from`] the base catalog.
+    pub disc_map: Vec<crate::format::catalog::DiscSpan>,
 }
 
 /// The protected contents of an unburned image that `--pack-with` puts onto the first disc:
@@ -685,6 +688,7 @@ impl DiscSetWriter {
             parts,
             chunks: self.chunks.clone(),
             entries: Vec::new(),
+            disc_map: self.cfg.disc_map.clone(),
         }
     }
 
@@ -964,6 +968,7 @@ mod index_view_tests {
                 header_offset: 9,
                 content_offset: 10,
             },
+            stamp: Default::default(),
         }
     }
 

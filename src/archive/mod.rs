@@ -323,6 +323,11 @@ pub fn create(
         first_image_number: 1,
         carry_in: job.pack.as_ref().map(|p| p.carry.clone()),
         binary,
+        disc_map: plan
+            .base
+            .as_ref()
+            .map(crate::format::catalog::DiscMap::carried_from)
+            .unwrap_or_default(),
     };
     build::remove_partials(&images_dir);
     let done = match &resume_state {

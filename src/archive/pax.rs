@@ -187,6 +187,7 @@ mod tests {
             rdev: 0,
             sha256: [0; 32],
             data: DataRef::default(),
+            stamp: Default::default(),
         }
     }
 

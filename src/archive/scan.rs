@@ -20,7 +20,7 @@ use std::os::unix::ffi::{OsStrExt, OsStringExt};
 use std::os::unix::fs::{FileTypeExt, MetadataExt};
 use std::path::{Path, PathBuf};
 
-use crate::format::catalog::EntryKind;
+use crate::format::catalog::{ChangeStamp, EntryKind};
 
 /// One object found in the source tree, ready to become a catalog `Entry`.
 ///
@@ -50,10 +50,9 @@ pub struct SourceEntry {
     pub link_target: Vec<u8>,
     /// Device number (`st_rdev`) for character and block devices; 0 otherwise.
     pub rdev: u64,
-    /// `st_dev` of the object; with `ino` it identifies the inode (hard links, change detection).
-    pub dev: u64,
-    /// `st_ino` of the object.
-    pub ino: u64,
+    /// `st_dev`, `st_ino` and `st_ctime` of the object at scan time (change detection against
+    /// the base; the catalog keeps it for the next generation).
+    pub stamp: ChangeStamp,
 }
 
 impl SourceEntry {
@@ -173,6 +172,21 @@ struct Frame {
     pending: Vec<OsString>,
 }
 
+/// The state of one walk: the options with their exclusions resolved, and what was found.
+struct Walk<'a> {
+    opts: &'a ScanOptions,
+    /// `st_dev` of the root (`--one-file-system`).
+    root_dev: u64,
+    /// (dev, ino) of the paths of `opts.exclude` that existed at scan start.
+    excluded_ids: HashSet<(u64, u64)>,
+    /// `opts.exclude` as given (for paths that did not exist at scan start).
+    excluded_paths: HashSet<PathBuf>,
+    /// Every object recorded so far, in walk order.
+    out: Vec<SourceEntry>,
+    /// (dev, ino) of files with nlink > 1 → index in `out` of their first name.
+    first_names: HashMap<(u64, u64), usize>,
+}
+
 /// Walks `root` and returns every object below it, directory before its children, siblings in raw
 /// name-byte order. The root itself is not an entry.
 ///
@@ -197,64 +211,149 @@ pub fn scan_tree(
             path: root.to_path_buf(),
         });
     }
-    let root_dev = root_meta.dev();
-
-    let mut excluded_ids: HashSet<(u64, u64)> = HashSet::new();
-    let mut excluded_paths: HashSet<PathBuf> = HashSet::new();
-    for p in &opts.exclude {
-        if let Ok(m) = fs::symlink_metadata(p) {
-            excluded_ids.insert((m.dev(), m.ino()));
-        }
-        excluded_paths.insert(p.clone());
-    }
-
     let root_children = list_dir(root).map_err(|source| ScanError::RootUnreadable {
         path: root.to_path_buf(),
         source,
     })?;
+    let mut walk = Walk::new(opts, root_meta.dev());
     let mut stack = vec![Frame {
         abs: root.to_path_buf(),
         rel: Vec::new(),
         pending: root_children,
     }];
-
-    let mut out: Vec<SourceEntry> = Vec::new();
-    // (dev, ino) of files with nlink > 1 → index in `out` of their first name.
-    let mut first_names: HashMap<(u64, u64), usize> = HashMap::new();
-
     while let Some(frame) = stack.last_mut() {
         let Some(name) = frame.pending.pop() else {
             stack.pop();
             continue;
         };
         let abs = frame.abs.join(&name);
-        let mut rel = Vec::with_capacity(frame.rel.len() + 1 + name.len());
-        if !frame.rel.is_empty() {
-            rel.extend_from_slice(&frame.rel);
-            rel.push(b'/');
+        let rel = child_rel(&frame.rel, &name);
+        if let Some(descend) = walk.visit(&abs, &rel, on_problem) {
+            on_progress(walk.out.len() as u64);
+            if let Some(cache) = descend {
+                match list_dir(&abs) {
+                    Ok(pending) => stack.push(Frame {
+                        abs,
+                        rel,
+                        pending: keep_tag_if(cache, pending),
+                    }),
+                    Err(e) => on_problem(problem(&abs, "cannot list directory", &e)),
+                }
+            }
         }
-        rel.extend_from_slice(name.as_bytes());
+    }
+    // The list is held through the whole create: no doubling slack.
+    walk.out.shrink_to_fit();
+    Ok(walk.out)
+}
 
-        let meta = match fs::symlink_metadata(&abs) {
+/// `parent/name` as a relative path of raw bytes (`name` alone below the root).
+fn child_rel(parent: &[u8], name: &OsString) -> Vec<u8> {
+    let mut rel = Vec::with_capacity(parent.len() + 1 + name.len());
+    if !parent.is_empty() {
+        rel.extend_from_slice(parent);
+        rel.push(b'/');
+    }
+    rel.extend_from_slice(name.as_bytes());
+    rel
+}
+
+/// The children to visit of a directory: all, or of a cache directory only its tag
+/// (tar --exclude-caches keeps the directory and CACHEDIR.TAG).
+fn keep_tag_if(cache: bool, children: Vec<OsString>) -> Vec<OsString> {
+    if !cache {
+        return children;
+    }
+    children
+        .into_iter()
+        .filter(|n| n.as_bytes() == b"CACHEDIR.TAG")
+        .collect()
+}
+
+impl<'a> Walk<'a> {
+    fn new(opts: &'a ScanOptions, root_dev: u64) -> Self {
+        let mut excluded_ids = HashSet::new();
+        let mut excluded_paths = HashSet::new();
+        for p in &opts.exclude {
+            if let Ok(m) = fs::symlink_metadata(p) {
+                excluded_ids.insert((m.dev(), m.ino()));
+            }
+            excluded_paths.insert(p.clone());
+        }
+        Walk {
+            opts,
+            root_dev,
+            excluded_ids,
+            excluded_paths,
+            out: Vec::new(),
+            first_names: HashMap::new(),
+        }
+    }
+
+    /// Records the object at `abs` unless it is excluded or unreadable. Returns `None` when
+    /// nothing was recorded, `Some(None)` for a recorded object not to descend into, and
+    /// `Some(Some(cache))` for a directory to descend into (`cache`: keep only its tag).
+    fn visit(
+        &mut self,
+        abs: &Path,
+        rel: &[u8],
+        on_problem: &mut dyn FnMut(ScanProblem),
+    ) -> Option<Option<bool>> {
+        let meta = match fs::symlink_metadata(abs) {
             Ok(m) => m,
             Err(e) => {
-                on_problem(problem(&abs, "cannot stat", &e));
-                continue;
+                on_problem(problem(abs, "cannot stat", &e));
+                return None;
             }
         };
-        if excluded_ids.contains(&(meta.dev(), meta.ino())) || excluded_paths.contains(&abs) {
-            continue;
+        if self.excluded_ids.contains(&(meta.dev(), meta.ino()))
+            || self.excluded_paths.contains(abs)
+        {
+            return None;
         }
-        if opts
+        if self
+            .opts
             .exclude_patterns
             .iter()
-            .any(|p| pattern_excludes(p, &rel))
+            .any(|p| pattern_excludes(p, rel))
         {
-            opts.excluded
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-            continue;
+            self.count_excluded();
+            return None;
         }
+        let entry = self.entry(abs, rel, &meta, on_problem)?;
+        let descend = if entry.kind == EntryKind::Dir {
+            let other_fs = self.opts.one_file_system && meta.dev() != self.root_dev;
+            let cache = self.opts.exclude_caches && is_cache_dir(abs);
+            if other_fs || cache {
+                self.count_excluded();
+            }
+            (!other_fs).then_some(cache)
+        } else {
+            None
+        };
+        if entry.kind == EntryKind::File && meta.nlink() > 1 {
+            self.first_names
+                .insert((meta.dev(), meta.ino()), self.out.len());
+        }
+        self.out.push(entry);
+        Some(descend)
+    }
 
+    fn count_excluded(&self) {
+        self.opts
+            .excluded
+            .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// The entry for an object of `lstat` metadata `meta`; `None` (reported) when its kind is
+    /// unknown or its symlink target cannot be read.
+    fn entry(
+        &self,
+        abs: &Path,
+        rel: &[u8],
+        meta: &fs::Metadata,
+        on_problem: &mut dyn FnMut(ScanProblem),
+    ) -> Option<SourceEntry> {
         let ft = meta.file_type();
         let mut size = 0;
         let mut link_target = Vec::new();
@@ -262,93 +361,78 @@ pub fn scan_tree(
         let kind = if ft.is_dir() {
             EntryKind::Dir
         } else if ft.is_file() {
-            if meta.nlink() > 1 {
-                if let Some(&first) = first_names.get(&(meta.dev(), meta.ino())) {
-                    link_target = out[first].rel_path.clone();
-                }
-            }
-            if link_target.is_empty() {
+            if let Some(first) = self.first_name_of(meta) {
+                link_target = first.to_vec();
+                EntryKind::HardLink
+            } else {
                 size = meta.size();
                 EntryKind::File
-            } else {
-                EntryKind::HardLink
             }
         } else if ft.is_symlink() {
-            match fs::read_link(&abs) {
+            match fs::read_link(abs) {
                 Ok(t) => link_target = t.into_os_string().into_vec(),
                 Err(e) => {
-                    on_problem(problem(&abs, "cannot read symlink", &e));
-                    continue;
+                    on_problem(problem(abs, "cannot read symlink", &e));
+                    return None;
                 }
             }
             EntryKind::Symlink
         } else if ft.is_fifo() {
             EntryKind::Fifo
-        } else if ft.is_char_device() {
+        } else if ft.is_char_device() || ft.is_block_device() {
             rdev = meta.rdev();
-            EntryKind::CharDevice
-        } else if ft.is_block_device() {
-            rdev = meta.rdev();
-            EntryKind::BlockDevice
+            if ft.is_char_device() {
+                EntryKind::CharDevice
+            } else {
+                EntryKind::BlockDevice
+            }
         } else if ft.is_socket() {
             EntryKind::Socket
         } else {
             on_problem(ScanProblem {
-                path: abs,
+                path: abs.to_path_buf(),
                 message: "unknown file type, skipped".to_string(),
             });
-            continue;
+            return None;
         };
-
-        if kind == EntryKind::File && meta.nlink() > 1 {
-            first_names.insert((meta.dev(), meta.ino()), out.len());
-        }
-        // st_mtime_nsec is in [0, 1e9) on Linux; clamp defensively so the Entry invariant always holds.
-        let mtime_nsec = u32::try_from(meta.mtime_nsec())
-            .unwrap_or(0)
-            .min(999_999_999);
-        let other_fs = opts.one_file_system && meta.dev() != root_dev;
-        let cache = kind == EntryKind::Dir && opts.exclude_caches && is_cache_dir(&abs);
-        if kind == EntryKind::Dir && (other_fs || cache) {
-            opts.excluded
-                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        }
-        let descend = kind == EntryKind::Dir && !other_fs;
-        out.push(SourceEntry {
-            rel_path: rel.clone(),
+        Some(SourceEntry {
+            rel_path: rel.to_vec(),
             kind,
             mode: meta.mode() & 0o7777,
             uid: meta.uid(),
             gid: meta.gid(),
             mtime_sec: meta.mtime(),
-            mtime_nsec,
+            mtime_nsec: nsec(meta.mtime_nsec()),
             size,
             link_target,
             rdev,
-            dev: meta.dev(),
-            ino: meta.ino(),
-        });
-        on_progress(out.len() as u64);
-
-        if descend {
-            match list_dir(&abs) {
-                // A cache directory keeps only its tag (tar --exclude-caches).
-                Ok(pending) if cache => stack.push(Frame {
-                    abs,
-                    rel,
-                    pending: pending
-                        .into_iter()
-                        .filter(|n| n.as_bytes() == b"CACHEDIR.TAG")
-                        .collect(),
-                }),
-                Ok(pending) => stack.push(Frame { abs, rel, pending }),
-                Err(e) => on_problem(problem(&abs, "cannot list directory", &e)),
-            }
-        }
+            stamp: stamp_of(meta),
+        })
     }
-    // The list is held through the whole create: no doubling slack.
-    out.shrink_to_fit();
-    Ok(out)
+
+    /// The path of the first name of a multiply-linked regular file seen before, if any.
+    fn first_name_of(&self, meta: &fs::Metadata) -> Option<&[u8]> {
+        if meta.nlink() <= 1 {
+            return None;
+        }
+        let &i = self.first_names.get(&(meta.dev(), meta.ino()))?;
+        Some(&self.out[i].rel_path)
+    }
+}
+
+/// st_*_nsec is in [0, 1e9) on Linux; clamped defensively so the Entry invariant always holds.
+fn nsec(n: i64) -> u32 {
+    u32::try_from(n).unwrap_or(0).min(999_999_999)
+}
+
+/// The change stamp (ctime, device, inode) of an object's metadata.
+pub fn stamp_of(meta: &fs::Metadata) -> ChangeStamp {
+    ChangeStamp {
+        ctime_sec: meta.ctime(),
+        ctime_nsec: nsec(meta.ctime_nsec()),
+        dev: meta.dev(),
+        ino: meta.ino(),
+    }
 }
 
 /// Names in `dir`, sorted by raw bytes descending (so popping from the end gives ascending order).

@@ -181,6 +181,7 @@ impl<'a> TarStreamBuilder<'a> {
                 header_offset: 0,
                 content_offset: 0,
             },
+            stamp: se.stamp,
         };
         let mut file = None;
         if se.kind == EntryKind::File {
@@ -190,6 +191,8 @@ impl<'a> TarStreamBuilder<'a> {
                     e.mode = meta.mode() & 0o7777;
                     e.mtime_sec = meta.mtime();
                     e.mtime_nsec = meta.mtime_nsec() as u32;
+                    // As opened, before reading: a change while reading moves ctime past it.
+                    e.stamp = crate::archive::scan::stamp_of(&meta);
                     file = Some((f, meta));
                 }
                 Err(msg) => {

@@ -16,6 +16,7 @@ use crate::cli::Ui;
 use bd_archive::disc::image_name::{image_file_name, ImageKind};
 use bd_archive::disc::reader::{Disc, RepairSettings};
 use bd_archive::fec;
+use bd_archive::format::catalog::DiscMap;
 use bd_archive::optical::disc_source::DriveSectorSource;
 use bd_archive::optical::drive::Drive;
 use bd_archive::optical::mmc::Mmc;
@@ -177,6 +178,14 @@ impl ChainProgress {
             have.insert(d.number());
             if let Some(c) = &d.catalog {
                 *all = Some(c.discs.iter().map(|r| r.disc).collect());
+                // Its disc map names the discs of earlier generations not read yet.
+                let (map, _) = DiscMap::checked(&c.disc_map, d.generation());
+                for g in 1..d.generation() {
+                    let (_, all) = self.0.entry(g).or_default();
+                    if all.is_none() && map.has(g) {
+                        *all = Some(map.discs(g));
+                    }
+                }
             }
         }
     }

@@ -10,7 +10,7 @@ use anyhow::{bail, Result};
 use crate::cli::args::ListArgs;
 use crate::cli::Ui;
 use bd_archive::disc::reader::GenerationSet;
-use bd_archive::format::catalog::{discs_of, Catalog, Entry, EntryKind};
+use bd_archive::format::catalog::{discs_of, Catalog, DiscMap, Entry, EntryKind};
 use bd_archive::format::records::{self, decode_record};
 use bd_archive::legacy::seed_disc::{kind_letter, SeedChain};
 use bd_archive::legacy::{self, Sources};
@@ -25,10 +25,11 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
         Sources::Continued { ours, .. } => ours,
         Sources::Ours(sources) => sources,
     };
-    // Chunk tables of earlier generations whose catalogs were given too: they say which of
-    // their discs hold the entries the newest generation reuses.
+    // Chunk tables of earlier generations whose catalogs were given too, else the newest
+    // catalog's disc map: they say which of their discs hold the entries it reuses.
     let mut earlier = BTreeMap::new();
-    let (name, generation, entries, chunks, complete, damaged) =
+    let mut raw_map = Vec::new();
+    let (name, generation, entries, chunks, complete, mut damaged) =
         if sources.iter().all(|p| is_catalog(p)) {
             let mut catalogs = read_catalogs(&sources)?;
             for c in &mut catalogs {
@@ -37,7 +38,8 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
                     ui.warn("chunk records that break FORMAT.md §5 are ignored (disc column)");
                 }
             }
-            let c = catalogs.pop().expect("at least one source");
+            let mut c = catalogs.pop().expect("at least one source");
+            raw_map = std::mem::take(&mut c.disc_map);
             earlier = catalogs
                 .into_iter()
                 .map(|c| (c.chain.generation, c.chunks))
@@ -61,8 +63,11 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
             let Some((_, discs)) = by_gen.pop_last() else {
                 bail!("no discs found")
             };
-            let set = GenerationSet::new(discs)?;
+            let mut set = GenerationSet::new(discs)?;
             let complete = set.catalog.is_some();
+            if let Some(c) = &mut set.catalog {
+                raw_map = std::mem::take(&mut c.disc_map);
+            }
             for n in &set.notes {
                 ui.warn(n);
             }
@@ -83,15 +88,26 @@ pub fn run(args: &ListArgs, ui: &Ui) -> Result<i32> {
             "the catalog disc is not among the sources: listing only what the given discs hold",
         );
     }
+    let (map, problems) = DiscMap::checked(&raw_map, generation);
+    for p in &problems {
+        ui.warn(&format!(
+            "the catalog's disc map of generation {} breaks FORMAT.md §6.1 ({}): its discs are not named",
+            p.generation, p.rule
+        ));
+        damaged = true;
+    }
+    earlier.insert(generation, chunks);
+    let holders = Holders {
+        tables: earlier,
+        map,
+    };
     if args.json {
-        earlier.insert(generation, chunks);
-        print_json(&name, generation, &entries, &earlier)?;
+        print_json(&name, generation, &entries, &holders)?;
     } else {
         // Buffered: a million entries are one write per 8 KiB, and a closed pipe stops the loop.
-        earlier.insert(generation, chunks);
         let mut out = std::io::BufWriter::new(std::io::stdout().lock());
         for e in &entries {
-            let text = line(e, &holder(e, &earlier));
+            let text = line(e, &holders.holder(e));
             writeln!(out, "{}", bd_archive::util::escape::terminal_text(&text))?;
         }
         out.flush()?;
@@ -203,19 +219,35 @@ pub fn utc(secs: i64) -> String {
     format!("{y:04}-{m:02}-{d:02} {hh:02}:{mm:02}:{ss:02}")
 }
 
-/// "g2:d1,2" — generation and disc(s) holding the entry's tar record; discs of earlier
-/// generations are known only from their own catalogs ("g1").
-fn holder(e: &Entry, chunks: &ChunkTables) -> String {
-    let g = e.data.generation;
-    let Some(chunks) = chunks.get(&g) else {
-        return format!("g{g}");
-    };
-    let discs = discs_of(chunks, e)
-        .iter()
-        .map(|d| d.to_string())
-        .collect::<Vec<_>>()
-        .join(",");
-    format!("g{g}:d{discs}")
+/// What says which disc of a generation holds an entry: chunk tables at hand (the listed
+/// generation's, earlier catalogs given), else the listed catalog's disc map.
+struct Holders {
+    tables: ChunkTables,
+    map: DiscMap,
+}
+
+impl Holders {
+    /// Discs of the entry's generation holding its tar record; `None` when unknown.
+    fn discs(&self, e: &Entry) -> Option<Vec<u32>> {
+        let g = e.data.generation;
+        match self.tables.get(&g) {
+            Some(chunks) => Some(discs_of(chunks, e)),
+            None => self.map.has(g).then(|| self.map.discs_of(e)),
+        }
+    }
+
+    /// "g2:d1,2" — generation and disc(s) holding the entry's tar record; "g1" when no table
+    /// or map describes that generation.
+    fn holder(&self, e: &Entry) -> String {
+        let g = e.data.generation;
+        match self.discs(e) {
+            Some(discs) => {
+                let discs: Vec<String> = discs.iter().map(u32::to_string).collect();
+                format!("g{g}:d{}", discs.join(","))
+            }
+            None => format!("g{g}"),
+        }
+    }
 }
 
 fn line(e: &Entry, holder: &str) -> String {
@@ -238,7 +270,7 @@ fn line(e: &Entry, holder: &str) -> String {
     s
 }
 
-fn print_json(name: &str, generation: u32, entries: &[Entry], chunks: &ChunkTables) -> Result<()> {
+fn print_json(name: &str, generation: u32, entries: &[Entry], holders: &Holders) -> Result<()> {
     let list: Vec<serde_json::Value> = entries
         .iter()
         .map(|e| {
@@ -250,8 +282,9 @@ fn print_json(name: &str, generation: u32, entries: &[Entry], chunks: &ChunkTabl
                 "mtime": e.mtime_sec,
                 "mtime_nsec": e.mtime_nsec,
                 "link_target": escape_path(&e.link_target),
-                "discs": chunks.get(&e.data.generation).map(|c| discs_of(c, e)).unwrap_or_default(),
+                "discs": holders.discs(e).unwrap_or_default(),
                 "generation": e.data.generation,
+                "holder": holders.holder(e),
             })
         })
         .collect();

@@ -164,30 +164,54 @@ struct Contents {
 /// A disc index as stored, decoded without keeping its entries: on a generation's last disc the
 /// catalog lists them all. The fields are those of [`DiscIndex`], in its order (bincode is
 /// positional); the entries are still decoded, so a damaged index is still refused.
+/// `E` is the entry layout of the record's version ([`Entry`], or version 1's).
 #[derive(serde::Deserialize)]
-struct IndexWithoutEntries {
+#[serde(bound = "E: serde::de::DeserializeOwned")]
+struct IndexWithoutEntries<E = Entry> {
     chain: crate::format::catalog::ChainInfo,
     disc: crate::format::catalog::DiscRecord,
     parts: Vec<PartRecord>,
     chunks: Vec<ChunkRecord>,
-    #[serde(deserialize_with = "skip_entries")]
+    #[serde(deserialize_with = "skip_entries::<_, E>")]
     entries: Vec<Entry>,
+    /// Not in the record: the entry layout the record was decoded with.
+    #[serde(skip)]
+    layout: std::marker::PhantomData<E>,
 }
 
-/// Decodes a sequence of entries one by one and drops each; yields an empty list.
-fn skip_entries<'de, D: serde::Deserializer<'de>>(d: D) -> Result<Vec<Entry>, D::Error> {
-    struct Skip;
-    impl<'de> serde::de::Visitor<'de> for Skip {
+impl records::RecordBody for IndexWithoutEntries {
+    type V1 = IndexWithoutEntries<crate::format::catalog::v1::EntryV1>;
+}
+
+impl From<IndexWithoutEntries<crate::format::catalog::v1::EntryV1>> for IndexWithoutEntries {
+    fn from(i: IndexWithoutEntries<crate::format::catalog::v1::EntryV1>) -> Self {
+        IndexWithoutEntries {
+            chain: i.chain,
+            disc: i.disc,
+            parts: i.parts,
+            chunks: i.chunks,
+            entries: i.entries,
+            layout: std::marker::PhantomData,
+        }
+    }
+}
+
+/// Decodes a sequence of entries (of layout `E`) one by one and drops each; yields an empty list.
+fn skip_entries<'de, D: serde::Deserializer<'de>, E: serde::de::DeserializeOwned>(
+    d: D,
+) -> Result<Vec<Entry>, D::Error> {
+    struct Skip<E>(std::marker::PhantomData<E>);
+    impl<'de, E: serde::de::DeserializeOwned> serde::de::Visitor<'de> for Skip<E> {
         type Value = ();
         fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
             f.write_str("a sequence of entries")
         }
         fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut seq: A) -> Result<(), A::Error> {
-            while seq.next_element::<Entry>()?.is_some() {}
+            while seq.next_element::<E>()?.is_some() {}
             Ok(())
         }
     }
-    d.deserialize_seq(Skip)?;
+    d.deserialize_seq(Skip::<E>(std::marker::PhantomData))?;
     Ok(Vec::new())
 }
 
@@ -197,8 +221,6 @@ impl Contents {
     }
 }
 
-/// Decodes the record file of `bytes` bytes at `lba`, streaming from the sectors (a catalog of a
-/// million entries is tens of MB even compressed; it is never held next to its decoded entries).
 /// The set id of each generation section of a disc, from the record header of its index (else
 /// of its catalog), without decoding either: None where neither header can be read.
 pub fn section_set_ids(source: &dyn SectorSource, header: &DiscHeader) -> Vec<Option<[u8; 16]>> {
@@ -225,7 +247,9 @@ pub fn section_set_ids(source: &dyn SectorSource, header: &DiscHeader) -> Vec<Op
         .collect()
 }
 
-fn decode_at<T: serde::de::DeserializeOwned>(
+/// Decodes the record file of `bytes` bytes at `lba`, streaming from the sectors (a catalog of a
+/// million entries is tens of MB even compressed; it is never held next to its decoded entries).
+fn decode_at<T: records::RecordBody>(
     name: &str,
     source: &dyn SectorSource,
     (lba, bytes): (u64, u64),
@@ -869,6 +893,7 @@ mod tests {
             rdev: 0,
             sha256: [6; 32],
             data: DataRef::default(),
+            stamp: Default::default(),
         };
         let index = DiscIndex {
             chain: ChainInfo {

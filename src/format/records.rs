@@ -17,6 +17,16 @@ pub const RECORD_HEADER_LEN: usize = 128;
 /// Largest decoded body a reader accepts (4 GiB): bounds allocations driven by a damaged header.
 pub const MAX_BODY_LEN: u64 = 4 << 30;
 
+/// Record version this build writes (FORMAT.md §6, §8): 2 adds the entries' change stamps and
+/// the catalog's disc map. Version 1 records are still read.
+pub const RECORD_VERSION: u16 = 2;
+
+/// A record body, and the body format version 1 wrote (decoded, then converted).
+pub trait RecordBody: DeserializeOwned {
+    /// The same record as format version 1 laid it out.
+    type V1: DeserializeOwned + Into<Self>;
+}
+
 /// Magic of a catalog file.
 pub const CATALOG_MAGIC: &[u8; 8] = b"BDARCATL";
 /// Magic of a per-disc index file.
@@ -32,7 +42,7 @@ pub enum RecordError {
     #[error("{0} header is damaged (checksum mismatch)")]
     HeaderChecksum(&'static str),
     /// Format version this reader does not know.
-    #[error("{0} has format version {1}, this bd-archive reads version 1; use a newer bd-archive")]
+    #[error("{0} has format version {1}, this bd-archive reads versions 1 and 2; use a newer bd-archive")]
     Version(&'static str, u16),
     /// File shorter than its header says.
     #[error("{0} is truncated ({1} of {2} bytes)")]
@@ -192,7 +202,7 @@ fn header_bytes(
 ) -> [u8; RECORD_HEADER_LEN] {
     let mut out = [0u8; RECORD_HEADER_LEN];
     out[0..8].copy_from_slice(magic);
-    out[8..10].copy_from_slice(&1u16.to_le_bytes());
+    out[8..10].copy_from_slice(&RECORD_VERSION.to_le_bytes());
     out[16..32].copy_from_slice(&id.chain_id);
     out[32..36].copy_from_slice(&id.generation.to_le_bytes());
     out[36..40].copy_from_slice(&id.disc.to_le_bytes());
@@ -245,6 +255,8 @@ pub fn record_size_bound(raw_len: u64) -> u64 {
 /// Parsed record header.
 #[derive(Clone, Copy, Debug)]
 pub struct RecordHeader {
+    /// Format version of the body (1 or [`RECORD_VERSION`]).
+    pub version: u16,
     /// Identity fields.
     pub id: RecordIdentity,
     /// Bytes of the zstd frame after the header.
@@ -266,10 +278,11 @@ pub fn decode_header(
         return Err(RecordError::HeaderChecksum(what));
     }
     let version = u16::from_le_bytes([b[8], b[9]]);
-    if version != 1 {
+    if !(1..=RECORD_VERSION).contains(&version) {
         return Err(RecordError::Version(what, version));
     }
     let h = RecordHeader {
+        version,
         id: RecordIdentity {
             chain_id: b[16..32]
                 .try_into()
@@ -300,7 +313,7 @@ pub fn decode_header(
 }
 
 /// Decodes a whole record file held in `b`.
-pub fn decode_record<T: DeserializeOwned>(
+pub fn decode_record<T: RecordBody>(
     magic: &[u8; 8],
     what: &'static str,
     b: &[u8],
@@ -319,8 +332,14 @@ pub fn decode_record<T: DeserializeOwned>(
     let decoder = zstd::stream::read::Decoder::with_buffer(stored)
         .map_err(|e| RecordError::Decode(what, e.to_string()))?;
     let mut reader = std::io::BufReader::with_capacity(1 << 16, decoder.take(h.raw_len));
-    let body = bincode::serde::decode_from_std_read(&mut reader, bincode_config())
-        .map_err(|e| RecordError::Decode(what, e.to_string()))?;
+    let decode_err = |e: bincode::error::DecodeError| RecordError::Decode(what, e.to_string());
+    let body: T = if h.version == 1 {
+        bincode::serde::decode_from_std_read::<T::V1, _, _>(&mut reader, bincode_config())
+            .map_err(decode_err)?
+            .into()
+    } else {
+        bincode::serde::decode_from_std_read(&mut reader, bincode_config()).map_err(decode_err)?
+    };
     if !reader.buffer().is_empty() || reader.get_ref().limit() != 0 {
         return Err(RecordError::Decode(
             what,
@@ -345,7 +364,7 @@ pub fn decode_record<T: DeserializeOwned>(
 /// *before* anything is decoded, as [`decode_record`] does; the bincode body is then decoded
 /// straight from the decompressor, never held whole. (Decoding before the checksum let a damaged
 /// or crafted frame claim a 4 GiB byte string: the records fuzz target found it.)
-pub fn decode_record_from<T: DeserializeOwned, R: Read>(
+pub fn decode_record_from<T: RecordBody, R: Read>(
     magic: &[u8; 8],
     what: &'static str,
     mut r: R,
@@ -390,6 +409,10 @@ mod tests {
     }
 
     type Body = Vec<(u64, Vec<u8>)>;
+
+    impl RecordBody for Body {
+        type V1 = Body;
+    }
 
     fn body() -> Body {
         (0..5000u64)

@@ -135,6 +135,7 @@ pub fn load_seed_base(path: &Path, name: &str) -> Result<Option<Catalog>, SeedEr
         parts: Vec::new(),
         chunks: Vec::new(),
         entries: base_entries(&entries, base_gen),
+        disc_map: Vec::new(),
     }))
 }
 

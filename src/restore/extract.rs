@@ -20,7 +20,7 @@ use crate::restore::ExtractError;
 
 use crate::disc::reader::{Disc, GenerationSet};
 use crate::format::catalog::validate::{entry_violations, Source};
-use crate::format::catalog::{in_seed, seed_generations, Entry, EntryKind};
+use crate::format::catalog::{in_seed, seed_generations, DiscMap, Entry, EntryKind};
 use crate::restore::chain_stream::{ChainStreams, Gap};
 use crate::restore::feed::{drain, feed_contents, Feed, FeedRx, FEED_BATCHES};
 use crate::restore::writer::{OutDir, RestoreOptions, Restorer};
@@ -379,7 +379,8 @@ fn rebuilt_message(disc: &str, r: &crate::disc::reader::RepairSummary) -> String
     }
 }
 
-/// Warnings and report notes about what the chain at hand lacks.
+/// Warnings and report notes about what the chain at hand lacks. The target generation's
+/// catalog, through its disc map, names the discs of earlier generations to fetch.
 fn chain_notes(
     sets: &BTreeMap<u32, GenerationSet>,
     generation: u32,
@@ -390,8 +391,16 @@ fn chain_notes(
     for s in sets.values() {
         notes.extend(s.notes.iter().cloned());
     }
+    let map = checked_disc_map(set, &mut notes);
     for s in sets.values() {
-        let missing = s.missing_discs();
+        let mut missing = s.missing_discs();
+        if s.catalog.is_none() {
+            missing = map
+                .discs(s.generation)
+                .into_iter()
+                .filter(|n| !s.discs.contains_key(n))
+                .collect();
+        }
         if !missing.is_empty() {
             progress.warn(&format!(
                 "disc(s) {missing:?} of generation {} not given; files stored there are listed as not restored",
@@ -408,13 +417,34 @@ fn chain_notes(
     needed.sort_unstable();
     needed.dedup();
     for g in needed.into_iter().filter(|g| !sets.contains_key(g)) {
-        let msg = format!(
+        let mut msg = format!(
             "generation {g} is missing: files whose data it stores are listed as not restored"
         );
+        let holding = map.discs_holding(set.entries.iter().filter(|e| e.size > 0), g);
+        if !holding.is_empty() {
+            let discs: Vec<String> = holding.iter().map(u32::to_string).collect();
+            msg.push_str(&format!(" (they are on g{g}:d{})", discs.join(",")));
+        }
         progress.warn(&msg);
         notes.push(msg);
     }
     notes
+}
+
+/// The disc map of `set`'s catalog with its rules checked (empty without a catalog); each
+/// generation dropped for breaking a rule adds a note.
+fn checked_disc_map(set: &GenerationSet, notes: &mut Vec<String>) -> DiscMap {
+    let Some(c) = &set.catalog else {
+        return DiscMap::default();
+    };
+    let (map, problems) = DiscMap::checked(&c.disc_map, set.generation);
+    for p in problems {
+        notes.push(format!(
+            "the catalog's disc map of generation {} breaks FORMAT.md §6.1 ({}); not used",
+            p.generation, p.rule
+        ));
+    }
+    map
 }
 
 /// Why the set of entries itself may be incomplete (no catalog, and/or discs without index).
@@ -651,14 +681,16 @@ fn checked_entries<'s>(
     set: &'s GenerationSet,
     only: &[String],
 ) -> (Vec<&'s Entry>, Vec<Damage>) {
-    // A stream's length is known when its generation's catalog (the whole chunk table) is here.
-    let stream_len = |g: u32| {
-        let s = sets.get(&g).filter(|s| s.catalog.is_some())?;
-        Some(
+    // A stream's length is known when its generation's catalog (the whole chunk table) is
+    // here, or from the disc map of the target generation's catalog.
+    let map = checked_disc_map(set, &mut Vec::new());
+    let stream_len = |g: u32| match sets.get(&g).filter(|s| s.catalog.is_some()) {
+        Some(s) => Some(
             s.chunks
                 .last()
                 .map_or(0, |c| c.tar_offset.saturating_add(u64::from(c.tar_len))),
-        )
+        ),
+        None => map.stream_len(g),
     };
     let source = if set.catalog.is_some() {
         Source::Catalog

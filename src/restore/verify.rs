@@ -115,6 +115,24 @@ pub fn lost_entries_from_catalog(cat: &Catalog, disc: u32, unrepaired: &[u64]) -
     entries_touching(cat.entries.iter(), lost)
 }
 
+/// The entries of a later generation's catalog whose bytes lie on disc `disc` of generation
+/// `generation`, from its disc map (FORMAT §6.1); `None` when the map does not describe that
+/// generation. The map has no part table, so which of them the damage hits is not known here:
+/// all are named (that generation's own catalog narrows them to the lost ones).
+pub fn entries_on_disc_from_map(cat: &Catalog, generation: u32, disc: u32) -> Option<Vec<String>> {
+    let (map, _) = crate::format::catalog::DiscMap::checked(&cat.disc_map, cat.chain.generation);
+    if !map.has(generation) {
+        return None;
+    }
+    Some(
+        cat.entries
+            .iter()
+            .filter(|e| e.data.generation == generation && map.discs_of(e).contains(&disc))
+            .map(|e| escape_path(&e.path))
+            .collect(),
+    )
+}
+
 /// Whether any sector of the chunk (its 80-byte header frame and stored bytes) is unrepairable.
 fn chunk_is_lost(c: &ChunkRecord, parts: &HashMap<u32, &PartRecord>, unrepaired: &[u64]) -> bool {
     let Some(p) = parts.get(&c.part) else {

@@ -115,8 +115,7 @@ pub fn build(work: &Path, items: &[Item], mut recipe: Recipe) -> Vec<PathBuf> {
                 },
                 link_target: it.target.clone(),
                 rdev: 0,
-                dev: 0,
-                ino: 0,
+                stamp: Default::default(),
             }
         })
         .collect();
@@ -161,6 +160,7 @@ pub fn build(work: &Path, items: &[Item], mut recipe: Recipe) -> Vec<PathBuf> {
         first_image_number: 1,
         carry_in: None,
         binary: None,
+        disc_map: Vec::new(),
     };
     let mut writer = DiscSetWriter::new(cfg).unwrap();
     writer.reserve_entries(entries.len());

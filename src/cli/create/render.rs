@@ -95,6 +95,12 @@ pub(super) fn print_overview(
             "Changes:       {} new, {} changed, {} renamed/copied (not stored again), {} metadata only, {} deleted, {} unchanged; only new and changed entries are stored (counted above)",
             d.new, d.changed, d.renamed, d.metadata_only, d.deleted, d.unchanged
         ));
+        if d.hashed > 0 {
+            ui.info(&format!(
+                "               {} file(s) read to compare content with the base (ctime/inode changed or not recorded, or --checksum): only those that differ are stored",
+                d.hashed
+            ));
+        }
     }
 }
 

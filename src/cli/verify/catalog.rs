@@ -9,7 +9,9 @@ use crate::cli::args::VerifyArgs;
 use bd_archive::disc::reader::{catalogs_on, RepairSettings};
 use bd_archive::format::catalog::Catalog;
 use bd_archive::format::records::{self, decode_record};
-use bd_archive::restore::verify::{lost_entries_from_catalog, VerifyReport};
+use bd_archive::restore::verify::{
+    entries_on_disc_from_map, lost_entries_from_catalog, VerifyReport,
+};
 use bd_archive::util::escape::terminal_text;
 
 /// The catalogs to map destroyed indexes through: `--catalog CAT` (a catalog file, the disc
@@ -100,9 +102,10 @@ pub(super) fn catalogs_on_discs(
         .collect()
 }
 
-/// Lists a destroyed-index disc's lost files from the catalog of its chain and generation;
-/// a catalog given with --catalog (`explicit`) that is of another chain or generation is
-/// refused; catalogs found by themselves that do not fit leave the hint in place.
+/// Lists a destroyed-index disc's lost files from the catalog of its chain and generation, else
+/// the files a later generation's catalog places on it (its disc map); a catalog given with
+/// --catalog (`explicit`) that is of another chain or an earlier generation is refused;
+/// catalogs found by themselves that do not fit leave the hint in place.
 pub(super) fn apply_catalog(
     r: &mut VerifyReport,
     catalogs: &[(PathBuf, Catalog)],
@@ -111,7 +114,7 @@ pub(super) fn apply_catalog(
     if catalogs.is_empty() {
         return Ok(());
     }
-    let (Some(id), Some(generation)) = (r.chain_id, r.generation) else {
+    let (Some(id), Some(generation), Some(disc)) = (r.chain_id, r.generation, r.disc) else {
         r.lost_entries = vec![
             "(the disc index and header are destroyed: the catalog cannot be matched to the disc)"
                 .into(),
@@ -130,6 +133,20 @@ pub(super) fn apply_catalog(
         })
         .collect();
     if fitting.is_empty() {
+        // A later generation's catalog maps the disc (its disc map), but not its sectors.
+        let later = catalogs
+            .iter()
+            .filter(|(_, c)| c.chain.chain_id == id && c.chain.generation > generation)
+            .find_map(|(_, c)| Some((c, entries_on_disc_from_map(c, generation, disc)?)));
+        if let Some((c, files)) = later {
+            r.lost_entries = std::iter::once(format!(
+                "(generation {}'s catalog places these files of its tree on this disc; generation {generation}'s own catalog names exactly the lost ones)",
+                c.chain.generation
+            ))
+            .chain(files)
+            .collect();
+            return Ok(());
+        }
         if !explicit {
             return Ok(());
         }

@@ -59,3 +59,41 @@ impl<'de, const MAX: usize> Visitor<'de> for BoundedBytes<MAX> {
         Ok(b.to_vec())
     }
 }
+
+/// A list of at most `MAX` items (the disc map). Refused from the count prefix when the
+/// decoder knows it (bincode does), else at item `MAX + 1`; never reserves more than
+/// `MAX` items ahead of those actually read.
+pub fn list<'de, D, T, const MAX: usize>(d: D) -> Result<Vec<T>, D::Error>
+where
+    D: Deserializer<'de>,
+    T: serde::Deserialize<'de>,
+{
+    d.deserialize_seq(BoundedList::<T, MAX>(PhantomData))
+}
+
+struct BoundedList<T, const MAX: usize>(PhantomData<T>);
+
+impl<'de, T: serde::Deserialize<'de>, const MAX: usize> Visitor<'de> for BoundedList<T, MAX> {
+    type Value = Vec<T>;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        write!(f, "a list of at most {MAX} items")
+    }
+
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Vec<T>, A::Error> {
+        let too_long = || A::Error::custom(format!("a list longer than {MAX} items"));
+        let hint = seq.size_hint().unwrap_or(0);
+        if hint > MAX {
+            return Err(too_long());
+        }
+        // At most 64 Ki items reserved ahead: a count prefix alone never costs memory.
+        let mut v = Vec::with_capacity(hint.min(1 << 16));
+        while let Some(item) = seq.next_element::<T>()? {
+            if v.len() == MAX {
+                return Err(too_long());
+            }
+            v.push(item);
+        }
+        Ok(v)
+    }
+}

@@ -67,6 +67,32 @@ pub struct Entry {
     pub sha256: [u8; 32],
     /// Where the tar record of this entry lies.
     pub data: DataRef,
+    /// The source object's identity and change time when it was archived (format version 2;
+    /// all zero when unknown: read from a version-1 record, or never recorded). Only `create
+    /// --base` uses it, to tell an untouched file from one edited with its mtime put back.
+    pub stamp: ChangeStamp,
+}
+
+/// What, beyond size and mtime, says a source file is still the one archived: its inode
+/// change time and identity (restic and borg decide "unchanged" from the same fields).
+/// All zero means "not known" (see [`ChangeStamp::is_known`]).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ChangeStamp {
+    /// Inode change time (`st_ctime`), seconds since the epoch.
+    pub ctime_sec: i64,
+    /// Nanoseconds part of the change time, < 1_000_000_000.
+    pub ctime_nsec: u32,
+    /// `st_dev` of the file system holding the object when it was archived.
+    pub dev: u64,
+    /// `st_ino` of the object; never 0 on Linux file systems, so 0 marks an unknown stamp.
+    pub ino: u64,
+}
+
+impl ChangeStamp {
+    /// Whether the stamp was recorded (a version-1 entry, or one never scanned, has none).
+    pub fn is_known(&self) -> bool {
+        self.ino != 0
+    }
 }
 
 impl EntryKind {

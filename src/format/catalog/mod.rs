@@ -5,9 +5,12 @@
 //! `container::records`). FORMAT.md §5 lists every field in order.
 
 pub(crate) mod bounded;
+pub mod disc_map;
 mod entry;
+pub mod v1;
 pub mod validate;
-pub use entry::{DataRef, Entry, EntryKind};
+pub use disc_map::{DiscMap, DiscSpan};
+pub use entry::{ChangeStamp, DataRef, Entry, EntryKind};
 
 use serde::{Deserialize, Serialize};
 
@@ -106,6 +109,10 @@ pub struct Catalog {
     pub chunks: Vec<ChunkRecord>,
     /// Every entry of the tree, in tar-stream order.
     pub entries: Vec<Entry>,
+    /// Which disc of each earlier generation holds which chunks of its stream (format version
+    /// 2, FORMAT §6.1; empty in a version-1 catalog). Check it with [`DiscMap::checked`].
+    #[serde(deserialize_with = "bounded::list::<_, DiscSpan, { disc_map::MAX_DISC_SPANS }>")]
+    pub disc_map: Vec<DiscSpan>,
 }
 
 /// The per-disc index: what one disc holds, enough to restore its files without any other disc.

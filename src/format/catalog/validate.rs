@@ -3,12 +3,13 @@
 //! A catalog (or the merged indexes) is untrusted: every checksum may be valid and the entries
 //! still hostile. Each entry is checked against every rule FORMAT.md states; an entry that
 //! breaks one is skipped (and reported with the rule), the others are restored. Cost: one pass,
-//! O(total path bytes) time and one hash per file entry of memory.
+//! O(total path bytes) time and one hash per file entry of memory. The disc map a catalog carries
+//! for earlier generations has its own rule ([`disc_span_rule`]), applied per generation.
 
 use std::collections::HashSet;
 use std::hash::{BuildHasher, RandomState};
 
-use super::{Entry, EntryKind};
+use super::{DiscSpan, Entry, EntryKind};
 
 /// Longest path a reader accepts (Linux `PATH_MAX`).
 pub const MAX_PATH: usize = 4096;
@@ -105,6 +106,9 @@ fn field_rule(
     if e.mtime_nsec >= 1_000_000_000 {
         return Some("mtime_nsec is not below 10^9");
     }
+    if e.stamp.ctime_nsec >= 1_000_000_000 {
+        return Some("ctime_nsec is not below 10^9");
+    }
     if e.kind != EntryKind::File {
         return (e.size != 0).then_some("a non-file entry with a size");
     }
@@ -142,6 +146,43 @@ fn link_rule(e: &Entry, files: &HashSet<u64>, hasher: &RandomState) -> Option<&'
     }
 }
 
+/// The first FORMAT.md §6.1 rule the disc-map spans of one generation (in list order) break:
+/// disc numbers increasing, chunk ranges contiguous from 0, each `tar_end` within its chunks.
+/// [`super::DiscMap::checked`] applies it to every generation of a catalog's map.
+pub fn disc_span_rule(group: &[DiscSpan]) -> Option<&'static str> {
+    let mut next_chunk = 0u64;
+    let mut prev_end = 0u64;
+    let mut prev_disc = 0u32;
+    for s in group {
+        if s.disc <= prev_disc {
+            return Some("disc numbers not increasing within a generation");
+        }
+        if s.first_chunk != next_chunk {
+            return Some("chunk ranges of a generation not contiguous from 0");
+        }
+        let Some(end_chunk) = s.first_chunk.checked_add(s.chunk_count) else {
+            return Some("chunk range beyond any stream");
+        };
+        let Some(limit) = end_chunk.checked_mul(super::CHUNK_BYTES) else {
+            return Some("chunk range beyond any stream");
+        };
+        let fits = if s.chunk_count == 0 {
+            s.tar_end == prev_end
+        } else {
+            prev_end == s.first_chunk * super::CHUNK_BYTES
+                && s.tar_end > limit - super::CHUNK_BYTES
+                && s.tar_end <= limit
+        };
+        if !fits {
+            return Some("tar_end does not match the disc's chunks");
+        }
+        prev_disc = s.disc;
+        next_chunk = end_chunk;
+        prev_end = s.tar_end;
+    }
+    None
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -165,6 +206,7 @@ mod tests {
                 header_offset: 0,
                 content_offset: 512,
             },
+            stamp: Default::default(),
         }
     }
 

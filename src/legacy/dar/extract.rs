@@ -41,6 +41,7 @@ pub(crate) fn to_entry(e: &DarEntry, kind: EntryKind) -> Entry {
             .unwrap_or(0),
         sha256: [0; 32],
         data: DataRef::default(),
+        stamp: Default::default(),
     }
 }
 
