@@ -63,6 +63,24 @@ fn assert_burned(simdir: &Path, label: &str, image: &Path) {
     assert_eq!(cfg.find(label).unwrap().state, MediumState::Complete);
 }
 
+/// `verify -D` of the disc in the simulated drive at `simdir`: exit 0. Returns its output.
+fn verify_through_drive(simdir: &Path) -> std::process::Output {
+    let dev = format!("sim:{}", simdir.display());
+    let o = bd(&["verify", "-D", &dev]);
+    expect_code(&o, 0);
+    o
+}
+
+/// `extract -D` of the discs the simulated drive at `simdir` brings (the one in it, then its
+/// queue) into `t/restored`, exit 0; the tree must equal `t/src` byte for byte.
+fn extract_through_drive_matches_source(t: &Path, simdir: &Path) {
+    let dev = format!("sim:{}", simdir.display());
+    let restored = t.join("restored");
+    let o = bd(&["extract", "-D", &dev, "-o", restored.to_str().unwrap()]);
+    expect_code(&o, 0);
+    crate::common::assert_same_tree(&t.join("src"), &restored);
+}
+
 fn log_status(out: &Path) -> Vec<(u64, String)> {
     let v: Value =
         serde_json::from_str(&fs::read_to_string(out.join("burn-log.json")).unwrap()).unwrap();
@@ -493,17 +511,14 @@ fn burned_discs_verify_and_extract_through_the_drive() {
     let s = t.path().join("sim");
     sim(&s, blank("d1"), vec![blank("d2"), blank("d3")]);
     expect_code(&burn(&out, &s, &[]), 0);
-    let dev = format!("sim:{}", s.display());
     // verify -D right after the burn: disc 3 sits in the open tray; verify pulls it in.
-    let o = bd(&["verify", "-D", &dev]);
-    expect_code(&o, 0);
+    let o = verify_through_drive(&s);
     assert!(stdout(&o).contains("generation 1 disc 3"), "{}", stdout(&o));
     // verify -D: the user puts disc 2 back in.
     let mut cfg = SimConfig::load(&s).unwrap();
     assert!(cfg.insert("d2"));
     cfg.save(&s).unwrap();
-    let o = bd(&["verify", "-D", &dev]);
-    expect_code(&o, 0);
+    verify_through_drive(&s);
     // extract -D: disc 3 in the drive, then disc 2 and disc 1 one per tray close.
     let mut cfg = SimConfig::load(&s).unwrap();
     assert!(cfg.insert("d3"));
@@ -511,10 +526,7 @@ fn burned_discs_verify_and_extract_through_the_drive() {
     rest.sort_by(|a, b| b.label.cmp(&a.label));
     cfg.queue = rest;
     cfg.save(&s).unwrap();
-    let restored = t.path().join("restored");
-    let o = bd(&["extract", "-D", &dev, "-o", restored.to_str().unwrap()]);
-    expect_code(&o, 0);
-    crate::common::assert_same_tree(&t.path().join("src"), &restored);
+    extract_through_drive_matches_source(t.path(), &s);
 }
 
 /// A 1-disc set (a few MiB) and its source tree.
@@ -607,13 +619,8 @@ fn real_drive_behaviours_burn_and_read_back() {
             }
         }
         // The same disc through verify -D and extract -D.
-        let dev = format!("sim:{}", s.display());
-        let o = bd(&["verify", "-D", &dev]);
-        expect_code(&o, 0);
-        let restored = t.path().join("restored");
-        let o = bd(&["extract", "-D", &dev, "-o", restored.to_str().unwrap()]);
-        expect_code(&o, 0);
-        crate::common::assert_same_tree(&t.path().join("src"), &restored);
+        verify_through_drive(&s);
+        extract_through_drive_matches_source(t.path(), &s);
         let log = fs::read_to_string(s.join("commands.log")).unwrap();
         assert!(!log.contains("EIO"), "{name}: {log}");
     }

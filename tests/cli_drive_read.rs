@@ -332,6 +332,50 @@ fn drive_reports_the_transfer_limit_and_reads_within_it() {
     assert_eq!(j["max_transfer"], 32768);
 }
 
+#[test]
+fn extract_asks_for_an_earlier_generations_discs_by_number_from_the_newest_catalog() {
+    let t = tmp();
+    let src = t.path().join("src");
+    for i in 0..10 {
+        write(&src.join(format!("g1/f{i}.bin")), &noise(4_000_000, 60 + i));
+    }
+    let out1 = t.path().join("out1");
+    expect_code(
+        &create(&src, &out1, "drv", &["-b", "32M", "-y", "-q", "-c", "none"]),
+        0,
+    );
+    assert_eq!(images(&out1).len(), 2);
+    write(&src.join("g2.txt"), b"generation 2");
+    let out2 = t.path().join("out2");
+    let base = out1.to_str().unwrap();
+    expect_code(
+        &create(
+            &src,
+            &out2,
+            "drv",
+            &["-b", "32M", "-y", "-q", "--base", base],
+        ),
+        0,
+    );
+    // Generation 2's disc first: its catalog's disc map names generation 1's discs.
+    let dir = t.path().join("sim");
+    std::fs::create_dir_all(&dir).unwrap();
+    let mut media = vec![medium(&dir, "g2d1", &images(&out2)[0], json!({}))];
+    for (i, img) in images(&out1).iter().enumerate() {
+        media.push(medium(&dir, &format!("g1d{}", i + 1), img, json!({})));
+    }
+    let dev = sim_drive(&dir, media);
+    let restored = t.path().join("restored");
+    let o = bd(&["extract", "-D", &dev, "-o", restored.to_str().unwrap()]);
+    expect_code(&o, 0);
+    assert_same_tree(&src, &restored);
+    let stderr = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        stderr.contains("Still needed: generation 1 disc(s) 1, 2"),
+        "{stderr}"
+    );
+}
+
 /// A `--pack-with` disc holds the generation it was packed onto as well as its own: read after
 /// the disc it was packed onto, it is known by its own generation, not taken for that disc (an
 /// unattended drive then stopped at it as "a disc we already have").

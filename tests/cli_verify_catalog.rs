@@ -60,6 +60,15 @@ fn break_disc_one(img: &Path) {
     zero(img, lbas.into_iter());
 }
 
+/// A set of chain `name` (as [`set`] makes it) whose disc 1 is then broken by
+/// [`break_disc_one`]: (root temp dir, OUT dir, catalog path, the images in disc order).
+fn broken_set(name: &str, seed: u64) -> (tempfile::TempDir, PathBuf, PathBuf, Vec<PathBuf>) {
+    let (t, out, cat) = set(name, seed);
+    let imgs = images(&out);
+    break_disc_one(&imgs[0]);
+    (t, out, cat, imgs)
+}
+
 fn lost_lines(out: &str) -> Vec<String> {
     let mut v: Vec<String> = out
         .lines()
@@ -72,9 +81,7 @@ fn lost_lines(out: &str) -> Vec<String> {
 
 #[test]
 fn destroyed_index_lists_lost_files_from_the_catalog() {
-    let (t, out, cat) = set("vcat", 10);
-    let imgs = images(&out);
-    break_disc_one(&imgs[0]);
+    let (t, out, cat, imgs) = broken_set("vcat", 10);
     let img = imgs[0].to_str().unwrap();
 
     // Without a catalog: the hint, exit 2.
@@ -128,10 +135,8 @@ fn destroyed_index_lists_lost_files_from_the_catalog() {
 
 #[test]
 fn catalog_of_another_chain_is_refused() {
-    let (_t, out, _) = set("vcat", 20);
+    let (_t, _, _, imgs) = broken_set("vcat", 20);
     let (_u, _, other) = set("other", 30);
-    let imgs = images(&out);
-    break_disc_one(&imgs[0]);
     let o = bd(&[
         "verify",
         imgs[0].to_str().unwrap(),
@@ -146,7 +151,7 @@ fn catalog_of_another_chain_is_refused() {
 
 #[test]
 fn a_later_catalog_maps_the_disc_an_earlier_one_is_refused() {
-    let (t, out, cat1) = set("vcat", 40);
+    let (t, out, cat1, imgs) = broken_set("vcat", 40);
     write(&t.path().join("src/new.bin"), b"generation two");
     let out2 = t.path().join("out2");
     let base = out.to_str().unwrap();
@@ -162,8 +167,6 @@ fn a_later_catalog_maps_the_disc_an_earlier_one_is_refused() {
     );
     let gen2 = out2.join("vcat-gen2.catalog");
     assert!(gen2.is_file());
-    let imgs = images(&out);
-    break_disc_one(&imgs[0]);
     let img = imgs[0].to_str().unwrap();
     // Generation 2's disc map places files of its tree on generation 1's disc 1: all of
     // them are named (a superset of what generation 1's own catalog names as lost).

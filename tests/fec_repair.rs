@@ -1,9 +1,9 @@
 //! End-to-end FEC tests: encode a synthetic image, damage it the ways discs get damaged, and check that
 //! scan sees exactly the damage and repair restores the image byte for byte.
 
+use crate::common::rng::Rng;
 use bd_archive::fec::{self, FecLayout, LocatedFec};
 use bd_archive::sector::{MemorySectorSource, SectorSource, SECTOR_SIZE};
-use std::collections::BTreeSet;
 use std::io::Write;
 use std::sync::OnceLock;
 
@@ -11,28 +11,6 @@ const SS: usize = SECTOR_SIZE;
 const GIB: u64 = 1 << 30;
 /// Unprotected trailer after the region (disc-header copy + UDF anchor in the real image).
 const TRAILER: u64 = 2;
-
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-    /// `count` distinct values from [lo, hi).
-    fn sample(&mut self, lo: u64, hi: u64, count: u64) -> BTreeSet<u64> {
-        let mut s = BTreeSet::new();
-        while (s.len() as u64) < count {
-            s.insert(lo + self.below(hi - lo));
-        }
-        s
-    }
-}
 
 /// Builds an image: D random sectors, then the FEC region, then the trailer; returns its bytes.
 fn build(layout: &FecLayout, seed: u64, budget: u64) -> Vec<u8> {
@@ -176,7 +154,7 @@ fn random_scatter_1_5_9_pct() {
         let scan = check_repairs(l, clean, img);
         // Every zeroed protected sector (except the all-zero one) must be reported.
         let expect: Vec<u64> = hit.iter().copied().filter(|&x| x < d && x != 5).collect();
-        assert_eq!(scan.bad_protected_lbas(), &expect[..], "{pct} %");
+        assert_eq!(scan.bad_protected_lbas().to_vec(), expect, "{pct} %");
     }
     // 9 % of the protected sectors (9 % of the whole image would exceed the 751/8252 = 9.1 % budget
     // in some stripe by chance: MDS guarantees ≤ m per stripe, not a binomial tail).
@@ -227,6 +205,94 @@ fn truncated_into_protected_area() {
     };
     let scan = fec::scan(&src, &found, &|_| {}).unwrap();
     assert!(!scan.is_repairable());
+}
+
+/// A source as long as `data` whose sectors from `cut` on cannot be read: every missing sector
+/// is read (and fails) one by one, the way scan saw a cut-short image before issue #16.
+struct CutAt<'a> {
+    data: &'a [u8],
+    cut: u64,
+}
+
+impl SectorSource for CutAt<'_> {
+    fn sector_count(&self) -> u64 {
+        (self.data.len() / SS) as u64
+    }
+    fn read_sectors(&self, lba: u64, buf: &mut [u8]) -> std::io::Result<()> {
+        let n = (buf.len() / SS) as u64;
+        if lba + n > self.cut {
+            return Err(std::io::Error::other("unreadable sector"));
+        }
+        buf.copy_from_slice(&self.data[lba as usize * SS..(lba + n) as usize * SS]);
+        Ok(())
+    }
+    fn describe(&self) -> String {
+        "cut".into()
+    }
+}
+
+/// Issue #16: the sectors a geometry places past the end of the source are counted in bulk,
+/// never read; the result must be exactly what reading each of them (and failing) gives, for a
+/// cut in every part of the region.
+#[test]
+fn a_cut_short_image_scans_like_one_whose_tail_is_unreadable() {
+    let l = FecLayout::from_geometry(3000, 96, 20).unwrap();
+    let clean = build(&l, 9, GIB);
+    let d = l.protected_sectors();
+    let [par0, par1] = l.parity_offsets();
+    let [tpar0, tpar1] = l.table_parity_offsets();
+    let h = l.header_offsets();
+    let found = LocatedFec {
+        layout: l.clone(),
+        region_lba: d,
+    };
+    let offsets = [
+        1,
+        l.table_offset() + 3,
+        par0,
+        par0 + 5 * 96 + 17,
+        h[1],
+        tpar0 + 1,
+        par1 + 96,
+        h[2] + 1,
+        tpar1 + 2,
+        l.region_sectors() - 1,
+    ];
+    for off in offsets {
+        let cut = d + off;
+        let bulk = MemorySectorSource {
+            data: clean[..cut as usize * SS].to_vec(),
+        };
+        let a = fec::scan(&bulk, &found, &|_| {}).unwrap();
+        let b = fec::scan(&CutAt { data: &clean, cut }, &found, &|_| {}).unwrap();
+        assert_eq!(a.missing_sectors(), l.region_end() - cut, "cut at +{off}");
+        assert_eq!(b.missing_sectors(), 0);
+        assert_eq!(
+            a.bad_protected_lbas(),
+            b.bad_protected_lbas(),
+            "cut at +{off}"
+        );
+        assert_eq!(
+            a.bad_parity_positions(),
+            b.bad_parity_positions(),
+            "cut at +{off}"
+        );
+        assert_eq!(a.stripe_losses(), b.stripe_losses(), "cut at +{off}");
+        assert_eq!(
+            a.bad_metadata_sectors(),
+            b.bad_metadata_sectors(),
+            "cut at +{off}"
+        );
+        assert_eq!(a.is_repairable(), b.is_repairable(), "cut at +{off}");
+        assert_eq!(
+            a.lost_lbas_in_unrepairable_stripes(),
+            b.lost_lbas_in_unrepairable_stripes()
+                .into_iter()
+                .filter(|&x| x < cut)
+                .collect(),
+            "cut at +{off}"
+        );
+    }
 }
 
 #[test]
@@ -365,7 +431,7 @@ fn over_budget_reports_and_repairs_the_rest() {
     assert_eq!(rep.failed_stripes, vec![7]);
     let mut lost7: Vec<u64> = (0..=m).map(|r| l.data_lba(r, 7)).collect();
     lost7.sort_unstable();
-    assert_eq!(rep.unrepaired_lbas, lost7);
+    assert_eq!(rep.unrepaired_lbas.to_vec(), lost7);
     for x in 0..d {
         let same = fixed[x as usize * SS..][..SS] == clean[x as usize * SS..][..SS];
         assert_eq!(same, lost7.binary_search(&x).is_err(), "LBA {x}");

@@ -5,6 +5,7 @@
 //! codes of both shapes, and against a real image made by `bd-archive create`.
 //! reed-solomon-simd only *produces* parity here; nothing in the decoder path uses it.
 
+use crate::common::rng::Rng;
 use crate::common::{create, expect_code, images, tmp};
 use std::ops::Range;
 use std::path::{Path, PathBuf};
@@ -263,34 +264,6 @@ fn encode(f: &Field, code: Code, originals: &[Vec<u8>]) -> Vec<Vec<u8>> {
 
 // ---------------------------------------------------------------------------------------------
 // Test helpers.
-
-/// splitmix64: deterministic and independent of the crate.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9E37_79B9_7F4A_7C15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: usize) -> usize {
-        (self.next() % n as u64) as usize
-    }
-    fn bytes(&mut self, n: usize) -> Vec<u8> {
-        (0..n).map(|_| self.next() as u8).collect()
-    }
-    /// `count` distinct values of `from`, in random order.
-    fn pick(&mut self, from: &[usize], count: usize) -> Vec<usize> {
-        let mut v = from.to_vec();
-        for i in 0..count {
-            let j = i + self.below(v.len() - i);
-            v.swap(i, j);
-        }
-        v.truncate(count);
-        v
-    }
-}
 
 fn hex_bytes(s: &str) -> Vec<u8> {
     assert!(s.len() % 2 == 0, "odd hex {s}");
@@ -673,15 +646,15 @@ fn random_small_codes_of_both_shapes_decode() {
     let mut rng = Rng(3);
     for _ in 0..12 {
         // High rate, parity ≈ 13 %.
-        let k = 1 + rng.below(3000);
-        let m = 1 + k * 13 / 100 + rng.below(8);
+        let k = 1 + rng.index(3000);
+        let m = 1 + k * 13 / 100 + rng.index(8);
         assert!(Code::new(k, m).high);
         lose_m_and_decode(&mut rng, k, m, 24, 0..64);
     }
     for _ in 0..8 {
         // Low rate: m's power of two above k's.
-        let k = 1 + rng.below(600);
-        let m = 2 * k.next_power_of_two() - 1 + rng.below(3 * k + 1);
+        let k = 1 + rng.index(600);
+        let m = 2 * k.next_power_of_two() - 1 + rng.index(3 * k + 1);
         assert!(!Code::new(k, m).high);
         lose_m_and_decode(&mut rng, k, m, 24, 0..64);
     }

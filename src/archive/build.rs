@@ -15,7 +15,7 @@ use crate::format::catalog::{Catalog, DiscIndex, Entry};
 use crate::format::chunk::{encode_chunk, new_compressor, Compression, EncodedChunk};
 use crate::format::records::{self, RecordIdentity};
 use crate::util::capacity::human_bytes;
-use crate::util::progress::Progress;
+use crate::util::progress::{Meter, Progress};
 
 /// Output of the pipeline: the images and the source problems met.
 pub(crate) type Built = (Vec<PathBuf>, Vec<SourceProblem>);
@@ -49,18 +49,7 @@ pub(crate) fn build_images(
     writer.reserve_entries(entries.len() + reuse.len());
     let replay_below = writer.resumed_chunks();
     let pb = progress.meter(Some(total), "archiving");
-    let pb2 = Arc::clone(&pb);
-    writer.on_event = Box::new(move |ev| match ev {
-        DiscEvent::DiscStarted(n) => pb2.set_message(format!("disc {n}")),
-        DiscEvent::FecStarted(n, _) => pb2.set_message(format!("disc {n}: parity")),
-        DiscEvent::DiscCompleted(n, p, sectors) => {
-            pb2.println(format!(
-                "disc {n} complete: {} ({})",
-                p.display(),
-                human_bytes(sectors * 2048)
-            ));
-        }
-    });
+    writer.on_event = disc_events(Arc::clone(&pb));
     let threads = std::thread::available_parallelism()
         .map(|n| n.get())
         .unwrap_or(2);
@@ -103,19 +92,7 @@ pub(crate) fn build_images(
         }
         drop(raw_rx);
         drop(res_tx);
-        let mut pending = BTreeMap::new();
-        let mut next = 0u64;
-        for r in res_rx.iter() {
-            let c = r?;
-            pending.insert(c.seq, c);
-            while let Some(c) = pending.remove(&next) {
-                match c.chunk {
-                    Ok(chunk) => writer.push_chunk(chunk, c.completed, c.open)?,
-                    Err((len, crc)) => writer.replay_chunk(c.seq, len, crc, c.completed, c.open)?,
-                }
-                next += 1;
-            }
-        }
+        write_in_order(&res_rx, &mut writer)?;
         let tar_len = reader
             .join()
             .map_err(|_| CreateError::ReaderPanicked)?
@@ -132,6 +109,43 @@ pub(crate) fn build_images(
     pb.finish();
     let images = outcome?;
     Ok((images, problems))
+}
+
+/// The disc writer's events shown on the progress meter.
+fn disc_events(pb: Arc<dyn Meter>) -> Box<dyn FnMut(DiscEvent) + Send> {
+    Box::new(move |ev| match ev {
+        DiscEvent::DiscStarted(n) => pb.set_message(format!("disc {n}")),
+        DiscEvent::FecStarted(n, _) => pb.set_message(format!("disc {n}: parity")),
+        DiscEvent::DiscCompleted(n, p, sectors) => {
+            pb.println(format!(
+                "disc {n} complete: {} ({})",
+                p.display(),
+                human_bytes(sectors * 2048)
+            ));
+        }
+    })
+}
+
+/// Hands the compressed chunks to the disc writer in stream order (the workers finish them in
+/// any order); ends when every worker has hung up.
+fn write_in_order(
+    res_rx: &Receiver<Result<Compressed, CreateError>>,
+    writer: &mut DiscSetWriter,
+) -> Result<(), CreateError> {
+    let mut pending = BTreeMap::new();
+    let mut next = 0u64;
+    for r in res_rx.iter() {
+        let c = r?;
+        pending.insert(c.seq, c);
+        while let Some(c) = pending.remove(&next) {
+            match c.chunk {
+                Ok(chunk) => writer.push_chunk(chunk, c.completed, c.open)?,
+                Err((len, crc)) => writer.replay_chunk(c.seq, len, crc, c.completed, c.open)?,
+            }
+            next += 1;
+        }
+    }
+    Ok(())
 }
 
 fn compress_worker(

@@ -80,6 +80,8 @@ pub struct Pack {
 }
 
 /// Everything `create` needs to know: the options of one run, already parsed and checked.
+/// A plain value rather than flags, so that the CLI, the fuzz `roundtrip` target and the tests
+/// drive the same engine the user runs.
 #[derive(Debug, Clone)]
 pub struct CreateJob {
     /// Chain name (checked by the caller: 1..=64 bytes, no '/' or control characters).
@@ -199,6 +201,10 @@ pub struct CreateReport {
 
 /// Decides what the new generation holds: checks OUT, scans the source, compares with the base
 /// and sizes the discs. Writes nothing.
+///
+/// Separate from [`create`] so that the caller can show the overview (how many discs, how full
+/// the last) and let the user change their mind — or stop for `--dry-run` — before a single byte
+/// is written; [`create`] then builds exactly the [`Prepared`] generation that was shown.
 pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation, CreateError> {
     let base = base_catalog(job)?;
     let out = &job.output;

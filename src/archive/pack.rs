@@ -9,7 +9,9 @@ use crate::disc::reader::{Disc, RepairSettings};
 use crate::format::catalog::Catalog;
 
 /// Opens the unburned image for `--pack-with`: it must be an intact last disc of its generation
-/// (it holds the catalog, which becomes the base of the new generation).
+/// (it holds the catalog, which becomes the base of the new generation). Public because the
+/// command opens it before [`crate::archive::prepare`]: a refused image is reported before the
+/// source is scanned, and its catalog is the job's base.
 pub fn open_pack(path: &Path, name: &str) -> Result<(CarryIn, Catalog), CreateError> {
     let discs = Disc::open_all(path, &RepairSettings::default())
         .map_err(|e| CreateError::PackUnreadable(path.to_path_buf(), e))?;

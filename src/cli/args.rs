@@ -288,6 +288,11 @@ pub struct ListArgs {
     /// `extract --set`).
     #[arg(long = "set", value_name = "ID")]
     pub set: Option<String>,
+    /// Memory budget for FEC repair of damaged images and for the catalogs and indexes read
+    /// (e.g. 2G; default 512M for records, min(25% of RAM, 768M) for repair): raise it for a
+    /// catalog of many millions of entries.
+    #[arg(long = "memory", value_name = "SIZE")]
+    pub memory: Option<String>,
 }
 
 /// `verify` flags.

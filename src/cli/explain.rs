@@ -6,7 +6,11 @@ use anyhow::anyhow;
 use bd_archive::archive::disc_writer::WriteError;
 use bd_archive::archive::scan::ScanError;
 use bd_archive::archive::{CreateError, ResumeSetting};
+use bd_archive::optical::drive::Drive;
+use bd_archive::restore::drive::{DriveReadError, DriveReadOptions};
 use bd_archive::restore::{ExtractError, VerifyError};
+
+use crate::cli::Ui;
 
 /// `create`'s errors.
 pub fn create(e: CreateError) -> anyhow::Error {
@@ -116,5 +120,26 @@ pub fn verify(e: VerifyError) -> anyhow::Error {
     match e {
         VerifyError::RepairTargetExists(_) => anyhow!("--repair -o {e}"),
         e => anyhow::Error::new(e),
+    }
+}
+
+/// Reading from a drive (`verify`/`extract` with `-D` or no SOURCE).
+pub fn drive_read(e: DriveReadError) -> anyhow::Error {
+    match e {
+        // With no SOURCE at all the user may simply have forgotten the images.
+        DriveReadError::NoDrive(d) => {
+            anyhow!("{d}, or give image files or directories of images")
+        }
+        DriveReadError::MapName(_) => anyhow!("--map {e}"),
+        e => anyhow::Error::new(e),
+    }
+}
+
+/// `--read-speed X`: a drive that refuses it is only warned about (many drives pick their own
+/// read speed).
+pub fn apply_read_speed(drive: &mut dyn Drive, opts: &DriveReadOptions, ui: &Ui) {
+    if let Err(e) = bd_archive::restore::drive::apply_read_speed(drive, opts) {
+        let x = opts.read_speed.unwrap_or_default();
+        ui.warn(&format!("{}: --read-speed {x}: {e}", drive.name()));
     }
 }

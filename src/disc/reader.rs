@@ -390,7 +390,7 @@ fn repaired_view(
     let summary = RepairSummary {
         lost_sectors: scan.lost_data_sectors(),
         lost_parity: scan.lost_parity_sectors(),
-        unrepaired: repaired.report().unrepaired_lbas.len() as u64,
+        unrepaired: repaired.report().unrepaired_lbas.len(),
     };
     Ok((Arc::new(repaired), summary))
 }

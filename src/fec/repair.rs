@@ -2,9 +2,10 @@
 
 use super::encode::{stripes_per_pass, write_metadata, Pool};
 use super::layout::{sector_crc, ENTRIES_PER_TABLE_SECTOR};
-use super::scan::{read_tolerant, FecScan, LocatedFec, BLOCK_SECTORS};
+use super::scan::{read_tolerant, visit_stripes, FecScan, LocatedFec, BLOCK_SECTORS};
 use super::{io_err, FecError};
 use crate::sector::{SectorSource, SECTOR_SIZE};
+use crate::util::sector_ranges::SectorRanges;
 use rayon::prelude::*;
 use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
 use std::collections::{HashMap, HashSet};
@@ -24,8 +25,8 @@ pub struct RepairReport {
     pub repaired_parity: u64,
     /// Stripes with more than m losses (or a failed decode); ascending.
     pub failed_stripes: Vec<u64>,
-    /// Lost protected LBAs that could not be rebuilt; ascending. Extract reports the files on them.
-    pub unrepaired_lbas: Vec<u64>,
+    /// Lost protected LBAs that could not be rebuilt. Extract reports the files on them.
+    pub unrepaired_lbas: SectorRanges,
 }
 
 impl RepairReport {
@@ -53,6 +54,67 @@ pub fn repair(
     repair_impl(src, fec, scan, memory_budget, false, sink)
 }
 
+/// Which stripes a repair decodes: those with a lost sector to rebuild, less those over budget.
+struct RepairPlan {
+    /// Per stripe (length S): holds a lost sector this repair must rebuild.
+    want: Vec<bool>,
+    /// Per stripe (length S): more losses than parity (from the scan), or its decode failed.
+    failed: Vec<bool>,
+    /// The stripes to decode (wanted and not failed), ascending.
+    needed: Vec<u64>,
+}
+
+impl RepairPlan {
+    fn new(l: &super::FecLayout, scan: &FecScan, with_parity: bool) -> Self {
+        let s = l.stripes() as usize;
+        let mut want = vec![false; s];
+        let mut all = false;
+        let lost = [(&scan.bad_protected, false), (&scan.bad_parity, true)];
+        for (ranges, parity) in lost.into_iter().take(1 + usize::from(with_parity)) {
+            visit_stripes(l, ranges, parity, &mut |_| all = true, &mut |j| {
+                want[j as usize] = true
+            });
+        }
+        if all {
+            want.fill(true); // a whole lost row touches every stripe
+        }
+        let m = l.parity_per_stripe();
+        let failed: Vec<bool> = (0..s)
+            .map(|j| want[j] && scan.stripe_losses[j] > m)
+            .collect();
+        let needed = (0..s as u64)
+            .filter(|&j| want[j as usize] && !failed[j as usize])
+            .collect();
+        RepairPlan {
+            want,
+            failed,
+            needed,
+        }
+    }
+
+    /// The needed stripes cut into windows `[a, b)` of at most `w_max` adjacent stripes, each
+    /// starting at a needed stripe (a window is read in one pass).
+    fn windows(&self, w_max: u64) -> Vec<(u64, u64)> {
+        let mut out = Vec::new();
+        let mut idx = 0;
+        while idx < self.needed.len() {
+            let a = self.needed[idx];
+            let mut b = a + 1;
+            while idx < self.needed.len() && self.needed[idx] < a + w_max {
+                b = self.needed[idx] + 1;
+                idx += 1;
+            }
+            out.push((a, b));
+        }
+        out
+    }
+
+    /// Whether stripe j is to be decoded in this pass.
+    fn decodes(&self, j: u64) -> bool {
+        self.want[j as usize] && !self.failed[j as usize]
+    }
+}
+
 fn repair_impl(
     src: &dyn SectorSource,
     fec: &LocatedFec,
@@ -67,123 +129,146 @@ fn repair_impl(
             "scan was made against another FEC layout".into(),
         ));
     }
-    let d = l.protected_sectors();
-    let s = l.stripes();
-    let k = l.data_per_stripe() as usize;
-    let m = l.parity_per_stripe() as usize;
-
-    // Which stripes have something to rebuild.
-    let mut want = vec![false; s as usize];
-    for &x in &scan.bad_protected {
-        want[l.stripe_of_data(x) as usize] = true;
-    }
-    if with_parity {
-        for &q in &scan.bad_parity {
-            want[l.stripe_of_parity(q) as usize] = true;
-        }
-    }
-    let mut failed: Vec<bool> = (0..s as usize)
-        .map(|j| want[j] && scan.stripe_losses[j] as usize > m)
-        .collect();
-    let needed: Vec<u64> = (0..s)
-        .filter(|&j| want[j as usize] && !failed[j as usize])
-        .collect();
-
+    let (k, m) = (l.data_per_stripe() as usize, l.parity_per_stripe() as usize);
+    let mut plan = RepairPlan::new(l, scan, with_parity);
     let per_stripe = l.stripe_bytes() + 2 * m as u64 * SS as u64;
     let w_max = stripes_per_pass(l, memory_budget, 0, per_stripe)?;
     let mut report = RepairReport::default();
-    let mut buf = vec![0u8; (k + m) * w_max as usize * SS];
-    let decoders: Pool<ReedSolomonDecoder> = Pool::new();
-    let encoders: Pool<ReedSolomonEncoder> = Pool::new();
-
-    let mut idx = 0;
-    while idx < needed.len() {
-        let a = needed[idx];
-        let mut b = a + 1;
-        while idx < needed.len() && needed[idx] < a + w_max {
-            b = needed[idx] + 1;
-            idx += 1;
-        }
+    let windows = plan.windows(w_max);
+    // Sized for the widest window actually needed (nothing when no stripe can be decoded).
+    let widest = windows.iter().map(|(a, b)| b - a).max().unwrap_or(0) as usize;
+    let mut buf = vec![0u8; (k + m) * widest * SS];
+    let codecs = Codecs::default();
+    for (a, b) in windows {
         let w = (b - a) as usize;
         let buf = &mut buf[..(k + m) * w * SS];
-        // Row x < k: data row x; row k + p: parity row p; in each, the one or two stretches
-        // holding stripes [a, b) (FORMAT.md §3.1), stripe a + t at buffer slot t.
-        let present: Vec<Vec<bool>> = buf
-            .par_chunks_mut(w * SS)
-            .enumerate()
-            .map(|(x, row)| {
-                let x = x as u64;
-                let mut present = vec![true; w]; // virtual zero sectors past D stay "present"
-                for (col, t0, len) in l.row_parts(x, a, w as u64) {
-                    let (lba0, g0, limit) = if x < k as u64 {
-                        (x * s + col, x * s + col, d)
-                    } else {
-                        let p = x - k as u64;
-                        (l.parity_row_lba(p) + col, d + p * s + col, u64::MAX)
-                    };
-                    let part = &mut row[t0 * SS..(t0 + len) * SS];
-                    let real = limit.saturating_sub(lba0).min(len as u64) as usize;
-                    let ok = read_tolerant(src, lba0, &mut part[..real * SS]);
-                    part[real * SS..].fill(0);
-                    for t in 0..real {
-                        let sec = &part[t * SS..(t + 1) * SS];
-                        present[t0 + t] = ok[t]
-                            && scan.expected_crc(g0 + t as u64)
-                                == Some(sector_crc(lba0 + t as u64, sec));
-                    }
+        let present = read_window(src, l, scan, a, w, buf);
+        let window = Window {
+            a,
+            w,
+            buf,
+            present: &present,
+        };
+        for (j, out) in rebuild_window(l, scan, &plan, &window, with_parity, &codecs) {
+            let Ok(sectors) = out else {
+                plan.failed[j as usize] = true;
+                continue;
+            };
+            for (lba, data, is_parity) in sectors {
+                sink(lba, &data).map_err(io_err(format!("storing repaired sector {lba}")))?;
+                if is_parity {
+                    report.repaired_parity += 1;
+                } else {
+                    report.repaired_protected += 1;
                 }
-                present
-            })
-            .collect();
-        let buf_ro: &[u8] = buf;
-        let shard = |r: usize, t: usize| &buf_ro[(r * w + t) * SS..][..SS];
-        let outs: Vec<(u64, StripeOut)> = (0..w)
-            .into_par_iter()
-            .filter(|&t| want[(a + t as u64) as usize] && !failed[(a + t as u64) as usize])
-            .map(|t| {
-                let j = a + t as u64;
-                let out = rebuild_stripe(
-                    l,
-                    j,
-                    &|r| shard(r, t),
-                    &|r| present[r][t],
-                    scan,
-                    with_parity,
-                    &decoders,
-                    &encoders,
-                );
-                (j, out.map_err(|_| ()))
-            })
-            .collect();
-        for (j, out) in outs {
-            match out {
-                Ok(sectors) => {
-                    for (lba, data, is_parity) in sectors {
-                        sink(lba, &data)
-                            .map_err(io_err(format!("storing repaired sector {lba}")))?;
-                        if is_parity {
-                            report.repaired_parity += 1;
-                        } else {
-                            report.repaired_protected += 1;
-                        }
-                    }
-                }
-                Err(()) => failed[j as usize] = true,
             }
         }
     }
-    report.failed_stripes = (0..s).filter(|&j| failed[j as usize]).collect();
-    report.unrepaired_lbas = scan
-        .bad_protected
-        .iter()
-        .copied()
-        .filter(|&x| failed[l.stripe_of_data(x) as usize])
+    report.failed_stripes = (0..l.stripes())
+        .filter(|&j| plan.failed[j as usize])
         .collect();
+    report.unrepaired_lbas = scan.protected_in_stripes(&|j| plan.failed[j as usize]);
     Ok(report)
 }
 
+/// Decoders and encoders reused across stripes (their set-up allocates).
+struct Codecs {
+    decoders: Pool<ReedSolomonDecoder>,
+    encoders: Pool<ReedSolomonEncoder>,
+}
+
+impl Default for Codecs {
+    fn default() -> Self {
+        Codecs {
+            decoders: Pool::new(),
+            encoders: Pool::new(),
+        }
+    }
+}
+
+/// One pass's stripes `[a, a + w)` in memory: row x (< k: data row x; k + p: parity row p)
+/// holds stripe a + t at slot t; `present[x][t]` says whether that shard is a verified sector.
+struct Window<'b> {
+    a: u64,
+    w: usize,
+    buf: &'b [u8],
+    present: &'b [Vec<bool>],
+}
+
+/// Reads the shards of stripes `[a, a + w)` into `buf` (row by row: the one or two stretches of
+/// each row holding those stripes, FORMAT.md §3.1) and checks each against the checksum table;
+/// returns per row which shards are present. Virtual zero sectors past D count as present.
+fn read_window(
+    src: &dyn SectorSource,
+    l: &super::FecLayout,
+    scan: &FecScan,
+    a: u64,
+    w: usize,
+    buf: &mut [u8],
+) -> Vec<Vec<bool>> {
+    let (d, s, k) = (
+        l.protected_sectors(),
+        l.stripes(),
+        u64::from(l.data_per_stripe()),
+    );
+    buf.par_chunks_mut(w * SS)
+        .enumerate()
+        .map(|(x, row)| {
+            let x = x as u64;
+            let mut present = vec![true; w];
+            for (col, t0, len) in l.row_parts(x, a, w as u64) {
+                let (lba0, g0, limit) = if x < k {
+                    (x * s + col, x * s + col, d)
+                } else {
+                    let p = x - k;
+                    (l.parity_row_lba(p) + col, d + p * s + col, u64::MAX)
+                };
+                let part = &mut row[t0 * SS..(t0 + len) * SS];
+                let real = limit.saturating_sub(lba0).min(len as u64) as usize;
+                let ok = read_tolerant(src, lba0, &mut part[..real * SS]);
+                part[real * SS..].fill(0);
+                for t in 0..real {
+                    let sec = &part[t * SS..(t + 1) * SS];
+                    present[t0 + t] = ok[t]
+                        && scan.expected_crc(g0 + t as u64)
+                            == Some(sector_crc(lba0 + t as u64, sec));
+                }
+            }
+            present
+        })
+        .collect()
+}
+
+/// Decodes every stripe of the window this repair wants, in parallel.
+fn rebuild_window(
+    l: &super::FecLayout,
+    scan: &FecScan,
+    plan: &RepairPlan,
+    win: &Window<'_>,
+    with_parity: bool,
+    codecs: &Codecs,
+) -> Vec<(u64, StripeOut)> {
+    let shard = |r: usize, t: usize| &win.buf[(r * win.w + t) * SS..][..SS];
+    (0..win.w)
+        .into_par_iter()
+        .filter(|&t| plan.decodes(win.a + t as u64))
+        .map(|t| {
+            let j = win.a + t as u64;
+            let out = rebuild_stripe(
+                l,
+                j,
+                &|r| shard(r, t),
+                &|r| win.present[r][t],
+                scan,
+                with_parity,
+                codecs,
+            );
+            (j, out.map_err(|_| ()))
+        })
+        .collect()
+}
+
 /// Decodes one stripe: returns the lost protected sectors (and lost parity if `with_parity`).
-#[allow(clippy::too_many_arguments)]
 fn rebuild_stripe<'b>(
     l: &super::FecLayout,
     j: u64,
@@ -191,9 +276,9 @@ fn rebuild_stripe<'b>(
     present: &dyn Fn(usize) -> bool,
     scan: &FecScan,
     with_parity: bool,
-    decoders: &Pool<ReedSolomonDecoder>,
-    encoders: &Pool<ReedSolomonEncoder>,
+    codecs: &Codecs,
 ) -> Result<Vec<(u64, Vec<u8>, bool)>, FecError> {
+    let (decoders, encoders) = (&codecs.decoders, &codecs.encoders);
     let d = l.protected_sectors();
     let k = l.data_per_stripe() as usize;
     let m = l.parity_per_stripe() as usize;
@@ -239,9 +324,7 @@ fn rebuild_stripe<'b>(
     // Protected sectors the scan called lost: rebuilt, or re-read fine this time.
     for r in 0..k {
         let lba = l.data_lba(r as u64, j);
-        if lba >= d
-            || (scan.bad_protected.binary_search(&lba).is_err() && !restored.contains_key(&r))
-        {
+        if lba >= d || (!scan.bad_protected.contains(lba) && !restored.contains_key(&r)) {
             continue;
         }
         let data = restored
@@ -355,10 +438,10 @@ impl<S: SectorSource> RepairedSource<S> {
     }
 
     /// Whether `lba` is a lost protected sector that could not be rebuilt: reading it is an error,
-    /// never stale bytes. A binary search of the report's ascending list, not a set beside it: a
-    /// hostile geometry can make that list as long as the claimed disc (issue #16).
+    /// never stale bytes. A binary search of the report's ranges, not a set beside them: a
+    /// hostile geometry can make them cover the whole claimed disc (issue #16).
     fn is_unrepaired(&self, lba: u64) -> bool {
-        self.report.unrepaired_lbas.binary_search(&lba).is_ok()
+        self.report.unrepaired_lbas.contains(lba)
     }
 
     fn lookup(&self, lba: u64, out: &mut [u8]) -> Option<io::Result<()>> {
@@ -397,15 +480,18 @@ impl<S: SectorSource> SectorSource for RepairedSource<S> {
             ));
         }
         let n = (buf.len() / SS) as u64;
-        let touched = (0..n).any(|i| {
-            let x = lba.saturating_add(i);
-            self.ram.contains_key(&x)
-                || self.is_unrepaired(x)
-                || self
-                    .spill
-                    .as_ref()
-                    .is_some_and(|(_, ix)| ix.contains_key(&x))
-        });
+        let touched = self
+            .report
+            .unrepaired_lbas
+            .overlaps(lba, lba.saturating_add(n))
+            || (0..n).any(|i| {
+                let x = lba.saturating_add(i);
+                self.ram.contains_key(&x)
+                    || self
+                        .spill
+                        .as_ref()
+                        .is_some_and(|(_, ix)| ix.contains_key(&x))
+            });
         if !touched {
             return self.inner.read_sectors(lba, buf);
         }
@@ -438,6 +524,15 @@ pub fn write_repaired_image(
     memory_budget: u64,
 ) -> Result<RepairReport, FecError> {
     let l = &fec.layout;
+    let have = src.sector_count();
+    if !scan.is_repairable() && scan.missing_sectors() > have {
+        return Err(FecError::Geometry(format!(
+            "the FEC header of {} claims {} sectors past its end, more than the {have} it holds, \
+             and the damage is beyond repair: not writing a repaired image of that size",
+            src.describe(),
+            scan.missing_sectors()
+        )));
+    }
     let out = OpenOptions::new()
         .read(true)
         .write(true)
@@ -462,22 +557,23 @@ pub fn write_repaired_image(
     // Table entries whose table sector was lost everywhere: take them from the rebuilt sectors, but
     // keep sectors we could not rebuild marked bad (inverted CRC) so a later scan still flags them.
     let failed: HashSet<u64> = report.failed_stripes.iter().copied().collect();
-    let mut fill: HashMap<u64, u32> = HashMap::new();
+    let per = ENTRIES_PER_TABLE_SECTOR;
+    let mut fill: HashMap<u64, Vec<u32>> = HashMap::new();
     let mut sec = vec![0u8; SS];
-    for i in (0..scan.known.len() as u64).filter(|&i| !scan.known[i as usize]) {
-        let g0 = i * ENTRIES_PER_TABLE_SECTOR;
-        for g in g0..(g0 + ENTRIES_PER_TABLE_SECTOR).min(l.table_entries()) {
+    for i in (0..l.table_sectors()).filter(|&i| !scan.table.is_known(i)) {
+        let entries = (i * per..((i + 1) * per).min(l.table_entries())).map(|g| {
             let at = l.entry_lba(g);
             let stripe = l.stripe_of_lba(at).unwrap_or(u64::MAX);
             out.read_exact_at(&mut sec, at * SS as u64)
                 .map_err(io_err(what("reading back")))?;
             let crc = sector_crc(at, &sec);
-            fill.insert(g, if failed.contains(&stripe) { !crc } else { crc });
-        }
+            Ok(if failed.contains(&stripe) { !crc } else { crc })
+        });
+        fill.insert(i, entries.collect::<Result<_, FecError>>()?);
     }
     write_metadata(&out, l, &|g| {
         scan.expected_crc(g)
-            .or_else(|| fill.get(&g).copied())
+            .or_else(|| fill.get(&(g / per))?.get((g % per) as usize).copied())
             .unwrap_or(0)
     })?;
     out.sync_all().map_err(io_err(what("syncing")))?;

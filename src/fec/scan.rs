@@ -6,6 +6,7 @@ use super::layout::{
 };
 use super::FecError;
 use crate::sector::{SectorSource, SECTOR_SIZE};
+use crate::util::sector_ranges::SectorRanges;
 use rayon::prelude::*;
 
 const SS: usize = SECTOR_SIZE;
@@ -108,27 +109,101 @@ pub fn locate(
     })
 }
 
+/// The checksum-table entries a scan could establish, held per table sector that was read valid
+/// (or rebuilt from the table code): memory follows the table sectors really present on the
+/// source, never the table size a header claims (issue #16).
+#[derive(Clone, Debug)]
+pub(crate) struct ChecksumTable {
+    /// Indices of the known table sectors, ascending and unique.
+    sectors: Vec<u64>,
+    /// The 471 entries of table sector `sectors[n]` at `[n·471, (n+1)·471)`.
+    entries: Vec<u32>,
+    /// T, the layout's table sectors; `sectors.len() == T` means all are known (slot = index).
+    total: u64,
+}
+
+impl ChecksumTable {
+    fn new(total: u64) -> Self {
+        ChecksumTable {
+            sectors: Vec::new(),
+            entries: Vec::new(),
+            total,
+        }
+    }
+
+    /// Where table sector i's entries are, if it is known.
+    fn slot(&self, i: u64) -> Option<usize> {
+        if self.sectors.len() as u64 == self.total {
+            return (i < self.total).then_some(i as usize);
+        }
+        self.sectors.binary_search(&i).ok()
+    }
+
+    /// Whether table sector i is known (a valid copy was read or rebuilt).
+    pub(crate) fn is_known(&self, i: u64) -> bool {
+        self.slot(i).is_some()
+    }
+
+    /// Table entry g, if its table sector is known.
+    pub(crate) fn entry(&self, g: u64) -> Option<u32> {
+        let n = self.slot(g / ENTRIES_PER_TABLE_SECTOR)?;
+        let e = n * ENTRIES_PER_TABLE_SECTOR as usize + (g % ENTRIES_PER_TABLE_SECTOR) as usize;
+        self.entries.get(e).copied()
+    }
+
+    /// Appends the entries of valid table sector i, which is above every sector held.
+    fn push(&mut self, i: u64, sec: &[u8]) {
+        self.sectors.push(i);
+        self.entries
+            .extend((0..ENTRIES_PER_TABLE_SECTOR as usize).map(|e| table_entry(sec, e)));
+    }
+
+    /// Adds valid table sectors in any order (rebuilt ones), merged into place.
+    fn merge(&mut self, mut extra: Vec<(u64, Vec<u8>)>) {
+        extra.retain(|(i, _)| !self.is_known(*i));
+        if extra.is_empty() {
+            return;
+        }
+        extra.sort_by_key(|(i, _)| *i);
+        extra.dedup_by_key(|(i, _)| *i);
+        let old = std::mem::replace(self, ChecksumTable::new(self.total));
+        let per = ENTRIES_PER_TABLE_SECTOR as usize;
+        let mut rebuilt = extra.into_iter().peekable();
+        for (n, &i) in old.sectors.iter().enumerate() {
+            while let Some((r, sec)) = rebuilt.next_if(|(r, _)| *r < i) {
+                self.push(r, &sec);
+            }
+            self.sectors.push(i);
+            self.entries
+                .extend_from_slice(&old.entries[n * per..(n + 1) * per]);
+        }
+        for (r, sec) in rebuilt {
+            self.push(r, &sec);
+        }
+    }
+}
+
 /// Result of checking every sector covered by the FEC: what is lost, per stripe, and whether the
 /// damage is within the parity budget.
 #[derive(Clone, Debug)]
 pub struct FecScan {
     /// Geometry this scan was made against.
     pub(crate) layout: FecLayout,
-    /// Expected CRC per table entry g (g < D: protected LBA g; else parity position g − D); only
-    /// meaningful where `known[g / 479]`.
-    pub(crate) expected: Vec<u32>,
-    /// Per table sector: true if at least one copy was valid.
-    pub(crate) known: Vec<bool>,
-    /// Lost protected LBAs (unreadable, CRC mismatch, past EOF or checksum unknown), ascending.
-    pub(crate) bad_protected: Vec<u64>,
-    /// Lost parity positions q = p·S + j, ascending.
-    pub(crate) bad_parity: Vec<u64>,
+    /// The checksum-table entries that could be read or rebuilt.
+    pub(crate) table: ChecksumTable,
+    /// Lost protected LBAs (unreadable, CRC mismatch, past EOF or checksum unknown).
+    pub(crate) bad_protected: SectorRanges,
+    /// Lost parity positions q = p·S + j.
+    pub(crate) bad_parity: SectorRanges,
     /// Sectors counted lost only because every copy of their checksum-table sector was lost.
     pub(crate) unknown: u64,
     /// Lost shards (data + parity) per stripe; length S.
     pub(crate) stripe_losses: Vec<u32>,
     /// Metadata sectors (header copies + table sectors, both copies) that were unreadable or invalid.
     pub(crate) bad_metadata: u64,
+    /// First LBA the source does not have (≤ region end): sectors from here on were never read
+    /// and are counted lost in bulk.
+    pub(crate) read_end: u64,
 }
 
 impl FecScan {
@@ -140,21 +215,26 @@ impl FecScan {
     pub fn is_repairable(&self) -> bool {
         self.max_stripe_loss() <= self.layout.parity_per_stripe()
     }
-    /// Lost protected LBAs in ascending order (what extract must take from the repaired view).
-    pub fn bad_protected_lbas(&self) -> &[u64] {
+    /// Lost protected LBAs (what extract must take from the repaired view).
+    pub fn bad_protected_lbas(&self) -> &SectorRanges {
         &self.bad_protected
     }
-    /// Lost parity positions q (stored at `layout.parity_position_lba(q)`), ascending.
-    pub fn bad_parity_positions(&self) -> &[u64] {
+    /// Lost parity positions q (stored at `layout.parity_position_lba(q)`).
+    pub fn bad_parity_positions(&self) -> &SectorRanges {
         &self.bad_parity
     }
     /// Number of lost protected sectors.
     pub fn lost_data_sectors(&self) -> u64 {
-        self.bad_protected.len() as u64
+        self.bad_protected.len()
     }
     /// Number of lost parity sectors.
     pub fn lost_parity_sectors(&self) -> u64 {
-        self.bad_parity.len() as u64
+        self.bad_parity.len()
+    }
+    /// Sectors of the FEC region's geometry past the end of the source (a cut-short image, or a
+    /// header claiming more than the file holds): never read, all counted lost.
+    pub fn missing_sectors(&self) -> u64 {
+        self.layout.region_end() - self.read_end
     }
     /// Sectors treated as lost because both copies of their checksum-table sector are gone.
     pub fn unknown_sectors(&self) -> u64 {
@@ -187,32 +267,63 @@ impl FecScan {
             .filter(|&j| self.stripe_losses[j as usize] > m)
             .collect()
     }
-    /// LBAs of the lost sectors (data and parity) in stripes with more losses than parity: the
-    /// only sectors worth re-reading from a damaged disc, since every other loss is rebuilt.
-    pub fn lost_lbas_in_unrepairable_stripes(&self) -> Vec<u64> {
+    /// Lost protected LBAs in stripes with more losses than parity: what no repair can rebuild.
+    pub fn unrepairable_protected(&self) -> SectorRanges {
+        let m = self.layout.parity_per_stripe();
+        self.protected_in_stripes(&|j| self.stripe_losses[j as usize] > m)
+    }
+    /// Lost protected LBAs whose stripe satisfies `failed` (time per lost protected sector, and
+    /// those lie below D ≤ twice the source's size; nothing per sector when every stripe failed).
+    pub(crate) fn protected_in_stripes(&self, failed: &dyn Fn(u64) -> bool) -> SectorRanges {
+        if (0..self.layout.stripes()).all(failed) {
+            return self.bad_protected.clone();
+        }
+        let l = &self.layout;
+        self.bad_protected
+            .iter()
+            .filter(|&x| failed(l.stripe_of_data(x)))
+            .collect()
+    }
+    /// LBAs of the lost sectors (data and parity) in stripes with more losses than parity that
+    /// the source has: the only sectors worth re-reading from a damaged disc, since every other
+    /// loss is rebuilt (and sectors past the source's end cannot be read at all).
+    pub fn lost_lbas_in_unrepairable_stripes(&self) -> SectorRanges {
         let m = self.layout.parity_per_stripe();
         let l = &self.layout;
         let over = |j: u64| self.stripe_losses[j as usize] > m;
-        let mut v: Vec<u64> = self
-            .bad_protected
-            .iter()
-            .copied()
-            .filter(|&x| over(l.stripe_of_data(x)))
-            .collect();
-        v.extend(
-            self.bad_parity
-                .iter()
-                .filter(|&&q| over(l.stripe_of_parity(q)))
-                .map(|&q| l.parity_position_lba(q)),
-        );
+        let mut v = SectorRanges::new();
+        for &(a, b) in self.bad_protected.ranges() {
+            (a..b.min(self.read_end))
+                .filter(|&x| over(l.stripe_of_data(x)))
+                .for_each(|x| v.insert(x));
+        }
+        for q in self.readable_lost_parity() {
+            if over(l.stripe_of_parity(q)) {
+                v.insert(l.parity_position_lba(q));
+            }
+        }
         v
+    }
+    /// Lost parity positions stored below `read_end`, ascending (LBA order too).
+    fn readable_lost_parity(&self) -> impl Iterator<Item = u64> + '_ {
+        let l = &self.layout;
+        let split = u64::from(l.parity_per_stripe() / 2) * l.stripes(); // first q of segment 1
+        self.bad_parity.ranges().iter().flat_map(move |&(a, b)| {
+            // Within a segment LBAs grow with q: clip each segment's part at read_end.
+            let clip = |lo: u64, hi: u64| {
+                let n = if lo < hi && l.parity_position_lba(lo) < self.read_end {
+                    (self.read_end - l.parity_position_lba(lo)).min(hi - lo)
+                } else {
+                    0
+                };
+                lo..lo + n
+            };
+            clip(a, b.min(split)).chain(clip(a.max(split), b))
+        })
     }
     /// Expected CRC of table entry g, if its table sector survived.
     pub(crate) fn expected_crc(&self, g: u64) -> Option<u32> {
-        let known = *self.known.get((g / ENTRIES_PER_TABLE_SECTOR) as usize)?;
-        known
-            .then(|| self.expected.get(g as usize).copied())
-            .flatten()
+        self.table.entry(g)
     }
 }
 
@@ -221,33 +332,26 @@ fn valid_table_sector(sec: &[u8], i: u64, l: &FecLayout) -> bool {
     matches!(parse_meta_sector(sec), Ok(Some(ref mb)) if mb.kind == MetaKind::Table && mb.table_index == i && mb.layout == *l)
 }
 
-/// Loads the checksum table: the table sectors in large reads, then, for each table stripe that
-/// lost some, its rebuild from the table code (every rebuilt sector must pass its own CRC).
-fn load_table(src: &dyn SectorSource, l: &FecLayout) -> (Vec<u32>, Vec<bool>, u64) {
-    let d = l.protected_sectors();
+/// Loads the checksum table: the table sectors the source has, in large reads, then, for each
+/// table stripe that lost some, its rebuild from the table code (every rebuilt sector must pass
+/// its own CRC). Table sectors at or past `read_end` are not read: they count as bad metadata.
+fn load_table(src: &dyn SectorSource, l: &FecLayout, read_end: u64) -> (ChecksumTable, u64) {
     let t = l.table_sectors();
-    let mut expected = vec![0u32; l.table_entries() as usize];
-    let mut known = vec![false; t as usize];
-    let mut bad_meta = 0u64;
-    let take = |i: u64, sec: &[u8], expected: &mut Vec<u32>| {
-        let g0 = i * ENTRIES_PER_TABLE_SECTOR;
-        let g1 = (g0 + ENTRIES_PER_TABLE_SECTOR).min(l.table_entries());
-        for g in g0..g1 {
-            expected[g as usize] = table_entry(sec, (g - g0) as usize);
-        }
-    };
+    let first = l.protected_sectors() + l.table_offset();
+    let present = read_end.saturating_sub(first).min(t);
+    let mut table = ChecksumTable::new(t);
+    let mut bad_meta = t - present;
     let mut buf = vec![0u8; BLOCK_SECTORS as usize * SS];
     let mut i0 = 0;
-    while i0 < t {
-        let n = BLOCK_SECTORS.min(t - i0);
+    while i0 < present {
+        let n = BLOCK_SECTORS.min(present - i0);
         let buf = &mut buf[..n as usize * SS];
-        let ok = read_tolerant(src, d + l.table_offset() + i0, buf);
+        let ok = read_tolerant(src, first + i0, buf);
         for x in 0..n as usize {
             let i = i0 + x as u64;
             let sec = &buf[x * SS..(x + 1) * SS];
             if ok[x] && valid_table_sector(sec, i, l) {
-                known[i as usize] = true;
-                take(i, sec, &mut expected);
+                table.push(i, sec);
             } else {
                 bad_meta += 1;
             }
@@ -255,68 +359,77 @@ fn load_table(src: &dyn SectorSource, l: &FecLayout) -> (Vec<u32>, Vec<bool>, u6
         i0 += n;
     }
     let (kt, st) = (l.table_k(), l.table_stripes());
+    let mut rebuilt = Vec::new();
     for jt in 0..st {
         let missing = (0..kt)
             .map(|r| r * st + jt)
-            .any(|i| i < t && !known[i as usize]);
-        if !missing {
-            continue;
-        }
-        for (i, sec) in rebuild_table_stripe(src, l, jt, &known) {
-            if valid_table_sector(&sec, i, l) {
-                known[i as usize] = true;
-                take(i, &sec, &mut expected);
-            }
+            .any(|i| i < t && !table.is_known(i));
+        if missing {
+            let found = rebuild_table_stripe(src, l, jt, &table, read_end);
+            rebuilt.extend(
+                found
+                    .into_iter()
+                    .filter(|(i, sec)| valid_table_sector(sec, *i, l)),
+            );
         }
     }
-    (expected, known, bad_meta)
+    table.merge(rebuilt);
+    (table, bad_meta)
 }
 
 /// Rebuilds the lost table sectors of table stripe jt from its surviving table sectors and its
-/// verified table-parity sectors; empty if fewer than k_t shards survive. The caller checks each
-/// rebuilt sector's fields again.
+/// verified table-parity sectors; empty if fewer than k_t shards survive below `read_end` (then
+/// no decoder is ever built). The caller checks each rebuilt sector's fields again.
 fn rebuild_table_stripe(
     src: &dyn SectorSource,
     l: &FecLayout,
     jt: u64,
-    known: &[bool],
+    table: &ChecksumTable,
+    read_end: u64,
 ) -> Vec<(u64, Vec<u8>)> {
     let (t, kt, st) = (l.table_sectors(), l.table_k(), l.table_stripes());
     let mt = TABLE_PARITY_FACTOR * kt;
+    let read = |lba: u64, sec: &mut Vec<u8>| lba < read_end && read_tolerant(src, lba, sec)[0];
+    // Shards found, in the decoder's numbering: (index, is recovery, bytes; None = virtual zero).
+    let mut shards: Vec<(usize, bool, Option<Vec<u8>>)> = Vec::new();
+    let mut sec = vec![0u8; SS];
+    for r in 0..kt {
+        let i = r * st + jt;
+        if i >= t {
+            shards.push((r as usize, false, None));
+        } else if table.is_known(i)
+            && read(l.table_shard_lba(r, jt), &mut sec)
+            && valid_table_sector(&sec, i, l)
+        {
+            let mut shard = vec![0u8; SS];
+            table_shard_of(&sec, &mut shard);
+            shards.push((r as usize, false, Some(shard)));
+        }
+    }
+    for p in 0..mt {
+        if shards.len() as u64 >= kt {
+            break; // enough shards: the decoder needs exactly k_t
+        }
+        let lba = l.table_shard_lba(kt + p, jt);
+        if read(lba, &mut sec) && open_table_parity(lba, &mut sec) {
+            shards.push((p as usize, true, Some(sec.clone())));
+        }
+    }
+    if (shards.len() as u64) < kt {
+        return Vec::new();
+    }
     let Ok(mut dec) = reed_solomon_simd::ReedSolomonDecoder::new(kt as usize, mt as usize, SS)
     else {
         return Vec::new();
     };
-    let mut sec = vec![0u8; SS];
-    let mut shard = vec![0u8; SS];
     let zero = vec![0u8; SS];
-    let mut have = 0;
-    for r in 0..kt {
-        let i = r * st + jt;
-        if i >= t {
-            let _ = dec.add_original_shard(r as usize, &zero); // virtual
-            have += 1;
-        } else if known[i as usize] {
-            let ok = read_tolerant(src, l.table_shard_lba(r, jt), &mut sec);
-            if ok[0] && valid_table_sector(&sec, i, l) {
-                table_shard_of(&sec, &mut shard);
-                let _ = dec.add_original_shard(r as usize, &shard);
-                have += 1;
-            }
-        }
-    }
-    for p in 0..mt {
-        if have >= kt {
-            break; // enough shards: the decoder needs exactly k_t
-        }
-        let lba = l.table_shard_lba(kt + p, jt);
-        let ok = read_tolerant(src, lba, &mut sec);
-        if ok[0]
-            && open_table_parity(lba, &mut sec)
-            && dec.add_recovery_shard(p as usize, &sec).is_ok()
-        {
-            have += 1;
-        }
+    for (n, recovery, bytes) in &shards {
+        let bytes = bytes.as_deref().unwrap_or(&zero);
+        let _ = if *recovery {
+            dec.add_recovery_shard(*n, bytes)
+        } else {
+            dec.add_original_shard(*n, bytes)
+        };
     }
     let Ok(res) = dec.decode() else {
         return Vec::new();
@@ -331,12 +444,99 @@ fn rebuild_table_stripe(
         .collect()
 }
 
+/// Adds the sectors of the region from `read_end` (where the source ends) to the region's end
+/// to the losses in bulk, never sector by sector: the protected LBAs and parity positions there
+/// as ranges, header copies and table-parity sectors to the bad metadata (table sectors were
+/// counted by `load_table`). Cost: a few ranges, however far the geometry reaches.
+fn add_missing_tail(l: &FecLayout, read_end: u64, scan: &mut FecScan) {
+    let d = l.protected_sectors();
+    let end = l.region_end();
+    if read_end >= end {
+        return;
+    }
+    scan.bad_protected.insert_range(read_end, d);
+    let m1 = u64::from(l.parity_per_stripe() / 2);
+    let s = l.stripes();
+    let m = u64::from(l.parity_per_stripe());
+    for (off, first_row, rows) in [
+        (l.parity_offsets()[0], 0, m1),
+        (l.parity_offsets()[1], m1, m - m1),
+    ] {
+        let (lba0, lba1) = (d + off, d + off + rows * s);
+        let from = read_end.clamp(lba0, lba1);
+        let q0 = first_row * s;
+        scan.bad_parity
+            .insert_range(q0 + (from - lba0), q0 + (lba1 - lba0));
+    }
+    let headers = l
+        .header_offsets()
+        .iter()
+        .filter(|&&o| d + o >= read_end)
+        .count() as u64;
+    let half = l.table_k() * l.table_stripes();
+    let table_parity: u64 = l
+        .table_parity_offsets()
+        .iter()
+        .map(|&o| (d + o + half).saturating_sub(read_end.max(d + o)))
+        .sum();
+    scan.bad_metadata += headers + table_parity;
+}
+
+/// Visits the stripes of the sectors in `ranges` (protected LBAs, or parity positions when
+/// `parity`): a whole row of S sectors holds one shard of every stripe, so a run of whole rows
+/// is one call `rows(n)`, and only the partial rows at a range's ends are visited sector by
+/// sector (`one(stripe)`). The time follows the ranges, not the sectors they cover.
+pub(crate) fn visit_stripes(
+    l: &FecLayout,
+    ranges: &SectorRanges,
+    parity: bool,
+    rows: &mut dyn FnMut(u64),
+    one: &mut dyn FnMut(u64),
+) {
+    let s = l.stripes();
+    for &(a, b) in ranges.ranges() {
+        let (ra, rb) = (a.div_ceil(s), b / s); // whole rows [ra, rb) inside [a, b)
+        let singles = if ra < rb {
+            rows(rb - ra);
+            [(a, ra * s), (rb * s, b)]
+        } else {
+            [(a, b), (0, 0)]
+        };
+        for (x0, x1) in singles {
+            for x in x0..x1 {
+                one(if parity {
+                    l.stripe_of_parity(x)
+                } else {
+                    l.stripe_of_data(x)
+                });
+            }
+        }
+    }
+}
+
+/// Lost shards per stripe for the lost protected LBAs and parity positions.
+fn count_stripe_losses(l: &FecLayout, protected: &SectorRanges, parity: &SectorRanges) -> Vec<u32> {
+    let mut per = vec![0u32; l.stripes() as usize];
+    let mut every = 0u64;
+    for (ranges, is_parity) in [(protected, false), (parity, true)] {
+        visit_stripes(l, ranges, is_parity, &mut |n| every += n, &mut |j| {
+            let c = &mut per[j as usize];
+            *c = c.saturating_add(1);
+        });
+    }
+    let every = u32::try_from(every).unwrap_or(u32::MAX);
+    per.iter_mut().for_each(|c| *c = c.saturating_add(every));
+    per
+}
+
 /// A sector worth recording: its LBA and (lost, lost only for an unknown checksum, bad metadata).
 type Judged = (u64, (bool, bool, bool));
 
 /// Checks every sector of the image against the checksum table in one sequential pass of large reads
-/// (unreadable blocks are re-read per sector; sectors past the end are lost) and tallies losses per
-/// stripe. `progress` receives the number of sectors checked so far.
+/// (unreadable blocks are re-read per sector) and tallies losses per stripe. Sectors the geometry
+/// places past the end of the source are not read: they are counted lost in bulk, as ranges, so
+/// a header claiming far more than the file holds costs nothing per claimed sector.
+/// `progress` receives the number of sectors checked so far.
 pub fn scan(
     src: &dyn SectorSource,
     fec: &LocatedFec,
@@ -344,21 +544,21 @@ pub fn scan(
 ) -> Result<FecScan, FecError> {
     let l = &fec.layout;
     let d = l.protected_sectors();
-    let s = l.stripes();
-    // Bound memory by what is physically plausible: D ≤ sectors present (locate found a sector at ≥ D).
-    if fec.region_lba != d || d > src.sector_count().max(1) * 2 {
+    let sectors = src.sector_count();
+    // Per-stripe bookkeeping costs 4 bytes per stripe and S ≤ D: bounded by the sectors present
+    // (locate found a sector at ≥ D, so a geometry from this source always passes).
+    if fec.region_lba != d || d > sectors.max(1) * 2 {
         return Err(FecError::Geometry(format!(
-            "FEC layout D={d} does not fit {} ({} sectors)",
+            "FEC layout D={d} does not fit {} ({sectors} sectors)",
             src.describe(),
-            src.sector_count()
         )));
     }
-    let (expected, known, mut bad_metadata) = load_table(src, l);
-    let unknown_entry = |g: u64| !known[(g / ENTRIES_PER_TABLE_SECTOR) as usize];
-    let mut bad_protected = Vec::new();
-    let mut bad_parity = Vec::new();
-    let mut unknown = 0u64;
     let end = l.region_end();
+    let read_end = end.min(sectors);
+    let (table, mut bad_metadata) = load_table(src, l, read_end);
+    let mut bad_protected = SectorRanges::new();
+    let mut bad_parity = SectorRanges::new();
+    let mut unknown = 0u64;
     // Verdict for one sector: (lost, lost only because its checksum is unknown, bad metadata).
     let judge = |at: u64, ok: bool, sec: &[u8]| -> (bool, bool, bool) {
         let g = if at < d {
@@ -368,8 +568,9 @@ pub fn scan(
         };
         match g {
             Some(g) => {
-                let unk = unknown_entry(g);
-                let lost = !ok || unk || expected[g as usize] != sector_crc(at, sec);
+                let expected = table.entry(g);
+                let unk = expected.is_none();
+                let lost = !ok || expected != Some(sector_crc(at, sec));
                 (lost, unk, false)
             }
             None => {
@@ -398,7 +599,7 @@ pub fn scan(
         1
     };
     let scan_block = |lba: u64, buf: &mut Vec<u8>| -> Vec<Judged> {
-        let n = BLOCK_SECTORS.min(end - lba);
+        let n = BLOCK_SECTORS.min(read_end - lba);
         buf.resize(n as usize * SS, 0);
         let ok = read_tolerant(src, lba, buf);
         let verdict =
@@ -411,10 +612,10 @@ pub fn scan(
         all.into_iter().filter(|(_, v)| v.0 || v.2).collect()
     };
     let mut lba = 0u64;
-    while lba < end {
+    while lba < read_end {
         let starts: Vec<u64> = (0..group)
             .map(|i| lba + i * BLOCK_SECTORS)
-            .take_while(|&b| b < end)
+            .take_while(|&b| b < read_end)
             .collect();
         let found: Vec<Vec<Judged>> = if parallel {
             starts
@@ -428,32 +629,29 @@ pub fn scan(
         for (at, (lost, unk, meta_bad)) in found.into_iter().flatten() {
             if lost {
                 if at < d {
-                    bad_protected.push(at);
-                } else {
-                    bad_parity.extend(l.parity_position_at(at));
+                    bad_protected.insert(at);
+                } else if let Some(q) = l.parity_position_at(at) {
+                    bad_parity.insert(q);
                 }
                 unknown += u64::from(unk);
             }
             bad_metadata += u64::from(meta_bad);
         }
-        lba = (lba + group * BLOCK_SECTORS).min(end);
+        lba = (lba + group * BLOCK_SECTORS).min(read_end);
         progress(lba);
     }
-    let mut stripe_losses = vec![0u32; s as usize];
-    for &x in &bad_protected {
-        stripe_losses[l.stripe_of_data(x) as usize] += 1;
-    }
-    for &q in &bad_parity {
-        stripe_losses[l.stripe_of_parity(q) as usize] += 1;
-    }
-    Ok(FecScan {
+    let mut scan = FecScan {
         layout: l.clone(),
-        expected,
-        known,
+        table,
         bad_protected,
         bad_parity,
         unknown,
-        stripe_losses,
+        stripe_losses: Vec::new(),
         bad_metadata,
-    })
+        read_end,
+    };
+    add_missing_tail(l, read_end, &mut scan);
+    scan.stripe_losses = count_stripe_losses(l, &scan.bad_protected, &scan.bad_parity);
+    progress(end);
+    Ok(scan)
 }

@@ -68,9 +68,10 @@ pub enum RecordError {
 /// `--memory`.
 pub const DEFAULT_DECODE_BUDGET: u64 = 512 << 20;
 
-/// Most decoded bytes per stored (compressed) byte of a record, beyond a 1 MiB allowance. Our
-/// catalogs compress ~5–30:1; the most compressible tree measured (200 000 empty directories
-/// with 3 000-byte common prefixes) 421:1.
+/// Most decoded bytes per stored (compressed) byte of a record larger than the decode budget,
+/// beyond a 1 MiB allowance (a record within the budget may have any ratio). Our catalogs
+/// compress ~5–30:1; the most compressible tree measured (200 000 empty directories with
+/// 3 000-byte common prefixes) 421:1.
 pub const MAX_RATIO: u64 = 512;
 
 static DECODE_BUDGET: AtomicU64 = AtomicU64::new(DEFAULT_DECODE_BUDGET);
@@ -296,13 +297,17 @@ pub fn decode_header(
         stored_len: le64(b, 40),
         raw_len: le64(b, 48),
     };
-    // Bodies hold SHA-256s, CRCs and offsets and compress far less than MAX_RATIO:1; a larger
-    // claimed ratio is a damaged or hostile header, refused before anything is allocated. (The
-    // stored length is real: the frame's SHA-256 is checked before decoding.)
-    let plausible = h.raw_len
-        <= h.stored_len
-            .saturating_mul(MAX_RATIO)
-            .saturating_add(1 << 20);
+    // A body up to the decode budget is bounded by the budget itself, whatever its compression
+    // ratio: genuine catalogs can compress past 400:1 (empty directories under long common
+    // prefixes), so a ratio cap alone would refuse them. Past the budget (only a catalog file
+    // given to list or --base gets there; records on a disc are claimed against the budget) a
+    // body must also be plausible, at most MAX_RATIO × its stored length, refused before anything
+    // is allocated. (The stored length is real: the frame's SHA-256 is checked before decoding.)
+    let plausible = h.raw_len <= DECODE_BUDGET.load(Ordering::Relaxed)
+        || h.raw_len
+            <= h.stored_len
+                .saturating_mul(MAX_RATIO)
+                .saturating_add(1 << 20);
     if h.raw_len > MAX_BODY_LEN || h.stored_len > record_size_bound(h.raw_len) || !plausible {
         return Err(RecordError::Decode(
             what,
@@ -446,5 +451,24 @@ mod tests {
         let short = &bytes[..bytes.len() - 10];
         let r: Result<(_, Body), _> = decode_record_from(INDEX_MAGIC, "x", short);
         assert!(matches!(r, Err(RecordError::Truncated(..))), "{r:?}");
+    }
+
+    /// Issue #16 item 3: within the decode budget a body may have any ratio (genuine catalogs
+    /// reach 1 000:1); past the budget only a plausible one (≤ MAX_RATIO:1) is decoded.
+    #[test]
+    fn the_ratio_cap_applies_only_past_the_decode_budget() {
+        let header =
+            |stored: u64, raw: u64| header_bytes(CATALOG_MAGIC, id(), stored, raw, &[0; 32]);
+        let budget = DEFAULT_DECODE_BUDGET;
+        for (stored, raw, ok) in [
+            (1000, budget, true),             // 536 871:1, within the budget
+            (100_000, 116_582_037, true),     // the 1 149:1 catalog of hostile_discs
+            (1000, budget + 1, false),        // past the budget and implausible
+            (budget / 256, budget * 2, true), // past the budget at 512:1
+            (budget / 1024, budget * 2 + (2 << 20), false),
+        ] {
+            let r = decode_header(CATALOG_MAGIC, "catalog", &header(stored, raw));
+            assert_eq!(r.is_ok(), ok, "{stored} -> {raw}: {r:?}");
+        }
     }
 }

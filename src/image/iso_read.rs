@@ -218,37 +218,12 @@ impl Reader<'_> {
 
     /// Reads one directory extent and its subtree.
     fn walk(&mut self, lba: u64, len: u64, path: &str, depth: usize) -> Result<(), ImageError> {
-        if depth > self.limits.max_depth {
-            return Err(self.limit(format!(
-                "directory {path:?} is nested deeper than {}",
-                self.limits.max_depth
-            )));
-        }
-        if len > self.limits.max_dir_bytes {
-            return Err(self.limit(format!(
-                "directory {path:?} is {len} bytes (limit {})",
-                self.limits.max_dir_bytes
-            )));
-        }
-        if !self.visited.insert(lba) {
-            return Err(corrupt(
-                self.src,
-                format!("directory loop: LBA {lba} ({path:?}) is reached twice"),
-            ));
-        }
-        self.total_dir_bytes += len;
-        if self.total_dir_bytes > self.limits.max_total_dir_bytes {
-            return Err(self.limit(format!(
-                "directories total more than {} bytes",
-                self.limits.max_total_dir_bytes
-            )));
-        }
+        self.enter_dir(lba, len, path, depth)?;
         let sectors = len.div_ceil(SECTOR_SIZE as u64);
         let buf = read_sectors(self.src, lba, sectors)?;
         let data = &buf[..len as usize];
         let mut off = 0usize;
-        // Multi-extent accumulation: (name, lba, size so far, next expected lba, mtime).
-        let mut pending: Option<(String, u64, u64, u64, i64)> = None;
+        let mut pending: Option<PendingExtents> = None;
         while off < data.len() {
             let n = data[off] as usize;
             if n == 0 {
@@ -256,27 +231,7 @@ impl Reader<'_> {
                 off = (off / SECTOR_SIZE + 1) * SECTOR_SIZE;
                 continue;
             }
-            let sector_end = (off / SECTOR_SIZE + 1) * SECTOR_SIZE;
-            if off + n > sector_end.min(data.len()) {
-                return Err(corrupt(
-                    self.src,
-                    format!(
-                        "directory record at LBA {} offset {} crosses a sector or the extent end",
-                        lba + (off / SECTOR_SIZE) as u64,
-                        off % SECTOR_SIZE
-                    ),
-                ));
-            }
-            let rec = parse_record(&data[off..off + n]).ok_or_else(|| {
-                corrupt(
-                    self.src,
-                    format!(
-                        "malformed directory record at LBA {} offset {}",
-                        lba + (off / SECTOR_SIZE) as u64,
-                        off % SECTOR_SIZE
-                    ),
-                )
-            })?;
+            let rec = self.record_at(data, off, n, lba)?;
             off += n;
             if rec.id == [0] || rec.id == [1] {
                 continue;
@@ -303,19 +258,7 @@ impl Reader<'_> {
             }
             let is_dir = rec.flags & 0x02 != 0 || rr.child_link.is_some();
             if is_dir {
-                let (dlba, dlen) = match rr.child_link {
-                    Some(cl) => {
-                        let s = read_sectors(self.src, cl, 1)?;
-                        let dot = parse_record(&s).ok_or_else(|| {
-                            corrupt(
-                                self.src,
-                                format!("no '.' record at relocated directory LBA {cl}"),
-                            )
-                        })?;
-                        (cl, dot.len)
-                    }
-                    None => (rec.lba, rec.len),
-                };
+                let (dlba, dlen) = self.dir_extent(&rec, &rr)?;
                 self.walk(dlba, dlen, &full, depth + 1)?;
                 continue;
             }
@@ -326,45 +269,148 @@ impl Reader<'_> {
             }
             let mtime = rr.mtime.unwrap_or_else(|| date7_unix(&rec.date));
             let executable = rr.mode.is_some_and(|m| m & 0o111 != 0);
-            let multi = rec.flags & 0x80 != 0;
-            let sectors = rec.len.div_ceil(SECTOR_SIZE as u64);
-            match pending.take() {
-                Some((pname, plba, psize, pnext, pmtime)) if pname == full => {
-                    if rec.len > 0 && rec.lba != pnext {
-                        return Err(corrupt(
-                            self.src,
-                            format!("multi-extent file {full:?} is not contiguous"),
-                        ));
-                    }
-                    let size = psize + rec.len;
-                    if multi {
-                        pending = Some((pname, plba, size, rec.lba + sectors, pmtime));
-                    } else {
-                        self.push(full, plba, size, pmtime, executable);
-                    }
-                }
-                Some(_) => {
-                    return Err(corrupt(
-                        self.src,
-                        format!("multi-extent file before {full:?} has no final extent"),
-                    ))
-                }
-                None => {
-                    if multi {
-                        pending = Some((full, rec.lba, rec.len, rec.lba + sectors, mtime));
-                    } else {
-                        self.push(full, rec.lba, rec.len, mtime, executable);
-                    }
-                }
-            }
+            pending = self.add_extent(pending, full, &rec, mtime, executable)?;
         }
-        if let Some((name, ..)) = pending {
+        if let Some(p) = pending {
             return Err(corrupt(
                 self.src,
-                format!("multi-extent file {name:?} has no final extent"),
+                format!("multi-extent file {:?} has no final extent", p.name),
             ));
         }
         Ok(())
+    }
+
+    /// Checks a directory before it is read: depth, size, loops, and the total of all directories.
+    fn enter_dir(
+        &mut self,
+        lba: u64,
+        len: u64,
+        path: &str,
+        depth: usize,
+    ) -> Result<(), ImageError> {
+        if depth > self.limits.max_depth {
+            return Err(self.limit(format!(
+                "directory {path:?} is nested deeper than {}",
+                self.limits.max_depth
+            )));
+        }
+        if len > self.limits.max_dir_bytes {
+            return Err(self.limit(format!(
+                "directory {path:?} is {len} bytes (limit {})",
+                self.limits.max_dir_bytes
+            )));
+        }
+        if !self.visited.insert(lba) {
+            return Err(corrupt(
+                self.src,
+                format!("directory loop: LBA {lba} ({path:?}) is reached twice"),
+            ));
+        }
+        self.total_dir_bytes += len;
+        if self.total_dir_bytes > self.limits.max_total_dir_bytes {
+            return Err(self.limit(format!(
+                "directories total more than {} bytes",
+                self.limits.max_total_dir_bytes
+            )));
+        }
+        Ok(())
+    }
+
+    /// The `n`-byte directory record at `off` of the directory extent at `lba`; a record never
+    /// crosses a sector boundary or the extent's end.
+    fn record_at(&self, data: &[u8], off: usize, n: usize, lba: u64) -> Result<Rec, ImageError> {
+        let sector_end = (off / SECTOR_SIZE + 1) * SECTOR_SIZE;
+        if off + n > sector_end.min(data.len()) {
+            return Err(corrupt(
+                self.src,
+                format!(
+                    "directory record at LBA {} offset {} crosses a sector or the extent end",
+                    lba + (off / SECTOR_SIZE) as u64,
+                    off % SECTOR_SIZE
+                ),
+            ));
+        }
+        parse_record(&data[off..off + n]).ok_or_else(|| {
+            corrupt(
+                self.src,
+                format!(
+                    "malformed directory record at LBA {} offset {}",
+                    lba + (off / SECTOR_SIZE) as u64,
+                    off % SECTOR_SIZE
+                ),
+            )
+        })
+    }
+
+    /// A subdirectory's extent: its own, or (Rock Ridge CL) that of the relocated directory,
+    /// whose length is in its '.' record.
+    fn dir_extent(&self, rec: &Rec, rr: &RrInfo) -> Result<(u64, u64), ImageError> {
+        Ok(match rr.child_link {
+            Some(cl) => {
+                let s = read_sectors(self.src, cl, 1)?;
+                let dot = parse_record(&s).ok_or_else(|| {
+                    corrupt(
+                        self.src,
+                        format!("no '.' record at relocated directory LBA {cl}"),
+                    )
+                })?;
+                (cl, dot.len)
+            }
+            None => (rec.lba, rec.len),
+        })
+    }
+
+    /// Adds a file's extent: a file of one extent at once; the extents of a multi-extent file
+    /// (contiguous, in consecutive records) are collected in the returned pending state until
+    /// its final extent.
+    fn add_extent(
+        &mut self,
+        pending: Option<PendingExtents>,
+        full: String,
+        rec: &Rec,
+        mtime: i64,
+        executable: bool,
+    ) -> Result<Option<PendingExtents>, ImageError> {
+        let multi = rec.flags & 0x80 != 0;
+        let sectors = rec.len.div_ceil(SECTOR_SIZE as u64);
+        match pending {
+            Some(p) if p.name == full => {
+                if rec.len > 0 && rec.lba != p.next_lba {
+                    return Err(corrupt(
+                        self.src,
+                        format!("multi-extent file {full:?} is not contiguous"),
+                    ));
+                }
+                let size = p.size + rec.len;
+                if multi {
+                    return Ok(Some(PendingExtents {
+                        size,
+                        next_lba: rec.lba + sectors,
+                        ..p
+                    }));
+                }
+                self.push(full, p.lba, size, p.mtime, executable);
+            }
+            Some(_) => {
+                return Err(corrupt(
+                    self.src,
+                    format!("multi-extent file before {full:?} has no final extent"),
+                ))
+            }
+            None => {
+                if multi {
+                    return Ok(Some(PendingExtents {
+                        name: full,
+                        lba: rec.lba,
+                        size: rec.len,
+                        next_lba: rec.lba + sectors,
+                        mtime,
+                    }));
+                }
+                self.push(full, rec.lba, rec.len, mtime, executable);
+            }
+        }
+        Ok(None)
     }
 
     fn push(&mut self, path: String, lba: u64, size: u64, mtime: i64, executable: bool) {
@@ -411,6 +457,19 @@ impl Reader<'_> {
     }
 }
 
+/// A multi-extent file whose final extent is still to come.
+struct PendingExtents {
+    /// The file's path; its next extent is in the next record of the same name.
+    name: String,
+    /// Its first extent's LBA.
+    lba: u64,
+    /// Bytes in its extents so far.
+    size: u64,
+    /// Where its next extent must start (the extents are contiguous).
+    next_lba: u64,
+    mtime: i64,
+}
+
 /// Removes ";1" and a trailing '.' from a file identifier.
 fn strip_version(s: &str, dir: bool) -> String {
     if dir {
@@ -431,13 +490,9 @@ pub(crate) fn pvd_volume_sectors(src: &dyn SectorSource) -> Option<u64> {
         .flatten()
 }
 
-/// Reads the ISO9660 filesystem (Rock Ridge, else Joliet, else primary names).
-/// `force` selects a tree (`IsoRockRidge`, `Joliet`, `Iso`; `Udf` is treated as automatic).
-pub(crate) fn read(
-    src: &dyn SectorSource,
-    limits: &ReadLimits,
-    force: Option<FsKind>,
-) -> Result<(DiscFilesystem, FsKind), ImageError> {
+/// The primary volume descriptor (required, 2048-byte blocks) and the first Joliet
+/// supplementary one, from the descriptor set at LBA 16.
+fn volume_descriptors(src: &dyn SectorSource) -> Result<(Vec<u8>, Option<Vec<u8>>), ImageError> {
     let mut pvd: Option<Vec<u8>> = None;
     let mut svd: Option<Vec<u8>> = None;
     for lba in 16..16 + MAX_VDS {
@@ -472,6 +527,41 @@ pub(crate) fn read(
             format!("logical block size {block} is not 2048"),
         ));
     }
+    Ok((pvd, svd))
+}
+
+/// Rock Ridge's SUSP skip length, when the root's "." record (at `root_lba`) has the SUSP "SP"
+/// entry that enables Rock Ridge (SUSP 5.3).
+fn rock_ridge_skip(src: &dyn SectorSource, root_lba: u64) -> Result<Option<usize>, ImageError> {
+    let first = read_sectors(src, root_lba, 1)?;
+    Ok(parse_record(&first).and_then(|dot| {
+        let su = dot.su;
+        (su.len() >= 7 && &su[..2] == b"SP" && su[4] == 0xBE && su[5] == 0xEF)
+            .then(|| su[6] as usize)
+    }))
+}
+
+/// The volume label: the Joliet descriptor's (UCS-2), else the primary's.
+fn volume_label(pvd: &[u8], svd: Option<&[u8]>) -> String {
+    let pvd_label = String::from_utf8_lossy(&pvd[40..72]).trim_end().to_string();
+    let joliet_label = svd.map(|s| {
+        let units: Vec<u16> = s[40..72]
+            .chunks_exact(2)
+            .map(|p| u16::from_be_bytes([p[0], p[1]]))
+            .collect();
+        String::from_utf16_lossy(&units).trim_end().to_string()
+    });
+    joliet_label.unwrap_or(pvd_label)
+}
+
+/// Reads the ISO9660 filesystem (Rock Ridge, else Joliet, else primary names).
+/// `force` selects a tree (`IsoRockRidge`, `Joliet`, `Iso`; `Udf` is treated as automatic).
+pub(crate) fn read(
+    src: &dyn SectorSource,
+    limits: &ReadLimits,
+    force: Option<FsKind>,
+) -> Result<(DiscFilesystem, FsKind), ImageError> {
+    let (pvd, svd) = volume_descriptors(src)?;
     let volume_sectors = get_u32(&pvd, 80).unwrap_or(0) as u64;
     let root_of = |vd: &[u8]| parse_record(&vd[156..190]);
     let mut r = Reader {
@@ -487,14 +577,7 @@ pub(crate) fn read(
     let svd_label_src = svd.clone();
     let root =
         root_of(&pvd).ok_or_else(|| corrupt(src, "bad root directory record in the PVD".into()))?;
-    // Peek the root "." record for SP.
-    let first = read_sectors(src, root.lba, 1)?;
-    // A SUSP "SP" entry in the root "." record enables Rock Ridge (SUSP 5.3).
-    let rr_skip = parse_record(&first).and_then(|dot| {
-        let su = dot.su;
-        (su.len() >= 7 && &su[..2] == b"SP" && su[4] == 0xBE && su[5] == 0xEF)
-            .then(|| su[6] as usize)
-    });
+    let rr_skip = rock_ridge_skip(src, root.lba)?;
     let force = force.filter(|k| *k != FsKind::Udf);
     let rr = match force {
         None => rr_skip.is_some(),
@@ -520,15 +603,7 @@ pub(crate) fn read(
         }
         _ => svd,
     };
-    let pvd_label = String::from_utf8_lossy(&pvd[40..72]).trim_end().to_string();
-    let joliet_label = svd_label_src.as_ref().map(|s| {
-        let units: Vec<u16> = s[40..72]
-            .chunks_exact(2)
-            .map(|p| u16::from_be_bytes([p[0], p[1]]))
-            .collect();
-        String::from_utf16_lossy(&units).trim_end().to_string()
-    });
-    let label = joliet_label.clone().unwrap_or(pvd_label);
+    let label = volume_label(&pvd, svd_label_src.as_deref());
     let kind = if rr {
         r.walk(root.lba, root.len, "", 0)?;
         FsKind::IsoRockRidge

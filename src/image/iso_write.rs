@@ -517,100 +517,44 @@ pub(crate) fn write(
         iso_children,
         jol_children,
     };
-    let iso_order = tree.bfs_by(|d| ctx.names.dir_iso[d].clone());
-    let jol_order = tree.bfs_by(|d| ctx.names.dir_jol[d].clone());
-    if iso_order.len() > u16::MAX as usize {
+    let order = DirOrder {
+        iso: tree.bfs_by(|d| ctx.names.dir_iso[d].clone()),
+        jol: tree.bfs_by(|d| ctx.names.dir_jol[d].clone()),
+    };
+    if order.iso.len() > u16::MAX as usize {
         return Err(tree.too_large());
     }
-
-    // Pass 1: sizes.
     let mut loc = Loc {
         iso_lba: vec![0; nd],
         iso_len: vec![0; nd],
         jol_lba: vec![0; nd],
         jol_len: vec![0; nd],
     };
-    let mut ce = CeArea {
-        base: 0,
-        sectors: Vec::new(),
-        used: 0,
+    // Pass 1: sizes; then every structure gets its place; pass 2: generate with real locations.
+    let sizes = measure(&ctx, &order, &mut loc);
+    let place = allocate(tree, alloc, &order, &sizes, &mut loc)?;
+    write_directories(&ctx, &order, &loc, place.ce_lba, region)?;
+    let put = |region: &mut Region, lba: u64, b: &[u8]| {
+        region.put(lba, b).ok_or_else(|| tree.too_large())
     };
-    for &d in &iso_order {
-        loc.iso_len[d] = pack(&ctx.dir_records(d, false, &loc, &mut ce)).len() as u64;
+    let names = &ctx.names;
+    let tables = [
+        (place.l_pt, &order.iso, &names.dir_iso, &loc.iso_lba, false),
+        (place.m_pt, &order.iso, &names.dir_iso, &loc.iso_lba, true),
+        (place.jl_pt, &order.jol, &names.dir_jol, &loc.jol_lba, false),
+        (place.jm_pt, &order.jol, &names.dir_jol, &loc.jol_lba, true),
+    ];
+    for (lba, order, ids, lbas, be) in tables {
+        put(region, lba, &path_table(order, tree, ids, lbas, be))?;
     }
-    for &d in &jol_order {
-        loc.jol_len[d] = pack(&ctx.dir_records(d, true, &loc, &mut ce)).len() as u64;
-    }
-    let ce_sectors = ce.sectors.len() as u64;
-    let pt_len = path_table(&iso_order, tree, &ctx.names.dir_iso, &loc.iso_lba, false).len();
-    let jpt_len = path_table(&jol_order, tree, &ctx.names.dir_jol, &loc.jol_lba, false).len();
-
-    // Allocation.
-    let too_large = || tree.too_large();
-    let ce_lba = alloc.take(ce_sectors).ok_or_else(too_large)?;
-    let l_pt = alloc.take(sectors_of(pt_len)).ok_or_else(too_large)?;
-    let m_pt = alloc.take(sectors_of(pt_len)).ok_or_else(too_large)?;
-    let jl_pt = alloc.take(sectors_of(jpt_len)).ok_or_else(too_large)?;
-    let jm_pt = alloc.take(sectors_of(jpt_len)).ok_or_else(too_large)?;
-    for &d in &iso_order {
-        loc.iso_lba[d] = alloc
-            .take(loc.iso_len[d] / SECTOR_SIZE as u64)
-            .ok_or_else(too_large)?;
-    }
-    for &d in &jol_order {
-        loc.jol_lba[d] = alloc
-            .take(loc.jol_len[d] / SECTOR_SIZE as u64)
-            .ok_or_else(too_large)?;
-    }
-
-    // Pass 2: generate with real locations.
-    let mut ce = CeArea {
-        base: ce_lba,
-        sectors: Vec::new(),
-        used: 0,
-    };
-    for &d in &iso_order {
-        let bytes = pack(&ctx.dir_records(d, false, &loc, &mut ce));
-        debug_assert_eq!(bytes.len() as u64, loc.iso_len[d]);
-        region.put(loc.iso_lba[d], &bytes).ok_or_else(too_large)?;
-    }
-    for &d in &jol_order {
-        let bytes = pack(&ctx.dir_records(d, true, &loc, &mut ce));
-        region.put(loc.jol_lba[d], &bytes).ok_or_else(too_large)?;
-    }
-    for (i, s) in ce.sectors.iter().enumerate() {
-        region.put(ce_lba + i as u64, s).ok_or_else(too_large)?;
-    }
-    let put = |region: &mut Region, lba: u64, b: &[u8]| region.put(lba, b).ok_or_else(too_large);
-    put(
-        region,
-        l_pt,
-        &path_table(&iso_order, tree, &ctx.names.dir_iso, &loc.iso_lba, false),
-    )?;
-    put(
-        region,
-        m_pt,
-        &path_table(&iso_order, tree, &ctx.names.dir_iso, &loc.iso_lba, true),
-    )?;
-    put(
-        region,
-        jl_pt,
-        &path_table(&jol_order, tree, &ctx.names.dir_jol, &loc.jol_lba, false),
-    )?;
-    put(
-        region,
-        jm_pt,
-        &path_table(&jol_order, tree, &ctx.names.dir_jol, &loc.jol_lba, true),
-    )?;
-
     let root = |lba: u64, len: u64| record(&[0], lba, len, true, dir_date(spec.created_unix), &[]);
     let pvd = volume_descriptor(
         spec,
         total_sectors,
         false,
-        pt_len,
-        l_pt,
-        m_pt,
+        sizes.pt_len,
+        place.l_pt,
+        place.m_pt,
         &root(loc.iso_lba[0], loc.iso_len[0]),
     );
     put(region, 16, &pvd)?;
@@ -618,13 +562,128 @@ pub(crate) fn write(
         spec,
         total_sectors,
         true,
-        jpt_len,
-        jl_pt,
-        jm_pt,
+        sizes.jpt_len,
+        place.jl_pt,
+        place.jm_pt,
         &root(loc.jol_lba[0], loc.jol_len[0]),
     );
     put(region, 17, &svd)?;
     write_descriptor_terminators(tree, region)
+}
+
+/// Directories in path table order: ISO9660 and Joliet identifiers sort differently.
+struct DirOrder {
+    iso: Vec<usize>,
+    jol: Vec<usize>,
+}
+
+/// Sizes from the first pass (with all locations 0; sizes do not depend on them).
+struct Sizes {
+    /// Rock Ridge continuation area sectors.
+    ce_sectors: u64,
+    /// Bytes of one ISO9660 path table (L and M are the same size).
+    pt_len: usize,
+    /// Bytes of one Joliet path table.
+    jpt_len: usize,
+}
+
+/// Where the continuation area and the four path tables are.
+struct Placement {
+    ce_lba: u64,
+    l_pt: u64,
+    m_pt: u64,
+    jl_pt: u64,
+    jm_pt: u64,
+}
+
+/// Pass 1: the size of every directory (into `loc`), of the continuation area and of the
+/// path tables.
+fn measure(ctx: &Ctx<'_>, order: &DirOrder, loc: &mut Loc) -> Sizes {
+    let mut ce = CeArea {
+        base: 0,
+        sectors: Vec::new(),
+        used: 0,
+    };
+    for &d in &order.iso {
+        loc.iso_len[d] = pack(&ctx.dir_records(d, false, loc, &mut ce)).len() as u64;
+    }
+    for &d in &order.jol {
+        loc.jol_len[d] = pack(&ctx.dir_records(d, true, loc, &mut ce)).len() as u64;
+    }
+    let tree = ctx.tree;
+    Sizes {
+        ce_sectors: ce.sectors.len() as u64,
+        pt_len: path_table(&order.iso, tree, &ctx.names.dir_iso, &loc.iso_lba, false).len(),
+        jpt_len: path_table(&order.jol, tree, &ctx.names.dir_jol, &loc.jol_lba, false).len(),
+    }
+}
+
+/// Takes the sectors of the continuation area, the path tables and every directory (into
+/// `loc`) from `alloc`, in that order.
+fn allocate(
+    tree: &Tree,
+    alloc: &mut Alloc,
+    order: &DirOrder,
+    sizes: &Sizes,
+    loc: &mut Loc,
+) -> Result<Placement, ImageError> {
+    let too_large = || tree.too_large();
+    let ce_lba = alloc.take(sizes.ce_sectors).ok_or_else(too_large)?;
+    let l_pt = alloc.take(sectors_of(sizes.pt_len)).ok_or_else(too_large)?;
+    let m_pt = alloc.take(sectors_of(sizes.pt_len)).ok_or_else(too_large)?;
+    let jl_pt = alloc
+        .take(sectors_of(sizes.jpt_len))
+        .ok_or_else(too_large)?;
+    let jm_pt = alloc
+        .take(sectors_of(sizes.jpt_len))
+        .ok_or_else(too_large)?;
+    for &d in &order.iso {
+        loc.iso_lba[d] = alloc
+            .take(loc.iso_len[d] / SECTOR_SIZE as u64)
+            .ok_or_else(too_large)?;
+    }
+    for &d in &order.jol {
+        loc.jol_lba[d] = alloc
+            .take(loc.jol_len[d] / SECTOR_SIZE as u64)
+            .ok_or_else(too_large)?;
+    }
+    Ok(Placement {
+        ce_lba,
+        l_pt,
+        m_pt,
+        jl_pt,
+        jm_pt,
+    })
+}
+
+/// Pass 2: the directories (ISO9660 with Rock Ridge, then Joliet) and the continuation area
+/// at `ce_lba`, generated with their real locations.
+fn write_directories(
+    ctx: &Ctx<'_>,
+    order: &DirOrder,
+    loc: &Loc,
+    ce_lba: u64,
+    region: &mut Region,
+) -> Result<(), ImageError> {
+    let too_large = || ctx.tree.too_large();
+    let mut ce = CeArea {
+        base: ce_lba,
+        sectors: Vec::new(),
+        used: 0,
+    };
+    for &d in &order.iso {
+        let bytes = pack(&ctx.dir_records(d, false, loc, &mut ce));
+        debug_assert_eq!(bytes.len() as u64, loc.iso_len[d]);
+        region.put(loc.iso_lba[d], &bytes).ok_or_else(too_large)?;
+    }
+    for &d in &order.jol {
+        let bytes = pack(&ctx.dir_records(d, true, loc, &mut ce));
+        region.put(loc.jol_lba[d], &bytes).ok_or_else(too_large)?;
+    }
+    for (i, s) in ce.sectors.iter().enumerate() {
+        region.put(ce_lba + i as u64, s).ok_or_else(too_large)?;
+    }
+    Ok(())
 }
 
 /// The volume descriptor set terminator (LBA 18) and the UDF volume recognition sequence

@@ -69,6 +69,74 @@ fn invalid(path: &str, reason: &str) -> ImageError {
     }
 }
 
+/// Checks one file of the caller's list: safe path components, depth, size, and an extent
+/// within `FIRST_DATA_LBA..total_sectors - 1`. Returns the path's components.
+fn check_file(f: &ImageFile, total_sectors: u64) -> Result<Vec<&str>, ImageError> {
+    // The caller may also describe its own sector N-2 (the header copy) as a file.
+    let data_end = total_sectors - 1;
+    let comps: Vec<&str> = f.path.split('/').collect();
+    for c in &comps {
+        if c.is_empty() {
+            return Err(invalid(
+                &f.path,
+                "empty path component (leading, trailing or double '/')",
+            ));
+        }
+        if *c == "." || *c == ".." {
+            return Err(invalid(&f.path, "'.' and '..' are not allowed"));
+        }
+        if c.contains('\0') {
+            return Err(invalid(&f.path, "NUL byte in name"));
+        }
+        if c.len() > MAX_NAME_BYTES {
+            return Err(invalid(&f.path, "a name is longer than 240 bytes"));
+        }
+    }
+    if comps.len() > MAX_DIR_DEPTH + 1 {
+        return Err(invalid(&f.path, "more than 7 directory levels"));
+    }
+    if f.size > MAX_FILE_SIZE {
+        return Err(ImageError::FileTooLarge {
+            path: f.path.clone(),
+            size: f.size,
+        });
+    }
+    let sectors = f.size.div_ceil(SECTOR_SIZE as u64);
+    if f.size > 0
+        && (f.lba < FIRST_DATA_LBA || f.lba.checked_add(sectors).is_none_or(|e| e > data_end))
+    {
+        return Err(ImageError::ExtentOutOfRange {
+            path: f.path.clone(),
+            lba: f.lba,
+            sectors,
+            first: FIRST_DATA_LBA,
+            end: data_end,
+            total: total_sectors,
+        });
+    }
+    Ok(comps)
+}
+
+/// No two non-empty extents share a sector.
+fn check_overlaps(out: &[FileEnt]) -> Result<(), ImageError> {
+    let mut ext: Vec<(u64, u64, usize)> = out
+        .iter()
+        .enumerate()
+        .filter(|(_, f)| f.size > 0)
+        .map(|(i, f)| (f.lba, f.lba + f.size.div_ceil(SECTOR_SIZE as u64), i))
+        .collect();
+    ext.sort_unstable();
+    for w in ext.windows(2) {
+        if w[1].0 < w[0].1 {
+            return Err(ImageError::Overlap {
+                a: out[w[0].2].path.clone(),
+                b: out[w[1].2].path.clone(),
+            });
+        }
+    }
+    Ok(())
+}
+
 impl Tree {
     /// Validates `files` and builds the directory tree (every parent directory is created).
     pub fn build(files: &[ImageFile], total_sectors: u64) -> Result<Tree, ImageError> {
@@ -81,50 +149,8 @@ impl Tree {
         // (parent dir, name) -> Ok(dir index) for directories, Err(file index) for files.
         let mut names: HashMap<(usize, String), Result<usize, usize>> = HashMap::new();
         let mut out = Vec::with_capacity(files.len());
-        // The caller may also describe its own sector N-2 (the header copy) as a file.
-        let data_end = total_sectors - 1;
         for f in files {
-            let comps: Vec<&str> = f.path.split('/').collect();
-            for c in &comps {
-                if c.is_empty() {
-                    return Err(invalid(
-                        &f.path,
-                        "empty path component (leading, trailing or double '/')",
-                    ));
-                }
-                if *c == "." || *c == ".." {
-                    return Err(invalid(&f.path, "'.' and '..' are not allowed"));
-                }
-                if c.contains('\0') {
-                    return Err(invalid(&f.path, "NUL byte in name"));
-                }
-                if c.len() > MAX_NAME_BYTES {
-                    return Err(invalid(&f.path, "a name is longer than 240 bytes"));
-                }
-            }
-            if comps.len() > MAX_DIR_DEPTH + 1 {
-                return Err(invalid(&f.path, "more than 7 directory levels"));
-            }
-            if f.size > MAX_FILE_SIZE {
-                return Err(ImageError::FileTooLarge {
-                    path: f.path.clone(),
-                    size: f.size,
-                });
-            }
-            let sectors = f.size.div_ceil(SECTOR_SIZE as u64);
-            if f.size > 0
-                && (f.lba < FIRST_DATA_LBA
-                    || f.lba.checked_add(sectors).is_none_or(|e| e > data_end))
-            {
-                return Err(ImageError::ExtentOutOfRange {
-                    path: f.path.clone(),
-                    lba: f.lba,
-                    sectors,
-                    first: FIRST_DATA_LBA,
-                    end: data_end,
-                    total: total_sectors,
-                });
-            }
+            let comps = check_file(f, total_sectors)?;
             let mut cur = 0usize;
             for c in &comps[..comps.len() - 1] {
                 let key = (cur, c.to_string());
@@ -162,33 +188,22 @@ impl Tree {
                 executable: f.executable,
             });
         }
-        // Overlap check on non-empty extents.
-        let mut ext: Vec<(u64, u64, usize)> = out
-            .iter()
-            .enumerate()
-            .filter(|(_, f)| f.size > 0)
-            .map(|(i, f)| (f.lba, f.lba + f.size.div_ceil(SECTOR_SIZE as u64), i))
-            .collect();
-        ext.sort_unstable();
-        for w in ext.windows(2) {
-            if w[1].0 < w[0].1 {
-                return Err(ImageError::Overlap {
-                    a: out[w[0].2].path.clone(),
-                    b: out[w[1].2].path.clone(),
-                });
-            }
-        }
+        check_overlaps(&out)?;
         let mut tree = Tree { dirs, files: out };
-        // Sort children by real name for deterministic output.
-        for d in 0..tree.dirs.len() {
-            let mut sd = std::mem::take(&mut tree.dirs[d].subdirs);
-            sd.sort_by(|a, b| tree.dirs[*a].name.cmp(&tree.dirs[*b].name));
-            let mut fs = std::mem::take(&mut tree.dirs[d].files);
-            fs.sort_by(|a, b| tree.files[*a].name.cmp(&tree.files[*b].name));
-            tree.dirs[d].subdirs = sd;
-            tree.dirs[d].files = fs;
-        }
+        tree.sort_children();
         Ok(tree)
+    }
+
+    /// Sorts every directory's children by real name, for deterministic output.
+    fn sort_children(&mut self) {
+        for d in 0..self.dirs.len() {
+            let mut sd = std::mem::take(&mut self.dirs[d].subdirs);
+            sd.sort_by(|a, b| self.dirs[*a].name.cmp(&self.dirs[*b].name));
+            let mut fs = std::mem::take(&mut self.dirs[d].files);
+            fs.sort_by(|a, b| self.files[*a].name.cmp(&self.files[*b].name));
+            self.dirs[d].subdirs = sd;
+            self.dirs[d].files = fs;
+        }
     }
 
     /// Directories in breadth-first order with children visited in the order `key` sorts them.

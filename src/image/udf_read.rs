@@ -320,7 +320,37 @@ impl Reader<'_> {
         })
     }
 
+    /// Walks the directory whose file entry is at `lbn`, collecting its files and recursing into
+    /// its subdirectories; every limit and corruption check is on the way down.
     fn walk(&mut self, lbn: u32, path: &str, depth: usize) -> Result<(), ImageError> {
+        let e = self.enter_dir(lbn, path, depth)?;
+        let data = self.dir_data(e, path)?;
+        let mut off = 0usize;
+        while off + 38 <= data.len() {
+            let (fid, total) = self.fid_at(&data, off, path)?;
+            off += total;
+            let chars = fid[18];
+            if chars & 0x04 != 0 || chars & 0x08 != 0 {
+                continue; // deleted or parent
+            }
+            self.entries += 1;
+            if self.entries > self.limits.max_entries {
+                return Err(self.limit(format!("more than {} entries", self.limits.max_entries)));
+            }
+            let full = self.child_path(fid, path)?;
+            let icb = get_u32(fid, 24).unwrap_or(0);
+            if chars & 0x02 != 0 {
+                self.walk(icb, &full, depth + 1)?;
+                continue;
+            }
+            self.add_file(icb, full)?;
+        }
+        Ok(())
+    }
+
+    /// The directory's file entry at `lbn`, checked: depth, loops, that it is a directory, and
+    /// the size limits (per directory and in total).
+    fn enter_dir(&mut self, lbn: u32, path: &str, depth: usize) -> Result<Entry, ImageError> {
         if depth > self.limits.max_depth {
             return Err(self.limit(format!(
                 "directory {path:?} is nested deeper than {}",
@@ -353,6 +383,12 @@ impl Reader<'_> {
                 self.limits.max_total_dir_bytes
             )));
         }
+        Ok(e)
+    }
+
+    /// The directory's bytes (its file identifiers): embedded in the entry, or read from its
+    /// extents; exactly its information length.
+    fn dir_data(&mut self, e: Entry, path: &str) -> Result<Vec<u8>, ImageError> {
         let data = match e.embedded {
             Some(d) => d,
             None => {
@@ -394,109 +430,117 @@ impl Reader<'_> {
                 format!("directory {path:?} is shorter than its information length"),
             ));
         }
-        let mut off = 0usize;
-        while off + 38 <= data.len() {
-            let fid = &data[off..];
-            let crc_len = get_u16(fid, 10).unwrap_or(0) as usize;
-            let l_fi = fid[19] as usize;
-            let l_iu = get_u16(fid, 36).unwrap_or(0) as usize;
-            let total = (38 + l_iu + l_fi).div_ceil(4) * 4;
-            if 16 + crc_len > fid.len() || 38 + l_iu + l_fi > fid.len() {
-                return Err(corrupt(
-                    self.src,
-                    format!("file identifier in {path:?} at offset {off} runs past the directory"),
-                ));
-            }
-            if check_tag(fid, None) != Some(tag::FID) {
-                return Err(corrupt(
-                    self.src,
-                    format!("bad file identifier descriptor in {path:?} at offset {off}"),
-                ));
-            }
-            off += total;
-            let chars = fid[18];
-            if chars & 0x04 != 0 || chars & 0x08 != 0 {
-                continue; // deleted or parent
-            }
-            self.entries += 1;
-            if self.entries > self.limits.max_entries {
-                return Err(self.limit(format!("more than {} entries", self.limits.max_entries)));
-            }
-            let name = cs0_decode(&fid[38 + l_iu..38 + l_iu + l_fi])
-                .ok_or_else(|| corrupt(self.src, format!("undecodable name in {path:?}")))?;
-            if name.is_empty()
-                || name == "."
-                || name == ".."
-                || name.contains('/')
-                || name.contains('\0')
-            {
-                return Err(corrupt(
-                    self.src,
-                    format!("unsafe or empty file name {name:?} in {path:?}"),
-                ));
-            }
-            let full = if path.is_empty() {
-                name
-            } else {
-                format!("{path}/{name}")
-            };
-            if full.len() > 4096 {
-                return Err(self.limit(format!("path longer than 4096 bytes under {path:?}")));
-            }
-            if get_u16(fid, 28).unwrap_or(0) != 0 {
-                return Err(corrupt(
-                    self.src,
-                    format!("{full:?} refers to another partition"),
-                ));
-            }
-            let icb = get_u32(fid, 24).unwrap_or(0);
-            if chars & 0x02 != 0 {
-                self.walk(icb, &full, depth + 1)?;
-                continue;
-            }
-            let fe = self.read_entry(icb, &full)?;
-            if fe.dir {
-                return Err(corrupt(
-                    self.src,
-                    format!("{full:?} is listed as a file but is a directory"),
-                ));
-            }
-            if !fe.regular {
-                continue; // not a regular file (symlink, device, ...)
-            }
-            if fe.embedded.is_some() {
-                return Err(corrupt(
-                    self.src,
-                    format!("{full:?} keeps its data inside its file entry; not supported"),
-                ));
-            }
-            let mut lba = 0;
-            if fe.size > 0 {
-                lba = fe.extents[0].0;
-                let mut next = lba;
-                let mut left = fe.size;
-                for (l, n) in &fe.extents {
-                    if left == 0 {
-                        break;
-                    }
-                    if *l != next || (n % SECTOR_SIZE as u64 != 0 && *n < left) {
-                        return Err(corrupt(
-                            self.src,
-                            format!("{full:?} is fragmented; not supported"),
-                        ));
-                    }
-                    next = l + n.div_ceil(SECTOR_SIZE as u64);
-                    left = left.saturating_sub(*n);
-                }
-            }
-            self.files.push(ImageFile {
-                path: full,
-                lba,
-                size: fe.size,
-                mtime: fe.mtime,
-                executable: fe.executable && !fe.dir,
-            });
+        Ok(data)
+    }
+
+    /// The file identifier descriptor at `off` of a directory's bytes (tag checked, within
+    /// the directory) and its padded length.
+    fn fid_at<'d>(
+        &self,
+        data: &'d [u8],
+        off: usize,
+        path: &str,
+    ) -> Result<(&'d [u8], usize), ImageError> {
+        let fid = &data[off..];
+        let crc_len = get_u16(fid, 10).unwrap_or(0) as usize;
+        let l_fi = fid[19] as usize;
+        let l_iu = get_u16(fid, 36).unwrap_or(0) as usize;
+        let total = (38 + l_iu + l_fi).div_ceil(4) * 4;
+        if 16 + crc_len > fid.len() || 38 + l_iu + l_fi > fid.len() {
+            return Err(corrupt(
+                self.src,
+                format!("file identifier in {path:?} at offset {off} runs past the directory"),
+            ));
         }
+        if check_tag(fid, None) != Some(tag::FID) {
+            return Err(corrupt(
+                self.src,
+                format!("bad file identifier descriptor in {path:?} at offset {off}"),
+            ));
+        }
+        Ok((fid, total))
+    }
+
+    /// The path of the child a file identifier names under `path`: a safe, non-empty name,
+    /// at most 4096 bytes in all, in this partition.
+    fn child_path(&self, fid: &[u8], path: &str) -> Result<String, ImageError> {
+        let l_fi = fid[19] as usize;
+        let l_iu = get_u16(fid, 36).unwrap_or(0) as usize;
+        let name = cs0_decode(&fid[38 + l_iu..38 + l_iu + l_fi])
+            .ok_or_else(|| corrupt(self.src, format!("undecodable name in {path:?}")))?;
+        if name.is_empty()
+            || name == "."
+            || name == ".."
+            || name.contains('/')
+            || name.contains('\0')
+        {
+            return Err(corrupt(
+                self.src,
+                format!("unsafe or empty file name {name:?} in {path:?}"),
+            ));
+        }
+        let full = if path.is_empty() {
+            name
+        } else {
+            format!("{path}/{name}")
+        };
+        if full.len() > 4096 {
+            return Err(self.limit(format!("path longer than 4096 bytes under {path:?}")));
+        }
+        if get_u16(fid, 28).unwrap_or(0) != 0 {
+            return Err(corrupt(
+                self.src,
+                format!("{full:?} refers to another partition"),
+            ));
+        }
+        Ok(full)
+    }
+
+    /// Adds the regular file whose entry is at `icb` (skips symlinks, devices, ...); its data
+    /// must be one contiguous run of sectors.
+    fn add_file(&mut self, icb: u32, full: String) -> Result<(), ImageError> {
+        let fe = self.read_entry(icb, &full)?;
+        if fe.dir {
+            return Err(corrupt(
+                self.src,
+                format!("{full:?} is listed as a file but is a directory"),
+            ));
+        }
+        if !fe.regular {
+            return Ok(()); // not a regular file (symlink, device, ...)
+        }
+        if fe.embedded.is_some() {
+            return Err(corrupt(
+                self.src,
+                format!("{full:?} keeps its data inside its file entry; not supported"),
+            ));
+        }
+        let mut lba = 0;
+        if fe.size > 0 {
+            lba = fe.extents[0].0;
+            let mut next = lba;
+            let mut left = fe.size;
+            for (l, n) in &fe.extents {
+                if left == 0 {
+                    break;
+                }
+                if *l != next || (n % SECTOR_SIZE as u64 != 0 && *n < left) {
+                    return Err(corrupt(
+                        self.src,
+                        format!("{full:?} is fragmented; not supported"),
+                    ));
+                }
+                next = l + n.div_ceil(SECTOR_SIZE as u64);
+                left = left.saturating_sub(*n);
+            }
+        }
+        self.files.push(ImageFile {
+            path: full,
+            lba,
+            size: fe.size,
+            mtime: fe.mtime,
+            executable: fe.executable && !fe.dir,
+        });
         Ok(())
     }
 }

@@ -442,12 +442,7 @@ impl Par2Set {
                 avail: self.recovery.len(),
             });
         }
-        let k = bad.len();
-        let recs = &self.recovery[..k];
-        let words = (self.slice_size / 2) as usize;
-        let g = gf();
         let total: usize = self.files.iter().map(|f| f.blocks.len()).sum();
-        let logs = input_logs(total);
         // Owner of every global block: (file index, block index in file).
         let mut owner = Vec::with_capacity(total);
         for (fi, f) in self.files.iter().enumerate() {
@@ -455,108 +450,20 @@ impl Par2Set {
                 owner.push((fi, i));
             }
         }
-        let lost: std::collections::HashSet<usize> = bad.iter().copied().collect();
+        let job = RepairJob {
+            set: self,
+            recs: &self.recovery[..bad.len()],
+            lost: bad.iter().copied().collect(),
+            bad: &bad,
+            owner,
+            logs: input_logs(total),
+        };
         // 1. Output files: intact blocks copied, lost ones zero for now.
-        std::fs::create_dir_all(out_dir)?;
-        let mut outs: HashMap<usize, (File, PathBuf)> = HashMap::new();
-        for &b in &bad {
-            let fi = owner[b].0;
-            if outs.contains_key(&fi) {
-                continue;
-            }
-            let f = &self.files[fi];
-            let src = File::open(dir.join(&f.name)).ok();
-            let tmp = out_dir.join(format!(".{}.par2-repair", f.name));
-            let out = File::create(&tmp)?;
-            out.set_len(f.length)?;
-            let base = b - owner[b].1;
-            let mut buf = vec![0u8; self.slice_size as usize];
-            for i in 0..f.blocks.len() {
-                if lost.contains(&(base + i)) {
-                    continue;
-                }
-                let off = i as u64 * self.slice_size;
-                let n = (f.length - off).min(self.slice_size) as usize;
-                if let Some(s) = &src {
-                    s.read_exact_at(&mut buf[..n], off)?;
-                }
-                out.write_all_at(&buf[..n], off)?;
-            }
-            outs.insert(fi, (out, tmp));
-        }
+        let mut outs = job.copy_intact(dir, out_dir)?;
         // 2. Matrix A[j][l] = c_{bad[l]}^{e_j}, inverted once.
-        let mut a: Vec<Vec<u16>> = recs
-            .iter()
-            .map(|r| {
-                bad.iter()
-                    .map(|&b| g.exp(mul_log(logs[b], r.exponent)))
-                    .collect()
-            })
-            .collect();
-        let inv = g
-            .invert(&mut a)
-            .ok_or_else(|| Par2Error::Format("singular recovery matrix".into()))?;
+        let inv = job.inverse()?;
         // 3. Solve stripe by stripe so memory stays near REPAIR_MEMORY whatever the block size.
-        let stripe = (memory / (4 * k)).clamp(1, words);
-        let inputs: Vec<Option<File>> = self
-            .files
-            .iter()
-            .map(|f| File::open(dir.join(&f.name)).ok())
-            .collect();
-        let rec_files: Vec<File> = recs
-            .iter()
-            .map(|r| File::open(&r.path))
-            .collect::<io::Result<_>>()?;
-        let mut raw = vec![0u8; stripe * 2];
-        let mut w0 = 0usize;
-        while w0 < words {
-            let sw = stripe.min(words - w0);
-            let bytes = sw * 2;
-            let boff = (w0 * 2) as u64;
-            let mut syn: Vec<Vec<u16>> = Vec::with_capacity(k);
-            for (r, f) in recs.iter().zip(&rec_files) {
-                f.read_exact_at(&mut raw[..bytes], r.offset + boff)?;
-                syn.push(to_words(&raw[..bytes]));
-            }
-            for (gi, &(fi, i)) in owner.iter().enumerate() {
-                if lost.contains(&gi) {
-                    continue;
-                }
-                let f = &self.files[fi];
-                let off = i as u64 * self.slice_size + boff;
-                raw[..bytes].fill(0);
-                if off < f.length {
-                    let n = (f.length - off).min(bytes as u64) as usize;
-                    if let Some(file) = &inputs[fi] {
-                        file.read_exact_at(&mut raw[..n], off)?;
-                    }
-                }
-                let d = to_words(&raw[..bytes]);
-                for (j, r) in recs.iter().enumerate() {
-                    g.mul_add(&mut syn[j], &d, mul_log(logs[gi], r.exponent));
-                }
-            }
-            for (l, &b) in bad.iter().enumerate() {
-                let mut blk = vec![0u16; sw];
-                for (j, s) in syn.iter().enumerate() {
-                    let c = inv[l][j];
-                    if c != 0 {
-                        g.mul_add(&mut blk, s, g.log(c));
-                    }
-                }
-                let (fi, i) = owner[b];
-                let f = &self.files[fi];
-                let off = i as u64 * self.slice_size + boff;
-                if off < f.length {
-                    let n = (f.length - off).min(bytes as u64) as usize;
-                    let data = from_words(&blk);
-                    if let Some((out, _)) = outs.get(&fi) {
-                        out.write_all_at(&data[..n], off)?;
-                    }
-                }
-            }
-            w0 += sw;
-        }
+        job.solve(dir, &outs, &inv, memory)?;
         // 4. Check every repaired file against its MD5, then put it in place.
         let mut written = Vec::new();
         let mut fis: Vec<usize> = outs.keys().copied().collect();
@@ -580,6 +487,186 @@ impl Par2Set {
             written.push(f.name.clone());
         }
         Ok(written)
+    }
+}
+
+/// One repair: the lost blocks (global numbers, as many as recovery blocks used) and what
+/// solving them needs.
+struct RepairJob<'a> {
+    set: &'a Par2Set,
+    /// The lost blocks, ascending; `bad.len()` = `recs.len()` ≤ [`MAX_LOST`].
+    bad: &'a [usize],
+    /// The recovery blocks used: the first `bad.len()` of the set's.
+    recs: &'a [RecoveryRef],
+    /// `bad` as a set.
+    lost: std::collections::HashSet<usize>,
+    /// Owner of every global block: (file index, block index in file).
+    owner: Vec<(usize, usize)>,
+    /// log of every input block's constant (PAR2's c_i).
+    logs: Vec<u32>,
+}
+
+/// Repaired files being written, by file index: the open temporary file and its path.
+type RepairOutputs = HashMap<usize, (File, PathBuf)>;
+
+impl RepairJob<'_> {
+    /// Creates a temporary output file for each damaged file, with its intact blocks copied
+    /// and its lost blocks zero for now.
+    fn copy_intact(&self, dir: &Path, out_dir: &Path) -> Result<RepairOutputs> {
+        let slice_size = self.set.slice_size;
+        std::fs::create_dir_all(out_dir)?;
+        let mut outs: RepairOutputs = HashMap::new();
+        for &b in self.bad {
+            let fi = self.owner[b].0;
+            if outs.contains_key(&fi) {
+                continue;
+            }
+            let f = &self.set.files[fi];
+            let src = File::open(dir.join(&f.name)).ok();
+            let tmp = out_dir.join(format!(".{}.par2-repair", f.name));
+            let out = File::create(&tmp)?;
+            out.set_len(f.length)?;
+            let base = b - self.owner[b].1;
+            let mut buf = vec![0u8; slice_size as usize];
+            for i in 0..f.blocks.len() {
+                if self.lost.contains(&(base + i)) {
+                    continue;
+                }
+                let off = i as u64 * slice_size;
+                let n = (f.length - off).min(slice_size) as usize;
+                if let Some(s) = &src {
+                    s.read_exact_at(&mut buf[..n], off)?;
+                }
+                out.write_all_at(&buf[..n], off)?;
+            }
+            outs.insert(fi, (out, tmp));
+        }
+        Ok(outs)
+    }
+
+    /// The inverse of A[j][l] = c_{bad[l]}^{e_j} (recovery block j, lost block l).
+    fn inverse(&self) -> Result<Vec<Vec<u16>>> {
+        let g = gf();
+        let mut a: Vec<Vec<u16>> = self
+            .recs
+            .iter()
+            .map(|r| {
+                self.bad
+                    .iter()
+                    .map(|&b| g.exp(mul_log(self.logs[b], r.exponent)))
+                    .collect()
+            })
+            .collect();
+        g.invert(&mut a)
+            .ok_or_else(|| Par2Error::Format("singular recovery matrix".into()))
+    }
+
+    /// Solves the lost blocks stripe by stripe (`memory / (4 · lost blocks)` bytes of each
+    /// block at a time) and writes them into `outs`.
+    fn solve(
+        &self,
+        dir: &Path,
+        outs: &RepairOutputs,
+        inv: &[Vec<u16>],
+        memory: usize,
+    ) -> Result<()> {
+        let k = self.bad.len();
+        let words = (self.set.slice_size / 2) as usize;
+        let stripe = (memory / (4 * k)).clamp(1, words);
+        let inputs: Vec<Option<File>> = self
+            .set
+            .files
+            .iter()
+            .map(|f| File::open(dir.join(&f.name)).ok())
+            .collect();
+        let rec_files: Vec<File> = self
+            .recs
+            .iter()
+            .map(|r| File::open(&r.path))
+            .collect::<io::Result<_>>()?;
+        let mut raw = vec![0u8; stripe * 2];
+        let mut w0 = 0usize;
+        while w0 < words {
+            let sw = stripe.min(words - w0);
+            let syn = self.syndromes(&inputs, &rec_files, &mut raw, w0, sw)?;
+            self.write_solved(outs, inv, &syn, w0, sw)?;
+            w0 += sw;
+        }
+        Ok(())
+    }
+
+    /// The syndromes of words `w0..w0 + sw` of every block: each recovery block minus the
+    /// contribution of the intact input blocks, which leaves A · (the lost blocks).
+    fn syndromes(
+        &self,
+        inputs: &[Option<File>],
+        rec_files: &[File],
+        raw: &mut [u8],
+        w0: usize,
+        sw: usize,
+    ) -> Result<Vec<Vec<u16>>> {
+        let g = gf();
+        let bytes = sw * 2;
+        let boff = (w0 * 2) as u64;
+        let mut syn: Vec<Vec<u16>> = Vec::with_capacity(self.bad.len());
+        for (r, f) in self.recs.iter().zip(rec_files) {
+            f.read_exact_at(&mut raw[..bytes], r.offset + boff)?;
+            syn.push(to_words(&raw[..bytes]));
+        }
+        for (gi, &(fi, i)) in self.owner.iter().enumerate() {
+            if self.lost.contains(&gi) {
+                continue;
+            }
+            let f = &self.set.files[fi];
+            let off = i as u64 * self.set.slice_size + boff;
+            raw[..bytes].fill(0);
+            if off < f.length {
+                let n = (f.length - off).min(bytes as u64) as usize;
+                if let Some(file) = &inputs[fi] {
+                    file.read_exact_at(&mut raw[..n], off)?;
+                }
+            }
+            let d = to_words(&raw[..bytes]);
+            for (j, r) in self.recs.iter().enumerate() {
+                g.mul_add(&mut syn[j], &d, mul_log(self.logs[gi], r.exponent));
+            }
+        }
+        Ok(syn)
+    }
+
+    /// Solves words `w0..w0 + sw` of each lost block (`inv` · syndromes) and writes them into
+    /// its output file (the part within the file's length).
+    fn write_solved(
+        &self,
+        outs: &RepairOutputs,
+        inv: &[Vec<u16>],
+        syn: &[Vec<u16>],
+        w0: usize,
+        sw: usize,
+    ) -> Result<()> {
+        let g = gf();
+        let bytes = sw * 2;
+        let boff = (w0 * 2) as u64;
+        for (l, &b) in self.bad.iter().enumerate() {
+            let mut blk = vec![0u16; sw];
+            for (j, s) in syn.iter().enumerate() {
+                let c = inv[l][j];
+                if c != 0 {
+                    g.mul_add(&mut blk, s, g.log(c));
+                }
+            }
+            let (fi, i) = self.owner[b];
+            let f = &self.set.files[fi];
+            let off = i as u64 * self.set.slice_size + boff;
+            if off < f.length {
+                let n = (f.length - off).min(bytes as u64) as usize;
+                let data = from_words(&blk);
+                if let Some((out, _)) = outs.get(&fi) {
+                    out.write_all_at(&data[..n], off)?;
+                }
+            }
+        }
+        Ok(())
     }
 }
 

@@ -919,17 +919,7 @@ impl SimDrive {
         let opcode = cdb[0];
         // Unit attentions first (never for INQUIRY, per SPC-4 §5.6 / REQUEST SENSE).
         if opcode != op::INQUIRY {
-            if let Some(n) = self.config.reset_after_commands {
-                if self.config.commands >= n {
-                    self.config.reset_after_commands = None;
-                    self.config.pending_medium_changed = false;
-                    return Err(sense(6, 0x29, 0x00));
-                }
-            }
-            if self.config.pending_medium_changed {
-                self.config.pending_medium_changed = false;
-                return Err(sense(6, 0x28, 0x00));
-            }
+            self.unit_attention()?;
         }
         match opcode {
             op::TEST_UNIT_READY => {
@@ -949,12 +939,7 @@ impl SimDrive {
             op::READ_FORMAT_CAPACITIES => self.cmd_format_capacities(cdb, data),
             op::READ_CAPACITY_10 => {
                 self.need_medium()?;
-                let m = self.config.medium.as_ref().ok_or(sense(2, 0x3A, 0))?;
-                let last = m.readable().saturating_sub(1).min(u64::from(u32::MAX)) as u32;
-                let mut r = [0u8; 8];
-                r[0..4].copy_from_slice(&last.to_be_bytes());
-                r[4..8].copy_from_slice(&(SECTOR_SIZE as u32).to_be_bytes());
-                reply_in(data, &r, 8)
+                self.cmd_read_capacity(data)
             }
             op::READ_10 | op::READ_12 => {
                 let (lba, n) = if opcode == op::READ_10 {
@@ -976,34 +961,14 @@ impl SimDrive {
             }
             op::SYNCHRONIZE_CACHE_10 => {
                 self.need_medium()?;
-                self.config.pending_long_write = self.config.long_write_turs;
-                // Flushing takes at least what the buffer still holds.
-                self.drain_buffer();
-                let flush_ms =
-                    self.config.buffer_level * 1000 / (u64::from(self.write_kbs()) * 1000).max(1);
-                self.config.buffer_level = 0;
-                let ms = self.config.sync_cache_ms.max(flush_ms);
-                self.long_operation(ms, 0x08, cdb[1] & 0x02 != 0, timeout)
+                self.cmd_synchronize_cache(cdb, timeout)
             }
             op::CLOSE_TRACK_SESSION => {
                 self.need_medium()?;
                 self.cmd_close(cdb, timeout)
             }
             op::GET_PERFORMANCE => self.cmd_get_performance(cdb, data),
-            op::READ_BUFFER_CAPACITY => {
-                self.drain_buffer();
-                let size = self
-                    .config
-                    .buffer_kb
-                    .saturating_mul(1024)
-                    .min(u64::from(u32::MAX));
-                let free = size.saturating_sub(self.config.buffer_level);
-                let mut r = vec![0u8; 12];
-                r[0..2].copy_from_slice(&10u16.to_be_bytes());
-                r[4..8].copy_from_slice(&(size as u32).to_be_bytes());
-                r[8..12].copy_from_slice(&(free as u32).to_be_bytes());
-                reply_in(data, &r, usize::from(be16(cdb, 7)))
-            }
+            op::READ_BUFFER_CAPACITY => self.cmd_buffer_capacity(cdb, data),
             op::START_STOP_UNIT => self.cmd_start_stop(cdb),
             op::PREVENT_ALLOW_MEDIUM_REMOVAL => {
                 self.config.locked = cdb[4] & 0x01 != 0;
@@ -1019,6 +984,58 @@ impl SimDrive {
             op::MODE_SENSE_10 => self.cmd_mode_sense(cdb, data),
             _ => Err(sense(5, 0x20, 0x00)),
         }
+    }
+
+    /// A pending unit attention (a reset after `reset_after_commands`, a medium change) is the
+    /// answer to the next command, once.
+    fn unit_attention(&mut self) -> Result<(), Sense> {
+        if let Some(n) = self.config.reset_after_commands {
+            if self.config.commands >= n {
+                self.config.reset_after_commands = None;
+                self.config.pending_medium_changed = false;
+                return Err(sense(6, 0x29, 0x00));
+            }
+        }
+        if self.config.pending_medium_changed {
+            self.config.pending_medium_changed = false;
+            return Err(sense(6, 0x28, 0x00));
+        }
+        Ok(())
+    }
+
+    fn cmd_read_capacity(&mut self, data: &mut DataPhase<'_>) -> Reply {
+        let m = self.config.medium.as_ref().ok_or(sense(2, 0x3A, 0))?;
+        let last = m.readable().saturating_sub(1).min(u64::from(u32::MAX)) as u32;
+        let mut r = [0u8; 8];
+        r[0..4].copy_from_slice(&last.to_be_bytes());
+        r[4..8].copy_from_slice(&(SECTOR_SIZE as u32).to_be_bytes());
+        reply_in(data, &r, 8)
+    }
+
+    fn cmd_synchronize_cache(&mut self, cdb: &[u8], timeout: Duration) -> Reply {
+        self.config.pending_long_write = self.config.long_write_turs;
+        // Flushing takes at least what the buffer still holds.
+        self.drain_buffer();
+        let flush_ms =
+            self.config.buffer_level * 1000 / (u64::from(self.write_kbs()) * 1000).max(1);
+        self.config.buffer_level = 0;
+        let ms = self.config.sync_cache_ms.max(flush_ms);
+        self.long_operation(ms, 0x08, cdb[1] & 0x02 != 0, timeout)
+    }
+
+    fn cmd_buffer_capacity(&mut self, cdb: &[u8], data: &mut DataPhase<'_>) -> Reply {
+        self.drain_buffer();
+        let size = self
+            .config
+            .buffer_kb
+            .saturating_mul(1024)
+            .min(u64::from(u32::MAX));
+        let free = size.saturating_sub(self.config.buffer_level);
+        let mut r = vec![0u8; 12];
+        r[0..2].copy_from_slice(&10u16.to_be_bytes());
+        r[4..8].copy_from_slice(&(size as u32).to_be_bytes());
+        r[8..12].copy_from_slice(&(free as u32).to_be_bytes());
+        reply_in(data, &r, usize::from(be16(cdb, 7)))
     }
 
     fn cmd_inquiry(&mut self, cdb: &[u8], data: &mut DataPhase<'_>) -> Reply {
@@ -1574,6 +1591,69 @@ impl SimDrive {
     }
 }
 
+impl SimDrive {
+    /// Whether the executed command `what` is one whose answer is to be lost (`lost_answers`);
+    /// the entry is used up.
+    fn take_lost_answer(&mut self, what: &str) -> bool {
+        match self
+            .config
+            .lost_answers
+            .iter()
+            .position(|p| what.starts_with(p.as_str()))
+        {
+            Some(i) => {
+                self.config.lost_answers.remove(i);
+                self.dirty = true;
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// drive.json is rewritten after every state-changing command, except that a run of
+    /// writes saves every 256 commands (and on drop): a 25 GB burn is 380 000 WRITEs.
+    fn save_if_due(&mut self, opcode: u8) {
+        let quiet = matches!(opcode, op::READ_10 | op::READ_12 | op::TEST_UNIT_READY);
+        let write = matches!(opcode, op::WRITE_10 | op::WRITE_12);
+        let due = if write {
+            self.config.commands % 256 == 0
+        } else {
+            self.dirty || !quiet
+        };
+        if self.dir.is_some() && due {
+            let _ = self.save();
+        }
+    }
+}
+
+/// The parameters a trace line shows after the command's name (LBA and count, eject/load, ...).
+fn command_detail(opcode: u8, cdb: &[u8]) -> String {
+    match opcode {
+        op::READ_10 | op::WRITE_10 if cdb.len() >= 10 => {
+            format!(" lba={} n={}", be32(cdb, 2), be16(cdb, 7))
+        }
+        op::READ_12 | op::WRITE_12 if cdb.len() >= 12 => {
+            format!(" lba={} n={}", be32(cdb, 2), be32(cdb, 6))
+        }
+        op::START_STOP_UNIT if cdb.len() >= 6 => match cdb[4] & 0x03 {
+            2 => " eject".into(),
+            3 => " load".into(),
+            _ => String::new(),
+        },
+        op::PREVENT_ALLOW_MEDIUM_REMOVAL if cdb.len() >= 6 => {
+            if cdb[4] & 1 != 0 { " lock" } else { " unlock" }.into()
+        }
+        op::CLOSE_TRACK_SESSION if cdb.len() >= 6 => format!(
+            " function={} number={}{}",
+            cdb[2] & 7,
+            be16(cdb, 4),
+            if cdb[1] & 0x01 != 0 { " immed" } else { "" }
+        ),
+        op::SYNCHRONIZE_CACHE_10 if cdb.len() >= 10 && cdb[1] & 0x02 != 0 => " immed".into(),
+        _ => String::new(),
+    }
+}
+
 impl Drive for SimDrive {
     fn execute(
         &mut self,
@@ -1599,30 +1679,7 @@ impl Drive for SimDrive {
                 "SG_IO failed: EIO (drive disconnected, or the {len}-byte transfer of command 0x{opcode:02X} is above the kernel's limit for this drive)"
             )));
         }
-        let detail = match opcode {
-            op::READ_10 | op::WRITE_10 if cdb.len() >= 10 => {
-                format!(" lba={} n={}", be32(cdb, 2), be16(cdb, 7))
-            }
-            op::READ_12 | op::WRITE_12 if cdb.len() >= 12 => {
-                format!(" lba={} n={}", be32(cdb, 2), be32(cdb, 6))
-            }
-            op::START_STOP_UNIT if cdb.len() >= 6 => match cdb[4] & 0x03 {
-                2 => " eject".into(),
-                3 => " load".into(),
-                _ => String::new(),
-            },
-            op::PREVENT_ALLOW_MEDIUM_REMOVAL if cdb.len() >= 6 => {
-                if cdb[4] & 1 != 0 { " lock" } else { " unlock" }.into()
-            }
-            op::CLOSE_TRACK_SESSION if cdb.len() >= 6 => format!(
-                " function={} number={}{}",
-                cdb[2] & 7,
-                be16(cdb, 4),
-                if cdb[1] & 0x01 != 0 { " immed" } else { "" }
-            ),
-            op::SYNCHRONIZE_CACHE_10 if cdb.len() >= 10 && cdb[1] & 0x02 != 0 => " immed".into(),
-            _ => String::new(),
-        };
+        let detail = command_detail(opcode, cdb);
         let what = format!("{}{}", command_name(opcode), detail);
         // A bus reset that wipes the command before the drive acts on it (`lost_answers`
         // entries starting with "reset:").
@@ -1652,20 +1709,7 @@ impl Drive for SimDrive {
             Err(s) => format!("CHECK {}", s.describe()),
         };
         // A command the drive executed whose answer never reached the host (`lost_answers`).
-        let lost = matches!(reply, Ok(CommandStatus::Good { .. }))
-            && match self
-                .config
-                .lost_answers
-                .iter()
-                .position(|p| what.starts_with(p.as_str()))
-            {
-                Some(i) => {
-                    self.config.lost_answers.remove(i);
-                    self.dirty = true;
-                    true
-                }
-                None => false,
-            };
+        let lost = matches!(reply, Ok(CommandStatus::Good { .. })) && self.take_lost_answer(&what);
         let line = format!(
             "{:.3} {what} -> {outcome}{}",
             self.config.clock_us as f64 / 1e6,
@@ -1677,18 +1721,7 @@ impl Drive for SimDrive {
             let _ = self.save();
             return Err(TransportError::Timeout(timeout));
         }
-        // drive.json is rewritten after every state-changing command, except that a run of
-        // writes saves every 256 commands (and on drop): a 25 GB burn is 380 000 WRITEs.
-        let quiet = matches!(opcode, op::READ_10 | op::READ_12 | op::TEST_UNIT_READY);
-        let write = matches!(opcode, op::WRITE_10 | op::WRITE_12);
-        let due = if write {
-            self.config.commands % 256 == 0
-        } else {
-            self.dirty || !quiet
-        };
-        if self.dir.is_some() && due {
-            let _ = self.save();
-        }
+        self.save_if_due(opcode);
         match reply {
             Ok(s) => Ok(s),
             Err(s) if s.key == SenseKey::AbortedCommand && s.asc == 0x3E => {

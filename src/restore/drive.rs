@@ -6,20 +6,49 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
-use anyhow::{bail, Context, Result};
+use thiserror::Error;
 
 use crate::disc::reader::find_disc_header;
 use crate::format::disc_header::DiscHeader;
-use crate::optical::detect::select_drive;
-use crate::optical::device::open_device;
-use crate::optical::disc_source::{DriveSectorSource, ReadPolicy, ReadStats};
+use crate::optical::detect::{select_drive, DetectError};
+use crate::optical::device::{open_device, DeviceError};
+use crate::optical::disc_source::{DiscSourceError, DriveSectorSource, ReadPolicy, ReadStats};
 use crate::optical::drive::Drive;
-use crate::optical::mmc::{Mmc, Readiness};
+use crate::optical::mmc::{Mmc, MmcError, Readiness};
 use crate::optical::sector_map::SectorStatus;
 use crate::optical::sg::Access;
 use crate::sector::{SectorSource, SECTOR_SIZE};
 use crate::util::capacity::human_bytes;
 use crate::util::progress::Progress;
+
+/// Why a disc could not be read from a drive. The messages name the drive and the files; the
+/// command line adds which flag answers them (a mapfile's name is `--map`'s, for instance).
+#[derive(Debug, Error)]
+pub enum DriveReadError {
+    /// No drive was named and none could be chosen.
+    #[error(transparent)]
+    NoDrive(DetectError),
+    /// The drive could not be opened.
+    #[error(transparent)]
+    Open(#[from] DeviceError),
+    /// The drive failed while the disc was becoming ready.
+    #[error("{drive}: waiting for the disc")]
+    Wait {
+        /// The drive.
+        drive: String,
+        /// What it answered.
+        #[source]
+        source: MmcError,
+    },
+    /// A rescue mapfile not named `*.map`: its copy (`.iso` beside it) would be the mapfile itself.
+    #[error("{}: name the mapfile *.map; the sectors read are kept in the .iso beside it", .0.display())]
+    MapName(PathBuf),
+    /// The disc could not be opened as a sector source (or its rescue copy / mapfile not used).
+    #[error(transparent)]
+    Source(#[from] DiscSourceError),
+}
+
+type Result<T, E = DriveReadError> = std::result::Result<T, E>;
 
 /// How long a freshly inserted disc may take to become ready.
 const SPIN_UP: Duration = Duration::from_secs(60);
@@ -37,10 +66,7 @@ pub struct DriveReadOptions {
 
 /// Opens the drive (`-D` or detected) for reading.
 pub fn open_drive(opts: &DriveReadOptions) -> Result<Box<dyn Drive>> {
-    let dev = select_drive(opts.device.as_deref()).map_err(|e| {
-        // With no SOURCE at all the user may simply have forgotten the images.
-        anyhow::anyhow!("{e}, or give image files or directories of images")
-    })?;
+    let dev = select_drive(opts.device.as_deref()).map_err(DriveReadError::NoDrive)?;
     Ok(open_device(&dev, Access::Read)?)
 }
 
@@ -55,16 +81,18 @@ pub fn wait_for_disc(drive: &mut dyn Drive) -> Result<bool> {
     }
     drive
         .wait_ready(SPIN_UP)
-        .with_context(|| format!("{name}: waiting for the disc"))
+        .map_err(|source| DriveReadError::Wait {
+            drive: name,
+            source,
+        })
 }
 
-/// Applies `--read-speed` (a failure only warns: many drives pick their own read speed).
-pub fn apply_read_speed(drive: &mut dyn Drive, opts: &DriveReadOptions, progress: &dyn Progress) {
-    if let Some(x) = opts.read_speed {
-        let kbs = x.saturating_mul(4495);
-        if let Err(e) = drive.set_speed(u32::MAX, kbs, 0) {
-            progress.warn(&format!("{}: --read-speed {x}: {e}", drive.name()));
-        }
+/// Asks the drive for the read speed of `opts` (none set: nothing asked). A refusal is the
+/// caller's to report, as a warning at most: many drives pick their own read speed.
+pub fn apply_read_speed(drive: &mut dyn Drive, opts: &DriveReadOptions) -> Result<(), MmcError> {
+    match opts.read_speed {
+        Some(x) => drive.set_speed(u32::MAX, x.saturating_mul(4495), 0),
+        None => Ok(()),
     }
 }
 
@@ -80,10 +108,7 @@ pub fn identify(drive: Box<dyn Drive>) -> Result<(Option<DiscHeader>, Box<dyn Dr
 pub fn rescue_paths(map: &Path) -> Result<(PathBuf, PathBuf)> {
     let image = map.with_extension("iso");
     if image == map {
-        bail!(
-            "--map {}: name the mapfile *.map; the sectors read are kept in the .iso beside it",
-            map.display()
-        );
+        return Err(DriveReadError::MapName(map.to_path_buf()));
     }
     Ok((image, map.to_path_buf()))
 }

@@ -154,6 +154,11 @@ const MAX_RANGES: usize = 64;
 
 /// Restores the state of one generation from `discs` (grouped by generation, as
 /// [`crate::restore::sources::open_discs`] returns them) into `opts.output`.
+///
+/// Opening the discs is a separate step so that `list` and `verify` share it and so that the
+/// caller learns which discs and generations it has (and can name a missing one) before OUT is
+/// touched. Damage is reported in the returned [`ExtractReport`], not as an error: a damaged
+/// disc still restores every file it can, and the caller decides the exit code.
 pub fn extract(
     discs: BTreeMap<u32, Vec<Disc>>,
     mut prelude: Option<&mut dyn Prelude>,

@@ -10,6 +10,8 @@ use crate::sector::SectorSource;
 use crate::util::progress::Progress;
 
 /// Opens every source, keeping only discs of one chain; returns discs grouped by generation.
+/// The one place where SOURCE arguments become discs, shared by `extract`, `list` and the
+/// fuzz round trip, so all of them accept the same sources and refuse the same mixes.
 /// Two different sets claiming one generation (two `create --base GEN1` runs) are refused,
 /// naming both, unless `pick` (`--set ID`) chooses one: a mix is never restored by guess.
 pub fn open_discs(

@@ -16,6 +16,7 @@ use crate::restore::sources::{section_sets, set_id, SetId};
 use crate::sector::{FileSectorSource, SectorSource, SECTOR_SIZE};
 use crate::util::escape::escape_path;
 use crate::util::progress::Progress;
+use crate::util::sector_ranges::SectorRanges;
 
 /// Health of one image (or of a set: the worst of its discs).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -54,6 +55,9 @@ pub struct VerifyReport {
     pub lost_data_sectors: u64,
     /// Parity sectors lost or damaged.
     pub lost_parity_sectors: u64,
+    /// Sectors the FEC region's geometry places past the end of the image (cut short, or a
+    /// forged header claiming more than the file holds): never read, counted lost above.
+    pub missing_sectors: u64,
     /// Parity shards per stripe (the most losses one stripe can take).
     pub parity_per_stripe: u32,
     /// Most losses in any one stripe.
@@ -70,10 +74,10 @@ pub struct VerifyReport {
     /// The disc's chain id from its header (matched against a `--catalog`; not in the JSON).
     #[serde(skip)]
     pub chain_id: Option<[u8; 16]>,
-    /// Data sectors the FEC cannot rebuild, sorted (mapped through a catalog when the disc's
-    /// own index is destroyed).
+    /// Data sectors the FEC cannot rebuild (mapped through a catalog when the disc's own index
+    /// is destroyed).
     #[serde(skip)]
-    pub unrepaired_lbas: Vec<u64>,
+    pub unrepaired_lbas: SectorRanges,
     /// The disc's index could not be read (so `lost_entries` needs the generation's catalog).
     #[serde(skip)]
     pub index_destroyed: bool,
@@ -94,11 +98,15 @@ pub struct SectionSet {
 pub const INDEX_DESTROYED_HINT: &str =
     "(the disc index is destroyed: pass the generation's catalog with --catalog CAT to list the lost files)";
 
-/// Escaped paths of the catalog's entries stored on the unrepairable sectors `unrepaired`
-/// (sorted) of disc `disc`. The disc's chunks are one slice of the catalog's chunk table
+/// Escaped paths of the catalog's entries stored on the unrepairable sectors `unrepaired` of
+/// disc `disc`. The disc's chunks are one slice of the catalog's chunk table
 /// (disc numbers never decrease along it, FORMAT §5), found by binary search, so the cost is
 /// (chunks of the disc + entries) × log.
-pub fn lost_entries_from_catalog(cat: &Catalog, disc: u32, unrepaired: &[u64]) -> Vec<String> {
+pub fn lost_entries_from_catalog(
+    cat: &Catalog,
+    disc: u32,
+    unrepaired: &SectorRanges,
+) -> Vec<String> {
     let first = cat.chunks.partition_point(|c| c.disc < disc);
     let end = first + cat.chunks[first..].partition_point(|c| c.disc <= disc);
     let parts = parts_by_number(&cat.parts);
@@ -134,7 +142,11 @@ pub fn entries_on_disc_from_map(cat: &Catalog, generation: u32, disc: u32) -> Op
 }
 
 /// Whether any sector of the chunk (its 80-byte header frame and stored bytes) is unrepairable.
-fn chunk_is_lost(c: &ChunkRecord, parts: &HashMap<u32, &PartRecord>, unrepaired: &[u64]) -> bool {
+fn chunk_is_lost(
+    c: &ChunkRecord,
+    parts: &HashMap<u32, &PartRecord>,
+    unrepaired: &SectorRanges,
+) -> bool {
     let Some(p) = parts.get(&c.part) else {
         return false;
     };
@@ -146,8 +158,7 @@ fn chunk_is_lost(c: &ChunkRecord, parts: &HashMap<u32, &PartRecord>, unrepaired:
     let b = start
         .saturating_add(80 + u64::from(c.stored_len))
         .div_ceil(SECTOR_SIZE as u64);
-    let i = unrepaired.partition_point(|&l| l < a);
-    unrepaired.get(i).is_some_and(|&l| l < b)
+    unrepaired.overlaps(a, b)
 }
 
 /// What `verify` checked on a disc directory, and what it could not.
@@ -163,7 +174,9 @@ pub struct DirectoryCheck {
     pub not_checked: Vec<String>,
 }
 
-/// Checks one image and optionally writes a repaired copy.
+/// Checks one image and optionally writes a repaired copy (never modifying the image).
+/// The report, not an error, carries the verdict: a broken disc is a result of `verify`, and
+/// the caller turns [`Health`] into the exit code.
 pub fn verify_image(
     img: &Path,
     repair_to: Option<&Path>,
@@ -187,6 +200,8 @@ pub fn verify_image(
 pub type RetryHook<'a> = &'a dyn Fn(&fec::FecScan) -> bool;
 
 /// Checks any sector source (image file, disc in a drive) and optionally writes a repaired copy.
+/// Public for the drive path: the caller owns the drive (rescue copy, map, retries through
+/// `retry`), this only reads sectors, so one check serves images and discs alike.
 pub fn verify_source(
     name: &str,
     src: Arc<dyn SectorSource>,
@@ -244,6 +259,7 @@ pub fn verify_source(
         sectors: src.sector_count(),
         lost_data_sectors: scan.lost_data_sectors(),
         lost_parity_sectors: scan.lost_parity_sectors(),
+        missing_sectors: scan.missing_sectors(),
         parity_per_stripe: scan.parity_per_stripe(),
         worst_stripe_loss: scan.max_stripe_loss(),
         affected_disc_files: Vec::new(),
@@ -251,9 +267,17 @@ pub fn verify_source(
         repaired_to: None,
         directory: None,
         chain_id: header.as_ref().map(|h| h.chain_id),
-        unrepaired_lbas: Vec::new(),
+        unrepaired_lbas: SectorRanges::new(),
         index_destroyed: false,
     };
+    if scan.missing_sectors() > 0 {
+        progress.warn(&format!(
+            "{name}: {} sector(s) of its FEC region lie past its end ({} sectors): the image is \
+             cut short, or its FEC header claims more than the file holds; counted as lost",
+            scan.missing_sectors(),
+            src.sector_count()
+        ));
+    }
     if health != Health::Ok {
         describe_damage(name, &src, &scan, &located, memory, &mut report);
     }
@@ -293,9 +317,8 @@ fn describe_damage(
     };
     let bad = scan.bad_protected_lbas();
     for f in &files {
-        let end = f.lba + f.size.div_ceil(SECTOR_SIZE as u64);
-        let i = bad.partition_point(|&l| l < f.lba);
-        if bad.get(i).is_some_and(|&l| l < end) {
+        let end = f.lba.saturating_add(f.size.div_ceil(SECTOR_SIZE as u64));
+        if bad.overlaps(f.lba, end) {
             report.affected_disc_files.push(f.path.clone());
         }
     }
@@ -311,17 +334,7 @@ fn describe_damage(
         return;
     };
     let _ = disc.ensure_repaired();
-    let unrepaired: Vec<u64> = {
-        let stripes = scan.unrepairable_stripes();
-        let layout = &located.layout;
-        let mut v: Vec<u64> = bad
-            .iter()
-            .copied()
-            .filter(|&l| stripes.binary_search(&layout.stripe_of_data(l)).is_ok())
-            .collect();
-        v.sort_unstable();
-        v
-    };
+    let unrepaired = scan.unrepairable_protected();
     let Some(idx) = &disc.index else {
         report.index_destroyed = true;
         report.lost_entries.push(INDEX_DESTROYED_HINT.into());
@@ -393,7 +406,36 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
     };
     let discs = Disc::open_all(dir, &settings)?;
     let first = &discs[0];
-    let mut report = VerifyReport {
+    let mut report = disc_dir_report(dir, &discs);
+    let mut check = DirectoryCheck {
+        not_checked: vec![
+            "files' SHA-256 sums (extract checks every one)".into(),
+            "sectors outside the disc's files (a copy has no filesystem to read)".into(),
+        ],
+        ..DirectoryCheck::default()
+    };
+    let repaired_on_open = first.repair_summary().is_some();
+    let bad = check_chunks(&discs, &mut report, &mut check);
+    check.chunks_damaged = bad.len() as u64;
+    if bad.is_empty() && !repaired_on_open {
+        report.directory = Some(check);
+        return Ok(report);
+    }
+    if report.health == Health::Ok {
+        report.health = Health::Repairable;
+    }
+    rebuild_chunks(&discs, bad, &mut report, &mut check);
+    report.affected_disc_files.dedup();
+    report.lost_entries.dedup();
+    report.directory = Some(check);
+    Ok(report)
+}
+
+/// The report of a disc directory before anything is checked: the identity of its first
+/// section (and the sets of all), intact.
+fn disc_dir_report(dir: &Path, discs: &[Disc]) -> VerifyReport {
+    let first = &discs[0];
+    VerifyReport {
         image: dir.display().to_string(),
         health: Health::Ok,
         chain: Some(first.header.name.clone()),
@@ -411,6 +453,7 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
         sectors: first.header.image_sectors,
         lost_data_sectors: 0,
         lost_parity_sectors: 0,
+        missing_sectors: 0,
         parity_per_stripe: 0,
         worst_stripe_loss: 0,
         affected_disc_files: Vec::new(),
@@ -418,19 +461,20 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
         repaired_to: None,
         directory: None,
         chain_id: None,
-        unrepaired_lbas: Vec::new(),
+        unrepaired_lbas: SectorRanges::new(),
         index_destroyed: false,
-    };
-    let mut check = DirectoryCheck {
-        not_checked: vec![
-            "files' SHA-256 sums (extract checks every one)".into(),
-            "sectors outside the disc's files (a copy has no filesystem to read)".into(),
-        ],
-        ..DirectoryCheck::default()
-    };
-    let repaired_on_open = first.repair_summary().is_some();
+    }
+}
+
+/// Reads every chunk of every data part once, checking it against its checksum; returns the
+/// damaged ones (disc, chunk index in its index). A disc without a readable index is broken.
+fn check_chunks<'d>(
+    discs: &'d [Disc],
+    report: &mut VerifyReport,
+    check: &mut DirectoryCheck,
+) -> Vec<(&'d Disc, usize)> {
     let mut bad = Vec::new();
-    for d in &discs {
+    for d in discs {
         let Some(idx) = &d.index else {
             report.health = Health::Broken;
             report
@@ -456,14 +500,17 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
             }
         }
     }
-    check.chunks_damaged = bad.len() as u64;
-    if bad.is_empty() && !repaired_on_open {
-        report.directory = Some(check);
-        return Ok(report);
-    }
-    if report.health == Health::Ok {
-        report.health = Health::Repairable;
-    }
+    bad
+}
+
+/// Rebuilds the damaged chunks through the FEC where possible; the others make the disc broken
+/// and their entries lost.
+fn rebuild_chunks(
+    discs: &[Disc],
+    bad: Vec<(&Disc, usize)>,
+    report: &mut VerifyReport,
+    check: &mut DirectoryCheck,
+) {
     // Lost stream ranges per disc (by its position in `discs`), matched to entries once.
     let mut lost: HashMap<usize, Vec<(u64, u64)>> = HashMap::new();
     let position = |d: &Disc| discs.iter().position(|x| std::ptr::eq(x, d)).unwrap_or(0);
@@ -503,8 +550,4 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
             .lost_entries
             .extend(entries_touching(discs[k].index_entries(), ranges));
     }
-    report.affected_disc_files.dedup();
-    report.lost_entries.dedup();
-    report.directory = Some(check);
-    Ok(report)
 }

@@ -23,7 +23,6 @@
 //! before the run. Existing directories are merged (as `tar` does), never replaced by a directory.
 
 use std::collections::{HashMap, HashSet};
-use std::ffi::CString;
 use std::fs::File;
 use std::io::{self, Write};
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
@@ -33,10 +32,12 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use nix::errno::Errno;
-use nix::fcntl::OFlag;
-use nix::sys::stat::Mode;
-use nix::unistd::UnlinkatFlags;
+use nix::fcntl::{AtFlags, OFlag};
+use nix::sys::stat::{FchmodatFlags, FileStat, Mode, SFlag, UtimensatFlags};
+use nix::sys::time::TimeSpec;
+use nix::unistd::{Gid, Uid, UnlinkatFlags};
 
+use crate::format::catalog::validate::{path_fault, PathFault};
 use crate::format::catalog::{Entry, EntryKind};
 
 use crate::util::escape::escape_path;
@@ -136,7 +137,7 @@ impl Default for RestoreOptions {
         RestoreOptions {
             overwrite: false,
             // SAFETY: geteuid has no preconditions and cannot fail.
-            same_owner: unsafe { libc::geteuid() } == 0,
+            same_owner: nix::unistd::geteuid().is_root(),
             special_files: false,
             reserved: None,
         }
@@ -244,6 +245,8 @@ enum Restored {
 }
 
 /// Restores entries into one output directory without ever touching anything outside it.
+/// Public because every format restores through it — ours and the seed's dar generations
+/// (`crate::legacy`) — so the guarantees of this module hold for both.
 ///
 /// Use: [`Restorer::new`], then one `create_*` call per entry in archive order (directories before
 /// their children), then [`Restorer::finish`] to apply directory metadata and collect notices.
@@ -278,72 +281,86 @@ pub struct Restorer {
 /// Open directories along a path: `(end, fd)` is the directory named by the path's first `end` bytes.
 type DirChain = Vec<(usize, Arc<OwnedFd>)>;
 
+// The system calls below are nix's safe wrappers of the `*at` calls (a name with a NUL byte is
+// EINVAL, as before). The one `unsafe` left per open is taking ownership of the descriptor nix
+// 0.29 returns as a `RawFd`.
+
 /// Flags for walking through a parent directory: never follow a symlink, need no read permission.
-const WALK_FLAGS: libc::c_int =
-    libc::O_PATH | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
-
-fn cstring(bytes: &[u8]) -> io::Result<CString> {
-    CString::new(bytes).map_err(|_| io::Error::from_raw_os_error(libc::EINVAL))
+fn walk_flags() -> OFlag {
+    OFlag::O_PATH | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC
 }
 
-fn cvt(r: libc::c_int) -> io::Result<libc::c_int> {
-    if r < 0 {
-        Err(io::Error::last_os_error())
-    } else {
-        Ok(r)
-    }
-}
-
-fn openat(dir: RawFd, name: &[u8], flags: libc::c_int, mode: u32) -> io::Result<OwnedFd> {
-    let c = cstring(name)?;
-    // SAFETY: `c` is a valid NUL-terminated string; the returned fd is owned by us alone.
-    let fd = cvt(unsafe { libc::openat(dir, c.as_ptr(), flags, mode as libc::c_uint) })?;
+/// `openat(dir, name, flags, mode)`, the new descriptor owned.
+fn openat(dir: RawFd, name: &[u8], flags: OFlag, mode: u32) -> io::Result<OwnedFd> {
+    let fd = nix::fcntl::openat(Some(dir), name, flags, Mode::from_bits_truncate(mode))?;
     // SAFETY: `fd` was just returned by openat and is not owned by anything else.
     Ok(unsafe { OwnedFd::from_raw_fd(fd) })
 }
 
-fn fstatat(dir: RawFd, name: &[u8]) -> io::Result<libc::stat> {
-    let c = cstring(name)?;
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: valid C string and a buffer of the right type; AT_SYMLINK_NOFOLLOW stats the link itself.
-    cvt(unsafe { libc::fstatat(dir, c.as_ptr(), st.as_mut_ptr(), libc::AT_SYMLINK_NOFOLLOW) })?;
-    // SAFETY: fstatat succeeded, so it filled the buffer.
-    Ok(unsafe { st.assume_init() })
+/// The status of `dir/name` itself (`AT_SYMLINK_NOFOLLOW`: a symlink is not followed).
+fn fstatat(dir: RawFd, name: &[u8]) -> io::Result<FileStat> {
+    Ok(nix::sys::stat::fstatat(
+        Some(dir),
+        name,
+        AtFlags::AT_SYMLINK_NOFOLLOW,
+    )?)
 }
 
-fn fstat(fd: RawFd) -> io::Result<libc::stat> {
-    let mut st = std::mem::MaybeUninit::<libc::stat>::uninit();
-    // SAFETY: valid fd and buffer.
-    cvt(unsafe { libc::fstat(fd, st.as_mut_ptr()) })?;
-    // SAFETY: fstat succeeded.
-    Ok(unsafe { st.assume_init() })
+fn fstat(fd: RawFd) -> io::Result<FileStat> {
+    Ok(nix::sys::stat::fstat(fd)?)
 }
 
-fn mtime_spec(sec: i64, nsec: u32) -> [libc::timespec; 2] {
-    [
-        libc::timespec {
-            tv_sec: 0,
-            tv_nsec: libc::UTIME_OMIT,
-        },
-        libc::timespec {
-            tv_sec: sec as libc::time_t,
-            tv_nsec: nsec as libc::c_long,
-        },
-    ]
+/// mkdirat(dir, name, mode); never follows a final symlink.
+fn mkdirat(dir: RawFd, name: &[u8], mode: u32) -> io::Result<()> {
+    Ok(nix::sys::stat::mkdirat(
+        Some(dir),
+        name,
+        Mode::from_bits_truncate(mode),
+    )?)
 }
 
-fn is_dir(st: &libc::stat) -> bool {
-    st.st_mode & libc::S_IFMT == libc::S_IFDIR
+/// The times for futimens/utimensat: atime left as it is, mtime set.
+fn mtime_spec(sec: i64, nsec: u32) -> (TimeSpec, TimeSpec) {
+    (TimeSpec::UTIME_OMIT, TimeSpec::new(sec as _, nsec as _))
+}
+
+/// fchown(fd, uid, gid) through the descriptor.
+fn fchown(fd: RawFd, uid: u32, gid: u32) -> io::Result<()> {
+    Ok(nix::unistd::fchown(
+        fd,
+        Some(Uid::from_raw(uid)),
+        Some(Gid::from_raw(gid)),
+    )?)
+}
+
+/// fchmod(fd, mode) through the descriptor.
+fn fchmod(fd: RawFd, mode: u32) -> io::Result<()> {
+    Ok(nix::sys::stat::fchmod(fd, Mode::from_bits_truncate(mode))?)
+}
+
+/// Sets the mtime (nanoseconds included) through the descriptor; the atime is left alone.
+fn futimens(fd: RawFd, sec: i64, nsec: u32) -> io::Result<()> {
+    let (atime, mtime) = mtime_spec(sec, nsec);
+    Ok(nix::sys::stat::futimens(fd, &atime, &mtime)?)
+}
+
+fn is_dir(st: &FileStat) -> bool {
+    st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFDIR.bits()
 }
 
 /// (device, inode): what identifies a restored file for hard links.
 #[allow(clippy::unnecessary_cast)] // dev_t and ino_t are not u64 on every target
-fn file_id(st: &libc::stat) -> (u64, u64) {
+fn file_id(st: &FileStat) -> (u64, u64) {
     (st.st_dev as u64, st.st_ino as u64)
 }
 
-fn is_reg(st: &libc::stat) -> bool {
-    st.st_mode & libc::S_IFMT == libc::S_IFREG
+fn is_reg(st: &FileStat) -> bool {
+    st.st_mode & SFlag::S_IFMT.bits() == SFlag::S_IFREG.bits()
+}
+
+/// `e` is the system error `errno`.
+fn is_errno(e: &io::Error, errno: Errno) -> bool {
+    e.raw_os_error() == Some(errno as i32)
 }
 
 /// The process umask without changing it (read from /proc; 022 if unavailable).
@@ -368,16 +385,12 @@ impl Restorer {
             source,
         };
         std::fs::create_dir_all(out_dir).map_err(out_err)?;
-        let c = cstring(std::os::unix::ffi::OsStrExt::as_bytes(out_dir.as_os_str()))
-            .map_err(out_err)?;
-        // SAFETY: valid C string; the fd is owned by the returned OwnedFd.
-        let fd = cvt(unsafe {
-            libc::open(
-                c.as_ptr(),
-                libc::O_RDONLY | libc::O_DIRECTORY | libc::O_CLOEXEC,
-            )
-        })
-        .map_err(out_err)?;
+        let fd = nix::fcntl::open(
+            out_dir,
+            OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_CLOEXEC,
+            Mode::empty(),
+        )
+        .map_err(|e| out_err(io::Error::from(e)))?;
         // SAFETY: fresh fd from open.
         let root = Arc::new(unsafe { OwnedFd::from_raw_fd(fd) });
         Ok(Restorer {
@@ -418,20 +431,17 @@ impl Restorer {
     /// and empty components (`a//b`, trailing `/`), and NUL bytes. Paths that pass can only name
     /// something inside OUT once resolved with no symlinks — which the `create_*` methods enforce.
     pub fn check_path(path: &[u8]) -> Result<(), RestoreError> {
-        let reason = if path.is_empty() {
-            Some("empty path")
-        } else if path[0] == b'/' {
-            Some("absolute path")
-        } else if path.contains(&0) {
-            Some("NUL byte in path")
-        } else {
-            path.split(|&b| b == b'/').find_map(|c| match c {
-                b"" => Some("empty component"),
-                b"." => Some("'.' component"),
-                b".." => Some("'..' component"),
-                _ => None,
-            })
-        };
+        // The catalog's lexical rules without its length limits (a longer path fails at the
+        // file system, if at all: it is walked one component at a time); worded for extract.
+        let reason = path_fault(path, false).map(|f| match f {
+            PathFault::Empty => "empty path",
+            PathFault::Absolute => "absolute path",
+            PathFault::Nul => "NUL byte in path",
+            PathFault::EmptyComponent => "empty component",
+            PathFault::Dot => "'.' component",
+            PathFault::DotDot => "'..' component",
+            PathFault::TooLong | PathFault::ComponentTooLong => "too long",
+        });
         match reason {
             Some(reason) => Err(RestoreError::UnsafePath {
                 path: escape_path(path),
@@ -530,12 +540,11 @@ impl Restorer {
                 path: escape_path(path),
                 component: escape_path(prefix),
             };
-            let next = match openat(cur.as_raw_fd(), comp, WALK_FLAGS, 0) {
+            let next = match openat(cur.as_raw_fd(), comp, walk_flags(), 0) {
                 Ok(fd) => fd,
-                Err(e) if e.raw_os_error() == Some(libc::ENOENT) && create => {
-                    let c = cstring(comp).map_err(Self::io_err(path, "create parent"))?;
-                    // SAFETY: valid C string; mkdirat never follows a symlink in the last component.
-                    match cvt(unsafe { libc::mkdirat(cur.as_raw_fd(), c.as_ptr(), 0o700) }) {
+                Err(e) if is_errno(&e, Errno::ENOENT) && create => {
+                    // mkdirat never follows a symlink in the last component.
+                    match mkdirat(cur.as_raw_fd(), comp, 0o700) {
                         Ok(_) => {
                             self.note(prefix, Restored::Other);
                             self.dirs.push(DirMeta {
@@ -543,18 +552,18 @@ impl Restorer {
                                 entry: None,
                             });
                         }
-                        Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {}
+                        Err(e) if is_errno(&e, Errno::EEXIST) => {}
                         Err(e) => return Err(Self::io_err(path, "create parent")(e)),
                     }
-                    match openat(cur.as_raw_fd(), comp, WALK_FLAGS, 0) {
+                    match openat(cur.as_raw_fd(), comp, walk_flags(), 0) {
                         Ok(fd) => fd,
-                        Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
+                        Err(e) if is_errno(&e, Errno::ELOOP) || is_errno(&e, Errno::ENOTDIR) => {
                             return Err(not_dir())
                         }
                         Err(e) => return Err(Self::io_err(path, "open parent")(e)),
                     }
                 }
-                Err(e) if matches!(e.raw_os_error(), Some(libc::ELOOP | libc::ENOTDIR)) => {
+                Err(e) if is_errno(&e, Errno::ELOOP) || is_errno(&e, Errno::ENOTDIR) => {
                     return Err(not_dir())
                 }
                 Err(e) => return Err(Self::io_err(path, "open parent")(e)),
@@ -581,15 +590,18 @@ impl Restorer {
         }
         self.parent_cache = None;
         let st = fstatat(parent, name).map_err(Self::io_err(path, "inspect existing"))?;
-        let flags = if is_dir(&st) { libc::AT_REMOVEDIR } else { 0 };
-        let c = cstring(name).map_err(Self::io_err(path, "remove existing"))?;
-        // SAFETY: valid C string; unlinkat removes the name itself, never a symlink's target.
-        match cvt(unsafe { libc::unlinkat(parent, c.as_ptr(), flags) }) {
+        let flags = if is_dir(&st) {
+            UnlinkatFlags::RemoveDir
+        } else {
+            UnlinkatFlags::NoRemoveDir
+        };
+        // unlinkat removes the name itself, never a symlink's target.
+        match nix::unistd::unlinkat(Some(parent), name, flags).map_err(io::Error::from) {
             Ok(_) => {
                 self.restored.remove(path);
                 Ok(())
             }
-            Err(e) if matches!(e.raw_os_error(), Some(libc::ENOTEMPTY | libc::EEXIST)) => {
+            Err(e) if is_errno(&e, Errno::ENOTEMPTY) || is_errno(&e, Errno::EEXIST) => {
                 Err(RestoreError::DirNotEmpty {
                     path: escape_path(path),
                 })
@@ -609,7 +621,7 @@ impl Restorer {
     ) -> Result<T, RestoreError> {
         match make() {
             Ok(v) => Ok(v),
-            Err(e) if e.raw_os_error() == Some(libc::EEXIST) => {
+            Err(e) if is_errno(&e, Errno::EEXIST) => {
                 self.clear_existing(parent, name, path)?;
                 make().map_err(Self::io_err(path, op))
             }
@@ -646,8 +658,7 @@ impl Restorer {
         if self.opts.same_owner {
             return true;
         }
-        // SAFETY: geteuid cannot fail.
-        if unsafe { libc::geteuid() } != 0 {
+        if !nix::unistd::geteuid().is_root() {
             self.notice(
                 "owners",
                 "owners not restored: run as root or pass --same-owner",
@@ -657,14 +668,10 @@ impl Restorer {
     }
 
     /// Interprets a chown failure: EPERM (not root) becomes one notice, anything else an error.
-    fn chown_result(
-        &mut self,
-        r: io::Result<libc::c_int>,
-        path: &[u8],
-    ) -> Result<(), RestoreError> {
+    fn chown_result(&mut self, r: io::Result<()>, path: &[u8]) -> Result<(), RestoreError> {
         match r {
-            Ok(_) => Ok(()),
-            Err(e) if e.raw_os_error() == Some(libc::EPERM) => {
+            Ok(()) => Ok(()),
+            Err(e) if is_errno(&e, Errno::EPERM) => {
                 self.notice(
                     "chown-eperm",
                     "some owners could not be restored: permission denied (run as root)",
@@ -715,12 +722,11 @@ impl Restorer {
         Self::expect_kind(e, &[EntryKind::Dir])?;
         let (parent, name) = self.open_parent(&e.path, true)?;
         let pfd = parent.as_raw_fd();
-        let c = cstring(name).map_err(Self::io_err(&e.path, "create directory"))?;
-        // SAFETY: valid C string; mkdirat does not follow a final symlink.
-        let mk = || cvt(unsafe { libc::mkdirat(pfd, c.as_ptr(), 0o700) });
+        // mkdirat does not follow a final symlink.
+        let mk = || mkdirat(pfd, name, 0o700);
         match mk() {
-            Ok(_) => {}
-            Err(err) if err.raw_os_error() == Some(libc::EEXIST) => {
+            Ok(()) => {}
+            Err(err) if is_errno(&err, Errno::EEXIST) => {
                 let st = fstatat(pfd, name).map_err(Self::io_err(&e.path, "inspect existing"))?;
                 if !is_dir(&st) {
                     self.clear_existing(pfd, name, &e.path)?;
@@ -747,7 +753,7 @@ impl Restorer {
         let (parent, name) = self.open_parent(&e.path, true)?;
         let pfd = parent.as_raw_fd();
         let flags =
-            libc::O_WRONLY | libc::O_CREAT | libc::O_EXCL | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+            OFlag::O_WRONLY | OFlag::O_CREAT | OFlag::O_EXCL | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         // Plain permission bits the umask leaves intact are given at creation, which saves the
         // fchmod later; anything else (setuid/setgid/sticky, bits the umask would strip, or
         // owners to restore, since chown may clear bits) starts at 0600 and is set in finish_file.
@@ -790,7 +796,7 @@ impl Restorer {
         let Some((fd, st)) = self.open_existing(&e.path)? else {
             return Ok(false);
         };
-        let same_meta = st.st_mode & libc::S_IFMT == libc::S_IFREG
+        let same_meta = is_reg(&st)
             && st.st_size as u64 == e.size
             && st.st_mtime == e.mtime_sec
             && st.st_mtime_nsec as u32 == e.mtime_nsec;
@@ -845,36 +851,28 @@ impl Restorer {
         mode_at_create: Option<u32>,
     ) -> Result<(), RestoreError> {
         if self.want_chown() {
-            // SAFETY: fd is a valid open file descriptor.
-            let r = cvt(unsafe { libc::fchown(fd, e.uid, e.gid) });
+            let r = fchown(fd, e.uid, e.gid);
             self.chown_result(r, &e.path)?;
         }
         let mode = self.effective_mode(e.mode);
         if mode_at_create != Some(mode) {
-            // SAFETY: valid fd. chmod after chown, because chown clears setuid/setgid.
-            cvt(unsafe { libc::fchmod(fd, mode as libc::mode_t) })
-                .map_err(Self::io_err(&e.path, "set mode"))?;
+            // chmod after chown, because chown clears setuid/setgid.
+            fchmod(fd, mode).map_err(Self::io_err(&e.path, "set mode"))?;
         }
-        let ts = mtime_spec(e.mtime_sec, e.mtime_nsec);
-        // SAFETY: valid fd and a two-element timespec array.
-        cvt(unsafe { libc::futimens(fd, ts.as_ptr()) })
-            .map_err(Self::io_err(&e.path, "set mtime"))?;
+        futimens(fd, e.mtime_sec, e.mtime_nsec).map_err(Self::io_err(&e.path, "set mtime"))?;
         Ok(())
     }
 
     /// Opens an existing entry of OUT read-only without following a final symlink, with its
     /// status; `None` when it is missing or cannot be opened (the caller restores it anew).
-    fn open_existing(
-        &mut self,
-        path: &[u8],
-    ) -> Result<Option<(OwnedFd, libc::stat)>, RestoreError> {
+    fn open_existing(&mut self, path: &[u8]) -> Result<Option<(OwnedFd, FileStat)>, RestoreError> {
         let Ok((parent, name)) = self.open_parent(path, false) else {
             return Ok(None);
         };
         let Ok(fd) = openat(
             parent.as_raw_fd(),
             name,
-            libc::O_RDONLY | libc::O_NOFOLLOW | libc::O_CLOEXEC,
+            OFlag::O_RDONLY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC,
             0,
         ) else {
             return Ok(None);
@@ -895,11 +893,9 @@ impl Restorer {
         }
         let (parent, name) = self.open_parent(&e.path, true)?;
         let pfd = parent.as_raw_fd();
-        let target = cstring(&e.link_target).map_err(Self::io_err(&e.path, "create symlink"))?;
-        let c = cstring(name).map_err(Self::io_err(&e.path, "create symlink"))?;
+        let target = e.link_target.as_slice();
         self.create_excl(pfd, name, &e.path, "create symlink", || {
-            // SAFETY: valid C strings.
-            cvt(unsafe { libc::symlinkat(target.as_ptr(), pfd, c.as_ptr()) })
+            Ok(nix::unistd::symlinkat(target, Some(pfd), name)?)
         })?;
         self.note(&e.path, Restored::Other);
         self.apply_meta_at(pfd, name, e, false)
@@ -913,26 +909,40 @@ impl Restorer {
         e: &Entry,
         chmod: bool,
     ) -> Result<(), RestoreError> {
-        let c = cstring(name).map_err(Self::io_err(&e.path, "set metadata"))?;
         if self.want_chown() {
-            // SAFETY: valid C string; AT_SYMLINK_NOFOLLOW changes the link itself.
-            let r = cvt(unsafe {
-                libc::fchownat(pfd, c.as_ptr(), e.uid, e.gid, libc::AT_SYMLINK_NOFOLLOW)
-            });
+            // AT_SYMLINK_NOFOLLOW changes the link itself.
+            let r = nix::unistd::fchownat(
+                Some(pfd),
+                name,
+                Some(Uid::from_raw(e.uid)),
+                Some(Gid::from_raw(e.gid)),
+                AtFlags::AT_SYMLINK_NOFOLLOW,
+            )
+            .map_err(io::Error::from);
             self.chown_result(r, &e.path)?;
         }
         if chmod {
             // Only for special files just created by mknodat (never a symlink: Linux cannot chmod
             // a link with AT_SYMLINK_NOFOLLOW, and a link's mode is meaningless).
             let mode = self.effective_mode(e.mode);
-            // SAFETY: valid C string.
-            cvt(unsafe { libc::fchmodat(pfd, c.as_ptr(), mode as libc::mode_t, 0) })
-                .map_err(Self::io_err(&e.path, "set mode"))?;
+            // Flags 0 (FollowSymlink), as the file is the special file just made.
+            nix::sys::stat::fchmodat(
+                Some(pfd),
+                name,
+                Mode::from_bits_truncate(mode),
+                FchmodatFlags::FollowSymlink,
+            )
+            .map_err(|err| Self::io_err(&e.path, "set mode")(err.into()))?;
         }
-        let ts = mtime_spec(e.mtime_sec, e.mtime_nsec);
-        // SAFETY: valid C string and timespec array.
-        cvt(unsafe { libc::utimensat(pfd, c.as_ptr(), ts.as_ptr(), libc::AT_SYMLINK_NOFOLLOW) })
-            .map_err(Self::io_err(&e.path, "set mtime"))?;
+        let (atime, mtime) = mtime_spec(e.mtime_sec, e.mtime_nsec);
+        nix::sys::stat::utimensat(
+            Some(pfd),
+            name,
+            &atime,
+            &mtime,
+            UtimensatFlags::NoFollowSymlink,
+        )
+        .map_err(|err| Self::io_err(&e.path, "set mtime")(err.into()))?;
         Ok(())
     }
 
@@ -960,11 +970,15 @@ impl Restorer {
         let (parent, name) = self.open_parent(&e.path, true)?;
         let pfd = parent.as_raw_fd();
         let tfd = tparent.as_raw_fd();
-        let tc = cstring(tname).map_err(Self::io_err(&e.path, "create hard link"))?;
-        let c = cstring(name).map_err(Self::io_err(&e.path, "create hard link"))?;
         self.create_excl(pfd, name, &e.path, "create hard link", || {
-            // SAFETY: valid fds and C strings; flags 0 = do not follow a symlink at the target name.
-            cvt(unsafe { libc::linkat(tfd, tc.as_ptr(), pfd, c.as_ptr(), 0) })
+            // No AT_SYMLINK_FOLLOW: a symlink at the target name is not followed.
+            Ok(nix::unistd::linkat(
+                Some(tfd),
+                tname,
+                Some(pfd),
+                name,
+                AtFlags::empty(),
+            )?)
         })?;
         self.note(&e.path, Restored::File(dev, ino));
         Ok(())
@@ -994,16 +1008,21 @@ impl Restorer {
             return Ok(false);
         }
         let (fmt, rdev) = match e.kind {
-            EntryKind::Fifo => (libc::S_IFIFO, 0),
-            EntryKind::CharDevice => (libc::S_IFCHR, e.rdev),
-            _ => (libc::S_IFBLK, e.rdev),
+            EntryKind::Fifo => (SFlag::S_IFIFO, 0),
+            EntryKind::CharDevice => (SFlag::S_IFCHR, e.rdev),
+            _ => (SFlag::S_IFBLK, e.rdev),
         };
         let (parent, name) = self.open_parent(&e.path, true)?;
         let pfd = parent.as_raw_fd();
-        let c = cstring(name).map_err(Self::io_err(&e.path, "create special file"))?;
         self.create_excl(pfd, name, &e.path, "create special file", || {
-            // SAFETY: valid C string; mknodat does not follow a final symlink. Mode 0600 until set below.
-            cvt(unsafe { libc::mknodat(pfd, c.as_ptr(), fmt | 0o600, rdev as libc::dev_t) })
+            // mknodat does not follow a final symlink. Mode 0600 until set below.
+            Ok(nix::sys::stat::mknodat(
+                Some(pfd),
+                name,
+                fmt,
+                Mode::from_bits_truncate(0o600),
+                rdev as _,
+            )?)
         })?;
         self.note(&e.path, Restored::Other);
         self.apply_meta_at(pfd, name, e, true)?;
@@ -1048,14 +1067,13 @@ impl Restorer {
             Err(RestoreError::NotADirectory { .. }) => return Ok(()),
             Err(e) => return Err(e),
         };
-        let flags = libc::O_RDONLY | libc::O_DIRECTORY | libc::O_NOFOLLOW | libc::O_CLOEXEC;
+        let flags = OFlag::O_RDONLY | OFlag::O_DIRECTORY | OFlag::O_NOFOLLOW | OFlag::O_CLOEXEC;
         let fd = match openat(parent.as_raw_fd(), name, flags, 0) {
             Ok(fd) => fd,
             Err(e)
-                if matches!(
-                    e.raw_os_error(),
-                    Some(libc::ELOOP | libc::ENOTDIR | libc::ENOENT)
-                ) =>
+                if [Errno::ELOOP, Errno::ENOTDIR, Errno::ENOENT]
+                    .into_iter()
+                    .any(|n| is_errno(&e, n)) =>
             {
                 return Ok(());
             }
@@ -1065,24 +1083,16 @@ impl Restorer {
         match d.entry {
             None => {
                 let mode = 0o777 & !self.umask;
-                // SAFETY: valid fd.
-                cvt(unsafe { libc::fchmod(fd, mode as libc::mode_t) })
-                    .map_err(Self::io_err(&d.path, "set mode"))?;
+                fchmod(fd, mode).map_err(Self::io_err(&d.path, "set mode"))?;
             }
             Some((mode, uid, gid, sec, nsec)) => {
                 if self.want_chown() {
-                    // SAFETY: valid fd.
-                    let r = cvt(unsafe { libc::fchown(fd, uid, gid) });
+                    let r = fchown(fd, uid, gid);
                     self.chown_result(r, &d.path)?;
                 }
                 let mode = self.effective_mode(mode);
-                // SAFETY: valid fd.
-                cvt(unsafe { libc::fchmod(fd, mode as libc::mode_t) })
-                    .map_err(Self::io_err(&d.path, "set mode"))?;
-                let ts = mtime_spec(sec, nsec);
-                // SAFETY: valid fd and timespec array.
-                cvt(unsafe { libc::futimens(fd, ts.as_ptr()) })
-                    .map_err(Self::io_err(&d.path, "set mtime"))?;
+                fchmod(fd, mode).map_err(Self::io_err(&d.path, "set mode"))?;
+                futimens(fd, sec, nsec).map_err(Self::io_err(&d.path, "set mtime"))?;
             }
         }
         Ok(())

@@ -7,5 +7,6 @@ pub mod glob;
 pub mod interrupt;
 pub(crate) mod positional_io;
 pub mod progress;
+pub mod sector_ranges;
 pub(crate) mod self_binary;
 pub mod xorshift;

@@ -35,6 +35,16 @@ pub fn file(path: &[u8], content: &[u8]) -> Item {
     }
 }
 
+/// A directory.
+pub fn dir(path: &[u8]) -> Item {
+    Item {
+        path: path.to_vec(),
+        kind: EntryKind::Dir,
+        content: Vec::new(),
+        target: Vec::new(),
+    }
+}
+
 /// A symlink.
 pub fn symlink(path: &[u8], target: &[u8]) -> Item {
     Item {
@@ -238,6 +248,77 @@ pub fn keep(image: &Path, name: &str) {
     if let Some(dir) = std::env::var_os("HOSTILE_KEEP") {
         let dir = PathBuf::from(dir);
         fs::create_dir_all(&dir).unwrap();
-        fs::copy(image, dir.join(format!("{name}.iso"))).unwrap();
+        let to = dir.join(format!("{name}.iso"));
+        // Sparse images (the FEC claims) stay sparse.
+        let ok = std::process::Command::new("cp")
+            .arg("--sparse=always")
+            .arg(image)
+            .arg(&to)
+            .status()
+            .is_ok_and(|s| s.success());
+        if !ok {
+            fs::copy(image, to).unwrap();
+        }
     }
+}
+
+/// The FEC header copy at region offset 0 of `layout` (FORMAT.md §3.4), written field by field
+/// and sealed with its CRC32C as an attacker would, from the spec alone: no table, no parity.
+pub fn fec_header_sector(layout: &bd_archive::fec::FecLayout) -> Vec<u8> {
+    let mut b = vec![0u8; 2048];
+    b[0..8].copy_from_slice(&bd_archive::fec::FEC_MAGIC);
+    b[8..10].copy_from_slice(&bd_archive::fec::FEC_VERSION.to_le_bytes());
+    b[10..12].copy_from_slice(&1u16.to_le_bytes()); // kind: header
+    b[12..16].copy_from_slice(&128u32.to_le_bytes());
+    b[16..24].copy_from_slice(&layout.protected_sectors().to_le_bytes());
+    b[24..32].copy_from_slice(&layout.stripes().to_le_bytes());
+    b[32..36].copy_from_slice(&layout.data_per_stripe().to_le_bytes());
+    b[36..40].copy_from_slice(&layout.parity_per_stripe().to_le_bytes());
+    b[40..48].copy_from_slice(&layout.region_sectors().to_le_bytes());
+    b[48..56].copy_from_slice(&layout.table_sectors().to_le_bytes());
+    b[56..64].copy_from_slice(&layout.rotation_key().to_le_bytes());
+    b[64..68].copy_from_slice(&(layout.table_stripes() as u32).to_le_bytes());
+    b[68..72].copy_from_slice(&(layout.table_k() as u32).to_le_bytes());
+    // self offset 0, table index 0
+    b[88..92].copy_from_slice(&2048u32.to_le_bytes());
+    b[92..96].copy_from_slice(&(bd_archive::fec::ENTRIES_PER_TABLE_SECTOR as u32).to_le_bytes());
+    let crc = crc32c::crc32c(&b[..2044]);
+    b[2044..].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+/// Issue #16 item 4 as an attacker builds it: a real disc (a 2 MiB file, every checksum valid)
+/// with one byte of the file flipped (so extract needs the FEC) and its own FEC header copy at
+/// the disc header's hint wiped, then stretched (sparse) to `mib` MiB and closed with a forged
+/// FEC header at its last sector. The header claims all of the file as protected and the most
+/// parity a reader accepts (100 × the data, nearly all past the end of the file), so the file
+/// holds ~2 MiB of data but the geometry names ~100 × `mib` MiB of sectors. Returns its path.
+pub fn forged_fec_claim(work: &Path, mib: u64) -> PathBuf {
+    let content = bd_archive::util::xorshift::noise(2 << 20, 3);
+    let imgs = build(work, &[file(b"photo.raw", &content)], Recipe::default());
+    let img = imgs[0].clone();
+    let mut bytes = fs::read(&img).unwrap();
+    let at = bytes
+        .windows(64)
+        .position(|w| w == &content[..64])
+        .expect("file content stored uncompressed");
+    bytes[at + 4096] ^= 0x55;
+    let src = bd_archive::sector::FileSectorSource::open(&img).unwrap();
+    let own = bd_archive::fec::locate(&src, None).unwrap().region_lba as usize;
+    drop(src);
+    bytes[own * 2048..(own + 1) * 2048].fill(0);
+    let d = (mib << 20) / 2048;
+    assert!(
+        d > bytes.len() as u64 / 2048,
+        "the claim must cover the real disc"
+    );
+    // k = 64 shards per stripe, m = 100 · k parity shards: the largest region a reader accepts.
+    let layout = bd_archive::fec::FecLayout::from_geometry(d, d.div_ceil(64), 6400).unwrap();
+    let f = fs::OpenOptions::new().write(true).open(&img).unwrap();
+    use std::os::unix::fs::FileExt;
+    f.write_all_at(&bytes, 0).unwrap();
+    f.set_len((d + 1) * 2048).unwrap();
+    f.write_all_at(&fec_header_sector(&layout), d * 2048)
+        .unwrap();
+    img
 }

@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod hostile;
+pub mod rng;
 pub mod seed;
 
 /// Runs bd-archive with `args`, no stdin.

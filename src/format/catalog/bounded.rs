@@ -86,8 +86,9 @@ impl<'de, T: serde::Deserialize<'de>, const MAX: usize> Visitor<'de> for Bounded
         if hint > MAX {
             return Err(too_long());
         }
-        // At most 64 Ki items reserved ahead: a count prefix alone never costs memory.
-        let mut v = Vec::with_capacity(hint.min(1 << 16));
+        // At most 1 MiB reserved ahead of the items read (FORMAT §6): a count prefix alone
+        // never costs memory.
+        let mut v = Vec::with_capacity(hint.min((1 << 20) / std::mem::size_of::<T>().max(1)));
         while let Some(item) = seq.next_element::<T>()? {
             if v.len() == MAX {
                 return Err(too_long());

@@ -175,6 +175,10 @@ impl DiscMap {
 /// two disagree or the chunk table breaks FORMAT §5 (then no map can describe it).
 pub fn spans_of_catalog(catalog: &Catalog) -> Option<Vec<DiscSpan>> {
     let chunks = &catalog.chunks;
+    // Sorted by disc, or the binary searches below would not find each disc's range.
+    if chunks.windows(2).any(|w| w[1].disc < w[0].disc) {
+        return None;
+    }
     let mut spans = Vec::with_capacity(catalog.discs.len());
     let mut prev_end = 0u64;
     for d in &catalog.discs {
@@ -264,6 +268,81 @@ mod tests {
         assert_eq!(map.discs_of(&entry(4, 0, 0)), Vec::<u32>::new());
         assert_eq!(map.stream_len(1), Some(4 * M + 100));
         assert_eq!(map.discs(1), [1, 2, 3]);
+    }
+
+    fn catalog(generation: u32, discs: &[(u32, u64)], last_len: u32) -> Catalog {
+        use crate::format::catalog::{ChainInfo, ChunkRecord, DiscRecord};
+        let mut chunks = Vec::new();
+        let mut records = Vec::new();
+        for &(disc, n) in discs {
+            records.push(DiscRecord {
+                disc,
+                volume_label: String::new(),
+                image_sectors: 0,
+                capacity_sectors: 0,
+                first_chunk: chunks.len() as u64,
+                chunk_count: n,
+                tar_start: 0,
+                tar_end: 0,
+            });
+            for _ in 0..n {
+                chunks.push(ChunkRecord {
+                    tar_offset: chunks.len() as u64 * M,
+                    tar_len: 1 << 20,
+                    stored_len: 1,
+                    disc,
+                    part: 1,
+                    part_offset: 0,
+                    stored_crc: 0,
+                    content_crc: 0,
+                });
+            }
+        }
+        if let Some(c) = chunks.last_mut() {
+            c.tar_len = last_len;
+        }
+        Catalog {
+            chain: ChainInfo {
+                name: "t".into(),
+                chain_id: [0; 16],
+                generation,
+                base_generation: generation - 1,
+                created_unix: 0,
+                tool_version: String::new(),
+                compression: String::new(),
+                redundancy_pct: 10,
+            },
+            tar_len: 0,
+            discs: records,
+            parts: Vec::new(),
+            chunks,
+            entries: Vec::new(),
+            disc_map: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn the_map_carried_forward_describes_the_base_and_what_it_carried() {
+        let mut base = catalog(2, &[(1, 3), (2, 2), (3, 0)], 100);
+        base.disc_map = vec![span(1, 1, 0, 1, 512)];
+        let carried = DiscMap::carried_from(&base);
+        assert_eq!(
+            carried,
+            vec![
+                span(1, 1, 0, 1, 512),
+                span(2, 1, 0, 3, 3 * M),
+                span(2, 2, 3, 2, 4 * M + 100),
+                span(2, 3, 5, 0, 4 * M + 100),
+            ]
+        );
+        let (_, problems) = DiscMap::checked(&carried, 3);
+        assert!(problems.is_empty(), "{problems:?}");
+        // A chunk table that disagrees with the disc list describes nothing.
+        let mut bad = catalog(2, &[(1, 2), (2, 1)], 100);
+        bad.chunks[1].disc = 2;
+        bad.chunks[2].disc = 1;
+        assert_eq!(spans_of_catalog(&bad), None);
+        assert_eq!(DiscMap::carried_from(&bad), vec![]);
     }
 
     #[test]

@@ -63,19 +63,58 @@ pub fn entry_violations(
 
 /// Relative, '/'-separated, non-empty, no NUL, no `.`/`..`/empty component, within the limits.
 pub fn path_rule(path: &[u8]) -> Option<&'static str> {
+    path_fault(path, true).map(|f| match f {
+        PathFault::Empty => "empty path",
+        PathFault::TooLong => "path longer than 4096 bytes",
+        PathFault::Absolute => "absolute path",
+        PathFault::Nul => "NUL byte in path",
+        PathFault::EmptyComponent => "empty path component",
+        PathFault::Dot | PathFault::DotDot => "'.' or '..' path component",
+        PathFault::ComponentTooLong => "path component longer than 255 bytes",
+    })
+}
+
+/// What makes an archive path unsafe or unreadable; [`path_rule`] (the catalog's reader) and
+/// the restore writer's check word it each their own way.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum PathFault {
+    /// No bytes at all.
+    Empty,
+    /// Longer than [`MAX_PATH`] (checked only with limits).
+    TooLong,
+    /// Starts with '/'.
+    Absolute,
+    /// Holds a NUL byte.
+    Nul,
+    /// `a//b`, a leading or a trailing '/'.
+    EmptyComponent,
+    /// A `.` component.
+    Dot,
+    /// A `..` component.
+    DotDot,
+    /// A component longer than [`MAX_COMPONENT`] (checked only with limits).
+    ComponentTooLong,
+}
+
+/// The first fault of `path` by FORMAT.md §6's lexical rules: relative, '/'-separated,
+/// non-empty, no NUL, no `.`/`..`/empty component; with `limits`, also at most [`MAX_PATH`]
+/// bytes and [`MAX_COMPONENT`] bytes a component. A path without fault can only name something
+/// inside the directory it is resolved in, once no symlink is followed.
+pub fn path_fault(path: &[u8], limits: bool) -> Option<PathFault> {
     if path.is_empty() {
-        Some("empty path")
-    } else if path.len() > MAX_PATH {
-        Some("path longer than 4096 bytes")
+        Some(PathFault::Empty)
+    } else if limits && path.len() > MAX_PATH {
+        Some(PathFault::TooLong)
     } else if path[0] == b'/' {
-        Some("absolute path")
+        Some(PathFault::Absolute)
     } else if path.contains(&0) {
-        Some("NUL byte in path")
+        Some(PathFault::Nul)
     } else {
         path.split(|&b| b == b'/').find_map(|c| match c {
-            b"" => Some("empty path component"),
-            b"." | b".." => Some("'.' or '..' path component"),
-            c if c.len() > MAX_COMPONENT => Some("path component longer than 255 bytes"),
+            b"" => Some(PathFault::EmptyComponent),
+            b"." => Some(PathFault::Dot),
+            b".." => Some(PathFault::DotDot),
+            c if limits && c.len() > MAX_COMPONENT => Some(PathFault::ComponentTooLong),
             _ => None,
         })
     }

@@ -273,29 +273,7 @@ fn read_entry<R: Read + ?Sized>(r: &mut R, ed: Edition, nested: bool) -> Result<
             e.mtime = read_time(r)?;
             return Ok(Raw::Entry(Box::new(e)));
         }
-        b'm' => {
-            if nested {
-                return Err(DarError::Format("hard link inside hard link".into()));
-            }
-            let tag = infinint_from(r)?;
-            let flag = read_u8(r)?;
-            let mut e = match flag {
-                b'X' => blank(Vec::new(), DarKind::File, status),
-                b'>' => match read_entry(r, ed, true)? {
-                    Raw::Entry(e) => *e,
-                    _ => return Err(DarError::Format("hard link to a directory".into())),
-                },
-                _ => return Err(DarError::Format("bad hard link flag".into())),
-            };
-            if flag == b'X' {
-                // Marker: the kind and data come from the first entry with this tag.
-                e.kind = DarKind::File;
-                e.status = SavedStatus::Fake;
-            }
-            e.path = name;
-            e.hardlink = Some(tag);
-            return Ok(Raw::Entry(Box::new(e)));
-        }
+        b'm' => return read_hard_link(r, ed, name, status, nested),
         b'h' | b'e' => {
             return Err(DarError::Unsupported(
                 "old-style hard link entry (archive format < 07)".into(),
@@ -303,7 +281,66 @@ fn read_entry<R: Read + ?Sized>(r: &mut R, ed: Edition, nested: bool) -> Result<
         }
         _ => {}
     }
-    let kind = match base {
+    let kind = kind_of(base)?;
+    let ino = read_inode(r, ed)?;
+    let mut e = blank(name, kind.clone(), status);
+    e.uid = ino.uid;
+    e.gid = ino.gid;
+    e.perm = ino.perm;
+    e.atime = ino.atime;
+    e.mtime = ino.mtime;
+    e.has_ea = ino.ea;
+    e.has_fsa = ino.fsa;
+    let saved = status == SavedStatus::Saved;
+    match kind {
+        DarKind::File | DarKind::Door => read_file_data(r, &mut e, status)?,
+        DarKind::Symlink if saved => {
+            e.link_target = Some(read_cstring(r, MAX_TARGET)?);
+        }
+        DarKind::CharDev | DarKind::BlockDev if saved => {
+            e.device = Some((read_u16(r)?, read_u16(r)?));
+        }
+        DarKind::Dir => return Ok(Raw::Dir(Box::new(e))),
+        _ => {}
+    }
+    Ok(Raw::Entry(Box::new(e)))
+}
+
+/// The rest of a hard-link entry ('m'): its tag, then either the first entry of the group
+/// (`>`, read in full) or a marker (`X`) whose kind and data come from that first entry.
+fn read_hard_link<R: Read + ?Sized>(
+    r: &mut R,
+    ed: Edition,
+    name: Vec<u8>,
+    status: SavedStatus,
+    nested: bool,
+) -> Result<Raw> {
+    if nested {
+        return Err(DarError::Format("hard link inside hard link".into()));
+    }
+    let tag = infinint_from(r)?;
+    let flag = read_u8(r)?;
+    let mut e = match flag {
+        b'X' => blank(Vec::new(), DarKind::File, status),
+        b'>' => match read_entry(r, ed, true)? {
+            Raw::Entry(e) => *e,
+            _ => return Err(DarError::Format("hard link to a directory".into())),
+        },
+        _ => return Err(DarError::Format("bad hard link flag".into())),
+    };
+    if flag == b'X' {
+        // Marker: the kind and data come from the first entry with this tag.
+        e.kind = DarKind::File;
+        e.status = SavedStatus::Fake;
+    }
+    e.path = name;
+    e.hardlink = Some(tag);
+    Ok(Raw::Entry(Box::new(e)))
+}
+
+/// The kind of an entry from its signature's base letter.
+fn kind_of(base: u8) -> Result<DarKind> {
+    Ok(match base {
         b'f' => DarKind::File,
         b'd' => DarKind::Dir,
         b'l' => DarKind::Symlink,
@@ -318,61 +355,49 @@ fn read_entry<R: Read + ?Sized>(r: &mut R, ed: Edition, nested: bool) -> Result<
                 other as char
             )))
         }
-    };
-    let ino = read_inode(r, ed)?;
-    let mut e = blank(name, kind.clone(), status);
-    e.uid = ino.uid;
-    e.gid = ino.gid;
-    e.perm = ino.perm;
-    e.atime = ino.atime;
-    e.mtime = ino.mtime;
-    e.has_ea = ino.ea;
-    e.has_fsa = ino.fsa;
+    })
+}
+
+/// A file's size and, when its data is saved (or a delta), where the data is and how it is
+/// stored; a delta signature is refused.
+fn read_file_data<R: Read + ?Sized>(
+    r: &mut R,
+    e: &mut DarEntry,
+    status: SavedStatus,
+) -> Result<()> {
     let saved = status == SavedStatus::Saved;
-    match kind {
-        DarKind::File | DarKind::Door => {
-            e.size = infinint_from(r)?;
-            if saved || status == SavedStatus::Delta {
-                let offset = infinint_from(r)?;
-                let storage_size = infinint_from(r)?;
-                let flags = read_u8(r)?;
-                let compression = Compression::from_char(read_u8(r)?)?;
-                if flags & FILE_DATA_HAS_DELTA_SIG != 0 {
-                    return Err(DarError::Unsupported(format!(
-                        "delta signature (dar --delta sig) on {}",
-                        e.path_lossy()
-                    )));
-                }
-                let crc = read_crc(r)?;
-                e.data = Some(DataInfo {
-                    offset,
-                    storage_size,
-                    compression,
-                    crc,
-                    sparse: flags & FILE_DATA_WITH_HOLE != 0,
-                    dirty: flags & FILE_DATA_IS_DIRTY != 0,
-                    delta: status == SavedStatus::Delta,
-                });
-            } else {
-                let flags = read_u8(r)?;
-                if flags & FILE_DATA_HAS_DELTA_SIG != 0 {
-                    return Err(DarError::Unsupported(format!(
-                        "delta signature (dar --delta sig) on {}",
-                        e.path_lossy()
-                    )));
-                }
-            }
+    e.size = infinint_from(r)?;
+    if saved || status == SavedStatus::Delta {
+        let offset = infinint_from(r)?;
+        let storage_size = infinint_from(r)?;
+        let flags = read_u8(r)?;
+        let compression = Compression::from_char(read_u8(r)?)?;
+        if flags & FILE_DATA_HAS_DELTA_SIG != 0 {
+            return Err(DarError::Unsupported(format!(
+                "delta signature (dar --delta sig) on {}",
+                e.path_lossy()
+            )));
         }
-        DarKind::Symlink if saved => {
-            e.link_target = Some(read_cstring(r, MAX_TARGET)?);
+        let crc = read_crc(r)?;
+        e.data = Some(DataInfo {
+            offset,
+            storage_size,
+            compression,
+            crc,
+            sparse: flags & FILE_DATA_WITH_HOLE != 0,
+            dirty: flags & FILE_DATA_IS_DIRTY != 0,
+            delta: status == SavedStatus::Delta,
+        });
+    } else {
+        let flags = read_u8(r)?;
+        if flags & FILE_DATA_HAS_DELTA_SIG != 0 {
+            return Err(DarError::Unsupported(format!(
+                "delta signature (dar --delta sig) on {}",
+                e.path_lossy()
+            )));
         }
-        DarKind::CharDev | DarKind::BlockDev if saved => {
-            e.device = Some((read_u16(r)?, read_u16(r)?));
-        }
-        DarKind::Dir => return Ok(Raw::Dir(Box::new(e))),
-        _ => {}
     }
-    Ok(Raw::Entry(Box::new(e)))
+    Ok(())
 }
 
 /// Parses a catalogue from its first byte (after the 'C' mark, decompressed and unescaped).

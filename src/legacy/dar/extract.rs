@@ -64,6 +64,46 @@ impl Write for FileWriter<'_> {
     }
 }
 
+/// Restores one saved file and its data; false when it could not be created (listed as
+/// skipped). Data that cannot be read is listed as a bad file; the file is finished either way.
+fn restore_file(
+    archive: &DarArchive,
+    e: &DarEntry,
+    r: &mut Restorer,
+    report: &mut DarRestoreReport,
+) -> Result<bool, DarError> {
+    let p = e.path_lossy();
+    let ent = to_entry(e, EntryKind::File);
+    let mut f = match r.create_file(&ent) {
+        Ok(f) => f,
+        Err(err) => {
+            report.skipped.push((p, err.to_string()));
+            return Ok(false);
+        }
+    };
+    let res = archive.copy_file_data(e, &mut FileWriter { f: &mut f, pos: 0 });
+    match res {
+        Ok(n) => {
+            report.files += 1;
+            report.bytes += n;
+        }
+        Err(err) => report.bad_files.push((p, err.to_string())),
+    }
+    r.finish_file(f, &ent)
+        .map_err(|e| DarError::Io(io::Error::other(e.to_string())))?;
+    Ok(true)
+}
+
+/// Our entry kind for a dar special file (fifo, device, socket).
+fn special_kind(kind: &DarKind) -> EntryKind {
+    match kind {
+        DarKind::Fifo => EntryKind::Fifo,
+        DarKind::CharDev => EntryKind::CharDevice,
+        DarKind::BlockDev => EntryKind::BlockDevice,
+        _ => EntryKind::Socket,
+    }
+}
+
 /// Restores `archive` on top of what `r` restored so far (earlier generations): saved entries are
 /// (re)written, "not saved" entries are left as the earlier generation restored them, recorded
 /// deletions remove what this run restored. Per-file problems go into `report`; only errors that
@@ -109,24 +149,8 @@ pub fn restore_archive(
                 // Group not written in this generation: the link exists from an earlier one.
             }
             (DarKind::File, SavedStatus::Saved) => {
-                let ent = to_entry(e, EntryKind::File);
-                let mut f = match r.create_file(&ent) {
-                    Ok(f) => f,
-                    Err(err) => {
-                        report.skipped.push((p, err.to_string()));
-                        continue;
-                    }
-                };
-                let res = archive.copy_file_data(e, &mut FileWriter { f: &mut f, pos: 0 });
-                match res {
-                    Ok(n) => {
-                        report.files += 1;
-                        report.bytes += n;
-                    }
-                    Err(err) => report.bad_files.push((p.clone(), err.to_string())),
-                }
-                r.finish_file(f, &ent).map_err(restore_err)?;
-                if let Some(tag) = e.hardlink {
+                let written = restore_file(archive, e, r, report)?;
+                if let (true, Some(tag)) = (written, e.hardlink) {
                     first_link.insert(tag, e.path.clone());
                 }
             }
@@ -139,13 +163,7 @@ pub fn restore_archive(
                 DarKind::Fifo | DarKind::CharDev | DarKind::BlockDev | DarKind::Socket,
                 SavedStatus::Saved,
             ) => {
-                let k = match e.kind {
-                    DarKind::Fifo => EntryKind::Fifo,
-                    DarKind::CharDev => EntryKind::CharDevice,
-                    DarKind::BlockDev => EntryKind::BlockDevice,
-                    _ => EntryKind::Socket,
-                };
-                if let Err(err) = r.create_special(&to_entry(e, k)) {
+                if let Err(err) = r.create_special(&to_entry(e, special_kind(&e.kind))) {
                     report.skipped.push((p, err.to_string()));
                 }
             }

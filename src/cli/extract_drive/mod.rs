@@ -3,20 +3,23 @@
 //! same disc in another drive — only has its missing sectors read), checked against its FEC
 //! (retrying only what the FEC cannot rebuild), and the user is told which discs are still needed.
 //! The restore then runs over the copies exactly as over image files.
+//!
+//! - `chain_progress`: which discs were read and which are still needed;
+//! - `next_disc`: the eject and the prompt for the next disc.
 
-use std::collections::{BTreeMap, BTreeSet, HashSet};
+mod chain_progress;
+mod next_disc;
+
+use std::collections::{BTreeMap, HashSet};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use anyhow::{bail, Context, Result};
 
-use std::io::{BufRead, IsTerminal, Write};
-
-use crate::cli::Ui;
+use crate::cli::{explain, Ui};
 use bd_archive::disc::image_name::{image_file_name, ImageKind};
-use bd_archive::disc::reader::{Disc, RepairSettings};
+use bd_archive::disc::reader::RepairSettings;
 use bd_archive::fec;
-use bd_archive::format::catalog::DiscMap;
 use bd_archive::optical::disc_source::DriveSectorSource;
 use bd_archive::optical::drive::Drive;
 use bd_archive::optical::mmc::Mmc;
@@ -25,6 +28,8 @@ use bd_archive::restore::drive::{
     DriveReadOptions,
 };
 use bd_archive::sector::SectorSource;
+use chain_progress::ChainProgress;
+use next_disc::{next_disc, NextDisc};
 
 /// Identity of a disc: chain id, generation, disc number.
 type DiscKey = ([u8; 16], u32, u32);
@@ -39,9 +44,9 @@ pub fn collect_discs(
 ) -> Result<Vec<PathBuf>> {
     let dir = workdir.join("discs");
     std::fs::create_dir_all(&dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut drive = drive_read::open_drive(opts)?;
+    let mut drive = drive_read::open_drive(opts).map_err(explain::drive_read)?;
     let name = drive.name();
-    if !wait_for_disc(drive.as_mut())? {
+    if !wait_for_disc(drive.as_mut()).map_err(explain::drive_read)? {
         bail!("{name}: no disc in the drive; insert a disc of the archive (any one, in any order) and run extract again");
     }
     ui.say(&format!(
@@ -53,8 +58,8 @@ pub fn collect_discs(
     let mut chain: Option<[u8; 16]> = None;
     let mut seen_this_run: HashSet<DiscKey> = HashSet::new();
     loop {
-        drive_read::apply_read_speed(drive.as_mut(), opts, ui);
-        let (header, d) = identify(drive)?;
+        explain::apply_read_speed(drive.as_mut(), opts, ui);
+        let (header, d) = identify(drive).map_err(explain::drive_read)?;
         drive = d;
         match header {
             None => ui.warn(&format!(
@@ -86,7 +91,7 @@ pub fn collect_discs(
                     "{name}: '{}' generation {} disc {}",
                     h.name, section.generation, section.disc
                 ));
-                let src = open_source(drive, Some((&img, &map)))?;
+                let src = open_source(drive, Some((&img, &map))).map_err(explain::drive_read)?;
                 if src.map().is_complete() {
                     ui.say("  already read completely in an earlier pass");
                 } else {
@@ -161,63 +166,6 @@ fn check_with_fec(src: &Arc<DriveSectorSource>, retries: u32, ui: &Ui) -> Result
     Ok(())
 }
 
-/// Per generation: the disc numbers read so far and, once the disc holding the generation's
-/// catalog was read, the numbers of all its discs. Filled once per disc copy, so asking what is
-/// still missing never re-opens the copies already read.
-#[derive(Default)]
-struct ChainProgress(BTreeMap<u32, (BTreeSet<u32>, Option<Vec<u32>>)>);
-
-impl ChainProgress {
-    /// Takes note of the disc (every generation section of it) in the copy at `path`.
-    fn record(&mut self, path: &Path, settings: &RepairSettings) {
-        let Ok(discs) = Disc::open_all(path, settings) else {
-            return;
-        };
-        for d in discs {
-            let (have, all) = self.0.entry(d.generation()).or_default();
-            have.insert(d.number());
-            if let Some(c) = &d.catalog {
-                *all = Some(c.discs.iter().map(|r| r.disc).collect());
-                // Its disc map names the discs of earlier generations not read yet.
-                let (map, _) = DiscMap::checked(&c.disc_map, d.generation());
-                for g in 1..d.generation() {
-                    let (_, all) = self.0.entry(g).or_default();
-                    if all.is_none() && map.has(g) {
-                        *all = Some(map.discs(g));
-                    }
-                }
-            }
-        }
-    }
-
-    /// What is still missing, as readable phrases (empty: the chain is complete).
-    fn still_needed(&self) -> Vec<String> {
-        let newest = self.0.keys().next_back().copied().unwrap_or(0);
-        let mut needed = Vec::new();
-        for g in 1..=newest {
-            match self.0.get(&g) {
-                None => needed.push(format!("generation {g} (no disc read yet)")),
-                Some((have, Some(all))) => {
-                    let missing: Vec<u32> =
-                        all.iter().copied().filter(|n| !have.contains(n)).collect();
-                    if !missing.is_empty() {
-                        needed.push(format!("generation {g} disc(s) {}", join(&missing)));
-                    }
-                }
-                Some((have, None)) => needed.push(format!(
-                    "generation {g}: its last disc (which holds the catalog) — read so far: disc(s) {}",
-                    join(&have.iter().copied().collect::<Vec<_>>())
-                )),
-            }
-        }
-        needed
-    }
-}
-
-fn join(v: &[u32]) -> String {
-    v.iter().map(u32::to_string).collect::<Vec<_>>().join(", ")
-}
-
 /// A chain name as a file name component.
 fn sanitize(name: &str) -> String {
     name.chars()
@@ -229,50 +177,4 @@ fn sanitize(name: &str) -> String {
             }
         })
         .collect()
-}
-
-/// What the user wants next while collecting discs.
-#[derive(Debug, PartialEq, Eq)]
-pub enum NextDisc {
-    /// A disc is in the drive (the user inserted one, or an autoloader did).
-    Inserted,
-    /// Stop collecting and restore what we have.
-    Finish,
-}
-
-/// Ejects the disc and waits for the next one. On a terminal: asks (Enter = inserted, `e` =
-/// restore now). Without one: closes the tray again (an autoloader or the simulated drive brings
-/// the next disc) and reports whether a disc came back.
-pub fn next_disc(drive: &mut dyn Drive, still_needed: &str, ui: &Ui) -> Result<NextDisc> {
-    let name = drive.name();
-    let _ = drive.lock_tray(false);
-    drive
-        .tray(true)
-        .with_context(|| format!("{name}: ejecting the disc"))?;
-    if std::io::stdin().is_terminal() {
-        eprint!(
-            "{}\nInsert the next disc and press Enter (e = restore now with the discs read so far): ",
-            bd_archive::util::escape::terminal_text(still_needed)
-        );
-        std::io::stderr().flush().ok();
-        let mut line = String::new();
-        if std::io::stdin().lock().read_line(&mut line)? == 0
-            || line.trim().eq_ignore_ascii_case("e")
-        {
-            return Ok(NextDisc::Finish);
-        }
-    } else {
-        ui.say(&format!(
-            "{still_needed} (no terminal: loading whatever disc the drive holds next)"
-        ));
-    }
-    if let Err(e) = drive.tray(false) {
-        // Slot-loading and laptop drives cannot pull the tray in: the user pushes it.
-        ui.detail(&format!("{name}: closing the tray: {e}"));
-    }
-    Ok(if wait_for_disc(drive)? {
-        NextDisc::Inserted
-    } else {
-        NextDisc::Finish
-    })
 }
