@@ -98,7 +98,7 @@ pub struct DiscSetConfig {
     /// The static bd-archive binary placed on every disc as `bd-archive` (None: not carried).
     pub binary: Option<Vec<u8>>,
     /// The earlier generations' disc map the catalog carries (FORMAT §6.1; empty for a full
-    /// archive): [`crate::format::catalog::DiscMap::carried_from`] the base catalog.
+    /// archive): what [`crate::format::catalog::DiscMap::carried_from`] the base catalog keeps.
     pub disc_map: Vec<crate::format::catalog::DiscSpan>,
 }
 

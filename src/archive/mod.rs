@@ -329,11 +329,7 @@ pub fn create(
         first_image_number: 1,
         carry_in: job.pack.as_ref().map(|p| p.carry.clone()),
         binary,
-        disc_map: plan
-            .base
-            .as_ref()
-            .map(crate::format::catalog::DiscMap::carried_from)
-            .unwrap_or_default(),
+        disc_map: carried_disc_map(plan.base.as_ref(), progress),
     };
     build::remove_partials(&images_dir);
     let done = match &resume_state {
@@ -386,6 +382,25 @@ pub fn create(
         scan_problems: scanned_problems,
         problems_file,
     })
+}
+
+/// The disc map the new catalog carries (FORMAT §6.1); a generation the base cannot describe
+/// is left out with a warning (its entries then show no disc number).
+fn carried_disc_map(
+    base: Option<&Catalog>,
+    progress: &dyn Progress,
+) -> Vec<crate::format::catalog::DiscSpan> {
+    let Some(base) = base else {
+        return Vec::new();
+    };
+    let (spans, problems) = crate::format::catalog::DiscMap::carried_from(base);
+    for p in problems {
+        progress.warn(&format!(
+            "the base catalog cannot say which discs of generation {} hold what ({}): the new catalog leaves them unnamed",
+            p.generation, p.rule
+        ));
+    }
+    spans
 }
 
 /// OUT/<name>-gen<G>.catalog.

@@ -93,16 +93,20 @@ impl DiscMap {
     }
 
     /// The map a new generation carries: `base`'s own map (its valid generations) plus `base`'s
-    /// own generation, taken from its disc and chunk tables (left out if they are inconsistent).
-    pub fn carried_from(base: &Catalog) -> Vec<DiscSpan> {
+    /// own generation, taken from its disc and chunk tables; and the generations left out (a
+    /// rule broken in `base`'s map, or its own tables inconsistent).
+    pub fn carried_from(base: &Catalog) -> (Vec<DiscSpan>, Vec<MapProblem>) {
         let g = base.chain.generation;
-        let (kept, _) = DiscMap::checked(&base.disc_map, g);
+        let (kept, mut problems) = DiscMap::checked(&base.disc_map, g);
         let mut spans = kept.spans;
-        spans.retain(|s| s.generation < g);
-        if let Some(own) = spans_of_catalog(base) {
-            spans.extend(own);
+        match spans_of_catalog(base) {
+            Some(own) => spans.extend(own),
+            None => problems.push(MapProblem {
+                generation: g,
+                rule: "its chunk table breaks FORMAT.md §5 or disagrees with its disc list",
+            }),
         }
-        spans
+        (spans, problems)
     }
 
     /// The spans of generation `g` (empty when the map does not describe it).
@@ -325,7 +329,8 @@ mod tests {
     fn the_map_carried_forward_describes_the_base_and_what_it_carried() {
         let mut base = catalog(2, &[(1, 3), (2, 2), (3, 0)], 100);
         base.disc_map = vec![span(1, 1, 0, 1, 512)];
-        let carried = DiscMap::carried_from(&base);
+        let (carried, problems) = DiscMap::carried_from(&base);
+        assert!(problems.is_empty(), "{problems:?}");
         assert_eq!(
             carried,
             vec![
@@ -342,7 +347,8 @@ mod tests {
         bad.chunks[1].disc = 2;
         bad.chunks[2].disc = 1;
         assert_eq!(spans_of_catalog(&bad), None);
-        assert_eq!(DiscMap::carried_from(&bad), vec![]);
+        let (carried, problems) = DiscMap::carried_from(&bad);
+        assert_eq!((carried, problems[0].generation), (vec![], 2));
     }
 
     #[test]
