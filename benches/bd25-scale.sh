@@ -25,7 +25,7 @@ with open('src/big.img', 'wb') as f:
 PY
 t() { local name=$1; shift; /usr/bin/time -f "$name: %e s wall, %M KB peak RSS, exit %x" "$@"; }
 t create $bd create -s src -o out -n bd25 -b bd25 -c none -y -q --no-binary
-img=out/images/disc_0001.iso
+img=out/images/bd25-gen0001-disc0001.iso
 ls -l $img
 orig=$(sha256sum $img | cut -d' ' -f1)
 python3 - "$img" <<'PY'

@@ -20,7 +20,7 @@ for b in ../target/release/bd-archive ../target/debug/bd-archive; do [ -x "$b" ]
 if [ -n "$bin" ] && [ ! -s seeds/disc/sample.iso ]; then
   tmp=$(mktemp -d)
   "$bin" create -s ../examples/sample-tree -o "$tmp/out" -n sample -b 32M -y -q >/dev/null 2>&1 || true
-  img="$tmp/out/images/disc_0001.iso"
+  img="$tmp/out/images/sample-gen0001-disc0001.iso"
   if [ -f "$img" ]; then
     mkdir -p seeds/disc seeds/filesystem seeds/disc_header seeds/records seeds/chunk seeds/fec_header
     cp "$img" seeds/disc/sample.iso

@@ -54,7 +54,7 @@ seq 1 20000 > "$W/src/docs/numbers.txt"
 echo "hello from the guest test" > "$W/src/docs/hello.txt"
 "$BIN" -q create -s "$W/src" -o "$W/out" -n qemutest -b 32M -y > "$W/create.log" 2>&1 \
   || { cat "$W/create.log"; echo "FAILED: bd-archive create"; exit 1; }
-ISO="$W/out/images/disc_0001.iso"
+ISO="$W/out/images/qemutest-gen0001-disc0001.iso"
 [ -f "$ISO" ] || { echo "FAILED: no image made"; exit 1; }
 HOST_SHA=$(sha256sum "$ISO" | cut -d' ' -f1)
 FILES_SHA=$(cat "$W/src/docs/hello.txt" "$W/src/docs/numbers.txt" | sha256sum | cut -d' ' -f1)

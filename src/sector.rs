@@ -27,7 +27,7 @@ pub trait SectorSource: Send + Sync {
     /// the range sector by sector.
     fn read_sectors(&self, lba: u64, buf: &mut [u8]) -> io::Result<()>;
 
-    /// Human-readable name for messages ("disc_0001.iso", "/dev/sr0").
+    /// Human-readable name for messages ("photos-gen0001-disc0001.iso", "/dev/sr0").
     fn describe(&self) -> String;
 
     /// Whether several threads may read different places at once without harm: true for files

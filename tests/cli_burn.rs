@@ -668,8 +668,26 @@ fn parity_discs_burn_after_the_data_discs() {
     let o = burn(&out, &s, &[]);
     expect_code(&o, 0);
     assert_eq!(stdout(&o).matches("read back OK").count(), 3);
-    assert_burned(&s, "d1", &out.join("images/disc_0001.iso"));
-    assert_burned(&s, "d2", &out.join("images/disc_0002.iso"));
+    assert_burned(&s, "d1", &imgs[0]);
+    assert_burned(&s, "d2", &imgs[1]);
     assert_burned(&s, "p1", &parity);
     assert_eq!(log_status(&out).len(), 3);
+}
+
+#[test]
+fn old_image_names_burn_in_the_same_order_and_start_at_disc_n() {
+    let (t, out) = three_disc_set();
+    let named = images(&out);
+    for (i, img) in named.iter().enumerate() {
+        fs::rename(img, out.join(format!("images/disc_{:04}.iso", i + 1))).unwrap();
+    }
+    let old = images(&out);
+    let s = t.path().join("sim");
+    sim(&s, blank("d2"), vec![blank("d3")]);
+    let o = burn(&out, &s, &["--start", "2"]);
+    expect_code(&o, 0);
+    assert_eq!(stdout(&o).matches("read back OK").count(), 2);
+    assert_burned(&s, "d2", &old[1]);
+    assert_burned(&s, "d3", &old[2]);
+    assert_eq!(log_status(&out), vec![(2, "ok".into()), (3, "ok".into())]);
 }

@@ -189,9 +189,9 @@ fn extract_beyond_the_fec_reports_files_keeps_the_copies_and_exits_1() {
         "{stderr}"
     );
     let kept = restored.join(".bd-archive-work/discs");
-    assert!(kept.join("drv-gen1-disc0001.map").is_file());
+    assert!(kept.join("drv-gen0001-disc0001.map").is_file());
     // The mapfile is GNU ddrescue's format: status line, then pos/size/status blocks.
-    let map = std::fs::read_to_string(kept.join("drv-gen1-disc0001.map")).unwrap();
+    let map = std::fs::read_to_string(kept.join("drv-gen0001-disc0001.map")).unwrap();
     assert!(
         map.lines()
             .any(|l| l.ends_with("  -") || l.ends_with("  /")),
@@ -374,4 +374,37 @@ fn extract_asks_for_an_earlier_generations_discs_by_number_from_the_newest_catal
         stderr.contains("Still needed: generation 1 disc(s) 1, 2"),
         "{stderr}"
     );
+}
+
+/// A `--pack-with` disc holds the generation it was packed onto as well as its own: read after
+/// the disc it was packed onto, it is known by its own generation, not taken for that disc (an
+/// unattended drive then stopped at it as "a disc we already have").
+#[test]
+fn extract_from_a_drive_tells_a_packed_disc_from_the_disc_it_was_packed_onto() {
+    let t = tmp();
+    let src = t.path().join("src");
+    write(&src.join("big.bin"), &noise(40_000_000, 4));
+    write(&src.join("a.txt"), b"generation 1");
+    let out1 = t.path().join("out1");
+    expect_code(&create(&src, &out1, "pk", &["-b", "32M", "-y", "-q"]), 0);
+    let g1 = images(&out1);
+    assert_eq!(g1.len(), 2);
+    write(&src.join("a.txt"), b"generation 2, packed");
+    let out2 = t.path().join("out2");
+    let pack = ["--pack-with", g1[1].to_str().unwrap()];
+    let args = ["-b", "32M", "-y", "-q", pack[0], pack[1]];
+    expect_code(&create(&src, &out2, "pk", &args), 0);
+    let dir = t.path().join("sim");
+    std::fs::create_dir_all(&dir).unwrap();
+    let media = vec![
+        medium(&dir, "g1d2", &g1[1], json!({})),
+        medium(&dir, "packed", &images(&out2)[0], json!({})),
+        medium(&dir, "g1d1", &g1[0], json!({})),
+    ];
+    let dev = sim_drive(&dir, media);
+    let restored = t.path().join("restored");
+    let o = bd(&["extract", "-D", &dev, "-o", restored.to_str().unwrap()]);
+    expect_code(&o, 0);
+    assert!(stderr(&o).contains("generation 2 disc 1"), "{}", stderr(&o));
+    assert_same_tree(&src, &restored);
 }

@@ -28,10 +28,11 @@ fn create_args<'a>(src: &'a Path, out: &'a Path, extra: &[&'a str]) -> Vec<&'a s
     a
 }
 
-/// Starts create and kills it as soon as the first image is complete.
-fn create_and_kill_after_first_image(src: &Path, out: &Path) -> bool {
+/// Starts create (with `extra` arguments) and kills it as soon as the first image is complete;
+/// true when it was killed before writing its catalog.
+fn create_and_kill_after_first_image(src: &Path, out: &Path, extra: &[&str]) -> bool {
     let mut child = Command::new(env!("CARGO_BIN_EXE_bd-archive"))
-        .args(create_args(src, out, &[]))
+        .args(create_args(src, out, extra))
         .stdin(Stdio::null())
         .stdout(Stdio::null())
         .stderr(Stdio::null())
@@ -39,10 +40,18 @@ fn create_and_kill_after_first_image(src: &Path, out: &Path) -> bool {
         .unwrap();
     let start = Instant::now();
     while start.elapsed() < Duration::from_secs(120) {
-        if out.join("images/disc_0001.iso").exists() {
+        let first = fs::read_dir(out.join("images"))
+            .into_iter()
+            .flatten()
+            .flatten()
+            .any(|e| e.file_name().to_string_lossy().ends_with("-disc0001.iso"));
+        if first {
             let _ = child.kill();
             let _ = child.wait();
-            return !out.join("res-gen1.catalog").exists();
+            return !fs::read_dir(out)
+                .unwrap()
+                .flatten()
+                .any(|e| e.file_name().to_string_lossy().ends_with(".catalog"));
         }
         if let Ok(Some(_)) = child.try_wait() {
             return false;
@@ -63,10 +72,10 @@ fn killed_create_resumes_to_a_complete_consistent_set() {
     }
     let out = t.path().join("out");
     assert!(
-        create_and_kill_after_first_image(&src, &out),
+        create_and_kill_after_first_image(&src, &out, &[]),
         "create finished before it could be killed: the test could not check resume; make the source larger"
     );
-    let first = fs::read(out.join("images/disc_0001.iso")).unwrap();
+    let first = fs::read(out.join("images/res-gen0001-disc0001.iso")).unwrap();
     // Without --resume the output is refused; with other options too.
     expect_code(&bd(&create_args(&src, &out, &[])), 3);
     let mut other = create_args(&src, &out, &["--resume"]);
@@ -81,7 +90,7 @@ fn killed_create_resumes_to_a_complete_consistent_set() {
     // Resume: disc 1 is kept as it was, the rest is built.
     expect_code(&bd(&create_args(&src, &out, &["--resume"])), 0);
     assert_eq!(
-        fs::read(out.join("images/disc_0001.iso")).unwrap(),
+        fs::read(out.join("images/res-gen0001-disc0001.iso")).unwrap(),
         first,
         "disc 1 rewritten"
     );
@@ -107,7 +116,7 @@ fn resume_refuses_a_changed_source() {
     }
     let out = t.path().join("out");
     assert!(
-        create_and_kill_after_first_image(&src, &out),
+        create_and_kill_after_first_image(&src, &out, &[]),
         "create finished before it could be killed: the test could not check resume; make the source larger"
     );
     // Same size, different bytes in a file that disc 1 holds.
@@ -137,7 +146,9 @@ fn ctrl_c_stops_cleanly_with_130_and_resume_finishes() {
         .spawn()
         .unwrap();
     let start = Instant::now();
-    while !out.join("images/disc_0001.iso").exists() && start.elapsed() < Duration::from_secs(60) {
+    while !out.join("images/res-gen0001-disc0001.iso").exists()
+        && start.elapsed() < Duration::from_secs(60)
+    {
         std::thread::sleep(Duration::from_millis(2));
     }
     nix::sys::signal::kill(
@@ -277,5 +288,46 @@ fn interrupted_extract_resumes_keeping_verified_files() {
     resumed.push("--resume");
     let o = bd(&resumed);
     expect_code(&o, 0);
+    assert_same_tree(&src, &r);
+}
+
+/// A killed `--pack-with` create resumes: its first image holds the packed generation's section
+/// first and the new generation's after it; the kept image is matched by the new generation's
+/// section, not by its first (which once made the resume fail as "not disc 1 of this run").
+#[test]
+fn killed_pack_with_create_resumes_by_the_new_generation_section() {
+    let t = tmp();
+    let src = t.path().join("src");
+    write(
+        &src.join("first.txt"),
+        b"generation 1 fits on one disc with room to spare",
+    );
+    let out1 = t.path().join("out1");
+    expect_code(&bd(&create_args(&src, &out1, &[])), 0);
+    let packed = out1.join("images/res-gen0001-disc0001.iso");
+    for i in 0..9 {
+        write(&src.join(format!("g2/f{i}.bin")), &noise(9 << 20, 130 + i));
+    }
+    let out2 = t.path().join("out2");
+    let pack = ["--pack-with", packed.to_str().unwrap()];
+    assert!(
+        create_and_kill_after_first_image(&src, &out2, &pack),
+        "create finished before it could be killed: the test could not check resume; make the source larger"
+    );
+    let first = out2.join("images/res-gen0002-disc0001.iso");
+    let kept = fs::read(&first).unwrap();
+    let resume = [pack[0], pack[1], "--resume"];
+    expect_code(&bd(&create_args(&src, &out2, &resume)), 0);
+    assert_eq!(
+        fs::read(&first).unwrap(),
+        kept,
+        "the packed disc 1 was rewritten"
+    );
+    let r = t.path().join("r");
+    let mut a = vec!["extract", "-o", r.to_str().unwrap()];
+    let imgs = images(&out2);
+    assert!(imgs.len() >= 3, "{imgs:?}");
+    a.extend(imgs.iter().map(|p| p.to_str().unwrap()));
+    expect_code(&bd(&a), 0);
     assert_same_tree(&src, &r);
 }

@@ -59,6 +59,7 @@ fn build_with(
     let cfg = DiscSetConfig {
         images_dir: images,
         chain,
+        set_id: [6; 16],
         capacity_sectors: 32768,
         redundancy_pct: 10,
         fill_parity: false,

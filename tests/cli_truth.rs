@@ -1,5 +1,6 @@
 //! Issue 19: the CLI tells the truth and keeps the habits of tar, restic and borg users.
 
+use std::path::Path;
 use std::process::{Command, Stdio};
 
 use crate::common::*;
@@ -154,13 +155,13 @@ fn bash_completes_subcommand_options() {
     assert_eq!(top, vec!["extract".to_string()]);
 }
 
-/// The set ids ("set 1796…") an error message names, in order.
-fn set_ids(text: &str) -> Vec<String> {
+/// The set ids ("set 3f9a12c4: IMAGES") an error message names, each with the text after it.
+fn set_ids(text: &str) -> Vec<(String, String)> {
     text.split("set ")
         .skip(1)
         .filter_map(|t| {
-            let id: String = t.chars().take_while(char::is_ascii_digit).collect();
-            (!id.is_empty()).then_some(id)
+            let id: String = t.chars().take_while(char::is_ascii_hexdigit).collect();
+            (id.len() >= 8 && t[id.len()..].starts_with(':')).then(|| (id.clone(), t.to_string()))
         })
         .collect()
 }
@@ -180,8 +181,7 @@ fn one_generation_from_two_sets_is_refused_and_can_be_picked() {
         &create(&src, &ga, "c", &["-b", "32M", "-y", "-q", "--base", base]),
         0,
     );
-    // Set ids are creation times in seconds: the second run must start in another second.
-    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // No pause: two runs are told apart by their random set ids, not their creation times.
     write(&src.join("a.txt"), b"second generation, run B (longer)");
     let gb = t.path().join("gb");
     expect_code(
@@ -203,8 +203,17 @@ fn one_generation_from_two_sets_is_refused_and_can_be_picked() {
     assert!(err.contains("generation 2"), "{err}");
     assert!(!x.join("a.txt").exists(), "nothing is restored from a mix");
     let ids = set_ids(&err);
-    assert!(ids.len() >= 2 && ids[0] != ids[1], "{err}");
-    // The ids are in creation order: the second is run B's.
+    assert!(ids.len() == 2 && ids[0].0 != ids[1].0, "{err}");
+    let run_b = &ids
+        .iter()
+        .find(|(_, rest)| rest.contains(ib))
+        .expect("run B named")
+        .0;
+    let run_a = &ids
+        .iter()
+        .find(|(_, rest)| rest.contains(ia))
+        .expect("run A named")
+        .0;
     let o = bd(&[
         "extract",
         "-o",
@@ -213,7 +222,7 @@ fn one_generation_from_two_sets_is_refused_and_can_be_picked() {
         ia,
         ib,
         "--set",
-        &ids[1],
+        run_b,
     ]);
     expect_code(&o, 0);
     assert_eq!(
@@ -246,7 +255,7 @@ fn one_generation_from_two_sets_is_refused_and_can_be_picked() {
     );
     // list refuses the mix as well.
     expect_code(&bd(&["list", ia, ib]), 3);
-    expect_code(&bd(&["list", ia, ib, "--set", &ids[0]]), 0);
+    expect_code(&bd(&["list", ia, ib, "--set", run_a]), 0);
 }
 
 /// Zeroes a share of an image's sectors past its first 2 MiB (header, filesystem), spread evenly.
@@ -429,31 +438,96 @@ fn demo_quiet_counts_hard_links_once_and_cleans_up() {
     assert!(out.contains("Everything is in"), "{out}");
 }
 
+/// The read position of process `pid` in its open file `path`, if it has it open.
+fn read_position(pid: u32, path: &Path) -> Option<u64> {
+    let fds = std::fs::read_dir(format!("/proc/{pid}/fd")).ok()?;
+    let fd = fds
+        .flatten()
+        .find(|e| std::fs::read_link(e.path()).is_ok_and(|p| p == path))?
+        .file_name();
+    let info = std::fs::read_to_string(format!("/proc/{pid}/fdinfo/{}", fd.to_str()?)).ok()?;
+    info.lines()
+        .find_map(|l| l.strip_prefix("pos:"))
+        .and_then(|p| p.trim().parse().ok())
+}
+
+/// Waits until every thread of process `pid` is stopped (state T).
+fn wait_stopped(pid: u32) {
+    let stopped = || {
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .unwrap()
+            .flatten()
+            .all(|t| {
+                let stat = std::fs::read_to_string(t.path().join("stat")).unwrap_or_default();
+                // "pid (comm) S …": the state follows the last ')'.
+                stat.rsplit_once(')')
+                    .is_some_and(|(_, r)| r.trim_start().starts_with('T'))
+            })
+    };
+    while !stopped() {
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
+}
+
+/// A file that changes while `create` reads it is listed and makes the run exit 1. Not left to
+/// timing: `create` is stopped (SIGSTOP) once it has read part of the file — checked through
+/// /proc before the file is touched — then the file grows and `create` continues.
 #[test]
 fn create_exits_1_when_a_file_changes_while_read() {
+    use nix::sys::signal::{kill, Signal};
     use std::io::Write;
-    use std::sync::atomic::{AtomicBool, Ordering};
     let t = tmp();
     let src = t.path().join("src");
     write(&src.join("steady.txt"), b"steady");
     let log = src.join("growing.log");
-    // Large enough that reading it takes a while, so the appender gets in.
-    write(&log, &noise(20_000_000, 5));
-    let stop = std::sync::Arc::new(AtomicBool::new(false));
-    let appender = {
-        let (stop, log) = (stop.clone(), log.clone());
-        std::thread::spawn(move || {
-            let mut f = std::fs::OpenOptions::new().append(true).open(&log).unwrap();
-            while !stop.load(Ordering::Relaxed) {
-                f.write_all(b"line\n").unwrap();
-                std::thread::yield_now();
-            }
-        })
-    };
+    let size = 96u64 << 20;
+    write(&log, &noise(size as usize, 5));
+    let log = log.canonicalize().unwrap();
     let out = t.path().join("out");
-    let o = create(&src, &out, "chg", &["-b", "32M", "-y", "-q"]);
-    stop.store(true, Ordering::Relaxed);
-    appender.join().unwrap();
+    // --ratio: no sampling pass, so the only reader of the file is the archive's.
+    let args = ["-b", "32M", "-c", "none", "--ratio", "1", "-y", "-q"];
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bd-archive"))
+        .args([
+            "create",
+            "-s",
+            src.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ])
+        .args(["-n", "chg"])
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = nix::unistd::Pid::from_raw(child.id() as i32);
+    let start = std::time::Instant::now();
+    let stopped_at = loop {
+        if read_position(child.id(), &log).is_some_and(|p| p > 0) {
+            kill(pid, Signal::SIGSTOP).unwrap();
+            wait_stopped(child.id());
+            // Every thread stopped: where it is now is where it stays until SIGCONT.
+            break read_position(child.id(), &log);
+        }
+        assert!(
+            child.try_wait().unwrap().is_none() && start.elapsed().as_secs() < 120,
+            "create never read the file"
+        );
+        std::thread::sleep(std::time::Duration::from_micros(200));
+    };
+    assert!(
+        stopped_at.is_some_and(|p| p < size),
+        "create read the whole file before it was stopped (at {stopped_at:?}); make the file larger"
+    );
+    std::fs::OpenOptions::new()
+        .append(true)
+        .open(&log)
+        .unwrap()
+        .write_all(b"one more line\n")
+        .unwrap();
+    kill(pid, Signal::SIGCONT).unwrap();
+    let o = child.wait_with_output().unwrap();
     expect_code(&o, 1);
     let listed = std::fs::read_to_string(out.join("chg-gen1-source-problems.txt")).unwrap();
     assert!(

@@ -207,3 +207,80 @@ fn a_later_catalog_maps_the_disc_an_earlier_one_is_refused() {
         "{e}"
     );
 }
+
+#[test]
+fn catalog_given_as_the_last_disc_or_a_directory_of_images() {
+    let (t, out, cat) = set("vcat", 50);
+    let imgs = images(&out);
+    let last = t.path().join("last-disc.iso");
+    fs::copy(imgs.last().unwrap(), &last).unwrap();
+    break_disc_one(&imgs[0]);
+    let img = imgs[0].to_str().unwrap();
+    let with = |catalog: &Path| {
+        let o = bd(&["verify", img, "--catalog", catalog.to_str().unwrap()]);
+        expect_code(&o, 2);
+        lost_lines(&stdout(&o))
+    };
+    let listed = with(&cat);
+    assert!(!listed.is_empty());
+    assert_eq!(with(&last), listed, "the last disc's image");
+    assert_eq!(with(&out.join("images")), listed, "a directory of images");
+    assert_eq!(with(&out), listed, "an OUT directory");
+    // A directory without a catalog anywhere: refused, saying what to give.
+    let empty = t.path().join("empty");
+    fs::create_dir(&empty).unwrap();
+    let o = bd(&["verify", img, "--catalog", empty.to_str().unwrap()]);
+    expect_code(&o, 3);
+    assert!(
+        stderr(&o).contains("holds no bd-archive catalog"),
+        "{}",
+        stderr(&o)
+    );
+    // A disc that is not the generation's last holds no catalog either.
+    let o = bd(&["verify", img, "--catalog", imgs[0].to_str().unwrap()]);
+    expect_code(&o, 3);
+}
+
+/// A `--pack-with` disc holds two generations; its destroyed indexes are mapped through the
+/// catalog of the generation packed onto it, not refused as "a disc of generation 1".
+#[test]
+fn a_packed_disc_is_mapped_through_its_newer_generation_catalog() {
+    let t = tmp();
+    let src = t.path().join("src");
+    write(&src.join("first.txt"), b"generation 1");
+    let out1 = t.path().join("out1");
+    expect_code(&create(&src, &out1, "pk", &["-b", "32M", "-y", "-q"]), 0);
+    for i in 0..8 {
+        write(&src.join(format!("g2/f{i}.bin")), &noise(2_000_000, 60 + i));
+    }
+    let out2 = t.path().join("out2");
+    let packed = images(&out1)[0].clone();
+    let args = [
+        "-b",
+        "32M",
+        "-y",
+        "-q",
+        "--pack-with",
+        packed.to_str().unwrap(),
+    ];
+    expect_code(&create(&src, &out2, "pk", &args), 0);
+    let img = images(&out2)[0].clone();
+    let h = find_disc_header(&FileSectorSource::open(&img).unwrap()).unwrap();
+    assert_eq!(h.sections.len(), 2);
+    for s in &h.sections {
+        zero(&img, s.index_lba..s.index_lba + s.index_bytes.div_ceil(SS));
+        let c = s.catalog_lba..s.catalog_lba + s.catalog_bytes.div_ceil(SS);
+        zero(&img, c);
+    }
+    break_disc_one(&img);
+    let cat = out2.join("pk-gen2.catalog");
+    let o = bd(&[
+        "verify",
+        img.to_str().unwrap(),
+        "--catalog",
+        cat.to_str().unwrap(),
+    ]);
+    expect_code(&o, 2);
+    let lost = lost_lines(&stdout(&o));
+    assert!(lost.iter().any(|l| l.starts_with("g2/f")), "{}", stdout(&o));
+}

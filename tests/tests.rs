@@ -18,6 +18,7 @@ mod cli_drive_read;
 mod cli_ecosystem;
 mod cli_foundation;
 mod cli_large;
+mod cli_names;
 mod cli_oracles;
 mod cli_resume;
 mod cli_robustness;

@@ -180,6 +180,7 @@ fuzz_target!(|data: &[u8]| {
         chain_id: [1; 16],
         generation: 1,
         disc: 0,
+        set_id: [2; 16],
     };
     let Ok(rec) = encode_record(CATALOG_MAGIC, id, &c) else {
         return;

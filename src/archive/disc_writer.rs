@@ -11,6 +11,7 @@ use std::path::{Path, PathBuf};
 
 use thiserror::Error;
 
+use crate::disc::image_name::{image_file_name, ImageKind};
 use crate::fec::{self, FecLayout};
 use crate::format::catalog::{
     Catalog, ChainInfo, ChunkRecord, DiscIndex, DiscRecord, Entry, PartRecord,
@@ -84,6 +85,9 @@ pub struct DiscSetConfig {
     pub images_dir: PathBuf,
     /// Chain and generation identity.
     pub chain: ChainInfo,
+    /// The set id of this run, written in the record header of every index and of the catalog
+    /// ([`RecordIdentity::set_id`]).
+    pub set_id: [u8; 16],
     /// Usable sectors of one medium (a multiple of 32).
     pub capacity_sectors: u64,
     /// FEC redundancy: percent of the disc's sectors that may be lost and still be repaired.
@@ -94,7 +98,8 @@ pub struct DiscSetConfig {
     pub memory_budget: u64,
     /// FORMAT.md text placed on every disc.
     pub format_md: Vec<u8>,
-    /// Image number of the first disc of this run in `OUT/images` (disc_NNNN.iso).
+    /// Disc number of the first image this run writes to `OUT/images` (see
+    /// [`crate::disc::image_name`]).
     pub first_image_number: u32,
     /// `--pack-with`: an unburned image whose contents go onto the first disc of this run.
     pub carry_in: Option<CarryIn>,
@@ -304,6 +309,7 @@ impl DiscSetWriter {
             chain_id: self.cfg.chain.chain_id,
             generation: self.cfg.chain.generation,
             disc,
+            set_id: self.cfg.set_id,
         }
     }
 
@@ -315,14 +321,17 @@ impl DiscSetWriter {
     fn open_disc(&mut self, tar_start: u64) -> Result<(), WriteError> {
         let number = self.discs.len() as u32 + 1;
         let image_no = self.cfg.first_image_number + number - 1;
-        let final_path = self.cfg.images_dir.join(format!("disc_{image_no:04}.iso"));
+        let file_name = image_file_name(
+            &self.cfg.chain.name,
+            self.cfg.chain.generation,
+            ImageKind::Data,
+            image_no,
+        );
+        let final_path = self.cfg.images_dir.join(&file_name);
         if final_path.exists() {
             return Err(WriteError::Exists(final_path));
         }
-        let tmp_path = self
-            .cfg
-            .images_dir
-            .join(format!(".disc_{image_no:04}.iso.partial"));
+        let tmp_path = self.cfg.images_dir.join(format!(".{file_name}.partial"));
         let file = OpenOptions::new()
             .read(true)
             .write(true)
@@ -1030,6 +1039,7 @@ mod index_view_tests {
             chain_id: [1; 16],
             generation: 2,
             disc: 1,
+            set_id: [5; 16],
         };
         let bytes = records::encode_record(records::INDEX_MAGIC, id, &view).unwrap();
         let (h, back): (_, DiscIndex) =

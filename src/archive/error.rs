@@ -119,6 +119,9 @@ pub enum CreateError {
     /// A kept image cannot be read.
     #[error("reading {0}")]
     ResumeImageUnreadable(PathBuf, #[source] ReadError),
+    /// A kept image holds no section of the generation being resumed.
+    #[error("{0} is not an image of the interrupted create's chain and generation; remove it and the images after it, then resume")]
+    ResumeImageForeign(PathBuf),
     /// A kept image is damaged.
     #[error("{0} is damaged; remove it and the images after it, then resume")]
     ResumeImageDamaged(PathBuf),

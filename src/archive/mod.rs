@@ -285,8 +285,8 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation, 
     })))
 }
 
-/// Builds the images of a prepared generation: OUT/images/disc_NNNN.iso, each complete when it
-/// appears, then the catalog and the lists of source problems and deferred files.
+/// Builds the images of a prepared generation: OUT/images/<name>-gen<GGGG>-disc<NNNN>.iso (see
+/// [`crate::disc::image_name`]), each complete when it appears, then the catalog and the lists of source problems and deferred files.
 pub fn create(
     job: &CreateJob,
     prepared: Prepared,
@@ -319,9 +319,15 @@ pub fn create(
         compression: job.compression_name(),
         redundancy_pct: job.redundancy_pct,
     };
+    // A resumed run keeps its set id, so the kept images and the rest are one set.
+    let set_id = match &resume_state {
+        Some(st) => st.set_id()?,
+        None => random_chain_id()?,
+    };
     let cfg = DiscSetConfig {
         images_dir: images_dir.clone(),
         chain: chain.clone(),
+        set_id,
         capacity_sectors: job.capacity_sectors,
         redundancy_pct: job.redundancy_pct,
         fill_parity: job.fill_parity,
@@ -339,10 +345,10 @@ pub fn create(
     };
     build::remove_partials(&images_dir);
     let done = match &resume_state {
-        Some(_) => resume::completed_discs(&images_dir, progress)?,
+        Some(_) => resume::completed_discs(&images_dir, &chain, progress)?,
         None => Vec::new(),
     };
-    resume::write_state(out, &resume::CreateState::new(job, &chain))?;
+    resume::write_state(out, &resume::CreateState::new(job, &chain, set_id))?;
     // The catalog is saved as catalog_tmp by the writer before the last image's FEC (so the
     // entries are freed first), and renamed into place once every image is complete.
     let catalog_tmp = catalog_path.with_extension("partial");
@@ -350,6 +356,7 @@ pub fn create(
         chain_id: chain.chain_id,
         generation,
         disc: 0,
+        set_id,
     };
     // A resumed create whose data images are all complete (it stopped during the parity discs)
     // takes the catalog from the last image instead of writing the generation again.

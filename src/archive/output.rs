@@ -29,7 +29,7 @@ pub(crate) fn check_output(
         for e in rd.flatten() {
             let n = e.file_name();
             let n = n.to_string_lossy();
-            if n.starts_with("disc_") && n.ends_with(".iso") {
+            if crate::disc::image_name::parse_image_file_name(&n).is_some() {
                 return Err(CreateError::ImagesExist {
                     dir: images_dir.to_path_buf(),
                     image: n.to_string(),

@@ -42,7 +42,8 @@ fn io_err(path: &Path) -> impl FnOnce(std::io::Error) -> WriteError + '_ {
 
 /// `OUT/images/<NAME>-gen<GGGG>-parity<NNNN>.iso` (sorts after the generation's data images).
 pub fn parity_image_name(name: &str, generation: u32, p: u32) -> String {
-    format!("{name}-gen{generation:04}-parity{p:04}.iso")
+    use crate::disc::image_name::{image_file_name, ImageKind};
+    image_file_name(name, generation, ImageKind::Parity, p)
 }
 
 /// Sectors a parity disc needs besides the column parity itself: filesystem area, README,

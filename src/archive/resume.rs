@@ -6,6 +6,7 @@ use crate::archive::error::{CreateError, ResumeSetting};
 
 use crate::archive::output::write_atomically;
 use crate::archive::CreateJob;
+use crate::disc::image_name::{image_file_name, legacy_image_file_name, ImageKind};
 use crate::disc::reader::{Disc, RepairSettings};
 use crate::format::catalog::{ChainInfo, DiscIndex};
 use crate::util::progress::Progress;
@@ -35,14 +36,18 @@ pub(crate) struct CreateState {
     /// Exclusions (absent in states written before they existed: none).
     #[serde(default)]
     exclusions: (Vec<String>, bool, bool),
+    /// The run's set id, hex (absent in states written before set ids: the kept images carry
+    /// none, so the rest is written without one too).
+    #[serde(default)]
+    set_id: String,
 }
 
 impl CreateState {
-    pub(crate) fn new(job: &CreateJob, chain: &ChainInfo) -> Self {
+    pub(crate) fn new(job: &CreateJob, chain: &ChainInfo, set_id: [u8; 16]) -> Self {
         CreateState {
             name: job.name.clone(),
             generation: chain.generation,
-            chain_id: chain.chain_id.iter().map(|b| format!("{b:02x}")).collect(),
+            chain_id: hex(&chain.chain_id),
             created_unix: chain.created_unix,
             source: absolute(&job.source),
             capacity_sectors: job.capacity_sectors,
@@ -55,8 +60,21 @@ impl CreateState {
             checksum: job.checksum,
             parity_discs: job.parity_discs,
             exclusions: exclusions(job),
+            set_id: hex(&set_id),
         }
     }
+
+    /// The set id the interrupted run wrote its images with.
+    pub(crate) fn set_id(&self) -> Result<[u8; 16], CreateError> {
+        match self.set_id.as_str() {
+            "" => Ok([0; 16]),
+            s => parse_hex_id(s),
+        }
+    }
+}
+
+fn hex(id: &[u8; 16]) -> String {
+    id.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 pub(crate) fn write_state(out: &Path, st: &CreateState) -> Result<(), CreateError> {
@@ -128,21 +146,35 @@ pub(crate) fn parse_hex_id(s: &str) -> Result<[u8; 16], CreateError> {
     Ok(id)
 }
 
-/// The images a resumed create keeps: disc_0001.iso, disc_0002.iso, … while they are consecutive
-/// and intact; anything after a gap is left alone and rebuilt under its name (refused if present).
+/// The images a resumed create keeps: discs 1, 2, … of this generation while they are
+/// consecutive and intact (named as `create` names them, or `disc_NNNN.iso` when an older
+/// bd-archive began the create); anything after a gap is left alone and rebuilt under its name
+/// (refused if present).
 pub(crate) fn completed_discs(
     images_dir: &Path,
+    chain: &ChainInfo,
     progress: &dyn Progress,
 ) -> Result<Vec<(DiscIndex, PathBuf)>, CreateError> {
     let mut done = Vec::new();
     for n in 1.. {
-        let p = images_dir.join(format!("disc_{n:04}.iso"));
-        if !p.exists() {
+        let named = images_dir.join(image_file_name(
+            &chain.name,
+            chain.generation,
+            ImageKind::Data,
+            n,
+        ));
+        let old = images_dir.join(legacy_image_file_name(n));
+        let Some(p) = [named, old].into_iter().find(|p| p.exists()) else {
             break;
-        }
-        let disc = Disc::open_path(&p, &RepairSettings::default())
-            .map_err(|e| CreateError::ResumeImageUnreadable(p.clone(), e))?;
-        let (true, Some(index)) = (disc.repair_summary().is_none(), disc.index) else {
+        };
+        // A `--pack-with` disc 1 holds the packed generation's section first: this run's
+        // generation is matched by its own section.
+        let disc = Disc::open_all(&p, &RepairSettings::default())
+            .map_err(|e| CreateError::ResumeImageUnreadable(p.clone(), e))?
+            .into_iter()
+            .find(|d| d.header.chain_id == chain.chain_id && d.generation() == chain.generation)
+            .ok_or_else(|| CreateError::ResumeImageForeign(p.clone()))?;
+        let (None, Some(index)) = (disc.repair_summary(), disc.index) else {
             return Err(CreateError::ResumeImageDamaged(p));
         };
         done.push((index, p));

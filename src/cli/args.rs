@@ -37,18 +37,18 @@ bd-archive create -s ~/Photos -o /tmp/p -n photos -b 64M -y --dry-run"
     /// Restore files from disc images (in any order), repairing damage, checking every file.
     #[command(
         after_help = "Examples:\n  bd-archive extract -o ~/restored /staging/photos/images\n  \
-bd-archive extract -o ~/restored disc_0002.iso disc_0001.iso --only 2024/holiday"
+bd-archive extract -o ~/restored photos-gen0001-disc0002.iso photos-gen0001-disc0001.iso --only 2024/holiday"
     )]
     Extract(ExtractArgs),
     /// List the entries of an archive: from a catalog file, disc images or a directory of images.
     #[command(
-        after_help = "Examples:\n  bd-archive list /staging/photos/photos-gen1.catalog\n  bd-archive list disc_0003.iso --json"
+        after_help = "Examples:\n  bd-archive list /staging/photos/photos-gen1.catalog\n  bd-archive list photos-gen0002-disc0003.iso --json"
     )]
     List(ListArgs),
     /// Check discs or images: exit 0 intact, 1 damaged but repairable, 2 not repairable.
     #[command(
         after_help = "Examples:\n  bd-archive verify /staging/photos/images\n  \
-bd-archive verify disc_0001.iso --repair -o fixed.iso\n  bd-archive verify disc_0001.iso --catalog photos-gen1.catalog"
+bd-archive verify photos-gen0001-disc0001.iso --repair -o fixed.iso\n  bd-archive verify photos-gen0001-disc0001.iso --catalog photos-gen1.catalog"
     )]
     Verify(VerifyArgs),
     /// Burn images to blank BD-R discs, each read back and checked.
@@ -132,7 +132,7 @@ pub struct CreateArgs {
     /// Source directory to archive.
     #[arg(short = 's', long = "source", value_name = "SRC")]
     pub source: PathBuf,
-    /// Output directory: images go to OUT/images/disc_NNNN.iso, the catalog to OUT/<NAME>-gen<G>.catalog.
+    /// Output directory: images go to OUT/images/<NAME>-gen<GGGG>-disc<NNNN>.iso, the catalog to OUT/<NAME>-gen<G>.catalog.
     #[arg(short = 'o', long = "output", value_name = "OUT")]
     pub output: PathBuf,
     /// Archive (chain) name: UTF-8, at most 64 bytes, no '/', NUL or control characters.
@@ -258,10 +258,10 @@ pub struct ExtractArgs {
     #[arg(long = "generation", value_name = "N")]
     pub generation: Option<u32>,
     /// When one generation is given as two different sets (two create runs with the same
-    /// --base), restore from the set with this id (named in the refusal: the set's creation
-    /// time in seconds since 1970).
+    /// --base), restore from the set with this id (named in the refusal: hex digits, any prefix
+    /// of 4 or more that names one set; for discs of format version 1 the set's creation time).
     #[arg(long = "set", value_name = "ID")]
-    pub set: Option<i64>,
+    pub set: Option<String>,
     /// Replace existing files in OUT.
     #[arg(long = "overwrite")]
     pub overwrite: bool,
@@ -292,7 +292,7 @@ pub struct ListArgs {
     /// With images of two different sets of one generation: list the set with this id (see
     /// `extract --set`).
     #[arg(long = "set", value_name = "ID")]
-    pub set: Option<i64>,
+    pub set: Option<String>,
     /// Memory budget for FEC repair of damaged images and for the catalogs and indexes read
     /// (e.g. 2G; default 512M for records, min(25% of RAM, 768M) for repair): raise it for a
     /// catalog of many millions of entries.
@@ -331,9 +331,11 @@ pub struct VerifyArgs {
     /// Memory budget for repair (e.g. 512M).
     #[arg(long = "memory", value_name = "SIZE")]
     pub memory: Option<String>,
-    /// The generation's catalog file (<NAME>-gen<G>.catalog): when a broken disc's own index is
-    /// destroyed, its lost files are listed from the catalog's chunk table. Without it, a
-    /// .catalog beside the images/ directory of an OUT dir given as TARGET is used.
+    /// The generation's catalog: its <NAME>-gen<G>.catalog file, the generation's last disc
+    /// (image) that holds it, or a directory of its images (or its OUT dir). When a broken disc's
+    /// own index is destroyed, its lost files are listed from the catalog's chunk table. Without
+    /// it, a .catalog beside the images/ directory of an OUT dir given as TARGET is used, or the
+    /// catalog on another disc given.
     #[arg(long = "catalog", value_name = "CAT")]
     pub catalog: Option<PathBuf>,
 }
@@ -341,7 +343,7 @@ pub struct VerifyArgs {
 /// `burn` flags.
 #[derive(Args, Debug)]
 pub struct BurnArgs {
-    /// Directory made by create (holds images/disc_NNNN.iso).
+    /// Directory made by create (holds images/<NAME>-gen<GGGG>-disc<NNNN>.iso, burned in name order).
     #[arg(short = 'i', long = "input", value_name = "OUT")]
     pub input: PathBuf,
     /// Optical drive.

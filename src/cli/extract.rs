@@ -65,7 +65,7 @@ pub fn run(args: &ExtractArgs, ui: &Ui) -> Result<i32> {
             None => None,
         };
         let prelude = prelude.as_mut().map(|p| p as &mut dyn Prelude);
-        extract_with(&sources, prelude, &opts, &settings, args.set, ui)
+        extract_with(&sources, prelude, &opts, &settings, args.set.as_deref(), ui)
     };
     if args.workdir.is_none() {
         let _ = std::fs::remove_dir(workdir);
@@ -96,7 +96,7 @@ fn extract_with(
     prelude: Option<&mut dyn Prelude>,
     opts: &ExtractOptions,
     settings: &RepairSettings,
-    pick: Option<i64>,
+    pick: Option<&str>,
     ui: &Ui,
 ) -> Result<i32> {
     // Data discs missing or broken beyond their own FEC are first rebuilt from the parity discs
@@ -150,7 +150,7 @@ fn extract_from_drive(
         read_speed: args.read_speed,
     };
     let copies = super::extract_drive::collect_discs(&drive_opts, &opts.workdir, settings, ui)?;
-    let code = extract_with(&copies, None, opts, settings, args.set, ui)?;
+    let code = extract_with(&copies, None, opts, settings, args.set.as_deref(), ui)?;
     let discs = opts.workdir.join("discs");
     if code == crate::cli::exit::OK {
         let _ = std::fs::remove_dir_all(&discs);

@@ -146,6 +146,9 @@ pub struct Disc {
     pub problems: Vec<String>,
     /// Which generation section of the disc header this view reads (a packed disc has several).
     pub section: usize,
+    /// The set id in the record header of this section's index (else catalog), when one could
+    /// be read: all zero on discs of format version 1 (see [`records::RecordIdentity::set_id`]).
+    pub set_id: Option<[u8; 16]>,
     /// Shares of the decode budget held for its index and catalog (given back with the disc).
     _budget: Vec<records::BudgetClaim>,
 }
@@ -158,6 +161,8 @@ struct Contents {
     catalog: Result<Option<Catalog>, ReadError>,
     /// Decode-budget shares of the records read.
     claims: Vec<records::BudgetClaim>,
+    /// The set id in the record header of the index, else of the catalog, when one was read.
+    set_id: Option<[u8; 16]>,
 }
 
 /// A disc index as stored, decoded without keeping its entries: on a generation's last disc the
@@ -220,6 +225,32 @@ impl Contents {
     }
 }
 
+/// The set id of each generation section of a disc, from the record header of its index (else
+/// of its catalog), without decoding either: None where neither header can be read.
+pub fn section_set_ids(source: &dyn SectorSource, header: &DiscHeader) -> Vec<Option<[u8; 16]>> {
+    let set_at = |lba: u64, magic: &[u8; 8], what: &'static str| {
+        if lba == 0 || lba >= source.sector_count() {
+            return None;
+        }
+        let mut head = [0u8; records::RECORD_HEADER_LEN];
+        let mut r = SectorReader {
+            source,
+            pos: lba * SECTOR_SIZE as u64,
+            end: lba * SECTOR_SIZE as u64 + head.len() as u64,
+        };
+        std::io::Read::read_exact(&mut r, &mut head).ok()?;
+        Some(records::decode_header(magic, what, &head).ok()?.id.set_id)
+    };
+    header
+        .sections
+        .iter()
+        .map(|s| {
+            set_at(s.index_lba, records::INDEX_MAGIC, "disc index")
+                .or_else(|| set_at(s.catalog_lba, records::CATALOG_MAGIC, "catalog"))
+        })
+        .collect()
+}
+
 /// Decodes the record file of `bytes` bytes at `lba`, streaming from the sectors (a catalog of a
 /// million entries is tens of MB even compressed; it is never held next to its decoded entries).
 fn decode_at<T: records::RecordBody>(
@@ -228,7 +259,7 @@ fn decode_at<T: records::RecordBody>(
     (lba, bytes): (u64, u64),
     magic: &[u8; 8],
     what: &'static str,
-) -> Result<(T, records::BudgetClaim), ReadError> {
+) -> Result<(T, records::BudgetClaim, [u8; 16]), ReadError> {
     let too_big = bytes > records::MAX_BODY_LEN
         || lba.saturating_add(bytes.div_ceil(SECTOR_SIZE as u64)) > source.sector_count();
     if too_big {
@@ -251,7 +282,7 @@ fn decode_at<T: records::RecordBody>(
     let h = records::decode_header(magic, what, &head).map_err(record_err)?;
     let claim = records::claim_decode(what, h.raw_len).map_err(record_err)?;
     records::decode_record_from(magic, what, reader())
-        .map(|(_, v)| (v, claim))
+        .map(|(h, v)| (v, claim, h.id.set_id))
         .map_err(record_err)
 }
 
@@ -295,10 +326,12 @@ fn read_contents(
         ));
     }
     let mut claims = Vec::new();
+    let mut set_id = None;
     let catalog = if s.flags & SECTION_LAST_DISC != 0 && s.catalog_bytes > 0 {
         let at = (s.catalog_lba, s.catalog_bytes);
-        decode_at(name, source, at, records::CATALOG_MAGIC, "catalog").map(|(c, claim)| {
+        decode_at(name, source, at, records::CATALOG_MAGIC, "catalog").map(|(c, claim, set)| {
             claims.push(claim);
+            set_id = Some(set);
             Some(c)
         })
     } else {
@@ -308,8 +341,9 @@ fn read_contents(
     let at = (s.index_lba, s.index_bytes);
     let decoded = if without_entries {
         decode_at(name, source, at, records::INDEX_MAGIC, "disc index")
-            .map(|(i, claim): (IndexWithoutEntries, _)| {
+            .map(|(i, claim, set): (IndexWithoutEntries, _, _)| {
                 claims.push(claim);
+                set_id = Some(set);
                 i
             })
             .map(|i: IndexWithoutEntries| DiscIndex {
@@ -321,8 +355,9 @@ fn read_contents(
             })
     } else {
         decode_at(name, source, at, records::INDEX_MAGIC, "disc index").map(
-            |(i, claim): (DiscIndex, _)| {
+            |(i, claim, set): (DiscIndex, _, _)| {
                 claims.push(claim);
+                set_id = Some(set);
                 i
             },
         )
@@ -341,6 +376,7 @@ fn read_contents(
         index,
         catalog,
         claims,
+        set_id,
     })
 }
 
@@ -509,6 +545,7 @@ impl Disc {
             catalog,
             problems,
             section,
+            set_id: c.set_id,
             _budget: c.claims,
         }
     }
@@ -654,6 +691,25 @@ pub fn expand_sources(paths: &[PathBuf]) -> Result<Vec<PathBuf>, ReadError> {
         }
     }
     Ok(out)
+}
+
+/// Every generation catalog held by the discs at `path` (an image, a directory of images, an OUT
+/// directory, disc directories), from every generation section of each disc (a `--pack-with`
+/// disc can hold the catalogs of several generations), with the image it was read from. Discs
+/// that cannot be read are skipped; an empty list when there is nothing of ours at `path`.
+pub fn catalogs_on(path: &Path, settings: &RepairSettings) -> Vec<(PathBuf, Catalog)> {
+    let Ok(images) = expand_sources(&[path.to_path_buf()]) else {
+        return Vec::new();
+    };
+    images
+        .into_iter()
+        .filter_map(|image| Some((Disc::open_all(&image, settings).ok()?, image)))
+        .flat_map(|(discs, image)| {
+            discs
+                .into_iter()
+                .filter_map(move |d| Some((image.clone(), d.catalog?)))
+        })
+        .collect()
 }
 
 /// A directory is a directory of images, an OUT directory (its `images/`), a disc directory (a
@@ -887,6 +943,7 @@ mod tests {
             chain_id: [1; 16],
             generation: 1,
             disc: 1,
+            set_id: [0; 16],
         };
         let bytes = encode_record(records::INDEX_MAGIC, id, &index).unwrap();
         // The decoder refuses trailing bytes, so this also proves the entries were consumed.

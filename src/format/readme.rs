@@ -17,7 +17,8 @@ FORMAT.md on this disc specifies every byte; the program bd-archive reads and re
 \n\
 RESTORE WITH bd-archive (repairs damage with the disc's Reed-Solomon data, checks every file):\n\
     bd-archive extract -o /target  /dev/sr0            (insert the discs one after another)\n\
-    bd-archive extract -o /target  disc_0001.iso disc_0002.iso ...\n\
+    bd-archive extract -o /target  {name}-gen{g:04}-disc0001.iso {name}-gen{g:04}-disc0002.iso ...\n\
+    bd-archive extract -o /target  FOLDER       (a folder of images of any generations)\n\
 VERIFY:\n\
     bd-archive verify /dev/sr0        exit 0 = intact, 1 = damaged but repairable, 2 = not repairable\n\
 \n\

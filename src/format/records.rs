@@ -123,6 +123,10 @@ pub struct RecordIdentity {
     pub generation: u32,
     /// Disc number (index files) or 0 (catalog).
     pub disc: u32,
+    /// Which create run wrote the generation: random, chosen once per run (kept by `--resume`),
+    /// the same in the generation's catalog and in every disc index of that run, so two sets
+    /// claiming one generation are told apart. All zero in records of format version 1.
+    pub set_id: [u8; 16],
 }
 
 /// Encodes `body` as a record file with the given magic.
@@ -206,6 +210,7 @@ fn header_bytes(
     out[40..48].copy_from_slice(&stored_len.to_le_bytes());
     out[48..56].copy_from_slice(&raw_len.to_le_bytes());
     out[56..88].copy_from_slice(sha);
+    out[88..104].copy_from_slice(&id.set_id);
     let crc = crc32c::crc32c(&out[0..124]);
     out[124..128].copy_from_slice(&crc.to_le_bytes());
     out
@@ -285,6 +290,9 @@ pub fn decode_header(
                 .map_err(|_| RecordError::BadMagic(what))?,
             generation: le32(b, 32),
             disc: le32(b, 36),
+            set_id: b[88..104]
+                .try_into()
+                .map_err(|_| RecordError::BadMagic(what))?,
         },
         stored_len: le64(b, 40),
         raw_len: le64(b, 48),
@@ -401,6 +409,7 @@ mod tests {
             chain_id: [3; 16],
             generation: 2,
             disc: 1,
+            set_id: [4; 16],
         }
     }
 

@@ -46,7 +46,7 @@ pub enum ExtractError {
     SetConflict(String),
     /// `--set ID` names no set among the sources.
     #[error("{0}: none of the sources belongs to a set with that id")]
-    NoSuchSet(i64),
+    NoSuchSet(String),
     /// A file to restore already exists in OUT.
     #[error("{0} already exists; nothing was restored")]
     Exists(PathBuf),

@@ -481,7 +481,19 @@ fn data_image_name(set: &ParitySet, disc: u32) -> String {
         .as_ref()
         .and_then(|p| p.file_name())
         .map(|f| f.to_string_lossy().into_owned());
-    given.unwrap_or_else(|| format!("disc_{disc:04}.iso"))
+    given.unwrap_or_else(|| {
+        // The chain name comes from a disc: only safe characters reach a file name.
+        let chain: String = set
+            .name
+            .chars()
+            .map(|c| match c {
+                'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '.' => c,
+                _ => '_',
+            })
+            .collect();
+        let kind = crate::disc::image_name::ImageKind::Data;
+        crate::disc::image_name::image_file_name(&chain, set.generation, kind, disc)
+    })
 }
 
 fn move_into_place(from: &Path, to: &Path) -> Result<(), ParityError> {

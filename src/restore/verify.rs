@@ -12,6 +12,7 @@ use serde::Serialize;
 use crate::disc::reader::{find_disc_header, Disc, RepairSettings};
 use crate::fec;
 use crate::format::catalog::{Catalog, ChunkRecord, Entry, PartRecord};
+use crate::restore::sources::{section_sets, set_id, SetId};
 use crate::sector::{FileSectorSource, SectorSource, SECTOR_SIZE};
 use crate::util::escape::escape_path;
 use crate::util::progress::Progress;
@@ -45,9 +46,12 @@ pub struct VerifyReport {
     /// For a parity disc (FORMAT.md §10): its number p among the generation's parity discs
     /// (`disc` is then its number n + p in the set).
     pub parity_disc: Option<u32>,
-    /// Which set of its generation the disc belongs to (the generation's creation time, as
-    /// `extract --set` takes it); two ids for one generation mean two different create runs.
-    pub set: Option<i64>,
+    /// Which set of its generation the disc belongs to (the id `extract --set` takes); two ids
+    /// for one generation mean two different create runs.
+    pub set: Option<SetId>,
+    /// Every generation the disc holds (a `--pack-with` disc holds several), with its disc
+    /// number and set: the set check of several images looks at all of them.
+    pub sections: Vec<SectionSet>,
     /// Sectors checked.
     pub sectors: u64,
     /// Protected sectors (data, filesystem, index, catalog) lost or damaged.
@@ -80,6 +84,17 @@ pub struct VerifyReport {
     /// The disc's index could not be read (so `lost_entries` needs the generation's catalog).
     #[serde(skip)]
     pub index_destroyed: bool,
+}
+
+/// One generation section of a disc and the set it belongs to.
+#[derive(Debug, Clone, Serialize)]
+pub struct SectionSet {
+    /// Generation.
+    pub generation: u32,
+    /// Disc number within that generation.
+    pub disc: u32,
+    /// Its set (None when its index and catalog cannot be read).
+    pub set: Option<SetId>,
 }
 
 /// The hint put in `lost_entries` when a broken disc's index is destroyed and no catalog is given.
@@ -199,6 +214,19 @@ pub fn verify_source(
     retry: Option<RetryHook<'_>>,
 ) -> Result<VerifyReport, VerifyError> {
     let header = find_disc_header(src.as_ref());
+    let sections: Vec<SectionSet> = header
+        .iter()
+        .flat_map(|h| {
+            h.sections
+                .iter()
+                .zip(section_sets(src.as_ref(), h))
+                .map(|(s, set)| SectionSet {
+                    generation: s.generation,
+                    disc: s.disc,
+                    set,
+                })
+        })
+        .collect();
     let located = fec::locate(src.as_ref(), header.as_ref().map(|h| h.fec_lba))
         .map_err(|e| VerifyError::NoFec(name.to_string(), e))?;
     let total = located.layout.protected_sectors() + located.layout.region_sectors();
@@ -230,11 +258,8 @@ pub fn verify_source(
         generation: header.as_ref().map(|h| h.sections[0].generation),
         disc: header.as_ref().map(|h| h.sections[0].disc),
         parity_disc: header.as_ref().and_then(|h| h.parity()).map(|p| p.index),
-        // A packed disc's header time is its newest generation's; sections[0] is older.
-        set: header
-            .as_ref()
-            .filter(|h| h.sections.len() == 1)
-            .map(|h| h.created_unix),
+        set: sections.first().and_then(|s| s.set),
+        sections,
         sectors: src.sector_count(),
         lost_data_sectors: scan.lost_data_sectors(),
         lost_parity_sectors: scan.lost_parity_sectors(),
@@ -385,7 +410,7 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
     };
     let discs = Disc::open_all(dir, &settings)?;
     let first = &discs[0];
-    let mut report = disc_dir_report(dir, first);
+    let mut report = disc_dir_report(dir, &discs);
     let mut check = DirectoryCheck {
         not_checked: vec![
             "files' SHA-256 sums (extract checks every one)".into(),
@@ -410,8 +435,10 @@ pub fn verify_disc_dir(dir: &Path, memory: u64) -> Result<VerifyReport, VerifyEr
     Ok(report)
 }
 
-/// The report of a disc directory before anything is checked: `first`'s identity, intact.
-fn disc_dir_report(dir: &Path, first: &Disc) -> VerifyReport {
+/// The report of a disc directory before anything is checked: the identity of its first
+/// section (and the sets of all), intact.
+fn disc_dir_report(dir: &Path, discs: &[Disc]) -> VerifyReport {
+    let first = &discs[0];
     VerifyReport {
         image: dir.display().to_string(),
         health: Health::Ok,
@@ -419,7 +446,15 @@ fn disc_dir_report(dir: &Path, first: &Disc) -> VerifyReport {
         generation: Some(first.generation()),
         disc: Some(first.number()),
         parity_disc: None,
-        set: super::sources::set_id(first),
+        set: set_id(first),
+        sections: discs
+            .iter()
+            .map(|d| SectionSet {
+                generation: d.generation(),
+                disc: d.number(),
+                set: set_id(d),
+            })
+            .collect(),
         sectors: first.header.image_sectors,
         lost_data_sectors: 0,
         lost_parity_sectors: 0,

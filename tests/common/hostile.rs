@@ -69,6 +69,9 @@ pub struct Recipe {
     pub chunk_len: Box<dyn Fn(u64) -> usize>,
     /// Sectors of the medium planned for (the writer sizes records against it uncompressed).
     pub capacity_sectors: u64,
+    /// The set id written in the record headers (two sets that differ only in it and in
+    /// content are two create runs of one generation within one second).
+    pub set_id: [u8; 16],
 }
 
 impl Default for Recipe {
@@ -78,6 +81,7 @@ impl Default for Recipe {
             mutate: Box::new(|_| {}),
             chunk_len: Box::new(|_| 1 << 20),
             capacity_sectors: 32768,
+            set_id: [7; 16],
         }
     }
 }
@@ -157,6 +161,7 @@ pub fn build(work: &Path, items: &[Item], mut recipe: Recipe) -> Vec<PathBuf> {
     let cfg = DiscSetConfig {
         images_dir: images,
         chain,
+        set_id: recipe.set_id,
         capacity_sectors: recipe.capacity_sectors,
         redundancy_pct: 10,
         fill_parity: false,

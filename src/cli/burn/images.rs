@@ -4,8 +4,12 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-/// `images/disc_NNNN.iso`, by disc number, then the parity discs.
+/// The images in `OUT/images`, in burn order (sorted by name: generation, data discs before
+/// parity discs, number; see `bd_archive::disc::image_name`), each with its position in that
+/// order, which is the disc number `--start` and the burn log use. Old `disc_NNNN.iso` names
+/// keep their number.
 pub(super) fn list_images(out: &Path) -> Result<Vec<(u32, PathBuf)>> {
+    use bd_archive::disc::image_name::parse_image_path;
     let dir = out.join("images");
     let rd = std::fs::read_dir(&dir).with_context(|| {
         format!(
@@ -13,37 +17,21 @@ pub(super) fn list_images(out: &Path) -> Result<Vec<(u32, PathBuf)>> {
             dir.display()
         )
     })?;
-    let mut v = Vec::new();
-    let mut parity = Vec::new();
-    for e in rd.flatten() {
-        let name = e.file_name().to_string_lossy().into_owned();
-        let num = name
-            .strip_prefix("disc_")
-            .and_then(|r| r.strip_suffix(".iso"))
-            .and_then(|n| n.parse::<u32>().ok());
-        if let Some(n) = num {
-            v.push((n, e.path()));
-        } else if let Some(p) = parity_number(&name) {
-            parity.push((p, e.path()));
-        }
-    }
-    v.sort();
-    // Parity discs (<NAME>-gen<GGGG>-parity<NNNN>.iso) are burned after the data discs.
-    parity.sort();
-    let after = v.last().map_or(0, |(n, _)| *n);
-    v.extend(parity.into_iter().map(|(p, path)| (after + p, path)));
-    if v.is_empty() {
+    let mut named: Vec<_> = rd
+        .flatten()
+        .filter_map(|e| Some((parse_image_path(&e.path())?, e.path())))
+        .collect();
+    if named.is_empty() {
         bail!(
-            "{}: no disc images (disc_NNNN.iso); run create first",
+            "{}: no disc images (<name>-gen<GGGG>-disc<NNNN>.iso); run create first",
             dir.display()
         );
     }
-    Ok(v)
-}
-
-/// NNNN of `<NAME>-gen<GGGG>-parity<NNNN>.iso`.
-fn parity_number(file: &str) -> Option<u32> {
-    let stem = file.strip_suffix(".iso")?;
-    let (_, n) = stem.rsplit_once("-parity")?;
-    (n.len() == 4).then(|| n.parse().ok()).flatten()
+    named.sort_by(|a, b| (a.0.burn_order(), &a.1).cmp(&(b.0.burn_order(), &b.1)));
+    let all_old = named.iter().all(|(n, _)| n.generation.is_none());
+    Ok(named
+        .into_iter()
+        .zip(1..)
+        .map(|((name, path), position)| (if all_old { name.number } else { position }, path))
+        .collect())
 }

@@ -40,26 +40,12 @@ pub(super) fn base_catalog(path: &Path, name: &str) -> Result<Catalog> {
 }
 
 /// The newest catalog of chain `name` on the images at `path` (an image, or a directory of
-/// images or disc directories); None when there is none.
+/// images or disc directories; every generation a disc holds); None when there is none.
 fn catalog_from_images(path: &Path, name: &str) -> Result<Option<Catalog>> {
-    use bd_archive::disc::reader::{expand_sources, Disc, RepairSettings};
-    let Ok(images) = expand_sources(&[path.to_path_buf()]) else {
-        return Ok(None);
-    };
-    let mut newest: Option<Catalog> = None;
-    for image in images {
-        let Ok(discs) = Disc::open_all(&image, &RepairSettings::default()) else {
-            continue;
-        };
-        for c in discs.into_iter().filter_map(|d| d.catalog) {
-            if c.chain.name == name
-                && newest
-                    .as_ref()
-                    .is_none_or(|n| c.chain.generation > n.chain.generation)
-            {
-                newest = Some(c);
-            }
-        }
-    }
-    Ok(newest)
+    use bd_archive::disc::reader::{catalogs_on, RepairSettings};
+    Ok(catalogs_on(path, &RepairSettings::default())
+        .into_iter()
+        .map(|(_, c)| c)
+        .filter(|c| c.chain.name == name)
+        .max_by_key(|c| c.chain.generation))
 }

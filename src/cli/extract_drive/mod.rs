@@ -17,6 +17,7 @@ use std::sync::Arc;
 use anyhow::{bail, Context, Result};
 
 use crate::cli::{explain, Ui};
+use bd_archive::disc::image_name::{image_file_name, ImageKind};
 use bd_archive::disc::reader::RepairSettings;
 use bd_archive::fec;
 use bd_archive::optical::disc_source::DriveSectorSource;
@@ -69,7 +70,9 @@ pub fn collect_discs(
                 h.name
             )),
             Some(h) => {
-                let section = h.sections.first().context("disc header without sections")?;
+                // A --pack-with disc also holds the generation it was packed onto: it is known
+                // by its own (newest) generation, so it is not taken for that older disc.
+                let section = h.sections.last().context("disc header without sections")?;
                 let key = (h.chain_id, section.generation, section.disc);
                 chain = Some(h.chain_id);
                 if !seen_this_run.insert(key) && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
@@ -81,12 +84,18 @@ pub fn collect_discs(
                     Some(p) => ("parity", p.index),
                     None => ("disc", section.disc),
                 };
-                let stem = format!(
-                    "{}-gen{}-{kind}{number:04}",
-                    sanitize(&h.name),
+                let file = image_file_name(
+                    &sanitize(&h.name),
                     section.generation,
+                    if kind == "parity" {
+                        ImageKind::Parity
+                    } else {
+                        ImageKind::Data
+                    },
+                    number,
                 );
-                let (img, map) = (dir.join(format!("{stem}.iso")), dir.join(format!("{stem}.map")));
+                let img = dir.join(&file);
+                let map = img.with_extension("map");
                 ui.say(&format!(
                     "{name}: '{}' generation {} {} {number}",
                     h.name,

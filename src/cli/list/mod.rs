@@ -145,7 +145,7 @@ fn from_discs(
             memory_budget,
             spill_dir: None,
         },
-        args.set,
+        args.set.as_deref(),
         ui,
     )
     .map_err(crate::cli::explain::extract)?;

@@ -1,11 +1,12 @@
 //! `verify` of a disc whose index is destroyed: its lost files are named through the catalog of
 //! its generation (`--catalog`, an OUT dir's catalog, or the catalog disc among the targets).
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use anyhow::{anyhow, bail, Result};
 
 use crate::cli::args::VerifyArgs;
+use bd_archive::disc::reader::{catalogs_on, RepairSettings};
 use bd_archive::format::catalog::Catalog;
 use bd_archive::format::records::{self, decode_record};
 use bd_archive::restore::verify::{
@@ -13,60 +14,91 @@ use bd_archive::restore::verify::{
 };
 use bd_archive::util::escape::terminal_text;
 
-/// The catalogs to map destroyed indexes through: `--catalog CAT`, else every
-/// `<NAME>-gen<G>.catalog` beside the images/ directory of an OUT dir given as a target.
+/// The catalogs to map destroyed indexes through: `--catalog CAT` (a catalog file, the disc
+/// image holding it — the generation's last disc —, or a directory of images or an OUT dir), else
+/// every `<NAME>-gen<G>.catalog` beside the images/ directory of an OUT dir given as a target.
 pub(super) fn catalogs_for(
     args: &VerifyArgs,
     files: &[PathBuf],
+    memory: u64,
 ) -> Result<Vec<(PathBuf, Catalog)>> {
-    let paths: Vec<PathBuf> = match &args.catalog {
-        Some(c) => vec![c.clone()],
-        None => files
+    let Some(given) = &args.catalog else {
+        // Catalogs found by themselves: an unreadable one is no reason to fail the verify.
+        return Ok(files
             .iter()
             .filter(|f| f.join("images").is_dir())
-            .filter_map(|f| std::fs::read_dir(f).ok())
-            .flatten()
-            .flatten()
-            .map(|e| e.path())
-            .filter(|p| p.extension().is_some_and(|x| x == "catalog") && p.is_file())
-            .collect(),
+            .flat_map(|f| catalog_files_in(f))
+            .filter_map(|p| read_catalog_file(&p).ok().flatten().map(|c| (p, c)))
+            .collect());
     };
-    let read = |p: PathBuf| -> Result<(PathBuf, Catalog)> {
-        let raw = std::fs::read(&p).map_err(|e| anyhow!("--catalog {}: {e}", p.display()))?;
-        let (_, c): (_, Catalog) = decode_record(records::CATALOG_MAGIC, "catalog", &raw)
-            .map_err(|e| anyhow!("--catalog {}: not a bd-archive catalog ({e}); give the <NAME>-gen<G>.catalog file of the disc's generation", p.display()))?;
-        Ok((p, c))
+    if !given.is_dir() {
+        if let Some(c) = read_catalog_file(given)? {
+            return Ok(vec![(given.clone(), c)]);
+        }
+    }
+    let mut found: Vec<(PathBuf, Catalog)> = catalog_files_in(given)
+        .into_iter()
+        .filter_map(|p| read_catalog_file(&p).ok().flatten().map(|c| (p, c)))
+        .collect();
+    found.extend(catalogs_on(given, &settings(memory)));
+    if found.is_empty() {
+        bail!(
+            "--catalog {}: holds no bd-archive catalog; give the <NAME>-gen<G>.catalog file of the disc's generation, that generation's last disc (image), or a directory of its images",
+            given.display()
+        );
+    }
+    Ok(found)
+}
+
+/// The `*.catalog` files directly in `dir` (none when it is not a directory).
+fn catalog_files_in(dir: &Path) -> Vec<PathBuf> {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return Vec::new();
     };
-    if args.catalog.is_some() {
-        paths.into_iter().map(read).collect()
-    } else {
-        // Catalogs found by themselves: an unreadable one is no reason to fail the verify.
-        Ok(paths.into_iter().filter_map(|p| read(p).ok()).collect())
+    rd.flatten()
+        .map(|e| e.path())
+        .filter(|p| p.extension().is_some_and(|x| x == "catalog") && p.is_file())
+        .collect()
+}
+
+/// A catalog record file at `p`; None when `p` is not one (e.g. a disc image).
+fn read_catalog_file(p: &Path) -> Result<Option<Catalog>> {
+    let mut head = [0u8; 8];
+    let is_catalog = std::fs::File::open(p)
+        .and_then(|mut f| std::io::Read::read_exact(&mut f, &mut head))
+        .map(|_| &head == records::CATALOG_MAGIC);
+    match is_catalog {
+        Ok(true) => {}
+        Ok(false) => return Ok(None),
+        Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => return Ok(None),
+        Err(e) => bail!("--catalog {}: {e}", p.display()),
+    }
+    let raw = std::fs::read(p).map_err(|e| anyhow!("--catalog {}: {e}", p.display()))?;
+    let (_, c): (_, Catalog) = decode_record(records::CATALOG_MAGIC, "catalog", &raw)
+        .map_err(|e| anyhow!("--catalog {}: the catalog is damaged ({e}); give another copy: that generation's last disc (image), or a directory of its images", p.display()))?;
+    Ok(Some(c))
+}
+
+fn settings(memory: u64) -> RepairSettings {
+    RepairSettings {
+        memory_budget: memory,
+        spill_dir: None,
     }
 }
 
-/// The catalogs held by the other discs given (the catalog disc of a set among the targets),
-/// when neither --catalog nor an OUT dir's catalog is there; discs that cannot be read are skipped.
+/// The catalogs held by the other discs given (the catalog disc of a set among the targets, in
+/// every generation section it has), when neither --catalog nor an OUT dir's catalog is there;
+/// discs that cannot be read are skipped.
 pub(super) fn catalogs_on_discs(
     images: &[PathBuf],
     reports: &[VerifyReport],
     memory: u64,
 ) -> Vec<(PathBuf, Catalog)> {
-    use bd_archive::disc::reader::{Disc, RepairSettings};
-    let settings = RepairSettings {
-        memory_budget: memory,
-        spill_dir: None,
-    };
     images
         .iter()
         .zip(reports)
         .filter(|(img, r)| !r.index_destroyed && img.is_file())
-        .filter_map(|(img, _)| {
-            Disc::open_path(img, &settings)
-                .ok()?
-                .catalog
-                .map(|c| (img.clone(), c))
-        })
+        .flat_map(|(img, _)| catalogs_on(img, &settings(memory)))
         .collect()
 }
 
@@ -89,10 +121,18 @@ pub(super) fn apply_catalog(
         ];
         return Ok(());
     };
-    let fitting = catalogs
+    // Every generation the disc holds (a --pack-with disc holds several) is looked up.
+    let fitting: Vec<(&Catalog, u32)> = r
+        .sections
         .iter()
-        .find(|(_, c)| c.chain.chain_id == id && c.chain.generation == generation);
-    let Some((_, cat)) = fitting else {
+        .filter_map(|s| {
+            let (_, c) = catalogs
+                .iter()
+                .find(|(_, c)| c.chain.chain_id == id && c.chain.generation == s.generation)?;
+            Some((c, s.disc))
+        })
+        .collect();
+    if fitting.is_empty() {
         // A later generation's catalog maps the disc (its disc map), but not its sectors.
         let later = catalogs
             .iter()
@@ -120,7 +160,10 @@ pub(super) fn apply_catalog(
             terminal_text(r.chain.as_deref().unwrap_or("?")),
             generation
         );
-    };
-    r.lost_entries = lost_entries_from_catalog(cat, disc, &r.unrepaired_lbas);
+    }
+    r.lost_entries = fitting
+        .into_iter()
+        .flat_map(|(c, disc)| lost_entries_from_catalog(c, disc, &r.unrepaired_lbas))
+        .collect();
     Ok(())
 }

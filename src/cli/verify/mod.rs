@@ -131,7 +131,7 @@ fn verify_ours(args: &VerifyArgs, targets: &[PathBuf], ui: &Ui) -> Result<i32> {
     }
     let mut catalogs = Vec::new();
     if reports.iter().any(|r| r.index_destroyed) {
-        catalogs = catalogs_for(args, &files)?;
+        catalogs = catalogs_for(args, &files, memory)?;
         if catalogs.is_empty() {
             catalogs = catalogs_on_discs(&images, &reports, memory);
         }

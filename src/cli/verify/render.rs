@@ -79,27 +79,24 @@ pub(super) fn print_lost(r: &VerifyReport, ui: &Ui) {
 /// Names the sets when images of one generation come from two different create runs (extract
 /// refuses such a mix; each image's own verdict above still stands).
 pub(super) fn set_conflict(reports: &[VerifyReport]) -> Option<String> {
+    use bd_archive::restore::sources::{describe_set, shown_digits, SetId};
     use std::collections::BTreeMap;
-    let mut sets: BTreeMap<(&str, u32), BTreeMap<i64, Vec<&str>>> = BTreeMap::new();
+    // Every generation a disc holds counts: a --pack-with disc belongs to several sets.
+    let mut sets: BTreeMap<(&str, u32), BTreeMap<SetId, Vec<&str>>> = BTreeMap::new();
     for r in reports {
-        if let (Some(c), Some(g), Some(id)) = (&r.chain, r.generation, r.set) {
-            sets.entry((c, g))
-                .or_default()
-                .entry(id)
-                .or_default()
-                .push(&r.image);
+        let Some(c) = &r.chain else { continue };
+        for s in &r.sections {
+            if let Some(id) = s.set {
+                let images = sets.entry((c, s.generation)).or_default().entry(id);
+                images.or_default().push(&r.image);
+            }
         }
     }
     let ((chain, generation), ids) = sets.into_iter().find(|(_, ids)| ids.len() > 1)?;
+    let digits = shown_digits(ids.keys());
     let described: Vec<String> = ids
         .iter()
-        .map(|(id, images)| {
-            format!(
-                "set {id} (created {} UTC): {}",
-                crate::cli::list::utc(*id),
-                images.join(", ")
-            )
-        })
+        .map(|(id, images)| format!("set {}: {}", describe_set(id, digits), images.join(", ")))
         .collect();
     Some(format!(
         "these images hold generation {generation} of chain '{chain}' from {} different sets (separate create runs): {}; they are not one set — extract refuses the mix unless --set ID picks one",
