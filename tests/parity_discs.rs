@@ -337,3 +337,42 @@ fn create_killed_during_the_parity_disc_resumes() {
     let set = set_of(&t, "resumed", &keep);
     repair_set(&t, &set, 1, &[&all[0]]);
 }
+
+/// Column 0 (the disc headers) is not coded (FORMAT.md §10.1): with P = 1 and an even number of
+/// data discs the parity of the headers, each ending in its own CRC32C, would carry a zero
+/// sector's checksum, so a zeroed copy of it would pass as intact and `verify --repair` of the
+/// parity disc would "repair" a neighbouring sector wrongly. The parity disc's column-0 sector is
+/// zero, and a parity disc zeroed around it repairs byte-identical.
+#[test]
+fn parity_column_zero_is_not_coded_and_a_zeroed_parity_disc_repairs_exactly() {
+    use std::os::unix::fs::FileExt;
+    let (t, _src, _out, _data, parity) = parity_set(1);
+    let img = &parity[0];
+    let original = fs::read(img).unwrap();
+    let column_lba = u64::from_le_bytes(original[160 + 56..160 + 64].try_into().unwrap());
+    let at = (column_lba * 2048) as usize;
+    assert!(
+        original[at..at + 2048].iter().all(|&b| b == 0),
+        "column 0 of the parity is zero"
+    );
+    let damaged = t.path().join("damaged.iso");
+    fs::copy(img, &damaged).unwrap();
+    let f = fs::OpenOptions::new().write(true).open(&damaged).unwrap();
+    for lba in column_lba.saturating_sub(50)..column_lba + 250 {
+        f.write_all_at(&[0u8; 2048], lba * 2048).unwrap();
+    }
+    drop(f);
+    let fixed = t.path().join("fixed.iso");
+    let o = bd(&[
+        "verify",
+        "--repair",
+        "-o",
+        fixed.to_str().unwrap(),
+        damaged.to_str().unwrap(),
+    ]);
+    expect_code(&o, 1);
+    assert!(
+        fs::read(&fixed).unwrap() == original,
+        "repaired byte-identical"
+    );
+}
