@@ -111,17 +111,6 @@ fn an_out_directory_with_old_image_names_still_verifies_and_extracts() {
     );
 }
 
-/// The set ids a refusal names ("set 3f9a12c4: IMAGES…"), each with the text after it.
-fn named_sets(text: &str) -> Vec<(String, String)> {
-    text.split("set ")
-        .skip(1)
-        .filter_map(|t| {
-            let id: String = t.chars().take_while(char::is_ascii_hexdigit).collect();
-            (id.len() >= 8 && t[id.len()..].starts_with(':')).then(|| (id.clone(), t.to_string()))
-        })
-        .collect()
-}
-
 /// Two create runs of one generation within the same second (same chain, generation and
 /// creation time — built through the library so the clock cannot separate them) are two sets:
 /// extract, list and verify refuse the mix naming both, `--set` picks one by its short id.
@@ -143,7 +132,7 @@ fn two_sets_created_in_the_same_second_are_told_apart() {
     let o = bd(&["extract", "-o", x.to_str().unwrap(), ia, ib]);
     expect_code(&o, 3);
     let err = stderr(&o);
-    let sets = named_sets(&err);
+    let sets = set_ids(&err);
     assert_eq!(sets.len(), 2, "{err}");
     assert!(!x.join("a.txt").exists(), "nothing is restored from a mix");
     let b_id = &sets
@@ -238,7 +227,7 @@ fn a_packed_disc_is_matched_by_every_generation_it_holds() {
     let x = t.path().join("x");
     let o = bd(&["extract", "-o", x.to_str().unwrap(), io, ip]);
     expect_code(&o, 3);
-    let sets = named_sets(&stderr(&o));
+    let sets = set_ids(&stderr(&o));
     let packed_set = &sets
         .iter()
         .find(|(_, rest)| rest.contains(ip))

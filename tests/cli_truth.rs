@@ -155,17 +155,6 @@ fn bash_completes_subcommand_options() {
     assert_eq!(top, vec!["extract".to_string()]);
 }
 
-/// The set ids ("set 3f9a12c4: IMAGES") an error message names, each with the text after it.
-fn set_ids(text: &str) -> Vec<(String, String)> {
-    text.split("set ")
-        .skip(1)
-        .filter_map(|t| {
-            let id: String = t.chars().take_while(char::is_ascii_hexdigit).collect();
-            (id.len() >= 8 && t[id.len()..].starts_with(':')).then(|| (id.clone(), t.to_string()))
-        })
-        .collect()
-}
-
 #[test]
 fn one_generation_from_two_sets_is_refused_and_can_be_picked() {
     let t = tmp();

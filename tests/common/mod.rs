@@ -209,6 +209,17 @@ pub fn require_no_optical_drive() {
     );
 }
 
+/// The set ids ("set 3f9a12c4: IMAGES…") an error message names, each with the text after it.
+pub fn set_ids(text: &str) -> Vec<(String, String)> {
+    text.split("set ")
+        .skip(1)
+        .filter_map(|t| {
+            let id: String = t.chars().take_while(char::is_ascii_hexdigit).collect();
+            (id.len() >= 8 && t[id.len()..].starts_with(':')).then(|| (id.clone(), t.to_string()))
+        })
+        .collect()
+}
+
 /// The process's stderr as text.
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
