@@ -361,7 +361,9 @@ pub fn create(
     // A resumed create whose data images are all complete (it stopped during the parity discs)
     // takes the catalog from the last image instead of writing the generation again.
     let finished = match done.last() {
-        Some((_, last)) if resume_state.is_some() => resume::finished_catalog(last),
+        Some((_, last)) if resume_state.is_some() => {
+            resume::finished_catalog(last, chain.chain_id, generation)
+        }
         _ => None,
     };
     let result = match finished {

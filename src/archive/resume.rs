@@ -183,11 +183,19 @@ pub(crate) fn completed_discs(
     Ok(done)
 }
 
-/// The catalog of a generation whose last data image `last` is complete (it holds the catalog),
-/// with that disc's image size filled in as the catalog in OUT has it; None when `last` is not
-/// the generation's last disc.
-pub(crate) fn finished_catalog(last: &Path) -> Option<crate::format::catalog::Catalog> {
-    let disc = Disc::open_path(last, &RepairSettings::default()).ok()?;
+/// The catalog of generation `generation` of chain `chain_id` when `last` is that generation's
+/// complete last data image (it holds the catalog), with that disc's image size filled in as the
+/// catalog in OUT has it; None otherwise. A `--pack-with` disc also holds the catalog of the
+/// generation it was packed onto: only this generation's section counts.
+pub(crate) fn finished_catalog(
+    last: &Path,
+    chain_id: [u8; 16],
+    generation: u32,
+) -> Option<crate::format::catalog::Catalog> {
+    let discs = Disc::open_all(last, &RepairSettings::default()).ok()?;
+    let disc = discs
+        .into_iter()
+        .find(|d| d.header.chain_id == chain_id && d.generation() == generation)?;
     let mut cat = disc.catalog?;
     if let Some(rec) = cat.discs.last_mut() {
         rec.image_sectors = disc.header.image_sectors;
