@@ -307,42 +307,21 @@ pub fn create(
     let catalog_path = catalog_path(job, generation);
     std::fs::create_dir_all(&images_dir)
         .map_err(|e| CreateError::Output(format!("creating {}", images_dir.display()), e))?;
-    let chain = ChainInfo {
-        name: job.name.clone(),
-        chain_id: plan.chain_id,
-        generation,
-        base_generation: plan.base_generation,
-        created_unix: resume_state
-            .as_ref()
-            .map_or_else(now_unix, |st| st.created_unix),
-        tool_version: env!("CARGO_PKG_VERSION").to_string(),
-        compression: job.compression_name(),
-        redundancy_pct: job.redundancy_pct,
-    };
+    let chain = chain_info(job, &plan, generation, resume_state.as_ref());
     // A resumed run keeps its set id, so the kept images and the rest are one set.
     let set_id = match &resume_state {
         Some(st) => st.set_id()?,
         None => random_chain_id()?,
     };
-    let cfg = DiscSetConfig {
-        images_dir: images_dir.clone(),
-        chain: chain.clone(),
+    let cfg = disc_set_config(
+        job,
+        &images_dir,
+        &chain,
         set_id,
-        capacity_sectors: job.capacity_sectors,
-        redundancy_pct: job.redundancy_pct,
-        fill_parity: job.fill_parity,
-        memory_budget: job.memory_budget,
-        format_md: FORMAT_MD.as_bytes().to_vec(),
-        first_image_number: 1,
-        carry_in: job.pack.as_ref().map(|p| p.carry.clone()),
         binary,
-        parity_reserve_sectors: if job.parity_discs > 0 {
-            overview.parity_reserve_bytes / crate::sector::SECTOR_SIZE as u64
-        } else {
-            0
-        },
-        disc_map: carried_disc_map(plan.base.as_ref(), progress),
-    };
+        overview.parity_reserve_bytes,
+        carried_disc_map(plan.base.as_ref(), progress),
+    );
     build::remove_partials(&images_dir);
     let done = match &resume_state {
         Some(_) => resume::completed_discs(&images_dir, &chain, progress)?,
@@ -382,13 +361,7 @@ pub fn create(
             progress,
         ),
     };
-    let result = result.and_then(|(data, problems)| {
-        if job.parity_discs == 0 {
-            return Ok((data, problems));
-        }
-        let parity = parity_disc::write_parity_discs(&cfg, job.parity_discs, &data, progress)?;
-        Ok((data.into_iter().chain(parity).collect(), problems))
-    });
+    let result = result.and_then(|built| with_parity_discs(job, &cfg, built, progress));
     let (images, build_problems) = match result {
         Ok(r) => r,
         Err(e) => {
@@ -414,6 +387,72 @@ pub fn create(
         scan_problems: scanned_problems,
         problems_file,
     })
+}
+
+/// The parity discs (if any were asked for) after the data discs, in burn order.
+fn with_parity_discs(
+    job: &CreateJob,
+    cfg: &DiscSetConfig,
+    (data, problems): (Vec<PathBuf>, Vec<SourceProblem>),
+    progress: &dyn Progress,
+) -> Result<(Vec<PathBuf>, Vec<SourceProblem>), CreateError> {
+    if job.parity_discs == 0 {
+        return Ok((data, problems));
+    }
+    let parity = parity_disc::write_parity_discs(cfg, job.parity_discs, &data, progress)?;
+    Ok((data.into_iter().chain(parity).collect(), problems))
+}
+
+/// The chain and generation every disc and the catalog of this run describe; a resumed run keeps
+/// its creation time, so kept and new images agree.
+fn chain_info(
+    job: &CreateJob,
+    plan: &GenerationPlan,
+    generation: u32,
+    resume_state: Option<&resume::CreateState>,
+) -> ChainInfo {
+    ChainInfo {
+        name: job.name.clone(),
+        chain_id: plan.chain_id,
+        generation,
+        base_generation: plan.base_generation,
+        created_unix: resume_state.map_or_else(now_unix, |st| st.created_unix),
+        tool_version: env!("CARGO_PKG_VERSION").to_string(),
+        compression: job.compression_name(),
+        redundancy_pct: job.redundancy_pct,
+    }
+}
+
+/// The settings the disc writer needs from the job, in one place; the parity discs' reserve
+/// only counts when there are parity discs.
+fn disc_set_config(
+    job: &CreateJob,
+    images_dir: &Path,
+    chain: &ChainInfo,
+    set_id: [u8; 16],
+    binary: Option<Vec<u8>>,
+    parity_reserve_bytes: u64,
+    disc_map: Vec<crate::format::catalog::DiscSpan>,
+) -> DiscSetConfig {
+    DiscSetConfig {
+        images_dir: images_dir.to_path_buf(),
+        chain: chain.clone(),
+        set_id,
+        capacity_sectors: job.capacity_sectors,
+        redundancy_pct: job.redundancy_pct,
+        fill_parity: job.fill_parity,
+        memory_budget: job.memory_budget,
+        format_md: FORMAT_MD.as_bytes().to_vec(),
+        first_image_number: 1,
+        carry_in: job.pack.as_ref().map(|p| p.carry.clone()),
+        binary,
+        parity_reserve_sectors: if job.parity_discs > 0 {
+            parity_reserve_bytes / crate::sector::SECTOR_SIZE as u64
+        } else {
+            0
+        },
+        disc_map,
+    }
 }
 
 /// The disc map the new catalog carries (FORMAT §6.1); a generation the base cannot describe

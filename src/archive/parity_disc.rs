@@ -431,6 +431,28 @@ impl ParityDiscLayout {
             .map_err(io_err(tmp))?;
         f.write_all_at(catalog, s.catalog.0 * SS)
             .map_err(io_err(tmp))?;
+        let files = self.image_files(cfg);
+        let spec = VolumeSpec {
+            volume_id: image::volume_label(
+                &cfg.chain.name,
+                cfg.chain.generation,
+                s.data_discs + s.index,
+            ),
+            publisher: "bd-archive".into(),
+            application: format!("bd-archive {}", env!("CARGO_PKG_VERSION")),
+            created_unix: cfg.chain.created_unix,
+        };
+        f.set_len(self.total * SS).map_err(io_err(tmp))?;
+        image::write_filesystem(f, &spec, &files, self.total)
+            .map_err(|e| WriteError::Image(final_path.to_path_buf(), e))?;
+        self.write_headers_and_fec(cfg, f, tmp, final_path)?;
+        publish(cfg, f, tmp, final_path)
+    }
+
+    /// The ISO9660/UDF directory of the disc: fixed files, the column parity in pieces,
+    /// manifest, catalog copy, FEC region and trailing header, each at the sector it occupies.
+    fn image_files(&self, cfg: &DiscSetConfig) -> Vec<ImageFile> {
+        let s = self.section;
         let mtime = cfg.chain.created_unix;
         let file = |path: String, lba: u64, size: u64, executable: bool| ImageFile {
             path,
@@ -479,53 +501,56 @@ impl ParityDiscLayout {
             s.catalog.1,
             false,
         ));
-        let fec_sectors = self.fec.region_sectors();
         files.push(file(
             format!("{stem}.fec"),
             self.protected,
-            fec_sectors * SS,
+            self.fec.region_sectors() * SS,
             false,
         ));
         files.push(file(format!("{stem}.hdr"), self.total - 2, SS, false));
-        let spec = VolumeSpec {
-            volume_id: image::volume_label(
-                &cfg.chain.name,
-                cfg.chain.generation,
-                s.data_discs + s.index,
-            ),
-            publisher: "bd-archive".into(),
-            application: format!("bd-archive {}", env!("CARGO_PKG_VERSION")),
-            created_unix: mtime,
-        };
-        f.set_len(self.total * SS).map_err(io_err(tmp))?;
-        image::write_filesystem(f, &spec, &files, self.total)
-            .map_err(|e| WriteError::Image(final_path.to_path_buf(), e))?;
+        files
+    }
+
+    /// Both disc headers (first and next-to-last sector), then the FEC over everything before it:
+    /// the headers must be in place before the FEC is computed.
+    fn write_headers_and_fec(
+        &self,
+        cfg: &DiscSetConfig,
+        f: &File,
+        tmp: &Path,
+        final_path: &Path,
+    ) -> Result<(), WriteError> {
         let header = DiscHeader {
             chain_id: cfg.chain.chain_id,
             name: cfg.chain.name.clone(),
             image_sectors: self.total,
             capacity_sectors: cfg.capacity_sectors,
             fec_lba: self.protected,
-            fec_sectors,
-            created_unix: mtime,
-            sections: vec![DiscSection::from_parity(&s)],
+            fec_sectors: self.fec.region_sectors(),
+            created_unix: cfg.chain.created_unix,
+            sections: vec![DiscSection::from_parity(&self.section)],
         };
         let hb = header.encode();
         f.write_all_at(&hb, 0).map_err(io_err(tmp))?;
         f.write_all_at(&hb, (self.total - 2) * SS)
             .map_err(io_err(tmp))?;
         fec::encode(f, &self.fec, cfg.memory_budget, &|_| {})
-            .map_err(|e| WriteError::Fec(final_path.to_path_buf(), e))?;
-        f.sync_all().map_err(io_err(tmp))?;
-        if final_path.exists() {
-            return Err(WriteError::Exists(final_path.to_path_buf()));
-        }
-        std::fs::rename(tmp, final_path).map_err(io_err(final_path))?;
-        if let Ok(dir) = File::open(&cfg.images_dir) {
-            let _ = dir.sync_all();
-        }
-        Ok(())
+            .map_err(|e| WriteError::Fec(final_path.to_path_buf(), e))
     }
+}
+
+/// fsync, then rename the finished temporary image to its final name (never over an existing
+/// file) and fsync the directory: an image under its final name is always complete.
+fn publish(cfg: &DiscSetConfig, f: &File, tmp: &Path, final_path: &Path) -> Result<(), WriteError> {
+    f.sync_all().map_err(io_err(tmp))?;
+    if final_path.exists() {
+        return Err(WriteError::Exists(final_path.to_path_buf()));
+    }
+    std::fs::rename(tmp, final_path).map_err(io_err(final_path))?;
+    if let Ok(dir) = File::open(&cfg.images_dir) {
+        let _ = dir.sync_all();
+    }
+    Ok(())
 }
 
 /// README.txt of parity disc p of a generation of n data discs.

@@ -529,6 +529,58 @@ fn count_stripe_losses(l: &FecLayout, protected: &SectorRanges, parity: &SectorR
     per
 }
 
+/// Refuses a geometry that does not fit the source before anything is allocated for it.
+fn check_geometry(src: &dyn SectorSource, fec: &LocatedFec) -> Result<(), FecError> {
+    let d = fec.layout.protected_sectors();
+    let sectors = src.sector_count();
+    // Per-stripe bookkeeping costs 4 bytes per stripe and S ≤ D: bounded by the sectors present
+    // (locate found a sector at ≥ D, so a geometry from this source always passes).
+    if fec.region_lba != d || d > sectors.max(1) * 2 {
+        return Err(FecError::Geometry(format!(
+            "FEC layout D={d} does not fit {} ({sectors} sectors)",
+            src.describe(),
+        )));
+    }
+    Ok(())
+}
+
+/// Verdict for one sector: (lost, lost only because its checksum is unknown, bad metadata).
+fn judge_sector(
+    l: &FecLayout,
+    table: &ChecksumTable,
+    at: u64,
+    ok: bool,
+    sec: &[u8],
+) -> (bool, bool, bool) {
+    let d = l.protected_sectors();
+    let g = if at < d {
+        Some(at)
+    } else {
+        l.parity_position_at(at).map(|q| d + q)
+    };
+    match g {
+        Some(g) => {
+            let expected = table.entry(g);
+            let unk = expected.is_none();
+            let lost = !ok || expected != Some(sector_crc(at, sec));
+            (lost, unk, false)
+        }
+        None => {
+            // Header copies and table-parity sectors are checked here; table sectors were
+            // judged while loading the table.
+            let off = at - d;
+            let meta_bad = match l.meta_kind_at(off) {
+                Some((MetaKind::Header, _)) => {
+                    !(ok && matches!(parse_meta_sector(sec), Ok(Some(ref mb)) if mb.layout == *l && mb.self_offset == off))
+                }
+                Some(_) => false,
+                None => l.is_table_parity(off) && !(ok && open_table_parity(at, &mut sec.to_vec())),
+            };
+            (false, false, meta_bad)
+        }
+    }
+}
+
 /// A sector worth recording: its LBA and (lost, lost only for an unknown checksum, bad metadata).
 type Judged = (u64, (bool, bool, bool));
 
@@ -545,51 +597,14 @@ pub fn scan(
     let l = &fec.layout;
     let d = l.protected_sectors();
     let sectors = src.sector_count();
-    // Per-stripe bookkeeping costs 4 bytes per stripe and S ≤ D: bounded by the sectors present
-    // (locate found a sector at ≥ D, so a geometry from this source always passes).
-    if fec.region_lba != d || d > sectors.max(1) * 2 {
-        return Err(FecError::Geometry(format!(
-            "FEC layout D={d} does not fit {} ({sectors} sectors)",
-            src.describe(),
-        )));
-    }
+    check_geometry(src, fec)?;
     let end = l.region_end();
     let read_end = end.min(sectors);
     let (table, mut bad_metadata) = load_table(src, l, read_end);
     let mut bad_protected = SectorRanges::new();
     let mut bad_parity = SectorRanges::new();
     let mut unknown = 0u64;
-    // Verdict for one sector: (lost, lost only because its checksum is unknown, bad metadata).
-    let judge = |at: u64, ok: bool, sec: &[u8]| -> (bool, bool, bool) {
-        let g = if at < d {
-            Some(at)
-        } else {
-            l.parity_position_at(at).map(|q| d + q)
-        };
-        match g {
-            Some(g) => {
-                let expected = table.entry(g);
-                let unk = expected.is_none();
-                let lost = !ok || expected != Some(sector_crc(at, sec));
-                (lost, unk, false)
-            }
-            None => {
-                // Header copies and table-parity sectors are checked here; table sectors were
-                // judged while loading the table.
-                let off = at - d;
-                let meta_bad = match l.meta_kind_at(off) {
-                    Some((MetaKind::Header, _)) => {
-                        !(ok && matches!(parse_meta_sector(sec), Ok(Some(ref mb)) if mb.layout == *l && mb.self_offset == off))
-                    }
-                    Some(_) => false,
-                    None => {
-                        l.is_table_parity(off) && !(ok && open_table_parity(at, &mut sec.to_vec()))
-                    }
-                };
-                (false, false, meta_bad)
-            }
-        }
-    };
+    let judge = |at: u64, ok: bool, sec: &[u8]| judge_sector(l, &table, at, ok, sec);
     // Sources that allow it (files, page cache) are read by all threads at once, each reading
     // and checking its own block, so reading overlaps checksumming; a drive is read in order.
     let parallel = src.parallel_reads();

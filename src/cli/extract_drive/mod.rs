@@ -20,6 +20,7 @@ use crate::cli::{explain, Ui};
 use bd_archive::disc::image_name::{image_file_name, ImageKind};
 use bd_archive::disc::reader::RepairSettings;
 use bd_archive::fec;
+use bd_archive::format::disc_header::DiscHeader;
 use bd_archive::optical::disc_source::DriveSectorSource;
 use bd_archive::optical::drive::Drive;
 use bd_archive::optical::mmc::Mmc;
@@ -79,43 +80,16 @@ pub fn collect_discs(
                     // An unattended drive gave us a disc we already have: nothing more will come.
                     break;
                 }
-                // A parity disc is disc n + p of its set: named as such.
-                let (kind, number) = match h.parity() {
-                    Some(p) => ("parity", p.index),
-                    None => ("disc", section.disc),
-                };
-                let file = image_file_name(
-                    &sanitize(&h.name),
-                    section.generation,
-                    if kind == "parity" {
-                        ImageKind::Parity
-                    } else {
-                        ImageKind::Data
-                    },
-                    number,
-                );
+                let (kind, number, file) = rescue_name(&h, section.generation, section.disc);
                 let img = dir.join(&file);
-                let map = img.with_extension("map");
                 ui.say(&format!(
                     "{name}: '{}' generation {} {} {number}",
                     h.name,
                     section.generation,
                     if kind == "parity" { "parity disc" } else { "disc" }
                 ));
-                let src = open_source(drive, Some((&img, &map))).map_err(explain::drive_read)?;
-                let readable = if src.map().is_complete() {
-                    ui.say("  already read completely in an earlier pass");
-                    true
-                } else {
-                    read_disc(&src, ui);
-                    let readable = check_with_fec(&src, opts.retries, ui)?;
-                    src.save_map()?;
-                    ui.say(&format!("  {}", describe_reading(&src)));
-                    readable
-                };
-                drive = Arc::into_inner(src)
-                    .context("internal: the disc source is still shared")?
-                    .into_drive();
+                let (d, readable) = rescue_copy(drive, &img, opts, ui)?;
+                drive = d;
                 progress.record(&img, &h, readable, settings);
                 copies.insert(key, img);
             }
@@ -145,6 +119,52 @@ pub fn collect_discs(
         bail!("{name}: no disc of a bd-archive chain was read");
     }
     Ok(copies.into_values().collect())
+}
+
+/// The rescue copy's kind, number and file name: a parity disc is disc n + p of its set, named
+/// as such.
+fn rescue_name(h: &DiscHeader, generation: u32, disc: u32) -> (&'static str, u32, String) {
+    let (kind, number) = match h.parity() {
+        Some(p) => ("parity", p.index),
+        None => ("disc", disc),
+    };
+    let file = image_file_name(
+        &sanitize(&h.name),
+        generation,
+        if kind == "parity" {
+            ImageKind::Parity
+        } else {
+            ImageKind::Data
+        },
+        number,
+    );
+    (kind, number, file)
+}
+
+/// Reads the disc in the drive into its rescue copy `img` (only what its mapfile lacks) and checks
+/// it with the FEC; gives the drive back, and whether the copy is readable.
+fn rescue_copy(
+    drive: Box<dyn Drive>,
+    img: &Path,
+    opts: &DriveReadOptions,
+    ui: &Ui,
+) -> Result<(Box<dyn Drive>, bool)> {
+    let map = img.with_extension("map");
+    let src = open_source(drive, Some((img, &map))).map_err(explain::drive_read)?;
+    let readable = if src.map().is_complete() {
+        ui.say("  already read completely in an earlier pass");
+        true
+    } else {
+        read_disc(&src, ui);
+        let readable = check_with_fec(&src, opts.retries, ui)?;
+        src.save_map()?;
+        ui.say(&format!("  {}", describe_reading(&src)));
+        readable
+    };
+    let drive = Arc::into_inner(src)
+        .context("internal: the disc source is still shared")?
+        .into_drive();
+    Ok((drive, readable))
 }
 
 /// Scans the copy against the disc's FEC and re-reads (through the drive) the unreadable

@@ -9,7 +9,7 @@ use anyhow::{anyhow, Result};
 
 use crate::cli::Ui;
 use bd_archive::restore::parity::{
-    find_parity_sets, rebuild, DiscState, ParitySet, RebuildOptions,
+    find_parity_sets, rebuild, DiscState, ParitySet, RebuildOptions, RebuildReport,
 };
 use bd_archive::restore::verify::{lost_entries_from_catalog, Health, VerifyReport};
 
@@ -67,12 +67,7 @@ fn verify_set(
         .iter()
         .chain(&set.parity)
         .any(|m| m.state != DiscState::Intact);
-    for m in set.parity.iter().filter(|m| m.state == DiscState::Missing) {
-        ui.info(&format!(
-            "{who}: parity disc {} missing — the set now survives the loss of fewer discs",
-            m.disc - n
-        ));
-    }
+    report_missing_parity(set, &who, ui);
     let data_lost: Vec<u32> = lost.iter().copied().filter(|&d| d <= n).collect();
     if data_lost.is_empty() {
         ui.info(&format!(
@@ -90,35 +85,8 @@ fn verify_set(
         };
         return Ok(SetVerdict { health, covered });
     }
-    let work = match repair_dir {
-        Some(d) => d.join(".bd-archive-rebuild"),
-        None => std::env::temp_dir().join(format!("bd-archive-rebuild-{}", std::process::id())),
-    };
-    let opts = RebuildOptions {
-        workdir: work.clone(),
-        out_dir: repair_dir.map(Path::to_path_buf),
-        memory,
-    };
-    let started = std::time::Instant::now();
-    let report = rebuild(set, &opts, ui);
-    ui.detail(&format!(
-        "{who}: set rebuild took {:.1} s",
-        started.elapsed().as_secs_f64()
-    ));
-    let _ = std::fs::remove_dir_all(&work);
-    let report = report.map_err(|e| anyhow!("{who}: rebuilding from the parity discs: {e}"))?;
-    for (d, kept) in &report.rebuilt {
-        let how = state_word(set, *d);
-        match kept {
-            Some(path) => ui.info(&format!(
-                "{who}: disc {d} {how} — rebuilt from the parity discs, bit-identical: {}",
-                path.display()
-            )),
-            None => ui.info(&format!(
-                "{who}: disc {d} {how} — rebuildable from the parity discs (checked bit-identical; `verify --repair -o DIR` writes it)"
-            )),
-        }
-    }
+    let report = rebuild_in_workdir(set, &who, repair_dir, memory, ui)?;
+    report_rebuilt(set, &who, &report, ui);
     if report.lost.is_empty() {
         return Ok(SetVerdict {
             health: Health::Repairable,
@@ -135,6 +103,70 @@ fn verify_set(
         lost.len(),
         discs.join(", ")
     ));
+    report_lost_files(set, &report, ui);
+    Ok(SetVerdict {
+        health: Health::Broken,
+        covered,
+    })
+}
+
+/// A missing parity disc costs nothing now but lowers how many losses the set survives: say so.
+fn report_missing_parity(set: &ParitySet, who: &str, ui: &Ui) {
+    let n = set.data_discs();
+    for m in set.parity.iter().filter(|m| m.state == DiscState::Missing) {
+        ui.info(&format!(
+            "{who}: parity disc {} missing — the set now survives the loss of fewer discs",
+            m.disc - n
+        ));
+    }
+}
+
+/// Rebuilds the lost discs in a scratch work dir (under `repair_dir`, else the temp dir), which
+/// is removed afterwards whatever the outcome.
+fn rebuild_in_workdir(
+    set: &ParitySet,
+    who: &str,
+    repair_dir: Option<&Path>,
+    memory: u64,
+    ui: &Ui,
+) -> Result<RebuildReport> {
+    let work = match repair_dir {
+        Some(d) => d.join(".bd-archive-rebuild"),
+        None => std::env::temp_dir().join(format!("bd-archive-rebuild-{}", std::process::id())),
+    };
+    let opts = RebuildOptions {
+        workdir: work.clone(),
+        out_dir: repair_dir.map(Path::to_path_buf),
+        memory,
+    };
+    let started = std::time::Instant::now();
+    let report = rebuild(set, &opts, ui);
+    ui.detail(&format!(
+        "{who}: set rebuild took {:.1} s",
+        started.elapsed().as_secs_f64()
+    ));
+    let _ = std::fs::remove_dir_all(&work);
+    report.map_err(|e| anyhow!("{who}: rebuilding from the parity discs: {e}"))
+}
+
+/// One line per rebuilt disc: where it was written, or that it checked out bit-identical.
+fn report_rebuilt(set: &ParitySet, who: &str, report: &RebuildReport, ui: &Ui) {
+    for (d, kept) in &report.rebuilt {
+        let how = state_word(set, *d);
+        match kept {
+            Some(path) => ui.info(&format!(
+                "{who}: disc {d} {how} — rebuilt from the parity discs, bit-identical: {}",
+                path.display()
+            )),
+            None => ui.info(&format!(
+                "{who}: disc {d} {how} — rebuildable from the parity discs (checked bit-identical; `verify --repair -o DIR` writes it)"
+            )),
+        }
+    }
+}
+
+/// The archived entries on the unrebuildable sectors, named from the catalog (first 50).
+fn report_lost_files(set: &ParitySet, report: &RebuildReport, ui: &Ui) {
     match &set.catalog {
         Some(cat) => {
             let mut names = Vec::new();
@@ -155,10 +187,6 @@ fn verify_set(
         }
         None => ui.info("  (no readable catalog among the discs to name them)"),
     }
-    Ok(SetVerdict {
-        health: Health::Broken,
-        covered,
-    })
 }
 
 fn state_word(set: &ParitySet, disc: u32) -> &'static str {
