@@ -25,5 +25,5 @@ pub mod util;
 
 /// Version line for `--version`: tool version, format version and build target.
 pub fn version_string() -> &'static str {
-    concat!(env!("CARGO_PKG_VERSION"), " (format 1)")
+    concat!(env!("CARGO_PKG_VERSION"), " (format 2)")
 }

@@ -72,7 +72,7 @@ fn every_command_help_has_an_example() {
     }
     let o = bd(&["--version"]);
     expect_code(&o, 0);
-    assert!(String::from_utf8_lossy(&o.stdout).contains("format 1"));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("format 2"));
 }
 
 #[test]
