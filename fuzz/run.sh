@@ -57,7 +57,7 @@ for t in $targets; do
   rc=$?
   total=$(grep -oE '#[0-9]+' "$log" | tail -1 | tr -d '#')
   rate=$(grep -oE 'exec/s: [0-9]+' "$log" | tail -1 | grep -oE '[0-9]+')
-  if [ $rc -eq 0 ]; then res=ok; else res="CRASH (see fuzz/artifacts/$t)"; fail=1; grep -E "panicked|ERROR|SUMMARY" "$log" | head -5; fi
+  if [ $rc -eq 0 ]; then res=ok; else res="CRASH (see fuzz/artifacts/$t)"; fail=1; grep -E "panicked|ERROR|SUMMARY|^error" "$log" | head -5; fi
   printf '%-14s %12s %14s %s\n' "$t" "${rate:-?}" "${total:-?}" "$res"
   rm -f "$log"
 done

@@ -87,6 +87,7 @@ fuzz_target!(|data: &[u8]| {
         exclude_caches: false,
         one_file_system: false,
         warn_binary_not_carried: false,
+        parity_discs: 0,
     };
     let Preparation::Ready(prepared) = archive::prepare(&job, &Silent).unwrap() else {
         panic!("a full archive always has something to write");
