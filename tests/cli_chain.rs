@@ -7,18 +7,6 @@ use std::path::{Path, PathBuf};
 
 use crate::common::*;
 
-fn set_mtime(p: &Path, sec: i64, nsec: i64) {
-    let t = nix::sys::time::TimeSpec::new(sec, nsec);
-    nix::sys::stat::utimensat(
-        None,
-        p,
-        &t,
-        &t,
-        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-    )
-    .unwrap();
-}
-
 /// `create` of generation N of the chain "chain" (`--base` when given).
 fn create_gen(src: &Path, out: &Path, base: Option<&Path>, extra: &[&str]) -> std::process::Output {
     let mut a = vec!["-b", "32M", "-y", "-q"];

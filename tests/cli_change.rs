@@ -13,18 +13,6 @@ use serde_json::Value;
 
 use crate::common::*;
 
-fn set_mtime(p: &Path, sec: i64, nsec: i64) {
-    let t = nix::sys::time::TimeSpec::new(sec, nsec);
-    nix::sys::stat::utimensat(
-        None,
-        p,
-        &t,
-        &t,
-        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
-    )
-    .unwrap();
-}
-
 fn gen(src: &Path, out: &Path, base: Option<&Path>, extra: &[&str]) -> std::process::Output {
     let mut a = vec!["-b", "32M", "-y", "-q", "-c", "none"];
     if let Some(b) = base {

@@ -209,6 +209,19 @@ pub fn require_no_optical_drive() {
     );
 }
 
+/// Sets `p`'s mtime (not following a symlink).
+pub fn set_mtime(p: &Path, sec: i64, nsec: i64) {
+    let t = nix::sys::time::TimeSpec::new(sec, nsec);
+    nix::sys::stat::utimensat(
+        None,
+        p,
+        &t,
+        &t,
+        nix::sys::stat::UtimensatFlags::NoFollowSymlink,
+    )
+    .unwrap();
+}
+
 /// The set ids ("set 3f9a12c4: IMAGES…") an error message names, each with the text after it.
 pub fn set_ids(text: &str) -> Vec<(String, String)> {
     text.split("set ")
