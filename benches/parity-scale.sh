@@ -27,13 +27,13 @@ t "create without parity" $bd create -s src -o out0 -n ps -b "$DISC" -c none -y 
 rm -rf out0
 t "create --parity-discs 1" $bd -v create -s src -o out -n ps -b "$DISC" -c none -y --no-binary \
     --parity-discs 1 2>&1 | grep -E "parity|resources|create"
-data=$(ls out/images/disc_*.iso)
+data=$(ls out/images/*-disc*.iso)
 start=$(date +%s.%N); cat $data > /dev/null; end=$(date +%s.%N)
 echo "cat of the data images: $(echo "$end - $start" | bc) s ($(du -cb $data | tail -1 | cut -f1) bytes)"
 mkdir set fixed
 for f in out/images/*.iso; do ln "$f" set/; done
-rm set/disc_0002.iso
-orig=$(sha256sum out/images/disc_0002.iso | cut -d' ' -f1)
+rm set/ps-gen0001-disc0002.iso
+orig=$(sha256sum out/images/ps-gen0001-disc0002.iso | cut -d' ' -f1)
 t "rebuild of disc 2 (verify --repair)" $bd -v verify --repair -o fixed set 2>&1 | grep -E "rebuilt|resources|rebuild|verify"
-[ "$(sha256sum fixed/disc_0002.iso | cut -d' ' -f1)" = "$orig" ] && echo "rebuilt disc 2: identical to the original (sha256)"
+[ "$(sha256sum fixed/ps-gen0001-disc0002.iso | cut -d' ' -f1)" = "$orig" ] && echo "rebuilt disc 2: identical to the original (sha256)"
 ls -l out/images
