@@ -24,7 +24,6 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -34,8 +33,9 @@ use crate::fec::{self, column::ColumnCodec, FecError};
 use crate::format::catalog::Catalog;
 use crate::format::disc_header::{DiscHeader, ParitySection};
 use crate::format::parity_manifest::{DataDiscRecord, ParityManifest};
-use crate::format::records::{self, decode_record};
-use crate::sector::{FileSectorSource, SectorSource, SECTOR_SIZE};
+use crate::restore::parity_claims::{check_one_set, read_manifests};
+use crate::sector::{FileSectorSource, SECTOR_SIZE};
+use crate::util::interrupt::{self, Interrupted};
 use crate::util::progress::Progress;
 use crate::util::sector_ranges::SectorRanges;
 
@@ -50,9 +50,21 @@ pub enum ParityError {
     /// The FEC of a disc could not be used.
     #[error("{0}: {1}")]
     Fec(PathBuf, FecError),
-    /// No parity disc's manifest could be read.
-    #[error("generation {0}: no parity disc's manifest is readable")]
-    NoManifest(u32),
+    /// No parity disc's manifest could be read (the first such disc, and why).
+    #[error("{path}: its parity manifest is unreadable ({why}); the set cannot be judged without it", path = .0.display(), why = .1)]
+    NoManifest(PathBuf, String),
+    /// A parity disc's manifest breaks a rule or claims more than the discs can hold.
+    #[error("{path}: parity disc refused: {why}; it is crafted, damaged or not of this set — verify and extract without it", path = .0.display(), why = .1)]
+    BadManifest(PathBuf, String),
+    /// The discs given are not one set (the message names them).
+    #[error("{0}")]
+    NotOneSet(String),
+    /// A data disc rebuilt whole does not match the SHA-256 the manifest records for it.
+    #[error("data disc {disc} rebuilt from the parity discs does not match the SHA-256 the parity manifest of {path} records (nothing kept): the discs given are not one set, or one was altered", disc = .0, path = .1.display())]
+    NotAsRecorded(u32, PathBuf),
+    /// Stopped by Ctrl+C (the working copies are removed).
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ParityError + '_ {
@@ -91,8 +103,10 @@ pub struct ParitySet {
     pub name: String,
     /// Generation.
     pub generation: u32,
-    /// The manifest (from the first readable parity disc).
+    /// The manifest (from the first readable parity disc; all readable ones agree).
     pub manifest: ParityManifest,
+    /// The parity disc it was read from (named when a rebuild does not match it).
+    pub manifest_from: PathBuf,
     /// Data discs 1..=n.
     pub data: Vec<SetMember>,
     /// Parity discs 1..=P.
@@ -146,18 +160,19 @@ pub fn find_parity_sets(
     }
     let mut sets = Vec::new();
     for ((_, generation, _), members) in groups {
-        let parity: Vec<(PathBuf, ParitySection)> = members
+        let parity_discs: Vec<(PathBuf, DiscHeader)> = members
             .iter()
-            .filter_map(|(p, h)| h.parity().map(|s| (p.clone(), s)))
+            .filter(|(_, h)| h.is_parity())
+            .cloned()
             .collect();
-        if parity.is_empty() {
+        if parity_discs.is_empty() {
             continue;
         }
-        let (manifest, catalog) = parity
-            .iter()
-            .find_map(|(p, s)| read_manifest(p, s, memory))
-            .ok_or(ParityError::NoManifest(generation))?;
-        let n = manifest.discs.len() as u32;
+        // Nothing a parity disc claims is used before it is checked (parity_claims).
+        let copies = read_manifests(&parity_discs, memory)?;
+        check_one_set(&members, &copies[0])?;
+        let first = &copies[0];
+        let n = first.manifest.discs.len() as u32;
         let member = |disc: u32, path: Option<PathBuf>| SetMember {
             disc,
             state: path.as_deref().map_or(DiscState::Missing, state_of),
@@ -171,52 +186,29 @@ pub fn find_parity_sets(
         };
         let data = (1..=n).map(|d| member(d, data_path(d))).collect();
         let parity_path = |q: u32| {
-            parity
+            parity_discs
                 .iter()
-                .find(|(_, s)| s.index == q)
+                .find(|(_, h)| h.parity().is_some_and(|s| s.index == q))
                 .map(|(p, _)| p.clone())
         };
-        let parity_count = manifest.parity_discs;
-        let parity_members = (1..=parity_count)
+        let parity_members = (1..=first.manifest.parity_discs)
             .map(|q| member(n + q, parity_path(q)))
             .collect();
         sets.push(ParitySet {
             name: members[0].1.name.clone(),
             generation,
-            manifest,
+            manifest: first.manifest.clone(),
+            manifest_from: first.path.clone(),
             data,
             parity: parity_members,
-            sections: parity.iter().map(|(_, s)| (s.index, *s)).collect(),
-            catalog,
+            sections: copies
+                .iter()
+                .map(|c| (c.section.index, c.section))
+                .collect(),
+            catalog: copies.iter().find_map(|c| c.catalog.clone()),
         });
     }
     Ok(sets)
-}
-
-/// The manifest and catalog copy of a parity disc, read through its own FEC if they are damaged.
-fn read_manifest(
-    path: &Path,
-    s: &ParitySection,
-    memory: u64,
-) -> Option<(ParityManifest, Option<Catalog>)> {
-    let src: Arc<dyn SectorSource> = Arc::new(FileSectorSource::open(path).ok()?);
-    let read = |src: &dyn SectorSource| -> Option<(ParityManifest, Option<Catalog>)> {
-        let m =
-            crate::disc::reader::read_bytes(src, s.manifest.0 * SS, s.manifest.1 as usize).ok()?;
-        let m = ParityManifest::decode(&m).ok()?;
-        let cat = crate::disc::reader::read_bytes(src, s.catalog.0 * SS, s.catalog.1 as usize)
-            .ok()
-            .and_then(|b| decode_record::<Catalog>(records::CATALOG_MAGIC, "catalog", &b).ok())
-            .map(|(_, c)| c);
-        Some((m, cat))
-    };
-    if let Some(r) = read(src.as_ref()) {
-        return Some(r);
-    }
-    let located = fec::locate(src.as_ref(), None).ok()?;
-    let scan = fec::scan(src.as_ref(), &located, &|_| {}).ok()?;
-    let repaired = fec::RepairedSource::new(src, &located, &scan, memory, None).ok()?;
-    read(&repaired)
 }
 
 /// Where rebuild works and what it keeps.
@@ -315,7 +307,6 @@ fn open_members(set: &ParitySet, opts: &RebuildOptions) -> Result<Vec<Member>, P
                 (set.sections.get(&q).map_or(0, |s| s.column_lba), columns)
             }
         };
-        let size = data.map_or(offset + columns, |d| d.image_sectors);
         let work = opts.workdir.join(format!("disc{:04}.work", m.disc));
         let member = match (&m.path, m.state) {
             (Some(p), DiscState::Intact) => Member {
@@ -329,6 +320,7 @@ fn open_members(set: &ParitySet, opts: &RebuildOptions) -> Result<Vec<Member>, P
             },
             (Some(p), _) => {
                 std::fs::copy(p, &work).map_err(io(&work))?;
+                stop_if_interrupted()?;
                 Member {
                     file: Some(rw(&work)?),
                     path: work,
@@ -340,10 +332,18 @@ fn open_members(set: &ParitySet, opts: &RebuildOptions) -> Result<Vec<Member>, P
                 }
             }
             (None, _) => {
-                let f = rw(&work)?;
-                f.set_len(size * SS).map_err(io(&work))?;
+                // A missing data disc's copy holds its D columns until it is finished (N is set
+                // then); a missing parity disc is never written out, so it gets no copy at all.
+                let f = match data {
+                    Some(d) => {
+                        let f = rw(&work)?;
+                        f.set_len(d.protected * SS).map_err(io(&work))?;
+                        Some(f)
+                    }
+                    None => None,
+                };
                 Member {
-                    file: Some(f),
+                    file: f,
                     path: work,
                     offset,
                     columns: cols,
@@ -356,6 +356,14 @@ fn open_members(set: &ParitySet, opts: &RebuildOptions) -> Result<Vec<Member>, P
         out.push(member);
     }
     Ok(out)
+}
+
+/// Ctrl+C: the rebuild stops at the next window, disc or round (its caller removes the copies).
+fn stop_if_interrupted() -> Result<(), ParityError> {
+    if interrupt::requested() {
+        return Err(Interrupted(" while rebuilding from the parity discs".into()).into());
+    }
+    Ok(())
 }
 
 fn rw(path: &Path) -> Result<File, ParityError> {
@@ -382,6 +390,7 @@ fn rebuild_members(
     let mut report = RebuildReport::default();
     pin_column_zero(set, members)?;
     loop {
+        stop_if_interrupted()?;
         report.rounds += 1;
         let before: u64 = members.iter().map(|m| unknown_count(&m.unknown)).sum();
         for m in members
@@ -420,7 +429,12 @@ fn rebuild_members(
             continue;
         }
         let rec = &set.manifest.discs[i];
-        finish_data_disc(m, rec, opts.memory)?;
+        finish_data_disc(m, rec, opts.memory).map_err(|e| match e {
+            ParityError::NotAsRecorded(d, _) => {
+                ParityError::NotAsRecorded(d, set.manifest_from.clone())
+            }
+            e => e,
+        })?;
         let kept = match &opts.out_dir {
             Some(dir) => {
                 let to = dir.join(data_image_name(set, disc));
@@ -518,14 +532,19 @@ fn own_fec(m: &mut Member, memory: u64) -> Result<(), ParityError> {
         Err(_) => return Ok(()), // its FEC region is gone: the column code alone must do
     };
     let scan = fec::scan(&src, &located, &|_| {}).map_err(fec_err)?;
+    stop_if_interrupted()?;
     let file = m
         .file
         .as_ref()
         .ok_or_else(|| fec_err(FecError::Geometry("closed".into())))?;
     let rep = fec::repair(&src, &located, &scan, memory, &mut |lba, data| {
+        if interrupt::requested() {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
         file.write_all_at(data, lba * SS)
-    })
-    .map_err(fec_err)?;
+    });
+    stop_if_interrupted()?;
+    let rep = rep.map_err(fec_err)?;
     let (off, cols) = (m.offset, m.columns);
     m.unknown = rep
         .unrepaired_lbas
@@ -569,6 +588,7 @@ fn column_step(
         let known: Vec<bool> = lost.iter().map(|l| !l).collect();
         let mut c = a;
         while c < b {
+            stop_if_interrupted()?;
             let cols = w.min(b - c);
             let bytes = (cols * SS) as usize;
             for (m, buf) in members.iter().zip(bufs.iter_mut()) {
@@ -657,6 +677,7 @@ fn finish_data_disc(m: &Member, rec: &DataDiscRecord, memory: u64) -> Result<(),
     let zero = vec![0u8; 64 * SECTOR_SIZE];
     let mut lba = rec.protected;
     while lba < rec.image_sectors - 2 {
+        stop_if_interrupted()?;
         let k = 64.min(rec.image_sectors - 2 - lba);
         file.write_all_at(&zero[..(k * SS) as usize], lba * SS)
             .map_err(io(path))?;
@@ -672,6 +693,7 @@ fn finish_data_disc(m: &Member, rec: &DataDiscRecord, memory: u64) -> Result<(),
     let mut buf = vec![0u8; 4 << 20];
     let (mut pos, end) = (0u64, rec.image_sectors * SS);
     while pos < end {
+        stop_if_interrupted()?;
         let len = ((end - pos) as usize).min(buf.len());
         file.read_exact_at(&mut buf[..len], pos).map_err(io(path))?;
         h.update(&buf[..len]);
@@ -679,13 +701,8 @@ fn finish_data_disc(m: &Member, rec: &DataDiscRecord, memory: u64) -> Result<(),
     }
     let got: [u8; 32] = h.finalize().into();
     if got != rec.sha256 {
-        return Err(ParityError::Fec(
-            path.clone(),
-            FecError::BadHeader(format!(
-                "rebuilt data disc {} does not match the SHA-256 its parity manifest records",
-                rec.disc
-            )),
-        ));
+        // The caller names the parity disc whose manifest this is.
+        return Err(ParityError::NotAsRecorded(rec.disc, PathBuf::new()));
     }
     Ok(())
 }

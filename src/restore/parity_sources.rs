@@ -28,7 +28,8 @@ use crate::disc::reader::{expand_sources, find_disc_header, Disc};
 use crate::fec;
 use crate::format::catalog::Catalog;
 use crate::restore::parity::{
-    find_parity_sets, rebuild_keeping_partial, DiscState, ParitySet, RebuildOptions, RebuildReport,
+    find_parity_sets, rebuild_keeping_partial, DiscState, ParityError, ParitySet, RebuildOptions,
+    RebuildReport,
 };
 use crate::restore::ExtractError;
 use crate::sector::FileSectorSource;
@@ -167,6 +168,10 @@ fn rebuild_set(
     let _ = std::fs::remove_dir_all(&opts.workdir);
     let report = match report {
         Ok(r) => r,
+        Err(ParityError::Interrupted(e)) => {
+            let _ = std::fs::remove_dir_all(workdir.join(REBUILT_DIR));
+            return Err(e.into());
+        }
         Err(e) => {
             // Not fatal: the discs at hand are restored from as given, and whatever they lack
             // is listed as not bit-exact.

@@ -113,10 +113,22 @@ fn verify_set(
 /// A missing parity disc costs nothing now but lowers how many losses the set survives: say so.
 fn report_missing_parity(set: &ParitySet, who: &str, ui: &Ui) {
     let n = set.data_discs();
-    for m in set.parity.iter().filter(|m| m.state == DiscState::Missing) {
+    let missing: Vec<u32> = set
+        .parity
+        .iter()
+        .filter(|m| m.state == DiscState::Missing)
+        .map(|m| m.disc - n)
+        .collect();
+    // One line per disc, but never thousands: P comes from a disc.
+    for p in missing.iter().take(8) {
         ui.info(&format!(
-            "{who}: parity disc {} missing — the set now survives the loss of fewer discs",
-            m.disc - n
+            "{who}: parity disc {p} missing — the set now survives the loss of fewer discs"
+        ));
+    }
+    if missing.len() > 8 {
+        ui.info(&format!(
+            "{who}: … and {} more parity discs missing",
+            missing.len() - 8
         ));
     }
 }
