@@ -533,3 +533,71 @@ fn ctrl_c_stops_a_set_rebuild_cleanly() {
     // The intact discs' copies are complete copies; the rebuilt disc is not there at all.
     assert!(!fixed.join("hp-gen0001-disc0001.iso").exists());
 }
+
+/// Ctrl+C while extract rebuilds a lost disc: exit 130, the working copies and rebuilt images
+/// removed, nothing restored.
+#[test]
+fn ctrl_c_stops_extracts_rebuild_cleanly() {
+    let (t, _src, data, parity) = small_set(1);
+    let set = set_of(&t, "set", &[&data[1], &parity[0]]);
+    let (r, w) = (t.path().join("r"), t.path().join("w"));
+    let child = Command::new(env!("CARGO_BIN_EXE_bd-archive"))
+        .args([
+            "extract",
+            "-o",
+            r.to_str().unwrap(),
+            "-w",
+            w.to_str().unwrap(),
+        ])
+        .arg(&set)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let copy = w.join("parity-work-gen0001").join("disc0001.work");
+    let start = Instant::now();
+    while !copy.exists() && start.elapsed().as_secs() < 60 {
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    nix::sys::signal::kill(
+        nix::unistd::Pid::from_raw(child.id() as i32),
+        nix::sys::signal::Signal::SIGINT,
+    )
+    .unwrap();
+    let o = child.wait_with_output().unwrap();
+    let err = stderr(&o);
+    assert_eq!(o.status.code(), Some(130), "{err}");
+    assert!(!w.join("parity-work-gen0001").exists(), "{err}");
+    assert!(!w.join("rebuilt").exists(), "{err}");
+    assert!(!r.join("f0.bin").exists(), "{err}");
+    // Stopped during the rebuild, not after it.
+    let all = format!("{}{err}", stdout(&o));
+    assert!(
+        !all.contains("rebuilt from the parity discs, bit-identical"),
+        "{all}"
+    );
+}
+
+/// `create` refuses more parity discs than a reader accepts (P ≤ max(n, 8), FORMAT.md §10.3).
+#[test]
+fn create_refuses_more_parity_discs_than_a_reader_accepts() {
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    write(&src.join("a.txt"), b"one small disc\n");
+    let out = t.path().join("out");
+    let o = create(
+        &src,
+        &out,
+        "hp",
+        &["-b", "32M", "--parity-discs", "9", "-y"],
+    );
+    expect_code(&o, 3);
+    let err = stderr(&o);
+    assert!(
+        err.contains("--parity-discs 9") && err.contains("at most 8"),
+        "{err}"
+    );
+    let written = fs::read_dir(out.join("images")).map_or(0, |d| d.count());
+    assert_eq!(written, 0, "no image is written");
+}

@@ -18,7 +18,7 @@ mod error;
 pub mod extract;
 mod feed;
 pub mod parity;
-mod parity_claims;
+pub mod parity_claims;
 pub mod parity_sources;
 pub mod sources;
 pub mod verify;

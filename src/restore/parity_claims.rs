@@ -281,3 +281,20 @@ fn check_set_ids(members: &[(PathBuf, DiscHeader)]) -> Result<(), ParityError> {
         described.join("; ")
     )))
 }
+
+/// cargo-fuzz entry point: `header` as a parity disc's header sector, `manifest` as its manifest,
+/// the disc `real_sectors` long: decode both and check the claims as a rebuild does. Must never
+/// panic, loop, or allocate beyond the input.
+#[doc(hidden)]
+pub fn fuzz_claims(header: &[u8], manifest: &[u8], real_sectors: u64) {
+    let Ok(h) = DiscHeader::decode(header) else {
+        return;
+    };
+    let Some(s) = h.parity() else {
+        return;
+    };
+    if let Ok(m) = ParityManifest::decode(manifest) {
+        assert_eq!(ParityManifest::decode(&m.encode()).as_ref(), Ok(&m));
+        let _ = check_claims(&m, &h, &s, real_sectors);
+    }
+}
