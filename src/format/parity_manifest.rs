@@ -33,7 +33,7 @@ const CLUSTER: u64 = 32;
 /// Errors parsing a manifest.
 #[derive(Debug, Error, PartialEq, Eq)]
 pub enum ManifestError {
-    /// Not a manifest, or its bytes are damaged (magic, size or checksum): a damaged disc.
+    /// Not a manifest, or its bytes are damaged (magic or checksum): a damaged disc.
     #[error("parity manifest damaged: {0}")]
     Damaged(String),
     /// Intact, but its fields break the rules of FORMAT.md §10.3: a crafted or foreign disc.

@@ -7,7 +7,8 @@
 //!   [`writer`] creates every entry inside OUT and nowhere else;
 //! - [`verify`]: a disc checked against its FEC, and the health report;
 //! - [`parity_sources`]: data discs missing or broken beyond their FEC rebuilt from the
-//!   generation's parity discs before extract reads the sources ([`parity`] is the engine);
+//!   generation's parity discs before extract reads the sources ([`parity`] is the engine,
+//!   [`parity_claims`] checks what the parity discs claim before the engine trusts it);
 //! - [`drive`]: reading discs from a drive defensively (rescue copies, retries).
 //!
 //! This module never imports `crate::archive`, nor `crate::legacy` (which implements
