@@ -399,3 +399,113 @@ fn extract_from_a_drive_rebuilds_a_disc_scratched_beyond_its_fec() {
         "{all}"
     );
 }
+
+/// `verify -D` of a parity set: the parity disc names the set, the other discs are asked for
+/// one by one in any order (the one not given — disc 2 — is named as still needed and as
+/// rebuildable from what was read), the disk the copies need is said, and the set verdict ends
+/// it; `--repair -o DIR` writes disc 2's image byte-identical. `-w` keeps the copies.
+#[test]
+fn verify_from_a_drive_asks_for_the_set_and_repairs_a_missing_disc() {
+    let (t, _src, _out, data, parity) = parity_set(1);
+    let n = data.len();
+    let dir = t.path().join("sim");
+    fs::create_dir_all(&dir).unwrap();
+    let mut media = vec![medium(&dir, "p1", &parity[0])];
+    for i in (0..n).rev().filter(|i| *i != 1) {
+        media.push(medium(&dir, &format!("d{}", i + 1), &data[i]));
+    }
+    let dev = sim_drive(&dir, media);
+    let fixed = t.path().join("fixed");
+    let work = t.path().join("work");
+    fs::create_dir_all(&fixed).unwrap();
+    let o = bd(&[
+        "verify",
+        "-D",
+        &dev,
+        "-w",
+        work.to_str().unwrap(),
+        "--repair",
+        "-o",
+        fixed.to_str().unwrap(),
+    ]);
+    let all = text(&o);
+    expect_code(&o, 1);
+    assert!(
+        all.contains(&format!(
+            "The set has {} discs: their copies need up to",
+            n + 1
+        )),
+        "{all}"
+    );
+    assert!(
+        all.contains(&format!(
+            "Still needed: generation 1 disc(s) {} (no terminal",
+            {
+                let all: Vec<String> = (1..=n).map(|d| d.to_string()).collect();
+                all.join(", ")
+            }
+        )),
+        "{all}"
+    );
+    assert!(
+        all.contains("Still needed: generation 1 disc(s) 2 — the discs read already suffice"),
+        "{all}"
+    );
+    assert!(
+        all.contains("disc 2 missing — rebuilt from the parity discs, bit-identical"),
+        "{all}"
+    );
+    let rebuilt = fixed.join(data[1].file_name().unwrap());
+    assert_eq!(fs::read(&rebuilt).unwrap(), fs::read(&data[1]).unwrap());
+    // The copies stay in -w (with their maps) for a later run.
+    let kept = fs::read_dir(work.join("discs")).unwrap().count();
+    assert_eq!(kept, 2 * n, "{n} copies and their maps");
+}
+
+/// `verify -D` stopped before the set is complete (here: no more discs come, as at a "q") gives
+/// the verdict of the discs read so far: with two data discs not read and P = 1, not rebuildable
+/// (2); with every disc read, intact (0). A data disc without a terminal is verified on its own.
+#[test]
+fn verify_from_a_drive_stopped_early_gives_the_verdict_so_far() {
+    let (t, _src, _out, data, parity) = parity_set(1);
+    let dir = t.path().join("sim");
+    fs::create_dir_all(&dir).unwrap();
+    let media = vec![
+        medium(&dir, "p1", &parity[0]),
+        medium(&dir, "d3", &data[2]),
+        medium(&dir, "d1", &data[0]),
+    ];
+    let dev = sim_drive(&dir, media);
+    let o = bd(&["verify", "-D", &dev]);
+    let all = text(&o);
+    expect_code(&o, 2);
+    assert!(all.contains("not rebuildable"), "{all}");
+    assert!(!all.contains("All discs of the set are read"), "{all}");
+
+    let dir = t.path().join("sim-all");
+    fs::create_dir_all(&dir).unwrap();
+    let mut media = vec![medium(&dir, "p1", &parity[0])];
+    for (i, d) in data.iter().enumerate() {
+        media.push(medium(&dir, &format!("d{}", i + 1), d));
+    }
+    let o = bd(&["verify", "-D", &sim_drive(&dir, media)]);
+    expect_code(&o, 0);
+    assert!(
+        text(&o).contains("All discs of the set are read"),
+        "{}",
+        text(&o)
+    );
+    assert!(
+        text(&o).contains("every data disc present and intact"),
+        "{}",
+        text(&o)
+    );
+
+    // A data disc first, no terminal: verified alone, as before (no copy, no question).
+    let dir = t.path().join("sim-data");
+    fs::create_dir_all(&dir).unwrap();
+    let media = vec![medium(&dir, "d1", &data[0]), medium(&dir, "p1", &parity[0])];
+    let o = bd(&["verify", "-D", &sim_drive(&dir, media)]);
+    expect_code(&o, 0);
+    assert!(!text(&o).contains("Still needed"), "{}", text(&o));
+}

@@ -149,7 +149,13 @@ fn extract_from_drive(
         retries: args.retries,
         read_speed: args.read_speed,
     };
-    let copies = super::extract_drive::collect_discs(&drive_opts, &opts.workdir, settings, ui)?;
+    let copies = super::extract_drive::collect_discs(
+        &drive_opts,
+        &opts.workdir,
+        settings,
+        super::extract_drive::Collect::Chain,
+        ui,
+    )?;
     let code = extract_with(&copies, None, opts, settings, args.set.as_deref(), ui)?;
     let discs = opts.workdir.join("discs");
     if code == crate::cli::exit::OK {
