@@ -105,14 +105,15 @@ fn extract_with(
         .map_err(crate::cli::explain::extract)?;
     let result = open_discs(&completed.paths, settings, pick, ui).and_then(|mut by_gen| {
         completed.lend_catalogs(&mut by_gen);
+        completed.stand_by(&mut by_gen, settings, std::sync::Arc::new(*ui));
         extract::extract(by_gen, prelude, opts, ui)
     });
     completed.remove_rebuilt();
     let report = result.map_err(crate::cli::explain::extract)?;
-    if !completed.rebuilt.is_empty() {
+    if completed.rebuilt_count() > 0 {
         ui.say(&format!(
             "{} data disc(s) were rebuilt from the parity discs to restore; `bd-archive verify --repair -o DIR` writes their images to burn again.",
-            completed.rebuilt.len()
+            completed.rebuilt_count()
         ));
     }
     finish_report(&report, ui)

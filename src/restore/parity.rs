@@ -475,7 +475,7 @@ fn keep_partial_image(m: &Member, rec: &DataDiscRecord, to: &Path) -> Result<(),
 
 /// The image name of a rebuilt data disc: the name of the image it replaces if one was given,
 /// else the name `create` gives data images.
-fn data_image_name(set: &ParitySet, disc: u32) -> String {
+pub(crate) fn data_image_name(set: &ParitySet, disc: u32) -> String {
     let given = set.data[disc as usize - 1]
         .path
         .as_ref()
