@@ -163,10 +163,13 @@ pub fn complete_from_parity(
         memory,
         ..Default::default()
     };
-    let files: Vec<PathBuf> = out.paths.iter().filter(|p| p.is_file()).cloned().collect();
-    if !files.iter().any(|p| is_parity_image(p)) {
+    let parity = |p: &PathBuf| crate::restore::mounted::header_of(p).is_some_and(|h| h.is_parity());
+    if !out.paths.iter().any(parity) {
         return Ok(out);
     }
+    // Mounted discs count as present when their device can be read (raw sectors).
+    out.paths = crate::restore::mounted::dirs_as_devices(std::mem::take(&mut out.paths), progress);
+    let files: Vec<PathBuf> = out.paths.iter().filter(|p| !p.is_dir()).cloned().collect();
     // Taken as intact until a read says otherwise (checked before any rebuild relies on it).
     let sets = match find_parity_sets(&files, &|_| DiscState::Intact, memory) {
         Ok(s) => s,
@@ -446,14 +449,6 @@ fn state_word(s: DiscState) -> &'static str {
         DiscState::Repairable => "damaged",
         DiscState::Intact => "intact",
     }
-}
-
-/// Whether an image's disc header says it is a parity disc.
-fn is_parity_image(p: &Path) -> bool {
-    FileSectorSource::open(p)
-        .ok()
-        .and_then(|s| find_disc_header(&s))
-        .is_some_and(|h| h.is_parity())
 }
 
 /// A disc's state from one read against its own FEC: intact, repairable by it, or broken (also

@@ -86,6 +86,12 @@ fn verify_ours(args: &VerifyArgs, targets: &[PathBuf], ui: &Ui) -> Result<i32> {
     } else {
         expand_sources(&files)?
     };
+    // A mounted disc of a parity set is read through its device (the set needs raw sectors).
+    let parity =
+        |p: &PathBuf| bd_archive::restore::mounted::header_of(p).is_some_and(|h| h.is_parity());
+    if images.iter().any(parity) {
+        images = bd_archive::restore::mounted::dirs_as_devices(images, ui);
+    }
     // A set through a drive: its discs are read into copies, then verified as images are.
     let mut set_copies = Vec::new();
     let mut single_drives = Vec::new();
