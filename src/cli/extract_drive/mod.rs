@@ -144,6 +144,10 @@ pub fn collect_discs(
                 needs.missing.join(", ")
             );
             if next_disc(drive.as_mut(), &ask, ui)? == NextDisc::Finish {
+                ui.say(&format!(
+                    "Stopped with generation {g} {} not read: the verdict covers the discs read.",
+                    needs.missing.join(", ")
+                ));
                 break;
             }
             continue;
