@@ -587,3 +587,39 @@ fn a_disc_directory_without_its_device_is_named_and_rebuilt() {
     let o = bd(&["verify", t.path().join("out/images").to_str().unwrap()]);
     expect_code(&o, 0);
 }
+
+/// At a terminal (a pty from `script`), `verify -D` of a data disc asks for the rest of its set
+/// too; Enter loads the next disc (the parity disc), `q` stops: the verdict of the discs read so
+/// far (two data discs not read, P = 1: not rebuildable, exit 2), naming the discs not read.
+#[test]
+fn verify_from_a_drive_at_a_terminal_stops_at_q_with_the_verdict_so_far() {
+    crate::common::require(&["script"]);
+    let (t, _src, _out, data, parity) = parity_set(1);
+    let n = data.len();
+    let dir = t.path().join("sim");
+    fs::create_dir_all(&dir).unwrap();
+    let media = vec![medium(&dir, "d1", &data[0]), medium(&dir, "p1", &parity[0])];
+    let dev = sim_drive(&dir, media);
+    let cmd = format!("{} verify -D {dev}", env!("CARGO_BIN_EXE_bd-archive"));
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"\nq\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let all = text(&o);
+    expect_code(&o, 2);
+    let not_read: Vec<String> = (2..=n).map(|d| d.to_string()).collect();
+    assert!(
+        all.contains(&format!(
+            "Stopped with generation 1 disc(s) {} not read",
+            not_read.join(", ")
+        )),
+        "{all}"
+    );
+    assert!(all.contains("not rebuildable"), "{all}");
+}

@@ -164,7 +164,7 @@ impl ChainProgress {
         };
         if p.all.is_none() {
             missing.push(format!(
-                "the generation's last disc (it holds the catalog; read so far: disc(s) {})",
+                "— its last disc (it holds the catalog; read so far: disc(s) {})",
                 join(&p.have.iter().copied().collect::<Vec<_>>())
             ));
         } else if !data_missing.is_empty() {
