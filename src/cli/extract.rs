@@ -104,8 +104,9 @@ fn extract_with(
     let mut completed = complete_from_parity(sources, &opts.workdir, settings.memory_budget, ui)
         .map_err(crate::cli::explain::extract)?;
     let result = open_discs(&completed.paths, settings, pick, ui).and_then(|mut by_gen| {
-        completed.lend_catalogs(&mut by_gen);
+        // Discs damaged beyond their FEC at opening are replaced first, then catalogs lent.
         completed.stand_by(&mut by_gen, settings, std::sync::Arc::new(*ui));
+        completed.lend_catalogs(&mut by_gen);
         extract::extract(by_gen, prelude, opts, ui)
     });
     completed.remove_rebuilt();
