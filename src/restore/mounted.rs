@@ -189,7 +189,7 @@ mod tests {
     }
 
     #[test]
-    fn a_directory_without_a_readable_device_of_its_disc_says_why() {
+    fn a_directory_is_read_through_its_device_only_when_that_holds_its_disc() {
         let t = tempfile::tempdir().unwrap();
         let dir = std::fs::canonicalize(t.path()).unwrap();
         let header = DiscHeader {
@@ -229,5 +229,12 @@ mod tests {
         let wrong = format!("62 27 7:9 / {esc} ro - iso9660 {} ro\n", other.display());
         let e = device_of(&dir, &header, &wrong).unwrap_err();
         assert!(e.contains("does not hold this disc"), "{e}");
+        // A device holding the disc (its header at sector 0): its sectors are used.
+        let dev = dir.join("dev.img");
+        let mut raw = header.encode().to_vec();
+        raw.resize(64 * 2048, 0);
+        std::fs::write(&dev, raw).unwrap();
+        let ours = format!("63 27 7:9 / {esc} ro - udf {} ro\n", dev.display());
+        assert_eq!(device_of(&dir, &header, &ours), Ok(dev));
     }
 }
