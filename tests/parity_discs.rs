@@ -572,7 +572,10 @@ fn p2_both_parity_discs_missing_are_rebuilt_byte_identical() {
     assert_eq!(discs.len(), data.len() + 2);
     for (i, img) in parity.iter().enumerate() {
         let got = fixed.join(img.file_name().unwrap());
-        assert!(fs::read(&got).unwrap() == fs::read(img).unwrap(), "parity {i}");
+        assert!(
+            fs::read(&got).unwrap() == fs::read(img).unwrap(),
+            "parity {i}"
+        );
         let d = &discs[data.len() + i];
         assert_eq!(d["state"], "missing");
         assert_eq!(d["rebuilt_to"].as_str(), Some(got.to_str().unwrap()));

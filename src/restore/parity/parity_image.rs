@@ -146,7 +146,12 @@ fn catalog_of(last: &Path) -> Result<Catalog, ParityError> {
         .last()
         .filter(|s| s.catalog_bytes > 0)
         .ok_or_else(no)?;
-    let len = usize::try_from(s.catalog_bytes).map_err(|_| no())?;
+    // A length from the disc: never more than the image holds.
+    let fits = s.catalog_bytes <= src.sector_count().saturating_mul(SS);
+    let len = usize::try_from(s.catalog_bytes)
+        .ok()
+        .filter(|_| fits)
+        .ok_or_else(no)?;
     let bytes = crate::disc::reader::read_bytes(&src, s.catalog_lba * SS, len).map_err(io(last))?;
     decode_record::<Catalog>(records::CATALOG_MAGIC, "catalog", &bytes)
         .map(|(_, c)| c)
@@ -169,7 +174,17 @@ fn fixed_files(
         else {
             return Ok(None);
         };
-        let len = usize::try_from(f.size).map_err(|_| refused(format!("{name}: too large")))?;
+        let too_large = || {
+            refused(format!(
+                "{}: {name} claims more than the image holds",
+                path.display()
+            ))
+        };
+        let fits = f.size <= src.sector_count().saturating_mul(SS);
+        let len = usize::try_from(f.size)
+            .ok()
+            .filter(|_| fits)
+            .ok_or_else(too_large)?;
         crate::disc::reader::read_bytes(src, f.lba * SS, len)
             .map(Some)
             .map_err(io(path))
