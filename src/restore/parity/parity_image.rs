@@ -68,8 +68,15 @@ pub(super) fn rebuild_lost_parity(
     let surviving = check_surviving_parity(set, &cfg)?;
     cfg.images_dir = opts.workdir.join("parity");
     std::fs::create_dir_all(&cfg.images_dir).map_err(io(&cfg.images_dir))?;
-    let written = write_parity_images(&cfg, set.parity_discs(), &todo, data, progress)
-        .map_err(|e| refused(format!("writing the parity image: {e}")))?;
+    let written =
+        write_parity_images(&cfg, set.parity_discs(), &todo, data, progress).map_err(|e| {
+            if crate::util::interrupt::requested() {
+                // create's hint (--resume) does not apply: a verify run starts over.
+                refused("interrupted by Ctrl+C; no parity image written".into())
+            } else {
+                refused(format!("writing the parity image: {e}"))
+            }
+        })?;
     let mut out = Vec::new();
     for (&p, img) in todo.iter().zip(&written) {
         check_manifest(set, img)?;
