@@ -120,9 +120,10 @@ fn verify_set(
     report_missing_parity(set, &who, out);
     let data_lost = lost.iter().any(|&d| d <= n);
     if !data_lost {
+        let data_damaged = set.data.iter().any(|m| m.state != DiscState::Intact);
         out.line(&format!(
             "{who}: set of {n} data + {p} parity disc(s): every data disc present{}",
-            if damaged {
+            if data_damaged {
                 " (damaged ones repair with their own FEC)"
             } else {
                 " and intact"

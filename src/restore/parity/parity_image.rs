@@ -68,8 +68,9 @@ pub(super) fn rebuild_lost_parity(
     let surviving = check_surviving_parity(set, &cfg)?;
     cfg.images_dir = opts.workdir.join("parity");
     std::fs::create_dir_all(&cfg.images_dir).map_err(io(&cfg.images_dir))?;
-    let written =
-        write_parity_images(&cfg, set.parity_discs(), &todo, data, progress).map_err(|e| {
+    let writer_progress = WorkDirSteps(progress);
+    let written = write_parity_images(&cfg, set.parity_discs(), &todo, data, &writer_progress)
+        .map_err(|e| {
             if crate::util::interrupt::requested() {
                 // create's hint (--resume) does not apply: a verify run starts over.
                 refused("interrupted by Ctrl+C; no parity image written".into())
@@ -460,4 +461,30 @@ pub(super) fn manifest_from_data(
         columns: discs.iter().map(|d| d.protected).max().unwrap_or(0),
         discs,
     })
+}
+
+/// The parity writer's progress with its steps as detail: they name the work dir, and the
+/// caller says where each image went.
+struct WorkDirSteps<'a>(&'a dyn Progress);
+
+impl Progress for WorkDirSteps<'_> {
+    fn step(&self, msg: &str) {
+        self.0.detail(msg);
+    }
+    fn result(&self, msg: &str) {
+        self.0.detail(msg);
+    }
+    fn warn(&self, msg: &str) {
+        self.0.warn(msg);
+    }
+    fn detail(&self, msg: &str) {
+        self.0.detail(msg);
+    }
+    fn meter(
+        &self,
+        total: Option<u64>,
+        what: &str,
+    ) -> std::sync::Arc<dyn crate::util::progress::Meter> {
+        self.0.meter(total, what)
+    }
 }
