@@ -581,3 +581,41 @@ fn p2_both_parity_discs_missing_are_rebuilt_byte_identical() {
         assert_eq!(d["rebuilt_to"].as_str(), Some(got.to_str().unwrap()));
     }
 }
+
+/// P = 1, the parity disc lost and a data disc damaged within its own FEC (its last cluster,
+/// which that FEC does not cover, left whole): no manifest is at hand, so the data disc is
+/// repaired by its own FEC alone and the parity disc made from the repaired data — both written
+/// bit-identical. With that last cluster destroyed too, the parity disc is refused (exit 3): its
+/// manifest would record a data image that is not the original.
+#[test]
+fn p1_parity_disc_missing_and_a_data_disc_damaged_within_its_fec() {
+    use std::os::unix::fs::FileExt;
+    let (t, _src, _out, data, parity) = parity_set(1);
+    let keep: Vec<&PathBuf> = data.iter().collect();
+    let set = set_of(&t, "pmd", &keep);
+    let victim = set.join(data[1].file_name().unwrap());
+    damage(&victim, 5, 31);
+    let original = fs::read(&data[1]).unwrap();
+    let tail = original.len() - (64 << 10);
+    let f = fs::OpenOptions::new().write(true).open(&victim).unwrap();
+    f.write_all_at(&original[tail..], tail as u64).unwrap();
+    repair_set(&t, &set, 1, &[&data[1], &parity[0]]);
+    f.write_all_at(&vec![0u8; 64 << 10], tail as u64).unwrap();
+    drop(f);
+    let fixed = t.path().join("pmd-tail");
+    fs::create_dir_all(&fixed).unwrap();
+    let o = bd(&[
+        "verify",
+        "--repair",
+        "-o",
+        fixed.to_str().unwrap(),
+        set.to_str().unwrap(),
+    ]);
+    expect_code(&o, 3);
+    let err = crate::common::stderr(&o);
+    assert!(
+        err.contains("which its own FEC does not cover, are damaged"),
+        "{err}"
+    );
+    assert!(!fixed.join(parity[0].file_name().unwrap()).exists());
+}

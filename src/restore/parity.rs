@@ -107,8 +107,8 @@ pub struct ParitySet {
     /// The generation's catalog (the copy on a parity disc), if readable.
     pub catalog: Option<Catalog>,
     /// No parity disc's manifest was readable: `manifest` was made from the data discs (all
-    /// present, none broken), without their SHA-256 — enough to rebuild the parity discs from
-    /// intact data discs, never to rebuild a data disc.
+    /// present, none broken), without their SHA-256 — enough to rebuild the parity discs (from
+    /// the data discs, damaged ones repaired by their own FEC), never to rebuild a data disc.
     pub manifest_from_data: bool,
 }
 
@@ -325,21 +325,15 @@ fn rebuild_inner(
     let mut report = if data_whole && !keep_partial {
         RebuildReport::default() // only parity discs to rebuild: no column pass needed
     } else if set.manifest_from_data {
-        // Without a manifest a data disc cannot be finished (N−2, N−1, SHA-256): its own FEC
-        // repairs it, in a run of its own.
-        let damaged: Vec<String> = set
-            .data
-            .iter()
-            .filter(|m| m.state != DiscState::Intact)
-            .map(|m| m.disc.to_string())
-            .collect();
-        return Ok(RebuildReport {
-            parity_refused: Some(format!(
-                "no parity disc's manifest is readable and data disc(s) {} are damaged: write their repaired images first (`verify --repair -o DIR` of the data discs), then verify DIR together with the parity discs",
-                damaged.join(", ")
-            )),
-            ..Default::default()
-        });
+        // Without a manifest no data disc can be finished (N−2, N−1, SHA-256); none is broken
+        // (find_parity_sets), so each damaged one is made whole by its own FEC alone.
+        let mut report = RebuildReport::default();
+        let parity_lost = set.parity.iter().any(|m| m.state >= DiscState::Broken);
+        if let (false, Some(dir), true) = (keep_partial, &opts.out_dir, parity_lost) {
+            let data = parity_image::repaired_data_images(set, opts)?;
+            parity_step(set, &data, opts, dir, progress, &mut report)?;
+        }
+        return Ok(report);
     } else {
         let mut members = open_members(set, opts)?;
         let result = rebuild_members(set, opts, keep_partial, &mut members, progress);
@@ -352,13 +346,27 @@ fn rebuild_inner(
     };
     if let (false, Some(dir), true) = (keep_partial, &opts.out_dir, report.lost.is_empty()) {
         let data = whole_data_images(set, &report);
-        match parity_image::rebuild_lost_parity(set, &data, opts, dir, progress) {
-            Ok(done) => report.parity_rebuilt = done,
-            Err(ParityError::ParityRefused(why)) => report.parity_refused = Some(why),
-            Err(e) => return Err(e),
-        }
+        parity_step(set, &data, opts, dir, progress, &mut report)?;
     }
     Ok(report)
+}
+
+/// The lost parity discs written into `dir` from the whole data images `data`; a refusal is
+/// kept in the report with its reason.
+fn parity_step(
+    set: &ParitySet,
+    data: &[PathBuf],
+    opts: &RebuildOptions,
+    dir: &Path,
+    progress: &dyn Progress,
+    report: &mut RebuildReport,
+) -> Result<(), ParityError> {
+    match parity_image::rebuild_lost_parity(set, data, opts, dir, progress) {
+        Ok(done) => report.parity_rebuilt = done,
+        Err(ParityError::ParityRefused(why)) => report.parity_refused = Some(why),
+        Err(e) => return Err(e),
+    }
+    Ok(())
 }
 
 /// Every data image of a set whose data discs are all whole: given intact, or rebuilt.

@@ -103,6 +103,83 @@ pub(super) fn rebuild_lost_parity(
     Ok(out)
 }
 
+/// The data images of a set without a manifest (none broken): intact ones as given, damaged
+/// ones repaired by their own FEC into the work dir (a repaired copy is byte-identical).
+pub(super) fn repaired_data_images(
+    set: &ParitySet,
+    opts: &RebuildOptions,
+) -> Result<Vec<PathBuf>, ParityError> {
+    let mut out = Vec::new();
+    for m in &set.data {
+        let Some(path) = &m.path else {
+            return Err(refused(format!("data disc {} is missing", m.disc)));
+        };
+        if m.state == super::DiscState::Intact {
+            out.push(path.clone());
+            continue;
+        }
+        let fec_err = |e| ParityError::Fec(path.clone(), e);
+        let src = FileSectorSource::open(path).map_err(io(path))?;
+        let located = fec::locate(&src, None).map_err(fec_err)?;
+        let scan = fec::scan(&src, &located, &|_| {}).map_err(fec_err)?;
+        let to = opts.workdir.join(format!("disc{:04}.repaired", m.disc));
+        let rep =
+            fec::write_repaired_image(&src, &located, &scan, &to, opts.memory).map_err(fec_err)?;
+        if !rep.is_complete() {
+            return Err(refused(format!(
+                "{}: its own FEC does not repair it whole",
+                path.display()
+            )));
+        }
+        if !trailer_intact(&to).map_err(io(&to))? {
+            return Err(refused(format!(
+                "{}: its last sectors, which its own FEC does not cover, are damaged, and no parity disc's manifest is at hand to restore them: its image, and a parity disc made from it, would not be bit-identical",
+                path.display()
+            )));
+        }
+        out.push(to);
+    }
+    Ok(out)
+}
+
+/// Whether the sectors after a data image's FEC region are as its writer left them: zeros up to
+/// N−2, the disc header copy B equal to LBA 0's, and at N−1 the UDF anchor (tag id 2, its
+/// location N−1, a valid tag checksum, zeros after the descriptor). A repaired copy takes these
+/// from the damaged disc as they are; garbage there would change the image's SHA-256.
+fn trailer_intact(path: &Path) -> std::io::Result<bool> {
+    let f = File::open(path)?;
+    let sector = |lba: u64| -> std::io::Result<Vec<u8>> {
+        let mut s = vec![0u8; SECTOR_SIZE];
+        f.read_exact_at(&mut s, lba * SS)?;
+        Ok(s)
+    };
+    let first = sector(0)?;
+    let Ok(h) = DiscHeader::decode(&first) else {
+        return Ok(false);
+    };
+    let n = h.image_sectors;
+    let Some(n2) = n.checked_sub(2) else {
+        return Ok(false);
+    };
+    for lba in h.fec_lba.saturating_add(h.fec_sectors)..n2 {
+        if sector(lba)?.iter().any(|&b| b != 0) {
+            return Ok(false);
+        }
+    }
+    if sector(n2)? != first {
+        return Ok(false);
+    }
+    let a = sector(n2 + 1)?;
+    let u16_at = |i: usize| u16::from_le_bytes([a[i], a[i + 1]]);
+    let location = u32::from_le_bytes([a[12], a[13], a[14], a[15]]);
+    let end = 16 + usize::from(u16_at(10));
+    Ok(u16_at(0) == 2
+        && u64::from(location) == n2 + 1
+        && crate::image::udf_tag_checksum(&a) == a[4]
+        && end <= SECTOR_SIZE
+        && a[end..].iter().all(|&b| b == 0))
+}
+
 /// The create settings of the set, read from its data discs.
 fn config_from_set(
     set: &ParitySet,
