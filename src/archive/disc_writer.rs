@@ -109,6 +109,9 @@ pub struct DiscSetConfig {
     /// filesystem, README, FORMAT.md, manifest and catalog copy beside the column parity); 0
     /// without parity discs.
     pub parity_reserve_sectors: u64,
+    /// P, the parity discs that follow the data discs (`--parity-discs`; 0: none): recorded in
+    /// every data disc's section, so the data discs alone say a parity disc is lost (§10.2).
+    pub parity_discs: u32,
     /// The earlier generations' disc map the catalog carries (FORMAT §6.1; empty for a full
     /// archive): what [`crate::format::catalog::DiscMap::carried_from`] the base catalog keeps.
     pub disc_map: Vec<crate::format::catalog::DiscSpan>,
@@ -826,7 +829,7 @@ impl DiscSetWriter {
                 .map(|p| p.part)
                 .unwrap_or(self.parts.len() as u32 + 1),
             part_count: d.parts.len() as u32,
-            data_discs: 0,
+            data_discs: self.cfg.parity_discs, // on a data disc: P (FORMAT.md §2)
             index_lba: lba,
             index_bytes: idx_len,
             catalog_lba: 0,

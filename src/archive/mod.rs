@@ -452,6 +452,7 @@ fn disc_set_config(
             0
         },
         disc_map,
+        parity_discs: job.parity_discs,
     }
 }
 

@@ -39,6 +39,8 @@ use crate::sector::{FileSectorSource, SectorSource, SECTOR_SIZE};
 use crate::util::progress::Progress;
 use crate::util::sector_ranges::SectorRanges;
 
+mod parity_image;
+
 const SS: u64 = SECTOR_SIZE as u64;
 
 /// Errors of the set rebuild.
@@ -53,6 +55,9 @@ pub enum ParityError {
     /// No parity disc's manifest could be read.
     #[error("generation {0}: no parity disc's manifest is readable")]
     NoManifest(u32),
+    /// A lost parity disc's image is not written: it would not be bit-identical (why).
+    #[error("{0}")]
+    ParityRefused(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ParityError + '_ {
@@ -101,6 +106,10 @@ pub struct ParitySet {
     sections: BTreeMap<u32, ParitySection>,
     /// The generation's catalog (the copy on a parity disc), if readable.
     pub catalog: Option<Catalog>,
+    /// No parity disc's manifest was readable: `manifest` was made from the data discs (all
+    /// present, none broken), without their SHA-256 — enough to rebuild the parity discs (from
+    /// the data discs, damaged ones repaired by their own FEC), never to rebuild a data disc.
+    pub manifest_from_data: bool,
 }
 
 impl ParitySet {
@@ -122,8 +131,10 @@ impl ParitySet {
 }
 
 /// Groups `images` (with the state verify found for each, `state_of`) into parity sets: every
-/// (chain, generation, set) that has a parity disc among them. Images that are not ours, or of a
-/// generation without a parity disc here, are left to the caller.
+/// (chain, generation, set) that has a parity disc among them or whose data discs record parity
+/// discs (FORMAT.md §2). Images that are not ours, or of a generation without parity discs, are
+/// left to the caller; so is a set whose manifest is on no readable parity disc while a data
+/// disc is missing or broken (then nothing can be rebuilt).
 pub fn find_parity_sets(
     images: &[PathBuf],
     state_of: &dyn Fn(&Path) -> DiscState,
@@ -150,13 +161,22 @@ pub fn find_parity_sets(
             .iter()
             .filter_map(|(p, h)| h.parity().map(|s| (p.clone(), s)))
             .collect();
-        if parity.is_empty() {
+        // P as any disc records it: a set whose parity discs are all lost is still a set.
+        let recorded = members
+            .iter()
+            .map(|(_, h)| h.sections[0].set_parity_discs());
+        let parity_count = recorded.max().unwrap_or(0);
+        if parity_count == 0 {
             continue;
         }
-        let (manifest, catalog) = parity
-            .iter()
-            .find_map(|(p, s)| read_manifest(p, s, memory))
-            .ok_or(ParityError::NoManifest(generation))?;
+        let read = parity.iter().find_map(|(p, s)| read_manifest(p, s, memory));
+        let (manifest, catalog, manifest_from_data) = match read {
+            Some((m, c)) => (m, c, false),
+            None => match parity_image::manifest_from_data(&members, parity_count, state_of) {
+                Some(m) => (m, None, true),
+                None => continue, // judged disc by disc: no manifest, a data disc lost
+            },
+        };
         let n = manifest.discs.len() as u32;
         let member = |disc: u32, path: Option<PathBuf>| SetMember {
             disc,
@@ -177,6 +197,9 @@ pub fn find_parity_sets(
                 .map(|(p, _)| p.clone())
         };
         let parity_count = manifest.parity_discs;
+        if parity_count == 0 {
+            continue;
+        }
         let parity_members = (1..=parity_count)
             .map(|q| member(n + q, parity_path(q)))
             .collect();
@@ -188,6 +211,7 @@ pub fn find_parity_sets(
             parity: parity_members,
             sections: parity.iter().map(|(_, s)| (s.index, *s)).collect(),
             catalog,
+            manifest_from_data,
         });
     }
     Ok(sets)
@@ -241,6 +265,11 @@ pub struct RebuildReport {
     pub partial: Vec<(u32, PathBuf)>,
     /// Rounds of (own FEC, column code) run.
     pub rounds: u32,
+    /// Parity discs missing or broken whose images were rebuilt into `out_dir` ([`rebuild`]
+    /// only, once every data disc is whole): (p, path).
+    pub parity_rebuilt: Vec<(u32, PathBuf)>,
+    /// Why the lost parity discs' images were not written (they would not be bit-identical).
+    pub parity_refused: Option<String>,
 }
 
 /// Sorted, disjoint half-open ranges of column numbers.
@@ -292,14 +321,67 @@ fn rebuild_inner(
     progress: &dyn Progress,
 ) -> Result<RebuildReport, ParityError> {
     std::fs::create_dir_all(&opts.workdir).map_err(io(&opts.workdir))?;
-    let mut members = open_members(set, opts)?;
-    let result = rebuild_members(set, opts, keep_partial, &mut members, progress);
-    for m in &members {
-        if m.working {
-            let _ = std::fs::remove_file(&m.path);
+    let data_whole = set.data.iter().all(|m| m.state == DiscState::Intact);
+    let mut report = if data_whole && !keep_partial {
+        RebuildReport::default() // only parity discs to rebuild: no column pass needed
+    } else if set.manifest_from_data {
+        // Without a manifest no data disc can be finished (N−2, N−1, SHA-256); none is broken
+        // (find_parity_sets), so each damaged one is made whole by its own FEC alone.
+        let mut report = RebuildReport::default();
+        let parity_lost = set.parity.iter().any(|m| m.state >= DiscState::Broken);
+        if let (false, Some(dir), true) = (keep_partial, &opts.out_dir, parity_lost) {
+            let data = parity_image::repaired_data_images(set, opts)?;
+            parity_step(set, &data, opts, dir, progress, &mut report)?;
         }
+        return Ok(report);
+    } else {
+        let mut members = open_members(set, opts)?;
+        let result = rebuild_members(set, opts, keep_partial, &mut members, progress);
+        for m in &members {
+            if m.working {
+                let _ = std::fs::remove_file(&m.path);
+            }
+        }
+        result?
+    };
+    if let (false, Some(dir), true) = (keep_partial, &opts.out_dir, report.lost.is_empty()) {
+        let data = whole_data_images(set, &report);
+        parity_step(set, &data, opts, dir, progress, &mut report)?;
     }
-    result
+    Ok(report)
+}
+
+/// The lost parity discs written into `dir` from the whole data images `data`; a refusal is
+/// kept in the report with its reason.
+fn parity_step(
+    set: &ParitySet,
+    data: &[PathBuf],
+    opts: &RebuildOptions,
+    dir: &Path,
+    progress: &dyn Progress,
+    report: &mut RebuildReport,
+) -> Result<(), ParityError> {
+    match parity_image::rebuild_lost_parity(set, data, opts, dir, progress) {
+        Ok(done) => report.parity_rebuilt = done,
+        Err(ParityError::ParityRefused(why)) => report.parity_refused = Some(why),
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
+/// Every data image of a set whose data discs are all whole: given intact, or rebuilt.
+fn whole_data_images(set: &ParitySet, report: &RebuildReport) -> Vec<PathBuf> {
+    set.data
+        .iter()
+        .filter_map(|m| {
+            let rebuilt = report.rebuilt.iter().find(|(d, _)| *d == m.disc);
+            match (rebuilt, m.state) {
+                (Some((_, Some(p))), _) => Some(p.clone()),
+                (None, DiscState::Intact) => m.path.clone(),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 fn open_members(set: &ParitySet, opts: &RebuildOptions) -> Result<Vec<Member>, ParityError> {
@@ -490,18 +572,20 @@ pub(crate) fn data_image_name(set: &ParitySet, disc: u32) -> String {
         .and_then(|p| p.file_name())
         .map(|f| f.to_string_lossy().into_owned());
     given.unwrap_or_else(|| {
-        // The chain name comes from a disc: only safe characters reach a file name.
-        let chain: String = set
-            .name
-            .chars()
-            .map(|c| match c {
-                'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '.' => c,
-                _ => '_',
-            })
-            .collect();
         let kind = crate::disc::image_name::ImageKind::Data;
+        let chain = file_name_safe(&set.name);
         crate::disc::image_name::image_file_name(&chain, set.generation, kind, disc)
     })
+}
+
+/// The chain name comes from a disc: only safe characters reach a file name.
+fn file_name_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '.' => c,
+            _ => '_',
+        })
+        .collect()
 }
 
 fn move_into_place(from: &Path, to: &Path) -> Result<(), ParityError> {
