@@ -116,8 +116,9 @@ fn verify_set(
     let mut json = set_json(set, reports, &covered);
     let lost: Vec<u32> = set.lost().map(|m| m.disc).collect();
     let parity_lost = lost.iter().any(|&d| d > n);
-    let damaged = members(set).any(|m| m.state != DiscState::Intact);
-    report_missing_parity(set, &who, out);
+    // A parity disc not given is not damage (it may be kept elsewhere): said, exit unchanged.
+    let damaged = members(set)
+        .any(|m| m.state != DiscState::Intact && !(m.disc > n && m.state == DiscState::Missing));
     let data_lost = lost.iter().any(|&d| d <= n);
     if !data_lost {
         let data_damaged = set.data.iter().any(|m| m.state != DiscState::Intact);
@@ -206,25 +207,19 @@ fn set_json(set: &ParitySet, reports: &[VerifyReport], covered: &[String]) -> Se
     }
 }
 
-/// A missing parity disc costs nothing now but lowers how many losses the set survives: say so.
-fn report_missing_parity(set: &ParitySet, who: &str, out: SetOutput) {
-    let n = set.data_discs();
-    for m in set.parity.iter().filter(|m| m.state == DiscState::Missing) {
-        out.line(&format!(
-            "{who}: parity disc {} missing — the set now survives the loss of fewer discs",
-            m.disc - n
-        ));
-    }
-}
-
-/// Lost parity discs whose images were not written (no `--repair -o DIR`): they can be.
+/// Lost parity discs whose images were not written (no `--repair -o DIR`): they can be. One not
+/// given costs nothing now but lowers how many losses the set survives.
 fn report_lost_parity(set: &ParitySet, who: &str, out: SetOutput) {
     let n = set.data_discs();
     for m in set.parity.iter().filter(|m| m.state >= DiscState::Broken) {
+        let what = if m.state == DiscState::Missing {
+            "not given — until it is, the set survives the loss of fewer discs; if it is lost,"
+        } else {
+            "broken beyond its own FEC —"
+        };
         out.line(&format!(
-            "{who}: parity disc {} {} — rebuildable from the data discs (`verify --repair -o DIR` writes its image)",
+            "{who}: parity disc {} {what} `verify --repair -o DIR` rebuilds its image from the data discs",
             m.disc - n,
-            state_word(set, m.disc)
         ));
     }
 }
