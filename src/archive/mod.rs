@@ -20,6 +20,7 @@ pub mod delta;
 pub mod disc_writer;
 mod pax;
 pub mod plan;
+pub mod reserve;
 pub mod scan;
 pub mod tar_stream;
 
@@ -40,6 +41,7 @@ pub use pack::open_pack;
 use crate::archive::delta::{plan_delta, DeltaStats, Planned};
 use crate::archive::disc_writer::{CarryIn, DiscSetConfig};
 use crate::archive::plan::{defer_for_fill, overview, sample_ratio_with_margin, Overview};
+use crate::archive::reserve::DiscShape;
 use crate::archive::scan::{scan_tree, ScanOptions, SourceEntry};
 use crate::archive::tar_stream::SourceProblem;
 use crate::format::catalog::{Catalog, ChainInfo, Entry};
@@ -244,9 +246,21 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation, 
             });
         }
     }
-    let binary = carried_binary(job, progress);
     let (ratio, ratio_margin, ratio_source) = estimate_ratio(job, &plan.store)?;
-    let fixed_bytes = binary.as_ref().map_or(0, |b| b.len() as u64);
+    // The discs as create will write them, so the parity reserve is bounded with the real sizes.
+    let disc_map = plan.base.as_ref().map_or_else(Vec::new, |b| {
+        crate::format::catalog::DiscMap::carried_from(b).0
+    });
+    let cfg = disc_set_config(
+        job,
+        &images_dir,
+        &chain_info(job, &plan, generation, resume_state.as_ref()),
+        [0; 16],
+        carried_binary(job, progress),
+        0,
+        disc_map,
+    );
+    let shape = DiscShape::new(&cfg, &plan.reuse);
     let est = |store: &[SourceEntry]| {
         overview(
             store,
@@ -255,7 +269,7 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation, 
             ratio,
             ratio_margin,
             ratio_source.clone(),
-            fixed_bytes,
+            &shape,
             job.parity_discs,
         )
     };
@@ -272,6 +286,7 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation, 
     );
     let mut overview = est(&plan.store);
     overview.excluded = excluded;
+    let binary = cfg.binary;
     Ok(Preparation::Ready(Box::new(Prepared {
         generation,
         overview,
