@@ -106,3 +106,91 @@ fn reused_entries_of_a_chain_do_not_overflow_the_parity_disc() {
     expect_code(&o, 0);
     assert_parity_set(&out2, 2);
 }
+
+/// `create --resume` keeps the interrupted run's data discs and so their reserve: a source that
+/// grew meanwhile (here: long symlinks after everything the kept disc holds) could need more room
+/// than they left, so that resume is refused before anything is written; once the source is as
+/// it was, the resume completes the set.
+#[test]
+fn resume_with_a_catalog_grown_past_the_kept_reserve_is_refused_early() {
+    use std::process::{Command, Stdio};
+    use std::time::{Duration, Instant};
+    let t = crate::common::tmp();
+    let src = t.path().join("src");
+    for i in 0..9u64 {
+        write(&src.join(format!("f{i}.bin")), &noise(8 << 20, 700 + i));
+    }
+    let out = t.path().join("out");
+    let args = |extra: &[&str]| {
+        let mut a = vec![
+            "create",
+            "-s",
+            src.to_str().unwrap(),
+            "-o",
+            out.to_str().unwrap(),
+        ];
+        a.extend([
+            "-n",
+            "res",
+            "-b",
+            "32M",
+            "-c",
+            "none",
+            "--parity-discs",
+            "1",
+            "-y",
+            "-q",
+        ]);
+        a.extend(extra);
+        a.into_iter().map(String::from).collect::<Vec<_>>()
+    };
+    let mut child = Command::new(env!("CARGO_BIN_EXE_bd-archive"))
+        .args(args(&[]))
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let first = out.join("images/res-gen0001-disc0001.iso");
+    let start = Instant::now();
+    let mut killed = false;
+    while start.elapsed() < Duration::from_secs(120) {
+        if first.exists() {
+            let _ = child.kill();
+            killed = true;
+            break;
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(2));
+    }
+    let _ = child.wait();
+    assert!(killed, "create finished before disc 1 could be seen");
+    assert!(!out.join("images/res-gen0001-parity0001.iso").exists());
+    let links = src.join("zz-links");
+    fs::create_dir_all(&links).unwrap();
+    let mut rng = Rng(3);
+    for i in 0..1500 {
+        symlink(random_name(&mut rng, 4000), links.join(format!("l{i:05}"))).unwrap();
+    }
+    let o = crate::common::bd(
+        &args(&["--resume"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    expect_code(&o, 3);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("the source grew"), "{err}");
+    assert!(first.exists(), "the kept disc stays");
+    fs::remove_dir_all(&links).unwrap();
+    let o = crate::common::bd(
+        &args(&["--resume"])
+            .iter()
+            .map(String::as_str)
+            .collect::<Vec<_>>(),
+    );
+    expect_code(&o, 0);
+    assert_parity_set(&out, 3);
+}

@@ -328,29 +328,10 @@ pub fn create(
         Some(st) => st.set_id()?,
         None => random_chain_id()?,
     };
-    let cfg = disc_set_config(
-        job,
-        &images_dir,
-        &chain,
-        set_id,
-        binary,
-        overview.parity_reserve_bytes,
-        carried_disc_map(plan.base.as_ref(), progress),
-    );
     build::remove_partials(&images_dir);
     let done = match &resume_state {
         Some(_) => resume::completed_discs(&images_dir, &chain, progress)?,
         None => Vec::new(),
-    };
-    resume::write_state(out, &resume::CreateState::new(job, &chain, set_id))?;
-    // The catalog is saved as catalog_tmp by the writer before the last image's FEC (so the
-    // entries are freed first), and renamed into place once every image is complete.
-    let catalog_tmp = catalog_path.with_extension("partial");
-    let id = RecordIdentity {
-        chain_id: chain.chain_id,
-        generation,
-        disc: 0,
-        set_id,
     };
     // A resumed create whose data images are all complete (it stopped during the parity discs)
     // takes the catalog from the last image instead of writing the generation again.
@@ -359,6 +340,29 @@ pub fn create(
             resume::finished_catalog(last, chain.chain_id, generation)
         }
         _ => None,
+    };
+    // Kept data discs bind the rest to their reserve (a finished generation's does not matter).
+    let keeps_discs = !done.is_empty() && finished.is_none();
+    let planned = overview.parity_reserve_bytes;
+    let reserve = resume::parity_reserve(out, resume_state.as_ref(), planned, keeps_discs)?;
+    let cfg = disc_set_config(
+        job,
+        &images_dir,
+        &chain,
+        set_id,
+        binary,
+        reserve,
+        carried_disc_map(plan.base.as_ref(), progress),
+    );
+    resume::write_state(out, &resume::CreateState::new(job, &chain, set_id, reserve))?;
+    // The catalog is saved as catalog_tmp by the writer before the last image's FEC (so the
+    // entries are freed first), and renamed into place once every image is complete.
+    let catalog_tmp = catalog_path.with_extension("partial");
+    let id = RecordIdentity {
+        chain_id: chain.chain_id,
+        generation,
+        disc: 0,
+        set_id,
     };
     let result = match finished {
         Some(cat) => build::save_catalog(&catalog_tmp, id, &cat)
