@@ -287,3 +287,175 @@ pub fn parity_reserve(
         catalog_bytes: u64::MAX,
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::archive::disc_writer::TRAILER_SECTORS;
+    use crate::fec;
+    use crate::format::catalog::{ChainInfo, DiscSpan};
+    use crate::sector::CLUSTER_SECTORS;
+    use crate::util::xorshift::noise;
+
+    fn config(disc_map: Vec<DiscSpan>) -> DiscSetConfig {
+        DiscSetConfig {
+            images_dir: "/nonexistent".into(),
+            chain: ChainInfo {
+                name: "bound".into(),
+                chain_id: [9; 16],
+                generation: 3,
+                base_generation: 2,
+                created_unix: 1_700_000_000,
+                tool_version: "0.1.0".into(),
+                compression: "zstd-3".into(),
+                redundancy_pct: 10,
+            },
+            set_id: [1; 16],
+            capacity_sectors: 16_384,
+            redundancy_pct: 10,
+            fill_parity: false,
+            memory_budget: 64 << 20,
+            format_md: vec![b'#'; 80_000],
+            first_image_number: 1,
+            carry_in: None,
+            binary: None,
+            parity_reserve_sectors: 0,
+            disc_map,
+        }
+    }
+
+    /// Printable bytes that do not compress (6 random bits each).
+    fn random_text(len: usize, seed: u64) -> Vec<u8> {
+        noise(len, seed).iter().map(|b| b'0' + (b & 63)).collect()
+    }
+
+    /// A catalog as incompressible as catalogs get — every entry's name, target and hash random,
+    /// every number at its widest, the most discs, parts and chunks the bound allows — encodes
+    /// within the bound: the bound counts what the encoder writes.
+    #[test]
+    fn the_catalog_bound_covers_the_catalog_the_encoder_writes() {
+        let scanned: Vec<SourceEntry> = (0..400u64)
+            .map(|i| SourceEntry {
+                rel_path: random_text(30 + (i as usize * 7) % 300, i),
+                kind: [EntryKind::File, EntryKind::Symlink, EntryKind::HardLink][i as usize % 3],
+                mode: 0o7777,
+                uid: u32::MAX,
+                gid: u32::MAX,
+                mtime_sec: i64::MIN,
+                mtime_nsec: 999_999_999,
+                size: if i % 3 == 0 { 3 << 20 } else { 0 },
+                link_target: random_text((i as usize * 13) % 900, 1000 + i),
+                rdev: u64::MAX,
+                stamp: Default::default(),
+            })
+            .collect();
+        let entry = |e: &SourceEntry, seed: u64| Entry {
+            path: e.rel_path.clone(),
+            kind: e.kind,
+            mode: e.mode,
+            uid: e.uid,
+            gid: e.gid,
+            mtime_sec: e.mtime_sec,
+            mtime_nsec: e.mtime_nsec,
+            size: u64::MAX,
+            link_target: e.link_target.clone(),
+            rdev: u64::MAX,
+            sha256: noise(32, seed).try_into().unwrap(),
+            data: DataRef {
+                generation: u32::MAX,
+                header_offset: u64::MAX,
+                content_offset: u64::MAX,
+            },
+            stamp: Default::default(),
+        };
+        let (reused, streamed) = scanned.split_at(100);
+        let span = DiscSpan {
+            generation: 1,
+            disc: 1,
+            first_chunk: 0,
+            chunk_count: u64::MAX,
+            tar_end: u64::MAX,
+        };
+        let cfg = config(vec![span; 50]);
+        let reused: Vec<Entry> = reused.iter().map(|e| entry(e, 7)).collect();
+        let shape = DiscShape::new(&cfg, &reused);
+        let max = fec::max_protected_for_loss(16_384 - TRAILER_SECTORS, 10);
+        let bound = parity_reserve(streamed, &shape, max);
+        assert!(bound.sectors < max, "{bound:?}");
+        let stream = StreamBound::of(streamed);
+        let discs = bound.data_discs;
+        let catalog = Catalog {
+            chain: cfg.chain.clone(),
+            tar_len: u64::MAX,
+            discs: (0..discs)
+                .map(|d| DiscRecord {
+                    disc: d as u32,
+                    volume_label: "V".repeat(32),
+                    image_sectors: u64::MAX,
+                    capacity_sectors: u64::MAX,
+                    first_chunk: u64::MAX,
+                    chunk_count: u64::MAX,
+                    tar_start: u64::MAX,
+                    tar_end: u64::MAX,
+                })
+                .collect(),
+            parts: (0..discs + parts_for(stream.stored))
+                .map(|p| PartRecord {
+                    part: p as u32,
+                    disc: u32::MAX,
+                    lba: u64::MAX,
+                    bytes: u64::MAX,
+                })
+                .collect(),
+            chunks: (0..stream.chunks)
+                .map(|c| ChunkRecord {
+                    tar_offset: c.wrapping_mul(0x9e37_79b9_7f4a_7c15),
+                    tar_len: u32::MAX,
+                    stored_len: u32::MAX,
+                    disc: u32::MAX,
+                    part: u32::MAX,
+                    part_offset: u64::MAX,
+                    stored_crc: c as u32 ^ 0x5555_5555,
+                    content_crc: (c as u32).wrapping_mul(2_654_435_761),
+                })
+                .collect(),
+            entries: (streamed.iter().enumerate())
+                .map(|(i, e)| entry(e, i as u64))
+                .chain(reused)
+                .collect(),
+            disc_map: cfg.disc_map.clone(),
+        };
+        let real = crate::format::records::record_len(&catalog).unwrap();
+        assert!(real <= bound.catalog_bytes, "{real} > {bound:?}");
+        // The raw count is exact: only the compressor's slack lies between the two.
+        let raw = encoded_len(&catalog);
+        assert!(
+            record_size_bound(raw) <= bound.catalog_bytes,
+            "{raw}: {bound:?}"
+        );
+        assert!(raw + 64 * 1024 > bound.catalog_bytes, "{raw}: {bound:?}");
+    }
+
+    /// The reserve only guarantees that the parity disc's protected region is at most the data
+    /// discs' largest; that is enough only if every smaller region also fits the medium with
+    /// its FEC (no bump in the FEC's size below the largest region that fits).
+    #[test]
+    fn every_protected_region_up_to_the_largest_fits_the_medium() {
+        for capacity in [16_384u64, 65_536, 12_219_392] {
+            for pct in [3, 10, 20] {
+                let budget = capacity - TRAILER_SECTORS;
+                let max = fec::max_protected_for_loss(budget, pct);
+                // Every region near the largest, then a sample of the 40 000 below.
+                let near = max.saturating_sub(300).max(1)..=max;
+                let below = (max.saturating_sub(40_000).max(1)..=max).step_by(40);
+                for d in near.chain(below) {
+                    let l = fec::plan_for_loss(d, pct).unwrap();
+                    let total = (d + l.region_sectors() + TRAILER_SECTORS)
+                        .div_ceil(CLUSTER_SECTORS)
+                        * CLUSTER_SECTORS;
+                    assert!(total <= capacity, "{capacity} sectors, -r {pct}: D {d}");
+                }
+            }
+        }
+    }
+}
