@@ -333,14 +333,7 @@ pub fn create(
         Some(_) => resume::completed_discs(&images_dir, &chain, progress)?,
         None => Vec::new(),
     };
-    // A resumed create whose data images are all complete (it stopped during the parity discs)
-    // takes the catalog from the last image instead of writing the generation again.
-    let finished = match done.last() {
-        Some((_, last)) if resume_state.is_some() => {
-            resume::finished_catalog(last, chain.chain_id, generation)
-        }
-        _ => None,
-    };
+    let finished = finished_generation(&done, resume_state.is_some(), &chain);
     // Kept data discs bind the rest to their reserve (a finished generation's does not matter).
     let keeps_discs = !done.is_empty() && finished.is_none();
     let planned = overview.parity_reserve_bytes;
@@ -406,6 +399,21 @@ pub fn create(
         scan_problems: scanned_problems,
         problems_file,
     })
+}
+
+/// A resumed create whose data images are all complete (it stopped during the parity discs)
+/// takes the catalog from the last image instead of writing the generation again.
+fn finished_generation(
+    done: &[(crate::format::catalog::DiscIndex, PathBuf)],
+    resumed: bool,
+    chain: &ChainInfo,
+) -> Option<Catalog> {
+    match done.last() {
+        Some((_, last)) if resumed => {
+            resume::finished_catalog(last, chain.chain_id, chain.generation)
+        }
+        _ => None,
+    }
 }
 
 /// The parity discs (if any were asked for) after the data discs, in burn order.
