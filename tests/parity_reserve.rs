@@ -194,3 +194,32 @@ fn resume_with_a_catalog_grown_past_the_kept_reserve_is_refused_early() {
     expect_code(&o, 0);
     assert_parity_set(&out, 3);
 }
+
+/// A catalog that leaves a data disc no room beside the parity disc's copy is refused before the
+/// overview, naming the flag, instead of an overview of millions of discs and a writer error.
+#[test]
+fn a_catalog_too_large_for_the_medium_is_refused_up_front() {
+    let t = crate::common::tmp();
+    let src = t.path().join("src");
+    fs::create_dir_all(&src).unwrap();
+    let target = "t".repeat(4000);
+    for i in 0..12_000 {
+        symlink(&target, src.join(format!("l{i:05}"))).unwrap();
+    }
+    let out = t.path().join("out");
+    let o = create(
+        &src,
+        &out,
+        "big",
+        &["-b", "32M", "--parity-discs", "1", "-y"],
+    );
+    expect_code(&o, 3);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--parity-discs") && err.contains("too large"),
+        "{err}"
+    );
+    assert!(!out.join("images").exists());
+    // Without parity discs the same tree is archived.
+    expect_code(&create(&src, &out, "big", &["-b", "32M", "-y", "-q"]), 0);
+}

@@ -286,6 +286,15 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation, 
     );
     let mut overview = est(&plan.store);
     overview.excluded = excluded;
+    // Parity discs whose catalog copy leaves the data discs nothing: said now, not by the writer.
+    const SECTOR_BYTES: u64 = crate::sector::SECTOR_SIZE as u64;
+    let max_protected = crate::fec::max_protected_for_loss(
+        job.capacity_sectors - disc_writer::TRAILER_SECTORS,
+        job.redundancy_pct,
+    );
+    if job.parity_discs > 0 && overview.parity_reserve_bytes >= max_protected * SECTOR_BYTES {
+        return Err(CreateError::ParityCatalogTooLarge(overview.capacity_bytes));
+    }
     let binary = cfg.binary;
     Ok(Preparation::Ready(Box::new(Prepared {
         generation,

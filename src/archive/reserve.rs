@@ -256,7 +256,8 @@ impl StreamBound {
 
 /// The reserve for `entries` (the streamed entries) on discs of `max_protected` sectors:
 /// iterated from 0 until it covers the parity disc its own data discs imply. When no reserve
-/// leaves room for data the whole disc is returned (the writer then refuses the capacity).
+/// leaves room for data and the catalog, the whole disc is returned (the writer then refuses
+/// the capacity before writing anything).
 pub fn parity_reserve(
     entries: &[SourceEntry],
     shape: &DiscShape,
@@ -267,10 +268,17 @@ pub fn parity_reserve(
     // Each round the reserve grows (the data discs shrink, so more of them); 64 rounds is far
     // more than any real set needs (it settles in 2 or 3).
     for _ in 0..64 {
-        let Some(discs) = stream.data_discs(max_protected.saturating_sub(reserve), shape) else {
+        let budget = max_protected.saturating_sub(reserve);
+        let Some(discs) = stream.data_discs(budget, shape) else {
             break;
         };
         let catalog = stream.catalog_bytes(discs, shape);
+        // The catalog must fit a data disc too (one of its own if need be: its fixed files, an
+        // index of no entries, the catalog), or that disc would be larger than the others.
+        let empty_index = record_size_bound(shape.catalog_base_raw + disc_record_raw());
+        if shape.data_disc_fixed + (empty_index + catalog).div_ceil(SS) + 2 > budget {
+            break;
+        }
         let needed = shape.parity_overhead(discs, catalog);
         if needed <= reserve {
             return ReserveBound {
@@ -327,6 +335,32 @@ mod tests {
     /// Printable bytes that do not compress (6 random bits each).
     fn random_text(len: usize, seed: u64) -> Vec<u8> {
         noise(len, seed).iter().map(|b| b'0' + (b & 63)).collect()
+    }
+
+    /// A catalog that cannot fit one disc beside the rest: no reserve works, the whole disc is
+    /// returned (and create refuses the capacity before writing anything).
+    #[test]
+    fn a_catalog_larger_than_a_disc_leaves_no_room() {
+        let scanned: Vec<SourceEntry> = (0..12_000u64)
+            .map(|i| SourceEntry {
+                rel_path: format!("l{i}").into_bytes(),
+                kind: EntryKind::Symlink,
+                mode: 0o777,
+                uid: 0,
+                gid: 0,
+                mtime_sec: 0,
+                mtime_nsec: 0,
+                size: 0,
+                link_target: vec![b't'; 4000],
+                rdev: 0,
+                stamp: Default::default(),
+            })
+            .collect();
+        let cfg = config(Vec::new());
+        let shape = DiscShape::new(&cfg, &[]);
+        let max = fec::max_protected_for_loss(16_384 - TRAILER_SECTORS, 10);
+        assert_eq!(parity_reserve(&scanned, &shape, max).sectors, max);
+        assert!(parity_reserve(&scanned[..1000], &shape, max).sectors < max / 2);
     }
 
     /// A catalog as incompressible as catalogs get — every entry's name, target and hash random,
