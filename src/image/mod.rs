@@ -12,6 +12,7 @@
 //! before use, and directory sizes, depth, entry counts and total bytes read are capped
 //! ([`ReadLimits`]), so it returns errors instead of panicking, allocating without bound or looping.
 
+mod dir_guard;
 mod iso_read;
 mod iso_write;
 mod tree;
