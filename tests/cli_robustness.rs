@@ -69,6 +69,7 @@ fn build_with(
         carry_in: None,
         binary,
         parity_reserve_sectors: 0,
+        parity_discs: 0,
         disc_map: Vec::new(),
     };
     let mut writer = DiscSetWriter::new(cfg).unwrap();

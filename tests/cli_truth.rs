@@ -1,9 +1,42 @@
 //! Issue 19: the CLI tells the truth and keeps the habits of tar, restic and borg users.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 
 use crate::common::*;
+
+/// The setup most tests here share: a temp dir holding a source tree `src` (filled by the test)
+/// and the output folders the test creates beside it.
+struct Session {
+    t: tempfile::TempDir,
+    src: PathBuf,
+}
+
+impl Session {
+    fn new() -> Self {
+        let t = tmp();
+        let src = t.path().join("src");
+        Session { t, src }
+    }
+
+    /// `name` inside the temp dir.
+    fn at(&self, name: &str) -> PathBuf {
+        self.t.path().join(name)
+    }
+
+    /// `create -s SRC -o <dir> -n NAME -b 32M -y -q EXTRA…` (`-b` from `extra` when it has one),
+    /// which must exit 0; returns OUT.
+    fn archive(&self, dir: &str, name: &str, extra: &[&str]) -> PathBuf {
+        let out = self.at(dir);
+        let mut args = vec!["-y", "-q"];
+        if !extra.contains(&"-b") {
+            args.extend(["-b", "32M"]);
+        }
+        args.extend(extra);
+        expect_code(&create(&self.src, &out, name, &args), 0);
+        out
+    }
+}
 
 /// Runs bd-archive with stdout a pipe whose reader is already gone (`| head` that has quit).
 fn run_into_closed_pipe(args: &[&str]) -> std::process::Output {
@@ -20,13 +53,11 @@ fn run_into_closed_pipe(args: &[&str]) -> std::process::Output {
 
 #[test]
 fn output_into_a_closed_pipe_ends_quietly() {
-    let t = tmp();
-    let src = t.path().join("src");
+    let s = Session::new();
     for i in 0..50 {
-        write(&src.join(format!("f{i:03}.txt")), b"hello");
+        write(&s.src.join(format!("f{i:03}.txt")), b"hello");
     }
-    let out = t.path().join("out");
-    expect_code(&create(&src, &out, "pipe", &["-b", "32M", "-y", "-q"]), 0);
+    let out = s.archive("out", "pipe", &[]);
     let img = images(&out)[0].to_str().unwrap().to_string();
     let cat = out.join("pipe-gen1.catalog");
     let cat = cat.to_str().unwrap();
@@ -61,7 +92,7 @@ fn output_into_a_closed_pipe_ends_quietly() {
         String::from_utf8_lossy(&o.stderr)
     );
     // extract's summary goes to a closed pipe too.
-    let x = t.path().join("x");
+    let x = s.at("x");
     let o = run_into_closed_pipe(&["extract", "-o", x.to_str().unwrap(), &img]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(matches!(o.status.code(), Some(0 | 1)), "{err}");
@@ -157,26 +188,16 @@ fn bash_completes_subcommand_options() {
 
 #[test]
 fn one_generation_from_two_sets_is_refused_and_can_be_picked() {
-    let t = tmp();
-    let src = t.path().join("src");
-    write(&src.join("keep.txt"), b"unchanged");
-    write(&src.join("a.txt"), b"generation one");
-    let g1 = t.path().join("g1");
-    expect_code(&create(&src, &g1, "c", &["-b", "32M", "-y", "-q"]), 0);
+    let s = Session::new();
+    write(&s.src.join("keep.txt"), b"unchanged");
+    write(&s.src.join("a.txt"), b"generation one");
+    let g1 = s.archive("g1", "c", &[]);
     let base = g1.to_str().unwrap();
-    write(&src.join("a.txt"), b"second generation, run A");
-    let ga = t.path().join("ga");
-    expect_code(
-        &create(&src, &ga, "c", &["-b", "32M", "-y", "-q", "--base", base]),
-        0,
-    );
+    write(&s.src.join("a.txt"), b"second generation, run A");
+    let ga = s.archive("ga", "c", &["--base", base]);
     // No pause: two runs are told apart by their random set ids, not their creation times.
-    write(&src.join("a.txt"), b"second generation, run B (longer)");
-    let gb = t.path().join("gb");
-    expect_code(
-        &create(&src, &gb, "c", &["-b", "32M", "-y", "-q", "--base", base]),
-        0,
-    );
+    write(&s.src.join("a.txt"), b"second generation, run B (longer)");
+    let gb = s.archive("gb", "c", &["--base", base]);
     let (i1, ia, ib) = (&images(&g1)[0], &images(&ga)[0], &images(&gb)[0]);
     let (i1, ia, ib) = (
         i1.to_str().unwrap(),
@@ -184,7 +205,7 @@ fn one_generation_from_two_sets_is_refused_and_can_be_picked() {
         ib.to_str().unwrap(),
     );
 
-    let x = t.path().join("x");
+    let x = s.at("x");
     let o = bd(&["extract", "-o", x.to_str().unwrap(), i1, ia, ib]);
     expect_code(&o, 3);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
@@ -220,7 +241,7 @@ fn one_generation_from_two_sets_is_refused_and_can_be_picked() {
     );
     assert_eq!(std::fs::read(x.join("keep.txt")).unwrap(), b"unchanged");
     // An id that names no set is refused.
-    let y = t.path().join("y");
+    let y = s.at("y");
     expect_code(
         &bd(&[
             "extract",
@@ -262,16 +283,14 @@ fn damage_every_nth_sector(img: &std::path::Path, every: u64) -> u64 {
 
 #[test]
 fn extract_says_how_many_sectors_were_rebuilt_and_how_many_not() {
-    let t = tmp();
-    let src = t.path().join("src");
+    let s = Session::new();
     for i in 0..4 {
-        write(&src.join(format!("f{i}.bin")), &noise(3_000_000, 7 + i));
+        write(&s.src.join(format!("f{i}.bin")), &noise(3_000_000, 7 + i));
     }
-    let out = t.path().join("out");
-    expect_code(&create(&src, &out, "r", &["-b", "32M", "-y", "-q"]), 0);
+    let out = s.archive("out", "r", &[]);
     let img = images(&out)[0].clone();
     damage_every_nth_sector(&img, 4); // 25 %: beyond -r 10
-    let x = t.path().join("x");
+    let x = s.at("x");
     let o = bd(&["extract", "-o", x.to_str().unwrap(), img.to_str().unwrap()]);
     expect_code(&o, 1);
     let err = String::from_utf8_lossy(&o.stderr).into_owned();
@@ -293,28 +312,26 @@ fn extract_says_how_many_sectors_were_rebuilt_and_how_many_not() {
 
 #[test]
 fn only_files_restored_bit_exact_exit_0_without_a_report() {
-    let t = tmp();
-    let src = t.path().join("src");
+    let s = Session::new();
     for i in 1..=9 {
-        write(&src.join(format!("f{i}")), &noise(5_000_000, 40 + i));
+        write(&s.src.join(format!("f{i}")), &noise(5_000_000, 40 + i));
     }
-    let out = t.path().join("out");
-    expect_code(&create(&src, &out, "o", &["-b", "32M", "-y", "-q"]), 0);
+    let out = s.archive("out", "o", &[]);
     let imgs = images(&out);
     assert!(imgs.len() >= 2);
     let first = imgs[0].to_str().unwrap();
     // f2 lies wholly on disc 1, which has no catalog.
-    let x = t.path().join("x");
+    let x = s.at("x");
     let o = bd(&["extract", "-o", x.to_str().unwrap(), first, "--only", "f2"]);
     expect_code(&o, 0);
     assert_eq!(
         std::fs::read(x.join("f2")).unwrap(),
-        std::fs::read(src.join("f2")).unwrap()
+        std::fs::read(s.src.join("f2")).unwrap()
     );
     assert!(!x.join("corrupted-files.txt").exists());
     assert!(String::from_utf8_lossy(&o.stderr).contains("catalog"));
     // A file continuing on the disc not given is still reported (exit 1, listed).
-    let last = t.path().join("last");
+    let last = s.at("last");
     let listing = String::from_utf8_lossy(
         &bd(&["list", out.join("o-gen1.catalog").to_str().unwrap()]).stdout,
     )
@@ -343,17 +360,11 @@ fn only_files_restored_bit_exact_exit_0_without_a_report() {
 
 #[test]
 fn fill_parity_promise_is_kept() {
-    let t = tmp();
-    let src = t.path().join("src");
+    let s = Session::new();
     for i in 0..5 {
-        write(&src.join(format!("f{i}")), &noise(1_500_000, 90 + i));
+        write(&s.src.join(format!("f{i}")), &noise(1_500_000, 90 + i));
     }
-    let o = create(
-        &src,
-        &t.path().join("dry"),
-        "fp",
-        &["-b", "32M", "--dry-run"],
-    );
+    let o = create(&s.src, &s.at("dry"), "fp", &["-b", "32M", "--dry-run"]);
     expect_code(&o, 0);
     let text = String::from_utf8_lossy(&o.stdout).into_owned();
     let line = text
@@ -368,8 +379,8 @@ fn fill_parity_promise_is_kept() {
         .and_then(|n| n.parse().ok())
         .unwrap_or_else(|| panic!("{line}"));
     assert!((11..100).contains(&pct), "{line}");
-    let out = t.path().join("out");
-    let o = create(&src, &out, "fp", &["-b", "32M", "-y", "--fill-parity"]);
+    let out = s.at("out");
+    let o = create(&s.src, &out, "fp", &["-b", "32M", "-y", "--fill-parity"]);
     expect_code(&o, 0);
     assert!(
         String::from_utf8_lossy(&o.stdout).contains(&format!("any {pct} % of the last disc")),
@@ -391,10 +402,10 @@ fn fill_parity_promise_is_kept() {
             f.write_all_at(&[0u8; 2048], l * 2048).unwrap();
         }
     }
-    let x = t.path().join("x");
+    let x = s.at("x");
     let o = bd(&["extract", "-o", x.to_str().unwrap(), img.to_str().unwrap()]);
     expect_code(&o, 0);
-    assert_same_tree(&src, &x);
+    assert_same_tree(&s.src, &x);
 }
 
 #[test]
@@ -465,21 +476,20 @@ fn wait_stopped(pid: u32) {
 fn create_exits_1_when_a_file_changes_while_read() {
     use nix::sys::signal::{kill, Signal};
     use std::io::Write;
-    let t = tmp();
-    let src = t.path().join("src");
-    write(&src.join("steady.txt"), b"steady");
-    let log = src.join("growing.log");
+    let s = Session::new();
+    write(&s.src.join("steady.txt"), b"steady");
+    let log = s.src.join("growing.log");
     let size = 96u64 << 20;
     write(&log, &noise(size as usize, 5));
     let log = log.canonicalize().unwrap();
-    let out = t.path().join("out");
+    let out = s.at("out");
     // --ratio: no sampling pass, so the only reader of the file is the archive's.
     let args = ["-b", "32M", "-c", "none", "--ratio", "1", "-y", "-q"];
     let mut child = Command::new(env!("CARGO_BIN_EXE_bd-archive"))
         .args([
             "create",
             "-s",
-            src.to_str().unwrap(),
+            s.src.to_str().unwrap(),
             "-o",
             out.to_str().unwrap(),
         ])
@@ -524,7 +534,7 @@ fn create_exits_1_when_a_file_changes_while_read() {
         "{listed}"
     );
     // The archive itself is complete: the steady file restores.
-    let x = t.path().join("x");
+    let x = s.at("x");
     expect_code(
         &bd(&["extract", "-o", x.to_str().unwrap(), out.to_str().unwrap()]),
         0,
@@ -534,17 +544,15 @@ fn create_exits_1_when_a_file_changes_while_read() {
 
 #[test]
 fn interrupted_extract_and_its_rerun_point_to_resume() {
-    let t = tmp();
-    let src = t.path().join("src");
+    let s = Session::new();
     for i in 0..48 {
         write(
-            &src.join(format!("d/f{i:02}.bin")),
+            &s.src.join(format!("d/f{i:02}.bin")),
             &noise(2 << 20, 500 + i),
         );
     }
-    let out = t.path().join("out");
-    expect_code(&create(&src, &out, "int", &["-b", "64M", "-y", "-q"]), 0);
-    let r = t.path().join("r");
+    let out = s.archive("out", "int", &["-b", "64M"]);
+    let r = s.at("r");
     let args = ["extract", "-o", r.to_str().unwrap(), out.to_str().unwrap()];
     let child = Command::new(env!("CARGO_BIN_EXE_bd-archive"))
         .args(args)
@@ -576,7 +584,7 @@ fn interrupted_extract_and_its_rerun_point_to_resume() {
     let mut resumed = args.to_vec();
     resumed.push("--resume");
     expect_code(&bd(&resumed), 0);
-    assert_same_tree(&src, &r);
+    assert_same_tree(&s.src, &r);
 }
 
 #[test]
@@ -600,17 +608,16 @@ fn an_os_error_is_printed_once() {
 
 #[test]
 fn gib_capacity_just_above_a_preset_warns() {
-    let t = tmp();
-    let src = t.path().join("src");
-    write(&src.join("a"), b"a");
-    let out = t.path().join("out");
+    let s = Session::new();
+    write(&s.src.join("a"), b"a");
+    let out = s.at("out");
     for (b, preset) in [
         ("25G", "bd25"),
         ("50G", "bd50"),
         ("100G", "bd100"),
         ("128G", "bd128"),
     ] {
-        let o = create(&src, &out, "w", &["-b", b, "--dry-run"]);
+        let o = create(&s.src, &out, "w", &["-b", b, "--dry-run"]);
         expect_code(&o, 0);
         let err = String::from_utf8_lossy(&o.stderr);
         assert!(
@@ -618,7 +625,7 @@ fn gib_capacity_just_above_a_preset_warns() {
             "{b}: {err}"
         );
     }
-    let o = create(&src, &out, "w", &["-b", "bd25", "--dry-run"]);
+    let o = create(&s.src, &out, "w", &["-b", "bd25", "--dry-run"]);
     assert!(!String::from_utf8_lossy(&o.stderr).contains("did you mean"));
 }
 
@@ -626,14 +633,12 @@ fn gib_capacity_just_above_a_preset_warns() {
 #[ignore = "needs xorriso (Debian package xorriso) to copy a disc's files out; CI runs it"]
 fn verify_of_a_disc_directory_says_what_it_checked() {
     require(&["xorriso"]);
-    let t = tmp();
-    let src = t.path().join("src");
+    let s = Session::new();
     for i in 0..3 {
-        write(&src.join(format!("f{i}")), &noise(3_000_000, 70 + i));
+        write(&s.src.join(format!("f{i}")), &noise(3_000_000, 70 + i));
     }
-    let out = t.path().join("out");
-    expect_code(&create(&src, &out, "v", &["-b", "32M", "-y", "-q"]), 0);
-    let dir = t.path().join("disc");
+    let out = s.archive("out", "v", &[]);
+    let dir = s.at("disc");
     let o = Command::new("xorriso")
         .args(["-osirrox", "on", "-indev"])
         .arg(&images(&out)[0])
@@ -670,26 +675,29 @@ fn verify_of_a_disc_directory_says_what_it_checked() {
 
 #[test]
 fn overview_disc_range_holds_the_real_count() {
-    let t = tmp();
-    let src = t.path().join("src");
+    let s = Session::new();
     for i in 0..3000u64 {
         let text = format!(
             "entry {i}: {}\n",
             "lorem ipsum dolor sit amet ".repeat((i % 37) as usize)
         );
         write(
-            &src.join(format!("notes/{:02}/n{i}.txt", i % 50)),
+            &s.src.join(format!("notes/{:02}/n{i}.txt", i % 50)),
             text.repeat(3).as_bytes(),
         );
     }
     for i in 0..6 {
         write(
-            &src.join(format!("raw/{i}.bin")),
+            &s.src.join(format!("raw/{i}.bin")),
             &noise(6_000_000, 900 + i),
         );
     }
-    let out = t.path().join("out");
-    let o = create(&src, &out, "rng", &["-b", "32M", "--dry-run", "--json"]);
+    let o = create(
+        &s.src,
+        &s.at("dry"),
+        "rng",
+        &["-b", "32M", "--dry-run", "--json"],
+    );
     expect_code(&o, 0);
     let v: serde_json::Value = serde_json::from_slice(&o.stdout).unwrap();
     let ov = &v["overview"];
@@ -698,7 +706,7 @@ fn overview_disc_range_holds_the_real_count() {
         ov["discs_range"][1].as_u64().unwrap(),
     );
     assert!(ov["ratio_margin"].as_f64().unwrap() > 0.0, "{ov}");
-    expect_code(&create(&src, &out, "rng", &["-b", "32M", "-y", "-q"]), 0);
+    let out = s.archive("out", "rng", &[]);
     let real = images(&out).len() as u64;
     assert!(
         (lo..=hi).contains(&real),
@@ -708,21 +716,20 @@ fn overview_disc_range_holds_the_real_count() {
 
 #[test]
 fn create_excludes_like_tar() {
-    let t = tmp();
-    let src = t.path().join("src");
-    write(&src.join("keep/a.txt"), b"a");
-    write(&src.join("keep/b.o"), b"object");
-    write(&src.join("build/out.bin"), b"built");
-    write(&src.join("notes/tmp/x"), b"x");
-    write(&src.join("notes/keep.md"), b"md");
+    let s = Session::new();
+    write(&s.src.join("keep/a.txt"), b"a");
+    write(&s.src.join("keep/b.o"), b"object");
+    write(&s.src.join("build/out.bin"), b"built");
+    write(&s.src.join("notes/tmp/x"), b"x");
+    write(&s.src.join("notes/keep.md"), b"md");
     write(
-        &src.join(".cache/CACHEDIR.TAG"),
+        &s.src.join(".cache/CACHEDIR.TAG"),
         b"Signature: 8a477f597d28d172789f06886806bc55\n# cache\n",
     );
-    write(&src.join(".cache/blob"), b"cached");
-    let list = t.path().join("excludes");
+    write(&s.src.join(".cache/blob"), b"cached");
+    let list = s.at("excludes");
     std::fs::write(&list, "# comment\n\nnotes/tmp\n").unwrap();
-    let out = t.path().join("out");
+    let out = s.at("out");
     let args = [
         "-b",
         "32M",
@@ -736,7 +743,7 @@ fn create_excludes_like_tar() {
         "--exclude-caches",
         "--one-file-system",
     ];
-    let o = create(&src, &out, "ex", &args);
+    let o = create(&s.src, &out, "ex", &args);
     expect_code(&o, 0);
     let overview = String::from_utf8_lossy(&o.stdout);
     assert!(overview.contains("Excluded:      4 path(s)"), "{overview}");
@@ -762,17 +769,15 @@ fn create_excludes_like_tar() {
 
 #[test]
 fn only_takes_dot_slash_paths_and_patterns() {
-    let t = tmp();
-    let src = t.path().join("src");
-    write(&src.join("docs/a.md"), b"a");
-    write(&src.join("docs/sub/b.md"), b"b");
-    write(&src.join("docs/c.txt"), b"c");
-    write(&src.join("photos/2024/x.raw"), b"x");
-    let out = t.path().join("out");
-    expect_code(&create(&src, &out, "only", &["-b", "32M", "-y", "-q"]), 0);
+    let s = Session::new();
+    write(&s.src.join("docs/a.md"), b"a");
+    write(&s.src.join("docs/sub/b.md"), b"b");
+    write(&s.src.join("docs/c.txt"), b"c");
+    write(&s.src.join("photos/2024/x.raw"), b"x");
+    let out = s.archive("out", "only", &[]);
     let img = out.to_str().unwrap();
     let restore = |name: &str, only: &[&str]| {
-        let x = t.path().join(name);
+        let x = s.at(name);
         let mut args = vec!["extract", "-o", x.to_str().unwrap(), img];
         for o in only {
             args.extend(["--only", o]);
@@ -802,7 +807,7 @@ fn only_takes_dot_slash_paths_and_patterns() {
     let o = bd(&[
         "extract",
         "-o",
-        t.path().join("x5").to_str().unwrap(),
+        s.at("x5").to_str().unwrap(),
         img,
         "--only",
         "*.jpg",
@@ -812,26 +817,24 @@ fn only_takes_dot_slash_paths_and_patterns() {
 
 #[test]
 fn base_accepts_the_last_image_or_a_directory_of_images() {
-    let t = tmp();
-    let src = t.path().join("src");
+    let s = Session::new();
     for i in 0..4 {
-        write(&src.join(format!("f{i}")), &noise(9_000_000, 60 + i));
+        write(&s.src.join(format!("f{i}")), &noise(9_000_000, 60 + i));
     }
-    let g1 = t.path().join("g1");
-    expect_code(&create(&src, &g1, "b", &["-b", "32M", "-y", "-q"]), 0);
+    let g1 = s.archive("g1", "b", &[]);
     let imgs = images(&g1);
     assert!(imgs.len() >= 2);
-    let shelf = t.path().join("shelf");
+    let shelf = s.at("shelf");
     std::fs::create_dir_all(&shelf).unwrap();
     for i in &imgs {
         std::fs::copy(i, shelf.join(i.file_name().unwrap())).unwrap();
     }
-    write(&src.join("new.txt"), b"new in generation 2");
+    write(&s.src.join("new.txt"), b"new in generation 2");
     let last = shelf.join(imgs.last().unwrap().file_name().unwrap());
     for (n, base) in [(1, last.as_path()), (2, shelf.as_path())] {
-        let out = t.path().join(format!("g2-{n}"));
+        let out = s.at(&format!("g2-{n}"));
         let o = create(
-            &src,
+            &s.src,
             &out,
             "b",
             &[
@@ -853,8 +856,8 @@ fn base_accepts_the_last_image_or_a_directory_of_images() {
     // The first disc alone has no catalog: refused, naming the catalog.
     let first = shelf.join(imgs[0].file_name().unwrap());
     let o = create(
-        &src,
-        &t.path().join("g2-x"),
+        &s.src,
+        &s.at("g2-x"),
         "b",
         &["-b", "32M", "-y", "--base", first.to_str().unwrap()],
     );
@@ -863,20 +866,14 @@ fn base_accepts_the_last_image_or_a_directory_of_images() {
 
 #[test]
 fn list_of_two_catalogs_names_the_discs_of_both_generations() {
-    let t = tmp();
-    let src = t.path().join("src");
+    let s = Session::new();
     for i in 0..4 {
-        write(&src.join(format!("f{i}")), &noise(9_000_000, 30 + i));
+        write(&s.src.join(format!("f{i}")), &noise(9_000_000, 30 + i));
     }
-    let g1 = t.path().join("g1");
-    expect_code(&create(&src, &g1, "l", &["-b", "32M", "-y", "-q"]), 0);
-    write(&src.join("new.txt"), b"two");
-    let g2 = t.path().join("g2");
+    let g1 = s.archive("g1", "l", &[]);
+    write(&s.src.join("new.txt"), b"two");
     let base = g1.to_str().unwrap();
-    expect_code(
-        &create(&src, &g2, "l", &["-b", "32M", "-y", "-q", "--base", base]),
-        0,
-    );
+    let g2 = s.archive("g2", "l", &["--base", base]);
     let (c1, c2) = (g1.join("l-gen1.catalog"), g2.join("l-gen2.catalog"));
     let o = bd(&["list", c1.to_str().unwrap(), c2.to_str().unwrap()]);
     expect_code(&o, 0);
@@ -889,8 +886,7 @@ fn list_of_two_catalogs_names_the_discs_of_both_generations() {
     let new = text.lines().find(|l| l.ends_with(" new.txt")).unwrap();
     assert!(new.contains("g2:d1"), "{text}");
     // Catalogs of two chains are refused.
-    let other = t.path().join("other");
-    expect_code(&create(&src, &other, "m", &["-b", "32M", "-y", "-q"]), 0);
+    let other = s.archive("other", "m", &[]);
     let o = bd(&[
         "list",
         c2.to_str().unwrap(),
@@ -901,14 +897,13 @@ fn list_of_two_catalogs_names_the_discs_of_both_generations() {
 
 #[test]
 fn the_binary_not_carried_note_is_said_once() {
-    let t = tmp();
-    let src = t.path().join("src");
-    write(&src.join("a"), b"a");
-    let state = t.path().join("state");
+    let s = Session::new();
+    write(&s.src.join("a"), b"a");
+    let state = s.at("state");
     let run = |out: &str| {
         let o = Command::new(env!("CARGO_BIN_EXE_bd-archive"))
-            .args(["create", "-s", src.to_str().unwrap(), "-o"])
-            .arg(t.path().join(out))
+            .args(["create", "-s", s.src.to_str().unwrap(), "-o"])
+            .arg(s.at(out))
             .args(["-n", "once", "-b", "32M", "-y"])
             .env("XDG_STATE_HOME", &state)
             .stdin(Stdio::null())

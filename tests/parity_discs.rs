@@ -376,3 +376,246 @@ fn parity_column_zero_is_not_coded_and_a_zeroed_parity_disc_repairs_exactly() {
         "repaired byte-identical"
     );
 }
+
+/// `verify --repair -o DIR` of a set whose parity disc `victim` (index into the parity images) is
+/// missing (`destroy` None) or has `destroy` % of its clusters overwritten: the parity image is
+/// written bit-identical to the original (it is a function of the set's own discs).
+fn parity_disc_rebuilt(p: u32, victim: usize, destroy: Option<u64>) {
+    let (t, _src, _out, data, parity) = parity_set(p);
+    let keep: Vec<&PathBuf> = data
+        .iter()
+        .chain(&parity)
+        .filter(|i| destroy.is_some() || **i != parity[victim])
+        .collect();
+    let set = set_of(&t, "pset", &keep);
+    if let Some(pct) = destroy {
+        let img = set.join(parity[victim].file_name().unwrap());
+        damage(&img, pct, 23);
+        expect_code(&bd(&["verify", img.to_str().unwrap()]), 2); // beyond its own FEC
+    }
+    let o = bd(&["verify", set.to_str().unwrap()]);
+    expect_code(&o, 1);
+    let word = if destroy.is_some() {
+        "broken beyond its own FEC"
+    } else {
+        "missing"
+    };
+    let said = format!(
+        "parity disc {} {word} — rebuildable from the data discs",
+        victim + 1
+    );
+    assert!(stdout(&o).contains(&said), "{}", stdout(&o));
+    let text = repair_set(&t, &set, 1, &[&parity[victim]]);
+    assert!(
+        text.contains(&format!("parity disc {} {word} — rebuilt", victim + 1)),
+        "{text}"
+    );
+}
+
+#[test]
+fn p1_parity_disc_30_percent_destroyed_is_rebuilt_byte_identical() {
+    parity_disc_rebuilt(1, 0, Some(30));
+}
+
+#[test]
+fn p2_parity_disc_missing_is_rebuilt_byte_identical() {
+    parity_disc_rebuilt(2, 1, None);
+}
+
+#[test]
+fn p2_parity_disc_30_percent_destroyed_is_rebuilt_byte_identical() {
+    parity_disc_rebuilt(2, 0, Some(30));
+}
+
+/// P = 2 with a data disc and a parity disc missing: the data disc is rebuilt from the other
+/// parity disc, then the parity disc from the data discs — both bit-identical.
+#[test]
+fn p2_data_and_parity_disc_missing_are_both_rebuilt() {
+    let (t, _src, _out, data, parity) = parity_set(2);
+    let keep: Vec<&PathBuf> = data[..2]
+        .iter()
+        .chain(&data[3..])
+        .chain(&parity[1..])
+        .collect();
+    let set = set_of(&t, "dp", &keep);
+    let text = repair_set(&t, &set, 1, &[&data[2], &parity[0]]);
+    assert!(text.contains("disc 3 missing — rebuilt"), "{text}");
+    assert!(text.contains("parity disc 1 missing — rebuilt"), "{text}");
+}
+
+/// `verify --json` of a parity set: each disc's object carries the set's verdict (`parity_set`),
+/// stdout holds nothing but the JSON document, and the lost files equal the text listing's.
+#[test]
+fn verify_json_carries_the_set_verdict() {
+    use serde_json::Value;
+    let (t, _src, _out, data, parity) = parity_set(1);
+    let keep: Vec<&PathBuf> = data[1..].iter().chain(&parity).collect();
+    let set = set_of(&t, "j1", &keep);
+    let o = bd(&["verify", "--json", set.to_str().unwrap()]);
+    expect_code(&o, 1);
+    let doc: Value = serde_json::from_str(&stdout(&o)).expect("stdout is one JSON document");
+    let discs = doc.as_array().unwrap();
+    assert_eq!(discs.len(), keep.len());
+    let id = discs[0]["set"].as_str().unwrap().to_string();
+    assert_eq!(id.len(), 32, "set ids are 32 hex digits");
+    assert!(id.chars().all(|c| c.is_ascii_hexdigit()));
+    for d in discs {
+        let s = &d["parity_set"];
+        assert_eq!(s["generation"], 1);
+        assert_eq!(s["set"].as_str(), Some(id.as_str()));
+        assert_eq!(s["data_discs"], data.len());
+        assert_eq!(s["parity_discs"], 1);
+        assert_eq!(s["rebuildable"], true);
+        assert_eq!(s["lost_files"].as_array().unwrap().len(), 0);
+        let states: Vec<&str> = s["discs"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|x| x["state"].as_str().unwrap())
+            .collect();
+        let mut want = vec!["intact"; data.len() + 1];
+        want[0] = "missing";
+        assert_eq!(states, want);
+        assert_eq!(s["discs"][data.len()]["parity_disc"], 1);
+    }
+    // Two discs missing with P = 1: not rebuildable, the lost files as the text lists them.
+    fs::remove_file(set.join(data[1].file_name().unwrap())).unwrap();
+    let o = bd(&["verify", "--json", set.to_str().unwrap()]);
+    expect_code(&o, 2);
+    let doc: Value = serde_json::from_str(&stdout(&o)).expect("stdout is one JSON document");
+    let s = &doc[0]["parity_set"];
+    assert_eq!(s["rebuildable"], false);
+    let mut lost: Vec<String> = s["lost_files"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_string())
+        .collect();
+    lost.sort();
+    let text = stdout(&bd(&["verify", set.to_str().unwrap()]));
+    let mut listed: Vec<String> = text
+        .lines()
+        .filter_map(|l| l.trim().strip_prefix("lost: "))
+        .map(str::to_string)
+        .collect();
+    listed.sort();
+    assert!(!lost.is_empty());
+    assert_eq!(lost, listed);
+}
+
+/// The data discs record P (FORMAT.md §2): with P = 1 and the parity disc lost, the data discs
+/// alone say so, and `verify --repair -o DIR` writes the parity image bit-identical.
+#[test]
+fn p1_parity_disc_missing_is_rebuilt_byte_identical() {
+    parity_disc_rebuilt(1, 0, None);
+}
+
+/// A damaged parity disc whose trustworthy sectors differ from what the set's discs give (here
+/// a disc header that passes its CRC but names another medium) is not replaced: verify refuses
+/// (exit 3), says why, and does not write the rebuilt image.
+#[test]
+fn a_parity_disc_the_set_does_not_reproduce_is_not_overwritten() {
+    use bd_archive::format::disc_header::DiscHeader;
+    use std::os::unix::fs::FileExt;
+    let (t, _src, _out, data, parity) = parity_set(1);
+    let all: Vec<&PathBuf> = data.iter().chain(&parity).collect();
+    let set = set_of(&t, "forged", &all);
+    let img = set.join(parity[0].file_name().unwrap());
+    let first = fs::read(&img).unwrap()[..2048].to_vec();
+    damage(&img, 30, 29);
+    let mut h = DiscHeader::decode(&first).unwrap();
+    h.capacity_sectors += 32;
+    let f = fs::OpenOptions::new().write(true).open(&img).unwrap();
+    f.write_all_at(&h.encode(), 0).unwrap();
+    drop(f);
+    let fixed = t.path().join("forged-fixed");
+    fs::create_dir_all(&fixed).unwrap();
+    let o = bd(&[
+        "verify",
+        "--repair",
+        "-o",
+        fixed.to_str().unwrap(),
+        set.to_str().unwrap(),
+    ]);
+    expect_code(&o, 3);
+    let err = crate::common::stderr(&o);
+    assert!(
+        err.contains("its disc header at LBA 0 differs from the rebuilt image — not writing it"),
+        "{err}"
+    );
+    // What verify --repair writes of any broken disc (its partial repair, with a warning) may
+    // be there; the rebuilt image (equal to the original) is not.
+    let there = fs::read(fixed.join(parity[0].file_name().unwrap())).ok();
+    assert!(there != Some(fs::read(&parity[0]).unwrap()));
+}
+
+/// P = 2 with both parity discs lost: the data discs (which record P) give the manifest again,
+/// and both parity images are written bit-identical; `--json` says where.
+#[test]
+fn p2_both_parity_discs_missing_are_rebuilt_byte_identical() {
+    let (t, _src, _out, data, parity) = parity_set(2);
+    let keep: Vec<&PathBuf> = data.iter().collect();
+    let set = set_of(&t, "noparity", &keep);
+    let fixed = t.path().join("noparity-fixed");
+    fs::create_dir_all(&fixed).unwrap();
+    let o = bd(&[
+        "verify",
+        "--json",
+        "--repair",
+        "-o",
+        fixed.to_str().unwrap(),
+        set.to_str().unwrap(),
+    ]);
+    expect_code(&o, 1);
+    let doc: serde_json::Value = serde_json::from_str(&stdout(&o)).unwrap();
+    let discs = doc[0]["parity_set"]["discs"].as_array().unwrap().clone();
+    assert_eq!(discs.len(), data.len() + 2);
+    for (i, img) in parity.iter().enumerate() {
+        let got = fixed.join(img.file_name().unwrap());
+        assert!(
+            fs::read(&got).unwrap() == fs::read(img).unwrap(),
+            "parity {i}"
+        );
+        let d = &discs[data.len() + i];
+        assert_eq!(d["state"], "missing");
+        assert_eq!(d["rebuilt_to"].as_str(), Some(got.to_str().unwrap()));
+    }
+}
+
+/// P = 1, the parity disc lost and a data disc damaged within its own FEC (its last cluster,
+/// which that FEC does not cover, left whole): no manifest is at hand, so the data disc is
+/// repaired by its own FEC alone and the parity disc made from the repaired data — both written
+/// bit-identical. With that last cluster destroyed too, the parity disc is refused (exit 3): its
+/// manifest would record a data image that is not the original.
+#[test]
+fn p1_parity_disc_missing_and_a_data_disc_damaged_within_its_fec() {
+    use std::os::unix::fs::FileExt;
+    let (t, _src, _out, data, parity) = parity_set(1);
+    let keep: Vec<&PathBuf> = data.iter().collect();
+    let set = set_of(&t, "pmd", &keep);
+    let victim = set.join(data[1].file_name().unwrap());
+    damage(&victim, 5, 31);
+    let original = fs::read(&data[1]).unwrap();
+    let tail = original.len() - (64 << 10);
+    let f = fs::OpenOptions::new().write(true).open(&victim).unwrap();
+    f.write_all_at(&original[tail..], tail as u64).unwrap();
+    repair_set(&t, &set, 1, &[&data[1], &parity[0]]);
+    f.write_all_at(&vec![0u8; 64 << 10], tail as u64).unwrap();
+    drop(f);
+    let fixed = t.path().join("pmd-tail");
+    fs::create_dir_all(&fixed).unwrap();
+    let o = bd(&[
+        "verify",
+        "--repair",
+        "-o",
+        fixed.to_str().unwrap(),
+        set.to_str().unwrap(),
+    ]);
+    expect_code(&o, 3);
+    let err = crate::common::stderr(&o);
+    assert!(
+        err.contains("which its own FEC does not cover, are damaged"),
+        "{err}"
+    );
+    assert!(!fixed.join(parity[0].file_name().unwrap()).exists());
+}

@@ -58,8 +58,9 @@ pub enum WriteError {
     /// The `save` function given to [`DiscSetWriter::finish`] failed.
     #[error("saving the catalog: {0}")]
     SaveCatalog(std::io::Error),
-    /// A parity disc of this set would not fit the medium (never written oversized).
-    #[error("a parity disc of this set would need {sectors} sectors, more than the disc capacity of {capacity}: the catalog grew beyond what was reserved for its copy; the data images are complete — re-run without parity discs in a new output directory, or with a larger disc")]
+    /// A parity disc of this set would not fit the medium (never written oversized). The data
+    /// discs' reserve ([`crate::archive::reserve`]) is an upper bound, so this is a bug check.
+    #[error("a parity disc of this set would need {sectors} sectors, more than the disc capacity of {capacity}, although the data discs were planned to leave room for it (a bug; please report it); the data images are complete — re-run without parity discs in a new output directory, or with a larger disc")]
     ParityDiscTooLarge {
         /// Sectors the parity image would need.
         sectors: u64,
@@ -106,9 +107,12 @@ pub struct DiscSetConfig {
     /// The static bd-archive binary placed on every disc as `bd-archive` (None: not carried).
     pub binary: Option<Vec<u8>>,
     /// Sectors each data disc leaves unused so that a parity disc of the same medium fits (its
-    /// filesystem, README, FORMAT.md, manifest and catalog copy beside the column parity); 0
-    /// without parity discs.
+    /// filesystem, README, FORMAT.md, manifest and catalog copy beside the column parity): an
+    /// upper bound ([`crate::archive::reserve::parity_reserve`]); 0 without parity discs.
     pub parity_reserve_sectors: u64,
+    /// P, the parity discs that follow the data discs (`--parity-discs`; 0: none): recorded in
+    /// every data disc's section, so the data discs alone say a parity disc is lost (§10.2).
+    pub parity_discs: u32,
     /// The earlier generations' disc map the catalog carries (FORMAT §6.1; empty for a full
     /// archive): what [`crate::format::catalog::DiscMap::carried_from`] the base catalog keeps.
     pub disc_map: Vec<crate::format::catalog::DiscSpan>,
@@ -826,7 +830,7 @@ impl DiscSetWriter {
                 .map(|p| p.part)
                 .unwrap_or(self.parts.len() as u32 + 1),
             part_count: d.parts.len() as u32,
-            data_discs: 0,
+            data_discs: self.cfg.parity_discs, // on a data disc: P (FORMAT.md §2)
             index_lba: lba,
             index_bytes: idx_len,
             catalog_lba: 0,

@@ -170,6 +170,10 @@ pub enum CreateError {
     /// Parity discs and packing onto an earlier generation's disc were both asked for.
     #[error("parity discs cannot cover a disc packed with an earlier generation (its other generation's discs are not in this set)")]
     ParityWithPack,
+    /// With parity discs, the room a parity disc needs beside the column parity (mostly the
+    /// catalog copy, bounded from the scanned tree) leaves a data disc nothing.
+    #[error("the catalog of this tree is too large for discs of {0} bytes with parity discs: a data disc would have to leave all its room for the parity disc's copy of it")]
+    ParityCatalogTooLarge(u64),
     /// A data image could not be read back for the parity discs.
     #[error("{0}")]
     ParityInput(String),

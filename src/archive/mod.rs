@@ -20,6 +20,7 @@ pub mod delta;
 pub mod disc_writer;
 mod pax;
 pub mod plan;
+pub mod reserve;
 pub mod scan;
 pub mod tar_stream;
 
@@ -40,6 +41,7 @@ pub use pack::open_pack;
 use crate::archive::delta::{plan_delta, DeltaStats, Planned};
 use crate::archive::disc_writer::{CarryIn, DiscSetConfig};
 use crate::archive::plan::{defer_for_fill, overview, sample_ratio_with_margin, Overview};
+use crate::archive::reserve::DiscShape;
 use crate::archive::scan::{scan_tree, ScanOptions, SourceEntry};
 use crate::archive::tar_stream::SourceProblem;
 use crate::format::catalog::{Catalog, ChainInfo, Entry};
@@ -244,9 +246,21 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation, 
             });
         }
     }
-    let binary = carried_binary(job, progress);
     let (ratio, ratio_margin, ratio_source) = estimate_ratio(job, &plan.store)?;
-    let fixed_bytes = binary.as_ref().map_or(0, |b| b.len() as u64);
+    // The discs as create will write them, so the parity reserve is bounded with the real sizes.
+    let disc_map = plan.base.as_ref().map_or_else(Vec::new, |b| {
+        crate::format::catalog::DiscMap::carried_from(b).0
+    });
+    let cfg = disc_set_config(
+        job,
+        &images_dir,
+        &chain_info(job, &plan, generation, resume_state.as_ref()),
+        [0; 16],
+        carried_binary(job, progress),
+        0,
+        disc_map,
+    );
+    let shape = DiscShape::new(&cfg, &plan.reuse);
     let est = |store: &[SourceEntry]| {
         overview(
             store,
@@ -255,7 +269,7 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation, 
             ratio,
             ratio_margin,
             ratio_source.clone(),
-            fixed_bytes,
+            &shape,
             job.parity_discs,
         )
     };
@@ -273,6 +287,16 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation, 
     let mut overview = est(&plan.store);
     overview.excluded = excluded;
     check_parity_count(job.parity_discs, overview.discs)?;
+    // Parity discs whose catalog copy leaves the data discs nothing: said now, not by the writer.
+    const SECTOR_BYTES: u64 = crate::sector::SECTOR_SIZE as u64;
+    let max_protected = crate::fec::max_protected_for_loss(
+        job.capacity_sectors - disc_writer::TRAILER_SECTORS,
+        job.redundancy_pct,
+    );
+    if job.parity_discs > 0 && overview.parity_reserve_bytes >= max_protected * SECTOR_BYTES {
+        return Err(CreateError::ParityCatalogTooLarge(overview.capacity_bytes));
+    }
+    let binary = cfg.binary;
     Ok(Preparation::Ready(Box::new(Prepared {
         generation,
         overview,
@@ -324,21 +348,26 @@ pub fn create(
         Some(st) => st.set_id()?,
         None => random_chain_id()?,
     };
+    build::remove_partials(&images_dir);
+    let done = match &resume_state {
+        Some(_) => resume::completed_discs(&images_dir, &chain, progress)?,
+        None => Vec::new(),
+    };
+    let finished = finished_generation(&done, resume_state.is_some(), &chain);
+    // Kept data discs bind the rest to their reserve (a finished generation's does not matter).
+    let keeps_discs = !done.is_empty() && finished.is_none();
+    let planned = overview.parity_reserve_bytes;
+    let reserve = resume::parity_reserve(out, resume_state.as_ref(), planned, keeps_discs)?;
     let cfg = disc_set_config(
         job,
         &images_dir,
         &chain,
         set_id,
         binary,
-        overview.parity_reserve_bytes,
+        reserve,
         carried_disc_map(plan.base.as_ref(), progress),
     );
-    build::remove_partials(&images_dir);
-    let done = match &resume_state {
-        Some(_) => resume::completed_discs(&images_dir, &chain, progress)?,
-        None => Vec::new(),
-    };
-    resume::write_state(out, &resume::CreateState::new(job, &chain, set_id))?;
+    resume::write_state(out, &resume::CreateState::new(job, &chain, set_id, reserve))?;
     // The catalog is saved as catalog_tmp by the writer before the last image's FEC (so the
     // entries are freed first), and renamed into place once every image is complete.
     let catalog_tmp = catalog_path.with_extension("partial");
@@ -347,14 +376,6 @@ pub fn create(
         generation,
         disc: 0,
         set_id,
-    };
-    // A resumed create whose data images are all complete (it stopped during the parity discs)
-    // takes the catalog from the last image instead of writing the generation again.
-    let finished = match done.last() {
-        Some((_, last)) if resume_state.is_some() => {
-            resume::finished_catalog(last, chain.chain_id, generation)
-        }
-        _ => None,
     };
     let result = match finished {
         Some(cat) => build::save_catalog(&catalog_tmp, id, &cat)
@@ -398,6 +419,21 @@ pub fn create(
         scan_problems: scanned_problems,
         problems_file,
     })
+}
+
+/// A resumed create whose data images are all complete (it stopped during the parity discs)
+/// takes the catalog from the last image instead of writing the generation again.
+fn finished_generation(
+    done: &[(crate::format::catalog::DiscIndex, PathBuf)],
+    resumed: bool,
+    chain: &ChainInfo,
+) -> Option<Catalog> {
+    match done.last() {
+        Some((_, last)) if resumed => {
+            resume::finished_catalog(last, chain.chain_id, chain.generation)
+        }
+        _ => None,
+    }
 }
 
 /// The parity discs (if any were asked for) after the data discs, in burn order.
@@ -463,6 +499,7 @@ fn disc_set_config(
             0
         },
         disc_map,
+        parity_discs: job.parity_discs,
     }
 }
 

@@ -90,6 +90,29 @@ pub fn write_parity_discs(
     let todo: Vec<u32> = (1..=parity_discs)
         .filter(|p| !finals[*p as usize - 1].exists())
         .collect();
+    write_parity_images(cfg, parity_discs, &todo, data, progress)?;
+    Ok(finals)
+}
+
+/// Writes parity images `todo` (numbers p of 1..=`parity_discs`) of the generation whose data
+/// images are `data` (in disc order, all complete and intact) into `cfg.images_dir` under
+/// create's names; returns their paths in `todo`'s order. Everything a parity image holds comes
+/// from `data` and `cfg` — which is how `verify --repair` rebuilds a lost one bit-identical:
+/// it fills `cfg` from the set's own discs (FORMAT.md §10.6), never from the running binary.
+pub fn write_parity_images(
+    cfg: &DiscSetConfig,
+    parity_discs: u32,
+    todo: &[u32],
+    data: &[PathBuf],
+    progress: &dyn Progress,
+) -> Result<Vec<PathBuf>, CreateError> {
+    let finals: Vec<PathBuf> = todo
+        .iter()
+        .map(|&p| {
+            cfg.images_dir
+                .join(parity_image_name(&cfg.chain.name, cfg.chain.generation, p))
+        })
+        .collect();
     if todo.is_empty() {
         return Ok(finals);
     }
@@ -99,11 +122,11 @@ pub fn write_parity_discs(
     let n = discs.len();
     let layout_of =
         |p: u32| ParityDiscLayout::new(cfg, (n, parity_discs), p, columns, catalog.len() as u64);
-    for &p in &todo {
+    for &p in todo {
         layout_of(p).check_fits(cfg)?;
     }
     let mut outs: Vec<(u32, ParityDiscLayout, File, PathBuf)> = Vec::new();
-    for &p in &todo {
+    for &p in todo {
         let l = layout_of(p);
         let tmp = cfg.images_dir.join(format!(
             ".{}.partial",
@@ -129,7 +152,7 @@ pub fn write_parity_discs(
         read as f64 / 1e6 / secs.max(1e-9)
     ));
     let records: Vec<DataDiscRecord> = discs.into_iter().map(|d| d.record).collect();
-    for (p, l, f, tmp) in outs {
+    for ((p, l, f, tmp), final_path) in outs.into_iter().zip(&finals) {
         let manifest = ParityManifest {
             chain_id: cfg.chain.chain_id,
             generation: cfg.chain.generation,
@@ -138,7 +161,6 @@ pub fn write_parity_discs(
             columns,
             discs: records.clone(),
         };
-        let final_path = &finals[p as usize - 1];
         let started = std::time::Instant::now();
         l.seal(cfg, &f, &tmp, final_path, &manifest.encode(), &catalog)?;
         progress.step(&format!(
@@ -440,7 +462,9 @@ impl ParityDiscLayout {
                 s.data_discs + s.index,
             ),
             publisher: "bd-archive".into(),
-            application: format!("bd-archive {}", env!("CARGO_PKG_VERSION")),
+            // The version that made the set (create sets it to its own), so a rebuilt parity
+            // disc carries what the original carried whatever binary rebuilds it.
+            application: format!("bd-archive {}", cfg.chain.tool_version),
             created_unix: cfg.chain.created_unix,
         };
         f.set_len(self.total * SS).map_err(io_err(tmp))?;
@@ -555,7 +579,7 @@ fn publish(cfg: &DiscSetConfig, f: &File, tmp: &Path, final_path: &Path) -> Resu
 }
 
 /// README.txt of parity disc p of a generation of n data discs.
-fn parity_readme(chain: &crate::format::catalog::ChainInfo, p: u32, n: u32) -> String {
+pub fn parity_readme(chain: &crate::format::catalog::ChainInfo, p: u32, n: u32) -> String {
     let g = chain.generation;
     let name = &chain.name;
     let id: String = chain.chain_id.iter().map(|b| format!("{b:02x}")).collect();

@@ -123,6 +123,23 @@ pub(super) fn write_headers(e: &Entry, out: &mut Vec<u8>) -> bool {
     true
 }
 
+/// Upper bound of the header bytes [`write_headers`] writes for an entry whose path has
+/// `path_len` bytes and whose link target has `target_len`, whatever its other fields hold: every
+/// optional record counted at its longest (`hdrcharset`, `size`, `uid`, `gid`, a negative `mtime`
+/// with nanoseconds), 20 bytes for each record's own length digits, the trailing '/' of a
+/// directory. Lets `create` bound the stream (and so the chunks and discs) before reading a byte.
+pub(crate) fn headers_len_bound(path_len: usize, target_len: usize) -> u64 {
+    let record = |key: &str, value: usize| (key.len() + value + 3 + 20) as u64;
+    let pax = record("hdrcharset", 6)
+        + record("path", path_len + 1)
+        + record("linkpath", target_len)
+        + record("mtime", 30)
+        + record("size", 20)
+        + record("uid", 10)
+        + record("gid", 10);
+    (2 * BLOCK) as u64 + pax.div_ceil(BLOCK as u64) * BLOCK as u64
+}
+
 /// Name of the PAX header block itself (informational; GNU tar uses `<dir>/PaxHeaders/<name>`).
 fn pax_name(path: &[u8]) -> Vec<u8> {
     let mut v = b"PaxHeaders/".to_vec();
@@ -244,6 +261,24 @@ mod tests {
         assert_eq!(entries[0].3, 1_700_000_000);
         assert_eq!(entries[1].1.as_deref(), Some(&b"caf\xe9/target"[..]));
         assert_eq!(entries[2].0, b"dir/");
+    }
+
+    #[test]
+    fn headers_never_exceed_their_bound() {
+        let names: [&[u8]; 3] = [b"a", &[b'n'; 99], &[0xe9; 4096]];
+        for path in names {
+            for target in [&b""[..], b"t", &[0xff; 4095]] {
+                for kind in [EntryKind::Dir, EntryKind::Symlink, EntryKind::File] {
+                    let mut e = entry(path, kind, u64::MAX);
+                    e.link_target = target.to_vec();
+                    (e.uid, e.gid) = (u32::MAX, u32::MAX);
+                    (e.mtime_sec, e.mtime_nsec) = (i64::MIN, 999_999_999);
+                    let mut out = Vec::new();
+                    assert!(write_headers(&e, &mut out));
+                    assert!(out.len() as u64 <= headers_len_bound(path.len(), target.len()));
+                }
+            }
+        }
     }
 
     #[test]

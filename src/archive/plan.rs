@@ -9,6 +9,7 @@ use rayon::prelude::*;
 use serde::Serialize;
 
 use crate::archive::disc_writer::TRAILER_SECTORS;
+use crate::archive::reserve::{self, DiscShape};
 use crate::archive::scan::SourceEntry;
 use crate::fec;
 use crate::format::catalog::EntryKind;
@@ -65,7 +66,8 @@ pub struct Overview {
     /// Parity discs per generation (`--parity-discs`).
     pub parity_discs: u32,
     /// Data bytes each data disc gives up so that a parity disc fits the same medium (its
-    /// filesystem, README, FORMAT.md, manifest and catalog copy); counted in `data_per_disc`
+    /// filesystem, README, FORMAT.md, manifest and catalog copy): a true upper bound
+    /// ([`reserve::parity_reserve`]), so the parity disc always fits; counted in `data_per_disc`
     /// only when `parity_discs` > 0, shown either way (what P = 1 would cost).
     pub parity_reserve_bytes: u64,
 }
@@ -227,7 +229,7 @@ pub fn overview(
     ratio: f64,
     ratio_margin: f64,
     ratio_source: String,
-    fixed_bytes_per_disc: u64,
+    shape: &DiscShape,
     parity_discs: u32,
 ) -> Overview {
     let mut o = Overview {
@@ -265,17 +267,14 @@ pub fn overview(
     // Headers compress far better than typical content; the ratio is applied to everything.
     o.est_stored_bytes = (o.stream_bytes as f64 * ratio) as u64 + chunks * 100;
     let max_d = fec::max_protected_for_loss(capacity_sectors - TRAILER_SECTORS, redundancy_pct);
-    let fixed = FIRST_DATA_LBA + 64 + fixed_bytes_per_disc.div_ceil(SECTOR_SIZE as u64);
+    let fixed = FIRST_DATA_LBA + 64 + shape.binary_bytes().div_ceil(SECTOR_SIZE as u64);
     // Catalog on the last disc plus the per-disc indexes (together about one more catalog);
     // both compress well, this is an upper estimate.
     let catalog = o.entries * 160
         + entries.iter().map(|e| e.rel_path.len() as u64).sum::<u64>()
         + chunks * 48;
-    let plain_discs = (o.est_stored_bytes + 2 * catalog)
-        .div_ceil((max_d.saturating_sub(fixed) * SECTOR_SIZE as u64).max(1))
-        .max(1);
     o.parity_reserve_bytes =
-        parity_reserve_sectors(fixed, catalog, plain_discs * 2 + 8) * SECTOR_SIZE as u64;
+        reserve::parity_reserve(entries, shape, max_d).sectors * SECTOR_SIZE as u64;
     let reserve = if parity_discs > 0 {
         o.parity_reserve_bytes / SECTOR_SIZE as u64
     } else {
@@ -300,19 +299,6 @@ pub fn overview(
     let avail = (capacity_sectors - TRAILER_SECTORS).saturating_sub(last_protected);
     o.fill_parity_loss_pct = fill_parity_loss_pct(last_protected, avail).max(redundancy_pct);
     o
-}
-
-/// Sectors a data disc leaves free so that a parity disc of the same medium fits: the parity
-/// disc holds, besides the column parity (≤ the largest data disc's protected region, which
-/// already counts filesystem, README, FORMAT.md and binary), its manifest (for up to
-/// `max_discs` data discs) and a copy of the catalog (`catalog_bytes`, an upper estimate),
-/// and its own fixed files again (`fixed`); 32 sectors of alignment slack.
-pub fn parity_reserve_sectors(fixed: u64, catalog_bytes: u64, max_discs: u64) -> u64 {
-    let manifest = crate::format::parity_manifest::ParityManifest::encoded_len(max_discs as usize);
-    fixed
-        + (manifest as u64).div_ceil(SECTOR_SIZE as u64)
-        + catalog_bytes.div_ceil(SECTOR_SIZE as u64)
-        + 32
 }
 
 /// What `--fill-parity` gives a disc of `protected` sectors with `avail` sectors free for the FEC:

@@ -2,6 +2,7 @@
 
 use std::path::{Path, PathBuf};
 
+use crate::archive::disc_writer::WriteError;
 use crate::archive::error::{CreateError, ResumeSetting};
 
 use crate::archive::output::write_atomically;
@@ -40,10 +41,19 @@ pub(crate) struct CreateState {
     /// none, so the rest is written without one too).
     #[serde(default)]
     set_id: String,
+    /// Bytes each data disc leaves for the parity discs (absent in states written before it was
+    /// recorded: unknown).
+    #[serde(default)]
+    parity_reserve_bytes: u64,
 }
 
 impl CreateState {
-    pub(crate) fn new(job: &CreateJob, chain: &ChainInfo, set_id: [u8; 16]) -> Self {
+    pub(crate) fn new(
+        job: &CreateJob,
+        chain: &ChainInfo,
+        set_id: [u8; 16],
+        parity_reserve_bytes: u64,
+    ) -> Self {
         CreateState {
             name: job.name.clone(),
             generation: chain.generation,
@@ -61,6 +71,7 @@ impl CreateState {
             parity_discs: job.parity_discs,
             exclusions: exclusions(job),
             set_id: hex(&set_id),
+            parity_reserve_bytes,
         }
     }
 
@@ -70,6 +81,33 @@ impl CreateState {
             "" => Ok([0; 16]),
             s => parse_hex_id(s),
         }
+    }
+}
+
+/// The room for the parity discs a run leaves on its data discs: `planned` (the bound for the
+/// source as scanned now), except in a resumed run that keeps data discs — those were written
+/// with the interrupted run's reserve, which the rest keeps so long as it still covers the
+/// parity disc. If the source grew so that it no longer does, the resume is refused before
+/// anything is written (the kept discs may leave too little room).
+pub(crate) fn parity_reserve(
+    out: &Path,
+    state: Option<&CreateState>,
+    planned: u64,
+    keeps_discs: bool,
+) -> Result<u64, CreateError> {
+    let Some(st) = state.filter(|st| keeps_discs && st.parity_discs > 0) else {
+        return Ok(planned);
+    };
+    match st.parity_reserve_bytes {
+        0 => Ok(planned),
+        kept if kept >= planned => Ok(kept),
+        _ => Err(WriteError::Resume(format!(
+            "{}: the source grew since the interrupted create, and its catalog now needs more \
+             room on the parity disc than the kept data discs left; start again without \
+             --resume in a new output directory",
+            out.display()
+        ))
+        .into()),
     }
 }
 

@@ -187,7 +187,10 @@ impl<'a> TarStreamBuilder<'a> {
         if se.kind == EntryKind::File {
             match open_regular(&(self.content_path)(&e.path)) {
                 Ok((f, meta)) => {
-                    e.size = meta.len();
+                    // Never more than the scan saw: the discs (and the parity discs' room for the
+                    // catalog copy) were planned from it. A file grown since is archived as far as
+                    // the scan saw it and reported as changed while read (the probe after it).
+                    e.size = meta.len().min(se.size);
                     e.mode = meta.mode() & 0o7777;
                     e.mtime_sec = meta.mtime();
                     e.mtime_nsec = meta.mtime_nsec() as u32;

@@ -77,6 +77,9 @@ pub fn create(e: CreateError) -> anyhow::Error {
             "--parity-discs with --pack-with: {e}; pack without parity discs, or write this generation on discs of its own with --base and --parity-discs"
         ),
         E::Write(WriteError::ParityDiscTooLarge { .. }) => anyhow!("--parity-discs: {e}"),
+        E::ParityCatalogTooLarge(_) => {
+            anyhow!("--parity-discs: {e}; use larger discs (-b) or no parity discs")
+        }
         E::Write(WriteError::Exists(_)) => anyhow!("{e} (choose another -o or remove it)"),
         E::Interrupted(i) => anyhow::Error::new(i),
         e => anyhow::Error::new(e),

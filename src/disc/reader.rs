@@ -400,14 +400,24 @@ fn repaired_view(
     let fec_err = |e| ReadError::Fec(name.to_string(), e);
     let located: LocatedFec = fec::locate(source.as_ref(), hint).map_err(fec_err)?;
     let scan: FecScan = fec::scan(source.as_ref(), &located, &|_| {}).map_err(fec_err)?;
+    repaired_from_scan(source, &located, &scan, settings).map_err(fec_err)
+}
+
+/// Repairs `source` by a scan of it already made (`verify` scans every disc anyway): the view
+/// extract and the filesystem reader use, and what the repair did.
+pub fn repaired_from_scan(
+    source: Arc<dyn SectorSource>,
+    located: &LocatedFec,
+    scan: &FecScan,
+    settings: &RepairSettings,
+) -> Result<(Arc<dyn SectorSource>, RepairSummary), fec::FecError> {
     let repaired = RepairedSource::new(
         source,
-        &located,
-        &scan,
+        located,
+        scan,
         settings.memory_budget,
         settings.spill_dir.as_deref(),
-    )
-    .map_err(fec_err)?;
+    )?;
     let summary = RepairSummary {
         lost_sectors: scan.lost_data_sectors(),
         lost_parity: scan.lost_parity_sectors(),
@@ -525,6 +535,29 @@ impl Disc {
                 },
             },
         }
+    }
+
+    /// Opens a disc on `view`, `raw` repaired by [`repaired_from_scan`] (`summary` is what that
+    /// repair did): never scans or repairs again. Header, index and catalog come from the view,
+    /// or from `raw` where the view cannot give them (as [`Disc::open`] does).
+    pub fn open_repaired(
+        name: String,
+        raw: &dyn SectorSource,
+        (view, summary): (Arc<dyn SectorSource>, RepairSummary),
+        settings: &RepairSettings,
+    ) -> Result<Disc, ReadError> {
+        let contents = match read_contents(&name, view.as_ref(), 0) {
+            Ok(c) => c,
+            Err(e) => read_contents(&name, raw, 0).map_err(|_| e)?,
+        };
+        Ok(Disc::assemble(
+            name,
+            view,
+            Some(Ok(summary)),
+            settings,
+            contents,
+            0,
+        ))
     }
 
     fn assemble(

@@ -56,7 +56,9 @@ pub struct DiscSection {
     pub first_part: u32,
     /// Number of data parts on this disc.
     pub part_count: u32,
-    /// Parity discs only: the number n of data discs the parity covers (0 on data discs).
+    /// Parity discs: the number n of data discs the parity covers. Data discs: P, the parity
+    /// discs of their generation (0: none, or a disc written before P was recorded); read it
+    /// with [`DiscSection::set_parity_discs`].
     pub data_discs: u32,
     /// LBA of the per-disc index file.
     pub index_lba: u64,
@@ -101,6 +103,15 @@ impl DiscSection {
             catalog: (self.catalog_lba, self.catalog_bytes),
             column_lba: self.first_chunk,
         })
+    }
+
+    /// P, the parity discs of the generation, as this disc records it (a parity disc in its
+    /// parity section; a data disc in the field a parity disc uses for n; 0: none recorded).
+    pub fn set_parity_discs(&self) -> u32 {
+        match self.parity() {
+            Some(p) => p.parity_discs,
+            None => self.data_discs,
+        }
     }
 
     /// The section a parity disc carries (the inverse of [`DiscSection::parity`]).

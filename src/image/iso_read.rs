@@ -1,10 +1,10 @@
 //! Bounded ISO9660 reader: Rock Ridge names when the root carries a SUSP "SP" entry, else the
 //! Joliet tree, else primary names. Never trusts a length or offset before checking it.
 
+use super::dir_guard::DirWalkGuard;
 use super::util::*;
 use super::{DiscFilesystem, FsKind, ImageError, ImageFile, ReadLimits};
 use crate::sector::{SectorSource, SECTOR_SIZE};
-use std::collections::HashSet;
 
 const FS: &str = "ISO9660";
 /// Volume descriptors scanned from LBA 16 before giving up on a terminator.
@@ -19,8 +19,8 @@ struct Reader<'a> {
     total_dir_bytes: u64,
     /// Entries accepted so far (≤ limits.max_entries).
     entries: usize,
-    /// Directory extents already visited (loop detection).
-    visited: HashSet<u64>,
+    /// Depth limit and loop detection of the walk.
+    guard: DirWalkGuard,
     /// Rock Ridge in use, with the SUSP skip length from the SP entry.
     rr_skip: Option<usize>,
     joliet: bool,
@@ -288,23 +288,12 @@ impl Reader<'_> {
         path: &str,
         depth: usize,
     ) -> Result<(), ImageError> {
-        if depth > self.limits.max_depth {
-            return Err(self.limit(format!(
-                "directory {path:?} is nested deeper than {}",
-                self.limits.max_depth
-            )));
-        }
+        self.guard.enter(self.src, lba, path, depth)?;
         if len > self.limits.max_dir_bytes {
             return Err(self.limit(format!(
                 "directory {path:?} is {len} bytes (limit {})",
                 self.limits.max_dir_bytes
             )));
-        }
-        if !self.visited.insert(lba) {
-            return Err(corrupt(
-                self.src,
-                format!("directory loop: LBA {lba} ({path:?}) is reached twice"),
-            ));
         }
         self.total_dir_bytes += len;
         if self.total_dir_bytes > self.limits.max_total_dir_bytes {
@@ -569,7 +558,7 @@ pub(crate) fn read(
         limits,
         total_dir_bytes: 0,
         entries: 0,
-        visited: HashSet::new(),
+        guard: DirWalkGuard::new(FS, "LBA", limits.max_depth),
         rr_skip: None,
         joliet: false,
         files: Vec::new(),

@@ -12,6 +12,7 @@
 //! before use, and directory sizes, depth, entry counts and total bytes read are capped
 //! ([`ReadLimits`]), so it returns errors instead of panicking, allocating without bound or looping.
 
+mod dir_guard;
 mod iso_read;
 mod iso_write;
 mod tree;
@@ -340,6 +341,14 @@ pub fn read_iso9660(
     tree: FsKind,
 ) -> Result<(DiscFilesystem, FsKind), ImageError> {
     iso_read::read(src, limits, Some(tree))
+}
+
+/// The checksum byte of a UDF descriptor tag (ECMA-167 3/7.2.3) over its first 16 bytes.
+///
+/// Why: a parity set without its manifest checks a data disc's trailing UDF anchor, which its
+/// own FEC does not cover, before trusting a repaired copy of it.
+pub fn udf_tag_checksum(tag: &[u8]) -> u8 {
+    udf_write::tag_checksum(tag)
 }
 
 /// Entry point for a cargo-fuzz target: runs [`read_filesystem`] on `data` as an in-memory image.

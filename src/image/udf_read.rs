@@ -3,11 +3,11 @@
 //! tree of File Entries / Extended File Entries and File Identifier Descriptors.
 //! Every tag is checked (identifier, checksum, CRC, location) before its fields are used.
 
+use super::dir_guard::DirWalkGuard;
 use super::udf_write::{tag, tag_checksum};
 use super::util::*;
 use super::{DiscFilesystem, ImageError, ImageFile, ReadLimits};
 use crate::sector::{SectorSource, SECTOR_SIZE};
-use std::collections::HashSet;
 
 const FS: &str = "UDF";
 /// Sectors of a volume descriptor sequence examined (following VDPs included).
@@ -199,7 +199,8 @@ struct Reader<'a> {
     vol: Volume,
     total_dir_bytes: u64,
     entries: usize,
-    visited: HashSet<u64>,
+    /// Depth limit and loop detection of the walk.
+    guard: DirWalkGuard,
     files: Vec<ImageFile>,
 }
 
@@ -351,18 +352,7 @@ impl Reader<'_> {
     /// The directory's file entry at `lbn`, checked: depth, loops, that it is a directory, and
     /// the size limits (per directory and in total).
     fn enter_dir(&mut self, lbn: u32, path: &str, depth: usize) -> Result<Entry, ImageError> {
-        if depth > self.limits.max_depth {
-            return Err(self.limit(format!(
-                "directory {path:?} is nested deeper than {}",
-                self.limits.max_depth
-            )));
-        }
-        if !self.visited.insert(lbn as u64) {
-            return Err(corrupt(
-                self.src,
-                format!("directory loop: block {lbn} ({path:?}) is reached twice"),
-            ));
-        }
+        self.guard.enter(self.src, u64::from(lbn), path, depth)?;
         let e = self.read_entry(lbn, path)?;
         if !e.dir || !e.regular {
             return Err(corrupt(
@@ -597,7 +587,7 @@ pub(crate) fn read(
         vol,
         total_dir_bytes: 0,
         entries: 0,
-        visited: HashSet::new(),
+        guard: DirWalkGuard::new(FS, "block", limits.max_depth),
         files: Vec::new(),
     };
     r.walk(root_lbn, "", 0)?;

@@ -33,11 +33,13 @@ use crate::fec::{self, column::ColumnCodec, FecError};
 use crate::format::catalog::Catalog;
 use crate::format::disc_header::{DiscHeader, ParitySection};
 use crate::format::parity_manifest::{DataDiscRecord, ParityManifest};
-use crate::restore::parity_claims::{check_one_set, read_manifests};
+use crate::restore::parity_claims::{check_one_set, check_set_ids, read_manifests};
 use crate::sector::{FileSectorSource, SECTOR_SIZE};
 use crate::util::interrupt::{self, Interrupted};
 use crate::util::progress::Progress;
 use crate::util::sector_ranges::SectorRanges;
+
+mod parity_image;
 
 const SS: u64 = SECTOR_SIZE as u64;
 
@@ -65,6 +67,9 @@ pub enum ParityError {
     /// Stopped by Ctrl+C (the working copies are removed).
     #[error(transparent)]
     Interrupted(#[from] Interrupted),
+    /// A lost parity disc's image is not written: it would not be bit-identical (why).
+    #[error("{0}")]
+    ParityRefused(String),
 }
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ParityError + '_ {
@@ -115,6 +120,10 @@ pub struct ParitySet {
     sections: BTreeMap<u32, ParitySection>,
     /// The generation's catalog (the copy on a parity disc), if readable.
     pub catalog: Option<Catalog>,
+    /// No parity disc's manifest was readable: `manifest` was made from the data discs (all
+    /// present, none broken), without their SHA-256 — enough to rebuild the parity discs (from
+    /// the data discs, damaged ones repaired by their own FEC), never to rebuild a data disc.
+    pub manifest_from_data: bool,
 }
 
 impl ParitySet {
@@ -136,8 +145,10 @@ impl ParitySet {
 }
 
 /// Groups `images` (with the state verify found for each, `state_of`) into parity sets: every
-/// (chain, generation, set) that has a parity disc among them. Images that are not ours, or of a
-/// generation without a parity disc here, are left to the caller.
+/// (chain, generation, set) that has a parity disc among them or whose data discs record parity
+/// discs (FORMAT.md §2). Images that are not ours, or of a generation without parity discs, are
+/// left to the caller; so is a set whose manifest is on no readable parity disc while a data
+/// disc is missing or broken (then nothing can be rebuilt).
 pub fn find_parity_sets(
     images: &[PathBuf],
     state_of: &dyn Fn(&Path) -> DiscState,
@@ -165,14 +176,47 @@ pub fn find_parity_sets(
             .filter(|(_, h)| h.is_parity())
             .cloned()
             .collect();
-        if parity_discs.is_empty() {
+        // P as any disc records it: a set whose parity discs are all lost is still a set.
+        let recorded = members
+            .iter()
+            .map(|(_, h)| h.sections[0].set_parity_discs());
+        let parity_count = recorded.max().unwrap_or(0);
+        if parity_count == 0 {
             continue;
         }
         // Nothing a parity disc claims is used before it is checked (parity_claims).
-        let copies = read_manifests(&parity_discs, memory)?;
-        check_one_set(&members, &copies[0])?;
-        let first = &copies[0];
-        let n = first.manifest.discs.len() as u32;
+        let copies = match parity_discs.is_empty() {
+            true => Err(ParityError::NoManifest(PathBuf::new(), String::new())),
+            false => read_manifests(&parity_discs, memory),
+        };
+        let (manifest, manifest_from, catalog, manifest_from_data) = match copies {
+            Ok(copies) => {
+                check_one_set(&members, &copies[0])?;
+                let c = &copies[0];
+                let catalog = copies.iter().find_map(|c| c.catalog.clone());
+                (c.manifest.clone(), c.path.clone(), catalog, false)
+            }
+            Err(ParityError::NoManifest(..)) => {
+                match parity_image::manifest_from_data(&members, parity_count, state_of) {
+                    Some(m) => {
+                        // P here is what the data discs record: held to the manifest's rules.
+                        let from = members[0].0.clone();
+                        ParityManifest::decode(&m.encode())
+                            .map_err(|e| ParityError::BadManifest(from.clone(), e.to_string()))?;
+                        check_set_ids(&members)?;
+                        (m, from, None, true)
+                    }
+                    None => continue, // judged disc by disc: no manifest, a data disc lost
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let sections: BTreeMap<u32, ParitySection> = parity_discs
+            .iter()
+            .filter_map(|(_, h)| h.parity())
+            .map(|s| (s.index, s))
+            .collect();
+        let n = manifest.discs.len() as u32;
         let member = |disc: u32, path: Option<PathBuf>| SetMember {
             disc,
             state: path.as_deref().map_or(DiscState::Missing, state_of),
@@ -191,21 +235,23 @@ pub fn find_parity_sets(
                 .find(|(_, h)| h.parity().is_some_and(|s| s.index == q))
                 .map(|(p, _)| p.clone())
         };
-        let parity_members = (1..=first.manifest.parity_discs)
+        let parity_count = manifest.parity_discs;
+        if parity_count == 0 {
+            continue;
+        }
+        let parity_members = (1..=parity_count)
             .map(|q| member(n + q, parity_path(q)))
             .collect();
         sets.push(ParitySet {
             name: members[0].1.name.clone(),
             generation,
-            manifest: first.manifest.clone(),
-            manifest_from: first.path.clone(),
+            manifest,
+            manifest_from,
             data,
             parity: parity_members,
-            sections: copies
-                .iter()
-                .map(|c| (c.section.index, c.section))
-                .collect(),
-            catalog: copies.iter().find_map(|c| c.catalog.clone()),
+            sections,
+            catalog,
+            manifest_from_data,
         });
     }
     Ok(sets)
@@ -233,6 +279,11 @@ pub struct RebuildReport {
     pub partial: Vec<(u32, PathBuf)>,
     /// Rounds of (own FEC, column code) run.
     pub rounds: u32,
+    /// Parity discs missing or broken whose images were rebuilt into `out_dir` ([`rebuild`]
+    /// only, once every data disc is whole): (p, path).
+    pub parity_rebuilt: Vec<(u32, PathBuf)>,
+    /// Why the lost parity discs' images were not written (they would not be bit-identical).
+    pub parity_refused: Option<String>,
 }
 
 /// Sorted, disjoint half-open ranges of column numbers.
@@ -284,14 +335,67 @@ fn rebuild_inner(
     progress: &dyn Progress,
 ) -> Result<RebuildReport, ParityError> {
     std::fs::create_dir_all(&opts.workdir).map_err(io(&opts.workdir))?;
-    let mut members = open_members(set, opts)?;
-    let result = rebuild_members(set, opts, keep_partial, &mut members, progress);
-    for m in &members {
-        if m.working {
-            let _ = std::fs::remove_file(&m.path);
+    let data_whole = set.data.iter().all(|m| m.state == DiscState::Intact);
+    let mut report = if data_whole && !keep_partial {
+        RebuildReport::default() // only parity discs to rebuild: no column pass needed
+    } else if set.manifest_from_data {
+        // Without a manifest no data disc can be finished (N−2, N−1, SHA-256); none is broken
+        // (find_parity_sets), so each damaged one is made whole by its own FEC alone.
+        let mut report = RebuildReport::default();
+        let parity_lost = set.parity.iter().any(|m| m.state >= DiscState::Broken);
+        if let (false, Some(dir), true) = (keep_partial, &opts.out_dir, parity_lost) {
+            let data = parity_image::repaired_data_images(set, opts)?;
+            parity_step(set, &data, opts, dir, progress, &mut report)?;
         }
+        return Ok(report);
+    } else {
+        let mut members = open_members(set, opts)?;
+        let result = rebuild_members(set, opts, keep_partial, &mut members, progress);
+        for m in &members {
+            if m.working {
+                let _ = std::fs::remove_file(&m.path);
+            }
+        }
+        result?
+    };
+    if let (false, Some(dir), true) = (keep_partial, &opts.out_dir, report.lost.is_empty()) {
+        let data = whole_data_images(set, &report);
+        parity_step(set, &data, opts, dir, progress, &mut report)?;
     }
-    result
+    Ok(report)
+}
+
+/// The lost parity discs written into `dir` from the whole data images `data`; a refusal is
+/// kept in the report with its reason.
+fn parity_step(
+    set: &ParitySet,
+    data: &[PathBuf],
+    opts: &RebuildOptions,
+    dir: &Path,
+    progress: &dyn Progress,
+    report: &mut RebuildReport,
+) -> Result<(), ParityError> {
+    match parity_image::rebuild_lost_parity(set, data, opts, dir, progress) {
+        Ok(done) => report.parity_rebuilt = done,
+        Err(ParityError::ParityRefused(why)) => report.parity_refused = Some(why),
+        Err(e) => return Err(e),
+    }
+    Ok(())
+}
+
+/// Every data image of a set whose data discs are all whole: given intact, or rebuilt.
+fn whole_data_images(set: &ParitySet, report: &RebuildReport) -> Vec<PathBuf> {
+    set.data
+        .iter()
+        .filter_map(|m| {
+            let rebuilt = report.rebuilt.iter().find(|(d, _)| *d == m.disc);
+            match (rebuilt, m.state) {
+                (Some((_, Some(p))), _) => Some(p.clone()),
+                (None, DiscState::Intact) => m.path.clone(),
+                _ => None,
+            }
+        })
+        .collect()
 }
 
 fn open_members(set: &ParitySet, opts: &RebuildOptions) -> Result<Vec<Member>, ParityError> {
@@ -333,17 +437,13 @@ fn open_members(set: &ParitySet, opts: &RebuildOptions) -> Result<Vec<Member>, P
             }
             (None, _) => {
                 // A missing data disc's copy holds its D columns until it is finished (N is set
-                // then); a missing parity disc is never written out, so it gets no copy at all.
-                let f = match data {
-                    Some(d) => {
-                        let f = rw(&work)?;
-                        f.set_len(d.protected * SS).map_err(io(&work))?;
-                        Some(f)
-                    }
-                    None => None,
-                };
+                // then); a missing parity disc's, its column parity. Both sizes are checked
+                // claims (parity_claims): D ≤ L ≤ what a parity disc given holds.
+                let f = rw(&work)?;
+                let size = data.map_or(offset + columns, |d| d.protected);
+                f.set_len(size * SS).map_err(io(&work))?;
                 Member {
-                    file: f,
+                    file: Some(f),
                     path: work,
                     offset,
                     columns: cols,
@@ -504,18 +604,20 @@ pub(crate) fn data_image_name(set: &ParitySet, disc: u32) -> String {
         .and_then(|p| p.file_name())
         .map(|f| f.to_string_lossy().into_owned());
     given.unwrap_or_else(|| {
-        // The chain name comes from a disc: only safe characters reach a file name.
-        let chain: String = set
-            .name
-            .chars()
-            .map(|c| match c {
-                'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '.' => c,
-                _ => '_',
-            })
-            .collect();
         let kind = crate::disc::image_name::ImageKind::Data;
+        let chain = file_name_safe(&set.name);
         crate::disc::image_name::image_file_name(&chain, set.generation, kind, disc)
     })
+}
+
+/// The chain name comes from a disc: only safe characters reach a file name.
+fn file_name_safe(name: &str) -> String {
+    name.chars()
+        .map(|c| match c {
+            'a'..='z' | 'A'..='Z' | '0'..='9' | '-' | '_' | '.' => c,
+            _ => '_',
+        })
+        .collect()
 }
 
 fn move_into_place(from: &Path, to: &Path) -> Result<(), ParityError> {

@@ -251,7 +251,7 @@ pub(crate) fn check_one_set(
 }
 
 /// One set id among the discs (those whose records say none are not counted).
-fn check_set_ids(members: &[(PathBuf, DiscHeader)]) -> Result<(), ParityError> {
+pub(crate) fn check_set_ids(members: &[(PathBuf, DiscHeader)]) -> Result<(), ParityError> {
     use std::collections::BTreeMap;
     let mut sets: BTreeMap<SetId, Vec<String>> = BTreeMap::new();
     for (path, h) in members {

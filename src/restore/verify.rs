@@ -9,7 +9,7 @@ use std::sync::Arc;
 use crate::restore::VerifyError;
 use serde::Serialize;
 
-use crate::disc::reader::{find_disc_header, Disc, RepairSettings};
+use crate::disc::reader::{find_disc_header, repaired_from_scan, Disc, RepairSettings};
 use crate::fec;
 use crate::format::catalog::{Catalog, ChunkRecord, Entry, PartRecord};
 use crate::restore::sources::{section_sets, set_id, SetId};
@@ -311,11 +311,22 @@ fn describe_damage(
     memory: u64,
     report: &mut VerifyReport,
 ) {
+    let settings = RepairSettings {
+        memory_budget: memory,
+        spill_dir: None,
+    };
+    // The FEC repair is made from the scan verify already has, at most once, and only when
+    // needed: the disc is never scanned a second time.
+    let repaired = std::cell::OnceCell::new();
+    let repaired_view = || {
+        repaired
+            .get_or_init(|| repaired_from_scan(Arc::clone(src), located, scan, &settings).ok())
+            .clone()
+    };
     let files = match crate::image::read_filesystem(src.as_ref()) {
         Ok(fs) => fs.files,
-        Err(_) => fec::RepairedSource::new(Arc::clone(src), located, scan, memory, None)
-            .ok()
-            .and_then(|r| crate::image::read_filesystem(&r).ok())
+        Err(_) => repaired_view()
+            .and_then(|(view, _)| crate::image::read_filesystem(view.as_ref()).ok())
             .map(|fs| fs.files)
             .unwrap_or_default(),
     };
@@ -330,14 +341,16 @@ fn describe_damage(
         return;
     }
     // Entries whose chunks lie on unrepairable sectors.
-    let settings = RepairSettings {
-        memory_budget: memory,
-        spill_dir: None,
+    let disc = match repaired_view() {
+        Some(view) => Disc::open_repaired(name.to_string(), src.as_ref(), view, &settings),
+        // The repair failed: the disc's own attempt says why and still reads what is intact.
+        None => Disc::open(name.to_string(), Arc::clone(src), &settings).inspect(|d| {
+            let _ = d.ensure_repaired();
+        }),
     };
-    let Ok(disc) = Disc::open(name.to_string(), Arc::clone(src), &settings) else {
+    let Ok(disc) = disc else {
         return;
     };
-    let _ = disc.ensure_repaired();
     let unrepaired = scan.unrepairable_protected();
     let Some(idx) = &disc.index else {
         report.index_destroyed = true;

@@ -171,6 +171,7 @@ pub fn build(work: &Path, items: &[Item], mut recipe: Recipe) -> Vec<PathBuf> {
         carry_in: None,
         binary: None,
         parity_reserve_sectors: 0,
+        parity_discs: 0,
         disc_map: Vec::new(),
     };
     let mut writer = DiscSetWriter::new(cfg).unwrap();

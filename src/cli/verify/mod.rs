@@ -162,14 +162,21 @@ fn verify_ours(args: &VerifyArgs, targets: &[PathBuf], ui: &Ui) -> Result<i32> {
             print_lost(r, ui);
         }
     }
-    if args.json {
-        ui.info(&serde_json::to_string_pretty(&reports)?);
-    }
     if let Some(conflict) = set_conflict(&reports) {
+        if args.json {
+            ui.info(&render::json(&reports, &[])?);
+        }
         bail!("{conflict}");
     }
     let repair_dir = args.output.as_deref().filter(|o| args.repair && o.is_dir());
-    let sets = set::verify_sets(&images, &reports, repair_dir, memory, ui)?;
+    let out = set::SetOutput {
+        ui,
+        json: args.json,
+    };
+    let sets = set::verify_sets(&images, &reports, repair_dir, memory, out)?;
+    if args.json {
+        ui.info(&render::json(&reports, &sets)?);
+    }
     // A set's verdict replaces its discs' own (a broken disc the set rebuilds is repairable).
     let covered = |r: &&bd_archive::restore::verify::VerifyReport| {
         sets.iter().any(|s| s.covered.contains(&r.image))

@@ -104,3 +104,30 @@ pub(super) fn set_conflict(reports: &[VerifyReport]) -> Option<String> {
         described.join("; ")
     ))
 }
+
+/// One disc in the `verify --json` document: its report, and the verdict of its parity set.
+#[derive(serde::Serialize)]
+struct DiscJson<'a> {
+    #[serde(flatten)]
+    report: &'a VerifyReport,
+    parity_set: Option<&'a super::set::SetJson>,
+}
+
+/// The `verify --json` document: one object per disc; a disc of a parity set also carries the
+/// set's verdict as `parity_set` (null otherwise), so the array keeps its shape.
+pub(super) fn json(
+    reports: &[VerifyReport],
+    sets: &[super::set::SetVerdict],
+) -> anyhow::Result<String> {
+    let doc: Vec<DiscJson> = reports
+        .iter()
+        .map(|r| DiscJson {
+            report: r,
+            parity_set: sets
+                .iter()
+                .find(|s| s.covered.contains(&r.image))
+                .map(|s| &s.json),
+        })
+        .collect();
+    Ok(serde_json::to_string_pretty(&doc)?)
+}
