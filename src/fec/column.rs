@@ -65,15 +65,7 @@ impl ColumnCodec {
             parity.len(),
             originals.first().map(|o| o.len()),
         )?;
-        let enc = match self.encoder.as_mut() {
-            Some(e) => {
-                e.reset(self.n, self.parity, bytes)?;
-                e
-            }
-            None => self
-                .encoder
-                .insert(ReedSolomonEncoder::new(self.n, self.parity, bytes)?),
-        };
+        let enc = ready(&mut self.encoder, self.n, self.parity, bytes)?;
         for o in originals {
             enc.add_original_shard(o)?;
         }
@@ -104,15 +96,7 @@ impl ColumnCodec {
             )));
         }
         if known[..self.n].iter().any(|k| !k) {
-            let dec = match self.decoder.as_mut() {
-                Some(d) => {
-                    d.reset(self.n, self.parity, bytes)?;
-                    d
-                }
-                None => self
-                    .decoder
-                    .insert(ReedSolomonDecoder::new(self.n, self.parity, bytes)?),
-            };
+            let dec = ready(&mut self.decoder, self.n, self.parity, bytes)?;
             for (i, s) in shards.iter().enumerate().filter(|(i, _)| known[*i]) {
                 if i < self.n {
                     dec.add_original_shard(i, &**s)?;
@@ -126,14 +110,21 @@ impl ColumnCodec {
             }
         }
         if known[self.n..].iter().any(|k| !k) {
+            // Unknown parity: encoded afresh from the (now complete) originals, straight from the
+            // encoder's work into the unknown shards (no copy of the known ones is touched).
             let (originals, parity) = shards.split_at_mut(self.n);
-            let originals: Vec<&[u8]> = originals.iter().map(|s| &**s).collect();
-            let mut fresh: Vec<Vec<u8>> = vec![vec![0u8; bytes]; self.parity];
-            let mut outs: Vec<&mut [u8]> = fresh.iter_mut().map(|v| v.as_mut_slice()).collect();
-            self.encode(&originals, &mut outs)?;
-            for (p, out) in parity.iter_mut().enumerate() {
-                if !known[self.n + p] {
-                    out.copy_from_slice(&fresh[p]);
+            let enc = ready(&mut self.encoder, self.n, self.parity, bytes)?;
+            for o in originals.iter() {
+                enc.add_original_shard(&**o)?;
+            }
+            let result = enc.encode()?;
+            for ((out, shard), known) in parity
+                .iter_mut()
+                .zip(result.recovery_iter())
+                .zip(&known[self.n..])
+            {
+                if !known {
+                    out.copy_from_slice(shard);
                 }
             }
         }
@@ -152,12 +143,86 @@ impl ColumnCodec {
     }
 }
 
-/// Columns per window for a memory budget: the n + P shards of a window plus the codec's working
-/// space (about as much again, twice for the decoder) must fit; at least 1, at most 2048 (4 MiB
-/// shards: larger windows gain nothing).
-pub fn window_for_budget(n: usize, parity: usize, budget: u64) -> u64 {
-    let per_column = 4 * (n + parity) as u64 * SECTOR_SIZE as u64;
-    (budget / per_column.max(1)).clamp(1, 2048)
+/// The reed-solomon-simd engines, built on first use and `reset` for every window after: the
+/// codec's working memory (≈ (n + P) shards) is allocated once.
+trait Engine: Sized {
+    fn build(n: usize, parity: usize, bytes: usize) -> Result<Self, reed_solomon_simd::Error>;
+    fn reset_to(
+        &mut self,
+        n: usize,
+        parity: usize,
+        bytes: usize,
+    ) -> Result<(), reed_solomon_simd::Error>;
+}
+
+impl Engine for ReedSolomonEncoder {
+    fn build(n: usize, parity: usize, bytes: usize) -> Result<Self, reed_solomon_simd::Error> {
+        ReedSolomonEncoder::new(n, parity, bytes)
+    }
+    fn reset_to(
+        &mut self,
+        n: usize,
+        p: usize,
+        bytes: usize,
+    ) -> Result<(), reed_solomon_simd::Error> {
+        self.reset(n, p, bytes)
+    }
+}
+
+impl Engine for ReedSolomonDecoder {
+    fn build(n: usize, parity: usize, bytes: usize) -> Result<Self, reed_solomon_simd::Error> {
+        ReedSolomonDecoder::new(n, parity, bytes)
+    }
+    fn reset_to(
+        &mut self,
+        n: usize,
+        p: usize,
+        bytes: usize,
+    ) -> Result<(), reed_solomon_simd::Error> {
+        self.reset(n, p, bytes)
+    }
+}
+
+/// The engine in `slot`, ready for a window of `bytes`-byte shards.
+fn ready<E: Engine>(
+    slot: &mut Option<E>,
+    n: usize,
+    parity: usize,
+    bytes: usize,
+) -> Result<&mut E, FecError> {
+    let engine = match slot.take() {
+        Some(mut e) => {
+            e.reset_to(n, parity, bytes)?;
+            e
+        }
+        None => E::build(n, parity, bytes)?,
+    };
+    Ok(slot.insert(engine))
+}
+
+/// Largest window: 2048 columns (4 MiB shards); larger windows gain nothing.
+const MAX_WINDOW: u64 = 2048;
+
+/// Columns per window of an encoding pass for a memory budget. Per column, in sectors: two
+/// buffers per data and per parity disc (one being read or written while the codec works on the
+/// other: 2(n + P)) and the encoder's work, at most 2(n + P) shards (reed-solomon-simd rounds
+/// the larger of n and P up to a multiple of a power of two ≥ the smaller) — 4(n + P) in all.
+/// At least 1, at most 2048.
+pub fn window_for_encode(n: usize, parity: usize, budget: u64) -> u64 {
+    window(4 * (n + parity) as u64, budget)
+}
+
+/// Columns per window of a decoding pass for a memory budget. Per column, in sectors: two
+/// buffers per disc of the set (2(n + P)), the decoder's work (a power of two below 4n + 2P and
+/// below 2n + 4P) and the encoder's for re-encoding unknown parity (< 2(n + P)) — at most
+/// 8(n + P) in all.
+/// At least 1, at most 2048.
+pub fn window_for_decode(n: usize, parity: usize, budget: u64) -> u64 {
+    window(8 * (n + parity) as u64, budget)
+}
+
+fn window(sectors_per_column: u64, budget: u64) -> u64 {
+    (budget / (sectors_per_column.max(1) * SECTOR_SIZE as u64)).clamp(1, MAX_WINDOW)
 }
 
 #[cfg(test)]
@@ -249,7 +314,9 @@ mod tests {
         let a = vec![0u8; 100];
         let mut out = vec![0u8; 100];
         assert!(c.encode(&[&a, &a], &mut [&mut out]).is_err());
-        assert_eq!(window_for_budget(12, 1, 768 << 20), 2048);
-        assert_eq!(window_for_budget(12, 1, 1), 1);
+        assert_eq!(window_for_encode(12, 1, 768 << 20), 2048);
+        assert_eq!(window_for_encode(12, 1, 1), 1);
+        assert_eq!(window_for_encode(4, 1, 16 << 20), 409);
+        assert_eq!(window_for_decode(4, 1, 16 << 20), 204);
     }
 }
