@@ -417,20 +417,26 @@ mod tests {
     fn any_window_gives_the_same_parity_and_hashes() {
         let t = tempfile::tempdir().unwrap();
         let sizes = [(37, 45), (50, 61), (12, 15), (50, 52)];
-        let (parity, columns, lba) = (2usize, 50u64, 3u64);
-        let expected = reference(&images(t.path(), &sizes), parity, columns);
+        for parity in [1, 2] {
+            window_sizes_agree(t.path(), &sizes, parity);
+        }
+    }
+
+    fn window_sizes_agree(dir: &Path, sizes: &[(u64, u64)], parity: usize) {
+        let (columns, lba) = (50u64, 3u64);
+        let expected = reference(&images(dir, sizes), parity, columns);
         for w in [1, 3, 7, 49, 50, 2048] {
-            let mut discs = images(t.path(), &sizes);
+            let mut discs = images(dir, sizes);
             let outs: Vec<(PathBuf, File)> = (1..=parity)
                 .map(|p| {
-                    let path = t.path().join(format!("w{w}-parity{p}"));
+                    let path = dir.join(format!("w{w}-parity{p}-of-{parity}"));
                     (path.clone(), File::create(&path).unwrap())
                 })
                 .collect();
             let targets: Vec<ParityTarget> = outs
                 .iter()
                 .enumerate()
-                .filter(|(p, _)| w != 7 || *p == 1) // w = 7: parity image 2 only
+                .filter(|(p, _)| w != 7 || *p + 1 == parity) // w = 7: the last parity image only
                 .map(|(p, (path, file))| ParityTarget {
                     index: p as u32 + 1,
                     column_lba: lba,

@@ -13,12 +13,15 @@
 //!     repeat until no progress:
 //!         own FEC of each member with unknown sectors (scan + repair of its working copy)
 //!         column code: sweep the columns; where a run of columns has 1..=P unknown shards,
-//!                      decode it window by window and write the rebuilt sectors
+//!                      decode it window by window and write the rebuilt sectors — reading,
+//!                      decoding and writing overlapped (column_sweep.rs)
 //!     each data disc with nothing unknown: FEC region re-encoded from the manifest's header
 //!     copy, sectors N−2 and N−1 from the manifest, SHA-256 checked — only then is it rebuilt
+//!     (a missing disc's protected region is hashed as the sweep writes it; otherwise while its
+//!     FEC is re-encoded)
 //! ```
-//! Memory: (n + P) windows of w sectors (w from the budget) plus one disc's FEC repair at a time;
-//! never an image in RAM. The library API is shared by `verify --repair` and extract.
+//! Memory: two sets of (n + P) windows of w sectors (w from the budget, counting the codec's
+//! work) plus one disc's FEC repair at a time; never an image in RAM. The library API is shared by `verify --repair` and extract.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
