@@ -7,19 +7,34 @@
 //! encoded in one call as shards of w·2048 bytes (disc i's sectors [c, c+w) are original i): the
 //! same parity as w separate calls, at the library's full speed.
 
+use rayon::prelude::*;
 use reed_solomon_simd::{ReedSolomonDecoder, ReedSolomonEncoder};
 
 use super::FecError;
 use crate::sector::SECTOR_SIZE;
 
 /// Encodes and decodes windows of columns for one (n, P) set. Reused window after window (the
-/// codec's working memory, ≈ (n + P) shards, is allocated once).
+/// codec's working memory, ≈ (n + P) shards, is allocated once). A window is cut into parts of
+/// whole sectors coded on the rayon pool at once, each part by its own engines (the code is per
+/// 64-byte block: the same bytes as one call); P = 1 is a plain XOR ([`xor_of`]).
 pub struct ColumnCodec {
     n: usize,
     parity: usize,
+    /// Engines of part j of a window at `engines[j]`, made on first use; their work together is
+    /// one window's worth.
+    engines: Vec<Engines>,
+}
+
+/// The reed-solomon-simd encoder and decoder of one part of a window.
+#[derive(Default)]
+struct Engines {
     encoder: Option<ReedSolomonEncoder>,
     decoder: Option<ReedSolomonDecoder>,
 }
+
+/// A part of a window is at least this many columns (128 KiB shards: smaller parts cost more
+/// in calls than the threads gain).
+const MIN_PART: usize = 64;
 
 impl ColumnCodec {
     /// A codec for `n` data discs and `parity` parity discs. Refused where the library's shard
@@ -38,8 +53,7 @@ impl ColumnCodec {
         Ok(ColumnCodec {
             n,
             parity,
-            encoder: None,
-            decoder: None,
+            engines: Vec::new(),
         })
     }
 
@@ -69,15 +83,15 @@ impl ColumnCodec {
             xor_of(out, originals.iter().copied());
             return Ok(());
         }
-        let enc = ready(&mut self.encoder, self.n, self.parity, bytes)?;
-        for o in originals {
-            enc.add_original_shard(o)?;
-        }
-        let result = enc.encode()?;
-        for (out, shard) in parity.iter_mut().zip(result.recovery_iter()) {
-            out.copy_from_slice(shard);
-        }
-        Ok(())
+        let (n, p) = (self.n, self.parity);
+        let part = self.part_bytes(bytes);
+        let originals: Vec<Vec<&[u8]>> = transpose(originals.iter().map(|o| o.chunks(part)));
+        let parity: Vec<Vec<&mut [u8]>> = transpose(parity.iter_mut().map(|s| s.chunks_mut(part)));
+        self.engines
+            .par_iter_mut()
+            .zip(originals)
+            .zip(parity)
+            .try_for_each(|((e, o), mut out)| e.encode(n, p, &o, &mut out))
     }
 
     /// Rebuilds the unknown shards of one window in place: `shards` are the n originals then the
@@ -106,40 +120,27 @@ impl ColumnCodec {
             xor_of(target, others);
             return Ok(());
         }
-        if known[..self.n].iter().any(|k| !k) {
-            let dec = ready(&mut self.decoder, self.n, self.parity, bytes)?;
-            for (i, s) in shards.iter().enumerate().filter(|(i, _)| known[*i]) {
-                if i < self.n {
-                    dec.add_original_shard(i, &**s)?;
-                } else {
-                    dec.add_recovery_shard(i - self.n, &**s)?;
-                }
-            }
-            let result = dec.decode()?;
-            for (i, shard) in result.restored_original_iter() {
-                shards[i].copy_from_slice(shard);
-            }
+        if lost == 0 {
+            return Ok(());
         }
-        if known[self.n..].iter().any(|k| !k) {
-            // Unknown parity: encoded afresh from the (now complete) originals, straight from the
-            // encoder's work into the unknown shards (no copy of the known ones is touched).
-            let (originals, parity) = shards.split_at_mut(self.n);
-            let enc = ready(&mut self.encoder, self.n, self.parity, bytes)?;
-            for o in originals.iter() {
-                enc.add_original_shard(&**o)?;
-            }
-            let result = enc.encode()?;
-            for ((out, shard), known) in parity
-                .iter_mut()
-                .zip(result.recovery_iter())
-                .zip(&known[self.n..])
-            {
-                if !known {
-                    out.copy_from_slice(shard);
-                }
-            }
+        let (n, p) = (self.n, self.parity);
+        let part = self.part_bytes(bytes);
+        let parts: Vec<Vec<&mut [u8]>> = transpose(shards.iter_mut().map(|s| s.chunks_mut(part)));
+        self.engines
+            .par_iter_mut()
+            .zip(parts)
+            .try_for_each(|(e, mut shards)| e.decode(n, p, &mut shards, known))
+    }
+
+    /// Bytes per part of a window of `bytes`-byte shards (whole sectors, at least [`MIN_PART`]
+    /// columns, one part per rayon thread at most); makes sure there are engines for every part.
+    fn part_bytes(&mut self, bytes: usize) -> usize {
+        let sectors = bytes / SECTOR_SIZE;
+        let parts = (sectors / MIN_PART).clamp(1, rayon::current_num_threads().max(1));
+        if self.engines.len() < parts {
+            self.engines.resize_with(parts, Engines::default);
         }
-        Ok(())
+        sectors.div_ceil(parts) * SECTOR_SIZE
     }
 
     fn check(&self, n: usize, p: usize, bytes: Option<usize>) -> Result<usize, FecError> {
@@ -152,6 +153,84 @@ impl ColumnCodec {
         }
         Ok(bytes)
     }
+}
+
+impl Engines {
+    /// Parity of one part with the library's encoder.
+    fn encode(
+        &mut self,
+        n: usize,
+        p: usize,
+        originals: &[&[u8]],
+        parity: &mut [&mut [u8]],
+    ) -> Result<(), FecError> {
+        let bytes = originals.first().map_or(0, |o| o.len());
+        let enc = ready(&mut self.encoder, n, p, bytes)?;
+        for o in originals {
+            enc.add_original_shard(o)?;
+        }
+        let result = enc.encode()?;
+        for (out, shard) in parity.iter_mut().zip(result.recovery_iter()) {
+            out.copy_from_slice(shard);
+        }
+        Ok(())
+    }
+
+    /// Unknown shards of one part rebuilt in place (at most P unknown: checked by the caller).
+    fn decode(
+        &mut self,
+        n: usize,
+        p: usize,
+        shards: &mut [&mut [u8]],
+        known: &[bool],
+    ) -> Result<(), FecError> {
+        let bytes = shards.first().map_or(0, |s| s.len());
+        if known[..n].iter().any(|k| !k) {
+            let dec = ready(&mut self.decoder, n, p, bytes)?;
+            for (i, s) in shards.iter().enumerate().filter(|(i, _)| known[*i]) {
+                if i < n {
+                    dec.add_original_shard(i, &**s)?;
+                } else {
+                    dec.add_recovery_shard(i - n, &**s)?;
+                }
+            }
+            let result = dec.decode()?;
+            for (i, shard) in result.restored_original_iter() {
+                shards[i].copy_from_slice(shard);
+            }
+        }
+        if known[n..].iter().any(|k| !k) {
+            // Unknown parity: encoded afresh from the (now complete) originals, straight from the
+            // encoder's work into the unknown shards (no copy of the known ones is touched).
+            let (originals, parity) = shards.split_at_mut(n);
+            let enc = ready(&mut self.encoder, n, p, bytes)?;
+            for o in originals.iter() {
+                enc.add_original_shard(&**o)?;
+            }
+            let result = enc.encode()?;
+            let recovered = parity.iter_mut().zip(result.recovery_iter());
+            for ((out, shard), known) in recovered.zip(&known[n..]) {
+                if !known {
+                    out.copy_from_slice(shard);
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Part j of every shard, for every j: `[shard][part]` turned into `[part][shard]`.
+fn transpose<T>(shards: impl Iterator<Item = impl Iterator<Item = T>>) -> Vec<Vec<T>> {
+    let mut parts: Vec<Vec<T>> = Vec::new();
+    for shard in shards {
+        for (j, piece) in shard.enumerate() {
+            if parts.len() <= j {
+                parts.push(Vec::new());
+            }
+            parts[j].push(piece);
+        }
+    }
+    parts
 }
 
 /// `out` = the XOR of `shards` (all of `out`'s length). With P = 1 this *is* the column code
@@ -328,6 +407,36 @@ mod tests {
             let mut refs: Vec<&mut [u8]> = work.iter_mut().map(|v| v.as_mut_slice()).collect();
             assert!(codec.decode(&mut refs, &known).is_err());
         }
+    }
+
+    /// A window large enough to be cut into parts on the rayon pool (517 columns: parts of
+    /// whole sectors, the last one shorter) gives the library's bytes, encoding and decoding.
+    #[test]
+    fn a_window_in_parts_gives_the_library_bytes() {
+        let mut rng = Xorshift64::new(29);
+        let (n, p, w) = (6, 3, 517);
+        let discs: Vec<Vec<u8>> = (0..n).map(|_| random(&mut rng, w * SECTOR_SIZE)).collect();
+        let lib = reed_solomon_simd::encode(n, p, &discs).unwrap();
+        let mut codec = ColumnCodec::new(n, p).unwrap();
+        let mut par = vec![vec![0u8; w * SECTOR_SIZE]; p];
+        {
+            let o: Vec<&[u8]> = discs.iter().map(|d| d.as_slice()).collect();
+            let mut outs: Vec<&mut [u8]> = par.iter_mut().map(|v| v.as_mut_slice()).collect();
+            codec.encode(&o, &mut outs).unwrap();
+        }
+        assert_eq!(par, lib);
+        let threads = rayon::current_num_threads();
+        assert_eq!(codec.engines.len(), threads.clamp(1, w / MIN_PART));
+        let all: Vec<Vec<u8>> = discs.iter().chain(&lib).cloned().collect();
+        let known: Vec<bool> = (0..n + p).map(|i| ![0, 4, 7].contains(&i)).collect();
+        let mut work: Vec<Vec<u8>> = all
+            .iter()
+            .zip(&known)
+            .map(|(s, k)| if *k { s.clone() } else { vec![0xA5; s.len()] })
+            .collect();
+        let mut refs: Vec<&mut [u8]> = work.iter_mut().map(|v| v.as_mut_slice()).collect();
+        codec.decode(&mut refs, &known).unwrap();
+        assert!(work == all, "decoded in parts");
     }
 
     #[test]
