@@ -338,6 +338,11 @@ pub struct VerifyArgs {
     /// catalog on another disc given.
     #[arg(long = "catalog", value_name = "CAT")]
     pub catalog: Option<PathBuf>,
+    /// Drive reads of a parity set (the discs inserted one by one): where the copies of the discs
+    /// go, with their mapfiles (kept, so a later run reads only what is missing); default: a
+    /// temporary directory, removed afterwards.
+    #[arg(short = 'w', long = "workdir", value_name = "DIR")]
+    pub workdir: Option<PathBuf>,
 }
 
 /// `burn` flags.

@@ -104,15 +104,17 @@ fn extract_with(
     let mut completed = complete_from_parity(sources, &opts.workdir, settings.memory_budget, ui)
         .map_err(crate::cli::explain::extract)?;
     let result = open_discs(&completed.paths, settings, pick, ui).and_then(|mut by_gen| {
+        // Discs damaged beyond their FEC at opening are replaced first, then catalogs lent.
+        completed.stand_by(&mut by_gen, settings, std::sync::Arc::new(*ui));
         completed.lend_catalogs(&mut by_gen);
         extract::extract(by_gen, prelude, opts, ui)
     });
     completed.remove_rebuilt();
     let report = result.map_err(crate::cli::explain::extract)?;
-    if !completed.rebuilt.is_empty() {
+    if completed.rebuilt_count() > 0 {
         ui.say(&format!(
             "{} data disc(s) were rebuilt from the parity discs to restore; `bd-archive verify --repair -o DIR` writes their images to burn again.",
-            completed.rebuilt.len()
+            completed.rebuilt_count()
         ));
     }
     finish_report(&report, ui)
@@ -149,7 +151,13 @@ fn extract_from_drive(
         retries: args.retries,
         read_speed: args.read_speed,
     };
-    let copies = super::extract_drive::collect_discs(&drive_opts, &opts.workdir, settings, ui)?;
+    let copies = super::extract_drive::collect_discs(
+        &drive_opts,
+        &opts.workdir,
+        settings,
+        super::extract_drive::Collect::Chain,
+        ui,
+    )?;
     let code = extract_with(&copies, None, opts, settings, args.set.as_deref(), ui)?;
     let discs = opts.workdir.join("discs");
     if code == crate::cli::exit::OK {

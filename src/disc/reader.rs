@@ -151,6 +151,16 @@ pub struct Disc {
     pub set_id: Option<[u8; 16]>,
     /// Shares of the decode budget held for its index and catalog (given back with the disc).
     _budget: Vec<records::BudgetClaim>,
+    /// Where to turn when the disc's own FEC cannot repair it (set by the restore layer).
+    replacement: Mutex<Option<Arc<dyn Replacement>>>,
+}
+
+/// The last resort for a disc damaged beyond its own FEC: an image to read in its place, which
+/// the generation's parity discs rebuilt (`restore::parity_sources`, FORMAT.md §10).
+pub trait Replacement: Send + Sync {
+    /// An image standing for data disc `disc` of generation `generation`, and whether it is the
+    /// whole disc bit-identical (else rebuilt as far as possible); None: nothing better.
+    fn replacement(&self, generation: u32, disc: u32) -> Option<(PathBuf, bool)>;
 }
 
 /// What could be read from one source: the header (required), and the index and catalog, each of
@@ -547,6 +557,47 @@ impl Disc {
             section,
             set_id: c.set_id,
             _budget: c.claims,
+            replacement: Mutex::new(None),
+        }
+    }
+
+    /// Sets where to turn when this disc's own FEC cannot repair it (see [`Replacement`]).
+    pub fn set_replacement(&self, r: Arc<dyn Replacement>) {
+        if let Ok(mut g) = self.replacement.lock() {
+            *g = Some(r);
+        }
+    }
+
+    /// After a repair that left sectors unrepaired (or failed): reads the replacement image from
+    /// now on, if there is one; its summary then says what is still unknown (nothing for a
+    /// disc rebuilt whole).
+    fn turn_to_replacement(
+        &self,
+        repaired: Result<RepairSummary, String>,
+    ) -> Result<RepairSummary, String> {
+        if repaired.as_ref().is_ok_and(|r| r.unrepaired == 0) {
+            return repaired;
+        }
+        let hook = self.replacement.lock().ok().and_then(|g| g.clone());
+        let Some((path, whole)) =
+            hook.and_then(|h| h.replacement(self.generation(), self.number()))
+        else {
+            return repaired;
+        };
+        let Ok(src) = FileSectorSource::open(&path) else {
+            return repaired;
+        };
+        if let Ok(mut s) = self.source.write() {
+            *s = Arc::new(src);
+        }
+        match (whole, repaired) {
+            (true, Ok(r)) => Ok(RepairSummary { unrepaired: 0, ..r }),
+            (true, Err(_)) => Ok(RepairSummary {
+                lost_sectors: 0,
+                lost_parity: 0,
+                unrepaired: 0,
+            }),
+            (false, r) => r,
         }
     }
 
@@ -605,6 +656,7 @@ impl Disc {
             summary
         })
         .map_err(|e| e.to_string());
+        let result = self.turn_to_replacement(result);
         *guard = Some(result.clone());
         result
     }

@@ -8,7 +8,8 @@
 //! - [`verify`]: a disc checked against its FEC, and the health report;
 //! - [`parity_sources`]: data discs missing or broken beyond their FEC rebuilt from the
 //!   generation's parity discs before extract reads the sources ([`parity`] is the engine);
-//! - [`drive`]: reading discs from a drive defensively (rescue copies, retries).
+//! - [`drive`]: reading discs from a drive defensively (rescue copies, retries);
+//! - [`mounted`]: a mounted disc directory read through the block device it is mounted from.
 //!
 //! This module never imports `crate::archive`, nor `crate::legacy` (which implements
 //! [`extract::Prelude`] for chains continued from the Python tool).
@@ -18,6 +19,7 @@ pub mod drive;
 mod error;
 pub mod extract;
 mod feed;
+pub mod mounted;
 pub mod parity;
 pub mod parity_sources;
 pub mod sources;

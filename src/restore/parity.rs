@@ -136,7 +136,7 @@ pub fn find_parity_sets(
 ) -> Result<Vec<ParitySet>, ParityError> {
     type Key = ([u8; 16], u32, i64);
     let mut groups: BTreeMap<Key, Vec<(PathBuf, DiscHeader)>> = BTreeMap::new();
-    for p in images.iter().filter(|p| p.is_file()) {
+    for p in images.iter().filter(|p| !p.is_dir()) {
         let Ok(src) = FileSectorSource::open(p) else {
             continue;
         };
@@ -336,7 +336,7 @@ fn open_members(set: &ParitySet, opts: &RebuildOptions) -> Result<Vec<Member>, P
                 written: None,
             },
             (Some(p), _) => {
-                std::fs::copy(p, &work).map_err(io(&work))?;
+                copy_image(p, &work)?;
                 Member {
                     file: Some(rw(&work)?),
                     path: work,
@@ -366,6 +366,14 @@ fn open_members(set: &ParitySet, opts: &RebuildOptions) -> Result<Vec<Member>, P
         out.push(member);
     }
     Ok(out)
+}
+
+/// A working copy of an image or of a block device (`std::fs::copy` takes regular files only).
+fn copy_image(from: &Path, to: &Path) -> Result<(), ParityError> {
+    let mut src = File::open(from).map_err(io(from))?;
+    let mut dst = File::create(to).map_err(io(to))?;
+    std::io::copy(&mut src, &mut dst).map_err(io(to))?;
+    Ok(())
 }
 
 fn rw(path: &Path) -> Result<File, ParityError> {
@@ -491,7 +499,7 @@ fn keep_partial_image(m: &Member, rec: &DataDiscRecord, to: &Path) -> Result<(),
 
 /// The image name of a rebuilt data disc: the name of the image it replaces if one was given,
 /// else the name `create` gives data images.
-fn data_image_name(set: &ParitySet, disc: u32) -> String {
+pub(crate) fn data_image_name(set: &ParitySet, disc: u32) -> String {
     let given = set.data[disc as usize - 1]
         .path
         .as_ref()

@@ -5,16 +5,21 @@
 //!
 //! ```text
 //! complete_from_parity(sources):
-//!     sets = the generations with a parity disc among the sources
+//!     sets = the generations with a parity disc among the sources (their headers only)
 //!     for each set:
-//!         each data disc at hand: one read against its own FEC (as verify) → intact,
-//!                                 repairable or broken; not at hand → missing
-//!         none missing or broken → nothing to do (the parity discs are not read)
-//!         else: the parity discs checked the same way; rebuild(set) into WORKDIR/rebuilt/genG
-//!               (working copies in WORKDIR, bounded by --memory; each rebuilt image checked
-//!               against the manifest's SHA-256); a rebuilt image replaces the source it stands
-//!               for, and so does a partial one of a disc that cannot be rebuilt whole
+//!         no data disc missing → nothing now: the set stands by (below); no disc is read twice
+//!         data discs missing, no more than the parity discs at hand:
+//!             rebuild them taking every disc at hand as intact (no check first): the SHA-256
+//!             of each rebuilt image (manifest) proves what was read; a mismatch → as below
+//!         else: each disc at hand checked against its own FEC (one read) → intact, repairable
+//!               or broken; rebuild(set) into WORKDIR/rebuilt/genG (working copies in WORKDIR,
+//!               bounded by --memory); a rebuilt image replaces the source it stands for, and
+//!               so does a partial one of a disc that cannot be rebuilt whole
 //!         the last data disc still lost → the catalog copy of a parity disc stands in for it
+//! stand_by(discs opened):  every data disc of a set is told where to turn when its own FEC
+//!     fails while it is read (Disc::set_replacement): its set is then checked and rebuilt
+//!     (once), and the disc is read from its rebuilt image — so a disc is checked against its
+//!     FEC only when reading it found damage (a chunk failing its checksum, an unreadable index)
 //! ```
 //! A data disc that cannot be rebuilt whole (more discs lost in some columns than P) is read
 //! as far as both codes recovered it — a partial image in place of the disc given, every chunk
@@ -23,12 +28,14 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
 
-use crate::disc::reader::{expand_sources, find_disc_header, Disc};
+use crate::disc::reader::{expand_sources, find_disc_header, Disc, RepairSettings, Replacement};
 use crate::fec;
 use crate::format::catalog::Catalog;
 use crate::restore::parity::{
-    find_parity_sets, rebuild_keeping_partial, DiscState, ParitySet, RebuildOptions, RebuildReport,
+    find_parity_sets, rebuild, rebuild_keeping_partial, DiscState, ParitySet, RebuildOptions,
+    RebuildReport,
 };
 use crate::restore::ExtractError;
 use crate::sector::FileSectorSource;
@@ -50,6 +57,13 @@ pub struct CompletedSources {
     pub rebuilt_dir: Option<PathBuf>,
     /// Data discs rebuilt, as (generation, disc).
     pub rebuilt: Vec<(u32, u32)>,
+    /// The parity sets, for [`CompletedSources::stand_by`]; rebuilt data discs count as given.
+    sets: Vec<ParitySet>,
+    /// Work dir and memory budget of the rebuilds.
+    workdir: PathBuf,
+    memory: u64,
+    /// The sets standing by while the discs are read (after [`CompletedSources::stand_by`]).
+    standby: Option<Arc<ParityStandby>>,
 }
 
 impl CompletedSources {
@@ -67,18 +81,76 @@ impl CompletedSources {
         }
     }
 
+    /// Lets every opened data disc of a parity set turn to the set when its own FEC fails while
+    /// it is read; a disc already known to be damaged beyond its FEC (its index or catalog
+    /// needed a repair that fell short), or not opened at all, is rebuilt now and opened from
+    /// its rebuilt image.
+    pub fn stand_by(
+        &mut self,
+        by_gen: &mut BTreeMap<u32, Vec<Disc>>,
+        settings: &RepairSettings,
+        progress: Arc<dyn Progress + Send + Sync>,
+    ) {
+        if self.sets.is_empty() {
+            return;
+        }
+        let standby = Arc::new(ParityStandby {
+            sets: std::mem::take(&mut self.sets),
+            workdir: self.workdir.clone(),
+            memory: self.memory,
+            progress,
+            done: Mutex::new(BTreeMap::new()),
+        });
+        for set in &standby.sets {
+            let discs = by_gen.entry(set.generation).or_default();
+            for m in set.data.iter().filter(|m| m.path.is_some()) {
+                let i = discs.iter().position(|d| d.number() == m.disc);
+                let fell_short = i.is_none_or(|i| {
+                    discs[i]
+                        .repair_summary()
+                        .is_some_and(|r| r.map_or(true, |r| r.unrepaired > 0))
+                });
+                let replaced = match fell_short {
+                    true => standby.replacement(set.generation, m.disc),
+                    false => None,
+                };
+                let reopened = replaced.and_then(|(p, _)| Disc::open_all(&p, settings).ok());
+                match (reopened.and_then(|mut v| v.pop()), i) {
+                    (Some(d), Some(i)) => discs[i] = d,
+                    (Some(d), None) => discs.push(d),
+                    (None, _) => {}
+                }
+            }
+            let hook: Arc<dyn Replacement> = standby.clone();
+            for d in discs.iter() {
+                d.set_replacement(hook.clone());
+            }
+        }
+        by_gen.retain(|_, v| !v.is_empty());
+        self.standby = Some(standby);
+    }
+
+    /// Data discs rebuilt so far, by [`complete_from_parity`] and while the discs were read.
+    pub fn rebuilt_count(&self) -> usize {
+        let later = self.standby.as_ref().map_or(0, |s| s.rebuilt());
+        self.rebuilt.len() + later
+    }
+
     /// Removes the rebuilt images (the extract has read them; `verify --repair -o DIR` writes
     /// them to keep).
     pub fn remove_rebuilt(&self) {
         if let Some(dir) = &self.rebuilt_dir {
             let _ = std::fs::remove_dir_all(dir);
         }
+        if self.standby.is_some() {
+            let _ = std::fs::remove_dir_all(self.workdir.join(REBUILT_DIR));
+        }
     }
 }
 
 /// Completes `sources` from the parity discs among them: rebuilds every data disc that is
-/// missing or damaged beyond its own FEC where the column code allows, under `workdir` and
-/// within `memory` bytes of buffers.
+/// missing where the column code allows, under `workdir` and within `memory` bytes of buffers.
+/// Discs at hand are not read here unless a rebuild needs them (see the module doc).
 pub fn complete_from_parity(
     sources: &[PathBuf],
     workdir: &Path,
@@ -87,18 +159,19 @@ pub fn complete_from_parity(
 ) -> Result<CompletedSources, ExtractError> {
     let mut out = CompletedSources {
         paths: expand_sources(sources)?,
+        workdir: workdir.to_path_buf(),
+        memory,
         ..Default::default()
     };
-    // Parity discs are judged only when a rebuild needs them; data discs now.
-    let state_of = |p: &Path| match is_parity_image(p) {
-        true => DiscState::Intact,
-        false => disc_state(p, progress),
-    };
-    let files: Vec<PathBuf> = out.paths.iter().filter(|p| p.is_file()).cloned().collect();
-    if !files.iter().any(|p| is_parity_image(p)) {
+    let parity = |p: &PathBuf| crate::restore::mounted::header_of(p).is_some_and(|h| h.is_parity());
+    if !out.paths.iter().any(parity) {
         return Ok(out);
     }
-    let sets = match find_parity_sets(&files, &state_of, memory) {
+    // Mounted discs count as present when their device can be read (raw sectors).
+    out.paths = crate::restore::mounted::dirs_as_devices(std::mem::take(&mut out.paths), progress);
+    let files: Vec<PathBuf> = out.paths.iter().filter(|p| !p.is_dir()).cloned().collect();
+    // Taken as intact until a read says otherwise (checked before any rebuild relies on it).
+    let sets = match find_parity_sets(&files, &|_| DiscState::Intact, memory) {
         Ok(s) => s,
         Err(e) => {
             progress.warn(&format!("{e}; restoring from the data discs alone"));
@@ -107,46 +180,96 @@ pub fn complete_from_parity(
     };
     for mut set in sets {
         let who = format!("'{}' generation {}", set.name, set.generation);
-        let needs: Vec<u32> = set
-            .data
-            .iter()
-            .filter(|m| m.state >= DiscState::Broken)
-            .map(|m| m.disc)
-            .collect();
-        if needs.is_empty() {
-            progress.detail(&format!(
-                "{who}: every data disc is at hand and readable with its own FEC; the parity discs are not needed"
-            ));
-            continue;
-        }
         if set.data.iter().all(|m| m.path.is_none()) {
             continue; // parity discs alone: nothing of the set to restore
         }
-        for m in set.parity.iter_mut() {
-            if let Some(p) = &m.path {
-                m.state = disc_state(p, progress);
+        let missing = set.lost().filter(|m| m.disc <= set.data_discs()).count();
+        if missing == 0 {
+            progress.detail(&format!(
+                "{who}: every data disc is at hand; the parity discs stand by in case one is damaged beyond its own FEC"
+            ));
+            out.sets.push(set);
+            continue;
+        }
+        let at_hand = set.parity.iter().filter(|m| m.path.is_some()).count();
+        let first = out.rebuilt.len();
+        let rebuilt_whole = missing <= at_hand
+            && rebuild_set(
+                &set,
+                &who,
+                workdir,
+                memory,
+                Rebuild::Trusting,
+                progress,
+                &mut out,
+            )?;
+        if !rebuilt_whole {
+            out.rebuilt.truncate(first);
+            for m in set.data.iter_mut().chain(set.parity.iter_mut()) {
+                if let Some(p) = &m.path {
+                    m.state = disc_state(p, progress);
+                }
+            }
+            rebuild_set(
+                &set,
+                &who,
+                workdir,
+                memory,
+                Rebuild::Checked,
+                progress,
+                &mut out,
+            )?;
+        }
+        // The standby rebuild (a disc found damaged later) starts from the rebuilt images.
+        for (g, d) in &out.rebuilt[first..] {
+            let image = out.rebuilt_dir.as_ref().map(|r| {
+                r.join(format!("gen{g:04}"))
+                    .join(data_image_name_of(&set, *d))
+            });
+            if let Some(m) = set.data.get_mut(*d as usize - 1) {
+                m.path = image;
+                m.state = DiscState::Intact;
             }
         }
-        rebuild_set(&set, &who, workdir, memory, progress, &mut out)?;
+        out.sets.push(set);
     }
     Ok(out)
 }
 
+/// How a rebuild takes the discs at hand.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Rebuild {
+    /// As intact without checking them: only a rebuild of every lost disc whole counts (each
+    /// proven by its SHA-256); anything short of that is undone and the discs are checked.
+    Trusting,
+    /// As checked against their own FEC (their states set): partial images are kept too.
+    Checked,
+}
+
 /// Rebuilds the lost data discs of one set and puts the rebuilt images among the sources.
+/// Returns whether every lost data disc was rebuilt whole; with [`Rebuild::Trusting`], false
+/// leaves `out` as it was (nothing rebuilt is used).
 fn rebuild_set(
     set: &ParitySet,
     who: &str,
     workdir: &Path,
     memory: u64,
+    how: Rebuild,
     progress: &dyn Progress,
     out: &mut CompletedSources,
-) -> Result<(), ExtractError> {
+) -> Result<bool, ExtractError> {
     let lost: Vec<String> = set
         .data
         .iter()
         .filter(|m| m.state >= DiscState::Broken)
         .map(|m| format!("{} ({})", m.disc, state_word(m.state)))
         .collect();
+    if lost.is_empty() {
+        progress.detail(&format!(
+            "{who}: every data disc is readable with its own FEC; the parity discs are not needed"
+        ));
+        return Ok(true);
+    }
     progress.step(&format!(
         "{who}: data disc(s) {} — rebuilding from the {} parity disc(s) at hand",
         lost.join(", "),
@@ -163,8 +286,17 @@ fn rebuild_set(
         out_dir: Some(rebuilt_dir),
         memory,
     };
-    let report = rebuild_keeping_partial(set, &opts, progress);
+    let report = match how {
+        Rebuild::Trusting => rebuild(set, &opts, progress),
+        Rebuild::Checked => rebuild_keeping_partial(set, &opts, progress),
+    };
     let _ = std::fs::remove_dir_all(&opts.workdir);
+    if how == Rebuild::Trusting && !report.as_ref().is_ok_and(|r| r.lost.is_empty()) {
+        progress.detail(&format!(
+            "{who}: the discs at hand did not all read as intact; checking each against its own FEC"
+        ));
+        return Ok(false);
+    }
     let report = match report {
         Ok(r) => r,
         Err(e) => {
@@ -215,7 +347,99 @@ fn rebuild_set(
             out.catalogs.push((set.generation, cat.clone()));
         }
     }
-    Ok(())
+    Ok(report.lost.is_empty())
+}
+
+/// The file name a rebuilt data disc gets (as [`crate::restore::parity`] names it).
+fn data_image_name_of(set: &ParitySet, disc: u32) -> String {
+    crate::restore::parity::data_image_name(set, disc)
+}
+
+/// An image read in place of a data disc, and whether it is the whole disc bit-identical.
+type Stand = (PathBuf, bool);
+
+/// The parity sets standing by while their data discs are read: a disc whose own FEC fails is
+/// rebuilt (its whole set checked and rebuilt once) and read from its rebuilt image.
+struct ParityStandby {
+    sets: Vec<ParitySet>,
+    workdir: PathBuf,
+    memory: u64,
+    progress: Arc<dyn Progress + Send + Sync>,
+    /// (generation, data disc) → the image read in its place (whole or partial), or None; an
+    /// entry for every data disc of a set once the set was rebuilt.
+    done: Mutex<BTreeMap<(u32, u32), Option<Stand>>>,
+}
+
+impl std::fmt::Debug for ParityStandby {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ParityStandby")
+            .field("sets", &self.sets.len())
+            .finish()
+    }
+}
+
+impl ParityStandby {
+    /// Data discs rebuilt whole while the discs were read.
+    fn rebuilt(&self) -> usize {
+        let done = self.done.lock().map(|d| d.clone()).unwrap_or_default();
+        done.values()
+            .filter(|r| r.as_ref().is_some_and(|(_, whole)| *whole))
+            .count()
+    }
+}
+
+impl Replacement for ParityStandby {
+    fn replacement(&self, generation: u32, disc: u32) -> Option<(PathBuf, bool)> {
+        let mut done = self.done.lock().ok()?;
+        if let Some(r) = done.get(&(generation, disc)) {
+            return r.clone();
+        }
+        let mut set = self
+            .sets
+            .iter()
+            .find(|s| s.generation == generation && disc as usize <= s.data.len())?
+            .clone();
+        let progress = self.progress.as_ref();
+        let who = format!("'{}' generation {}", set.name, set.generation);
+        progress.warn(&format!(
+            "{who}: disc {disc} is damaged beyond its own FEC; checking the other discs of its set"
+        ));
+        for m in set.data.iter_mut().chain(set.parity.iter_mut()) {
+            if let Some(p) = &m.path {
+                m.state = match m.disc == disc {
+                    true => DiscState::Broken,
+                    false => disc_state(p, progress),
+                };
+            }
+        }
+        let mut out = CompletedSources::default();
+        let made = rebuild_set(
+            &set,
+            &who,
+            &self.workdir,
+            self.memory,
+            Rebuild::Checked,
+            progress,
+            &mut out,
+        );
+        if let Err(e) = made {
+            progress.warn(&format!("{who}: {e}"));
+        }
+        let dir = self
+            .workdir
+            .join(REBUILT_DIR)
+            .join(format!("gen{generation:04}"));
+        for m in &set.data {
+            let name = dir.join(data_image_name_of(&set, m.disc));
+            let whole = out.rebuilt.contains(&(generation, m.disc));
+            let kept = out.paths.contains(&name).then_some((name, whole));
+            done.insert(
+                (generation, m.disc),
+                kept.filter(|_| m.state >= DiscState::Broken),
+            );
+        }
+        done.get(&(generation, disc)).cloned().flatten()
+    }
 }
 
 fn state_word(s: DiscState) -> &'static str {
@@ -225,14 +449,6 @@ fn state_word(s: DiscState) -> &'static str {
         DiscState::Repairable => "damaged",
         DiscState::Intact => "intact",
     }
-}
-
-/// Whether an image's disc header says it is a parity disc.
-fn is_parity_image(p: &Path) -> bool {
-    FileSectorSource::open(p)
-        .ok()
-        .and_then(|s| find_disc_header(&s))
-        .is_some_and(|h| h.is_parity())
 }
 
 /// A disc's state from one read against its own FEC: intact, repairable by it, or broken (also

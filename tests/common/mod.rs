@@ -183,6 +183,7 @@ fn debian_package(tool: &str) -> &str {
         "isoinfo" => "genisoimage",
         "7zz" => "7zip",
         "udfinfo" => "udftools",
+        "script" => "bsdutils",
         "qemu-system-x86_64" => "qemu-system-x86",
         other => other,
     }

@@ -19,6 +19,10 @@ struct GenerationProgress {
     all: Option<Vec<u32>>,
     /// Parity discs read (their index p).
     parity: BTreeSet<u32>,
+    /// P, once a parity disc of the generation was read.
+    parity_total: Option<u32>,
+    /// The largest copy of a disc of the generation so far, in bytes (for the disk estimate).
+    largest_copy: u64,
 }
 
 /// Per generation: the discs read so far. Filled once per disc copy, so asking what is still
@@ -40,7 +44,9 @@ impl ChainProgress {
             // A parity disc (FORMAT.md §10) names n: the set's data discs are 1..=n.
             let g = self.0.entry(p.generation).or_default();
             g.parity.insert(p.index);
+            g.parity_total = Some(p.parity_discs);
             g.all.get_or_insert_with(|| (1..=p.data_discs).collect());
+            g.largest_copy = g.largest_copy.max(file_len(path));
             return;
         }
         let Ok(discs) = Disc::open_all(path, settings) else {
@@ -49,6 +55,7 @@ impl ChainProgress {
         for d in discs {
             let g = self.0.entry(d.generation()).or_default();
             g.have.insert(d.number());
+            g.largest_copy = g.largest_copy.max(file_len(path));
             if !readable {
                 g.broken.insert(d.number());
             }
@@ -125,6 +132,65 @@ impl ChainProgress {
         }
         (needed, rebuilt)
     }
+}
+
+/// What a parity set (one generation, `verify -D`) still lacks.
+pub(super) struct SetNeeds {
+    /// Phrases naming the discs not read yet (empty: every disc of the set is read).
+    pub missing: Vec<String>,
+    /// Whether the discs read already suffice: every data disc read and readable, or the
+    /// lost ones within what the parity discs read can rebuild.
+    pub enough: bool,
+    /// Discs in the set (n + P, P counted once a parity disc was read), when n is known.
+    pub discs: Option<u32>,
+    /// The largest copy so far, in bytes.
+    pub largest_copy: u64,
+}
+
+impl ChainProgress {
+    /// What generation `g`'s set still lacks: its data discs not read, and its parity discs not
+    /// read once one of them told how many there are.
+    pub(super) fn set_needs(&self, g: u32) -> SetNeeds {
+        let empty = GenerationProgress::default();
+        let p = self.0.get(&g).unwrap_or(&empty);
+        let mut missing = Vec::new();
+        let data_missing: Vec<u32> = match &p.all {
+            Some(all) => all
+                .iter()
+                .copied()
+                .filter(|d| !p.have.contains(d))
+                .collect(),
+            None => Vec::new(),
+        };
+        if p.all.is_none() {
+            missing.push(format!(
+                "— its last disc (it holds the catalog; read so far: disc(s) {})",
+                join(&p.have.iter().copied().collect::<Vec<_>>())
+            ));
+        } else if !data_missing.is_empty() {
+            missing.push(format!("disc(s) {}", join(&data_missing)));
+        }
+        let parity_missing: Vec<u32> = (1..=p.parity_total.unwrap_or(0))
+            .filter(|q| !p.parity.contains(q))
+            .collect();
+        if !parity_missing.is_empty() {
+            missing.push(format!("parity disc(s) {}", join(&parity_missing)));
+        }
+        let lost = data_missing.len() + p.broken.len();
+        SetNeeds {
+            missing,
+            enough: p.all.is_some() && lost <= p.parity.len(),
+            discs: p
+                .all
+                .as_ref()
+                .map(|a| a.len() as u32 + p.parity_total.unwrap_or(0)),
+            largest_copy: p.largest_copy,
+        }
+    }
+}
+
+fn file_len(p: &Path) -> u64 {
+    std::fs::metadata(p).map_or(0, |m| m.len())
 }
 
 fn join(v: &[u32]) -> String {

@@ -35,12 +35,24 @@ use next_disc::{next_disc, NextDisc};
 /// Identity of a disc: chain id, generation, disc number.
 type DiscKey = ([u8; 16], u32, u32);
 
-/// Reads discs from the drive until the chain is complete or the user says so; returns the
-/// rescue copies (image files under `workdir/discs`).
+/// Which discs [`collect_discs`] asks for.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Collect {
+    /// `extract -D`: every disc the restore of the chain needs; stops asking once what is still
+    /// missing can be rebuilt from the parity discs read.
+    Chain,
+    /// `verify -D`: every disc of the first disc's generation (its set), parity discs included;
+    /// says when the discs read already suffice, and goes on until all are read or the user stops.
+    Set,
+}
+
+/// Reads discs from the drive until the chain (or set) is complete or the user says so; returns
+/// the rescue copies (image files under `workdir/discs`).
 pub fn collect_discs(
     opts: &DriveReadOptions,
     workdir: &Path,
     settings: &RepairSettings,
+    mode: Collect,
     ui: &Ui,
 ) -> Result<Vec<PathBuf>> {
     let dir = workdir.join("discs");
@@ -48,7 +60,11 @@ pub fn collect_discs(
     let mut drive = drive_read::open_drive(opts).map_err(explain::drive_read)?;
     let name = drive.name();
     if !wait_for_disc(drive.as_mut()).map_err(explain::drive_read)? {
-        bail!("{name}: no disc in the drive; insert a disc of the archive (any one, in any order) and run extract again");
+        let run = match mode {
+            Collect::Chain => "extract",
+            Collect::Set => "verify",
+        };
+        bail!("{name}: no disc in the drive; insert a disc of the archive (any one, in any order) and run {run} again");
     }
     ui.say(&format!(
         "Reading discs from {name}: insert them in any order; each is copied to {} and checked.",
@@ -57,6 +73,9 @@ pub fn collect_discs(
     let mut copies: BTreeMap<DiscKey, PathBuf> = BTreeMap::new();
     let mut progress = ChainProgress::default();
     let mut chain: Option<[u8; 16]> = None;
+    // Set mode: the generation of the first disc read, and whether its disk need was said.
+    let mut set: Option<u32> = None;
+    let mut need_said = false;
     let mut seen_this_run: HashSet<DiscKey> = HashSet::new();
     loop {
         explain::apply_read_speed(drive.as_mut(), opts, ui);
@@ -70,11 +89,23 @@ pub fn collect_discs(
                 "{name}: this disc belongs to chain '{}', not to the chain being restored; skipped",
                 h.name
             )),
+            Some(h)
+                if set.is_some_and(|g| h.sections.last().map(|s| s.generation) != Some(g)) =>
+            {
+                ui.warn(&format!(
+                    "{name}: this disc is not of generation {} of '{}' (the set being verified); skipped",
+                    set.unwrap_or_default(),
+                    h.name
+                ))
+            }
             Some(h) => {
                 // A --pack-with disc also holds the generation it was packed onto: it is known
                 // by its own (newest) generation, so it is not taken for that older disc.
                 let section = h.sections.last().context("disc header without sections")?;
                 let key = (h.chain_id, section.generation, section.disc);
+                if mode == Collect::Set {
+                    set = Some(section.generation);
+                }
                 chain = Some(h.chain_id);
                 if !seen_this_run.insert(key) && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
                     // An unattended drive gave us a disc we already have: nothing more will come.
@@ -93,6 +124,33 @@ pub fn collect_discs(
                 progress.record(&img, &h, readable, settings);
                 copies.insert(key, img);
             }
+        }
+        if let (Collect::Set, Some(g)) = (mode, set) {
+            let needs = progress.set_needs(g);
+            if !need_said {
+                need_said = say_disk_need(&needs, &dir, ui);
+            }
+            if needs.missing.is_empty() {
+                ui.say("All discs of the set are read.");
+                let _ = drive.tray(true);
+                break;
+            }
+            let enough = match needs.enough {
+                true => " — the discs read already suffice: the rest is rebuildable from the parity discs read (q = verify now)",
+                false => "",
+            };
+            let ask = format!(
+                "Still needed: generation {g} {}{enough}",
+                needs.missing.join(", ")
+            );
+            if next_disc(drive.as_mut(), &ask, ui)? == NextDisc::Finish {
+                ui.say(&format!(
+                    "Stopped with generation {g} {} not read: the verdict covers the discs read.",
+                    needs.missing.join(", ")
+                ));
+                break;
+            }
+            continue;
         }
         let (needed, rebuilt) = progress.still_needed();
         if needed.is_empty() {
@@ -119,6 +177,33 @@ pub fn collect_discs(
         bail!("{name}: no disc of a bd-archive chain was read");
     }
     Ok(copies.into_values().collect())
+}
+
+/// Says once, when the set's size is known, how much room its copies take (at most its number of
+/// discs × the largest copy so far) and how much `dir` has; true once said.
+fn say_disk_need(needs: &chain_progress::SetNeeds, dir: &Path, ui: &Ui) -> bool {
+    use bd_archive::util::capacity::human_bytes;
+    let Some(discs) = needs.discs else {
+        return false;
+    };
+    let need = u64::from(discs) * needs.largest_copy;
+    let free = nix::sys::statvfs::statvfs(dir)
+        .map(|s| s.blocks_available().saturating_mul(s.fragment_size()))
+        .ok();
+    let room = match free {
+        Some(f) if f < need => format!(
+            "; only {} free there — pass -w DIR on a larger disk",
+            human_bytes(f)
+        ),
+        Some(f) => format!(" ({} free)", human_bytes(f)),
+        None => String::new(),
+    };
+    ui.say(&format!(
+        "The set has {discs} discs: their copies need up to {} in {}{room}.",
+        human_bytes(need),
+        dir.display()
+    ));
+    true
 }
 
 /// The rescue copy's kind, number and file name: a parity disc is disc n + p of its set, named

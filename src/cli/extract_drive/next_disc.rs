@@ -30,13 +30,14 @@ pub(super) fn next_disc(drive: &mut dyn Drive, still_needed: &str, ui: &Ui) -> R
         .with_context(|| format!("{name}: ejecting the disc"))?;
     if std::io::stdin().is_terminal() {
         eprint!(
-            "{}\nInsert the next disc and press Enter (e = restore now with the discs read so far): ",
+            "{}\nInsert the next disc and press Enter (e or q = go on now with the discs read so far): ",
             bd_archive::util::escape::terminal_text(still_needed)
         );
         std::io::stderr().flush().ok();
         let mut line = String::new();
         if std::io::stdin().lock().read_line(&mut line)? == 0
             || line.trim().eq_ignore_ascii_case("e")
+            || line.trim().eq_ignore_ascii_case("q")
         {
             return Ok(NextDisc::Finish);
         }

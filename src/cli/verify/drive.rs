@@ -58,3 +58,78 @@ pub(super) fn verify_drive(
     ui.say(&dr::describe_reading(&src));
     result
 }
+
+/// The copies of a set's discs read through a drive ([`collect_set`]), and the temporary work
+/// dir that holds them (removed when this is dropped; a `-w` dir is kept).
+pub(super) struct SetCopies {
+    pub images: Vec<PathBuf>,
+    temporary: Option<PathBuf>,
+}
+
+impl Drop for SetCopies {
+    fn drop(&mut self) {
+        if let Some(dir) = &self.temporary {
+            let _ = std::fs::remove_dir_all(dir);
+        }
+    }
+}
+
+/// `verify -D` of a set with parity discs (FORMAT.md §10): when the disc in the drive is a
+/// parity disc (it names its set), or a data disc and a person at a terminal can say when to
+/// stop, every disc of its generation is asked for in turn (any order), read into a copy in the
+/// work dir (`-w`, else a temporary dir), and the copies are then verified as images, the set
+/// as a set. None: the disc is verified on its own (`--map`, or a data disc without a terminal).
+pub(super) fn collect_set(
+    device: Option<PathBuf>,
+    args: &VerifyArgs,
+    memory: u64,
+    ui: &Ui,
+) -> Result<Option<SetCopies>> {
+    use bd_archive::restore::drive as dr;
+    if args.map.is_some() {
+        return Ok(None);
+    }
+    let opts = dr::DriveReadOptions {
+        device,
+        retries: args.retries,
+        read_speed: args.read_speed,
+    };
+    let parity = {
+        let mut drive = dr::open_drive(&opts).map_err(explain::drive_read)?;
+        if !dr::wait_for_disc(drive.as_mut()).map_err(explain::drive_read)? {
+            return Ok(None); // the single-disc path says the drive is empty
+        }
+        let (header, _drive) = dr::identify(drive).map_err(explain::drive_read)?;
+        match header {
+            Some(h) => h.is_parity(),
+            None => return Ok(None),
+        }
+    };
+    if !parity && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+        return Ok(None);
+    }
+    if let Some(o) = args.output.as_ref().filter(|o| args.repair && !o.is_dir()) {
+        bail!(
+            "--repair -o {}: the discs of a set are repaired into a directory; give an existing directory",
+            o.display()
+        );
+    }
+    let (workdir, temporary) = match &args.workdir {
+        Some(w) => (w.clone(), None),
+        None => {
+            let t = std::env::temp_dir().join(format!("bd-archive-verify-{}", std::process::id()));
+            (t.clone(), Some(t))
+        }
+    };
+    let mut copies = SetCopies {
+        images: Vec::new(),
+        temporary,
+    };
+    let settings = bd_archive::disc::reader::RepairSettings {
+        memory_budget: memory,
+        spill_dir: None,
+    };
+    let mode = crate::cli::extract_drive::Collect::Set;
+    copies.images = crate::cli::extract_drive::collect_discs(&opts, &workdir, &settings, mode, ui)?;
+    Ok(Some(copies))
+}

@@ -22,7 +22,7 @@ use bd_archive::disc::reader::expand_sources;
 use bd_archive::legacy::{self, Sources};
 use bd_archive::restore::verify::{verify_disc_dir, verify_image, Health};
 use catalog::{apply_catalog, catalogs_for, catalogs_on_discs};
-use drive::verify_drive;
+use drive::{collect_set, verify_drive};
 use render::{print_lost, print_report, set_conflict};
 
 /// Runs `verify`.
@@ -57,6 +57,7 @@ pub fn run(args: &VerifyArgs, ui: &Ui) -> Result<i32> {
                 json: false,
                 memory: args.memory.clone(),
                 catalog: args.catalog.clone(),
+                workdir: None,
             };
             let b = run(&ours_args, ui)?;
             return Ok(crate::cli::exit::of_health(a).max(b));
@@ -80,11 +81,30 @@ fn verify_ours(args: &VerifyArgs, targets: &[PathBuf], ui: &Ui) -> Result<i32> {
     if args.map.is_some() && drives.len() != 1 {
         bail!("--map: give exactly one drive to read (the map describes one disc)");
     }
-    let images = if files.is_empty() {
+    let mut images = if files.is_empty() {
         Vec::new()
     } else {
         expand_sources(&files)?
     };
+    // A mounted disc of a parity set is read through its device (the set needs raw sectors).
+    let parity =
+        |p: &PathBuf| bd_archive::restore::mounted::header_of(p).is_some_and(|h| h.is_parity());
+    if images.iter().any(parity) {
+        images = bd_archive::restore::mounted::dirs_as_devices(images, ui);
+    }
+    // A set through a drive: its discs are read into copies, then verified as images are.
+    let mut set_copies = Vec::new();
+    let mut single_drives = Vec::new();
+    for dev in drives {
+        match collect_set(dev.clone(), args, memory, ui)? {
+            Some(c) => {
+                images.extend(c.images.iter().cloned());
+                set_copies.push(c);
+            }
+            None => single_drives.push(dev),
+        }
+    }
+    let drives = single_drives;
     if args.repair && images.len() > 1 {
         if let Some(o) = &args.output {
             if !o.is_dir() {
