@@ -15,6 +15,12 @@
 //! (default 768, what `create` uses on a machine with ≥ 3 GiB RAM). Loss for decode = one burst of
 //! 90 % of the per-stripe budget, so every stripe decodes ≈ 0.9·m erasures. Pass a filter that
 //! matches no benchmark (`cargo bench --bench fec -- none`) to get only the side-by-side lines.
+//!
+//! Group `column_code`: the column code of parity discs (FORMAT.md §10) on one thread, one window
+//! of 2048 columns (4 MiB shards, the window `create` uses at the default budget) per call —
+//! encode (create's parity pass) and decode of one lost data disc (a rebuild), for 4 + 1 and
+//! 12 + 2 discs; throughput counts the data discs' bytes. Alone and quickly:
+//! `BENCH_FEC_MB=16 cargo bench --bench fec -- column_code`.
 
 use bd_archive::fec;
 use bd_archive::sector::{FileSectorSource, SECTOR_SIZE};
@@ -290,7 +296,41 @@ fn bench(c: &mut Criterion) {
     }
 }
 
-criterion_group!(benches, bench);
+/// The column code of parity discs, one window per call (see the module doc).
+fn column_bench(c: &mut Criterion) {
+    use bd_archive::fec::column::ColumnCodec;
+    const W: usize = 2048 * SS;
+    let mut g = c.benchmark_group("column_code");
+    g.sample_size(10)
+        .measurement_time(Duration::from_secs(3))
+        .warm_up_time(Duration::from_millis(500));
+    for (n, p) in [(4usize, 1usize), (12, 2)] {
+        let data = random_data((n * 2048) as u64);
+        let discs: Vec<&[u8]> = data.chunks(W).collect();
+        let mut codec = ColumnCodec::new(n, p).unwrap();
+        let mut parity = vec![vec![0u8; W]; p];
+        g.throughput(Throughput::Bytes((n * W) as u64));
+        g.bench_function(format!("encode_{n}+{p}"), |b| {
+            b.iter(|| {
+                let mut outs: Vec<&mut [u8]> = parity.iter_mut().map(|v| &mut v[..]).collect();
+                codec.encode(&discs, &mut outs).unwrap();
+            })
+        });
+        let mut shards: Vec<Vec<u8>> = discs.iter().map(|d| d.to_vec()).collect();
+        shards.extend(parity.iter().cloned());
+        let known: Vec<bool> = (0..n + p).map(|i| i != 1).collect();
+        g.bench_function(format!("decode_{n}+{p}_one_lost"), |b| {
+            b.iter(|| {
+                let mut refs: Vec<&mut [u8]> = shards.iter_mut().map(|v| &mut v[..]).collect();
+                codec.decode(&mut refs, &known).unwrap();
+            })
+        });
+        assert_eq!(shards[1], discs[1], "the lost disc decodes to its bytes");
+    }
+    g.finish();
+}
+
+criterion_group!(benches, column_bench, bench);
 
 /// `BENCH_FEC_FILE=PATH`: encode PATH in place as one disc's protected sectors (its length rounded
 /// down to whole sectors) with `create`'s `-r 10` plan and default budget, appending the FEC region

@@ -29,6 +29,7 @@ mod error;
 mod output;
 mod pack;
 pub mod parity_disc;
+mod parity_pass;
 mod resume;
 
 use std::path::{Path, PathBuf};

@@ -6,10 +6,10 @@
 //! write_parity_discs:
 //!     read each data image's header, FEC header copy, sectors N−2, N−1; the catalog bytes of
 //!     the last data disc; size the parity discs and refuse if one would not fit the medium
-//!     for each window of w columns (memory (n + P)·w sectors, w from --memory):
-//!         read sectors [c, c+w) of every data disc (zeros past D_i), hash them (SHA-256)
-//!         encode the column code, write parity shard p at column LBA + c of parity image p
-//!     hash each data image's [D, N) (so every image is read exactly once in all)
+//!     the column pass (parity_pass.rs), its stages overlapped on their own threads:
+//!         each data image read once, window by window, and SHA-256'd (one thread per image);
+//!         each window encoded with the column code; parity shard p written at column LBA + c
+//!         of parity image p
 //!     per parity image: manifest, catalog copy, filesystem, headers, FEC, fsync, rename
 //! ```
 //! Parity images are built under `.NAME.partial` names and renamed when complete, so `create
@@ -19,12 +19,10 @@ use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
-use rayon::prelude::*;
-use sha2::{Digest, Sha256};
-
 use crate::archive::disc_writer::{DiscSetConfig, WriteError, PART_MAX_BYTES, TRAILER_SECTORS};
 use crate::archive::error::CreateError;
-use crate::fec::{self, column::ColumnCodec, FecLayout};
+use crate::archive::parity_pass::{column_pass, DataImage, ParityTarget};
+use crate::fec::{self, FecLayout};
 use crate::format::disc_header::{DiscHeader, DiscSection, ParitySection};
 use crate::format::parity_manifest::{DataDiscRecord, ParityManifest};
 use crate::image::{self, ImageFile, VolumeSpec, FIRST_DATA_LBA};
@@ -61,15 +59,6 @@ pub fn parity_overhead_sectors(cfg: &DiscSetConfig, n: usize, catalog_bytes: u64
             .div_ceil(SS)
         + (ParityManifest::encoded_len(n) as u64).div_ceil(SS)
         + catalog_bytes.div_ceil(SS)
-}
-
-/// One data image as the parity pass reads it.
-struct DataImage {
-    path: PathBuf,
-    file: File,
-    header: DiscHeader,
-    record: DataDiscRecord,
-    hasher: Sha256,
 }
 
 /// Writes the missing parity images of the generation whose data images are `data` (in disc
@@ -116,8 +105,8 @@ pub fn write_parity_images(
     if todo.is_empty() {
         return Ok(finals);
     }
-    let mut discs = open_data_images(data)?;
-    let catalog = last_disc_catalog(&discs)?;
+    let (mut discs, last_header) = open_data_images(data)?;
+    let catalog = last_disc_catalog(&discs, &last_header)?;
     let columns = discs.iter().map(|d| d.record.protected).max().unwrap_or(0);
     let n = discs.len();
     let layout_of =
@@ -144,12 +133,35 @@ pub fn write_parity_images(
     }
     let started = std::time::Instant::now();
     let read: u64 = discs.iter().map(|d| d.record.image_sectors * SS).sum();
-    let [r, e, w] = column_pass(cfg, parity_discs, &mut discs, columns, &outs, progress)?;
+    let targets: Vec<ParityTarget> = outs
+        .iter()
+        .map(|(p, l, f, tmp)| ParityTarget {
+            index: *p,
+            column_lba: l.column_lba,
+            file: f,
+            path: tmp,
+        })
+        .collect();
+    let meter = progress.meter(Some(read), "parity discs");
+    let parity = parity_discs as usize;
+    let budget = cfg.memory_budget;
+    let times = column_pass(
+        &mut discs,
+        parity,
+        columns,
+        &targets,
+        budget,
+        meter.as_ref(),
+    )?;
+    meter.finish();
     let secs = started.elapsed().as_secs_f64();
     progress.detail(&format!(
-        "parity: column code of {n} data image(s) ({} MB read) in {secs:.1} s ({:.0} MB/s; read and SHA-256 {r:.1} s, encode {e:.1} s, write {w:.1} s)",
+        "parity: column code of {n} data image(s) ({} MB read) in {secs:.1} s ({:.0} MB/s; overlapped stages busy: read and SHA-256 {:.1} s (busiest image), encode {:.1} s, write {:.1} s)",
         read / 1_000_000,
-        read as f64 / 1e6 / secs.max(1e-9)
+        read as f64 / 1e6 / secs.max(1e-9),
+        times.read_hash,
+        times.encode,
+        times.write,
     ));
     let records: Vec<DataDiscRecord> = discs.into_iter().map(|d| d.record).collect();
     for ((p, l, f, tmp), final_path) in outs.into_iter().zip(&finals) {
@@ -172,8 +184,10 @@ pub fn write_parity_images(
     Ok(finals)
 }
 
-fn open_data_images(data: &[PathBuf]) -> Result<Vec<DataImage>, CreateError> {
+/// The data images, opened, with their records (SHA-256 still zero), and the last one's header.
+fn open_data_images(data: &[PathBuf]) -> Result<(Vec<DataImage>, DiscHeader), CreateError> {
     let mut out = Vec::new();
+    let mut last = None;
     for (i, path) in data.iter().enumerate() {
         let file = File::open(path).map_err(io_err(path))?;
         let mut sector = vec![0u8; SECTOR_SIZE];
@@ -182,6 +196,12 @@ fn open_data_images(data: &[PathBuf]) -> Result<Vec<DataImage>, CreateError> {
             CreateError::ParityInput(format!("{}: disc header unreadable: {e}", path.display()))
         })?;
         let (n_sec, d, f) = (header.image_sectors, header.fec_lba, header.fec_sectors);
+        if d == 0 || d.saturating_add(f).saturating_add(2) > n_sec {
+            return Err(CreateError::ParityInput(format!(
+                "{}: disc header claims a layout that does not fit its {n_sec} sectors",
+                path.display()
+            )));
+        }
         let read = |lba: u64| -> Result<Vec<u8>, WriteError> {
             let mut s = vec![0u8; SECTOR_SIZE];
             file.read_exact_at(&mut s, lba * SS).map_err(io_err(path))?;
@@ -200,21 +220,20 @@ fn open_data_images(data: &[PathBuf]) -> Result<Vec<DataImage>, CreateError> {
         out.push(DataImage {
             path: path.clone(),
             file,
-            header,
             record,
-            hasher: Sha256::new(),
         });
+        last = Some(header);
     }
-    Ok(out)
+    let last = last.ok_or_else(|| CreateError::ParityInput("no data images".into()))?;
+    Ok((out, last))
 }
 
 /// The catalog record file exactly as the last data disc holds it.
-fn last_disc_catalog(discs: &[DataImage]) -> Result<Vec<u8>, CreateError> {
+fn last_disc_catalog(discs: &[DataImage], header: &DiscHeader) -> Result<Vec<u8>, CreateError> {
     let last = discs
         .last()
         .ok_or_else(|| CreateError::ParityInput("no data images".into()))?;
-    let s = last
-        .header
+    let s = header
         .sections
         .last()
         .filter(|s| s.catalog_bytes > 0)
@@ -226,115 +245,6 @@ fn last_disc_catalog(discs: &[DataImage]) -> Result<Vec<u8>, CreateError> {
         .read_exact_at(&mut buf, s.catalog_lba * SS)
         .map_err(io_err(&last.path))?;
     Ok(buf)
-}
-
-/// Reads every data image once in windows of columns, writes the column parity of each window
-/// into the parity images, and leaves each data image's SHA-256 in its record.
-fn column_pass(
-    cfg: &DiscSetConfig,
-    parity_discs: u32,
-    discs: &mut [DataImage],
-    columns: u64,
-    outs: &[(u32, ParityDiscLayout, File, PathBuf)],
-    progress: &dyn Progress,
-) -> Result<[f64; 3], CreateError> {
-    let mut spent = [0f64; 3]; // read + hash, encode, write (seconds; shown with -v)
-    let n = discs.len();
-    let p_all = parity_discs as usize;
-    let w = fec::column::window_for_budget(n, p_all, cfg.memory_budget);
-    let mut codec =
-        ColumnCodec::new(n, p_all).map_err(|e| WriteError::Fec(cfg.images_dir.clone(), e))?;
-    let mut bufs = vec![vec![0u8; (w * SS) as usize]; n];
-    let mut parity = vec![vec![0u8; (w * SS) as usize]; p_all];
-    let total: u64 = discs.iter().map(|d| d.record.image_sectors * SS).sum();
-    let meter = progress.meter(Some(total), "parity discs");
-    let mut c = 0u64;
-    while c < columns {
-        if crate::util::interrupt::requested() {
-            return Err(crate::util::interrupt::Interrupted(
-                "; complete images are kept: re-run the same command with --resume".into(),
-            )
-            .into());
-        }
-        let cols = w.min(columns - c);
-        let bytes = (cols * SS) as usize;
-        let t0 = std::time::Instant::now();
-        discs
-            .par_iter_mut()
-            .zip(bufs.par_iter_mut())
-            .try_for_each(|(d, buf)| read_window(d, &mut buf[..bytes], c))?;
-        if c == 0 {
-            // Column 0 (the disc headers) is not coded (FORMAT.md §10.1): the manifest holds each
-            // header, and a code over records ending in their own CRC32C could yield a parity
-            // sector whose checksum equals a zero sector's, so a lost copy would pass as intact.
-            for b in bufs.iter_mut() {
-                b[..SS as usize].fill(0);
-            }
-        }
-        meter.inc(
-            discs
-                .iter()
-                .map(|d| d.record.protected.min(c + cols).saturating_sub(c) * SS)
-                .sum(),
-        );
-        let t1 = std::time::Instant::now();
-        {
-            let originals: Vec<&[u8]> = bufs.iter().map(|b| &b[..bytes]).collect();
-            let mut outs_p: Vec<&mut [u8]> = parity.iter_mut().map(|b| &mut b[..bytes]).collect();
-            codec
-                .encode(&originals, &mut outs_p)
-                .map_err(|e| WriteError::Fec(cfg.images_dir.clone(), e))?;
-        }
-        let t2 = std::time::Instant::now();
-        outs.par_iter().try_for_each(|(p, l, f, tmp)| {
-            f.write_all_at(&parity[*p as usize - 1][..bytes], (l.column_lba + c) * SS)
-                .map_err(io_err(tmp))
-        })?;
-        spent[0] += (t1 - t0).as_secs_f64();
-        spent[1] += (t2 - t1).as_secs_f64();
-        spent[2] += t2.elapsed().as_secs_f64();
-        c += cols;
-    }
-    let t0 = std::time::Instant::now();
-    discs.par_iter_mut().try_for_each(|d| {
-        let (from, to) = (d.record.protected, d.record.image_sectors);
-        hash_range(d, from, to)?;
-        d.record.sha256 = std::mem::take(&mut d.hasher).finalize().into();
-        Ok::<(), WriteError>(())
-    })?;
-    spent[0] += t0.elapsed().as_secs_f64();
-    meter.finish();
-    Ok(spent)
-}
-
-/// Sectors [c, c + len) of a data disc's protected region into `buf` (zeros past D), hashed.
-fn read_window(d: &mut DataImage, buf: &mut [u8], c: u64) -> Result<(), WriteError> {
-    let have = d
-        .record
-        .protected
-        .saturating_sub(c)
-        .min(buf.len() as u64 / SS);
-    let (data, rest) = buf.split_at_mut((have * SS) as usize);
-    d.file
-        .read_exact_at(data, c * SS)
-        .map_err(io_err(&d.path))?;
-    rest.fill(0);
-    d.hasher.update(&*data);
-    Ok(())
-}
-
-fn hash_range(d: &mut DataImage, from: u64, to: u64) -> Result<(), WriteError> {
-    let mut buf = vec![0u8; 4 << 20];
-    let (mut pos, end) = (from * SS, to * SS);
-    while pos < end {
-        let len = ((end - pos) as usize).min(buf.len());
-        d.file
-            .read_exact_at(&mut buf[..len], pos)
-            .map_err(io_err(&d.path))?;
-        d.hasher.update(&buf[..len]);
-        pos += len as u64;
-    }
-    Ok(())
 }
 
 /// Where everything lies on parity disc p.

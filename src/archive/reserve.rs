@@ -323,12 +323,12 @@ mod tests {
             redundancy_pct: 10,
             fill_parity: false,
             memory_budget: 64 << 20,
+            parity_discs: 1,
             format_md: vec![b'#'; 80_000],
             first_image_number: 1,
             carry_in: None,
             binary: None,
             parity_reserve_sectors: 0,
-            parity_discs: 0,
             disc_map,
         }
     }

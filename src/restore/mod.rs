@@ -15,6 +15,7 @@
 //! This module never imports `crate::archive`, nor `crate::legacy` (which implements
 //! [`extract::Prelude`] for chains continued from the Python tool).
 pub(crate) mod chain_stream;
+mod column_sweep;
 pub mod drive;
 mod error;
 pub mod extract;

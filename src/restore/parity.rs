@@ -13,12 +13,15 @@
 //!     repeat until no progress:
 //!         own FEC of each member with unknown sectors (scan + repair of its working copy)
 //!         column code: sweep the columns; where a run of columns has 1..=P unknown shards,
-//!                      decode it window by window and write the rebuilt sectors
+//!                      decode it window by window and write the rebuilt sectors — reading,
+//!                      decoding and writing overlapped (column_sweep.rs)
 //!     each data disc with nothing unknown: FEC region re-encoded from the manifest's header
 //!     copy, sectors N−2 and N−1 from the manifest, SHA-256 checked — only then is it rebuilt
+//!     (a missing disc's protected region is hashed as the sweep writes it; otherwise while its
+//!     FEC is re-encoded)
 //! ```
-//! Memory: (n + P) windows of w sectors (w from the budget) plus one disc's FEC repair at a time;
-//! never an image in RAM. The library API is shared by `verify --repair` and extract.
+//! Memory: two sets of (n + P) windows of w sectors (w from the budget, counting the codec's
+//! work) plus one disc's FEC repair at a time; never an image in RAM. The library API is shared by `verify --repair` and extract.
 
 use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
@@ -38,6 +41,8 @@ use crate::sector::{FileSectorSource, SECTOR_SIZE};
 use crate::util::interrupt::{self, Interrupted};
 use crate::util::progress::Progress;
 use crate::util::sector_ranges::SectorRanges;
+
+use super::column_sweep::{column_step, write_columns, WrittenPrefix};
 
 mod parity_image;
 
@@ -72,7 +77,7 @@ pub enum ParityError {
     ParityRefused(String),
 }
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ParityError + '_ {
+pub(super) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> ParityError + '_ {
     move |e| ParityError::Io(path.to_path_buf(), e)
 }
 
@@ -287,23 +292,25 @@ pub struct RebuildReport {
 }
 
 /// Sorted, disjoint half-open ranges of column numbers.
-type Ranges = Vec<(u64, u64)>;
+pub(super) type Ranges = Vec<(u64, u64)>;
 
 /// One disc of the set as the rebuild sees it.
-struct Member {
+pub(super) struct Member {
     /// Read from here (the original when intact, else the working copy).
-    file: Option<File>,
-    path: PathBuf,
+    pub file: Option<File>,
+    pub path: PathBuf,
     /// LBA of column 0 (0 for data discs; the column-parity LBA for parity discs).
-    offset: u64,
+    pub offset: u64,
     /// Columns this disc contributes (D for a data disc, L for a parity disc).
-    columns: u64,
+    pub columns: u64,
     /// Columns not known yet.
-    unknown: Ranges,
+    pub unknown: Ranges,
     /// Whether this disc's working copy is ours (to rebuild/remove).
     working: bool,
     /// Whether its own FEC is worth running (a present, damaged disc).
     own_fec: bool,
+    /// The SHA-256 of its working copy's first sectors as written (a missing data disc).
+    pub written: Option<WrittenPrefix>,
 }
 
 /// Rebuilds every data disc of `set` that is missing or broken, as far as the column code and the
@@ -421,6 +428,7 @@ fn open_members(set: &ParitySet, opts: &RebuildOptions) -> Result<Vec<Member>, P
                 unknown: Vec::new(),
                 working: false,
                 own_fec: false,
+                written: None,
             },
             (Some(p), _) => {
                 copy_image(p, &work)?;
@@ -433,6 +441,7 @@ fn open_members(set: &ParitySet, opts: &RebuildOptions) -> Result<Vec<Member>, P
                     unknown: vec![(0, cols)], // until its own FEC says better
                     working: true,
                     own_fec: true,
+                    written: None,
                 }
             }
             (None, _) => {
@@ -450,6 +459,7 @@ fn open_members(set: &ParitySet, opts: &RebuildOptions) -> Result<Vec<Member>, P
                     unknown: vec![(0, cols)],
                     working: true,
                     own_fec: false,
+                    written: None,
                 }
             }
         };
@@ -459,7 +469,7 @@ fn open_members(set: &ParitySet, opts: &RebuildOptions) -> Result<Vec<Member>, P
 }
 
 /// Ctrl+C: the rebuild stops at the next window, disc or round (its caller removes the copies).
-fn stop_if_interrupted() -> Result<(), ParityError> {
+pub(crate) fn stop_if_interrupted() -> Result<(), ParityError> {
     if interrupt::requested() {
         return Err(Interrupted(" while rebuilding from the parity discs".into()).into());
     }
@@ -518,7 +528,7 @@ fn rebuild_members(
             break;
         }
     }
-    for (i, m) in members.iter().enumerate().take(n) {
+    for (i, m) in members.iter_mut().enumerate().take(n) {
         if !m.working {
             continue;
         }
@@ -574,9 +584,15 @@ fn pin_column_zero(set: &ParitySet, members: &mut [Member]) -> Result<(), Parity
         return Ok(()); // a manifest that does not hold whole sectors: nothing to pin
     }
     debug_assert!(column[n..].iter().all(|c| c.iter().all(|&b| b == 0)));
-    for (m, c) in members.iter_mut().zip(&column) {
+    for (i, (m, c)) in members.iter_mut().zip(&column).enumerate() {
         if m.working && m.columns > 0 {
             write_columns(m, 0, c)?;
+            if i < n && !m.own_fec && m.unknown == vec![(0, m.columns)] {
+                // A missing data disc: every sector of it is written from here on, in order.
+                let mut hasher = Sha256::new();
+                hasher.update(c);
+                m.written = Some(WrittenPrefix { hasher, upto: 1 });
+            }
             m.unknown = subtract(&m.unknown, &vec![(0, 1)]);
         }
     }
@@ -667,88 +683,8 @@ fn own_fec(m: &mut Member, memory: u64) -> Result<(), ParityError> {
     Ok(())
 }
 
-/// One sweep of the column code over every run of columns with 1..=P unknown shards.
-fn column_step(
-    members: &mut [Member],
-    n: usize,
-    codec: &mut ColumnCodec,
-    memory: u64,
-) -> Result<(), ParityError> {
-    let total = members.len();
-    let parity = total - n;
-    let mut cuts: Vec<u64> = members
-        .iter()
-        .flat_map(|m| m.unknown.iter().flat_map(|&(a, b)| [a, b]))
-        .collect();
-    cuts.sort_unstable();
-    cuts.dedup();
-    let w = fec::column::window_for_budget(n, parity, memory);
-    let mut bufs = vec![vec![0u8; (w * SS) as usize]; total];
-    let mut solved: Vec<Ranges> = vec![Vec::new(); total];
-    for seg in cuts.windows(2) {
-        let (a, b) = (seg[0], seg[1]);
-        let lost: Vec<bool> = members
-            .iter()
-            .map(|m| m.unknown.iter().any(|&(x, y)| x <= a && a < y))
-            .collect();
-        let count = lost.iter().filter(|l| **l).count();
-        if count == 0 || count > parity {
-            continue;
-        }
-        let known: Vec<bool> = lost.iter().map(|l| !l).collect();
-        let mut c = a;
-        while c < b {
-            stop_if_interrupted()?;
-            let cols = w.min(b - c);
-            let bytes = (cols * SS) as usize;
-            for (m, buf) in members.iter().zip(bufs.iter_mut()) {
-                read_columns(m, c, &mut buf[..bytes])?;
-            }
-            {
-                let mut shards: Vec<&mut [u8]> = bufs.iter_mut().map(|b| &mut b[..bytes]).collect();
-                codec
-                    .decode(&mut shards, &known)
-                    .map_err(|e| ParityError::Fec(members[0].path.clone(), e))?;
-            }
-            for (i, m) in members.iter().enumerate().filter(|(i, _)| lost[*i]) {
-                write_columns(m, c, &bufs[i][..bytes])?;
-            }
-            c += cols;
-        }
-        for (i, s) in solved.iter_mut().enumerate() {
-            if lost[i] {
-                s.push((a, b));
-            }
-        }
-    }
-    for (m, s) in members.iter_mut().zip(solved) {
-        m.unknown = subtract(&m.unknown, &s);
-    }
-    Ok(())
-}
-
-/// Columns [c, c + len) of a member into `buf`: zeros past its columns (and for unknown ones).
-fn read_columns(m: &Member, c: u64, buf: &mut [u8]) -> Result<(), ParityError> {
-    buf.fill(0);
-    let have = m.columns.saturating_sub(c).min(buf.len() as u64 / SS);
-    if let (Some(f), true) = (&m.file, have > 0) {
-        f.read_exact_at(&mut buf[..(have * SS) as usize], (m.offset + c) * SS)
-            .map_err(io(&m.path))?;
-    }
-    Ok(())
-}
-
-fn write_columns(m: &Member, c: u64, buf: &[u8]) -> Result<(), ParityError> {
-    let have = m.columns.saturating_sub(c).min(buf.len() as u64 / SS);
-    if let (Some(f), true) = (&m.file, have > 0) {
-        f.write_all_at(&buf[..(have * SS) as usize], (m.offset + c) * SS)
-            .map_err(io(&m.path))?;
-    }
-    Ok(())
-}
-
 /// `r` without the (sorted, disjoint) ranges `minus`.
-fn subtract(r: &Ranges, minus: &Ranges) -> Ranges {
+pub(super) fn subtract(r: &Ranges, minus: &Ranges) -> Ranges {
     let mut out = Vec::new();
     for &(mut a, b) in r {
         for &(x, y) in minus {
@@ -772,8 +708,11 @@ fn subtract(r: &Ranges, minus: &Ranges) -> Ranges {
 
 /// A data disc whose protected sectors are all known: its FEC region re-encoded with the
 /// geometry of its manifest header copy, the gap after it zeroed, sectors N−2 and N−1 from the
-/// manifest, and the whole image checked against the manifest's SHA-256.
-fn finish_data_disc(m: &Member, rec: &DataDiscRecord, memory: u64) -> Result<(), ParityError> {
+/// manifest, and the whole image checked against the manifest's SHA-256. The protected region
+/// is hashed while the FEC is encoded (neither writes there), unless the column sweep already
+/// hashed it as it wrote it; then only [D, N) is read back.
+fn finish_data_disc(m: &mut Member, rec: &DataDiscRecord, memory: u64) -> Result<(), ParityError> {
+    let prefix = m.written.take().filter(|p| p.upto == rec.protected);
     let path = &m.path;
     let fec_err = |e| ParityError::Fec(path.clone(), e);
     let file = m
@@ -782,8 +721,38 @@ fn finish_data_disc(m: &Member, rec: &DataDiscRecord, memory: u64) -> Result<(),
         .ok_or_else(|| fec_err(FecError::Geometry("closed".into())))?;
     file.set_len(rec.image_sectors * SS).map_err(io(path))?;
     let layout = fec::layout_of_meta_sector(&rec.fec_header).map_err(fec_err)?;
-    // Everything after the protected region is made anew: zeros first (a damaged copy's
-    // alignment gaps and padding may hold garbage the encoder does not overwrite), then the FEC.
+    let head = std::thread::scope(|s| {
+        let head = match prefix {
+            Some(p) => Ok(p.hasher),
+            None => Err(s.spawn(|| hash_file(file, path, 0, rec.protected, Sha256::new()))),
+        };
+        encode_tail(file, path, rec, &layout, memory)?;
+        match head {
+            Ok(h) => Ok(h),
+            Err(thread) => thread
+                .join()
+                .unwrap_or_else(|p| std::panic::resume_unwind(p)),
+        }
+    })?;
+    let whole = hash_file(file, path, rec.protected, rec.image_sectors, head)?;
+    let got: [u8; 32] = whole.finalize().into();
+    if got != rec.sha256 {
+        // The caller names the parity disc whose manifest this is.
+        return Err(ParityError::NotAsRecorded(rec.disc, PathBuf::new()));
+    }
+    file.sync_all().map_err(io(path))
+}
+
+/// Everything of a data image after its protected region, made anew: zeros first (a damaged
+/// copy's alignment gaps and padding may hold garbage the encoder does not overwrite), then the
+/// FEC region, then sectors N−2 and N−1 from the manifest.
+fn encode_tail(
+    file: &File,
+    path: &Path,
+    rec: &DataDiscRecord,
+    layout: &fec::FecLayout,
+    memory: u64,
+) -> Result<(), ParityError> {
     let zero = vec![0u8; 64 * SECTOR_SIZE];
     let mut lba = rec.protected;
     while lba < rec.image_sectors - 2 {
@@ -793,28 +762,31 @@ fn finish_data_disc(m: &Member, rec: &DataDiscRecord, memory: u64) -> Result<(),
             .map_err(io(path))?;
         lba += k;
     }
-    fec::encode(file, &layout, memory, &|_| {}).map_err(fec_err)?;
+    fec::encode(file, layout, memory, &|_| {}).map_err(|e| ParityError::Fec(path.into(), e))?;
     file.write_all_at(&rec.sector_n2, (rec.image_sectors - 2) * SS)
         .map_err(io(path))?;
     file.write_all_at(&rec.sector_n1, (rec.image_sectors - 1) * SS)
-        .map_err(io(path))?;
-    file.sync_all().map_err(io(path))?;
-    let mut h = Sha256::new();
+        .map_err(io(path))
+}
+
+/// Sectors [from, to) of `file` into `hasher`.
+fn hash_file(
+    file: &File,
+    path: &Path,
+    from: u64,
+    to: u64,
+    mut hasher: Sha256,
+) -> Result<Sha256, ParityError> {
     let mut buf = vec![0u8; 4 << 20];
-    let (mut pos, end) = (0u64, rec.image_sectors * SS);
+    let (mut pos, end) = (from * SS, to * SS);
     while pos < end {
         stop_if_interrupted()?;
         let len = ((end - pos) as usize).min(buf.len());
         file.read_exact_at(&mut buf[..len], pos).map_err(io(path))?;
-        h.update(&buf[..len]);
+        hasher.update(&buf[..len]);
         pos += len as u64;
     }
-    let got: [u8; 32] = h.finalize().into();
-    if got != rec.sha256 {
-        // The caller names the parity disc whose manifest this is.
-        return Err(ParityError::NotAsRecorded(rec.disc, PathBuf::new()));
-    }
-    Ok(())
+    Ok(hasher)
 }
 
 #[cfg(test)]

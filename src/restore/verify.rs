@@ -182,7 +182,7 @@ pub struct DirectoryCheck {
 /// the caller turns [`Health`] into the exit code.
 pub fn verify_image(
     img: &Path,
-    repair_to: Option<&Path>,
+    repair_to: Option<RepairTarget<'_>>,
     memory: u64,
     progress: &dyn Progress,
 ) -> Result<VerifyReport, VerifyError> {
@@ -202,13 +202,24 @@ pub fn verify_image(
 /// its unreadable sectors) and says whether anything changed, so the scan is worth repeating.
 pub type RetryHook<'a> = &'a dyn Fn(&fec::FecScan) -> bool;
 
+/// Where `verify --repair` writes a repaired copy. An intact image is copied only when
+/// `copy_intact` (one named output file, a disc read from a drive); into a directory of a
+/// set only what needed repair is written, so a shelf of 25 GB images is not duplicated.
+#[derive(Clone, Copy, Debug)]
+pub struct RepairTarget<'a> {
+    /// The repaired image's path.
+    pub path: &'a Path,
+    /// Whether an intact image is written too.
+    pub copy_intact: bool,
+}
+
 /// Checks any sector source (image file, disc in a drive) and optionally writes a repaired copy.
 /// Public for the drive path: the caller owns the drive (rescue copy, map, retries through
 /// `retry`), this only reads sectors, so one check serves images and discs alike.
 pub fn verify_source(
     name: &str,
     src: Arc<dyn SectorSource>,
-    repair_to: Option<&Path>,
+    repair_to: Option<RepairTarget<'_>>,
     memory: u64,
     progress: &dyn Progress,
     retry: Option<RetryHook<'_>>,
@@ -285,7 +296,10 @@ pub fn verify_source(
     if health != Health::Ok {
         describe_damage(name, &src, &scan, &located, memory, &mut report);
     }
-    if let Some(out) = repair_to {
+    if let Some(out) = repair_to
+        .filter(|t| t.copy_intact || health != Health::Ok)
+        .map(|t| t.path)
+    {
         if out.exists() {
             return Err(VerifyError::RepairTargetExists(out.to_path_buf()));
         }

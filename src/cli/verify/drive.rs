@@ -6,7 +6,7 @@ use anyhow::{bail, Result};
 
 use crate::cli::args::VerifyArgs;
 use crate::cli::{explain, Ui};
-use bd_archive::restore::verify::{verify_source, VerifyReport};
+use bd_archive::restore::verify::{verify_source, RepairTarget, VerifyReport};
 use bd_archive::sector::SectorSource;
 
 /// Verifies the disc in a drive: reads it defensively (trimming and skipping unreadable areas),
@@ -50,7 +50,12 @@ pub(super) fn verify_drive(
     }
     let name = src.describe();
     let retry = dr::fec_retry(&src, opts.retries, ui);
-    let result = verify_source(&name, src.clone(), repair_to, memory, ui, Some(&retry))
+    // A disc read from a drive is copied even when intact: `-o` is its image.
+    let target = repair_to.map(|path| RepairTarget {
+        path,
+        copy_intact: true,
+    });
+    let result = verify_source(&name, src.clone(), target, memory, ui, Some(&retry))
         .map_err(explain::verify);
     if let Err(e) = src.save_map() {
         ui.warn(&e.to_string());

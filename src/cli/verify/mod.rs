@@ -20,7 +20,7 @@ use crate::cli::args::VerifyArgs;
 use crate::cli::{parse_memory, Ui};
 use bd_archive::disc::reader::expand_sources;
 use bd_archive::legacy::{self, Sources};
-use bd_archive::restore::verify::{verify_disc_dir, verify_image, Health};
+use bd_archive::restore::verify::{verify_disc_dir, verify_image, Health, RepairTarget};
 use catalog::{apply_catalog, catalogs_for, catalogs_on_discs};
 use drive::{collect_set, verify_drive};
 use render::{print_lost, print_report, set_conflict};
@@ -116,6 +116,8 @@ fn verify_ours(args: &VerifyArgs, targets: &[PathBuf], ui: &Ui) -> Result<i32> {
         }
     }
     let mut reports = Vec::new();
+    // Into a directory only what needed repair is written; one named file always is.
+    let into_dir = args.repair && args.output.as_deref().is_some_and(Path::is_dir);
     for img in &images {
         let out = args
             .output
@@ -131,10 +133,17 @@ fn verify_ours(args: &VerifyArgs, targets: &[PathBuf], ui: &Ui) -> Result<i32> {
             }
             verify_disc_dir(img, memory).map_err(crate::cli::explain::verify)?
         } else {
-            verify_image(img, out.as_deref(), memory, ui).map_err(crate::cli::explain::verify)?
+            let target = out.as_deref().map(|path| RepairTarget {
+                path,
+                copy_intact: !into_dir,
+            });
+            verify_image(img, target, memory, ui).map_err(crate::cli::explain::verify)?
         };
         if !args.json {
             print_report(&r, ui);
+            if into_dir && r.health == Health::Ok {
+                ui.info("  intact: no copy written");
+            }
             if !r.index_destroyed {
                 print_lost(&r, ui);
             }

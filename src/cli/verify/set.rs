@@ -213,12 +213,12 @@ fn report_lost_parity(set: &ParitySet, who: &str, out: SetOutput) {
     let n = set.data_discs();
     for m in set.parity.iter().filter(|m| m.state >= DiscState::Broken) {
         let what = if m.state == DiscState::Missing {
-            "not given — until it is, the set survives the loss of fewer discs; if it is lost,"
+            "not given (the set survives the loss of fewer discs without it)"
         } else {
-            "broken beyond its own FEC —"
+            "broken beyond its own FEC"
         };
         out.line(&format!(
-            "{who}: parity disc {} {what} `verify --repair -o DIR` rebuilds its image from the data discs",
+            "{who}: parity disc {} {what} — rebuildable from the data discs (`verify --repair -o DIR` writes its image)",
             m.disc - n,
         ));
     }
