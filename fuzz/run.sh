@@ -17,7 +17,7 @@ targets=$(cargo +nightly fuzz list)
 # Seed corpora from a real image of the sample tree (made with whatever bd-archive build exists).
 bin=""
 for b in ../target/release/bd-archive ../target/debug/bd-archive; do [ -x "$b" ] && bin=$b && break; done
-if [ -n "$bin" ] && [ ! -s seeds/disc/sample.iso ]; then
+if [ -n "$bin" ] && { [ ! -s seeds/disc/sample.iso ] || [ ! -s seeds/parity_manifest/mirror.bin ]; }; then
   tmp=$(mktemp -d)
   "$bin" create -s ../examples/sample-tree -o "$tmp/out" -n sample -b 32M -y -q >/dev/null 2>&1 || true
   img="$tmp/out/images/sample-gen0001-disc0001.iso"
@@ -37,6 +37,18 @@ open('seeds/chunk/first.bin', 'wb').write(img[i:i + 80 + 4096])
 open('seeds/fec_header/first.bin', 'wb').write(img[d * 2048:(d + 1) * 2048])
 PY
   fi
+  # A parity disc (a mirror of the sample tree's one data disc): header, size, manifest.
+  if "$bin" create -s ../examples/sample-tree -o "$tmp/par" -n sample -b 32M --parity-discs 1 -y -q >/dev/null 2>&1; then
+    mkdir -p seeds/parity_manifest
+    python3 - "$tmp/par/images/sample-gen0001-parity0001.iso" <<'PY' || true
+import struct, sys
+img = open(sys.argv[1], 'rb').read()
+head = img[:2048]
+lba, size = struct.unpack_from('<QQ', head, 160 + 24)
+seed = head + struct.pack('<Q', len(img) // 2048) + img[lba * 2048:lba * 2048 + size]
+open('seeds/parity_manifest/mirror.bin', 'wb').write(seed)
+PY
+  fi
   rm -rf "$tmp"
 fi
 fail=0
@@ -49,6 +61,7 @@ for t in $targets; do
   timeout=20
   case "$t" in
     disc) maxlen=$((4 << 20));;
+    parity_manifest) maxlen=65536;;
     filesystem) maxlen=$((2 << 20));;
     # Hostile-disc bound (issue 16): any crafted catalog within 1 GiB and 10 s per input.
     catalog_structure) rss=1024; timeout=10;;

@@ -196,7 +196,30 @@ fn a_later_catalog_maps_the_disc_an_earlier_one_is_refused() {
     }
     // An earlier generation's catalog cannot describe a later disc: refused.
     let imgs2 = images(&out2);
+    // This disc is small: its FEC may carry break_disc_one's random damage, depending on where
+    // its files fall (the length of FORMAT.md moves them). So all of its file data and FEC
+    // region go too, but for the FEC header copies (the disc must still be found as ours).
+    let fec = bd_archive::fec::locate(&FileSectorSource::open(&imgs2[0]).unwrap(), None).unwrap();
+    let f = fs::File::open(&imgs2[0]).unwrap();
+    let keep: Vec<(u64, Vec<u8>)> = fec
+        .layout
+        .header_offsets()
+        .iter()
+        .map(|o| {
+            let mut b = vec![0u8; SS as usize];
+            f.read_exact_at(&mut b, (fec.region_lba + o) * SS).unwrap();
+            (fec.region_lba + o, b)
+        })
+        .collect();
     break_disc_one(&imgs2[0]);
+    zero(
+        &imgs2[0],
+        1024..fec.region_lba + fec.layout.region_sectors(),
+    );
+    let w = fs::OpenOptions::new().write(true).open(&imgs2[0]).unwrap();
+    for (lba, b) in &keep {
+        w.write_all_at(b, lba * SS).unwrap();
+    }
     let o = bd(&[
         "verify",
         imgs2[0].to_str().unwrap(),

@@ -37,6 +37,7 @@ mod image_multi_extent;
 mod image_oracles;
 mod parity_discs;
 mod parity_extract;
+mod parity_hostile;
 mod parity_reserve;
 mod qemu_drive;
 mod restore_safety;

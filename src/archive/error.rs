@@ -44,6 +44,16 @@ pub enum ResumeSetting {
 /// [`crate::archive::open_pack`].
 #[derive(Debug, Error)]
 pub enum CreateError {
+    /// More parity discs than a reader accepts for the data discs (FORMAT.md §10.3).
+    #[error("--parity-discs {parity}: a set of {data} data disc(s) takes at most {max} parity discs (more would only add copies); give at most {max}")]
+    TooManyParityDiscs {
+        /// P asked for.
+        parity: u32,
+        /// n (planned or written).
+        data: u64,
+        /// The most P for that n.
+        max: u32,
+    },
     /// OUT holds the state file of an interrupted create.
     #[error("{0} holds an interrupted create")]
     UnfinishedCreate(PathBuf),

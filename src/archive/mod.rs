@@ -287,6 +287,7 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation, 
     );
     let mut overview = est(&plan.store);
     overview.excluded = excluded;
+    check_parity_count(job.parity_discs, overview.discs)?;
     // Parity discs whose catalog copy leaves the data discs nothing: said now, not by the writer.
     const SECTOR_BYTES: u64 = crate::sector::SECTOR_SIZE as u64;
     let max_protected = crate::fec::max_protected_for_loss(
@@ -308,6 +309,16 @@ pub fn prepare(job: &CreateJob, progress: &dyn Progress) -> Result<Preparation, 
         resume_state,
         binary,
     })))
+}
+
+/// Refuses more parity discs than a reader accepts for `data` data discs (FORMAT.md §10.3).
+pub(crate) fn check_parity_count(parity: u32, data: u64) -> Result<(), CreateError> {
+    let max =
+        crate::format::parity_manifest::max_parity_discs(data.min(u64::from(u32::MAX)) as u32);
+    if parity > max {
+        return Err(CreateError::TooManyParityDiscs { parity, data, max });
+    }
+    Ok(())
 }
 
 /// Builds the images of a prepared generation: OUT/images/<name>-gen<GGGG>-disc<NNNN>.iso (see

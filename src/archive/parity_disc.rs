@@ -75,6 +75,7 @@ pub fn write_parity_discs(
                 .join(parity_image_name(&cfg.chain.name, cfg.chain.generation, p))
         })
         .collect();
+    super::check_parity_count(parity_discs, data.len() as u64)?;
     let todo: Vec<u32> = (1..=parity_discs)
         .filter(|p| !finals[*p as usize - 1].exists())
         .collect();

@@ -263,7 +263,7 @@ pub fn section_set_ids(source: &dyn SectorSource, header: &DiscHeader) -> Vec<Op
 
 /// Decodes the record file of `bytes` bytes at `lba`, streaming from the sectors (a catalog of a
 /// million entries is tens of MB even compressed; it is never held next to its decoded entries).
-fn decode_at<T: records::RecordBody>(
+pub(crate) fn decode_at<T: records::RecordBody>(
     name: &str,
     source: &dyn SectorSource,
     (lba, bytes): (u64, u64),

@@ -153,6 +153,7 @@ fn read_stage(
 ) -> Result<(), ParityError> {
     for (r, run) in runs.iter().enumerate() {
         for c in (run.from..run.to).step_by(w as usize) {
+            super::parity::stop_if_interrupted()?; // Ctrl+C: the sweep ends with this error
             let cols = w.min(run.to - c);
             let bytes = (cols * SS) as usize;
             let Ok(mut bufs) = free.recv() else {

@@ -7,7 +7,8 @@
 //!   [`writer`] creates every entry inside OUT and nowhere else;
 //! - [`verify`]: a disc checked against its FEC, and the health report;
 //! - [`parity_sources`]: data discs missing or broken beyond their FEC rebuilt from the
-//!   generation's parity discs before extract reads the sources ([`parity`] is the engine);
+//!   generation's parity discs before extract reads the sources ([`parity`] is the engine,
+//!   [`parity_claims`] checks what the parity discs claim before the engine trusts it);
 //! - [`drive`]: reading discs from a drive defensively (rescue copies, retries);
 //! - [`mounted`]: a mounted disc directory read through the block device it is mounted from.
 //!
@@ -21,6 +22,7 @@ pub mod extract;
 mod feed;
 pub mod mounted;
 pub mod parity;
+pub mod parity_claims;
 pub mod parity_sources;
 pub mod sources;
 pub mod verify;

@@ -27,7 +27,6 @@ use std::collections::BTreeMap;
 use std::fs::{File, OpenOptions};
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use sha2::{Digest, Sha256};
 use thiserror::Error;
@@ -37,8 +36,9 @@ use crate::fec::{self, column::ColumnCodec, FecError};
 use crate::format::catalog::Catalog;
 use crate::format::disc_header::{DiscHeader, ParitySection};
 use crate::format::parity_manifest::{DataDiscRecord, ParityManifest};
-use crate::format::records::{self, decode_record};
-use crate::sector::{FileSectorSource, SectorSource, SECTOR_SIZE};
+use crate::restore::parity_claims::{check_one_set, check_set_ids, read_manifests};
+use crate::sector::{FileSectorSource, SECTOR_SIZE};
+use crate::util::interrupt::{self, Interrupted};
 use crate::util::progress::Progress;
 use crate::util::sector_ranges::SectorRanges;
 
@@ -57,9 +57,21 @@ pub enum ParityError {
     /// The FEC of a disc could not be used.
     #[error("{0}: {1}")]
     Fec(PathBuf, FecError),
-    /// No parity disc's manifest could be read.
-    #[error("generation {0}: no parity disc's manifest is readable")]
-    NoManifest(u32),
+    /// No parity disc's manifest could be read (the first such disc, and why).
+    #[error("{path}: its parity manifest is unreadable ({why}); the set cannot be judged without it", path = .0.display(), why = .1)]
+    NoManifest(PathBuf, String),
+    /// A parity disc's manifest breaks a rule or claims more than the discs can hold.
+    #[error("{path}: parity disc refused: {why}; it is crafted, damaged or not of this set — verify and extract without it", path = .0.display(), why = .1)]
+    BadManifest(PathBuf, String),
+    /// The discs given are not one set (the message names them).
+    #[error("{0}")]
+    NotOneSet(String),
+    /// A data disc rebuilt whole does not match the SHA-256 the manifest records for it.
+    #[error("data disc {disc} rebuilt from the parity discs does not match the SHA-256 the parity manifest of {path} records (nothing kept): the discs given are not one set, or one was altered", disc = .0, path = .1.display())]
+    NotAsRecorded(u32, PathBuf),
+    /// Stopped by Ctrl+C (the working copies are removed).
+    #[error(transparent)]
+    Interrupted(#[from] Interrupted),
     /// A lost parity disc's image is not written: it would not be bit-identical (why).
     #[error("{0}")]
     ParityRefused(String),
@@ -101,8 +113,10 @@ pub struct ParitySet {
     pub name: String,
     /// Generation.
     pub generation: u32,
-    /// The manifest (from the first readable parity disc).
+    /// The manifest (from the first readable parity disc; all readable ones agree).
     pub manifest: ParityManifest,
+    /// The parity disc it was read from (named when a rebuild does not match it).
+    pub manifest_from: PathBuf,
     /// Data discs 1..=n.
     pub data: Vec<SetMember>,
     /// Parity discs 1..=P.
@@ -162,9 +176,10 @@ pub fn find_parity_sets(
     }
     let mut sets = Vec::new();
     for ((_, generation, _), members) in groups {
-        let parity: Vec<(PathBuf, ParitySection)> = members
+        let parity_discs: Vec<(PathBuf, DiscHeader)> = members
             .iter()
-            .filter_map(|(p, h)| h.parity().map(|s| (p.clone(), s)))
+            .filter(|(_, h)| h.is_parity())
+            .cloned()
             .collect();
         // P as any disc records it: a set whose parity discs are all lost is still a set.
         let recorded = members
@@ -174,14 +189,38 @@ pub fn find_parity_sets(
         if parity_count == 0 {
             continue;
         }
-        let read = parity.iter().find_map(|(p, s)| read_manifest(p, s, memory));
-        let (manifest, catalog, manifest_from_data) = match read {
-            Some((m, c)) => (m, c, false),
-            None => match parity_image::manifest_from_data(&members, parity_count, state_of) {
-                Some(m) => (m, None, true),
-                None => continue, // judged disc by disc: no manifest, a data disc lost
-            },
+        // Nothing a parity disc claims is used before it is checked (parity_claims).
+        let copies = match parity_discs.is_empty() {
+            true => Err(ParityError::NoManifest(PathBuf::new(), String::new())),
+            false => read_manifests(&parity_discs, memory),
         };
+        let (manifest, manifest_from, catalog, manifest_from_data) = match copies {
+            Ok(copies) => {
+                check_one_set(&members, &copies[0])?;
+                let c = &copies[0];
+                let catalog = copies.iter().find_map(|c| c.catalog.clone());
+                (c.manifest.clone(), c.path.clone(), catalog, false)
+            }
+            Err(ParityError::NoManifest(..)) => {
+                match parity_image::manifest_from_data(&members, parity_count, state_of) {
+                    Some(m) => {
+                        // P here is what the data discs record: held to the manifest's rules.
+                        let from = members[0].0.clone();
+                        ParityManifest::decode(&m.encode())
+                            .map_err(|e| ParityError::BadManifest(from.clone(), e.to_string()))?;
+                        check_set_ids(&members)?;
+                        (m, from, None, true)
+                    }
+                    None => continue, // judged disc by disc: no manifest, a data disc lost
+                }
+            }
+            Err(e) => return Err(e),
+        };
+        let sections: BTreeMap<u32, ParitySection> = parity_discs
+            .iter()
+            .filter_map(|(_, h)| h.parity())
+            .map(|s| (s.index, s))
+            .collect();
         let n = manifest.discs.len() as u32;
         let member = |disc: u32, path: Option<PathBuf>| SetMember {
             disc,
@@ -196,9 +235,9 @@ pub fn find_parity_sets(
         };
         let data = (1..=n).map(|d| member(d, data_path(d))).collect();
         let parity_path = |q: u32| {
-            parity
+            parity_discs
                 .iter()
-                .find(|(_, s)| s.index == q)
+                .find(|(_, h)| h.parity().is_some_and(|s| s.index == q))
                 .map(|(p, _)| p.clone())
         };
         let parity_count = manifest.parity_discs;
@@ -212,40 +251,15 @@ pub fn find_parity_sets(
             name: members[0].1.name.clone(),
             generation,
             manifest,
+            manifest_from,
             data,
             parity: parity_members,
-            sections: parity.iter().map(|(_, s)| (s.index, *s)).collect(),
+            sections,
             catalog,
             manifest_from_data,
         });
     }
     Ok(sets)
-}
-
-/// The manifest and catalog copy of a parity disc, read through its own FEC if they are damaged.
-fn read_manifest(
-    path: &Path,
-    s: &ParitySection,
-    memory: u64,
-) -> Option<(ParityManifest, Option<Catalog>)> {
-    let src: Arc<dyn SectorSource> = Arc::new(FileSectorSource::open(path).ok()?);
-    let read = |src: &dyn SectorSource| -> Option<(ParityManifest, Option<Catalog>)> {
-        let m =
-            crate::disc::reader::read_bytes(src, s.manifest.0 * SS, s.manifest.1 as usize).ok()?;
-        let m = ParityManifest::decode(&m).ok()?;
-        let cat = crate::disc::reader::read_bytes(src, s.catalog.0 * SS, s.catalog.1 as usize)
-            .ok()
-            .and_then(|b| decode_record::<Catalog>(records::CATALOG_MAGIC, "catalog", &b).ok())
-            .map(|(_, c)| c);
-        Some((m, cat))
-    };
-    if let Some(r) = read(src.as_ref()) {
-        return Some(r);
-    }
-    let located = fec::locate(src.as_ref(), None).ok()?;
-    let scan = fec::scan(src.as_ref(), &located, &|_| {}).ok()?;
-    let repaired = fec::RepairedSource::new(src, &located, &scan, memory, None).ok()?;
-    read(&repaired)
 }
 
 /// Where rebuild works and what it keeps.
@@ -404,7 +418,6 @@ fn open_members(set: &ParitySet, opts: &RebuildOptions) -> Result<Vec<Member>, P
                 (set.sections.get(&q).map_or(0, |s| s.column_lba), columns)
             }
         };
-        let size = data.map_or(offset + columns, |d| d.image_sectors);
         let work = opts.workdir.join(format!("disc{:04}.work", m.disc));
         let member = match (&m.path, m.state) {
             (Some(p), DiscState::Intact) => Member {
@@ -419,6 +432,7 @@ fn open_members(set: &ParitySet, opts: &RebuildOptions) -> Result<Vec<Member>, P
             },
             (Some(p), _) => {
                 copy_image(p, &work)?;
+                stop_if_interrupted()?;
                 Member {
                     file: Some(rw(&work)?),
                     path: work,
@@ -431,7 +445,11 @@ fn open_members(set: &ParitySet, opts: &RebuildOptions) -> Result<Vec<Member>, P
                 }
             }
             (None, _) => {
+                // A missing data disc's copy holds its D columns until it is finished (N is set
+                // then); a missing parity disc's, its column parity. Both sizes are checked
+                // claims (parity_claims): D ≤ L ≤ what a parity disc given holds.
                 let f = rw(&work)?;
+                let size = data.map_or(offset + columns, |d| d.protected);
                 f.set_len(size * SS).map_err(io(&work))?;
                 Member {
                     file: Some(f),
@@ -448,6 +466,14 @@ fn open_members(set: &ParitySet, opts: &RebuildOptions) -> Result<Vec<Member>, P
         out.push(member);
     }
     Ok(out)
+}
+
+/// Ctrl+C: the rebuild stops at the next window, disc or round (its caller removes the copies).
+pub(crate) fn stop_if_interrupted() -> Result<(), ParityError> {
+    if interrupt::requested() {
+        return Err(Interrupted(" while rebuilding from the parity discs".into()).into());
+    }
+    Ok(())
 }
 
 /// A working copy of an image or of a block device (`std::fs::copy` takes regular files only).
@@ -482,6 +508,7 @@ fn rebuild_members(
     let mut report = RebuildReport::default();
     pin_column_zero(set, members)?;
     loop {
+        stop_if_interrupted()?;
         report.rounds += 1;
         let before: u64 = members.iter().map(|m| unknown_count(&m.unknown)).sum();
         for m in members
@@ -520,7 +547,12 @@ fn rebuild_members(
             continue;
         }
         let rec = &set.manifest.discs[i];
-        finish_data_disc(m, rec, opts.memory)?;
+        finish_data_disc(m, rec, opts.memory).map_err(|e| match e {
+            ParityError::NotAsRecorded(d, _) => {
+                ParityError::NotAsRecorded(d, set.manifest_from.clone())
+            }
+            e => e,
+        })?;
         let kept = match &opts.out_dir {
             Some(dir) => {
                 let to = dir.join(data_image_name(set, disc));
@@ -626,14 +658,19 @@ fn own_fec(m: &mut Member, memory: u64) -> Result<(), ParityError> {
         Err(_) => return Ok(()), // its FEC region is gone: the column code alone must do
     };
     let scan = fec::scan(&src, &located, &|_| {}).map_err(fec_err)?;
+    stop_if_interrupted()?;
     let file = m
         .file
         .as_ref()
         .ok_or_else(|| fec_err(FecError::Geometry("closed".into())))?;
     let rep = fec::repair(&src, &located, &scan, memory, &mut |lba, data| {
+        if interrupt::requested() {
+            return Err(std::io::ErrorKind::Interrupted.into());
+        }
         file.write_all_at(data, lba * SS)
-    })
-    .map_err(fec_err)?;
+    });
+    stop_if_interrupted()?;
+    let rep = rep.map_err(fec_err)?;
     let (off, cols) = (m.offset, m.columns);
     m.unknown = rep
         .unrepaired_lbas
@@ -700,13 +737,8 @@ fn finish_data_disc(m: &mut Member, rec: &DataDiscRecord, memory: u64) -> Result
     let whole = hash_file(file, path, rec.protected, rec.image_sectors, head)?;
     let got: [u8; 32] = whole.finalize().into();
     if got != rec.sha256 {
-        return Err(ParityError::Fec(
-            path.clone(),
-            FecError::BadHeader(format!(
-                "rebuilt data disc {} does not match the SHA-256 its parity manifest records",
-                rec.disc
-            )),
-        ));
+        // The caller names the parity disc whose manifest this is.
+        return Err(ParityError::NotAsRecorded(rec.disc, PathBuf::new()));
     }
     file.sync_all().map_err(io(path))
 }
@@ -724,6 +756,7 @@ fn encode_tail(
     let zero = vec![0u8; 64 * SECTOR_SIZE];
     let mut lba = rec.protected;
     while lba < rec.image_sectors - 2 {
+        stop_if_interrupted()?;
         let k = 64.min(rec.image_sectors - 2 - lba);
         file.write_all_at(&zero[..(k * SS) as usize], lba * SS)
             .map_err(io(path))?;
@@ -747,6 +780,7 @@ fn hash_file(
     let mut buf = vec![0u8; 4 << 20];
     let (mut pos, end) = (from * SS, to * SS);
     while pos < end {
+        stop_if_interrupted()?;
         let len = ((end - pos) as usize).min(buf.len());
         file.read_exact_at(&mut buf[..len], pos).map_err(io(path))?;
         hasher.update(&buf[..len]);

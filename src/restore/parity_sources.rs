@@ -34,8 +34,8 @@ use crate::disc::reader::{expand_sources, find_disc_header, Disc, RepairSettings
 use crate::fec;
 use crate::format::catalog::Catalog;
 use crate::restore::parity::{
-    find_parity_sets, rebuild, rebuild_keeping_partial, DiscState, ParitySet, RebuildOptions,
-    RebuildReport,
+    find_parity_sets, rebuild, rebuild_keeping_partial, DiscState, ParityError, ParitySet,
+    RebuildOptions, RebuildReport,
 };
 use crate::restore::ExtractError;
 use crate::sector::FileSectorSource;
@@ -291,6 +291,13 @@ fn rebuild_set(
         Rebuild::Checked => rebuild_keeping_partial(set, &opts, progress),
     };
     let _ = std::fs::remove_dir_all(&opts.workdir);
+    let report = match report {
+        Err(ParityError::Interrupted(e)) => {
+            let _ = std::fs::remove_dir_all(workdir.join(REBUILT_DIR));
+            return Err(e.into());
+        }
+        r => r,
+    };
     if how == Rebuild::Trusting && !report.as_ref().is_ok_and(|r| r.lost.is_empty()) {
         progress.detail(&format!(
             "{who}: the discs at hand did not all read as intact; checking each against its own FEC"
