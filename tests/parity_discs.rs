@@ -4,6 +4,7 @@
 use std::fs;
 use std::path::{Path, PathBuf};
 
+use crate::common::parity::{data_and_parity, set_of};
 use crate::common::{bd, create, expect_code, images, noise, stdout, write};
 
 /// A set of at least 4 data discs (32 MiB media, -c none) with `p` parity discs; returns
@@ -42,10 +43,7 @@ pub fn parity_set(
         ],
     );
     expect_code(&o, 0);
-    let all = images(&out);
-    let (parity, data): (Vec<PathBuf>, Vec<PathBuf>) = all
-        .into_iter()
-        .partition(|i| i.to_string_lossy().contains("-parity"));
+    let (data, parity) = data_and_parity(&out);
     assert!(data.len() >= 4, "at least 4 data discs: {data:?}");
     assert_eq!(parity.len(), p as usize);
     (t, src, out, data, parity)
@@ -72,16 +70,6 @@ fn parity_disc_is_an_ordinary_disc_that_verifies_alone() {
     expect_code(&o, 0);
 }
 
-/// Copies `keep` into a fresh directory DIR/`name` (the set as the user has it).
-fn set_of(t: &tempfile::TempDir, name: &str, keep: &[&PathBuf]) -> PathBuf {
-    let dir = t.path().join(name);
-    fs::create_dir_all(&dir).unwrap();
-    for img in keep {
-        fs::copy(img, dir.join(img.file_name().unwrap())).unwrap();
-    }
-    dir
-}
-
 /// Overwrites a random `pct` % of an image's 64 KiB clusters with noise (deterministic by
 /// `seed`): damage as a disc suffers it, a whole ECC cluster at a time.
 fn damage(img: &Path, pct: u64, seed: u64) -> u64 {
@@ -102,11 +90,13 @@ fn damage(img: &Path, pct: u64, seed: u64) -> u64 {
 
 /// `verify --repair -o FIXED SET` must exit `code`; every image named in `expect` is then in
 /// FIXED, byte-identical to the original.
-fn repair_set(t: &tempfile::TempDir, set: &Path, code: i32, expect: &[&PathBuf]) -> String {
-    let fixed = t.path().join(format!(
-        "{}-fixed",
-        set.file_name().unwrap().to_string_lossy()
-    ));
+/// `verify --repair -o T/DIR SET` into a new directory: (its output, the directory).
+fn verify_repair_into(
+    t: &tempfile::TempDir,
+    set: &Path,
+    dir: &str,
+) -> (std::process::Output, PathBuf) {
+    let fixed = t.path().join(dir);
     fs::create_dir_all(&fixed).unwrap();
     let o = bd(&[
         "verify",
@@ -115,6 +105,12 @@ fn repair_set(t: &tempfile::TempDir, set: &Path, code: i32, expect: &[&PathBuf])
         fixed.to_str().unwrap(),
         set.to_str().unwrap(),
     ]);
+    (o, fixed)
+}
+
+fn repair_set(t: &tempfile::TempDir, set: &Path, code: i32, expect: &[&PathBuf]) -> String {
+    let dir = format!("{}-fixed", set.file_name().unwrap().to_string_lossy());
+    let (o, fixed) = verify_repair_into(t, set, &dir);
     expect_code(&o, code);
     for img in expect {
         let got = fixed.join(img.file_name().unwrap());
@@ -543,15 +539,7 @@ fn a_parity_disc_the_set_does_not_reproduce_is_not_overwritten() {
     let f = fs::OpenOptions::new().write(true).open(&img).unwrap();
     f.write_all_at(&h.encode(), 0).unwrap();
     drop(f);
-    let fixed = t.path().join("forged-fixed");
-    fs::create_dir_all(&fixed).unwrap();
-    let o = bd(&[
-        "verify",
-        "--repair",
-        "-o",
-        fixed.to_str().unwrap(),
-        set.to_str().unwrap(),
-    ]);
+    let (o, fixed) = verify_repair_into(&t, &set, "forged-fixed");
     expect_code(&o, 3);
     let err = crate::common::stderr(&o);
     assert!(
@@ -617,15 +605,7 @@ fn p1_parity_disc_missing_and_a_data_disc_damaged_within_its_fec() {
     repair_set(&t, &set, 1, &[&data[1], &parity[0]]);
     f.write_all_at(&vec![0u8; 64 << 10], tail as u64).unwrap();
     drop(f);
-    let fixed = t.path().join("pmd-tail");
-    fs::create_dir_all(&fixed).unwrap();
-    let o = bd(&[
-        "verify",
-        "--repair",
-        "-o",
-        fixed.to_str().unwrap(),
-        set.to_str().unwrap(),
-    ]);
+    let (o, fixed) = verify_repair_into(&t, &set, "pmd-tail");
     expect_code(&o, 3);
     let err = crate::common::stderr(&o);
     assert!(

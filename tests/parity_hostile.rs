@@ -17,7 +17,8 @@ use bd_archive::format::disc_header::{DiscHeader, DiscSection};
 use bd_archive::format::parity_manifest::ParityManifest;
 use bd_archive::sector::{FileSectorSource, SECTOR_SIZE};
 
-use crate::common::{bd, create, expect_code, images, noise, stderr, stdout, write};
+use crate::common::parity::{data_and_parity, set_of};
+use crate::common::{bd, create, expect_code, noise, stderr, stdout, write};
 
 const SS: u64 = SECTOR_SIZE as u64;
 
@@ -49,21 +50,9 @@ fn small_set(p: u32) -> (tempfile::TempDir, PathBuf, Vec<PathBuf>, Vec<PathBuf>)
         ],
     );
     expect_code(&o, 0);
-    let (parity, data): (Vec<PathBuf>, Vec<PathBuf>) = images(&out)
-        .into_iter()
-        .partition(|i| i.to_string_lossy().contains("-parity"));
+    let (data, parity) = data_and_parity(&out);
     assert_eq!((data.len(), parity.len()), (2, p as usize));
     (t, src, data, parity)
-}
-
-/// Copies `keep` into a fresh directory DIR/`name` (the discs as the user gives them).
-fn set_of(t: &tempfile::TempDir, name: &str, keep: &[&PathBuf]) -> PathBuf {
-    let dir = t.path().join(name);
-    fs::create_dir_all(&dir).unwrap();
-    for img in keep {
-        fs::copy(img, dir.join(img.file_name().unwrap())).unwrap();
-    }
-    dir
 }
 
 /// Rewrites the parity disc `img` in place: its manifest through `manifest`, its disc header
@@ -440,9 +429,7 @@ fn a_parity_disc_of_another_set_is_not_used() {
             ],
         );
         expect_code(&o, 0);
-        let (parity, data): (Vec<PathBuf>, Vec<PathBuf>) = images(&out)
-            .into_iter()
-            .partition(|i| i.to_string_lossy().contains("-parity"));
+        let (data, parity) = data_and_parity(&out);
         runs.push((data, parity));
     }
     let data_a = &runs[0].0[0];

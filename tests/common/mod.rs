@@ -8,6 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
 
 pub mod hostile;
+pub mod parity;
 pub mod rng;
 pub mod seed;
 
