@@ -241,7 +241,7 @@ fn one_disc_more_missing_than_parity_names_exactly_the_lost_files() {
     expect_code(&o, 2);
     let text = stdout(&o);
     assert!(
-        text.contains("2 disc(s) lost or broken, P = 1 — not rebuildable"),
+        text.contains("2 disc(s) missing or broken, P = 1 — not rebuildable"),
         "{text}"
     );
     let mut lost: Vec<String> = text

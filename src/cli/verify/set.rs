@@ -166,7 +166,7 @@ fn verify_set(
         .map(|(d, _)| format!("{d} ({})", state_word(set, *d)))
         .collect();
     out.line(&format!(
-        "{who}: {} disc(s) lost or broken, P = {p} — not rebuildable: disc(s) {}; these files are lost:",
+        "{who}: {} disc(s) missing or broken, P = {p} — not rebuildable: disc(s) {}; without them these files cannot be restored:",
         lost.len(),
         discs.join(", ")
     ));
