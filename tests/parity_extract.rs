@@ -623,3 +623,47 @@ fn verify_from_a_drive_at_a_terminal_stops_at_q_with_the_verdict_so_far() {
     );
     assert!(all.contains("not rebuildable"), "{all}");
 }
+
+/// At a terminal too, a data disc of a generation without parity discs (its header records
+/// P = 0) is verified on its own: no prompt for other discs, no copy, the tray left alone (the
+/// real-kernel test caught the set path taking over a plain `verify /dev/sr0` at a console).
+#[test]
+fn verify_from_a_drive_at_a_terminal_checks_a_disc_without_parity_discs_alone() {
+    crate::common::require(&["script"]);
+    let t = tempfile::tempdir().unwrap();
+    let src = t.path().join("src");
+    crate::common::write(&src.join("a.bin"), &noise(3 << 20, 5));
+    let out = t.path().join("out");
+    let o = crate::common::create(
+        &src,
+        &out,
+        "plain",
+        &["-b", "32M", "-c", "none", "-y", "-q"],
+    );
+    expect_code(&o, 0);
+    let img = crate::common::images(&out).remove(0);
+    let dir = t.path().join("sim");
+    fs::create_dir_all(&dir).unwrap();
+    let dev = sim_drive(&dir, vec![medium(&dir, "d1", &img)]);
+    let cmd = format!("{} verify -D {dev}", env!("CARGO_BIN_EXE_bd-archive"));
+    let mut child = std::process::Command::new("script")
+        .args(["-qec", &cmd, "/dev/null"])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child.stdin.take().unwrap().write_all(b"q\n").unwrap();
+    let o = child.wait_with_output().unwrap();
+    let all = text(&o);
+    expect_code(&o, 0);
+    assert!(
+        all.contains(&format!("{dev}")) && all.contains("OK"),
+        "{all}"
+    );
+    assert!(
+        !all.contains("Stopped with") && !all.contains("discs/"),
+        "{all}"
+    );
+}

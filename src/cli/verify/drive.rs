@@ -80,10 +80,11 @@ impl Drop for SetCopies {
 }
 
 /// `verify -D` of a set with parity discs (FORMAT.md §10): when the disc in the drive is a
-/// parity disc (it names its set), or a data disc and a person at a terminal can say when to
-/// stop, every disc of its generation is asked for in turn (any order), read into a copy in the
-/// work dir (`-w`, else a temporary dir), and the copies are then verified as images, the set
-/// as a set. None: the disc is verified on its own (`--map`, or a data disc without a terminal).
+/// parity disc (it names its set), or a data disc recording P > 0 and a person at a terminal can
+/// say when to stop, every disc of its generation is asked for in turn (any order), read into a
+/// copy in the work dir (`-w`, else a temporary dir), and the copies are then verified as
+/// images, the set as a set. None: the disc is verified on its own (`--map`, a data disc of a
+/// generation without parity discs, or one without a terminal).
 pub(super) fn collect_set(
     device: Option<PathBuf>,
     args: &VerifyArgs,
@@ -99,18 +100,23 @@ pub(super) fn collect_set(
         retries: args.retries,
         read_speed: args.read_speed,
     };
-    let parity = {
+    let (parity, in_parity_set) = {
         let mut drive = dr::open_drive(&opts).map_err(explain::drive_read)?;
         if !dr::wait_for_disc(drive.as_mut()).map_err(explain::drive_read)? {
             return Ok(None); // the single-disc path says the drive is empty
         }
         let (header, _drive) = dr::identify(drive).map_err(explain::drive_read)?;
         match header {
-            Some(h) => h.is_parity(),
+            // A data disc records P (FORMAT.md §1.1; 0: none, or written before P was recorded).
+            Some(h) => (
+                h.is_parity(),
+                h.sections.iter().any(|s| s.set_parity_discs() > 0),
+            ),
             None => return Ok(None),
         }
     };
-    if !parity && !std::io::IsTerminal::is_terminal(&std::io::stdin()) {
+    let asked = in_parity_set && std::io::IsTerminal::is_terminal(&std::io::stdin());
+    if !parity && !asked {
         return Ok(None);
     }
     if let Some(o) = args.output.as_ref().filter(|o| args.repair && !o.is_dir()) {
