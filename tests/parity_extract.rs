@@ -658,10 +658,7 @@ fn verify_from_a_drive_at_a_terminal_checks_a_disc_without_parity_discs_alone() 
     let o = child.wait_with_output().unwrap();
     let all = text(&o);
     expect_code(&o, 0);
-    assert!(
-        all.contains(&format!("{dev}")) && all.contains("OK"),
-        "{all}"
-    );
+    assert!(all.contains(&dev) && all.contains("OK"), "{all}");
     assert!(
         !all.contains("Stopped with") && !all.contains("discs/"),
         "{all}"
