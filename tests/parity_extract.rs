@@ -600,17 +600,7 @@ fn verify_from_a_drive_at_a_terminal_stops_at_q_with_the_verdict_so_far() {
     fs::create_dir_all(&dir).unwrap();
     let media = vec![medium(&dir, "d1", &data[0]), medium(&dir, "p1", &parity[0])];
     let dev = sim_drive(&dir, media);
-    let cmd = format!("{} verify -D {dev}", env!("CARGO_BIN_EXE_bd-archive"));
-    let mut child = std::process::Command::new("script")
-        .args(["-qec", &cmd, "/dev/null"])
-        .stdin(std::process::Stdio::piped())
-        .stdout(std::process::Stdio::piped())
-        .stderr(std::process::Stdio::piped())
-        .spawn()
-        .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"\nq\n").unwrap();
-    let o = child.wait_with_output().unwrap();
+    let o = verify_at_a_terminal(&dev, b"\nq\n");
     let all = text(&o);
     expect_code(&o, 2);
     let not_read: Vec<String> = (2..=n).map(|d| d.to_string()).collect();
@@ -645,6 +635,19 @@ fn verify_from_a_drive_at_a_terminal_checks_a_disc_without_parity_discs_alone() 
     let dir = t.path().join("sim");
     fs::create_dir_all(&dir).unwrap();
     let dev = sim_drive(&dir, vec![medium(&dir, "d1", &img)]);
+    let o = verify_at_a_terminal(&dev, b"q\n");
+    let all = text(&o);
+    expect_code(&o, 0);
+    assert!(all.contains(&dev) && all.contains("OK"), "{all}");
+    assert!(
+        !all.contains("Stopped with") && !all.contains("discs/"),
+        "{all}"
+    );
+}
+
+/// `verify -D DEV` at a terminal (a pty from `script`) given `keys` as typed input.
+fn verify_at_a_terminal(dev: &str, keys: &[u8]) -> std::process::Output {
+    use std::io::Write;
     let cmd = format!("{} verify -D {dev}", env!("CARGO_BIN_EXE_bd-archive"));
     let mut child = std::process::Command::new("script")
         .args(["-qec", &cmd, "/dev/null"])
@@ -653,14 +656,6 @@ fn verify_from_a_drive_at_a_terminal_checks_a_disc_without_parity_discs_alone() 
         .stderr(std::process::Stdio::piped())
         .spawn()
         .unwrap();
-    use std::io::Write;
-    child.stdin.take().unwrap().write_all(b"q\n").unwrap();
-    let o = child.wait_with_output().unwrap();
-    let all = text(&o);
-    expect_code(&o, 0);
-    assert!(all.contains(&dev) && all.contains("OK"), "{all}");
-    assert!(
-        !all.contains("Stopped with") && !all.contains("discs/"),
-        "{all}"
-    );
+    child.stdin.take().unwrap().write_all(keys).unwrap();
+    child.wait_with_output().unwrap()
 }
